@@ -1,0 +1,3 @@
+from hoard.cli.main import main
+
+main()

@@ -1,0 +1,106 @@
+"""The ASGI application: parse, route, authenticate, dispatch, answer; errors as S3 XML."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from hoard.config import Settings
+from hoard.http.request import ClientDisconnected, Receive, Request, Send
+from hoard.http.response import Response, send_response
+from hoard.iam.credentials import Identity, KeyRing
+from hoard.meta.sqlite import SqliteMetaStore
+from hoard.s3 import xml
+from hoard.s3.auth.authenticate import Authenticator
+from hoard.s3.errors import S3Error
+from hoard.s3.handlers import registry
+from hoard.s3.handlers.common import Context, Services
+from hoard.s3.router import route
+from hoard.storage.drive import LocalDrive
+from hoard.workers.reclaim import Reclaimer
+
+log = logging.getLogger("hoard")
+
+
+def error_response(error: S3Error, resource: str, request_id: str) -> Response:
+    children: list = [("Code", error.code), ("Message", error.message)]
+    children += list(error.extra.items())
+    children += [("Resource", resource), ("RequestId", request_id)]
+    headers = {"content-type": "application/xml", **error.headers}
+    if error.status == 304:
+        return Response(status=304, headers=error.headers)
+    return Response(status=error.status, headers=headers, body=xml.render("Error", children, namespace=None))
+
+
+class HoardApp:
+    def __init__(self, settings: Settings, data_dirs: list[Path], root: Identity) -> None:
+        self.settings = settings
+        self.drive = LocalDrive(data_dirs[0])
+        removed = self.drive.prepare()
+        if removed:
+            log.info("removed %d temp files left by an earlier crash", removed)
+        self.store = SqliteMetaStore(self.drive.system / "meta.db")
+        self.services = Services(settings=settings, store=self.store, drive=self.drive, root=root)
+        self.authenticator = Authenticator(KeyRing([root]), settings.region, settings.region_strict)
+        self.handlers = registry()
+        self.reclaimer = Reclaimer(self.store, self.drive, settings.reclaim_grace)
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        await self._http(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.reclaimer.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.reclaimer.stop()
+                self.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        request_id = secrets.token_hex(8).upper()
+        resource = scope.get("path", "/")
+        method = scope.get("method", "GET")
+        op_name = "-"
+        try:
+            req = Request.from_scope(scope, receive)
+            resource = req.path
+            op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
+            op_name = op.name
+            auth = self.authenticator.authenticate(req)
+            if auth.identity is None:
+                raise S3Error("AccessDenied", "Anonymous access is not allowed yet.")
+            handler = self.handlers.get(op.name)
+            if handler is None:
+                raise S3Error("NotImplemented", f"{op.name} is not implemented yet.")
+            response = await handler(Context(req, op, auth, self.services, request_id))
+        except S3Error as e:
+            response = error_response(e, resource, request_id)
+        except ClientDisconnected:
+            log.info("%s %s: client disconnected mid-request (request %s)", op_name, resource, request_id)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s %s failed (request %s)", op_name, resource, request_id)
+            response = error_response(S3Error("InternalError"), resource, request_id)
+        response.headers["x-amz-request-id"] = request_id
+        response.headers["x-amz-id-2"] = request_id
+        try:
+            await send_response(send, response, head_only=method == "HEAD")
+        except OSError:
+            log.info("%s %s: client went away while the answer was sent (request %s)", op_name, resource, request_id)
+        except Exception:
+            log.exception("%s %s failed while streaming (request %s)", op_name, resource, request_id)
+            raise

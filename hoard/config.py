@@ -1,0 +1,21 @@
+"""Settings from HOARD_* environment variables (and the command line, which overrides them)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOARD_", extra="ignore")
+
+    root_access_key: str | None = None
+    root_secret_key: str | None = None
+    region: str = "us-east-1"
+    region_strict: bool = False
+    # Virtual-hosted-style addressing: with "s3.localhost", bucket.s3.localhost names a bucket.
+    domain: str | None = None
+    # Seconds a replaced object's bytes are kept before reclaim, so readers that looked it up
+    # just before the replacement can still open it.
+    reclaim_grace: float = 30.0
+    max_object_size: int = 5 * 1024**3
+    log_level: str = "info"

@@ -1,0 +1,129 @@
+"""The request as Hoard sees it: parsed once from the ASGI scope into a small immutable object."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from hoard.s3.errors import S3Error
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class ClientDisconnected(Exception):
+    """The client went away before sending the whole body."""
+
+
+def _decode(raw: str) -> str:
+    try:
+        return unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise S3Error("InvalidURI") from None
+
+
+def parse_query(raw: str) -> list[tuple[str, str]]:
+    """Split a raw query string into decoded pairs, keeping order and empty values.
+
+    ``+`` stays a plus: AWS clients encode spaces as %20, and S3 reads ``+`` literally in SigV4.
+    """
+    pairs: list[tuple[str, str]] = []
+    if not raw:
+        return pairs
+    for item in raw.split("&"):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        pairs.append((_decode(name), _decode(value)))
+    return pairs
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    raw_path: str  # percent-encoded, exactly as received
+    path: str  # decoded
+    raw_query: str
+    query: list[tuple[str, str]]
+    params: dict[str, str]
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ","
+    client: str
+    receive: Receive = field(repr=False)
+
+    @classmethod
+    def from_scope(cls, scope: dict[str, Any], receive: Receive) -> Request:
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        raw_path = raw_path.split("?", 1)[0]
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        query = parse_query(raw_query)
+        params: dict[str, str] = {}
+        for k, v in query:
+            params.setdefault(k, v)
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            value = v.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        client = scope.get("client") or ("", 0)
+        return cls(
+            method=scope["method"].upper(),
+            raw_path=raw_path,
+            path=_decode(raw_path),
+            raw_query=raw_query,
+            query=query,
+            params=params,
+            headers=headers,
+            client=f"{client[0]}:{client[1]}",
+            receive=receive,
+        )
+
+    @property
+    def host(self) -> str:
+        return self.headers.get("host", "")
+
+    def header_utf8(self, name: str) -> str | None:
+        """A header value decoded as UTF-8 (HTTP hands us latin-1; S3 metadata travels as UTF-8)."""
+        value = self.headers.get(name)
+        if value is None:
+            return None
+        try:
+            return value.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+
+
+class BodyStream:
+    """Pulls the request body from ASGI in chunks; raises ClientDisconnected if the client leaves."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._done = False
+
+    async def chunk(self) -> bytes:
+        """Next piece of body, or b"" at its end."""
+        while not self._done:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._done = True
+                raise ClientDisconnected()
+            if not message.get("more_body", False):
+                self._done = True
+            data = message.get("body", b"")
+            if data:
+                return data
+        return b""
+
+    async def read_all(self, limit: int) -> bytes:
+        """The whole body, refusing more than ``limit`` bytes (for XML request documents)."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            data = await self.chunk()
+            if not data:
+                return b"".join(parts)
+            size += len(data)
+            if size > limit:
+                raise S3Error("MalformedXML", "The XML you provided was too large.")
+            parts.append(data)

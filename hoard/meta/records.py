@@ -1,0 +1,78 @@
+"""What the metadata index holds: buckets, object versions, multipart uploads and their parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    created: float
+    location: str
+    owner_id: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stored run of an object's bytes: a whole single-part object, or one part of a multipart one."""
+
+    blob: str
+    size: int
+    etag: str = ""  # the part's ETag, for partNumber reads of multipart objects
+    checksum: str = ""  # the part's checksum (base64), when the upload named an algorithm
+
+
+@dataclass(frozen=True)
+class ObjectRecord:
+    bucket: str
+    key: str
+    size: int
+    etag: str  # quoted, as sent in the ETag header
+    last_modified: float
+    storage_class: str
+    headers: dict[str, str]  # content-type, cache-control, ..., x-amz-meta-*
+    segments: tuple[Segment, ...]
+    multipart: bool = False
+    checksum_algorithm: str = ""
+    checksum_value: str = ""
+    checksum_type: str = ""  # FULL_OBJECT or COMPOSITE
+    version_id: str = "null"
+
+    @property
+    def parts_count(self) -> int:
+        return len(self.segments) if self.multipart else 1
+
+
+@dataclass(frozen=True)
+class Upload:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: float
+    storage_class: str
+    headers: dict[str, str]
+    checksum_algorithm: str = ""
+    checksum_type: str = ""
+    owner_id: str = ""
+
+
+@dataclass(frozen=True)
+class Part:
+    upload_id: str
+    number: int
+    size: int
+    etag: str
+    blob: str
+    last_modified: float
+    checksum: str = ""
+
+
+@dataclass
+class Listing:
+    """One page of a listing: entries, common prefixes, and where the next page starts."""
+
+    entries: list = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+    truncated: bool = False
+    next_marker: str = ""  # the last key or prefix returned, for the next page

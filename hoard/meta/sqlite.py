@@ -1,0 +1,603 @@
+"""The metadata index in SQLite (WAL), with group commit.
+
+All writes go through one writer thread. It takes every write waiting in its queue, runs each
+in its own SAVEPOINT inside one transaction, and commits once: a burst of small PUTs shares
+one fsync (``synchronous=FULL``), and a failing write rolls back alone. Reads run in worker
+threads on their own connections and see every committed write (WAL snapshots).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hoard.meta.records import Bucket, Listing, ObjectRecord, Part, Segment, Upload
+from hoard.s3.errors import S3Error
+
+log = logging.getLogger("hoard.meta")
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS buckets(
+    name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects(
+    bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+    last_modified REAL NOT NULL, storage_class TEXT NOT NULL, headers TEXT NOT NULL,
+    segments TEXT NOT NULL, multipart INTEGER NOT NULL,
+    checksum_algorithm TEXT NOT NULL, checksum_value TEXT NOT NULL, checksum_type TEXT NOT NULL,
+    PRIMARY KEY(bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads(
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL,
+    storage_class TEXT NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT NOT NULL,
+    checksum_type TEXT NOT NULL, owner_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
+CREATE TABLE IF NOT EXISTS parts(
+    upload_id TEXT NOT NULL, number INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+    blob TEXT NOT NULL, last_modified REAL NOT NULL, checksum TEXT NOT NULL,
+    PRIMARY KEY(upload_id, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reclaim(blob TEXT PRIMARY KEY, queued REAL NOT NULL) WITHOUT ROWID;
+"""
+
+MAX_BATCH = 512
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    return conn
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``.
+
+    Code point order is UTF-8 byte order, which is SQLite's BINARY collation on UTF-8 text.
+    """
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            nxt = last + 1
+            if 0xD800 <= nxt <= 0xDFFF:
+                nxt = 0xE000
+            return prefix[:-1] + chr(nxt)
+        prefix = prefix[:-1]
+    return None
+
+
+def _segments_json(segments: Iterable[Segment]) -> str:
+    return json.dumps([[s.blob, s.size, s.etag, s.checksum] for s in segments])
+
+
+def _object_row(r: ObjectRecord) -> tuple:
+    return (
+        r.bucket, r.key, r.size, r.etag, r.last_modified, r.storage_class, json.dumps(r.headers),
+        _segments_json(r.segments), int(r.multipart), r.checksum_algorithm, r.checksum_value,
+        r.checksum_type,
+    )
+
+
+_OBJECT_COLUMNS = (
+    "bucket, key, size, etag, last_modified, storage_class, headers, segments, multipart, "
+    "checksum_algorithm, checksum_value, checksum_type"
+)
+
+
+def _object_from_row(row: tuple) -> ObjectRecord:
+    return ObjectRecord(
+        bucket=row[0], key=row[1], size=row[2], etag=row[3], last_modified=row[4],
+        storage_class=row[5], headers=json.loads(row[6]),
+        segments=tuple(Segment(*s) for s in json.loads(row[7])), multipart=bool(row[8]),
+        checksum_algorithm=row[9], checksum_value=row[10], checksum_type=row[11],
+    )
+
+
+_UPLOAD_COLUMNS = "upload_id, bucket, key, initiated, storage_class, headers, checksum_algorithm, checksum_type, owner_id"
+
+
+def _upload_from_row(row: tuple) -> Upload:
+    return Upload(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8])
+
+
+def _queue_reclaim(conn: sqlite3.Connection, blobs: Iterable[str]) -> None:
+    now = time.time()
+    conn.executemany("INSERT OR IGNORE INTO reclaim(blob, queued) VALUES(?, ?)", [(b, now) for b in blobs])
+
+
+class _Writer(threading.Thread):
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="hoard-meta-writer", daemon=True)
+        self._path = path
+        self._queue: queue.Queue = queue.Queue()
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future[T]:
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((fn, fut))
+        return fut
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+    def run(self) -> None:
+        conn = _connect(self._path)
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._run_batch(conn, batch)
+            if stop:
+                break
+        conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list) -> None:
+        outcomes: list[tuple[concurrent.futures.Future, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, fut in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = fn(conn)
+                except BaseException as e:  # noqa: BLE001 - each write fails alone
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((fut, None, e))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((fut, result, None))
+            conn.execute("COMMIT")
+        except BaseException as e:  # noqa: BLE001 - the commit failed: nothing in the batch happened
+            log.exception("metadata commit failed")
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(S3Error("InternalError") if not isinstance(e, S3Error) else e)
+            return
+        for fut, result, error in outcomes:
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(result)
+
+
+class SqliteMetaStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        conn = _connect(path)
+        conn.executescript(SCHEMA)
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
+        if conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
+            conn.execute("INSERT INTO schema_version VALUES(?)", (SCHEMA_VERSION,))
+        conn.close()
+        self._local = threading.local()
+        self._writer = _Writer(path)
+        self._writer.start()
+
+    def close(self) -> None:
+        self._writer.stop()
+        self._writer.join(timeout=10)
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(lambda: fn(self._reader()))
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.wrap_future(self._writer.submit(fn))
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._writer.submit(fn).result()
+
+    # -- buckets --------------------------------------------------------------------------
+    async def create_bucket(self, bucket: Bucket) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT owner_id FROM buckets WHERE name=?", (bucket.name,)).fetchone()
+            if row is not None:
+                if row[0] == bucket.owner_id:
+                    raise S3Error("BucketAlreadyOwnedByYou", BucketName=bucket.name)
+                raise S3Error("BucketAlreadyExists", BucketName=bucket.name)
+            conn.execute(
+                "INSERT INTO buckets(name, created, location, owner_id) VALUES(?,?,?,?)",
+                (bucket.name, bucket.created, bucket.location, bucket.owner_id),
+            )
+
+        await self._write(op)
+
+    async def get_bucket(self, name: str) -> Bucket | None:
+        row = await self._read(
+            lambda c: c.execute("SELECT name, created, location, owner_id FROM buckets WHERE name=?", (name,)).fetchone()
+        )
+        return Bucket(*row) if row else None
+
+    async def list_buckets(self, prefix: str, after: str, limit: int) -> list[Bucket]:
+        def op(conn: sqlite3.Connection) -> list[Bucket]:
+            sql = "SELECT name, created, location, owner_id FROM buckets WHERE name > ?"
+            args: list[Any] = [after]
+            if prefix:
+                sql += " AND name >= ?"
+                args.append(prefix)
+                end = prefix_end(prefix)
+                if end:
+                    sql += " AND name < ?"
+                    args.append(end)
+            sql += " ORDER BY name LIMIT ?"
+            args.append(limit)
+            return [Bucket(*r) for r in conn.execute(sql, args)]
+
+        return await self._read(op)
+
+    async def delete_bucket(self, name: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM buckets WHERE name=?", (name,)).fetchone() is None:
+                raise S3Error("NoSuchBucket", BucketName=name)
+            if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
+                raise S3Error("BucketNotEmpty", BucketName=name)
+            uploads = [r[0] for r in conn.execute("SELECT upload_id FROM uploads WHERE bucket=?", (name,))]
+            for upload_id in uploads:
+                _drop_upload(conn, upload_id)
+            conn.execute("DELETE FROM buckets WHERE name=?", (name,))
+
+        await self._write(op)
+
+    # -- objects --------------------------------------------------------------------------
+    async def put_object(
+        self,
+        record: ObjectRecord,
+        precondition: Callable[[ObjectRecord | None], None] | None = None,
+    ) -> ObjectRecord | None:
+        """Make ``record`` the current object; the replaced one's bytes are queued for reclaim.
+
+        ``precondition`` sees the current object inside the transaction (conditional writes).
+        """
+
+        def op(conn: sqlite3.Connection) -> ObjectRecord | None:
+            _require_bucket(conn, record.bucket)
+            old = _get_object(conn, record.bucket, record.key)
+            if precondition is not None:
+                precondition(old)
+            conn.execute(
+                f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                _object_row(record),
+            )
+            if old is not None:
+                _queue_reclaim(conn, (s.blob for s in old.segments))
+            return old
+
+        return await self._write(op)
+
+    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        return await self._read(lambda c: _get_object(c, bucket, key))
+
+    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        def op(conn: sqlite3.Connection) -> ObjectRecord | None:
+            _require_bucket(conn, bucket)
+            return _delete_object(conn, bucket, key)
+
+        return await self._write(op)
+
+    async def delete_objects(self, bucket: str, keys: list[str]) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            _require_bucket(conn, bucket)
+            for key in keys:
+                _delete_object(conn, bucket, key)
+
+        await self._write(op)
+
+    async def list_objects(
+        self, bucket: str, prefix: str, delimiter: str, after: str, limit: int
+    ) -> Listing:
+        """Keys after ``after`` in UTF-8 byte order; a delimiter rolls keys up into common prefixes.
+
+        A common prefix is skipped in one index seek, so a page costs the same whatever lies under it.
+        """
+
+        def op(conn: sqlite3.Connection) -> Listing:
+            return _list(conn, "objects", _OBJECT_COLUMNS, _object_from_row, bucket, prefix, delimiter, after, limit)
+
+        return await self._read(op)
+
+    # -- multipart ------------------------------------------------------------------------
+    async def create_upload(self, upload: Upload) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            _require_bucket(conn, upload.bucket)
+            conn.execute(
+                f"INSERT INTO uploads({_UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?)",
+                (
+                    upload.upload_id, upload.bucket, upload.key, upload.initiated, upload.storage_class,
+                    json.dumps(upload.headers), upload.checksum_algorithm, upload.checksum_type, upload.owner_id,
+                ),
+            )
+
+        await self._write(op)
+
+    async def get_upload(self, upload_id: str) -> Upload | None:
+        return await self._read(lambda c: _get_upload(c, upload_id))
+
+    async def put_part(self, part: Part) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            if _get_upload(conn, part.upload_id) is None:
+                raise S3Error("NoSuchUpload", UploadId=part.upload_id)
+            old = conn.execute(
+                "SELECT blob FROM parts WHERE upload_id=? AND number=?", (part.upload_id, part.number)
+            ).fetchone()
+            if old:
+                _queue_reclaim(conn, [old[0]])
+            conn.execute(
+                "INSERT OR REPLACE INTO parts(upload_id, number, size, etag, blob, last_modified, checksum) "
+                "VALUES(?,?,?,?,?,?,?)",
+                (part.upload_id, part.number, part.size, part.etag, part.blob, part.last_modified, part.checksum),
+            )
+
+        await self._write(op)
+
+    async def list_parts(self, upload_id: str, after: int, limit: int) -> list[Part]:
+        def op(conn: sqlite3.Connection) -> list[Part]:
+            rows = conn.execute(
+                "SELECT upload_id, number, size, etag, blob, last_modified, checksum FROM parts "
+                "WHERE upload_id=? AND number>? ORDER BY number LIMIT ?",
+                (upload_id, after, limit),
+            )
+            return [Part(*r) for r in rows]
+
+        return await self._read(op)
+
+    async def complete_upload(
+        self,
+        upload_id: str,
+        build: Callable[[Upload, dict[int, Part]], tuple[ObjectRecord, set[int]]],
+        precondition: Callable[[ObjectRecord | None], None] | None = None,
+    ) -> ObjectRecord:
+        """Turn an upload into an object in one transaction.
+
+        ``build`` validates the client's part list against the stored parts and returns the
+        object and the part numbers it uses; parts it does not use are reclaimed.
+        """
+
+        def op(conn: sqlite3.Connection) -> ObjectRecord:
+            upload = _get_upload(conn, upload_id)
+            if upload is None:
+                raise S3Error("NoSuchUpload", UploadId=upload_id)
+            _require_bucket(conn, upload.bucket)
+            rows = conn.execute(
+                "SELECT upload_id, number, size, etag, blob, last_modified, checksum FROM parts WHERE upload_id=?",
+                (upload_id,),
+            )
+            parts = {r[1]: Part(*r) for r in rows}
+            record, used = build(upload, parts)
+            old = _get_object(conn, record.bucket, record.key)
+            if precondition is not None:
+                precondition(old)
+            conn.execute(
+                f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                _object_row(record),
+            )
+            if old is not None:
+                _queue_reclaim(conn, (s.blob for s in old.segments))
+            _queue_reclaim(conn, (p.blob for n, p in parts.items() if n not in used))
+            conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
+            conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
+            return record
+
+        return await self._write(op)
+
+    async def abort_upload(self, upload_id: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            if _get_upload(conn, upload_id) is None:
+                raise S3Error("NoSuchUpload", UploadId=upload_id)
+            _drop_upload(conn, upload_id)
+
+        await self._write(op)
+
+    async def list_uploads(
+        self, bucket: str, prefix: str, delimiter: str, key_marker: str, upload_id_marker: str, limit: int
+    ) -> Listing:
+        def op(conn: sqlite3.Connection) -> Listing:
+            return _list_uploads(conn, bucket, prefix, delimiter, key_marker, upload_id_marker, limit)
+
+        return await self._read(op)
+
+    # -- reclaiming bytes -----------------------------------------------------------------
+    async def reclaimable(self, older_than: float, limit: int) -> list[str]:
+        return await self._read(
+            lambda c: [r[0] for r in c.execute("SELECT blob FROM reclaim WHERE queued < ? LIMIT ?", (older_than, limit))]
+        )
+
+    async def reclaimed(self, blobs: list[str]) -> None:
+        await self._write(lambda c: c.executemany("DELETE FROM reclaim WHERE blob=?", [(b,) for b in blobs]) and None)
+
+    def referenced_blobs(self) -> set[str]:
+        """Every blob id the index points at (objects, parts, pending reclaim); for the orphan sweep."""
+        conn = _connect(self.path)
+        try:
+            refs: set[str] = set()
+            for (segments,) in conn.execute("SELECT segments FROM objects"):
+                refs.update(s[0] for s in json.loads(segments))
+            refs.update(r[0] for r in conn.execute("SELECT blob FROM parts"))
+            refs.update(r[0] for r in conn.execute("SELECT blob FROM reclaim"))
+            return refs
+        finally:
+            conn.close()
+
+
+# -- helpers that run inside a transaction ----------------------------------------------------
+def _require_bucket(conn: sqlite3.Connection, bucket: str) -> None:
+    if conn.execute("SELECT 1 FROM buckets WHERE name=?", (bucket,)).fetchone() is None:
+        raise S3Error("NoSuchBucket", BucketName=bucket)
+
+
+def _get_object(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectRecord | None:
+    row = conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()
+    return _object_from_row(row) if row else None
+
+
+def _delete_object(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectRecord | None:
+    old = _get_object(conn, bucket, key)
+    if old is not None:
+        conn.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
+        _queue_reclaim(conn, (s.blob for s in old.segments))
+    return old
+
+
+def _get_upload(conn: sqlite3.Connection, upload_id: str) -> Upload | None:
+    row = conn.execute(f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE upload_id=?", (upload_id,)).fetchone()
+    return _upload_from_row(row) if row else None
+
+
+def _drop_upload(conn: sqlite3.Connection, upload_id: str) -> None:
+    _queue_reclaim(conn, [r[0] for r in conn.execute("SELECT blob FROM parts WHERE upload_id=?", (upload_id,))])
+    conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
+    conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
+
+
+def _list(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: str,
+    from_row: Callable[[tuple], Any],
+    bucket: str,
+    prefix: str,
+    delimiter: str,
+    after: str,
+    limit: int,
+) -> Listing:
+    listing = Listing()
+    if limit <= 0:
+        return listing
+    upper = prefix_end(prefix) if prefix else None
+    cursor = after
+    inclusive = False  # after a skipped common prefix the cursor is a bound we may land on
+    if prefix and (not cursor or cursor < prefix):
+        cursor, inclusive = prefix, True
+    elif delimiter and cursor.startswith(prefix):
+        # A marker inside a common prefix (or the prefix itself, as NextMarker) means that
+        # prefix was already returned: resume after everything under it.
+        pos = cursor.find(delimiter, len(prefix))
+        if pos >= 0:
+            nxt = prefix_end(cursor[: pos + len(delimiter)])
+            if nxt is None:
+                return listing
+            cursor, inclusive = nxt, True
+    count = 0
+    batch = limit + 1 if not delimiter else min(limit + 1, 1000)
+    while True:
+        op = ">=" if inclusive else ">"
+        sql = f"SELECT {columns} FROM {table} WHERE bucket=? AND key {op} ?"
+        args: list[Any] = [bucket, cursor]
+        if upper is not None:
+            sql += " AND key < ?"
+            args.append(upper)
+        sql += " ORDER BY key LIMIT ?"
+        args.append(batch)
+        rows = conn.execute(sql, args).fetchall()
+        if not rows:
+            return listing
+        for row in rows:
+            key = row[1]
+            if delimiter:
+                pos = key.find(delimiter, len(prefix))
+                if pos >= 0:
+                    common = key[: pos + len(delimiter)]
+                    if count == limit:
+                        listing.truncated = True
+                        return listing
+                    listing.prefixes.append(common)
+                    listing.next_marker = common
+                    count += 1
+                    nxt = prefix_end(common)
+                    if nxt is None:
+                        return listing
+                    cursor, inclusive = nxt, True
+                    break
+            if count == limit:
+                listing.truncated = True
+                return listing
+            listing.entries.append(from_row(row))
+            listing.next_marker = key
+            count += 1
+            cursor, inclusive = key, False
+        else:
+            if len(rows) < batch:
+                return listing
+
+
+def _list_uploads(
+    conn: sqlite3.Connection,
+    bucket: str,
+    prefix: str,
+    delimiter: str,
+    key_marker: str,
+    upload_id_marker: str,
+    limit: int,
+) -> Listing:
+    listing = Listing()
+    sql = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket=?"
+    args: list[Any] = [bucket]
+    if key_marker:
+        if upload_id_marker:
+            sql += " AND (key > ? OR (key = ? AND upload_id > ?))"
+            args += [key_marker, key_marker, upload_id_marker]
+        else:
+            sql += " AND key > ?"
+            args.append(key_marker)
+    if prefix:
+        sql += " AND key >= ?"
+        args.append(prefix)
+        end = prefix_end(prefix)
+        if end:
+            sql += " AND key < ?"
+            args.append(end)
+    sql += " ORDER BY key, upload_id"
+    count = 0
+    for row in conn.execute(sql, args):
+        upload = _upload_from_row(row)
+        if delimiter:
+            pos = upload.key.find(delimiter, len(prefix))
+            if pos >= 0:
+                common = upload.key[: pos + len(delimiter)]
+                if listing.prefixes and listing.prefixes[-1] == common:
+                    continue
+                if count == limit:
+                    listing.truncated = True
+                    break
+                listing.prefixes.append(common)
+                count += 1
+                continue
+        if count == limit:
+            listing.truncated = True
+            break
+        listing.entries.append(upload)
+        count += 1
+    return listing

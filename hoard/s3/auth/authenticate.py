@@ -1,0 +1,200 @@
+"""Who sent this request: SigV4 in the Authorization header, a presigned query, or nobody."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from dataclasses import dataclass
+
+from hoard.http.request import Request
+from hoard.iam.credentials import Identity, KeyRing
+from hoard.s3.auth import sigv4
+from hoard.s3.errors import S3Error
+
+MAX_SKEW_SECONDS = 15 * 60
+MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """The authenticated caller, and what the body reader needs to verify the payload."""
+
+    identity: Identity | None  # None: anonymous
+    payload_hash: str  # hex SHA-256, UNSIGNED-PAYLOAD or a STREAMING-* mode
+    signing_key: bytes = b""
+    scope: str = ""
+    amz_date: str = ""
+    seed_signature: str = ""
+
+    @property
+    def streaming(self) -> bool:
+        return self.payload_hash in sigv4.STREAMING_MODES
+
+    @property
+    def signed_payload_sha256(self) -> str | None:
+        return self.payload_hash if _HEX64.match(self.payload_hash) else None
+
+
+def _parse_amz_date(value: str) -> int:
+    try:
+        return calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ"))
+    except ValueError:
+        raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header") from None
+
+
+def _parse_http_date(value: str) -> tuple[int, str]:
+    from email.utils import mktime_tz, parsedate_tz
+
+    parsed = parsedate_tz(value)
+    if parsed is None:
+        raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+    ts = mktime_tz(parsed)
+    return ts, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ts))
+
+
+class Authenticator:
+    def __init__(self, keyring: KeyRing, region: str, strict_region: bool) -> None:
+        self.keyring = keyring
+        self.region = region
+        self.strict_region = strict_region
+
+    def authenticate(self, req: Request) -> AuthContext:
+        header = req.headers.get("authorization")
+        if header is not None:
+            return self._from_header(req, header)
+        if "X-Amz-Signature" in req.params or "X-Amz-Credential" in req.params:
+            return self._from_query(req)
+        if "Signature" in req.params and "AWSAccessKeyId" in req.params:
+            raise S3Error("NotImplemented", "Signature Version 2 is not supported; use Signature Version 4.")
+        return AuthContext(identity=None, payload_hash=sigv4.UNSIGNED_PAYLOAD)
+
+    def _identity(self, credential: sigv4.Credential) -> Identity:
+        if credential.service != "s3":
+            raise S3Error(
+                "AuthorizationHeaderMalformed",
+                f"The authorization header is malformed; incorrect service \"{credential.service}\". This endpoint belongs to \"s3\".",
+            )
+        if self.strict_region and credential.region != self.region:
+            raise S3Error(
+                "AuthorizationHeaderMalformed",
+                f"The authorization header is malformed; the region '{credential.region}' is wrong; expecting '{self.region}'",
+                Region=self.region,
+            )
+        identity = self.keyring.get(credential.access_key)
+        if identity is None:
+            raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=credential.access_key)
+        return identity
+
+    def _check_signature(
+        self,
+        req: Request,
+        identity: Identity,
+        credential: sigv4.Credential,
+        amz_date: str,
+        signed_headers: tuple[str, ...],
+        payload_hash: str,
+        signature: str,
+        query: str,
+    ) -> bytes:
+        key = sigv4.signing_key(identity.secret_key, credential.date, credential.region, credential.service)
+        # Clients disagree on how to encode a key in the path; S3 signs the form AWS SDKs send.
+        uris = [sigv4.uri_encode(req.path, keep_slash=True)]
+        if req.raw_path not in uris:
+            uris.append(req.raw_path)
+        for uri in uris:
+            canonical = sigv4.canonical_request(
+                req.method, uri, query, req.headers, signed_headers, payload_hash
+            )
+            expected = sigv4.sign(key, sigv4.string_to_sign(amz_date, credential.scope, canonical))
+            if sigv4.signatures_equal(expected, signature):
+                return key
+        raise S3Error("SignatureDoesNotMatch", AWSAccessKeyId=credential.access_key)
+
+    def _from_header(self, req: Request, header: str) -> AuthContext:
+        if header.startswith("AWS "):
+            raise S3Error("NotImplemented", "Signature Version 2 is not supported; use Signature Version 4.")
+        try:
+            auth = sigv4.parse_authorization(header)
+        except sigv4.MalformedAuth as e:
+            raise S3Error("AuthorizationHeaderMalformed", f"The authorization header is malformed; {e}") from None
+        if "host" not in auth.signed_headers:
+            raise S3Error("AuthorizationHeaderMalformed", "The authorization header is malformed; host must be signed")
+        if "x-amz-date" in req.headers:
+            amz_date = req.headers["x-amz-date"]
+            ts = _parse_amz_date(amz_date)
+        elif "date" in req.headers:
+            ts, amz_date = _parse_http_date(req.headers["date"])
+        else:
+            raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+        if amz_date[:8] != auth.credential.date:
+            raise S3Error(
+                "AuthorizationHeaderMalformed",
+                f"The authorization header is malformed; Invalid credential date. Date is not the same as X-Amz-Date: \"{auth.credential.date}\".",
+            )
+        identity = self._identity(auth.credential)
+        now = time.time()
+        if abs(now - ts) > MAX_SKEW_SECONDS:
+            raise S3Error(
+                "RequestTimeTooSkewed",
+                RequestTime=amz_date,
+                ServerTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+                MaxAllowedSkewMilliseconds=str(MAX_SKEW_SECONDS * 1000),
+            )
+        payload_hash = req.headers.get("x-amz-content-sha256")
+        if payload_hash is None:
+            raise S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256")
+        if not (
+            payload_hash == sigv4.UNSIGNED_PAYLOAD
+            or payload_hash in sigv4.STREAMING_MODES
+            or _HEX64.match(payload_hash)
+        ):
+            raise S3Error("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-*, or a valid sha256 value.")
+        query = sigv4.canonical_query(req.query)
+        key = self._check_signature(
+            req, identity, auth.credential, amz_date, auth.signed_headers, payload_hash, auth.signature, query
+        )
+        return AuthContext(
+            identity=identity,
+            payload_hash=payload_hash,
+            signing_key=key,
+            scope=auth.credential.scope,
+            amz_date=amz_date,
+            seed_signature=auth.signature,
+        )
+
+    def _from_query(self, req: Request) -> AuthContext:
+        p = req.params
+        try:
+            if p["X-Amz-Algorithm"] != sigv4.ALGORITHM:
+                raise S3Error("AuthorizationQueryParametersError", "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
+            credential = sigv4.parse_credential(p["X-Amz-Credential"])
+            amz_date = p["X-Amz-Date"]
+            expires = int(p["X-Amz-Expires"])
+            signed_headers = tuple(p["X-Amz-SignedHeaders"].split(";"))
+            signature = p["X-Amz-Signature"]
+        except (KeyError, ValueError, sigv4.MalformedAuth):
+            raise S3Error(
+                "AuthorizationQueryParametersError",
+                "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.",
+            ) from None
+        if expires < 0:
+            raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be non-negative")
+        if expires > MAX_PRESIGN_EXPIRES:
+            raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be less than a week (in seconds) that is 604800")
+        ts = _parse_amz_date(amz_date)
+        if amz_date[:8] != credential.date:
+            raise S3Error("AuthorizationQueryParametersError", "Invalid credential date. Date is not the same as X-Amz-Date.")
+        identity = self._identity(credential)
+        now = time.time()
+        if now > ts + expires:
+            raise S3Error("AccessDenied", "Request has expired", Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts + expires)))
+        if ts - now > MAX_SKEW_SECONDS:
+            raise S3Error("AccessDenied", "Request is not valid yet")
+        payload_hash = p.get("X-Amz-Content-Sha256") or sigv4.UNSIGNED_PAYLOAD
+        if payload_hash in sigv4.STREAMING_MODES:
+            raise S3Error("InvalidRequest", "Streaming payloads cannot be presigned")
+        query = sigv4.canonical_query(req.query, exclude="X-Amz-Signature")
+        key = self._check_signature(req, identity, credential, amz_date, signed_headers, payload_hash, signature, query)
+        return AuthContext(identity=identity, payload_hash=payload_hash, signing_key=key, scope=credential.scope, amz_date=amz_date)

@@ -1,0 +1,12 @@
+"""One module per API area; each registers its handlers under the S3 operation names."""
+
+from __future__ import annotations
+
+from hoard.s3.handlers.common import HANDLERS, Handler
+
+
+def registry() -> dict[str, Handler]:
+    """Every implemented operation's handler, by operation name."""
+    from hoard.s3.handlers import acl, buckets, copy, listing, multipart, objects  # noqa: F401
+
+    return dict(HANDLERS)

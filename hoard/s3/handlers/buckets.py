@@ -1,0 +1,124 @@
+"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, GetBucketLocation, DeleteBucket,
+GetBucketVersioning (answers the truth: never enabled yet)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from hoard.http.response import Response, xml_response
+from hoard.meta.records import Bucket
+from hoard.s3 import xml
+from hoard.s3.errors import S3Error
+from hoard.s3.handlers.common import Context, int_param, now, operation, reject_unsupported_headers, require_bucket
+from hoard.s3.handlers.payload import receive_document
+
+_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_ADDRESS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def validate_bucket_name(name: str) -> None:
+    """S3's general-purpose bucket naming rules."""
+    if (
+        not _BUCKET_CHARS.match(name)
+        or ".." in name
+        or ".-" in name
+        or "-." in name
+        or _IP_ADDRESS.match(name)
+        or name.startswith(_RESERVED_PREFIXES)
+        or name.endswith(_RESERVED_SUFFIXES)
+    ):
+        raise S3Error("InvalidBucketName", BucketName=name)
+
+
+def owner_xml(ctx: Context) -> list[tuple[str, str]]:
+    return [("ID", ctx.owner.owner_id), ("DisplayName", ctx.owner.display_name)]
+
+
+def region_of(ctx: Context, bucket: Bucket) -> str:
+    return bucket.location or ctx.services.settings.region
+
+
+@operation("ListBuckets")
+async def list_buckets(ctx: Context) -> Response:
+    limit = int_param(ctx, "max-buckets", 10000, 1, 10000)
+    prefix = ctx.req.params.get("prefix", "")
+    token = ctx.req.params.get("continuation-token", "")
+    after = ""
+    if token:
+        try:
+            after = base64.urlsafe_b64decode(token.encode()).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise S3Error("InvalidArgument", "The continuation token provided is incorrect", ArgumentName="continuation-token") from None
+    buckets = await ctx.store.list_buckets(prefix, after, limit + 1)
+    truncated = len(buckets) > limit
+    buckets = buckets[:limit]
+    children: list = [
+        ("Buckets", [
+            ("Bucket", [
+                ("Name", b.name),
+                ("CreationDate", xml.format_time(b.created)),
+                ("BucketRegion", region_of(ctx, b)),
+            ])
+            for b in buckets
+        ]),
+        ("Owner", owner_xml(ctx)),
+    ]
+    if truncated:
+        children.append(("ContinuationToken", base64.urlsafe_b64encode(buckets[-1].name.encode()).decode()))
+    if prefix:
+        children.append(("Prefix", prefix))
+    return xml_response(xml.render("ListAllMyBucketsResult", children))
+
+
+@operation("CreateBucket")
+async def create_bucket(ctx: Context) -> Response:
+    validate_bucket_name(ctx.bucket)
+    reject_unsupported_headers(ctx)
+    if ctx.req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
+        raise S3Error("NotImplemented", "Object lock is not implemented yet.")
+    location = ""
+    body = await receive_document(ctx)
+    if body.strip():
+        root = xml.parse(body)
+        if root.tag != "CreateBucketConfiguration":
+            raise S3Error("MalformedXML")
+        location = (xml.child_text(root, "LocationConstraint") or "").strip()
+        for unsupported in ("Location", "Bucket"):
+            if root.find(unsupported) is not None:
+                raise S3Error("NotImplemented", "Directory buckets are not implemented.")
+    if location and not re.match(r"^[A-Za-z0-9-]{1,40}$", location):
+        raise S3Error("InvalidLocationConstraint", LocationConstraint=location)
+    bucket = Bucket(ctx.bucket, now(), location or ctx.services.settings.region, ctx.owner.owner_id)
+    await ctx.store.create_bucket(bucket)
+    return Response(headers={"location": f"/{ctx.bucket}"})
+
+
+@operation("HeadBucket")
+async def head_bucket(ctx: Context) -> Response:
+    bucket = await require_bucket(ctx)
+    return Response(headers={"x-amz-bucket-region": region_of(ctx, bucket), "x-amz-access-point-alias": "false"})
+
+
+@operation("GetBucketLocation")
+async def get_bucket_location(ctx: Context) -> Response:
+    bucket = await require_bucket(ctx)
+    # S3 reports us-east-1 as an empty LocationConstraint.
+    location = "" if bucket.location == "us-east-1" else bucket.location
+    return xml_response(xml.render_text("LocationConstraint", location))
+
+
+@operation("DeleteBucket")
+async def delete_bucket(ctx: Context) -> Response:
+    await ctx.store.delete_bucket(ctx.bucket)
+    return Response(status=204)
+
+
+@operation("GetBucketVersioning")
+async def get_bucket_versioning(ctx: Context) -> Response:
+    await require_bucket(ctx)
+    # Versioning has never been enabled (it is not implemented yet): S3 answers an empty document.
+    return xml_response(xml.render("VersioningConfiguration", []))

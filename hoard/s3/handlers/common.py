@@ -1,0 +1,207 @@
+"""What every handler shares: the request context, the operation registry and small S3 rules."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
+
+from hoard.config import Settings
+from hoard.http.request import Request
+from hoard.http.response import Response
+from hoard.iam.credentials import Identity
+from hoard.meta.records import Bucket
+from hoard.meta.sqlite import SqliteMetaStore
+from hoard.s3.auth.authenticate import AuthContext
+from hoard.s3.errors import S3Error
+from hoard.s3.router import Operation
+from hoard.storage.drive import LocalDrive
+
+MAX_KEY_BYTES = 1024
+MAX_USER_METADATA = 2048
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_NUMBER = 10_000
+READ_CHUNK = 1024 * 1024
+
+# Classes whose bytes are readable at once; archival classes need restore (a later issue).
+STORAGE_CLASSES = {"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR"}
+ARCHIVE_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
+
+CONTENT_HEADERS = ("content-type", "content-encoding", "content-disposition", "content-language", "cache-control", "expires")
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: SqliteMetaStore
+    drive: LocalDrive
+    root: Identity
+
+
+@dataclass
+class Context:
+    req: Request
+    op: Operation
+    auth: AuthContext
+    services: Services
+    request_id: str
+
+    @property
+    def bucket(self) -> str:
+        assert self.op.bucket is not None
+        return self.op.bucket
+
+    @property
+    def key(self) -> str:
+        assert self.op.key is not None
+        return self.op.key
+
+    @property
+    def store(self) -> SqliteMetaStore:
+        return self.services.store
+
+    @property
+    def owner(self) -> Identity:
+        return self.services.root
+
+
+Handler = Callable[[Context], Awaitable[Response]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def operation(name: str) -> Callable[[Handler], Handler]:
+    """Register the handler of an S3 operation under the operation's own name."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+async def require_bucket(ctx: Context) -> Bucket:
+    bucket = await ctx.store.get_bucket(ctx.bucket)
+    if bucket is None:
+        raise S3Error("NoSuchBucket", BucketName=ctx.bucket)
+    return bucket
+
+
+def check_key(key: str) -> None:
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise S3Error("KeyTooLongError", Size=str(len(key.encode("utf-8"))), MaxSizeAllowed=str(MAX_KEY_BYTES))
+
+
+def http_date(ts: float) -> str:
+    return formatdate(ts, usegmt=True)
+
+
+def parse_http_date(value: str) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def quote_etag(hex_digest: str) -> str:
+    return f'"{hex_digest}"'
+
+
+def etag_matches(condition: str, etag: str) -> bool:
+    """If-Match / If-None-Match semantics: a list of entity tags, or ``*``."""
+    for candidate in condition.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate == "*" or candidate.strip('"') == etag.strip('"'):
+            return True
+    return False
+
+
+def content_md5(ctx: Context) -> bytes | None:
+    value = ctx.req.headers.get("content-md5")
+    if value is None:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (ValueError, TypeError):
+        raw = b""
+    if len(raw) != 16:
+        raise S3Error("InvalidDigest", ContentMD5=value)
+    return raw
+
+
+def storage_class(ctx: Context) -> str:
+    value = ctx.req.headers.get("x-amz-storage-class", "STANDARD")
+    if value in ARCHIVE_CLASSES:
+        raise S3Error("NotImplemented", f"Storage class {value} needs archival tiers with restore, which are not implemented yet.")
+    if value not in STORAGE_CLASSES:
+        raise S3Error("InvalidStorageClass", StorageClassRequested=value)
+    return value
+
+
+def reject_unsupported_headers(ctx: Context) -> None:
+    """Headers that ask for features Hoard does not have yet are refused, never ignored."""
+    h = ctx.req.headers
+    acl = h.get("x-amz-acl")
+    if acl is not None and acl != "private":
+        raise S3Error("NotImplemented", "Canned ACLs other than 'private' come with access control, which is not implemented yet.")
+    for name in h:
+        if name.startswith("x-amz-grant-"):
+            raise S3Error("NotImplemented", "ACL grants are not implemented yet.")
+    for name, feature in (
+        ("x-amz-server-side-encryption", "Server-side encryption"),
+        ("x-amz-server-side-encryption-customer-algorithm", "Server-side encryption with customer keys"),
+        ("x-amz-object-lock-mode", "Object lock"),
+        ("x-amz-object-lock-retain-until-date", "Object lock"),
+        ("x-amz-object-lock-legal-hold", "Object lock"),
+        ("x-amz-tagging", "Object tagging"),
+        ("x-amz-website-redirect-location", "Website redirects"),
+    ):
+        if name in h:
+            raise S3Error("NotImplemented", f"{feature} is not implemented yet.")
+
+
+def object_headers(ctx: Context) -> dict[str, str]:
+    """The Content-* headers and user metadata a write stores with the object."""
+    kept: dict[str, str] = {}
+    for name in CONTENT_HEADERS:
+        value = ctx.req.header_utf8(name)
+        if value is None:
+            continue
+        if name == "content-encoding":
+            # aws-chunked describes this request's framing, not the object.
+            codings = [c.strip() for c in value.split(",") if c.strip() and c.strip() != "aws-chunked"]
+            if not codings:
+                continue
+            value = ",".join(codings)
+        kept[name] = value
+    meta_size = 0
+    for name in ctx.req.headers:
+        if name.startswith("x-amz-meta-"):
+            value = ctx.req.header_utf8(name) or ""
+            kept[name] = value
+            meta_size += len(name) - len("x-amz-meta-") + len(value.encode())
+    if meta_size > MAX_USER_METADATA:
+        raise S3Error("MetadataTooLarge", Size=str(meta_size), MaxSizeAllowed=str(MAX_USER_METADATA))
+    kept.setdefault("content-type", "binary/octet-stream")
+    return kept
+
+
+def now() -> float:
+    # S3 reports times to the millisecond; storing them so keeps If-Modified-Since exact.
+    return round(time.time(), 3)
+
+
+def int_param(ctx: Context, name: str, default: int, low: int = 0, high: int | None = None) -> int:
+    raw = ctx.req.params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range", ArgumentName=name, ArgumentValue=raw) from None
+    if value < low or (high is not None and value > high):
+        raise S3Error("InvalidArgument", f"Argument {name} must be an integer between {low} and {high if high is not None else 2147483647}", ArgumentName=name, ArgumentValue=raw)
+    return value

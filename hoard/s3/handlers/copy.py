@@ -1,0 +1,197 @@
+"""Server-side copies: CopyObject and UploadPartCopy."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from hoard.http.response import Response, xml_response
+from hoard.meta.records import ObjectRecord, Segment
+from hoard.s3 import checksums, xml
+from hoard.s3.errors import S3Error
+from hoard.s3.handlers.common import (
+    Context,
+    check_key,
+    etag_matches,
+    now,
+    object_headers,
+    operation,
+    parse_http_date,
+    quote_etag,
+    reject_unsupported_headers,
+    require_bucket,
+    storage_class,
+)
+from hoard.s3.handlers.multipart import part_number, require_upload, store_part
+from hoard.s3.handlers.objects import checksum_headers, commit_object, write_precondition
+from hoard.storage.drive import LocalDrive
+from hoard.storage.reader import CHUNK, open_range
+
+MAX_COPY_SIZE = 5 * 1024**3
+
+
+@dataclass(frozen=True)
+class CopiedBlob:
+    blob: str
+    size: int
+    md5_hex: str
+    checksum: str
+
+
+def parse_copy_source(value: str) -> tuple[str, str, str | None]:
+    """``bucket/key`` (URL-encoded, optional leading slash, optional ``?versionId=``)."""
+    version = None
+    if "?versionId=" in value:
+        value, version = value.split("?versionId=", 1)
+    path = unquote(value)
+    if path.startswith("/"):
+        path = path[1:]
+    bucket, _, key = path.partition("/")
+    if not bucket or not key:
+        raise S3Error("InvalidArgument", "Invalid copy source object key", ArgumentName="x-amz-copy-source", ArgumentValue=value)
+    return bucket, key, version
+
+
+async def load_source(ctx: Context) -> ObjectRecord:
+    bucket, key, version = parse_copy_source(ctx.req.headers["x-amz-copy-source"])
+    if version is not None and version != "null":
+        raise S3Error("NoSuchVersion", Key=key, VersionId=version)
+    record = await ctx.store.get_object(bucket, key)
+    if record is None:
+        if await ctx.store.get_bucket(bucket) is None:
+            raise S3Error("NoSuchBucket", BucketName=bucket)
+        raise S3Error("NoSuchKey", Key=key)
+    h = ctx.req.headers
+    modified = int(record.last_modified)
+    if "x-amz-copy-source-if-match" in h and not etag_matches(h["x-amz-copy-source-if-match"], record.etag):
+        raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Match")
+    if "x-amz-copy-source-if-none-match" in h and etag_matches(h["x-amz-copy-source-if-none-match"], record.etag):
+        raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-None-Match")
+    since = parse_http_date(h.get("x-amz-copy-source-if-unmodified-since", ""))
+    if since is not None and "x-amz-copy-source-if-match" not in h and modified > since:
+        raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Unmodified-Since")
+    since = parse_http_date(h.get("x-amz-copy-source-if-modified-since", ""))
+    if since is not None and "x-amz-copy-source-if-none-match" not in h and modified <= since:
+        raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Modified-Since")
+    return record
+
+
+def _copy_bytes(drive: LocalDrive, segments: tuple[Segment, ...], start: int, end: int, algorithm: str) -> CopiedBlob:
+    md5 = hashlib.md5()
+    hashers: list = [md5]
+    checksum = checksums.new_hasher(algorithm) if algorithm else None
+    if checksum is not None:
+        hashers.append(checksum)
+    writer = drive.create(hashers)
+    try:
+        if end >= start:
+            opened = open_range(drive, segments, start, end)
+            try:
+                for fd, offset, length in opened.pieces:
+                    while length > 0:
+                        data = os.pread(fd, min(CHUNK, length), offset)
+                        if not data:
+                            raise OSError("source blob is shorter than its record")
+                        writer.write(data)
+                        offset += len(data)
+                        length -= len(data)
+            finally:
+                opened.close()
+        blob = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return CopiedBlob(blob, writer.size, md5.hexdigest(), checksums.encode(checksum.digest()) if checksum else "")
+
+
+async def copy_bytes(ctx: Context, source: ObjectRecord, start: int, end: int, algorithm: str) -> CopiedBlob:
+    for _ in range(5):
+        try:
+            return await asyncio.to_thread(_copy_bytes, ctx.services.drive, source.segments, start, end, algorithm)
+        except FileNotFoundError:
+            # The source was replaced while we looked it up; copy the version that is current now.
+            source = await load_source(ctx)
+    raise S3Error("SlowDown", "The copy source is being replaced too often to be copied.")
+
+
+@operation("CopyObject")
+async def copy_object(ctx: Context) -> Response:
+    check_key(ctx.key)
+    reject_unsupported_headers(ctx)
+    directive = ctx.req.headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise S3Error("InvalidArgument", "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
+    for name in ("x-amz-tagging-directive",):
+        if ctx.req.headers.get(name, "COPY").upper() != "COPY":
+            raise S3Error("NotImplemented", "Object tagging is not implemented yet.")
+    sclass = storage_class(ctx)
+    precondition = write_precondition(ctx)
+    await require_bucket(ctx)
+    source = await load_source(ctx)
+    same = (source.bucket, source.key) == (ctx.bucket, ctx.key)
+    if same and directive == "COPY" and "x-amz-storage-class" not in ctx.req.headers and "x-amz-checksum-algorithm" not in ctx.req.headers:
+        raise S3Error(
+            "InvalidRequest",
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        )
+    if source.size > MAX_COPY_SIZE:
+        raise S3Error("InvalidRequest", f"The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SIZE}")
+    algorithm = ctx.req.headers.get("x-amz-checksum-algorithm", "").upper() or source.checksum_algorithm
+    if algorithm and algorithm not in checksums.ALGORITHMS:
+        raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported.")
+    headers = dict(source.headers) if directive == "COPY" else object_headers(ctx)
+    copied = await copy_bytes(ctx, source, 0, source.size - 1, algorithm)
+    record = ObjectRecord(
+        bucket=ctx.bucket,
+        key=ctx.key,
+        size=copied.size,
+        etag=quote_etag(copied.md5_hex),
+        last_modified=now(),
+        storage_class=sclass,
+        headers=headers,
+        segments=(Segment(copied.blob, copied.size),),
+        checksum_algorithm=algorithm,
+        checksum_value=copied.checksum,
+        checksum_type="FULL_OBJECT" if algorithm else "",
+    )
+    await commit_object(ctx, record, precondition)
+    children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]
+    if algorithm:
+        children += [("ChecksumType", "FULL_OBJECT"), (f"Checksum{algorithm}", copied.checksum)]
+    return xml_response(xml.render("CopyObjectResult", children), headers=checksum_headers(record))
+
+
+def _source_range(ctx: Context, size: int) -> tuple[int, int]:
+    raw = ctx.req.headers.get("x-amz-copy-source-range")
+    if raw is None:
+        return 0, size - 1
+    spec = raw.strip()
+    invalid = S3Error("InvalidArgument", f"Range specified is not valid for source object of size: {size}", ArgumentName="x-amz-copy-source-range", ArgumentValue=raw)
+    if not spec.startswith("bytes="):
+        raise invalid
+    first, sep, last = spec[len("bytes="):].partition("-")
+    if not sep or not first.strip().isdigit() or not last.strip().isdigit():
+        raise invalid
+    start, end = int(first), int(last)
+    if start > end or end >= size:
+        raise invalid
+    return start, end
+
+
+@operation("UploadPartCopy")
+async def upload_part_copy(ctx: Context) -> Response:
+    number = part_number(ctx)
+    upload = await require_upload(ctx)
+    source = await load_source(ctx)
+    start, end = _source_range(ctx, source.size)
+    if end - start + 1 > MAX_COPY_SIZE:
+        raise S3Error("InvalidRequest", "The specified copy range is larger than the maximum part size.")
+    copied = await copy_bytes(ctx, source, start, end, upload.checksum_algorithm)
+    part = await store_part(ctx, upload, number, copied.blob, copied.size, copied.md5_hex, copied.checksum)
+    children: list = [("ETag", part.etag), ("LastModified", xml.format_time(part.last_modified))]
+    if upload.checksum_algorithm:
+        children.append((f"Checksum{upload.checksum_algorithm}", copied.checksum))
+    return xml_response(xml.render("CopyPartResult", children))

@@ -1,0 +1,145 @@
+"""Listing: ListObjects (v1), ListObjectsV2 and ListObjectVersions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import quote_plus
+
+from hoard.http.response import Response, xml_response
+from hoard.meta.records import Listing, ObjectRecord
+from hoard.s3 import xml
+from hoard.s3.errors import S3Error
+from hoard.s3.handlers.buckets import owner_xml
+from hoard.s3.handlers.common import Context, int_param, operation, require_bucket
+
+MAX_KEYS = 1000
+
+
+def url_encoder(ctx: Context):
+    encoding = ctx.req.params.get("encoding-type")
+    if encoding is None:
+        return lambda s: s
+    if encoding != "url":
+        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request", ArgumentName="encoding-type", ArgumentValue=encoding)
+    # botocore decodes with unquote_plus: spaces as "+", a literal "+" as %2B.
+    return lambda s: quote_plus(s, safe="/")
+
+
+def _common(ctx: Context) -> tuple[str, str, int]:
+    params = ctx.req.params
+    return params.get("prefix", ""), params.get("delimiter", ""), int_param(ctx, "max-keys", MAX_KEYS, 0, 2147483647)
+
+
+def _contents(ctx: Context, record: ObjectRecord, enc, with_owner: bool, tag: str = "Contents", versions: bool = False):
+    children: list = [("Key", enc(record.key))]
+    if versions:
+        children += [("VersionId", record.version_id), ("IsLatest", True)]
+    children += [
+        ("LastModified", xml.format_time(record.last_modified)),
+        ("ETag", record.etag),
+    ]
+    if record.checksum_algorithm:
+        children += [("ChecksumAlgorithm", record.checksum_algorithm), ("ChecksumType", record.checksum_type)]
+    children += [("Size", record.size), ("StorageClass", record.storage_class)]
+    if with_owner:
+        children.append(("Owner", owner_xml(ctx)))
+    return (tag, children)
+
+
+def _prefixes(listing: Listing, enc) -> list:
+    return [("CommonPrefixes", [("Prefix", enc(p))]) for p in listing.prefixes]
+
+
+@operation("ListObjects")
+async def list_objects(ctx: Context) -> Response:
+    enc = url_encoder(ctx)
+    prefix, delimiter, max_keys = _common(ctx)
+    marker = ctx.req.params.get("marker", "")
+    await require_bucket(ctx)
+    listing = await ctx.store.list_objects(ctx.bucket, prefix, delimiter, marker, min(max_keys, MAX_KEYS))
+    children: list = [
+        ("Name", ctx.bucket),
+        ("Prefix", enc(prefix)),
+        ("Marker", enc(marker)),
+        ("MaxKeys", max_keys),
+        ("Delimiter", enc(delimiter) if delimiter else None),
+        ("EncodingType", "url" if "encoding-type" in ctx.req.params else None),
+        ("IsTruncated", listing.truncated),
+    ]
+    if listing.truncated and delimiter:
+        children.append(("NextMarker", enc(listing.next_marker)))
+    children += [_contents(ctx, r, enc, True) for r in listing.entries]
+    children += _prefixes(listing, enc)
+    return xml_response(xml.render("ListBucketResult", children))
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect", ArgumentName="continuation-token") from None
+
+
+@operation("ListObjectsV2")
+async def list_objects_v2(ctx: Context) -> Response:
+    enc = url_encoder(ctx)
+    params = ctx.req.params
+    prefix, delimiter, max_keys = _common(ctx)
+    token = params.get("continuation-token")
+    start_after = params.get("start-after", "")
+    if token is not None and token == "":
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect", ArgumentName="continuation-token")
+    after = _decode_token(token) if token else start_after
+    fetch_owner = params.get("fetch-owner", "").lower() == "true"
+    await require_bucket(ctx)
+    listing = await ctx.store.list_objects(ctx.bucket, prefix, delimiter, after, min(max_keys, MAX_KEYS))
+    children: list = [
+        ("Name", ctx.bucket),
+        ("Prefix", enc(prefix)),
+        ("Delimiter", enc(delimiter) if delimiter else None),
+        ("MaxKeys", max_keys),
+        ("EncodingType", "url" if "encoding-type" in params else None),
+        ("KeyCount", len(listing.entries) + len(listing.prefixes)),
+        ("IsTruncated", listing.truncated),
+        ("ContinuationToken", token),
+        ("StartAfter", enc(start_after) if "start-after" in params else None),
+    ]
+    if listing.truncated:
+        children.append(("NextContinuationToken", base64.urlsafe_b64encode(listing.next_marker.encode()).decode()))
+    children += [_contents(ctx, r, enc, fetch_owner) for r in listing.entries]
+    children += _prefixes(listing, enc)
+    return xml_response(xml.render("ListBucketResult", children))
+
+
+@operation("ListObjectVersions")
+async def list_object_versions(ctx: Context) -> Response:
+    """Unversioned buckets: every object is its single version, ``null``, and the latest."""
+    enc = url_encoder(ctx)
+    params = ctx.req.params
+    prefix, delimiter, max_keys = _common(ctx)
+    key_marker = params.get("key-marker", "")
+    version_marker = params.get("version-id-marker", "")
+    if version_marker and not key_marker:
+        raise S3Error("InvalidArgument", "A version-id marker cannot be specified without a key marker.", ArgumentName="version-id-marker", ArgumentValue=version_marker)
+    if version_marker and version_marker != "null":
+        raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="version-id-marker", ArgumentValue=version_marker)
+    await require_bucket(ctx)
+    listing = await ctx.store.list_objects(ctx.bucket, prefix, delimiter, key_marker, min(max_keys, MAX_KEYS))
+    children: list = [
+        ("Name", ctx.bucket),
+        ("Prefix", enc(prefix)),
+        ("KeyMarker", enc(key_marker)),
+        ("VersionIdMarker", version_marker),
+        ("MaxKeys", max_keys),
+        ("Delimiter", enc(delimiter) if delimiter else None),
+        ("EncodingType", "url" if "encoding-type" in params else None),
+        ("IsTruncated", listing.truncated),
+    ]
+    if listing.truncated:
+        children.append(("NextKeyMarker", enc(listing.next_marker)))
+        if listing.entries and listing.entries[-1].key == listing.next_marker:
+            children.append(("NextVersionIdMarker", "null"))
+    children += [_contents(ctx, r, enc, True, tag="Version", versions=True) for r in listing.entries]
+    children += _prefixes(listing, enc)
+    return xml_response(xml.render("ListVersionsResult", children))

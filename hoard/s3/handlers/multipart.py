@@ -1,0 +1,309 @@
+"""Multipart uploads: CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+AbortMultipartUpload, ListParts, ListMultipartUploads. (UploadPartCopy lives with the copies.)
+
+Completing an upload copies no bytes: the object's segments are the parts' blobs, in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from hoard.http.response import Response, xml_response
+from hoard.meta.records import ObjectRecord, Part, Segment, Upload
+from hoard.s3 import checksums, xml
+from hoard.s3.errors import S3Error
+from hoard.s3.handlers.buckets import owner_xml
+from hoard.s3.handlers.common import (
+    MAX_PART_NUMBER,
+    MIN_PART_SIZE,
+    Context,
+    check_key,
+    int_param,
+    now,
+    object_headers,
+    operation,
+    quote_etag,
+    reject_unsupported_headers,
+    require_bucket,
+    storage_class,
+)
+from hoard.s3.handlers.listing import url_encoder
+from hoard.s3.handlers.objects import checksum_headers, write_precondition
+from hoard.s3.handlers.payload import receive_blob, receive_document
+
+MAX_PART_SIZE = 5 * 1024**3
+
+
+def part_number(ctx: Context) -> int:
+    raw = ctx.req.params.get("partNumber", "")
+    try:
+        number = int(raw)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_PART_NUMBER:
+        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=raw)
+    return number
+
+
+async def require_upload(ctx: Context) -> Upload:
+    upload_id = ctx.req.params.get("uploadId", "")
+    upload = await ctx.store.get_upload(upload_id)
+    if upload is None or upload.bucket != ctx.bucket or upload.key != ctx.key:
+        if upload is None:
+            await require_bucket(ctx)
+        raise S3Error("NoSuchUpload", UploadId=upload_id)
+    return upload
+
+
+def _checksum_choice(ctx: Context) -> tuple[str, str]:
+    algorithm = ctx.req.headers.get("x-amz-checksum-algorithm", "").upper()
+    kind = ctx.req.headers.get("x-amz-checksum-type", "").upper()
+    if not algorithm:
+        if kind:
+            raise S3Error("InvalidRequest", "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.")
+        return "", ""
+    if algorithm not in checksums.ALGORITHMS:
+        raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+    if not kind:
+        kind = "FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE"
+    if kind not in ("COMPOSITE", "FULL_OBJECT"):
+        raise S3Error("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
+    if kind == "FULL_OBJECT" and algorithm not in checksums.CRC_WIDTH:
+        raise S3Error("InvalidRequest", f"The {algorithm} algorithm is not supported for the FULL_OBJECT checksum type.")
+    if kind == "COMPOSITE" and algorithm == "CRC64NVME":
+        raise S3Error("InvalidRequest", "The CRC64NVME algorithm is not supported for the COMPOSITE checksum type.")
+    return algorithm, kind
+
+
+@operation("CreateMultipartUpload")
+async def create_multipart_upload(ctx: Context) -> Response:
+    check_key(ctx.key)
+    reject_unsupported_headers(ctx)
+    sclass = storage_class(ctx)
+    headers = object_headers(ctx)
+    algorithm, kind = _checksum_choice(ctx)
+    await require_bucket(ctx)
+    upload = Upload(
+        upload_id=secrets.token_urlsafe(32),
+        bucket=ctx.bucket,
+        key=ctx.key,
+        initiated=now(),
+        storage_class=sclass,
+        headers=headers,
+        checksum_algorithm=algorithm,
+        checksum_type=kind,
+        owner_id=ctx.owner.owner_id,
+    )
+    await ctx.store.create_upload(upload)
+    extra = {}
+    if algorithm:
+        extra = {"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind}
+    body = xml.render(
+        "InitiateMultipartUploadResult",
+        [("Bucket", ctx.bucket), ("Key", ctx.key), ("UploadId", upload.upload_id)],
+    )
+    return xml_response(body, headers=extra)
+
+
+async def store_part(ctx: Context, upload: Upload, number: int, blob: str, size: int, md5_hex: str, checksum: str) -> Part:
+    part = Part(upload.upload_id, number, size, quote_etag(md5_hex), blob, now(), checksum)
+    try:
+        await ctx.store.put_part(part)
+    except BaseException:
+        ctx.services.drive.remove(blob)
+        raise
+    return part
+
+
+@operation("UploadPart")
+async def upload_part(ctx: Context) -> Response:
+    number = part_number(ctx)
+    upload = await require_upload(ctx)
+    stored = await receive_blob(ctx, MAX_PART_SIZE, upload.checksum_algorithm)
+    checksum = stored.checksum_value if upload.checksum_algorithm else ""
+    part = await store_part(ctx, upload, number, stored.blob, stored.size, stored.md5_hex, checksum)
+    headers = {"etag": part.etag}
+    if stored.checksum_algorithm:
+        headers[checksums.header_name(stored.checksum_algorithm)] = stored.checksum_value
+    return Response(headers=headers)
+
+
+def _requested_parts(body: bytes, algorithm: str) -> list[tuple[int, str, str | None]]:
+    root = xml.parse(body)
+    if root.tag != "CompleteMultipartUpload":
+        raise S3Error("MalformedXML")
+    requested: list[tuple[int, str, str | None]] = []
+    for el in root.findall("Part"):
+        number_text = xml.child_text(el, "PartNumber")
+        etag = xml.child_text(el, "ETag")
+        if number_text is None or etag is None:
+            raise S3Error("MalformedXML")
+        try:
+            number = int(number_text.strip())
+        except ValueError:
+            raise S3Error("MalformedXML") from None
+        claimed = xml.child_text(el, f"Checksum{algorithm}") if algorithm else None
+        requested.append((number, etag.strip(), claimed))
+    if not requested:
+        raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema")
+    return requested
+
+
+def _combine_checksum(upload: Upload, parts: list[Part]) -> str:
+    algorithm = upload.checksum_algorithm
+    raws = [checksums.decode(p.checksum, algorithm) for p in parts]
+    if upload.checksum_type == "FULL_OBJECT":
+        value = int.from_bytes(raws[0], "big")
+        for raw, part in zip(raws[1:], parts[1:], strict=True):
+            value = checksums.combine_crc(algorithm, value, int.from_bytes(raw, "big"), part.size)
+        return checksums.encode(value.to_bytes(checksums.CRC_WIDTH[algorithm], "big"))
+    hasher = checksums.new_hasher(algorithm)
+    hasher.update(b"".join(raws))
+    return f"{checksums.encode(hasher.digest())}-{len(parts)}"
+
+
+@operation("CompleteMultipartUpload")
+async def complete_multipart_upload(ctx: Context) -> Response:
+    upload = await require_upload(ctx)
+    precondition = write_precondition(ctx)
+    requested = _requested_parts(await receive_document(ctx), upload.checksum_algorithm)
+    claimed_object_checksum = None
+    if upload.checksum_algorithm:
+        claimed_object_checksum = ctx.req.headers.get(checksums.header_name(upload.checksum_algorithm))
+
+    def build(current: Upload, stored: dict[int, Part]) -> tuple[ObjectRecord, set[int]]:
+        previous = 0
+        chosen: list[Part] = []
+        for number, etag, claimed in requested:
+            if number <= previous:
+                raise S3Error("InvalidPartOrder", UploadId=current.upload_id)
+            previous = number
+            part = stored.get(number)
+            if part is None or part.etag.strip('"') != etag.strip('"'):
+                raise S3Error("InvalidPart", UploadId=current.upload_id, PartNumber=str(number), ETag=etag)
+            if claimed is not None and claimed != part.checksum:
+                raise S3Error("InvalidPart", f"The {current.checksum_algorithm} you specified for part {number} does not match the uploaded part.", UploadId=current.upload_id, PartNumber=str(number))
+            chosen.append(part)
+        for part in chosen[:-1]:
+            if part.size < MIN_PART_SIZE:
+                raise S3Error("EntityTooSmall", ProposedSize=str(part.size), MinSizeAllowed=str(MIN_PART_SIZE), PartNumber=str(part.number), ETag=part.etag)
+        digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in chosen)).hexdigest()
+        checksum = ""
+        if current.checksum_algorithm:
+            if any(not p.checksum for p in chosen):
+                raise S3Error("InvalidRequest", "A part of this upload carries no checksum for the upload's checksum algorithm.")
+            checksum = _combine_checksum(current, chosen)
+            if claimed_object_checksum is not None and current.checksum_type == "FULL_OBJECT" and claimed_object_checksum != checksum:
+                raise S3Error("BadDigest", f"The {current.checksum_algorithm} you specified did not match the calculated checksum.")
+        record = ObjectRecord(
+            bucket=current.bucket,
+            key=current.key,
+            size=sum(p.size for p in chosen),
+            etag=quote_etag(f"{digest}-{len(chosen)}"),
+            last_modified=now(),
+            storage_class=current.storage_class,
+            headers=current.headers,
+            segments=tuple(Segment(p.blob, p.size, p.etag, p.checksum) for p in chosen),
+            multipart=True,
+            checksum_algorithm=current.checksum_algorithm,
+            checksum_value=checksum,
+            checksum_type=current.checksum_type,
+        )
+        return record, {p.number for p in chosen}
+
+    record = await ctx.store.complete_upload(upload.upload_id, build, precondition)
+    children: list = [
+        ("Location", f"/{ctx.bucket}/{ctx.key}"),
+        ("Bucket", ctx.bucket),
+        ("Key", ctx.key),
+        ("ETag", record.etag),
+    ]
+    if record.checksum_algorithm:
+        children += [(f"Checksum{record.checksum_algorithm}", record.checksum_value), ("ChecksumType", record.checksum_type)]
+    return xml_response(xml.render("CompleteMultipartUploadResult", children), headers=checksum_headers(record))
+
+
+@operation("AbortMultipartUpload")
+async def abort_multipart_upload(ctx: Context) -> Response:
+    upload = await require_upload(ctx)
+    await ctx.store.abort_upload(upload.upload_id)
+    return Response(status=204)
+
+
+def _initiator(ctx: Context) -> list:
+    return [("Initiator", owner_xml(ctx)), ("Owner", owner_xml(ctx))]
+
+
+@operation("ListParts")
+async def list_parts(ctx: Context) -> Response:
+    upload = await require_upload(ctx)
+    max_parts = int_param(ctx, "max-parts", 1000, 0, 2147483647)
+    marker = int_param(ctx, "part-number-marker", 0, 0, 2147483647)
+    parts = await ctx.store.list_parts(upload.upload_id, marker, min(max_parts, 1000) + 1)
+    truncated = len(parts) > min(max_parts, 1000)
+    parts = parts[: min(max_parts, 1000)]
+    children: list = [
+        ("Bucket", ctx.bucket),
+        ("Key", ctx.key),
+        ("UploadId", upload.upload_id),
+        ("PartNumberMarker", marker),
+        ("NextPartNumberMarker", parts[-1].number if parts else marker),
+        ("MaxParts", max_parts),
+        ("IsTruncated", truncated),
+    ]
+    for p in parts:
+        entry: list = [
+            ("PartNumber", p.number),
+            ("LastModified", xml.format_time(p.last_modified)),
+            ("ETag", p.etag),
+            ("Size", p.size),
+        ]
+        if upload.checksum_algorithm and p.checksum:
+            entry.append((f"Checksum{upload.checksum_algorithm}", p.checksum))
+        children.append(("Part", entry))
+    children += _initiator(ctx)
+    children.append(("StorageClass", upload.storage_class))
+    if upload.checksum_algorithm:
+        children += [("ChecksumAlgorithm", upload.checksum_algorithm), ("ChecksumType", upload.checksum_type)]
+    return xml_response(xml.render("ListPartsResult", children))
+
+
+@operation("ListMultipartUploads")
+async def list_multipart_uploads(ctx: Context) -> Response:
+    params = ctx.req.params
+    prefix = params.get("prefix", "")
+    delimiter = params.get("delimiter", "")
+    key_marker = params.get("key-marker", "")
+    upload_id_marker = params.get("upload-id-marker", "")
+    max_uploads = int_param(ctx, "max-uploads", 1000, 0, 2147483647)
+    encoding = params.get("encoding-type")
+    if encoding is not None and encoding != "url":
+        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
+
+    enc = url_encoder(ctx)
+    await require_bucket(ctx)
+    listing = await ctx.store.list_uploads(ctx.bucket, prefix, delimiter, key_marker, upload_id_marker, min(max_uploads, 1000))
+    children: list = [
+        ("Bucket", ctx.bucket),
+        ("KeyMarker", enc(key_marker)),
+        ("UploadIdMarker", upload_id_marker),
+    ]
+    if listing.truncated and listing.entries:
+        children += [("NextKeyMarker", enc(listing.entries[-1].key)), ("NextUploadIdMarker", listing.entries[-1].upload_id)]
+    children += [
+        ("Prefix", enc(prefix)),
+        ("Delimiter", enc(delimiter) if delimiter else None),
+        ("MaxUploads", max_uploads),
+        ("EncodingType", "url" if encoding else None),
+        ("IsTruncated", listing.truncated),
+    ]
+    for u in listing.entries:
+        entry: list = [("Key", enc(u.key)), ("UploadId", u.upload_id)]
+        entry += _initiator(ctx)
+        entry += [("StorageClass", u.storage_class), ("Initiated", xml.format_time(u.initiated))]
+        if u.checksum_algorithm:
+            entry += [("ChecksumAlgorithm", u.checksum_algorithm), ("ChecksumType", u.checksum_type)]
+        children.append(("Upload", entry))
+    children += [("CommonPrefixes", [("Prefix", enc(p))]) for p in listing.prefixes]
+    return xml_response(xml.render("ListMultipartUploadsResult", children))

@@ -1,0 +1,275 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import quote
+
+from hoard.http.ranges import parse_range
+from hoard.http.response import Response, xml_response
+from hoard.meta.records import ObjectRecord, Segment
+from hoard.s3 import checksums, xml
+from hoard.s3.errors import S3Error
+from hoard.s3.handlers.common import (
+    MAX_PART_NUMBER,
+    Context,
+    check_key,
+    etag_matches,
+    http_date,
+    now,
+    object_headers,
+    operation,
+    parse_http_date,
+    quote_etag,
+    reject_unsupported_headers,
+    require_bucket,
+    storage_class,
+)
+from hoard.s3.handlers.payload import receive_blob, receive_document
+from hoard.storage.reader import OpenRange, open_range, stream_range
+
+MAX_DELETE_KEYS = 1000
+RESPONSE_OVERRIDES = {
+    "response-content-type": "content-type",
+    "response-content-language": "content-language",
+    "response-expires": "expires",
+    "response-cache-control": "cache-control",
+    "response-content-disposition": "content-disposition",
+    "response-content-encoding": "content-encoding",
+}
+
+
+def check_version_id(ctx: Context) -> None:
+    """Buckets are unversioned for now: each object is its one version, whose id is ``null``."""
+    version = ctx.req.params.get("versionId")
+    if version is not None and version != "null":
+        raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version)
+
+
+def write_precondition(ctx: Context):
+    """If-None-Match: * and If-Match on writes, checked against the current object at commit."""
+    if_none_match = ctx.req.headers.get("if-none-match")
+    if_match = ctx.req.headers.get("if-match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise S3Error("NotImplemented", "If-None-Match on writes supports only '*'.")
+
+    def check(old: ObjectRecord | None) -> None:
+        if if_none_match is not None and old is not None:
+            raise S3Error("PreconditionFailed", Condition="If-None-Match")
+        if if_match is not None:
+            if old is None:
+                raise S3Error("NoSuchKey", Key=ctx.key)
+            if not etag_matches(if_match, old.etag):
+                raise S3Error("PreconditionFailed", Condition="If-Match")
+
+    return check if (if_none_match is not None or if_match is not None) else None
+
+
+def checksum_headers(record: ObjectRecord) -> dict[str, str]:
+    if not record.checksum_algorithm:
+        return {}
+    return {
+        checksums.header_name(record.checksum_algorithm): record.checksum_value,
+        "x-amz-checksum-type": record.checksum_type or "FULL_OBJECT",
+    }
+
+
+async def commit_object(ctx: Context, record: ObjectRecord, precondition=None) -> None:
+    """Make a freshly written object current; if that fails, its new bytes are removed."""
+    try:
+        await ctx.store.put_object(record, precondition)
+    except BaseException:
+        for seg in record.segments:
+            await asyncio.to_thread(ctx.services.drive.remove, seg.blob)
+        raise
+
+
+@operation("PutObject")
+async def put_object(ctx: Context) -> Response:
+    check_key(ctx.key)
+    reject_unsupported_headers(ctx)
+    sclass = storage_class(ctx)
+    headers = object_headers(ctx)
+    precondition = write_precondition(ctx)
+    await require_bucket(ctx)
+    stored = await receive_blob(ctx, ctx.services.settings.max_object_size)
+    record = ObjectRecord(
+        bucket=ctx.bucket,
+        key=ctx.key,
+        size=stored.size,
+        etag=quote_etag(stored.md5_hex),
+        last_modified=now(),
+        storage_class=sclass,
+        headers=headers,
+        segments=(Segment(stored.blob, stored.size),),
+        checksum_algorithm=stored.checksum_algorithm or "",
+        checksum_value=stored.checksum_value,
+        checksum_type="FULL_OBJECT" if stored.checksum_algorithm else "",
+    )
+    await commit_object(ctx, record, precondition)
+    return Response(headers={"etag": record.etag, **checksum_headers(record)})
+
+
+async def get_record(ctx: Context) -> ObjectRecord:
+    record = await ctx.store.get_object(ctx.bucket, ctx.key)
+    if record is None:
+        await require_bucket(ctx)
+        raise S3Error("NoSuchKey", Key=ctx.key)
+    return record
+
+
+def check_read_conditions(ctx: Context, record: ObjectRecord) -> None:
+    """If-Match, If-Unmodified-Since (412) and If-None-Match, If-Modified-Since (304), S3's way."""
+    h = ctx.req.headers
+    modified = int(record.last_modified)
+    not_modified = {"etag": record.etag, "last-modified": http_date(record.last_modified)}
+    if_match = h.get("if-match")
+    if if_match is not None:
+        if not etag_matches(if_match, record.etag):
+            raise S3Error("PreconditionFailed", Condition="If-Match")
+    elif "if-unmodified-since" in h:
+        since = parse_http_date(h["if-unmodified-since"])
+        if since is not None and modified > since:
+            raise S3Error("PreconditionFailed", Condition="If-Unmodified-Since")
+    if_none_match = h.get("if-none-match")
+    if if_none_match is not None:
+        if etag_matches(if_none_match, record.etag):
+            raise S3Error("NotModified", headers=not_modified)
+    elif "if-modified-since" in h:
+        since = parse_http_date(h["if-modified-since"])
+        if since is not None and modified <= since:
+            raise S3Error("NotModified", headers=not_modified)
+
+
+def _part_span(ctx: Context, record: ObjectRecord) -> tuple[int, int, int] | None:
+    """(part number, first byte, last byte) for a ``partNumber`` read, None without one."""
+    raw = ctx.req.params.get("partNumber")
+    if raw is None:
+        return None
+    if "range" in ctx.req.headers:
+        raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+    try:
+        number = int(raw)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_PART_NUMBER:
+        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=raw)
+    if number > record.parts_count:
+        raise S3Error("InvalidPartNumber")
+    if not record.multipart:
+        return number, 0, record.size - 1
+    start = sum(s.size for s in record.segments[: number - 1])
+    return number, start, start + record.segments[number - 1].size - 1
+
+
+def read_headers(ctx: Context, record: ObjectRecord) -> dict[str, str]:
+    headers = {
+        "etag": record.etag,
+        "last-modified": http_date(record.last_modified),
+        "accept-ranges": "bytes",
+    }
+    headers.update(record.headers)
+    if record.storage_class != "STANDARD":
+        headers["x-amz-storage-class"] = record.storage_class
+    for param, header in RESPONSE_OVERRIDES.items():
+        if param in ctx.req.params:
+            headers[header] = ctx.req.params[param]
+    return headers
+
+
+async def _read_object(ctx: Context, head: bool) -> Response:
+    check_key(ctx.key)
+    check_version_id(ctx)
+    for _attempt in range(5):
+        record = await get_record(ctx)
+        check_read_conditions(ctx, record)
+        headers = read_headers(ctx, record)
+        status = 200
+        part = _part_span(ctx, record)
+        if part is not None:
+            number, start, end = part
+            if record.multipart:
+                status = 206
+                headers["content-range"] = f"bytes {start}-{end}/{record.size}"
+                headers["x-amz-mp-parts-count"] = str(record.parts_count)
+        else:
+            span = parse_range(ctx.req.headers.get("range"), record.size)
+            if span is None:
+                start, end = 0, record.size - 1
+                if ctx.req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+                    headers.update(checksum_headers(record))
+            else:
+                start, end = span
+                status = 206
+                headers["content-range"] = f"bytes {start}-{end}/{record.size}"
+        length = end - start + 1 if record.size else 0
+        if head:
+            return Response(status=status, headers=headers, content_length=length)
+        if length == 0:
+            return Response(status=status, headers=headers)
+        try:
+            opened: OpenRange = await asyncio.to_thread(
+                open_range, ctx.services.drive, record.segments, start, end
+            )
+        except FileNotFoundError:
+            # Replaced between our lookup and our open: look again and serve the new version.
+            continue
+        return Response(status=status, headers=headers, stream=stream_range(opened), content_length=length)
+    raise S3Error("SlowDown", "The object is being replaced too often to be read.")
+
+
+@operation("GetObject")
+async def get_object(ctx: Context) -> Response:
+    return await _read_object(ctx, head=False)
+
+
+@operation("HeadObject")
+async def head_object(ctx: Context) -> Response:
+    return await _read_object(ctx, head=True)
+
+
+@operation("DeleteObject")
+async def delete_object(ctx: Context) -> Response:
+    check_version_id(ctx)
+    await ctx.store.delete_object(ctx.bucket, ctx.key)
+    headers = {}
+    if "versionId" in ctx.req.params:
+        headers["x-amz-version-id"] = "null"
+    return Response(status=204, headers=headers)
+
+
+@operation("DeleteObjects")
+async def delete_objects(ctx: Context) -> Response:
+    h = ctx.req.headers
+    if "content-md5" not in h and not checksums.requested_algorithm(h)[0]:
+        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
+    body = await receive_document(ctx)
+    root = xml.parse(body)
+    if root.tag != "Delete":
+        raise S3Error("MalformedXML")
+    quiet = (xml.child_text(root, "Quiet") or "").strip().lower() == "true"
+    objects = root.findall("Object")
+    if not objects or len(objects) > MAX_DELETE_KEYS:
+        raise S3Error("MalformedXML")
+    await require_bucket(ctx)
+    encode = ctx.req.params.get("encoding-type") == "url"
+    to_delete: list[str] = []
+    results: list = []
+    for obj in objects:
+        key = xml.child_text(obj, "Key")
+        if key is None:
+            raise S3Error("MalformedXML")
+        version = xml.child_text(obj, "VersionId")
+        shown = quote(key, safe="/") if encode else key
+        entry = [("Key", shown)] + ([("VersionId", version)] if version is not None else [])
+        if len(key.encode()) > 1024:
+            results.append(("Error", entry + [("Code", "KeyTooLongError"), ("Message", "Your key is too long")]))
+        elif version is not None and version != "null":
+            results.append(("Error", entry + [("Code", "NoSuchVersion"), ("Message", "The specified version does not exist.")]))
+        else:
+            to_delete.append(key)
+            if not quiet:
+                results.append(("Deleted", entry))
+    if to_delete:
+        await ctx.store.delete_objects(ctx.bucket, to_delete)
+    return xml_response(xml.render("DeleteResult", results))

@@ -1,0 +1,195 @@
+"""Receiving request bodies: object data streamed into a blob, and small XML documents.
+
+Every claim the client makes about the body (its length, Content-MD5, x-amz-content-sha256,
+chunk signatures, x-amz-checksum-*) is checked before the blob is committed; a body that fails
+any of them is thrown away and never becomes visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from hoard.http.request import BodyStream
+from hoard.s3 import checksums
+from hoard.s3.auth.chunked import ChunkedDecoder
+from hoard.s3.errors import S3Error
+from hoard.s3.handlers.common import Context, content_md5
+from hoard.s3.xml import MAX_XML_BODY
+from hoard.storage.drive import BlobWriter
+
+WRITE_BUFFER = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    blob: str
+    size: int
+    md5_hex: str
+    checksum_algorithm: str | None
+    checksum_value: str  # base64, "" when no algorithm
+    checksum_raw: bytes
+
+
+def declared_length(ctx: Context) -> int:
+    """The payload length the client announced (x-amz-decoded-content-length for aws-chunked)."""
+    headers = ctx.req.headers
+    if ctx.auth.streaming:
+        raw = headers.get("x-amz-decoded-content-length")
+    else:
+        raw = headers.get("content-length")
+        if raw is None and "chunked" in headers.get("transfer-encoding", ""):
+            raise S3Error("MissingContentLength")
+    if raw is None:
+        raise S3Error("MissingContentLength")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise S3Error("InvalidArgument", "Content-Length is not a number") from None
+    if value < 0:
+        raise S3Error("InvalidArgument", "Content-Length is negative")
+    return value
+
+
+def _source(ctx: Context) -> tuple[AsyncIterator[bytes], ChunkedDecoder | None]:
+    body = BodyStream(ctx.req.receive)
+    if ctx.auth.streaming:
+        decoder = ChunkedDecoder(body, ctx.auth)
+        return decoder.payload(), decoder
+
+    async def plain() -> AsyncIterator[bytes]:
+        while True:
+            data = await body.chunk()
+            if not data:
+                return
+            yield data
+
+    return plain(), None
+
+
+async def receive_blob(ctx: Context, max_size: int, default_algorithm: str = "") -> StoredBlob:
+    """Stream the request body into a new durable blob, verifying it on the way.
+
+    ``default_algorithm`` is computed when the client names none (parts of an upload that
+    declared a checksum algorithm); naming a different one is an error.
+    """
+    expected = declared_length(ctx)
+    if expected > max_size:
+        raise S3Error("EntityTooLarge", ProposedSize=str(expected), MaxSizeAllowed=str(max_size))
+    md5_claim = content_md5(ctx)
+    algorithm, header_value = checksums.requested_algorithm(ctx.req.headers)
+    claimed_checksum = checksums.decode(header_value, algorithm) if algorithm and header_value else None
+    if default_algorithm:
+        if algorithm and algorithm != default_algorithm:
+            raise S3Error(
+                "InvalidRequest",
+                f"Checksum Type mismatch occurred, expected checksum Type: {default_algorithm.lower()}, actual checksum Type: {algorithm.lower()}",
+            )
+        algorithm = default_algorithm
+
+    md5 = hashlib.md5()
+    hashers: list = [md5]
+    sha256 = None
+    if ctx.auth.signed_payload_sha256:
+        sha256 = hashlib.sha256()
+        hashers.append(sha256)
+    checksum = checksums.new_hasher(algorithm) if algorithm else None
+    if checksum is not None:
+        hashers.append(checksum)
+
+    source, decoder = _source(ctx)
+    drive = ctx.services.drive
+    writer: BlobWriter = await asyncio.to_thread(drive.create, hashers)
+    pending: asyncio.Future | None = None
+    try:
+        buffer = bytearray()
+        received = 0
+        async for data in source:
+            received += len(data)
+            if received > expected:
+                raise S3Error("IncompleteBody", "The body is longer than its declared length.")
+            buffer += data
+            if len(buffer) >= WRITE_BUFFER:
+                if pending is not None:
+                    await pending
+                # Write this buffer while the next one is being received.
+                pending = asyncio.ensure_future(asyncio.to_thread(writer.write, bytes(buffer)))
+                buffer.clear()
+        if pending is not None:
+            await pending
+            pending = None
+        if buffer:
+            await asyncio.to_thread(writer.write, bytes(buffer))
+        if received != expected:
+            raise S3Error("IncompleteBody")
+
+        if md5_claim is not None and md5.digest() != md5_claim:
+            raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
+        if sha256 is not None and sha256.hexdigest() != ctx.auth.payload_hash:
+            raise S3Error(
+                "XAmzContentSHA256Mismatch",
+                ClientComputedContentSHA256=ctx.auth.payload_hash,
+                S3ComputedContentSHA256=sha256.hexdigest(),
+            )
+        checksum_raw = b""
+        if checksum is not None and algorithm is not None:
+            checksum_raw = checksum.digest()
+            if claimed_checksum is None and decoder is not None:
+                trailer_value = decoder.trailers.get(checksums.header_name(algorithm))
+                if trailer_value is None:
+                    raise S3Error("InvalidRequest", f"The trailer {checksums.header_name(algorithm)} was announced but not sent.")
+                claimed_checksum = checksums.decode(trailer_value, algorithm)
+            if claimed_checksum is not None and claimed_checksum != checksum_raw:
+                raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+        blob = await asyncio.to_thread(writer.commit)
+    except BaseException:
+        if pending is not None:
+            try:
+                await pending
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
+        await asyncio.to_thread(writer.abort)
+        raise
+    return StoredBlob(
+        blob=blob,
+        size=writer.size,
+        md5_hex=md5.hexdigest(),
+        checksum_algorithm=algorithm,
+        checksum_value=checksums.encode(checksum_raw) if checksum_raw else "",
+        checksum_raw=checksum_raw,
+    )
+
+
+async def receive_document(ctx: Context, limit: int = MAX_XML_BODY) -> bytes:
+    """A small request document (XML), verified against Content-MD5, x-amz-content-sha256 and checksums."""
+    if ctx.auth.streaming:
+        source, decoder = _source(ctx)
+        parts = []
+        size = 0
+        async for data in source:
+            size += len(data)
+            if size > limit:
+                raise S3Error("MalformedXML", "The XML you provided was too large.")
+            parts.append(data)
+        body = b"".join(parts)
+        trailers = decoder.trailers if decoder else {}
+    else:
+        body = await BodyStream(ctx.req.receive).read_all(limit)
+        trailers = {}
+    md5_claim = content_md5(ctx)
+    if md5_claim is not None and hashlib.md5(body).digest() != md5_claim:
+        raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
+    signed = ctx.auth.signed_payload_sha256
+    if signed is not None and hashlib.sha256(body).hexdigest() != signed:
+        raise S3Error("XAmzContentSHA256Mismatch")
+    algorithm, value = checksums.requested_algorithm(ctx.req.headers)
+    if algorithm:
+        value = value or trailers.get(checksums.header_name(algorithm))
+        if value is not None:
+            hasher = checksums.new_hasher(algorithm)
+            hasher.update(body)
+            if hasher.digest() != checksums.decode(value, algorithm):
+                raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+    return body
