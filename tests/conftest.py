@@ -1,0 +1,153 @@
+"""Test fixtures: a real ``hoard server`` process on 127.0.0.1 and real clients pointed at it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ACCESS_KEY = "HOARDTESTACCESSKEY01"
+SECRET_KEY = "hoard-test-secret-key/0123456789abcdefXYZ"
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class HoardServer:
+    """A running ``hoard server`` subprocess with its own data folder."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    env_extra: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "HOARD_ROOT_ACCESS_KEY": ACCESS_KEY,
+                "HOARD_ROOT_SECRET_KEY": SECRET_KEY,
+                "HOARD_LOG_LEVEL": "info",
+            }
+        )
+        env.update(self.env_extra)
+        return env
+
+    def start(self, timeout: float = 30) -> HoardServer:
+        self.log_path = self.data_dir.parent / f"hoard-{self.port}.log"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{self.port}", str(self.data_dir)],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hoard server exited early:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"hoard server did not start:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def client(self, **config) -> boto3.client:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config),
+        )
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> HoardServer:
+    srv = HoardServer(tmp_path_factory.mktemp("hoard") / "data").start()
+    yield srv
+    srv.stop()
+    assert "Traceback" not in srv.log(), f"server logged an exception:\n{srv.log()}"
+
+
+@pytest.fixture
+def s3(server):
+    return server.client()
+
+
+@pytest.fixture
+def bucket(s3) -> str:
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    s3.create_bucket(Bucket=name)
+    yield name
+    # Empty and remove it, as a user would.
+    try:
+        paginator = s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=name):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+        for upload in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+        s3.delete_bucket(Bucket=name)
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def aws_env(server, tmp_path) -> dict[str, str]:
+    """Environment for the AWS CLI and boto3 run as a user would, with no config files of the machine's."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
+        }
+    )
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def aws_cli() -> list[str]:
+    """The AWS CLI v1 installed from PyPI with the test extras."""
+    exe = shutil.which("aws")
+    assert exe, "the AWS CLI (awscli from PyPI) is not installed"
+    return [exe]
