@@ -1,0 +1,157 @@
+"""SqliteMetaStore.list_objects against a plain Python model of S3 listing.
+
+The model: keys sorted by their UTF-8 bytes; only keys under the prefix; with a delimiter,
+every key whose remainder after the prefix contains the delimiter rolls up into one common
+prefix (the key up to and including the first delimiter after the prefix); keys and common
+prefixes interleave in one sorted sequence; a marker (v1 Marker, v2 StartAfter or
+continuation token) keeps only the entries that sort after it; a page holds at most
+``max_keys`` entries and is truncated exactly when more entries follow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hoard.meta.records import Bucket, ObjectRecord, Segment
+from hoard.meta.sqlite import SqliteMetaStore, prefix_end
+
+BUCKET = "model"
+ALPHABET = "ab/é-"  # '/' and '-' as delimiters, 'é' (two UTF-8 bytes) to test byte order
+
+
+def utf8(s: str) -> bytes:
+    return s.encode("utf-8")
+
+
+def model_listing(keys: set[str], prefix: str, delimiter: str) -> list[tuple[str, str]]:
+    """Every entry of the full listing, in order: ("key", k) or ("prefix", p)."""
+    entries: dict[str, str] = {}
+    for key in keys:
+        if not key.startswith(prefix):
+            continue
+        if delimiter:
+            pos = key[len(prefix):].find(delimiter)
+            if pos >= 0:
+                common = key[: len(prefix) + pos + len(delimiter)]
+                entries[common] = "prefix"
+                continue
+        entries[key] = "key"
+    return [(entries[name], name) for name in sorted(entries, key=utf8)]
+
+
+def model_page(keys: set[str], prefix: str, delimiter: str, marker: str, max_keys: int) -> tuple[list[tuple[str, str]], bool]:
+    after = [e for e in model_listing(keys, prefix, delimiter) if utf8(e[1]) > utf8(marker)]
+    return after[:max_keys], len(after) > max_keys
+
+
+def record(bucket: str, key: str) -> ObjectRecord:
+    return ObjectRecord(
+        bucket=bucket, key=key, size=1, etag='"00"', last_modified=time.time(), storage_class="STANDARD",
+        headers={}, segments=(Segment(f"blob-{key}", 1),),
+    )
+
+
+class Store:
+    """One SQLite store per test function, refilled for each example."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = SqliteMetaStore(path)
+        self.loop = asyncio.new_event_loop()
+        self.generation = 0
+        self.bucket = BUCKET
+
+    def run(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    def fill(self, keys: set[str]) -> None:
+        self.generation += 1
+        self.bucket = f"{BUCKET}-{self.generation}"
+        self.run(self.store.create_bucket(Bucket(self.bucket, time.time(), "us-east-1", "owner")))
+        for key in keys:
+            self.run(self.store.put_object(record(self.bucket, key)))
+
+    def page(self, prefix: str, delimiter: str, marker: str, max_keys: int):
+        listing = self.run(self.store.list_objects(self.bucket, prefix, delimiter, marker, max_keys))
+        got = [("key", r.key) for r in listing.entries] + [("prefix", p) for p in listing.prefixes]
+        return sorted(got, key=lambda e: utf8(e[1])), listing
+
+    def close(self) -> None:
+        self.store.close()
+        self.loop.close()
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "meta.db")
+    yield s
+    s.close()
+
+
+keys_strategy = st.sets(st.text(alphabet=ALPHABET, min_size=1, max_size=6), max_size=25)
+small_text = st.text(alphabet=ALPHABET, max_size=4)
+delimiters = st.sampled_from(["", "/", "-", "é", "//", "a/", "/-"])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def test_model_sorts_by_utf8_bytes():
+    keys = {"a", "B", "é", "中", "\U0001F600", "a/b", "a-b", "\uffff", "\ue000"}
+    assert [k for _, k in model_listing(keys, "", "")] == ["B", "a", "a-b", "a/b", "é", "中", "\ue000", "\uffff", "\U0001F600"]
+
+
+def test_prefix_end():
+    assert prefix_end("a/") == "a0"
+    assert prefix_end("a\U0010FFFF") == "b"
+    assert prefix_end("\ud7ff") == "\ue000"
+    assert prefix_end("\U0010FFFF") is None
+
+
+def test_store_sorts_by_utf8_bytes(store):
+    keys = {"a", "B", "é", "中", "\U0001F600", "a/b", "a-b", "\uffff", "\ue000", "\U0010FFFF", "a\U0010FFFF/x"}
+    store.fill(keys)
+    _, listing = store.page("", "", "", 1000)
+    assert [r.key for r in listing.entries] == sorted(keys, key=utf8)
+    # A delimiter rolls up around characters of every UTF-8 length.
+    got, _ = store.page("", "\U0010FFFF", "", 1000)
+    assert got == model_listing(keys, "", "\U0010FFFF")
+
+
+@SETTINGS
+@given(keys=keys_strategy, prefix=small_text, delimiter=delimiters, marker=small_text, max_keys=st.integers(0, 6))
+def test_one_page_matches_model(store, keys, prefix, delimiter, marker, max_keys):
+    store.fill(keys)
+    expected, truncated = model_page(keys, prefix, delimiter, marker, max_keys)
+    got, listing = store.page(prefix, delimiter, marker, max_keys)
+    assert got == expected
+    assert listing.truncated == truncated
+    # Keys and prefixes are each in order on their own too.
+    assert [r.key for r in listing.entries] == [k for kind, k in expected if kind == "key"]
+    assert listing.prefixes == [p for kind, p in expected if kind == "prefix"]
+    if expected:
+        assert listing.next_marker == expected[-1][1]
+
+
+@SETTINGS
+@given(keys=keys_strategy, prefix=small_text, delimiter=delimiters, start=small_text, max_keys=st.integers(1, 4))
+def test_paging_with_next_marker_matches_model(store, keys, prefix, delimiter, start, max_keys):
+    store.fill(keys)
+    full = [e for e in model_listing(keys, prefix, delimiter) if utf8(e[1]) > utf8(start)]
+    collected: list[tuple[str, str]] = []
+    marker = start
+    for _ in range(len(full) + 2):
+        got, listing = store.page(prefix, delimiter, marker, max_keys)
+        assert len(got) <= max_keys
+        collected += got
+        if not listing.truncated:
+            break
+        assert got, "a truncated page must return something"
+        assert listing.next_marker == got[-1][1]
+        marker = listing.next_marker
+    else:
+        pytest.fail("listing never finished")
+    assert collected == full
