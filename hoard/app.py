@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from hoard.storage.drive import LocalDrive
 from hoard.workers.reclaim import Reclaimer
 
 log = logging.getLogger("hoard")
+IO_THREADS = 64
 
 
 def error_response(error: S3Error, resource: str, request_id: str) -> Response:
@@ -33,6 +35,20 @@ def error_response(error: S3Error, resource: str, request_id: str) -> Response:
     if error.status == 304:
         return Response(status=304, headers=error.headers)
     return Response(status=error.status, headers=headers, body=xml.render("Error", children, namespace=None))
+
+
+class _TrackedReceive:
+    """ASGI receive that remembers whether the request body was read to its end."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.body_done = False
+
+    async def __call__(self) -> dict[str, Any]:
+        message = await self._receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.body_done = True
+        return message
 
 
 class HoardApp:
@@ -60,6 +76,11 @@ class HoardApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # File I/O, fsync and SQLite reads run in threads; the default pool (cores + 4)
+                # would queue concurrent uploads behind a handful of fsyncs.
+                asyncio.get_running_loop().set_default_executor(
+                    ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="hoard-io")
+                )
                 self.reclaimer.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -73,8 +94,9 @@ class HoardApp:
         resource = scope.get("path", "/")
         method = scope.get("method", "GET")
         op_name = "-"
+        tracked = _TrackedReceive(receive)
         try:
-            req = Request.from_scope(scope, receive)
+            req = Request.from_scope(scope, tracked)
             resource = req.path
             op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
             op_name = op.name
@@ -97,6 +119,10 @@ class HoardApp:
             response = error_response(S3Error("InternalError"), resource, request_id)
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = request_id
+        if not tracked.body_done and _expects_continue(scope):
+            # Answered before asking for the body: the client will not send it, and the
+            # connection cannot be reused, since the server still expects it (RFC 9110 10.1.1).
+            response.headers["connection"] = "close"
         try:
             await send_response(send, response, head_only=method == "HEAD")
         except OSError:
@@ -104,3 +130,7 @@ class HoardApp:
         except Exception:
             log.exception("%s %s failed while streaming (request %s)", op_name, resource, request_id)
             raise
+
+
+def _expects_continue(scope: dict[str, Any]) -> bool:
+    return any(k.lower() == b"expect" and v.lower() == b"100-continue" for k, v in scope.get("headers", ()))

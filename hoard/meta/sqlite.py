@@ -563,9 +563,20 @@ def _list_uploads(
     limit: int,
 ) -> Listing:
     listing = Listing()
+    if limit <= 0:
+        return listing
     sql = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket=?"
     args: list[Any] = [bucket]
-    if key_marker:
+    pos = key_marker.find(delimiter, len(prefix)) if delimiter and key_marker.startswith(prefix) else -1
+    if pos >= 0:
+        # A marker inside a common prefix (or the prefix itself, as NextKeyMarker) means that
+        # prefix was already returned: resume after everything under it.
+        after = prefix_end(key_marker[: pos + len(delimiter)])
+        if after is None:
+            return listing
+        sql += " AND key >= ?"
+        args.append(after)
+    elif key_marker:
         if upload_id_marker:
             sql += " AND (key > ? OR (key = ? AND upload_id > ?))"
             args += [key_marker, key_marker, upload_id_marker]
@@ -593,11 +604,13 @@ def _list_uploads(
                     listing.truncated = True
                     break
                 listing.prefixes.append(common)
+                listing.next_marker = common
                 count += 1
                 continue
         if count == limit:
             listing.truncated = True
             break
         listing.entries.append(upload)
+        listing.next_marker = upload.key
         count += 1
     return listing

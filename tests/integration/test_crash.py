@@ -67,7 +67,7 @@ def test_sigkill_during_concurrent_uploads(tmp_path):
             c.create_bucket(Bucket="crash")
         stop = threading.Event()
 
-        def upload(worker: int) -> None:
+        def upload(worker: int, c=c, stop=stop, round_no=round_no) -> None:
             n = 0
             while not stop.is_set():
                 key = f"r{round_no}/w{worker}/{n}"

@@ -51,7 +51,7 @@ class PeakRss:
                 return
             time.sleep(0.05)
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         self._thread.start()
         return self
 

@@ -47,7 +47,8 @@ def model_listing(keys: set[str], prefix: str, delimiter: str) -> list[tuple[str
 
 def model_page(keys: set[str], prefix: str, delimiter: str, marker: str, max_keys: int) -> tuple[list[tuple[str, str]], bool]:
     after = [e for e in model_listing(keys, prefix, delimiter) if utf8(e[1]) > utf8(marker)]
-    return after[:max_keys], len(after) > max_keys
+    # MaxKeys=0 asks for nothing: AWS answers an empty page that is not truncated.
+    return after[:max_keys], max_keys > 0 and len(after) > max_keys
 
 
 def record(bucket: str, key: str) -> ObjectRecord:
@@ -96,6 +97,24 @@ def store(tmp_path):
 keys_strategy = st.sets(st.text(alphabet=ALPHABET, min_size=1, max_size=6), max_size=25)
 small_text = st.text(alphabet=ALPHABET, max_size=4)
 delimiters = st.sampled_from(["", "/", "-", "é", "//", "a/", "/-"])
+
+
+def prefixes(data, keys: set[str]) -> str:
+    """A prefix: random text, or (more telling) the start of a stored key."""
+    near = sorted({k[:i] for k in keys for i in range(len(k) + 1)})
+    if near and data.draw(st.booleans()):
+        return data.draw(st.sampled_from(near))
+    return data.draw(small_text)
+
+
+def markers(data, keys: set[str], prefix: str, delimiter: str) -> str:
+    """A marker: random text, or (more telling) a key, a common prefix, or a key's prefix."""
+    near = sorted(keys) + [name for _, name in model_listing(keys, prefix, delimiter)] + [k[:i] for k in keys for i in range(len(k))]
+    if near and data.draw(st.booleans()):
+        return data.draw(st.sampled_from(near))
+    return data.draw(small_text)
+
+
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -121,9 +140,40 @@ def test_store_sorts_by_utf8_bytes(store):
     assert got == model_listing(keys, "", "\U0010FFFF")
 
 
+EDGE_KEYS = {"/a", "/b", "a", "a/", "a/b", "a/b/c", "a/c", "a-b", "a--b", "a--c", "b", "é/x", "é/y"}
+
+
+@pytest.mark.parametrize(
+    "prefix, delimiter, marker",
+    [
+        ("", "/", "/a"),  # marker inside a common prefix that starts the key
+        ("", "/", "a/b"),  # marker inside a common prefix
+        ("", "/", "a/"),  # marker is the common prefix (a v1 NextMarker)
+        ("", "/", "a"),  # marker just before a common prefix
+        ("a/", "/", "a/b"),  # prefix holds the delimiter; the marker is a key and a common prefix
+        ("a/", "/", "a/b/"),
+        ("a/", "/", ""),
+        ("a/", "/", "0"),  # marker before the prefix
+        ("a/", "/", "b"),  # marker after the prefix
+        ("a-", "--", ""),  # the delimiter straddles the end of the prefix: not a delimiter
+        ("a", "--", "a--b"),
+        ("", "é", "a"),
+        ("é", "/", "é/x"),
+    ],
+)
+def test_edge_cases_match_model(store, prefix, delimiter, marker):
+    store.fill(EDGE_KEYS)
+    for max_keys in (1, 2, 3, 1000):
+        expected, truncated = model_page(EDGE_KEYS, prefix, delimiter, marker, max_keys)
+        got, listing = store.page(prefix, delimiter, marker, max_keys)
+        assert (got, listing.truncated) == (expected, truncated), max_keys
+
+
 @SETTINGS
-@given(keys=keys_strategy, prefix=small_text, delimiter=delimiters, marker=small_text, max_keys=st.integers(0, 6))
-def test_one_page_matches_model(store, keys, prefix, delimiter, marker, max_keys):
+@given(keys=keys_strategy, delimiter=delimiters, data=st.data(), max_keys=st.integers(0, 6))
+def test_one_page_matches_model(store, keys, delimiter, data, max_keys):
+    prefix = prefixes(data, keys)
+    marker = markers(data, keys, prefix, delimiter)
     store.fill(keys)
     expected, truncated = model_page(keys, prefix, delimiter, marker, max_keys)
     got, listing = store.page(prefix, delimiter, marker, max_keys)
@@ -137,8 +187,10 @@ def test_one_page_matches_model(store, keys, prefix, delimiter, marker, max_keys
 
 
 @SETTINGS
-@given(keys=keys_strategy, prefix=small_text, delimiter=delimiters, start=small_text, max_keys=st.integers(1, 4))
-def test_paging_with_next_marker_matches_model(store, keys, prefix, delimiter, start, max_keys):
+@given(keys=keys_strategy, delimiter=delimiters, data=st.data(), max_keys=st.integers(1, 4))
+def test_paging_with_next_marker_matches_model(store, keys, delimiter, data, max_keys):
+    prefix = prefixes(data, keys)
+    start = markers(data, keys, prefix, delimiter)
     store.fill(keys)
     full = [e for e in model_listing(keys, prefix, delimiter) if utf8(e[1]) > utf8(start)]
     collected: list[tuple[str, str]] = []

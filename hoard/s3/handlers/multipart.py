@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 
 from hoard.http.response import Response, xml_response
 from hoard.meta.records import ObjectRecord, Part, Segment, Upload
@@ -85,7 +86,9 @@ async def create_multipart_upload(ctx: Context) -> Response:
     algorithm, kind = _checksum_choice(ctx)
     await require_bucket(ctx)
     upload = Upload(
-        upload_id=secrets.token_urlsafe(32),
+        # Time first: one key's uploads list in the order they were initiated (ListMultipartUploads
+        # sorts them so), and upload-id-marker compares ids lexicographically.
+        upload_id=f"{time.time_ns():016x}{secrets.token_urlsafe(24)}",
         bucket=ctx.bucket,
         key=ctx.key,
         initiated=now(),
@@ -167,7 +170,7 @@ def _combine_checksum(upload: Upload, parts: list[Part]) -> str:
 async def complete_multipart_upload(ctx: Context) -> Response:
     upload = await require_upload(ctx)
     precondition = write_precondition(ctx)
-    requested = _requested_parts(await receive_document(ctx), upload.checksum_algorithm)
+    requested = _requested_parts(await receive_document(ctx, body_checksum=False), upload.checksum_algorithm)
     claimed_object_checksum = None
     if upload.checksum_algorithm:
         claimed_object_checksum = ctx.req.headers.get(checksums.header_name(upload.checksum_algorithm))
@@ -182,6 +185,8 @@ async def complete_multipart_upload(ctx: Context) -> Response:
             part = stored.get(number)
             if part is None or part.etag.strip('"') != etag.strip('"'):
                 raise S3Error("InvalidPart", UploadId=current.upload_id, PartNumber=str(number), ETag=etag)
+            if claimed is None and current.checksum_type == "COMPOSITE":
+                raise S3Error("InvalidRequest", f"The upload was created using a {current.checksum_algorithm.lower()} checksum. The complete request must include the checksum for each part. It was missing for part {number} in the request.")
             if claimed is not None and claimed != part.checksum:
                 raise S3Error("InvalidPart", f"The {current.checksum_algorithm} you specified for part {number} does not match the uploaded part.", UploadId=current.upload_id, PartNumber=str(number))
             chosen.append(part)
@@ -289,8 +294,11 @@ async def list_multipart_uploads(ctx: Context) -> Response:
         ("KeyMarker", enc(key_marker)),
         ("UploadIdMarker", upload_id_marker),
     ]
-    if listing.truncated and listing.entries:
-        children += [("NextKeyMarker", enc(listing.entries[-1].key)), ("NextUploadIdMarker", listing.entries[-1].upload_id)]
+    if listing.truncated:
+        # The last thing returned: an upload (key and id), or a common prefix (key only).
+        children.append(("NextKeyMarker", enc(listing.next_marker)))
+        if listing.entries and listing.entries[-1].key == listing.next_marker:
+            children.append(("NextUploadIdMarker", listing.entries[-1].upload_id))
     children += [
         ("Prefix", enc(prefix)),
         ("Delimiter", enc(delimiter) if delimiter else None),

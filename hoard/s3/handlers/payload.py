@@ -162,8 +162,12 @@ async def receive_blob(ctx: Context, max_size: int, default_algorithm: str = "")
     )
 
 
-async def receive_document(ctx: Context, limit: int = MAX_XML_BODY) -> bytes:
-    """A small request document (XML), verified against Content-MD5, x-amz-content-sha256 and checksums."""
+async def receive_document(ctx: Context, limit: int = MAX_XML_BODY, body_checksum: bool = True) -> bytes:
+    """A small request document (XML), verified against Content-MD5, x-amz-content-sha256 and checksums.
+
+    ``body_checksum=False`` where x-amz-checksum-* headers describe something else than the body
+    (CompleteMultipartUpload: the whole object's checksum).
+    """
     if ctx.auth.streaming:
         source, decoder = _source(ctx)
         parts = []
@@ -184,7 +188,7 @@ async def receive_document(ctx: Context, limit: int = MAX_XML_BODY) -> bytes:
     signed = ctx.auth.signed_payload_sha256
     if signed is not None and hashlib.sha256(body).hexdigest() != signed:
         raise S3Error("XAmzContentSHA256Mismatch")
-    algorithm, value = checksums.requested_algorithm(ctx.req.headers)
+    algorithm, value = checksums.requested_algorithm(ctx.req.headers) if body_checksum else (None, None)
     if algorithm:
         value = value or trailers.get(checksums.header_name(algorithm))
         if value is not None:
