@@ -37,6 +37,17 @@ class AuthContext:
         return self.payload_hash if _HEX64.match(self.payload_hash) else None
 
 
+def _require_signed_amz_headers(req: Request, signed_headers: tuple[str, ...], exempt: tuple[str, ...] = ()) -> None:
+    """S3 refuses x-amz-* headers the signature does not cover: they change what a request does
+    (x-amz-copy-source turns a presigned PUT into a copy of any object)."""
+    signed = set(signed_headers)
+    unsigned = sorted(n for n in req.headers if n.startswith("x-amz-") and n not in signed and n not in exempt)
+    if unsigned:
+        raise S3Error(
+            "AccessDenied", "There were headers present in the request which were not signed", HeadersNotSigned=", ".join(unsigned)
+        )
+
+
 def _parse_amz_date(value: str) -> int:
     try:
         return calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ"))
@@ -151,6 +162,7 @@ class Authenticator:
             or _HEX64.match(payload_hash)
         ):
             raise S3Error("InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-*, or a valid sha256 value.")
+        _require_signed_amz_headers(req, auth.signed_headers)
         query = sigv4.canonical_query(req.query)
         key = self._check_signature(
             req, identity, auth.credential, amz_date, auth.signed_headers, payload_hash, auth.signature, query
@@ -195,6 +207,8 @@ class Authenticator:
         payload_hash = p.get("X-Amz-Content-Sha256") or sigv4.UNSIGNED_PAYLOAD
         if payload_hash in sigv4.STREAMING_MODES:
             raise S3Error("InvalidRequest", "Streaming payloads cannot be presigned")
+        # The payload hash of a presigned request is in its query; a stray header is ignored, as S3 does.
+        _require_signed_amz_headers(req, signed_headers, exempt=("x-amz-content-sha256",))
         query = sigv4.canonical_query(req.query, exclude="X-Amz-Signature")
         key = self._check_signature(req, identity, credential, amz_date, signed_headers, payload_hash, signature, query)
         return AuthContext(identity=identity, payload_hash=payload_hash, signing_key=key, scope=credential.scope, amz_date=amz_date)

@@ -89,6 +89,17 @@ def _trim(value: str) -> str:
     return " ".join(value.split())
 
 
+def _as_signed(value: str) -> str:
+    """A header value as text whose UTF-8 encoding is the bytes received (HTTP hands us latin-1).
+
+    The signature covers the bytes on the wire; undecodable bytes survive as surrogate escapes.
+    """
+    try:
+        return value.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value
+
+
 def canonical_request(
     method: str,
     canonical_uri: str,
@@ -99,7 +110,7 @@ def canonical_request(
 ) -> str:
     lines = [method, canonical_uri, query]
     for name in signed_headers:
-        lines.append(f"{name}:{_trim(headers.get(name, ''))}")
+        lines.append(f"{name}:{_trim(_as_signed(headers.get(name, '')))}")
     lines.append("")
     lines.append(";".join(signed_headers))
     lines.append(payload_hash)
@@ -107,7 +118,7 @@ def canonical_request(
 
 
 def string_to_sign(amz_date: str, scope: str, canonical: str) -> str:
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from urllib.parse import quote
 
 from hoard.http.ranges import parse_range
@@ -162,13 +163,26 @@ def _part_span(ctx: Context, record: ObjectRecord) -> tuple[int, int, int] | Non
     return number, start, start + record.segments[number - 1].size - 1
 
 
+def mail_safe(value: str) -> str:
+    """User metadata as S3 returns it: non-ASCII text as RFC 2047 encoded words, ASCII as it is."""
+    if value.isascii():
+        return value
+    words: list[bytes] = [b""]
+    for char in value:
+        encoded = char.encode("utf-8")
+        if len(words[-1]) + len(encoded) > 45:  # keeps each encoded word within RFC 2047's 75 characters
+            words.append(b"")
+        words[-1] += encoded
+    return " ".join(f"=?UTF-8?B?{base64.b64encode(word).decode()}?=" for word in words)
+
+
 def read_headers(ctx: Context, record: ObjectRecord) -> dict[str, str]:
     headers = {
         "etag": record.etag,
         "last-modified": http_date(record.last_modified),
         "accept-ranges": "bytes",
     }
-    headers.update(record.headers)
+    headers.update((name, mail_safe(value) if name.startswith("x-amz-meta-") else value) for name, value in record.headers.items())
     if record.storage_class != "STANDARD":
         headers["x-amz-storage-class"] = record.storage_class
     for param, header in RESPONSE_OVERRIDES.items():
@@ -188,9 +202,11 @@ async def _read_object(ctx: Context, head: bool) -> Response:
         part = _part_span(ctx, record)
         if part is not None:
             number, start, end = part
-            if record.multipart:
+            # A part read is a range read, even of a single-part object's whole part 1.
+            if record.size:
                 status = 206
                 headers["content-range"] = f"bytes {start}-{end}/{record.size}"
+            if record.multipart:
                 headers["x-amz-mp-parts-count"] = str(record.parts_count)
         else:
             span = parse_range(ctx.req.headers.get("range"), record.size)

@@ -1,0 +1,526 @@
+"""Bucket operations with boto3 against a real server, checked against S3's documented behaviour.
+
+CreateBucket, HeadBucket, GetBucketLocation, DeleteBucket, ListBuckets (with paging), the ACL
+operations as far as Hoard implements them, and NotImplemented (501) for everything it does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def unique(prefix: str = "b") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+def error_code(exc: pytest.ExceptionInfo) -> str:
+    return exc.value.response["Error"]["Code"]
+
+
+def status(exc: pytest.ExceptionInfo) -> int:
+    return exc.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+@pytest.fixture
+def new_name(s3):
+    """A fresh bucket name; whatever bucket the test made under it is removed afterwards."""
+    names: list[str] = []
+
+    def make(prefix: str = "b") -> str:
+        names.append(unique(prefix))
+        return names[-1]
+
+    yield make
+    for name in names:
+        try:
+            for obj in s3.list_objects_v2(Bucket=name).get("Contents", []):
+                s3.delete_object(Bucket=name, Key=obj["Key"])
+            s3.delete_bucket(Bucket=name)
+        except ClientError:
+            pass
+
+
+# -- CreateBucket, GetBucketLocation, HeadBucket ---------------------------------------------
+
+
+def test_create_bucket_without_location_is_us_east_1(s3, new_name):
+    name = new_name()
+    resp = s3.create_bucket(Bucket=name)
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert resp["Location"] == f"/{name}"
+    # S3 reports us-east-1 as an empty LocationConstraint, which boto3 shows as None.
+    assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] is None
+    head = s3.head_bucket(Bucket=name)
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert head["BucketRegion"] == "us-east-1"
+    assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "us-east-1"
+
+
+def test_create_bucket_with_location_constraint(s3, new_name):
+    name = new_name()
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "eu-west-1"
+    head = s3.head_bucket(Bucket=name)
+    assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "eu-west-1"
+    listed = s3.list_buckets(Prefix=name)["Buckets"]
+    assert [(b["Name"], b["BucketRegion"]) for b in listed] == [(name, "eu-west-1")]
+
+
+def test_create_bucket_with_empty_configuration_document(s3, new_name):
+    name = new_name()
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={})
+    assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] is None
+
+
+def test_create_bucket_malformed_location_constraint(s3, new_name):
+    name = new_name()
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "not a region!"})
+    assert error_code(e) == "InvalidLocationConstraint"
+    assert status(e) == 400
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=name)
+    assert status(e) == 404
+
+
+def test_create_existing_bucket_is_already_owned_by_you(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=bucket)
+    assert error_code(e) == "BucketAlreadyOwnedByYou"
+    assert status(e) == 409
+    assert e.value.response["Error"].get("BucketName") == bucket
+
+
+def test_recreating_a_bucket_keeps_its_objects(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"still here")
+    with pytest.raises(ClientError):
+        s3.create_bucket(Bucket=bucket)
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"still here"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ab",  # shorter than 3
+        "a" * 64,  # longer than 63
+        "UpperCase",
+        "under_score",
+        "-leading-hyphen",
+        "trailing-hyphen-",
+        ".leading-dot",
+        "trailing-dot.",
+        "double..dot",
+        "dot.-hyphen",
+        "hyphen-.dot",
+        "192.168.5.4",
+        "xn--reserved-prefix",
+        "sthree-reserved",
+        "reserved-suffix-s3alias",
+        "reserved--ol-s3",
+    ],
+)
+def test_invalid_bucket_names(s3, name):
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=name)
+    assert error_code(e) == "InvalidBucketName"
+    assert status(e) == 400
+
+
+def test_valid_bucket_name_edges(s3, new_name):
+    base = new_name()
+    for name in (base[:3], (base + "x" * 63)[:63], f"{base}.with.dots", f"{base}-with-1-digit"):
+        s3.create_bucket(Bucket=name)
+        try:
+            assert s3.head_bucket(Bucket=name)["ResponseMetadata"]["HTTPStatusCode"] == 200
+        finally:
+            s3.delete_bucket(Bucket=name)
+
+
+def test_head_missing_bucket_is_404(s3):
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=unique("missing"))
+    assert status(e) == 404
+    # HEAD answers carry no body, so boto3 names the error by its status.
+    assert error_code(e) == "404"
+
+
+# -- DeleteBucket ------------------------------------------------------------------------------
+
+
+def test_delete_bucket(s3, new_name):
+    name = new_name()
+    s3.create_bucket(Bucket=name)
+    resp = s3.delete_bucket(Bucket=name)
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=name)
+    assert status(e) == 404
+    assert name not in [b["Name"] for b in s3.list_buckets(Prefix=name)["Buckets"]]
+    # The name is free again.
+    s3.create_bucket(Bucket=name)
+    assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 0
+
+
+def test_delete_non_empty_bucket_is_bucket_not_empty(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="one", Body=b"1")
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket=bucket)
+    assert error_code(e) == "BucketNotEmpty"
+    assert status(e) == 409
+    # Nothing was removed.
+    assert s3.get_object(Bucket=bucket, Key="one")["Body"].read() == b"1"
+    s3.delete_object(Bucket=bucket, Key="one")
+    assert s3.delete_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def test_delete_bucket_with_pending_upload_aborts_it(s3, new_name):
+    name = new_name()
+    s3.create_bucket(Bucket=name)
+    s3.create_multipart_upload(Bucket=name, Key="pending")
+    s3.delete_bucket(Bucket=name)
+    s3.create_bucket(Bucket=name)
+    assert s3.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
+
+
+# -- NoSuchBucket ------------------------------------------------------------------------------
+
+MISSING_BUCKET_CALLS = [
+    ("delete_bucket", {}),
+    ("get_bucket_location", {}),
+    ("get_bucket_acl", {}),
+    ("get_bucket_versioning", {}),
+    ("list_objects", {}),
+    ("list_objects_v2", {}),
+    ("list_object_versions", {}),
+    ("list_multipart_uploads", {}),
+    ("put_object", {"Key": "k", "Body": b"data"}),
+    ("get_object", {"Key": "k"}),
+    ("get_object_acl", {"Key": "k"}),
+    ("delete_object", {"Key": "k"}),
+    ("delete_objects", {"Delete": {"Objects": [{"Key": "k"}]}}),
+    ("create_multipart_upload", {"Key": "k"}),
+    ("copy_object", {"Key": "k", "CopySource": "nowhere-bucket-xyz/k"}),
+]
+
+
+@pytest.mark.parametrize("method,kwargs", MISSING_BUCKET_CALLS, ids=[m for m, _ in MISSING_BUCKET_CALLS])
+def test_operations_on_missing_bucket_are_no_such_bucket(s3, method, kwargs):
+    name = unique("missing")
+    with pytest.raises(ClientError) as e:
+        getattr(s3, method)(Bucket=name, **kwargs)
+    assert error_code(e) == "NoSuchBucket"
+    assert status(e) == 404
+    assert e.value.response["Error"].get("BucketName") == name
+
+
+def test_head_object_on_missing_bucket_is_404(s3):
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=unique("missing"), Key="k")
+    assert status(e) == 404
+
+
+# -- ListBuckets -------------------------------------------------------------------------------
+
+
+def test_list_buckets_owner_and_creation_date(s3, bucket):
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    resp = s3.list_buckets()
+    mine = [b for b in resp["Buckets"] if b["Name"] == bucket]
+    assert len(mine) == 1
+    created = mine[0]["CreationDate"]
+    assert isinstance(created, dt.datetime)
+    assert before <= created <= dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    owner = resp["Owner"]
+    assert owner["ID"] and owner["DisplayName"]
+    names = [b["Name"] for b in resp["Buckets"]]
+    assert names == sorted(names)
+
+    acl = s3.get_bucket_acl(Bucket=bucket)
+    assert acl["Owner"] == owner
+    s3.put_object(Bucket=bucket, Key="owned", Body=b"x")
+    listed = s3.list_objects_v2(Bucket=bucket, FetchOwner=True)["Contents"]
+    assert listed[0]["Owner"] == owner
+    # Without FetchOwner, ListObjectsV2 leaves the owner out.
+    assert "Owner" not in s3.list_objects_v2(Bucket=bucket)["Contents"][0]
+    # ListObjects (v1) always includes it.
+    assert s3.list_objects(Bucket=bucket)["Contents"][0]["Owner"] == owner
+    assert s3.get_object_acl(Bucket=bucket, Key="owned")["Owner"] == owner
+
+
+def test_list_buckets_creation_date_is_stable(s3, bucket):
+    first = [b for b in s3.list_buckets(Prefix=bucket)["Buckets"]]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    second = [b for b in s3.list_buckets(Prefix=bucket)["Buckets"]]
+    assert first == second
+
+
+def test_list_buckets_paging_with_prefix(s3, new_name):
+    prefix = new_name("page")
+    names = sorted(f"{prefix}-{i}" for i in range(5))
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    try:
+        resp = s3.list_buckets(Prefix=prefix)
+        assert [b["Name"] for b in resp["Buckets"]] == names
+        assert resp["Prefix"] == prefix
+        assert "ContinuationToken" not in resp
+
+        seen: list[str] = []
+        token = None
+        pages = 0
+        while True:
+            kwargs = {"Prefix": prefix, "MaxBuckets": 2}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = s3.list_buckets(**kwargs)
+            pages += 1
+            assert len(page["Buckets"]) <= 2
+            assert page["Owner"]["ID"]
+            seen += [b["Name"] for b in page["Buckets"]]
+            token = page.get("ContinuationToken")
+            if not token:
+                break
+        assert seen == names
+        assert pages == 3
+
+        paginated = s3.get_paginator("list_buckets").paginate(Prefix=prefix, PaginationConfig={"PageSize": 2})
+        assert [b["Name"] for page in paginated for b in page["Buckets"]] == names
+
+        exact = s3.list_buckets(Prefix=prefix, MaxBuckets=5)
+        assert [b["Name"] for b in exact["Buckets"]] == names
+        assert "ContinuationToken" not in exact
+
+        assert s3.list_buckets(Prefix=prefix + "-nothing")["Buckets"] == []
+    finally:
+        for name in names:
+            s3.delete_bucket(Bucket=name)
+
+
+def test_list_buckets_invalid_max_buckets(s3):
+    for bad in (10001, 99999):
+        with pytest.raises(ClientError) as e:
+            s3.list_buckets(MaxBuckets=bad)
+        assert error_code(e) == "InvalidArgument"
+        assert status(e) == 400
+
+
+def test_list_buckets_garbage_continuation_token(s3):
+    with pytest.raises(ClientError) as e:
+        s3.list_buckets(ContinuationToken="!!not-a-token!!")
+    assert error_code(e) == "InvalidArgument"
+
+
+# -- ACLs --------------------------------------------------------------------------------------
+
+
+def assert_owner_full_control(acl: dict) -> None:
+    owner = acl["Owner"]
+    assert owner["ID"]
+    assert len(acl["Grants"]) == 1
+    grant = acl["Grants"][0]
+    assert grant["Permission"] == "FULL_CONTROL"
+    assert grant["Grantee"]["Type"] == "CanonicalUser"
+    assert grant["Grantee"]["ID"] == owner["ID"]
+    assert grant["Grantee"]["DisplayName"] == owner["DisplayName"]
+
+
+def test_get_bucket_acl_owner_full_control(s3, bucket):
+    assert_owner_full_control(s3.get_bucket_acl(Bucket=bucket))
+
+
+def test_get_object_acl_owner_full_control(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert_owner_full_control(s3.get_object_acl(Bucket=bucket, Key="k"))
+    with pytest.raises(ClientError) as e:
+        s3.get_object_acl(Bucket=bucket, Key="missing")
+    assert error_code(e) == "NoSuchKey"
+
+
+def test_put_bucket_acl_private_is_accepted(s3, bucket):
+    resp = s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert_owner_full_control(s3.get_bucket_acl(Bucket=bucket))
+
+
+def test_put_bucket_acl_owner_only_document_is_accepted(s3, bucket):
+    acl = s3.get_bucket_acl(Bucket=bucket)
+    policy = {"Owner": acl["Owner"], "Grants": acl["Grants"]}
+    s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy=policy)
+    assert_owner_full_control(s3.get_bucket_acl(Bucket=bucket))
+
+
+@pytest.mark.parametrize("canned", ["public-read", "public-read-write", "authenticated-read"])
+def test_put_bucket_acl_public_is_not_implemented(s3, bucket, canned):
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_acl(Bucket=bucket, ACL=canned)
+    assert error_code(e) == "NotImplemented"
+    assert status(e) == 501
+    assert_owner_full_control(s3.get_bucket_acl(Bucket=bucket))
+
+
+def test_put_bucket_acl_grant_to_everyone_is_not_implemented(s3, bucket):
+    acl = s3.get_bucket_acl(Bucket=bucket)
+    grants = acl["Grants"] + [
+        {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}
+    ]
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": acl["Owner"], "Grants": grants})
+    assert status(e) == 501
+    with pytest.raises(ClientError) as e:
+        s3.put_bucket_acl(Bucket=bucket, GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
+    assert status(e) == 501
+
+
+def test_put_object_acl(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert s3.put_object_acl(Bucket=bucket, Key="k", ACL="private")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with pytest.raises(ClientError) as e:
+        s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read")
+    assert error_code(e) == "NotImplemented"
+    assert status(e) == 501
+    assert_owner_full_control(s3.get_object_acl(Bucket=bucket, Key="k"))
+
+
+def test_create_bucket_with_public_acl_is_not_implemented(s3, new_name):
+    name = new_name()
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=name, ACL="public-read")
+    assert status(e) == 501
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=name)
+    assert status(e) == 404
+    s3.create_bucket(Bucket=name, ACL="private")
+    assert_owner_full_control(s3.get_bucket_acl(Bucket=name))
+
+
+def test_put_object_with_public_acl_is_not_implemented(s3, bucket):
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="public-read")
+    assert status(e) == 501
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert status(e) == 404
+
+
+# -- Versioning and everything not implemented -----------------------------------------------
+
+
+def test_get_bucket_versioning_has_no_status(s3, bucket):
+    resp = s3.get_bucket_versioning(Bucket=bucket)
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert "Status" not in resp
+    assert "MFADelete" not in resp
+
+
+LIFECYCLE = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}
+POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::x/*"}]}'
+CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}
+TAGS = {"TagSet": [{"Key": "k", "Value": "v"}]}
+
+NOT_IMPLEMENTED_BUCKET_CALLS = [
+    ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Enabled"}}),
+    ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Suspended"}}),
+    ("put_bucket_lifecycle_configuration", {"LifecycleConfiguration": LIFECYCLE}),
+    ("get_bucket_lifecycle_configuration", {}),
+    ("delete_bucket_lifecycle", {}),
+    ("put_bucket_policy", {"Policy": POLICY}),
+    ("get_bucket_policy", {}),
+    ("delete_bucket_policy", {}),
+    ("put_bucket_cors", {"CORSConfiguration": CORS}),
+    ("get_bucket_cors", {}),
+    ("delete_bucket_cors", {}),
+    ("put_bucket_tagging", {"Tagging": TAGS}),
+    ("get_bucket_tagging", {}),
+    (
+        "put_bucket_encryption",
+        {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}},
+    ),
+    ("get_bucket_encryption", {}),
+    ("put_object_lock_configuration", {"ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled"}}),
+    ("get_object_lock_configuration", {}),
+    ("put_public_access_block", {"PublicAccessBlockConfiguration": {"BlockPublicAcls": True}}),
+    ("put_bucket_website", {"WebsiteConfiguration": {"IndexDocument": {"Suffix": "index.html"}}}),
+    ("get_bucket_website", {}),
+    ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),
+    (
+        "put_bucket_replication",
+        {
+            "ReplicationConfiguration": {
+                "Role": "arn:aws:iam::1:role/r",
+                "Rules": [{"Status": "Enabled", "Destination": {"Bucket": "arn:aws:s3:::d"}}],
+            }
+        },
+    ),
+    ("put_bucket_ownership_controls", {"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}}),
+    ("put_bucket_logging", {"BucketLoggingStatus": {}}),
+    ("put_bucket_request_payment", {"RequestPaymentConfiguration": {"Payer": "Requester"}}),
+    ("put_bucket_accelerate_configuration", {"AccelerateConfiguration": {"Status": "Enabled"}}),
+]
+
+
+@pytest.mark.parametrize(
+    "method,kwargs", NOT_IMPLEMENTED_BUCKET_CALLS, ids=[f"{m}-{i}" for i, (m, _) in enumerate(NOT_IMPLEMENTED_BUCKET_CALLS)]
+)
+def test_unimplemented_bucket_operations_are_501(s3, bucket, method, kwargs):
+    with pytest.raises(ClientError) as e:
+        getattr(s3, method)(Bucket=bucket, **kwargs)
+    assert error_code(e) == "NotImplemented"
+    assert status(e) == 501
+    # Nothing was silently switched on.
+    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
+
+
+NOT_IMPLEMENTED_OBJECT_CALLS = [
+    ("put_object_tagging", {"Tagging": TAGS}),
+    ("get_object_tagging", {}),
+    ("delete_object_tagging", {}),
+    ("put_object_retention", {"Retention": {"Mode": "GOVERNANCE", "RetainUntilDate": dt.datetime(2099, 1, 1)}}),
+    ("put_object_legal_hold", {"LegalHold": {"Status": "ON"}}),
+    ("get_object_retention", {}),
+    ("get_object_legal_hold", {}),
+    ("restore_object", {"RestoreRequest": {"Days": 1}}),
+]
+
+
+@pytest.mark.parametrize("method,kwargs", NOT_IMPLEMENTED_OBJECT_CALLS, ids=[m for m, _ in NOT_IMPLEMENTED_OBJECT_CALLS])
+def test_unimplemented_object_operations_are_501(s3, bucket, method, kwargs):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        getattr(s3, method)(Bucket=bucket, Key="k", **kwargs)
+    assert error_code(e) == "NotImplemented"
+    assert status(e) == 501
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"Tagging": "a=b"},
+        {"ServerSideEncryption": "AES256"},
+        {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": dt.datetime(2099, 1, 1)},
+        {"ObjectLockLegalHoldStatus": "ON"},
+        {"WebsiteRedirectLocation": "/elsewhere"},
+    ],
+    ids=["tagging", "sse", "lock", "legal-hold", "redirect"],
+)
+def test_put_object_with_unimplemented_features_is_501_and_writes_nothing(s3, bucket, kwargs):
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x", **kwargs)
+    assert error_code(e) == "NotImplemented"
+    assert status(e) == 501
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_create_bucket_with_object_lock_is_501(s3, new_name):
+    name = new_name()
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    assert error_code(e) == "NotImplemented"
+    assert status(e) == 501
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=name)
+    assert status(e) == 404
