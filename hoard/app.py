@@ -6,21 +6,24 @@ import asyncio
 import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
+from hoard.admin.api import ADMIN_PREFIX, AdminApi
 from hoard.config import Settings
 from hoard.http.request import ClientDisconnected, Receive, Request, Send
 from hoard.http.response import Response, send_response
 from hoard.iam.credentials import Identity, KeyRing
-from hoard.meta.sqlite import SqliteMetaStore
 from hoard.s3 import xml
 from hoard.s3.auth.authenticate import Authenticator
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Context, Services
 from hoard.s3.router import route
-from hoard.storage.drive import LocalDrive
+from hoard.storage.data import ObjectData
+from hoard.storage.erasure_set import ReadQuorumError, WriteQuorumError
+from hoard.storage.pool import Storage
+from hoard.storage.rebuild import open_index
+from hoard.workers.healer import Healer
 from hoard.workers.reclaim import Reclaimer
 
 log = logging.getLogger("hoard")
@@ -52,17 +55,25 @@ class _TrackedReceive:
 
 
 class HoardApp:
-    def __init__(self, settings: Settings, data_dirs: list[Path], root: Identity) -> None:
+    def __init__(self, settings: Settings, storage: Storage, root: Identity) -> None:
+        """``storage`` has been opened (drives checked, temp files of a crash removed)."""
         self.settings = settings
-        self.drive = LocalDrive(data_dirs[0])
-        removed = self.drive.prepare()
-        if removed:
-            log.info("removed %d temp files left by an earlier crash", removed)
-        self.store = SqliteMetaStore(self.drive.system / "meta.db")
-        self.services = Services(settings=settings, store=self.store, drive=self.drive, root=root)
+        self.storage = storage
+        self.store, rebuilt = open_index(storage, root.owner_id, settings.region)
+        if rebuilt is not None:
+            log.info("index built from the drives: %d objects", rebuilt)
+        self.healer: Healer | None = None
+        self.data = ObjectData(storage, self._damaged)
+        self.services = Services(settings=settings, store=self.store, data=self.data, root=root)
         self.authenticator = Authenticator(KeyRing([root]), settings.region, settings.region_strict)
         self.handlers = registry()
-        self.reclaimer = Reclaimer(self.store, self.drive, settings.reclaim_grace)
+        self.reclaimer = Reclaimer(self.store, storage, settings.reclaim_grace)
+        self.healer = Healer(self.store, storage, self.data, settings.scanner_rate, settings.probe_interval)
+        self.admin = AdminApi(self)
+
+    def _damaged(self, record) -> None:
+        if self.healer is not None:
+            self.healer.damaged(record)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -82,8 +93,10 @@ class HoardApp:
                     ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="hoard-io")
                 )
                 self.reclaimer.start()
+                self.healer.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.healer.stop()
                 await self.reclaimer.stop()
                 self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -93,29 +106,30 @@ class HoardApp:
         request_id = secrets.token_hex(8).upper()
         resource = scope.get("path", "/")
         method = scope.get("method", "GET")
-        op_name = "-"
+        trace = ["-"]  # the operation's name, once routed, for the log
         tracked = _TrackedReceive(receive)
         try:
             req = Request.from_scope(scope, tracked)
             resource = req.path
-            op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
-            op_name = op.name
-            auth = self.authenticator.authenticate(req)
-            if auth.identity is None:
-                raise S3Error("AccessDenied", "Anonymous access is not allowed yet.")
-            handler = self.handlers.get(op.name)
-            if handler is None:
-                raise S3Error("NotImplemented", f"{op.name} is not implemented yet.")
-            response = await handler(Context(req, op, auth, self.services, request_id))
+            if req.path.startswith(ADMIN_PREFIX):
+                trace[0] = "Admin"
+                response = await self.admin.handle(req, self.authenticator.authenticate(req))
+            else:
+                response = await self._s3(req, request_id, trace)
         except S3Error as e:
             response = error_response(e, resource, request_id)
+        except WriteQuorumError as e:
+            response = error_response(S3Error("SlowDown", f"Not enough drives are online to store this: {e}"), resource, request_id)
+        except ReadQuorumError as e:
+            log.error("%s %s: %s (request %s)", trace[0], resource, e, request_id)
+            response = error_response(S3Error("ServiceUnavailable", f"Not enough drives are online to read this: {e}"), resource, request_id)
         except ClientDisconnected:
-            log.info("%s %s: client disconnected mid-request (request %s)", op_name, resource, request_id)
+            log.info("%s %s: client disconnected mid-request (request %s)", trace[0], resource, request_id)
             return
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("%s %s failed (request %s)", op_name, resource, request_id)
+            log.exception("%s %s failed (request %s)", trace[0], resource, request_id)
             response = error_response(S3Error("InternalError"), resource, request_id)
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = request_id
@@ -126,10 +140,24 @@ class HoardApp:
         try:
             await send_response(send, response, head_only=method == "HEAD")
         except OSError:
-            log.info("%s %s: client went away while the answer was sent (request %s)", op_name, resource, request_id)
+            log.info("%s %s: client went away while the answer was sent (request %s)", trace[0], resource, request_id)
+        except ReadQuorumError as e:
+            # Headers are out: the only honest thing left is to cut the body short.
+            log.error("%s %s: %s; the response was cut short (request %s)", trace[0], resource, e, request_id)
         except Exception:
-            log.exception("%s %s failed while streaming (request %s)", op_name, resource, request_id)
+            log.exception("%s %s failed while streaming (request %s)", trace[0], resource, request_id)
             raise
+
+    async def _s3(self, req: Request, request_id: str, trace: list[str]) -> Response:
+        op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
+        trace[0] = op.name
+        auth = self.authenticator.authenticate(req)
+        if auth.identity is None:
+            raise S3Error("AccessDenied", "Anonymous access is not allowed yet.")
+        handler = self.handlers.get(op.name)
+        if handler is None:
+            raise S3Error("NotImplemented", f"{op.name} is not implemented yet.")
+        return await handler(Context(req, op, auth, self.services, request_id))
 
 
 def _expects_continue(scope: dict[str, Any]) -> bool:

@@ -18,4 +18,13 @@ class Settings(BaseSettings):
     # just before the replacement can still open it.
     reclaim_grace: float = 30.0
     max_object_size: int = 5 * 1024**3
+    # Erasure coding: parity shards per set for STANDARD (default by set size) and
+    # REDUCED_REDUNDANCY; objects under inline_limit bytes live inside their version records.
+    parity: int | None = None
+    reduced_parity: int | None = None
+    inline_limit: int = 128 * 1024
+    # Bytes per second the background scanner may read to verify shards (0 turns it off).
+    scanner_rate: float = 32 * 1024 * 1024
+    # Seconds between drive probes (offline drives coming back, replaced empty drives).
+    probe_interval: float = 5.0
     log_level: str = "info"

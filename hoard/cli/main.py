@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from hoard import __version__
+from hoard.cli.admin import admin
 
 _RANGE = re.compile(r"\{(\d+)\.\.\.(\d+)\}")
 
@@ -57,19 +58,35 @@ def main() -> None:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="How much to log (default: HOARD_LOG_LEVEL or info).",
 )
+@click.option(
+    "--parity",
+    type=int,
+    default=None,
+    help="Parity shards per erasure set for STANDARD objects (default: 2 for sets of 4-5 drives, "
+    "3 for 6-7, 4 for 8-16; or HOARD_PARITY). Any that many drives of a set may be lost.",
+)
 @click.argument("dirs", nargs=-1, required=True)
-def server(address: str, log_level: str | None, dirs: tuple[str, ...]) -> None:
-    """Serve the S3 API from the data folder DIR.
+def server(address: str, log_level: str | None, parity: int | None, dirs: tuple[str, ...]) -> None:
+    """Serve the S3 API from the data folders DIR (one per drive).
 
-    DIR is created if missing; object bytes and the metadata index live under DIR/.hoard.
-    Ranges such as /mnt/disk{1...8} are expanded; more than one folder (erasure coding across
-    drives) is not supported yet.
+    One DIR keeps everything in that folder (created if missing). Several DIRs are drives:
+    they are grouped into erasure sets of 4 to 16, and each object is split into data and
+    parity shards across one set, so any parity-count drives of a set may be lost. Ranges
+    such as /mnt/disk{1...8} are expanded. Give the drives in the same order every time.
 
     \b
     Environment:
       HOARD_ROOT_ACCESS_KEY, HOARD_ROOT_SECRET_KEY
                           root credentials; if unset, generated on first start, kept in
-                          DIR/.hoard/root-credentials.json (mode 0600) and printed once
+                          DIR/.hoard/root-credentials.json on every drive (mode 0600) and
+                          printed once
+      HOARD_REDUCED_PARITY
+                          parity for REDUCED_REDUNDANCY objects (default 1 for sets of
+                          4-5 drives, 2 for larger sets)
+      HOARD_INLINE_LIMIT  objects smaller than this many bytes are kept inside their
+                          version records (default 131072)
+      HOARD_SCANNER_RATE  bytes per second the background scanner verifies (default
+                          33554432; 0 turns it off)
       HOARD_REGION        region reported and signed for (default us-east-1)
       HOARD_REGION_STRICT=1
                           reject signatures scoped to any other region
@@ -82,18 +99,26 @@ def server(address: str, log_level: str | None, dirs: tuple[str, ...]) -> None:
     from hoard.app import HoardApp
     from hoard.config import Settings
     from hoard.iam.credentials import load_root
+    from hoard.storage.layout import LayoutError
+    from hoard.storage.pool import Storage
 
     settings = Settings()
     level = log_level or settings.log_level
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     paths = expand_dirs(dirs)
-    if len(paths) > 1:
-        raise click.UsageError("several data folders (erasure coding across drives) are not supported yet; give one DIR")
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise click.UsageError("a folder is given twice")
     host, port = parse_address(address)
+    try:
+        storage = Storage(paths, parity if parity is not None else settings.parity, settings.reduced_parity, settings.inline_limit)
+        removed = storage.open()
+    except LayoutError as e:
+        raise click.UsageError(str(e)) from None
+    if removed:
+        logging.getLogger("hoard").info("removed %d temp files left by an earlier crash", removed)
+    root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key)
+    app = HoardApp(settings, storage, root)
     data = paths[0]
-    data.mkdir(parents=True, exist_ok=True)
-    root, generated = load_root(data, settings.root_access_key, settings.root_secret_key)
-    app = HoardApp(settings, paths, root)
     endpoint = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     if generated:
         click.echo(
@@ -104,7 +129,8 @@ def server(address: str, log_level: str | None, dirs: tuple[str, ...]) -> None:
             f"  AWS_ACCESS_KEY_ID={root.access_key} AWS_SECRET_ACCESS_KEY='{root.secret_key}' "
             f"aws --endpoint-url {endpoint} s3 ls"
         )
-    click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {data}")
+    where = str(data) if len(paths) == 1 else f"{len(paths)} drives ({len(storage.sets)} erasure set(s), parity {storage.parity})"
+    click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {where}")
     uvicorn.run(
         app,
         host=host,
@@ -118,6 +144,8 @@ def server(address: str, log_level: str | None, dirs: tuple[str, ...]) -> None:
         timeout_keep_alive=30,
     )
 
+
+main.add_command(admin)
 
 if __name__ == "__main__":
     main()

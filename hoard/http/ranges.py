@@ -5,6 +5,11 @@ from __future__ import annotations
 from hoard.s3.errors import S3Error
 
 
+def _digits(text: str) -> bool:
+    # str.isdigit() is also true of "²" (a latin-1 byte in a header), which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """Return (start, end_inclusive) for a Range header, None to serve the whole object.
 
@@ -23,7 +28,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not sep:
         return None
     first, last = first.strip(), last.strip()
-    if (first and not first.isdigit()) or (last and not last.isdigit()):
+    if (first and not _digits(first)) or (last and not _digits(last)):
         return None
     if not first:
         if not last:

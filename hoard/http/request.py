@@ -13,6 +13,11 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+# S3 refuses a request whose header section exceeds 8 KiB (RequestHeaderSectionTooLarge); counted
+# as on the wire, "name: value\r\n" per header.
+MAX_HEADER_SECTION = 8192
+
+
 class ClientDisconnected(Exception):
     """The client went away before sending the whole body."""
 
@@ -61,6 +66,9 @@ class Request:
         params: dict[str, str] = {}
         for k, v in query:
             params.setdefault(k, v)
+        section = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        if section > MAX_HEADER_SECTION:
+            raise S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(MAX_HEADER_SECTION))
         headers: dict[str, str] = {}
         for k, v in scope["headers"]:
             name = k.decode("latin-1").lower()

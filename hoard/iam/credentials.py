@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import string
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hoard.storage.pool import Storage
 
 
 @dataclass(frozen=True)
@@ -28,35 +30,22 @@ def _random(alphabet: str, length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def load_root(
-    data_dir: Path, access_key: str | None, secret_key: str | None
-) -> tuple[Identity, bool]:
-    """The root identity from the environment, or from the data folder, generating it on first start.
+def load_root(storage: Storage, access_key: str | None, secret_key: str | None) -> tuple[Identity, bool]:
+    """The root identity from the environment, or from the drives, generating it on first start.
 
-    Returns the identity and whether it was generated just now (so it is printed once).
+    Generated keys are kept on every drive (mode 0600), so losing one loses nothing. Returns the
+    identity and whether it was generated just now (so it is printed once).
     """
     if access_key and secret_key:
         return Identity(access_key, secret_key, canonical_id(access_key), "hoard-root"), False
-    path = data_dir / ".hoard" / "root-credentials.json"
-    if path.exists():
-        stored = json.loads(path.read_text())
-        ak, sk = stored["access_key"], stored["secret_key"]
+    stored = storage.read_credentials()
+    if stored is not None:
+        keys = json.loads(stored)
+        ak, sk = keys["access_key"], keys["secret_key"]
         return Identity(ak, sk, canonical_id(ak), "hoard-root"), False
     ak = "HR" + _random(string.ascii_uppercase + string.digits, 18)
     sk = _random(string.ascii_letters + string.digits + "+/", 40)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"access_key": ak, "secret_key": sk}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    storage.write_credentials(json.dumps({"access_key": ak, "secret_key": sk}).encode())
     return Identity(ak, sk, canonical_id(ak), "hoard-root"), True
 
 

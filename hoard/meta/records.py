@@ -14,6 +14,30 @@ class Bucket:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a version's bytes live: an erasure set, its code, and which drive holds which fragment.
+
+    ``distribution[i]`` is the position, within the set, of the drive holding fragment ``i``
+    (fragments ``0 .. data-1`` are data, the rest parity).
+    """
+
+    set: int
+    data: int
+    parity: int
+    distribution: tuple[int, ...]
+
+    def to_json(self) -> list:
+        return [self.set, self.data, self.parity, list(self.distribution)]
+
+    @classmethod
+    def from_json(cls, value: list) -> Placement:
+        return cls(value[0], value[1], value[2], tuple(value[3]))
+
+
+SINGLE_DRIVE = Placement(0, 1, 0, (0,))
+
+
+@dataclass(frozen=True)
 class Segment:
     """One stored run of an object's bytes: a whole single-part object, or one part of a multipart one."""
 
@@ -38,6 +62,9 @@ class ObjectRecord:
     checksum_value: str = ""
     checksum_type: str = ""  # FULL_OBJECT or COMPOSITE
     version_id: str = "null"
+    placement: Placement = SINGLE_DRIVE
+    data_id: str = ""  # names this version's record file on each drive of its set
+    inline: bool = False  # bytes kept inside the record files, not in shard files
 
     @property
     def parts_count(self) -> int:

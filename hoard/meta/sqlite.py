@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hoard.meta.records import Bucket, Listing, ObjectRecord, Part, Segment, Upload
+from hoard.meta.records import Bucket, Listing, ObjectRecord, Part, Placement, Segment, Upload
 from hoard.s3.errors import S3Error
 
 log = logging.getLogger("hoard.meta")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets(
     name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL
@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS objects(
     last_modified REAL NOT NULL, storage_class TEXT NOT NULL, headers TEXT NOT NULL,
     segments TEXT NOT NULL, multipart INTEGER NOT NULL,
     checksum_algorithm TEXT NOT NULL, checksum_value TEXT NOT NULL, checksum_type TEXT NOT NULL,
+    placement TEXT NOT NULL, data_id TEXT NOT NULL, inline INTEGER NOT NULL,
     PRIMARY KEY(bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uploads(
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS parts(
     PRIMARY KEY(upload_id, number)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reclaim(blob TEXT PRIMARY KEY, queued REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 
 MAX_BATCH = 512
@@ -87,14 +89,15 @@ def _object_row(r: ObjectRecord) -> tuple:
     return (
         r.bucket, r.key, r.size, r.etag, r.last_modified, r.storage_class, json.dumps(r.headers),
         _segments_json(r.segments), int(r.multipart), r.checksum_algorithm, r.checksum_value,
-        r.checksum_type,
+        r.checksum_type, json.dumps(r.placement.to_json()), r.data_id, int(r.inline),
     )
 
 
 _OBJECT_COLUMNS = (
     "bucket, key, size, etag, last_modified, storage_class, headers, segments, multipart, "
-    "checksum_algorithm, checksum_value, checksum_type"
+    "checksum_algorithm, checksum_value, checksum_type, placement, data_id, inline"
 )
+_OBJECT_SLOTS = ",".join("?" * 15)
 
 
 def _object_from_row(row: tuple) -> ObjectRecord:
@@ -103,6 +106,7 @@ def _object_from_row(row: tuple) -> ObjectRecord:
         storage_class=row[5], headers=json.loads(row[6]),
         segments=tuple(Segment(*s) for s in json.loads(row[7])), multipart=bool(row[8]),
         checksum_algorithm=row[9], checksum_value=row[10], checksum_type=row[11],
+        placement=Placement.from_json(json.loads(row[12])), data_id=row[13], inline=bool(row[14]),
     )
 
 
@@ -193,8 +197,15 @@ class SqliteMetaStore:
         conn = _connect(path)
         conn.executescript(SCHEMA)
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
-        if conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        if row is None:
             conn.execute("INSERT INTO schema_version VALUES(?)", (SCHEMA_VERSION,))
+        elif row[0] != SCHEMA_VERSION:
+            conn.close()
+            raise RuntimeError(
+                f"the metadata index {path} has schema version {row[0]}, this Hoard needs {SCHEMA_VERSION}: "
+                "move it aside and start again to rebuild it from the drives"
+            )
         conn.close()
         self._local = threading.local()
         self._writer = _Writer(path)
@@ -289,7 +300,7 @@ class SqliteMetaStore:
             if precondition is not None:
                 precondition(old)
             conn.execute(
-                f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})",
                 _object_row(record),
             )
             if old is not None:
@@ -308,13 +319,14 @@ class SqliteMetaStore:
 
         return await self._write(op)
 
-    async def delete_objects(self, bucket: str, keys: list[str]) -> None:
-        def op(conn: sqlite3.Connection) -> None:
-            _require_bucket(conn, bucket)
-            for key in keys:
-                _delete_object(conn, bucket, key)
+    async def delete_objects(self, bucket: str, keys: list[str]) -> list[ObjectRecord | None]:
+        """Delete each key; returns the records that were removed (None where a key was absent)."""
 
-        await self._write(op)
+        def op(conn: sqlite3.Connection) -> list[ObjectRecord | None]:
+            _require_bucket(conn, bucket)
+            return [_delete_object(conn, bucket, key) for key in keys]
+
+        return await self._write(op)
 
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, after: str, limit: int
@@ -379,8 +391,9 @@ class SqliteMetaStore:
         upload_id: str,
         build: Callable[[Upload, dict[int, Part]], tuple[ObjectRecord, set[int]]],
         precondition: Callable[[ObjectRecord | None], None] | None = None,
-    ) -> ObjectRecord:
-        """Turn an upload into an object in one transaction.
+        before_commit: Callable[[ObjectRecord], None] | None = None,
+    ) -> tuple[ObjectRecord, ObjectRecord | None]:
+        """Turn an upload into an object in one transaction; returns it and the object it replaced.
 
         ``build`` validates the client's part list against the stored parts and returns the
         object and the part numbers it uses; parts it does not use are reclaimed.
@@ -400,8 +413,10 @@ class SqliteMetaStore:
             old = _get_object(conn, record.bucket, record.key)
             if precondition is not None:
                 precondition(old)
+            if before_commit is not None:
+                before_commit(record)
             conn.execute(
-                f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})",
                 _object_row(record),
             )
             if old is not None:
@@ -409,7 +424,7 @@ class SqliteMetaStore:
             _queue_reclaim(conn, (p.blob for n, p in parts.items() if n not in used))
             conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
-            return record
+            return record, old
 
         return await self._write(op)
 
@@ -438,18 +453,89 @@ class SqliteMetaStore:
     async def reclaimed(self, blobs: list[str]) -> None:
         await self._write(lambda c: c.executemany("DELETE FROM reclaim WHERE blob=?", [(b,) for b in blobs]) and None)
 
-    def referenced_blobs(self) -> set[str]:
-        """Every blob id the index points at (objects, parts, pending reclaim); for the orphan sweep."""
+    def referenced(self) -> tuple[set[str], set[str]]:
+        """Every shard id (objects, parts, pending reclaim) and record id the index points at.
+
+        For the orphan sweep: what a drive holds beyond these was left by a crash.
+        """
         conn = _connect(self.path)
         try:
-            refs: set[str] = set()
-            for (segments,) in conn.execute("SELECT segments FROM objects"):
-                refs.update(s[0] for s in json.loads(segments))
-            refs.update(r[0] for r in conn.execute("SELECT blob FROM parts"))
-            refs.update(r[0] for r in conn.execute("SELECT blob FROM reclaim"))
-            return refs
+            shards: set[str] = set()
+            records: set[str] = set()
+            for segments, data_id in conn.execute("SELECT segments, data_id FROM objects"):
+                shards.update(s[0] for s in json.loads(segments) if s[0])
+                records.add(data_id)
+            shards.update(r[0] for r in conn.execute("SELECT blob FROM parts"))
+            shards.update(r[0] for r in conn.execute("SELECT blob FROM reclaim"))
+            return shards, records
         finally:
             conn.close()
+
+    # -- walking and rebuilding -----------------------------------------------------------
+    async def objects_after(self, bucket: str, key: str, limit: int, prefix_bucket: str = "", prefix: str = "") -> list[ObjectRecord]:
+        """Objects after (bucket, key) in index order, optionally only one bucket and key prefix."""
+
+        def op(conn: sqlite3.Connection) -> list[ObjectRecord]:
+            sql = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE (bucket > ? OR (bucket = ? AND key > ?))"
+            args: list[Any] = [bucket, bucket, key]
+            if prefix_bucket:
+                sql += " AND bucket = ?"
+                args.append(prefix_bucket)
+                if prefix:
+                    sql += " AND key >= ?"
+                    args.append(prefix)
+                    end = prefix_end(prefix)
+                    if end:
+                        sql += " AND key < ?"
+                        args.append(end)
+            sql += " ORDER BY bucket, key LIMIT ?"
+            args.append(limit)
+            return [_object_from_row(r) for r in conn.execute(sql, args)]
+
+        return await self._read(op)
+
+    async def count_objects(self, bucket: str = "", prefix: str = "") -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            if not bucket:
+                return conn.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
+            sql, args = "SELECT COUNT(*) FROM objects WHERE bucket = ?", [bucket]
+            if prefix:
+                sql += " AND key >= ?"
+                args.append(prefix)
+                end = prefix_end(prefix)
+                if end:
+                    sql += " AND key < ?"
+                    args.append(end)
+            return conn.execute(sql, args).fetchone()[0]
+
+        return await self._read(op)
+
+    def get_setting_sync(self, name: str) -> str | None:
+        row = self._reader().execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_setting_sync(self, name: str, value: str) -> None:
+        self.write_sync(lambda c: c.execute("INSERT OR REPLACE INTO settings(name, value) VALUES(?, ?)", (name, value)) and None)
+
+    def replace_contents(self, buckets: list[Bucket], records: list[ObjectRecord]) -> None:
+        """Make the index hold exactly these buckets and objects (rebuilding from the drives).
+
+        Uploads in progress whose bucket survives are kept; replaced versions' bytes are left to
+        the orphan sweep, which checks the drives against the new contents.
+        """
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM objects")
+            conn.execute("DELETE FROM buckets")
+            conn.executemany(
+                "INSERT INTO buckets(name, created, location, owner_id) VALUES(?,?,?,?)",
+                [(b.name, b.created, b.location, b.owner_id) for b in buckets],
+            )
+            conn.executemany(f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", [_object_row(r) for r in records])
+            for (upload_id,) in conn.execute("SELECT upload_id FROM uploads WHERE bucket NOT IN (SELECT name FROM buckets)").fetchall():
+                _drop_upload(conn, upload_id)
+
+        self.write_sync(op)
 
 
 # -- helpers that run inside a transaction ----------------------------------------------------

@@ -1,23 +1,39 @@
-"""A drive is a folder. Blobs (object bytes) live under ``.hoard/blobs`` by id, never by key.
+"""A drive is a folder. It holds shard files, version records and copies of the deployment's
+configuration, all under ``.hoard``, named by random ids, never by object key.
 
-Because files are named by random ids, nothing a client puts in a key (``../``, ``//``,
-a NUL) ever reaches a file path. A blob is written to ``.hoard/tmp``, fsync'd, renamed into
-place and its directory fsync'd: only then may metadata point at it.
+Because files are named by ids, nothing a client puts in a key (``../``, ``//``, a NUL) ever
+reaches a file path. Every file is written to ``.hoard/tmp``, fsync'd, renamed into place and its
+directory fsync'd: only then may anything point at it.
+
+This class is the whole interface the erasure layer uses, so a drive on another machine can
+implement the same methods over the network.
 """
 
 from __future__ import annotations
 
+import enum
+import json
+import logging
 import os
-import secrets
-from collections.abc import Iterable, Iterator
+import shutil
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
+log = logging.getLogger("hoard.drive")
 FANOUT = 256
 
 
-class Hasher(Protocol):
-    def update(self, data: bytes) -> None: ...
+class DriveState(enum.Enum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    HEALING = "healing"  # a replaced drive being refilled; serves what it already holds
+
+
+class DriveOffline(OSError):
+    """The drive is marked offline; nothing is read from or written to it until a probe succeeds."""
 
 
 def fsync_dir(path: Path) -> None:
@@ -28,19 +44,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def new_blob_id() -> str:
-    return secrets.token_hex(16)
+class FileWriter:
+    """Receives bytes into a temp file; ``commit`` makes them durable under their final name."""
 
-
-class BlobWriter:
-    """Receives bytes into a temp file; ``commit`` makes them durable under a blob id."""
-
-    def __init__(self, drive: LocalDrive, hashers: Iterable[Hasher]) -> None:
+    def __init__(self, drive: LocalDrive, final: Path, name: str) -> None:
         self.drive = drive
-        self.blob_id = new_blob_id()
+        self.final = final
         self.size = 0
-        self._hashers = list(hashers)
-        self._tmp = drive.tmp / self.blob_id
+        self._tmp = drive.tmp / f"{name}.{threading.get_ident():x}.{time.monotonic_ns():x}"
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._file: BinaryIO | None = os.fdopen(fd, "wb", buffering=0)
 
@@ -48,18 +59,14 @@ class BlobWriter:
         assert self._file is not None
         self._file.write(data)
         self.size += len(data)
-        for h in self._hashers:
-            h.update(data)
 
-    def commit(self) -> str:
+    def commit(self) -> None:
         assert self._file is not None
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        final = self.drive.blob_path(self.blob_id)
-        os.rename(self._tmp, final)
-        fsync_dir(final.parent)
-        return self.blob_id
+        os.rename(self._tmp, self.final)
+        fsync_dir(self.final.parent)
 
     def abort(self) -> None:
         if self._file is not None:
@@ -67,51 +74,155 @@ class BlobWriter:
             self._file = None
         try:
             os.unlink(self._tmp)
-        except FileNotFoundError:
+        except OSError:
             pass
 
 
 class LocalDrive:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, position: int = 0) -> None:
         self.root = root
+        self.position = position  # in the order given on the command line
         self.system = root / ".hoard"
         self.tmp = self.system / "tmp"
-        self.blobs = self.system / "blobs"
+        self.shards = self.system / "shards"
+        self.records = self.system / "records"
+        self.buckets = self.system / "buckets"
+        self.format_file = self.system / "format.json"
+        self.state = DriveState.ONLINE
+        self.last_error = ""
+        self.drive_id = ""
 
-    def prepare(self) -> int:
+    def __repr__(self) -> str:
+        return f"<drive {self.position} {self.root} {self.state.value}>"
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def usable(self) -> bool:
+        return self.state is not DriveState.OFFLINE
+
+    def fail(self, error: BaseException | str) -> None:
+        """Mark the drive offline after an I/O error; a probe brings it back."""
+        if self.state is not DriveState.OFFLINE:
+            log.warning("drive %s (%s) is offline: %s", self.position, self.root, error)
+        self.state = DriveState.OFFLINE
+        self.last_error = str(error)
+
+    def check(self) -> None:
+        if self.state is DriveState.OFFLINE:
+            raise DriveOffline(f"drive {self.root} is offline")
+
+    def present(self) -> bool:
+        """Whether the drive still holds its identity (a deleted or unmounted folder does not)."""
+        try:
+            return self.format_file.is_file()
+        except OSError:
+            return False
+
+    def missing_or_failed(self, error: OSError) -> bool:
+        """After an error: True if the drive itself is gone (and is now marked offline)."""
+        if isinstance(error, FileNotFoundError) and self.present():
+            return False
+        self.fail(error)
+        return True
+
+    # -- layout ---------------------------------------------------------------------------
+    def prepare(self, create_root: bool) -> int:
         """Create the layout and remove temp files a crash left behind; returns how many."""
-        for d in (self.root, self.system, self.tmp, self.blobs):
+        if create_root:
+            self.root.mkdir(parents=True, exist_ok=True)
+        elif not self.root.is_dir():
+            raise FileNotFoundError(f"drive folder {self.root} does not exist")
+        for d in (self.system, self.tmp, self.shards, self.records, self.buckets):
             d.mkdir(exist_ok=True)
-        for i in range(FANOUT):
-            (self.blobs / f"{i:02x}").mkdir(exist_ok=True)
-        fsync_dir(self.blobs)
+        for top in (self.shards, self.records):
+            for i in range(FANOUT):
+                (top / f"{i:02x}").mkdir(exist_ok=True)
+            fsync_dir(top)
         fsync_dir(self.system)
+        fsync_dir(self.root)
         removed = 0
         for leftover in self.tmp.iterdir():
-            leftover.unlink()
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink()
             removed += 1
         return removed
 
-    def blob_path(self, blob_id: str) -> Path:
-        return self.blobs / blob_id[:2] / blob_id
-
-    def create(self, hashers: Iterable[Hasher] = ()) -> BlobWriter:
-        return BlobWriter(self, hashers)
-
-    def open(self, blob_id: str) -> BinaryIO:
-        return open(self.blob_path(blob_id), "rb", buffering=0)
-
-    def remove(self, blob_id: str) -> None:
+    def read_format(self) -> dict | None:
         try:
-            os.unlink(self.blob_path(blob_id))
+            return json.loads(self.format_file.read_text())
+        except FileNotFoundError:
+            return None
+
+    def write_format(self, fmt: dict) -> None:
+        self.write_file(self.format_file, json.dumps(fmt, indent=1).encode())
+        self.drive_id = fmt["drive"]
+
+    # -- small files written whole --------------------------------------------------------
+    def write_file(self, final: Path, data: bytes) -> None:
+        writer = FileWriter(self, final, final.name)
+        try:
+            writer.write(data)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def read_file(self, path: Path) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    def remove_file(self, path: Path) -> None:
+        try:
+            os.unlink(path)
         except FileNotFoundError:
             pass
 
-    def blob_ids(self) -> Iterator[tuple[str, float]]:
-        """Every stored blob id with its modification time (for the orphan sweep)."""
-        for sub in self.blobs.iterdir():
-            for entry in os.scandir(sub):
-                try:
-                    yield entry.name, entry.stat().st_mtime
-                except FileNotFoundError:
-                    continue
+    # -- shards ---------------------------------------------------------------------------
+    def shard_path(self, shard_id: str) -> Path:
+        return self.shards / shard_id[:2] / shard_id
+
+    def create_shard(self, shard_id: str) -> FileWriter:
+        return FileWriter(self, self.shard_path(shard_id), shard_id)
+
+    def open_shard(self, shard_id: str) -> int:
+        return os.open(self.shard_path(shard_id), os.O_RDONLY)
+
+    def remove_shard(self, shard_id: str) -> None:
+        self.remove_file(self.shard_path(shard_id))
+
+    def shard_ids(self) -> Iterator[tuple[str, float]]:
+        """Every stored shard id with its modification time (for the orphan sweep)."""
+        yield from _ids_with_mtime(self.shards)
+
+    # -- version records ------------------------------------------------------------------
+    def record_path(self, data_id: str) -> Path:
+        return self.records / data_id[:2] / data_id
+
+    def write_record(self, data_id: str, data: bytes) -> None:
+        self.write_file(self.record_path(data_id), data)
+
+    def read_record(self, data_id: str) -> bytes:
+        return self.read_file(self.record_path(data_id))
+
+    def remove_record(self, data_id: str) -> None:
+        self.remove_file(self.record_path(data_id))
+
+    def record_ids(self) -> Iterator[tuple[str, float]]:
+        yield from _ids_with_mtime(self.records)
+
+    # -- space ----------------------------------------------------------------------------
+    def usage(self) -> tuple[int, int]:
+        """(total, free) bytes of the file system holding the drive."""
+        st = os.statvfs(self.root)
+        return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+
+
+def _ids_with_mtime(top: Path) -> Iterator[tuple[str, float]]:
+    for sub in top.iterdir():
+        for entry in os.scandir(sub):
+            try:
+                yield entry.name, entry.stat().st_mtime
+            except FileNotFoundError:
+                continue

@@ -11,16 +11,16 @@ import logging
 import time
 
 from hoard.meta.sqlite import SqliteMetaStore
-from hoard.storage.drive import LocalDrive
+from hoard.storage.pool import Storage
 
 log = logging.getLogger("hoard.reclaim")
 BATCH = 1000
 
 
 class Reclaimer:
-    def __init__(self, store: SqliteMetaStore, drive: LocalDrive, grace: float, interval: float = 1.0) -> None:
+    def __init__(self, store: SqliteMetaStore, storage: Storage, grace: float, interval: float = 1.0) -> None:
         self.store = store
-        self.drive = drive
+        self.storage = storage
         self.grace = grace
         self.interval = interval
         self.started_at = time.time()
@@ -41,7 +41,7 @@ class Reclaimer:
         try:
             removed = await asyncio.to_thread(self.sweep_orphans)
             if removed:
-                log.info("removed %d orphaned blobs left by an earlier crash", removed)
+                log.info("removed %d orphaned shard files and records left by an earlier crash", removed)
         except Exception:
             log.exception("orphan sweep failed")
         while True:
@@ -57,19 +57,12 @@ class Reclaimer:
         blobs = await self.store.reclaimable(time.time() - self.grace, BATCH)
         if not blobs:
             return 0
-        await asyncio.to_thread(lambda: [self.drive.remove(b) for b in blobs])
+        await asyncio.to_thread(lambda: [self.storage.remove_shard(b) for b in blobs])
         await self.store.reclaimed(blobs)
         return len(blobs)
 
     def sweep_orphans(self) -> int:
-        """Remove blobs no metadata points at, written before this process started.
-
-        A crash between a blob's rename into place and its metadata commit leaves such a blob.
-        """
-        referenced = self.store.referenced_blobs()
-        removed = 0
-        for blob, mtime in self.drive.blob_ids():
-            if mtime < self.started_at and blob not in referenced:
-                self.drive.remove(blob)
-                removed += 1
-        return removed
+        """Remove shard files and records the index does not point at, written before this
+        process started: a crash between writing them and the metadata commit leaves such files."""
+        shards, records = self.store.referenced()
+        return self.storage.sweep_orphans(shards, records, self.started_at)

@@ -11,9 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.conftest import HoardServer
 
+INLINE_LIMIT = 128 * 1024
 
-def blob_files(data_dir) -> set[str]:
-    root = data_dir / ".hoard" / "blobs"
+
+def files_under(data_dir, kind: str) -> set[str]:
+    """Shard files (kind "shards") or version records ("records") on a drive."""
+    root = data_dir / ".hoard" / kind
     return {p.name for sub in root.iterdir() for p in sub.iterdir()}
 
 
@@ -32,24 +35,29 @@ def test_startup_removes_temp_files_and_orphans(tmp_path):
     c = srv.client()
     c.create_bucket(Bucket="crash")
     c.put_object(Bucket="crash", Key="kept", Body=b"kept bytes")
+    big = os.urandom(INLINE_LIMIT + 1)
+    c.put_object(Bucket="crash", Key="big", Body=big)
     srv.stop()
 
-    kept = blob_files(data)
-    assert len(kept) == 1
-    # What a crash leaves: a half-written temp file, and a blob renamed into place whose
-    # metadata commit never happened.
+    shards, records = files_under(data, "shards"), files_under(data, "records")
+    assert (len(shards), len(records)) == (1, 2)
+    # What a crash leaves: a half-written temp file, and a shard file and a version record
+    # renamed into place whose metadata commit never happened.
     (data / ".hoard" / "tmp" / "deadbeef").write_bytes(b"partial")
-    orphan = data / ".hoard" / "blobs" / "ab" / ("ab" + "0" * 30)
-    orphan.write_bytes(b"orphan")
+    orphans = [data / ".hoard" / kind / "ab" / ("ab" + "0" * 30) for kind in ("shards", "records")]
     old = time.time() - 60
-    os.utime(orphan, (old, old))
+    for orphan in orphans:
+        orphan.write_bytes(b"orphan")
+        os.utime(orphan, (old, old))
 
     srv = HoardServer(data, port=srv.port).start()
     try:
         assert list((data / ".hoard" / "tmp").iterdir()) == []
-        assert wait_for(lambda: not orphan.exists())
-        assert blob_files(data) == kept
+        assert wait_for(lambda: not any(o.exists() for o in orphans))
+        assert files_under(data, "shards") == shards
+        assert files_under(data, "records") == records
         assert srv.client().get_object(Bucket="crash", Key="kept")["Body"].read() == b"kept bytes"
+        assert srv.client().get_object(Bucket="crash", Key="big")["Body"].read() == big
     finally:
         srv.stop()
 
@@ -104,7 +112,9 @@ def test_sigkill_during_concurrent_uploads(tmp_path):
         for key, size in listed.items():
             assert len(c.get_object(Bucket="crash", Key=key)["Body"].read()) == size
         assert list((data / ".hoard" / "tmp").iterdir()) == []
-        # After the orphan sweep, every blob on disk belongs to a listed object.
-        assert wait_for(lambda: len(blob_files(data)) == len(listed))
+        # After the orphan sweep, every record and shard file on disk belongs to a listed object.
+        assert wait_for(lambda: len(files_under(data, "records")) == len(listed))
+        big = sum(size >= INLINE_LIMIT for size in listed.values())
+        assert wait_for(lambda: len(files_under(data, "shards")) == big)
     finally:
         srv.stop()

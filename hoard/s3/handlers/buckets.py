@@ -3,6 +3,7 @@ GetBucketVersioning (answers the truth: never enabled yet)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -94,6 +95,12 @@ async def create_bucket(ctx: Context) -> Response:
         raise S3Error("InvalidLocationConstraint", LocationConstraint=location)
     bucket = Bucket(ctx.bucket, now(), location or ctx.services.settings.region, ctx.owner.owner_id)
     await ctx.store.create_bucket(bucket)
+    # Every drive keeps the bucket's configuration, so the index can be rebuilt without it.
+    try:
+        await asyncio.to_thread(ctx.services.data.storage.save_bucket, bucket)
+    except BaseException:
+        await ctx.store.delete_bucket(ctx.bucket)
+        raise
     return Response(headers={"location": f"/{ctx.bucket}"})
 
 
@@ -114,6 +121,7 @@ async def get_bucket_location(ctx: Context) -> Response:
 @operation("DeleteBucket")
 async def delete_bucket(ctx: Context) -> Response:
     await ctx.store.delete_bucket(ctx.bucket)
+    await asyncio.to_thread(ctx.services.data.storage.remove_bucket, ctx.bucket)
     return Response(status=204)
 
 

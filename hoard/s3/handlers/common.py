@@ -17,7 +17,7 @@ from hoard.meta.sqlite import SqliteMetaStore
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.s3.router import Operation
-from hoard.storage.drive import LocalDrive
+from hoard.storage.data import ObjectData
 
 MAX_KEY_BYTES = 1024
 MAX_USER_METADATA = 2048
@@ -36,7 +36,7 @@ CONTENT_HEADERS = ("content-type", "content-encoding", "content-disposition", "c
 class Services:
     settings: Settings
     store: SqliteMetaStore
-    drive: LocalDrive
+    data: ObjectData
     root: Identity
 
 
@@ -194,14 +194,24 @@ def now() -> float:
     return round(time.time(), 3)
 
 
+def parse_decimal(raw: str) -> int | None:
+    """An integer in ASCII decimal, optionally signed; None for anything else.
+
+    Python's int() also takes " 7", "1_0" and other scripts' digits, which S3 does not.
+    """
+    digits = raw[1:] if raw[:1] in ("+", "-") else raw
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(raw)
+
+
 def int_param(ctx: Context, name: str, default: int, low: int = 0, high: int | None = None) -> int:
     raw = ctx.req.params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range", ArgumentName=name, ArgumentValue=raw) from None
+    value = parse_decimal(raw)
+    if value is None:
+        raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range", ArgumentName=name, ArgumentValue=raw)
     if value < low or (high is not None and value > high):
         raise S3Error("InvalidArgument", f"Argument {name} must be an integer between {low} and {high if high is not None else 2147483647}", ArgumentName=name, ArgumentValue=raw)
     return value

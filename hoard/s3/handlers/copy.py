@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import ObjectRecord, Segment
+from hoard.meta.records import ObjectRecord, Placement, Segment
 from hoard.s3 import checksums, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
@@ -27,18 +26,18 @@ from hoard.s3.handlers.common import (
 )
 from hoard.s3.handlers.multipart import part_number, require_upload, store_part
 from hoard.s3.handlers.objects import checksum_headers, commit_object, write_precondition
-from hoard.storage.drive import LocalDrive
-from hoard.storage.reader import CHUNK, open_range
+from hoard.storage.data import ObjectData, read_all
 
 MAX_COPY_SIZE = 5 * 1024**3
 
 
 @dataclass(frozen=True)
 class CopiedBlob:
-    blob: str
+    blob: str  # "" when inline
     size: int
     md5_hex: str
     checksum: str
+    inline: list[bytes] | None = None
 
 
 def parse_copy_source(value: str) -> tuple[str, str, str | None]:
@@ -79,38 +78,31 @@ async def load_source(ctx: Context) -> ObjectRecord:
     return record
 
 
-def _copy_bytes(drive: LocalDrive, segments: tuple[Segment, ...], start: int, end: int, algorithm: str) -> CopiedBlob:
+def _copy_bytes(data: ObjectData, source: ObjectRecord, start: int, end: int, algorithm: str, placement: Placement, inline: bool) -> CopiedBlob:
     md5 = hashlib.md5()
     hashers: list = [md5]
     checksum = checksums.new_hasher(algorithm) if algorithm else None
     if checksum is not None:
         hashers.append(checksum)
-    writer = drive.create(hashers)
+    writer = data.storage.set_of(placement).writer(placement, hashers, inline)
     try:
         if end >= start:
-            opened = open_range(drive, segments, start, end)
+            reader = data.storage.set_of(source.placement).open(source, start, end, data.on_damage)
             try:
-                for fd, offset, length in opened.pieces:
-                    while length > 0:
-                        data = os.pread(fd, min(CHUNK, length), offset)
-                        if not data:
-                            raise OSError("source blob is shorter than its record")
-                        writer.write(data)
-                        offset += len(data)
-                        length -= len(data)
+                read_all(reader, writer.write)
             finally:
-                opened.close()
-        blob = writer.commit()
+                reader.close()
+        stored = writer.commit()
     except BaseException:
         writer.abort()
         raise
-    return CopiedBlob(blob, writer.size, md5.hexdigest(), checksums.encode(checksum.digest()) if checksum else "")
+    return CopiedBlob(stored.shard_id, stored.size, md5.hexdigest(), checksums.encode(checksum.digest()) if checksum else "", stored.inline)
 
 
-async def copy_bytes(ctx: Context, source: ObjectRecord, start: int, end: int, algorithm: str) -> CopiedBlob:
+async def copy_bytes(ctx: Context, source: ObjectRecord, start: int, end: int, algorithm: str, placement: Placement, inline: bool) -> CopiedBlob:
     for _ in range(5):
         try:
-            return await asyncio.to_thread(_copy_bytes, ctx.services.drive, source.segments, start, end, algorithm)
+            return await asyncio.to_thread(_copy_bytes, ctx.services.data, source, start, end, algorithm, placement, inline)
         except FileNotFoundError:
             # The source was replaced while we looked it up; copy the version that is current now.
             source = await load_source(ctx)
@@ -143,7 +135,8 @@ async def copy_object(ctx: Context) -> Response:
     if algorithm and algorithm not in checksums.ALGORITHMS:
         raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported.")
     headers = dict(source.headers) if directive == "COPY" else object_headers(ctx)
-    copied = await copy_bytes(ctx, source, 0, source.size - 1, algorithm)
+    placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
+    copied = await copy_bytes(ctx, source, 0, source.size - 1, algorithm, placement, ctx.services.data.inline(source.size))
     record = ObjectRecord(
         bucket=ctx.bucket,
         key=ctx.key,
@@ -156,8 +149,11 @@ async def copy_object(ctx: Context) -> Response:
         checksum_algorithm=algorithm,
         checksum_value=copied.checksum,
         checksum_type="FULL_OBJECT" if algorithm else "",
+        placement=placement,
+        data_id=ctx.services.data.new_data_id(),
+        inline=copied.inline is not None,
     )
-    await commit_object(ctx, record, precondition)
+    await commit_object(ctx, record, copied.inline, precondition)
     children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]
     if algorithm:
         children += [("ChecksumType", "FULL_OBJECT"), (f"Checksum{algorithm}", copied.checksum)]
@@ -173,7 +169,9 @@ def _source_range(ctx: Context, size: int) -> tuple[int, int]:
     if not spec.startswith("bytes="):
         raise invalid
     first, sep, last = spec[len("bytes="):].partition("-")
-    if not sep or not first.strip().isdigit() or not last.strip().isdigit():
+    first, last = first.strip(), last.strip()
+    # isascii: str.isdigit() also accepts "²", which int() refuses.
+    if not sep or not (first + last).isascii() or not first.isdigit() or not last.isdigit():
         raise invalid
     start, end = int(first), int(last)
     if start > end or end >= size:
@@ -189,7 +187,8 @@ async def upload_part_copy(ctx: Context) -> Response:
     start, end = _source_range(ctx, source.size)
     if end - start + 1 > MAX_COPY_SIZE:
         raise S3Error("InvalidRequest", "The specified copy range is larger than the maximum part size.")
-    copied = await copy_bytes(ctx, source, start, end, upload.checksum_algorithm)
+    placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
+    copied = await copy_bytes(ctx, source, start, end, upload.checksum_algorithm, placement, inline=False)
     part = await store_part(ctx, upload, number, copied.blob, copied.size, copied.md5_hex, copied.checksum)
     children: list = [("ETag", part.etag), ("LastModified", xml.format_time(part.last_modified))]
     if upload.checksum_algorithm:

@@ -6,6 +6,7 @@ Completing an upload copies no bytes: the object's segments are the parts' blobs
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -24,6 +25,7 @@ from hoard.s3.handlers.common import (
     now,
     object_headers,
     operation,
+    parse_decimal,
     quote_etag,
     reject_unsupported_headers,
     require_bucket,
@@ -38,11 +40,8 @@ MAX_PART_SIZE = 5 * 1024**3
 
 def part_number(ctx: Context) -> int:
     raw = ctx.req.params.get("partNumber", "")
-    try:
-        number = int(raw)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_PART_NUMBER:
+    number = parse_decimal(raw)
+    if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=raw)
     return number
 
@@ -114,7 +113,7 @@ async def store_part(ctx: Context, upload: Upload, number: int, blob: str, size:
     try:
         await ctx.store.put_part(part)
     except BaseException:
-        ctx.services.drive.remove(blob)
+        await asyncio.to_thread(ctx.services.data.remove_shard, blob)
         raise
     return part
 
@@ -123,7 +122,8 @@ async def store_part(ctx: Context, upload: Upload, number: int, blob: str, size:
 async def upload_part(ctx: Context) -> Response:
     number = part_number(ctx)
     upload = await require_upload(ctx)
-    stored = await receive_blob(ctx, MAX_PART_SIZE, upload.checksum_algorithm)
+    placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
+    stored = await receive_blob(ctx, MAX_PART_SIZE, placement, upload.checksum_algorithm)
     checksum = stored.checksum_value if upload.checksum_algorithm else ""
     part = await store_part(ctx, upload, number, stored.blob, stored.size, stored.md5_hex, checksum)
     headers = {"etag": part.etag}
@@ -142,10 +142,9 @@ def _requested_parts(body: bytes, algorithm: str) -> list[tuple[int, str, str | 
         etag = xml.child_text(el, "ETag")
         if number_text is None or etag is None:
             raise S3Error("MalformedXML")
-        try:
-            number = int(number_text.strip())
-        except ValueError:
-            raise S3Error("MalformedXML") from None
+        number = parse_decimal(number_text.strip())
+        if number is None:
+            raise S3Error("MalformedXML")
         claimed = xml.child_text(el, f"Checksum{algorithm}") if algorithm else None
         requested.append((number, etag.strip(), claimed))
     if not requested:
@@ -172,6 +171,10 @@ async def complete_multipart_upload(ctx: Context) -> Response:
     precondition = write_precondition(ctx)
     requested = _requested_parts(await receive_document(ctx, body_checksum=False), upload.checksum_algorithm)
     claimed_object_checksum = None
+    data = ctx.services.data
+    placement = data.placement(upload.bucket, upload.key, upload.storage_class)
+    data_id = data.new_data_id()
+    completed_at = now()
     if upload.checksum_algorithm:
         claimed_object_checksum = ctx.req.headers.get(checksums.header_name(upload.checksum_algorithm))
 
@@ -206,10 +209,12 @@ async def complete_multipart_upload(ctx: Context) -> Response:
             key=current.key,
             size=sum(p.size for p in chosen),
             etag=quote_etag(f"{digest}-{len(chosen)}"),
-            last_modified=now(),
+            last_modified=completed_at,
             storage_class=current.storage_class,
             headers=current.headers,
             segments=tuple(Segment(p.blob, p.size, p.etag, p.checksum) for p in chosen),
+            placement=placement,
+            data_id=data_id,
             multipart=True,
             checksum_algorithm=current.checksum_algorithm,
             checksum_value=checksum,
@@ -217,7 +222,25 @@ async def complete_multipart_upload(ctx: Context) -> Response:
         )
         return record, {p.number for p in chosen}
 
-    record = await ctx.store.complete_upload(upload.upload_id, build, precondition)
+    # The version's records must be on the drives before the index commit makes it visible,
+    # so the object is built from the parts as they are now, published, and built again inside
+    # the transaction: if a part changed in between, the complete fails instead of lying.
+    snapshot = {p.number: p for p in await ctx.store.list_parts(upload.upload_id, 0, MAX_PART_NUMBER + 1)}
+    record, _ = build(upload, snapshot)
+    await data.publish(record, None)
+
+    def build_again(current: Upload, stored: dict[int, Part]) -> tuple[ObjectRecord, set[int]]:
+        rebuilt, used = build(current, stored)
+        if rebuilt != record:
+            raise S3Error("InvalidPart", "A part of this upload was replaced while it was being completed.", UploadId=current.upload_id)
+        return rebuilt, used
+
+    try:
+        record, old = await ctx.store.complete_upload(upload.upload_id, build_again, precondition)
+    except BaseException:
+        await data.retract(record, shards=False)
+        raise
+    await data.drop_records([old])
     children: list = [
         ("Location", f"/{ctx.bucket}/{ctx.key}"),
         ("Bucket", ctx.bucket),

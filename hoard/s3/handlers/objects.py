@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from urllib.parse import quote
 
@@ -20,6 +19,7 @@ from hoard.s3.handlers.common import (
     now,
     object_headers,
     operation,
+    parse_decimal,
     parse_http_date,
     quote_etag,
     reject_unsupported_headers,
@@ -27,7 +27,7 @@ from hoard.s3.handlers.common import (
     storage_class,
 )
 from hoard.s3.handlers.payload import receive_blob, receive_document
-from hoard.storage.reader import OpenRange, open_range, stream_range
+from hoard.storage.data import stream
 
 MAX_DELETE_KEYS = 1000
 RESPONSE_OVERRIDES = {
@@ -75,14 +75,17 @@ def checksum_headers(record: ObjectRecord) -> dict[str, str]:
     }
 
 
-async def commit_object(ctx: Context, record: ObjectRecord, precondition=None) -> None:
-    """Make a freshly written object current; if that fails, its new bytes are removed."""
+async def commit_object(ctx: Context, record: ObjectRecord, inline: list[bytes] | None = None, precondition=None) -> None:
+    """Make a freshly written version current: its records go to the drives, then the index
+    commit makes it visible. If either fails, its new files are removed."""
+    data = ctx.services.data
     try:
-        await ctx.store.put_object(record, precondition)
+        await data.publish(record, inline)
+        old = await ctx.store.put_object(record, precondition)
     except BaseException:
-        for seg in record.segments:
-            await asyncio.to_thread(ctx.services.drive.remove, seg.blob)
+        await data.retract(record)
         raise
+    await data.drop_records([old])
 
 
 @operation("PutObject")
@@ -93,7 +96,8 @@ async def put_object(ctx: Context) -> Response:
     headers = object_headers(ctx)
     precondition = write_precondition(ctx)
     await require_bucket(ctx)
-    stored = await receive_blob(ctx, ctx.services.settings.max_object_size)
+    placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
+    stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True)
     record = ObjectRecord(
         bucket=ctx.bucket,
         key=ctx.key,
@@ -106,8 +110,11 @@ async def put_object(ctx: Context) -> Response:
         checksum_algorithm=stored.checksum_algorithm or "",
         checksum_value=stored.checksum_value,
         checksum_type="FULL_OBJECT" if stored.checksum_algorithm else "",
+        placement=placement,
+        data_id=ctx.services.data.new_data_id(),
+        inline=stored.inline is not None,
     )
-    await commit_object(ctx, record, precondition)
+    await commit_object(ctx, record, stored.inline, precondition)
     return Response(headers={"etag": record.etag, **checksum_headers(record)})
 
 
@@ -149,11 +156,8 @@ def _part_span(ctx: Context, record: ObjectRecord) -> tuple[int, int, int] | Non
         return None
     if "range" in ctx.req.headers:
         raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
-    try:
-        number = int(raw)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_PART_NUMBER:
+    number = parse_decimal(raw)
+    if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=raw)
     if number > record.parts_count:
         raise S3Error("InvalidPartNumber")
@@ -224,13 +228,11 @@ async def _read_object(ctx: Context, head: bool) -> Response:
         if length == 0:
             return Response(status=status, headers=headers)
         try:
-            opened: OpenRange = await asyncio.to_thread(
-                open_range, ctx.services.drive, record.segments, start, end
-            )
+            opened = await ctx.services.data.open(record, start, end)
         except FileNotFoundError:
             # Replaced between our lookup and our open: look again and serve the new version.
             continue
-        return Response(status=status, headers=headers, stream=stream_range(opened), content_length=length)
+        return Response(status=status, headers=headers, stream=stream(opened), content_length=length)
     raise S3Error("SlowDown", "The object is being replaced too often to be read.")
 
 
@@ -247,7 +249,8 @@ async def head_object(ctx: Context) -> Response:
 @operation("DeleteObject")
 async def delete_object(ctx: Context) -> Response:
     check_version_id(ctx)
-    await ctx.store.delete_object(ctx.bucket, ctx.key)
+    old = await ctx.store.delete_object(ctx.bucket, ctx.key)
+    await ctx.services.data.drop_records([old])
     headers = {}
     if "versionId" in ctx.req.params:
         headers["x-amz-version-id"] = "null"
@@ -287,5 +290,5 @@ async def delete_objects(ctx: Context) -> Response:
             if not quiet:
                 results.append(("Deleted", entry))
     if to_delete:
-        await ctx.store.delete_objects(ctx.bucket, to_delete)
+        await ctx.services.data.drop_records(await ctx.store.delete_objects(ctx.bucket, to_delete))
     return xml_response(xml.render("DeleteResult", results))

@@ -13,24 +13,25 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from hoard.http.request import BodyStream
+from hoard.meta.records import Placement
 from hoard.s3 import checksums
 from hoard.s3.auth.chunked import ChunkedDecoder
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, content_md5
 from hoard.s3.xml import MAX_XML_BODY
-from hoard.storage.drive import BlobWriter
 
 WRITE_BUFFER = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class StoredBlob:
-    blob: str
+    blob: str  # the shard id; "" when the bytes are inline
     size: int
     md5_hex: str
     checksum_algorithm: str | None
     checksum_value: str  # base64, "" when no algorithm
     checksum_raw: bytes
+    inline: list[bytes] | None = None  # one fragment per drive of the placement, for the records
 
 
 def declared_length(ctx: Context) -> int:
@@ -69,8 +70,8 @@ def _source(ctx: Context) -> tuple[AsyncIterator[bytes], ChunkedDecoder | None]:
     return plain(), None
 
 
-async def receive_blob(ctx: Context, max_size: int, default_algorithm: str = "") -> StoredBlob:
-    """Stream the request body into a new durable blob, verifying it on the way.
+async def receive_blob(ctx: Context, max_size: int, placement: Placement, default_algorithm: str = "", inline: bool = False) -> StoredBlob:
+    """Stream the request body into new durable shard files (or inline fragments), verifying it on the way.
 
     ``default_algorithm`` is computed when the client names none (parts of an upload that
     declared a checksum algorithm); naming a different one is an error.
@@ -100,8 +101,7 @@ async def receive_blob(ctx: Context, max_size: int, default_algorithm: str = "")
         hashers.append(checksum)
 
     source, decoder = _source(ctx)
-    drive = ctx.services.drive
-    writer: BlobWriter = await asyncio.to_thread(drive.create, hashers)
+    writer = await ctx.services.data.writer(placement, hashers, inline and ctx.services.data.inline(expected))
     pending: asyncio.Future | None = None
     try:
         buffer = bytearray()
@@ -143,7 +143,7 @@ async def receive_blob(ctx: Context, max_size: int, default_algorithm: str = "")
                 claimed_checksum = checksums.decode(trailer_value, algorithm)
             if claimed_checksum is not None and claimed_checksum != checksum_raw:
                 raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
-        blob = await asyncio.to_thread(writer.commit)
+        stored = await asyncio.to_thread(writer.commit)
     except BaseException:
         if pending is not None:
             try:
@@ -153,8 +153,9 @@ async def receive_blob(ctx: Context, max_size: int, default_algorithm: str = "")
         await asyncio.to_thread(writer.abort)
         raise
     return StoredBlob(
-        blob=blob,
-        size=writer.size,
+        blob=stored.shard_id,
+        size=stored.size,
+        inline=stored.inline,
         md5_hex=md5.hexdigest(),
         checksum_algorithm=algorithm,
         checksum_value=checksums.encode(checksum_raw) if checksum_raw else "",

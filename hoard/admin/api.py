@@ -1,0 +1,79 @@
+"""The admin API: cluster state, heal jobs and index rebuilds, for ``hoard admin``.
+
+It lives under ``/.hoard/admin/v1/``: a leading dot is never part of a bucket name, so no S3
+request can reach it. Requests are signed with SigV4 like S3's and must come from the root
+identity; answers are JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING
+
+from hoard import __version__
+from hoard.http.request import Request
+from hoard.http.response import Response
+from hoard.s3.auth.authenticate import AuthContext
+from hoard.s3.errors import S3Error
+from hoard.storage.rebuild import rebuild
+
+if TYPE_CHECKING:
+    from hoard.app import HoardApp
+
+ADMIN_PREFIX = "/.hoard/admin/v1/"
+
+
+def json_response(value: object, status: int = 200) -> Response:
+    return Response(status=status, headers={"content-type": "application/json"}, body=json.dumps(value, indent=1).encode())
+
+
+class AdminApi:
+    def __init__(self, app: HoardApp) -> None:
+        self.app = app
+
+    async def handle(self, req: Request, auth: AuthContext) -> Response:
+        if auth.identity is None or not auth.identity.is_root:
+            raise S3Error("AccessDenied", "The admin API needs the root credentials.")
+        if auth.streaming:
+            raise S3Error("InvalidRequest", "Admin requests carry no body.")
+        name = req.path[len(ADMIN_PREFIX) :]
+        action = {
+            ("GET", "info"): self.info,
+            ("POST", "heal"): self.start_heal,
+            ("GET", "heal"): self.heal_status,
+            ("POST", "rebuild-index"): self.rebuild_index,
+        }.get((req.method, name))
+        if action is None:
+            raise S3Error("InvalidRequest", f"Unknown admin request {req.method} {name}.")
+        return await action(req)
+
+    async def info(self, req: Request) -> Response:
+        app = self.app
+        await app.healer.probe()
+        info = await asyncio.to_thread(app.storage.info)
+        info.update(
+            {
+                "version": __version__,
+                "index": str(app.store.path),
+                "objects": await app.store.count_objects(),
+                "healing": app.healer.status(),
+            }
+        )
+        return json_response(info)
+
+    async def start_heal(self, req: Request) -> Response:
+        target = req.params.get("target", "").lstrip("/")
+        bucket, _, prefix = target.partition("/")
+        deep = req.params.get("deep", "true") != "false"
+        await self.app.healer.probe()
+        job = self.app.healer.start_job(bucket, prefix, deep=deep)
+        return json_response(job.to_json())
+
+    async def heal_status(self, req: Request) -> Response:
+        return json_response(self.app.healer.status())
+
+    async def rebuild_index(self, req: Request) -> Response:
+        app = self.app
+        count = await asyncio.to_thread(rebuild, app.storage, app.store, app.services.root.owner_id, app.settings.region)
+        return json_response({"objects": count, "buckets": len(await app.store.list_buckets("", "", 1_000_000))})

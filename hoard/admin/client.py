@@ -1,0 +1,53 @@
+"""A small client for the admin API: SigV4-signed requests with the root credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from hoard.s3.auth import sigv4
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class AdminError(Exception):
+    pass
+
+
+class AdminClient:
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1") -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.region = region
+
+    def call(self, method: str, name: str, params: dict[str, str] | None = None, timeout: float = 600) -> dict:
+        path = f"/.hoard/admin/v1/{name}"
+        pairs = sorted((params or {}).items())
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        host = urllib.parse.urlsplit(self.endpoint).netloc
+        headers = {"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": EMPTY_SHA256}
+        signed = tuple(sorted(headers))
+        canonical = sigv4.canonical_request(
+            method, sigv4.uri_encode(path, keep_slash=True), sigv4.canonical_query(pairs), headers, signed, EMPTY_SHA256
+        )
+        scope = f"{amz_date[:8]}/{self.region}/s3/aws4_request"
+        key = sigv4.signing_key(self.secret_key, amz_date[:8], self.region, "s3")
+        signature = sigv4.sign(key, sigv4.string_to_sign(amz_date, scope, canonical))
+        headers["authorization"] = (
+            f"{sigv4.ALGORITHM} Credential={self.access_key}/{scope}, SignedHeaders={';'.join(signed)}, Signature={signature}"
+        )
+        url = self.endpoint + path + (("?" + sigv4.canonical_query(pairs)) if pairs else "")
+        request = urllib.request.Request(url, method=method, headers={k: v for k, v in headers.items() if k != "host"}, data=b"" if method == "POST" else None)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            body = e.read().decode(errors="replace")
+            raise AdminError(f"{e.code} {e.reason}: {body}") from None
+        except urllib.error.URLError as e:
+            raise AdminError(f"cannot reach Hoard at {self.endpoint}: {e.reason}") from None

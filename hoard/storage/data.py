@@ -1,0 +1,111 @@
+"""The data path as handlers see it: write a version's bytes and records, read them back, drop them.
+
+Blocking work runs in worker threads; reads are streamed block by block with the next block
+read while the current one is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+
+from hoard.meta.records import ObjectRecord, Placement
+from hoard.storage.erasure_set import ShardSetReader, ShardSetWriter, new_id
+from hoard.storage.pool import Storage
+
+log = logging.getLogger("hoard.data")
+
+
+class ObjectData:
+    def __init__(self, storage: Storage, on_damage: Callable[[ObjectRecord], None]) -> None:
+        self.storage = storage
+        self.on_damage = on_damage
+
+    def placement(self, bucket: str, key: str, storage_class: str) -> Placement:
+        return self.storage.placement(bucket, key, storage_class)
+
+    def inline(self, size: int) -> bool:
+        return size < self.storage.inline_limit
+
+    @staticmethod
+    def new_data_id() -> str:
+        return new_id()
+
+    async def writer(self, placement: Placement, hashers: Iterable = (), inline: bool = False) -> ShardSetWriter:
+        return await asyncio.to_thread(self.storage.set_of(placement).writer, placement, hashers, inline)
+
+    async def publish(self, record: ObjectRecord, inline: list[bytes] | None) -> None:
+        """Write the version's record to its drives (before the index makes it visible)."""
+        await asyncio.to_thread(self.storage.set_of(record.placement).write_records, record, inline)
+
+    async def retract(self, record: ObjectRecord, shards: bool = True) -> None:
+        """Remove a version that never became visible: its records and (unless they are an
+        upload's parts, still owned by the upload) its shard files."""
+
+        def work() -> None:
+            eset = self.storage.set_of(record.placement)
+            eset.remove_records(record)
+            for seg in record.segments:
+                if seg.blob and shards:
+                    eset.remove_shard(seg.blob)
+
+        await asyncio.to_thread(work)
+
+    async def drop_records(self, records: Iterable[ObjectRecord | None]) -> None:
+        """Remove the records of versions the index no longer holds (their shards go by reclaim).
+
+        Done at once, so an index rebuilt from the drives does not bring a deleted object back;
+        a failure here leaves an orphan that the start-up sweep removes.
+        """
+        gone = [r for r in records if r is not None and r.data_id]
+
+        def work() -> None:
+            for r in gone:
+                self.storage.set_of(r.placement).remove_records(r)
+
+        if gone:
+            try:
+                await asyncio.to_thread(work)
+            except OSError as e:
+                log.warning("could not remove replaced version records: %s", e)
+
+    async def open(self, record: ObjectRecord, start: int, end: int) -> ShardSetReader:
+        return await asyncio.to_thread(self.storage.set_of(record.placement).open, record, start, end, self.on_damage)
+
+    def remove_shard(self, shard_id: str) -> None:
+        self.storage.remove_shard(shard_id)
+
+
+async def stream(reader: ShardSetReader) -> AsyncIterator[bytes]:
+    """Yield the opened bytes in order; closes the files when done or abandoned."""
+    pending: asyncio.Future | None = None
+    try:
+        if reader.inline_data is not None:
+            yield reader.inline_data[reader.start : reader.end + 1]
+            return
+        pieces = list(reader.pieces())
+        if pieces:
+            pending = asyncio.ensure_future(asyncio.to_thread(reader.read_piece, pieces[0]))
+        for i in range(len(pieces)):
+            assert pending is not None
+            data = await pending
+            pending = asyncio.ensure_future(asyncio.to_thread(reader.read_piece, pieces[i + 1])) if i + 1 < len(pieces) else None
+            yield data
+    finally:
+        if pending is not None:
+            try:
+                await pending
+            except Exception:  # noqa: BLE001 - the reader is being abandoned anyway
+                pass
+        await asyncio.to_thread(reader.close)
+
+
+def read_all(reader: ShardSetReader, sink: Callable[[bytes], None]) -> None:
+    """Feed every opened byte to ``sink`` (copies; runs in a worker thread)."""
+    if reader.inline_data is not None:
+        if reader.end >= reader.start:
+            sink(reader.inline_data[reader.start : reader.end + 1])
+        return
+    for piece in reader.pieces():
+        sink(reader.read_piece(piece))

@@ -1,0 +1,498 @@
+"""One erasure set: writing an object's bytes as k + m shard files, reading them back verified,
+and writing, reading and repairing the version records that describe them.
+
+Every method here does blocking I/O and runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from hoard.meta.records import ObjectRecord, Placement, Segment
+from hoard.storage import record as record_file
+from hoard.storage.bitrot import HASH_SIZE, block_hash
+from hoard.storage.drive import DriveOffline, FileWriter, LocalDrive
+from hoard.storage.erasure import BLOCK_SIZE, Codec, codec
+from hoard.storage.layout import write_quorum
+from hoard.storage.shardfile import ShardGeometry
+
+log = logging.getLogger("hoard.erasure")
+
+# Fsyncs and renames on several drives run side by side; they wait on the disk, not the GIL.
+_DRIVE_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hoard-drive")
+
+
+class WriteQuorumError(Exception):
+    """Too few drives took the write: nothing was made visible."""
+
+
+class ReadQuorumError(Exception):
+    """Too few good fragments remain to rebuild the bytes asked for."""
+
+
+def new_id() -> str:
+    return secrets.token_hex(16)
+
+
+def _parallel(fn: Callable, items: Iterable) -> list:
+    """Run ``fn`` on every item on the drive pool; returns each result or the exception it raised."""
+
+    def guarded(item):
+        try:
+            return fn(item)
+        except Exception as e:  # noqa: BLE001 - each drive fails alone
+            return e
+
+    return list(_DRIVE_POOL.map(guarded, list(items)))
+
+
+@dataclass
+class StoredData:
+    """What a writer produced: a shard id (shard files on the set's drives) or inline fragments."""
+
+    shard_id: str
+    size: int
+    inline: list[bytes] | None = None
+
+
+class ShardSetWriter:
+    """Streams object bytes into one drive file per fragment; hashers see the plain bytes on the way.
+
+    Called from one worker thread at a time. A drive that fails mid-write is dropped; the write
+    goes on while a quorum of drives remains.
+    """
+
+    def __init__(self, eset: ErasureSet, placement: Placement, hashers: Iterable, inline: bool) -> None:
+        self.eset = eset
+        self.placement = placement
+        self.codec = codec(placement.data, placement.parity)
+        self.quorum = write_quorum(placement.data, placement.parity)
+        self.inline = inline
+        self.shard_id = "" if inline else new_id()
+        self.size = 0
+        self._hashers = list(hashers)
+        self._buffer = bytearray()
+        self._drives = [eset.drives[p] for p in placement.distribution]
+        self._writers: list[FileWriter | None] = [None] * len(self._drives)
+        if inline:
+            if sum(d.usable for d in self._drives) < self.quorum:
+                raise WriteQuorumError(self._quorum_message(sum(d.usable for d in self._drives)))
+            return
+        for i, drive in enumerate(self._drives):
+            if not drive.usable:
+                continue
+            try:
+                self._writers[i] = drive.create_shard(self.shard_id)
+            except OSError as e:
+                drive.fail(e)
+        self._require_quorum()
+
+    def _quorum_message(self, alive: int) -> str:
+        return f"only {alive} of {len(self._drives)} drives can take the write; {self.quorum} are needed"
+
+    def _require_quorum(self) -> None:
+        alive = sum(w is not None for w in self._writers)
+        if alive < self.quorum:
+            self.abort()
+            raise WriteQuorumError(self._quorum_message(alive))
+
+    def write(self, data: bytes | memoryview) -> None:
+        for h in self._hashers:
+            h.update(data)
+        self.size += len(data)
+        self._buffer += data
+        if self.inline:
+            return
+        while len(self._buffer) >= BLOCK_SIZE:
+            self._write_block(bytes(self._buffer[:BLOCK_SIZE]))
+            del self._buffer[:BLOCK_SIZE]
+
+    def _write_block(self, block: bytes) -> None:
+        fragments = self.codec.encode(block)
+        for i, writer in enumerate(self._writers):
+            if writer is None:
+                continue
+            fragment = fragments[i]
+            try:
+                writer.write(block_hash(fragment) + fragment)
+            except OSError as e:
+                self._drives[i].fail(e)
+                writer.abort()
+                self._writers[i] = None
+        self._require_quorum()
+
+    def commit(self) -> StoredData:
+        if self.inline:
+            return StoredData("", self.size, self.codec.encode(bytes(self._buffer)))
+        if self._buffer:
+            self._write_block(bytes(self._buffer))
+            self._buffer.clear()
+        live = [(i, w) for i, w in enumerate(self._writers) if w is not None]
+        results = _parallel(lambda iw: iw[1].commit(), live)
+        for (i, writer), result in zip(live, results, strict=True):
+            if isinstance(result, Exception):
+                self._drives[i].fail(result)
+                writer.abort()
+                self._writers[i] = None
+        committed = [i for i, w in enumerate(self._writers) if w is not None]
+        if len(committed) < self.quorum:
+            for i in committed:
+                _remove_quietly(self._drives[i], self.shard_id)
+            raise WriteQuorumError(self._quorum_message(len(committed)))
+        return StoredData(self.shard_id, self.size)
+
+    def abort(self) -> None:
+        for writer in self._writers:
+            if writer is not None:
+                writer.abort()
+        self._writers = [None] * len(self._writers)
+
+
+def _remove_quietly(drive: LocalDrive, shard_id: str) -> None:
+    try:
+        drive.remove_shard(shard_id)
+    except OSError:
+        pass
+
+
+@dataclass
+class _OpenSegment:
+    segment: Segment
+    start: int  # object offset of the segment's first byte
+    geometry: ShardGeometry
+    fds: list[int | None]
+
+
+@dataclass
+class ShardSetReader:
+    """Shard files of one version opened for reading bytes [start, end]: verified, decoded blocks.
+
+    Files are opened before the first byte is sent; an overwrite only queues the old files for
+    reclaim and an open file outlives its unlink, so a read that started returns one whole version.
+    """
+
+    eset: ErasureSet
+    record: ObjectRecord
+    start: int
+    end: int
+    on_damage: Callable[[ObjectRecord], None]
+    inline_data: bytes | None = None
+    segments: list[_OpenSegment] = field(default_factory=list)
+    _bad: set[tuple[int, int]] = field(default_factory=set)  # (segment index, fragment)
+    _damage_reported: bool = False
+
+    def close(self) -> None:
+        for seg in self.segments:
+            for fd in seg.fds:
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+        self.segments = []
+
+    def _damaged(self) -> None:
+        if not self._damage_reported:
+            self._damage_reported = True
+            self.on_damage(self.record)
+
+    def pieces(self) -> Iterator[tuple[int, int, int, int]]:
+        """(segment index, block, first byte in block, last byte in block) in order."""
+        for n, seg in enumerate(self.segments):
+            lo = max(self.start, seg.start) - seg.start
+            hi = min(self.end, seg.start + seg.segment.size - 1) - seg.start
+            if hi < lo:
+                continue
+            for b in seg.geometry.blocks_for(lo, hi):
+                block_start = b * seg.geometry.block_size
+                yield n, b, max(lo, block_start) - block_start, min(hi, block_start + seg.geometry.block_len(b) - 1) - block_start
+
+    def read_piece(self, piece: tuple[int, int, int, int]) -> bytes:
+        n, b, lo, hi = piece
+        block = self.read_block(n, b)
+        return block[lo : hi + 1] if (lo, hi + 1) != (0, len(block)) else block
+
+    def read_block(self, n: int, b: int) -> bytes:
+        seg = self.segments[n]
+        placement = self.record.placement
+        geometry = seg.geometry
+        length = HASH_SIZE + geometry.fragment_size(b)
+        offset = geometry.offset(b)
+        good: dict[int, bytes] = {}
+        # Data fragments first: with a systematic code they decode without arithmetic.
+        for i in range(placement.data + placement.parity):
+            if len(good) == placement.data:
+                break
+            fd = seg.fds[i]
+            if fd is None or (n, i) in self._bad:
+                continue
+            drive = self.eset.drives[placement.distribution[i]]
+            try:
+                data = os.pread(fd, length, offset)
+            except OSError as e:
+                drive.fail(e)
+                data = b""
+            if len(data) != length or block_hash(data[HASH_SIZE:]) != data[:HASH_SIZE]:
+                log.warning("fragment %d of %s/%s block %d on drive %s is damaged", i, self.record.bucket, self.record.key, b, drive.root)
+                self._bad.add((n, i))
+                self._damaged()
+                continue
+            good[i] = data[HASH_SIZE:]
+        if len(good) < placement.data:
+            raise ReadQuorumError(
+                f"{self.record.bucket}/{self.record.key}: only {len(good)} good fragments of block {b}, {placement.data} needed"
+            )
+        return codec(placement.data, placement.parity).decode(good)
+
+
+class ErasureSet:
+    def __init__(self, index: int, drives: list[LocalDrive]) -> None:
+        self.index = index
+        self.drives = drives
+
+    # -- writing --------------------------------------------------------------------------
+    def writer(self, placement: Placement, hashers: Iterable = (), inline: bool = False) -> ShardSetWriter:
+        return ShardSetWriter(self, placement, hashers, inline)
+
+    def write_records(self, record: ObjectRecord, inline: list[bytes] | None) -> None:
+        """Store the version's record on each drive of its placement; a quorum must take it."""
+        placement = record.placement
+        quorum = write_quorum(placement.data, placement.parity)
+
+        def store(i: int) -> None:
+            drive = self.drives[placement.distribution[i]]
+            drive.check()
+            try:
+                drive.write_record(record.data_id, record_file.encode(record, i, inline[i] if inline else b""))
+            except OSError as e:
+                drive.fail(e)
+                raise
+
+        results = _parallel(store, range(len(placement.distribution)))
+        written = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
+        if len(written) < quorum:
+            self.remove_records(record)
+            raise WriteQuorumError(f"only {len(written)} drives took the version record; {quorum} are needed")
+
+    def remove_records(self, record: ObjectRecord) -> None:
+        def drop(position: int) -> None:
+            drive = self.drives[position]
+            if drive.usable:
+                drive.remove_record(record.data_id)
+
+        _parallel(drop, record.placement.distribution)
+
+    def remove_shard(self, shard_id: str) -> None:
+        _parallel(lambda d: d.usable and d.remove_shard(shard_id), self.drives)
+
+    # -- reading --------------------------------------------------------------------------
+    def open(self, record: ObjectRecord, start: int, end: int, on_damage: Callable[[ObjectRecord], None]) -> ShardSetReader:
+        """Open what bytes [start, end] of a version need.
+
+        Raises FileNotFoundError when nothing of the version is left (it was replaced or deleted
+        after it was looked up), ReadQuorumError when too little of it is left to read.
+        """
+        reader = ShardSetReader(self, record, start, end, on_damage)
+        if record.inline:
+            reader.inline_data = self._read_inline(record, on_damage)
+            return reader
+        placement = record.placement
+        c = codec(placement.data, placement.parity)
+        try:
+            position = 0
+            for seg in record.segments:
+                seg_start = position
+                position += seg.size
+                if seg.size == 0 or seg_start + seg.size - 1 < start or seg_start > end:
+                    continue
+                fds = [self._open_fragment(placement, i, seg.blob) for i in range(placement.data + placement.parity)]
+                reader.segments.append(_OpenSegment(seg, seg_start, ShardGeometry(seg.size, c), fds))
+                found = sum(fd is not None for fd in fds)
+                if found < len(fds):
+                    on_damage(record)
+                if found == 0 and all(self.drives[p].usable for p in placement.distribution):
+                    raise FileNotFoundError(seg.blob)
+                if found < placement.data:
+                    raise ReadQuorumError(
+                        f"{record.bucket}/{record.key}: only {found} of {len(fds)} shards are readable, {placement.data} needed"
+                    )
+        except BaseException:
+            reader.close()
+            raise
+        return reader
+
+    def _open_fragment(self, placement: Placement, i: int, shard_id: str) -> int | None:
+        drive = self.drives[placement.distribution[i]]
+        if not drive.usable:
+            return None
+        try:
+            return drive.open_shard(shard_id)
+        except OSError as e:
+            drive.missing_or_failed(e)
+            return None
+
+    def read_record(self, drive: LocalDrive, data_id: str) -> record_file.StoredRecord | None:
+        """The record on one drive, or None if it is missing, corrupt or the drive is offline."""
+        if not drive.usable:
+            return None
+        try:
+            return record_file.decode(drive.read_record(data_id))
+        except record_file.CorruptRecord as e:
+            log.warning("record %s on drive %s: %s", data_id, drive.root, e)
+            return None
+        except OSError as e:
+            drive.missing_or_failed(e)
+            return None
+
+    def _read_inline(self, record: ObjectRecord, on_damage: Callable[[ObjectRecord], None]) -> bytes:
+        placement = record.placement
+        good: dict[int, bytes] = {}
+        damaged = False
+        for i in range(placement.data + placement.parity):
+            if len(good) == placement.data:
+                break
+            stored = self.read_record(self.drives[placement.distribution[i]], record.data_id)
+            if stored is None or stored.fragment != i:
+                damaged = True
+                continue
+            good[i] = stored.inline
+        if damaged:
+            on_damage(record)
+        if not good and all(self.drives[p].usable for p in placement.distribution):
+            raise FileNotFoundError(record.data_id)
+        if len(good) < placement.data:
+            raise ReadQuorumError(f"{record.bucket}/{record.key}: only {len(good)} records are readable, {placement.data} needed")
+        return codec(placement.data, placement.parity).decode(good)[: record.size] if record.size else b""
+
+    # -- healing --------------------------------------------------------------------------
+    def heal(self, record: ObjectRecord, deep: bool) -> HealResult:
+        """Check every record and shard of a version and rebuild the missing or damaged ones.
+
+        ``deep`` verifies every block's checksum; otherwise only presence and size are checked.
+        """
+        result = HealResult()
+        placement = record.placement
+        c = codec(placement.data, placement.parity)
+        total = placement.data + placement.parity
+        usable = [self.drives[placement.distribution[i]].usable for i in range(total)]
+        result.offline = total - sum(usable)
+
+        records = {i: self.read_record(self.drives[placement.distribution[i]], record.data_id) for i in range(total) if usable[i]}
+        bad_records = {i for i, r in records.items() if r is None or r.fragment != i or r.record.data_id != record.data_id}
+
+        if record.inline:
+            good = {i: r.inline for i, r in records.items() if i not in bad_records and r is not None}
+            if bad_records:
+                if len(good) < placement.data:
+                    result.unrecoverable = True
+                    return result
+                data = c.decode(dict(list(good.items())[: placement.data]))[: record.size] if record.size else b""
+                fragments = c.encode(data)
+                self._rewrite_records(record, bad_records, fragments, result)
+            return result
+
+        for seg in record.segments:
+            if seg.size == 0:
+                continue
+            geometry = ShardGeometry(seg.size, c)
+            bad = self._check_shards(placement, seg.blob, geometry, deep, usable)
+            if bad:
+                self._rebuild_shards(record, seg.blob, geometry, bad, result)
+        if bad_records and not result.unrecoverable:
+            self._rewrite_records(record, bad_records, None, result)
+        return result
+
+    def _check_shards(self, placement: Placement, shard_id: str, geometry: ShardGeometry, deep: bool, usable: list[bool]) -> set[int]:
+        bad: set[int] = set()
+        for i, ok in enumerate(usable):
+            if not ok:
+                continue
+            drive = self.drives[placement.distribution[i]]
+            path = drive.shard_path(shard_id)
+            try:
+                if os.stat(path).st_size != geometry.file_size():
+                    bad.add(i)
+                    continue
+                if deep and not _verify_shard(path, geometry):
+                    bad.add(i)
+            except OSError as e:
+                if not drive.missing_or_failed(e):
+                    bad.add(i)
+        return bad
+
+    def _rebuild_shards(self, record: ObjectRecord, shard_id: str, geometry: ShardGeometry, bad: set[int], result: HealResult) -> None:
+        placement = record.placement
+        c = geometry.codec
+        total = placement.data + placement.parity
+        fds: list[int | None] = [None] * total
+        writers: dict[int, FileWriter] = {}
+        try:
+            for i in range(total):
+                if i not in bad:
+                    fds[i] = self._open_fragment(placement, i, shard_id)
+            for i in bad:
+                writers[i] = self.drives[placement.distribution[i]].create_shard(shard_id)
+            seg = _OpenSegment(Segment(shard_id, geometry.size), 0, geometry, fds)
+            reader = ShardSetReader(self, record, 0, geometry.size - 1, lambda r: None, segments=[seg])
+            for b in range(geometry.blocks):
+                fragments = c.encode(reader.read_block(0, b))
+                for i, writer in writers.items():
+                    writer.write(block_hash(fragments[i]) + fragments[i])
+            for writer in writers.values():
+                writer.commit()
+                result.repaired_shards += 1
+            writers.clear()
+        except ReadQuorumError as e:
+            log.error("cannot heal %s/%s: %s", record.bucket, record.key, e)
+            result.unrecoverable = True
+        except OSError as e:
+            log.warning("healing %s/%s failed: %s", record.bucket, record.key, e)
+            result.failed = True
+        finally:
+            for writer in writers.values():
+                writer.abort()
+            for fd in fds:
+                if fd is not None:
+                    os.close(fd)
+
+    def _rewrite_records(self, record: ObjectRecord, bad: set[int], fragments: list[bytes] | None, result: HealResult) -> None:
+        for i in bad:
+            drive = self.drives[record.placement.distribution[i]]
+            try:
+                drive.check()
+                drive.write_record(record.data_id, record_file.encode(record, i, fragments[i] if fragments else b""))
+                result.repaired_records += 1
+            except (OSError, DriveOffline) as e:
+                drive.fail(e)
+                result.failed = True
+
+
+@dataclass
+class HealResult:
+    repaired_shards: int = 0
+    repaired_records: int = 0
+    offline: int = 0  # fragments on offline drives, left for later
+    unrecoverable: bool = False
+    failed: bool = False
+
+    @property
+    def repaired(self) -> int:
+        return self.repaired_shards + self.repaired_records
+
+
+def _verify_shard(path: os.PathLike, geometry: ShardGeometry) -> bool:
+    with open(path, "rb", buffering=0) as f:
+        for b in range(geometry.blocks):
+            length = HASH_SIZE + geometry.fragment_size(b)
+            data = os.pread(f.fileno(), length, geometry.offset(b))
+            if len(data) != length or block_hash(data[HASH_SIZE:]) != data[:HASH_SIZE]:
+                return False
+    return True
+
+
+__all__ = ["BLOCK_SIZE", "Codec", "ErasureSet", "HealResult", "ReadQuorumError", "StoredData", "WriteQuorumError", "new_id"]

@@ -1,0 +1,316 @@
+"""All the drives of one server: their identities, erasure sets, placement, and what every drive
+keeps a copy of (bucket configuration, root credentials, the index's identity).
+
+Start-up (``open``) checks each drive's ``format.json`` against the others: a drive without one
+in an existing deployment is a replacement and is formatted and queued for healing; a folder
+that is missing is offline. Drives are probed periodically: an offline drive whose identity is
+back returns, an empty folder where a drive was becomes a replacement.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from hoard.meta.records import Bucket, Placement
+from hoard.storage.drive import DriveState, LocalDrive
+from hoard.storage.erasure_set import ErasureSet, _parallel
+from hoard.storage.layout import (
+    INLINE_LIMIT,
+    LayoutError,
+    check_parity,
+    default_parity,
+    erasure_sets,
+    place,
+    reduced_parity,
+)
+
+log = logging.getLogger("hoard.storage")
+FORMAT_VERSION = 1
+INDEX_ID_FILE = "index-id"
+CREDENTIALS_FILE = "root-credentials.json"
+
+
+class Storage:
+    def __init__(self, dirs: list[Path], parity: int | None = None, reduced: int | None = None, inline_limit: int = INLINE_LIMIT) -> None:
+        self.drives = [LocalDrive(d, i) for i, d in enumerate(dirs)]
+        groups = erasure_sets(len(dirs))
+        self.sets = [ErasureSet(n, [self.drives[p] for p in group]) for n, group in enumerate(groups)]
+        self.set_size = len(groups[0])
+        self.parity = default_parity(self.set_size) if parity is None else parity
+        check_parity(self.parity, self.set_size)
+        self.reduced_parity = min(reduced_parity(self.set_size), self.parity) if reduced is None else reduced
+        check_parity(self.reduced_parity, self.set_size)
+        self.inline_limit = inline_limit
+        self.replaced: list[LocalDrive] = []  # formatted as replacements since start; to heal
+
+    # -- start-up -------------------------------------------------------------------------
+    def open(self) -> int:
+        """Check and format the drives; returns how many temp files a crash left behind."""
+        formats: dict[int, dict] = {}
+        for drive in self.drives:
+            try:
+                fmt = drive.read_format()
+            except (OSError, ValueError) as e:
+                drive.fail(e)
+                continue
+            if fmt is not None:
+                formats[drive.position] = fmt
+        if not formats:
+            self._format_new()
+        else:
+            self._check_formats(formats)
+        removed = 0
+        for drive in self.drives:
+            if drive.usable:
+                try:
+                    removed += drive.prepare(create_root=False)
+                except OSError as e:
+                    drive.fail(e)
+        if not any(d.usable for d in self.drives):
+            raise LayoutError("no drive is usable")
+        return removed
+
+    def _format_new(self) -> None:
+        deployment = str(uuid.uuid4())
+        ids = [str(uuid.uuid4()) for _ in self.drives]
+        for drive in self.drives:
+            drive.prepare(create_root=True)
+            drive.write_format(self._format(deployment, ids, drive.position))
+
+    def _format(self, deployment: str, ids: list[str], position: int) -> dict:
+        return {
+            "format": FORMAT_VERSION,
+            "deployment": deployment,
+            "drive": ids[position],
+            "position": position,
+            "drives": ids,
+            "sets": [[d.position for d in s.drives] for s in self.sets],
+        }
+
+    def _check_formats(self, formats: dict[int, dict]) -> None:
+        deployment, _ = Counter(f["deployment"] for f in formats.values()).most_common(1)[0]
+        reference = next(f for f in formats.values() if f["deployment"] == deployment)
+        if len(reference["drives"]) != len(self.drives):
+            raise LayoutError(
+                f"these drives belong to a deployment of {len(reference['drives'])} drives; {len(self.drives)} were given"
+            )
+        for drive in self.drives:
+            fmt = formats.get(drive.position)
+            if fmt is None:
+                if drive.root.is_dir():
+                    self._format_replacement(drive, reference)
+                elif drive.usable:
+                    drive.fail("the folder is missing")
+                continue
+            if fmt["deployment"] != deployment:
+                raise LayoutError(f"{drive.root} belongs to another deployment ({fmt['deployment']})")
+            if fmt["position"] != drive.position:
+                raise LayoutError(
+                    f"{drive.root} is drive {fmt['position'] + 1} of this deployment but was given as drive {drive.position + 1}; "
+                    "give the folders in their original order"
+                )
+            drive.drive_id = fmt["drive"]
+
+    def _format_replacement(self, drive: LocalDrive, reference: dict) -> None:
+        """An empty folder where a drive was: give it the old identity and copy the shared files."""
+        log.warning("drive %s (%s) is empty: formatting it as a replacement; healing will refill it", drive.position, drive.root)
+        drive.prepare(create_root=False)
+        drive.write_format(self._format(reference["deployment"], reference["drives"], drive.position))
+        source = next((d for d in self.drives if d is not drive and d.usable and d.present()), None)
+        if source is not None:
+            for name in (CREDENTIALS_FILE, INDEX_ID_FILE):
+                try:
+                    drive.write_file(drive.system / name, source.read_file(source.system / name))
+                except FileNotFoundError:
+                    pass
+            for path in source.buckets.iterdir():
+                drive.write_file(drive.buckets / path.name, path.read_bytes())
+        drive.state = DriveState.HEALING
+        self.replaced.append(drive)
+
+    # -- drive monitoring -----------------------------------------------------------------
+    def probe(self) -> list[LocalDrive]:
+        """Check every drive; returns drives that came back or were replaced (they need healing)."""
+        back: list[LocalDrive] = []
+        formats = {d.position: d.read_format() for d in self.drives if d.present()}
+        reference = next(iter(f for f in formats.values() if f), None)
+        for drive in self.drives:
+            if drive.state is not DriveState.OFFLINE:
+                if not drive.present():
+                    drive.fail("its identity file (.hoard/format.json) is gone")
+                continue
+            if drive.present():
+                fmt = formats.get(drive.position)
+                if fmt and reference and fmt.get("deployment") == reference["deployment"] and fmt.get("position") == drive.position:
+                    try:
+                        drive.prepare(create_root=False)
+                    except OSError as e:
+                        drive.last_error = str(e)
+                        continue
+                    log.info("drive %s (%s) is back online", drive.position, drive.root)
+                    drive.state = DriveState.ONLINE
+                    back.append(drive)
+            elif reference is not None and drive.root.is_dir():
+                try:
+                    self._format_replacement(drive, reference)
+                except OSError as e:
+                    drive.last_error = str(e)
+                    continue
+                back.append(drive)
+        return back
+
+    # -- placement ------------------------------------------------------------------------
+    def placement(self, bucket: str, key: str, storage_class: str) -> Placement:
+        parity = self.reduced_parity if storage_class == "REDUCED_REDUNDANCY" else self.parity
+        return place(bucket, key, len(self.sets), self.set_size, parity)
+
+    def set_of(self, placement: Placement) -> ErasureSet:
+        return self.sets[placement.set]
+
+    def remove_shard(self, shard_id: str) -> None:
+        """Remove a shard file wherever it is (reclaim knows the id, not the set)."""
+        for eset in self.sets:
+            eset.remove_shard(shard_id)
+
+    # -- what every drive keeps a copy of -------------------------------------------------
+    def _write_everywhere(self, name: str | None, data: bytes, bucket_file: str | None = None) -> int:
+        def write(drive: LocalDrive) -> None:
+            drive.check()
+            path = drive.buckets / bucket_file if bucket_file else drive.system / name
+            try:
+                drive.write_file(path, data)
+            except OSError as e:
+                drive.fail(e)
+                raise
+
+        results = _parallel(write, self.drives)
+        return sum(not isinstance(r, Exception) for r in results)
+
+    def _read_anywhere(self, name: str) -> bytes | None:
+        for drive in self.drives:
+            if drive.usable:
+                try:
+                    return drive.read_file(drive.system / name)
+                except FileNotFoundError:
+                    continue
+                except OSError as e:
+                    drive.fail(e)
+        return None
+
+    def save_bucket(self, bucket: Bucket) -> None:
+        data = json.dumps({"name": bucket.name, "created": bucket.created, "location": bucket.location, "owner_id": bucket.owner_id})
+        written = self._write_everywhere(None, data.encode(), bucket_file=f"{bucket.name}.json")
+        if written < len(self.drives) // 2 + 1:
+            from hoard.storage.erasure_set import WriteQuorumError
+
+            self.remove_bucket(bucket.name)
+            raise WriteQuorumError(f"only {written} drives took the bucket; {len(self.drives) // 2 + 1} are needed")
+
+    def remove_bucket(self, name: str) -> None:
+        _parallel(lambda d: d.usable and d.remove_file(d.buckets / f"{name}.json"), self.drives)
+
+    def load_buckets(self) -> list[Bucket]:
+        """Every bucket any usable drive knows of."""
+        found: dict[str, Bucket] = {}
+        for drive in self.drives:
+            if not drive.usable:
+                continue
+            try:
+                paths = list(drive.buckets.iterdir())
+            except OSError:
+                continue
+            for path in paths:
+                try:
+                    b = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue
+                found.setdefault(b["name"], Bucket(b["name"], b["created"], b["location"], b["owner_id"]))
+        return sorted(found.values(), key=lambda b: b.name)
+
+    def read_credentials(self) -> bytes | None:
+        return self._read_anywhere(CREDENTIALS_FILE)
+
+    def write_credentials(self, data: bytes) -> None:
+        self._write_everywhere(CREDENTIALS_FILE, data)
+
+    def index_id(self) -> str | None:
+        """The identity of the current index, as most drives record it."""
+        values = []
+        for drive in self.drives:
+            if drive.usable:
+                try:
+                    values.append(drive.read_file(drive.system / INDEX_ID_FILE).decode())
+                except OSError:
+                    continue
+        return Counter(values).most_common(1)[0][0] if values else None
+
+    def set_index_id(self, value: str) -> None:
+        self._write_everywhere(INDEX_ID_FILE, value.encode())
+
+    def index_candidates(self) -> list[Path]:
+        """Where the index may live: on each usable drive, the first one preferred."""
+        return [d.system / "meta.db" for d in self.drives if d.usable]
+
+    # -- the state of things --------------------------------------------------------------
+    def info(self) -> dict:
+        drives = []
+        for drive in self.drives:
+            total = free = 0
+            if drive.usable:
+                try:
+                    total, free = drive.usage()
+                except OSError:
+                    pass
+            drives.append(
+                {
+                    "position": drive.position,
+                    "path": str(drive.root),
+                    "id": drive.drive_id,
+                    "state": drive.state.value,
+                    "set": next(s.index for s in self.sets if drive in s.drives),
+                    "total_bytes": total,
+                    "free_bytes": free,
+                    "used_bytes": total - free,
+                    "last_error": drive.last_error,
+                }
+            )
+        return {
+            "sets": [[d.position for d in s.drives] for s in self.sets],
+            "set_size": self.set_size,
+            "parity": self.parity,
+            "reduced_redundancy_parity": self.reduced_parity,
+            "data_shards": self.set_size - self.parity,
+            "inline_limit": self.inline_limit,
+            "drives": drives,
+        }
+
+    def sweep_orphans(self, shards: set[str], records: set[str], before: float) -> int:
+        """Remove shard files and records nothing in the index points at, older than ``before``.
+
+        A crash between writing a version's files and committing its metadata leaves such files.
+        """
+        removed = 0
+        for drive in self.drives:
+            if not drive.usable:
+                continue
+            try:
+                for shard_id, mtime in list(drive.shard_ids()):
+                    if mtime < before and shard_id not in shards:
+                        drive.remove_shard(shard_id)
+                        removed += 1
+                for data_id, mtime in list(drive.record_ids()):
+                    if mtime < before and data_id not in records:
+                        drive.remove_record(data_id)
+                        removed += 1
+            except OSError as e:
+                drive.fail(e)
+        return removed
+
+
+def now() -> float:
+    return time.time()

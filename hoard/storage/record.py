@@ -1,0 +1,92 @@
+"""A version record: everything needed to find and read one object version, kept on each drive
+that holds one of its fragments, so that the drives alone can rebuild the index.
+
+File format (``.hoard/records/<xx>/<data-id>`` on a drive)::
+
+    b"HOARDREC1\\n" | u32 big-endian JSON length | JSON | inline fragment | 32-byte BLAKE3 of all before
+
+The JSON holds the object's fields (bucket, key, size, ETag, headers, segments = the shard ids
+of its parts, placement) and ``fragment``, the index of the fragment this drive holds. Objects
+small enough to be inline carry that drive's fragment of their bytes after the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+
+from hoard.meta.records import ObjectRecord, Placement, Segment
+from hoard.storage.bitrot import HASH_SIZE, block_hash
+
+MAGIC = b"HOARDREC1\n"
+_LEN = struct.Struct(">I")
+
+
+class CorruptRecord(ValueError):
+    """A record file that fails its checksum or cannot be parsed."""
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    record: ObjectRecord
+    fragment: int  # which fragment of the placement this drive holds
+    inline: bytes  # this drive's fragment of an inline object's bytes
+
+
+def encode(record: ObjectRecord, fragment: int, inline: bytes = b"") -> bytes:
+    fields = {
+        "bucket": record.bucket,
+        "key": record.key,
+        "version_id": record.version_id,
+        "data_id": record.data_id,
+        "size": record.size,
+        "etag": record.etag,
+        "last_modified": record.last_modified,
+        "storage_class": record.storage_class,
+        "headers": record.headers,
+        "segments": [[s.blob, s.size, s.etag, s.checksum] for s in record.segments],
+        "multipart": record.multipart,
+        "checksum_algorithm": record.checksum_algorithm,
+        "checksum_value": record.checksum_value,
+        "checksum_type": record.checksum_type,
+        "placement": record.placement.to_json(),
+        "inline": record.inline,
+        "fragment": fragment,
+    }
+    doc = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    body = MAGIC + _LEN.pack(len(doc)) + doc + inline
+    return body + block_hash(body)
+
+
+def decode(data: bytes) -> StoredRecord:
+    if len(data) < len(MAGIC) + _LEN.size + HASH_SIZE or not data.startswith(MAGIC):
+        raise CorruptRecord("not a version record")
+    body, stored_hash = data[:-HASH_SIZE], data[-HASH_SIZE:]
+    if block_hash(body) != stored_hash:
+        raise CorruptRecord("version record fails its checksum")
+    start = len(MAGIC) + _LEN.size
+    (length,) = _LEN.unpack_from(body, len(MAGIC))
+    try:
+        f = json.loads(body[start : start + length].decode("utf-8", "surrogatepass"))
+        record = ObjectRecord(
+            bucket=f["bucket"],
+            key=f["key"],
+            size=f["size"],
+            etag=f["etag"],
+            last_modified=f["last_modified"],
+            storage_class=f["storage_class"],
+            headers=f["headers"],
+            segments=tuple(Segment(*s) for s in f["segments"]),
+            multipart=f["multipart"],
+            checksum_algorithm=f["checksum_algorithm"],
+            checksum_value=f["checksum_value"],
+            checksum_type=f["checksum_type"],
+            version_id=f["version_id"],
+            placement=Placement.from_json(f["placement"]),
+            data_id=f["data_id"],
+            inline=f["inline"],
+        )
+        return StoredRecord(record, f["fragment"], bytes(body[start + length :]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CorruptRecord(f"version record cannot be parsed: {e}") from e

@@ -1,0 +1,233 @@
+"""Keeping every version whole: repairs queued by reads, heal jobs, the background scanner and
+the drive monitor.
+
+- Reads that meet a missing or corrupt fragment queue the object; it is repaired within seconds.
+- A heal job (``hoard admin heal``, or a drive that came back or was replaced) walks the index,
+  or one bucket and prefix of it, checking every block of every shard.
+- The scanner walks every object forever at a bounded rate, with its cursor kept in the index so
+  a restart resumes where it stopped.
+- The monitor probes the drives: offline ones that return, and empty folders where a drive was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+
+from hoard.meta.records import ObjectRecord
+from hoard.meta.sqlite import SqliteMetaStore
+from hoard.storage.data import ObjectData
+from hoard.storage.drive import DriveState
+from hoard.storage.erasure_set import HealResult
+from hoard.storage.pool import Storage
+
+log = logging.getLogger("hoard.heal")
+PAGE = 500
+CURSOR = "scanner_cursor"
+
+
+@dataclass
+class HealJob:
+    bucket: str = ""
+    prefix: str = ""
+    deep: bool = True
+    reason: str = "requested"
+    total: int = 0
+    scanned: int = 0
+    repaired_objects: int = 0
+    repaired_shards: int = 0
+    unrecoverable: int = 0
+    failed: int = 0
+    bytes_checked: int = 0
+    started: float = field(default_factory=time.time)
+    finished: float = 0.0
+
+    @property
+    def running(self) -> bool:
+        return not self.finished
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "running": self.running}
+
+
+class Healer:
+    def __init__(
+        self,
+        store: SqliteMetaStore,
+        storage: Storage,
+        data: ObjectData,
+        scanner_rate: float,
+        probe_interval: float,
+    ) -> None:
+        self.store = store
+        self.storage = storage
+        self.data = data
+        self.scanner_rate = scanner_rate  # bytes per second the scanner may verify
+        self.probe_interval = probe_interval
+        self.job: HealJob | None = None
+        self.queued_repairs = 0
+        self.repaired_on_read = 0
+        self.scanner_passes = 0
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._pending: set[tuple[str, str]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._job_task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._tasks = [self._loop.create_task(c) for c in (self._repairs(), self._monitor(), self._scanner())]
+        if self.storage.replaced:
+            self.start_job(reason="replaced drives: " + ", ".join(str(d.root) for d in self.storage.replaced), deep=False)
+
+    async def stop(self) -> None:
+        tasks = self._tasks + ([self._job_task] if self._job_task else [])
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+
+    # -- repairs queued by reads (called from worker threads) -----------------------------
+    def damaged(self, record: ObjectRecord) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._enqueue, record.bucket, record.key)
+
+    def _enqueue(self, bucket: str, key: str) -> None:
+        if (bucket, key) not in self._pending:
+            self._pending.add((bucket, key))
+            self.queued_repairs += 1
+            self._queue.put_nowait((bucket, key))
+
+    async def _repairs(self) -> None:
+        while True:
+            bucket, key = await self._queue.get()
+            self._pending.discard((bucket, key))
+            try:
+                record = await self.store.get_object(bucket, key)
+                if record is not None:
+                    result = await self.heal(record, deep=True)
+                    self.repaired_on_read += bool(result.repaired)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("repair of %s/%s failed", bucket, key)
+
+    # -- healing one version --------------------------------------------------------------
+    async def heal(self, record: ObjectRecord, deep: bool) -> HealResult:
+        result = await asyncio.to_thread(self.storage.set_of(record.placement).heal, record, deep)
+        if result.repaired:
+            current = await self.store.get_object(record.bucket, record.key)
+            if current is None or current.data_id != record.data_id:
+                # Replaced while we repaired it: what we rewrote belongs to no one.
+                await self.data.drop_records([record])
+            else:
+                log.info("healed %s/%s: %d shards, %d records rebuilt", record.bucket, record.key, result.repaired_shards, result.repaired_records)
+        if result.unrecoverable:
+            log.error("%s/%s cannot be healed: too few good shards remain", record.bucket, record.key)
+        return result
+
+    # -- heal jobs ------------------------------------------------------------------------
+    def start_job(self, bucket: str = "", prefix: str = "", deep: bool = True, reason: str = "requested") -> HealJob:
+        if self.job is not None and self.job.running:
+            return self.job
+        self.job = HealJob(bucket=bucket, prefix=prefix, deep=deep, reason=reason)
+        assert self._loop is not None
+        self._job_task = self._loop.create_task(self._run_job(self.job))
+        return self.job
+
+    async def _run_job(self, job: HealJob) -> None:
+        log.info("heal started (%s): %s", job.reason, f"{job.bucket}/{job.prefix}" if job.bucket else "everything")
+        try:
+            job.total = await self.store.count_objects(job.bucket, job.prefix)
+            # (bucket, "") sorts before every key of the bucket: no key is empty.
+            cursor = (job.bucket, "")
+            while True:
+                page = await self.store.objects_after(cursor[0], cursor[1], PAGE, job.bucket, job.prefix)
+                if not page:
+                    break
+                for record in page:
+                    result = await self.heal(record, job.deep)
+                    job.scanned += 1
+                    job.bytes_checked += record.size
+                    job.repaired_objects += bool(result.repaired)
+                    job.repaired_shards += result.repaired
+                    job.unrecoverable += result.unrecoverable
+                    job.failed += result.failed
+                cursor = (page[-1].bucket, page[-1].key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("heal job failed")
+            job.failed += 1
+        finally:
+            job.finished = time.time()
+            if not job.bucket and not job.unrecoverable and not job.failed:
+                for drive in self.storage.drives:
+                    if drive.state is DriveState.HEALING:
+                        log.info("drive %s (%s) is refilled and online", drive.position, drive.root)
+                        drive.state = DriveState.ONLINE
+            log.info(
+                "heal finished: %d objects checked, %d repaired, %d unrecoverable", job.scanned, job.repaired_objects, job.unrecoverable
+            )
+
+    # -- drive monitor --------------------------------------------------------------------
+    async def _monitor(self) -> None:
+        while True:
+            await asyncio.sleep(self.probe_interval)
+            try:
+                await self.probe()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("drive probe failed")
+
+    async def probe(self) -> list:
+        """Probe the drives now; heal onto any that came back or were replaced."""
+        back = await asyncio.to_thread(self.storage.probe)
+        if back:
+            self.start_job(reason="drives back or replaced: " + ", ".join(str(d.root) for d in back), deep=False)
+        return back
+
+    # -- background scanner ---------------------------------------------------------------
+    async def _scanner(self) -> None:
+        if self.scanner_rate <= 0:
+            return
+        raw = await asyncio.to_thread(self.store.get_setting_sync, CURSOR)
+        bucket, _, key = (raw or "").partition("/")
+        last_saved = time.monotonic()
+        while True:
+            page = await self.store.objects_after(bucket, key, 100)
+            if not page:
+                self.scanner_passes += 1
+                bucket, key = "", ""
+                await asyncio.sleep(max(1.0, self.probe_interval))
+                continue
+            for record in page:
+                started = time.monotonic()
+                try:
+                    await self.heal(record, deep=True)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("scanner: healing %s/%s failed", record.bucket, record.key)
+                # Verifying reads every shard: pace it so clients keep the drives.
+                budget = (record.size * (record.placement.data + record.placement.parity) / record.placement.data) / self.scanner_rate
+                await asyncio.sleep(max(0.01, budget - (time.monotonic() - started)))
+                bucket, key = record.bucket, record.key
+            if time.monotonic() - last_saved > 10:
+                await asyncio.to_thread(self.store.set_setting_sync, CURSOR, f"{bucket}/{key}")
+                last_saved = time.monotonic()
+
+    def status(self) -> dict:
+        return {
+            "job": self.job.to_json() if self.job else None,
+            "queued_repairs": self.queued_repairs,
+            "repaired_on_read": self.repaired_on_read,
+            "scanner_passes": self.scanner_passes,
+            "scanner_rate_bytes_per_second": self.scanner_rate,
+        }
