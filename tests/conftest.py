@@ -35,6 +35,8 @@ class HoardServer:
     data_dir: Path
     port: int = field(default_factory=free_port)
     env_extra: dict[str, str] = field(default_factory=dict)
+    drives: list[Path] = field(default_factory=list)  # several drives; data_dir then only names the log's folder
+    extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -58,7 +60,10 @@ class HoardServer:
         self.log_path = self.data_dir.parent / f"hoard-{self.port}.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{self.port}", str(self.data_dir)],
+            [
+                sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{self.port}", *self.extra_args,
+                *[str(d) for d in (self.drives or [self.data_dir])],
+            ],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -82,6 +87,15 @@ class HoardServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def admin(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run ``hoard admin ARGS`` against this server, as an operator would."""
+        env = self.env()
+        env["HOARD_ENDPOINT"] = self.endpoint
+        result = subprocess.run([sys.executable, "-m", "hoard", "admin", *args], env=env, capture_output=True, text=True, timeout=600)
+        if check:
+            assert result.returncode == 0, f"hoard admin {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        return result
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS settings(name TEXT PRIMARY KEY, value TEXT NOT NULL) 
 """
 
 MAX_BATCH = 512
+READERS = 16
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -207,24 +208,30 @@ class SqliteMetaStore:
                 "move it aside and start again to rebuild it from the drives"
             )
         conn.close()
-        self._local = threading.local()
+        # Read connections are opened once, up front: they keep working even if the index's
+        # folder disappears under a running server (a lost drive), where a new one could not open.
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        for _ in range(READERS):
+            self._readers.put(_connect(path))
         self._writer = _Writer(path)
         self._writer.start()
 
     def close(self) -> None:
         self._writer.stop()
         self._writer.join(timeout=10)
+        for _ in range(READERS):
+            self._readers.get().close()
 
     # -- plumbing -------------------------------------------------------------------------
-    def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = _connect(self.path)
-            self._local.conn = conn
-        return conn
+    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._readers.get()
+        try:
+            return fn(conn)
+        finally:
+            self._readers.put(conn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(lambda: fn(self._reader()))
+        return await asyncio.to_thread(self.read_sync, fn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.wrap_future(self._writer.submit(fn))
@@ -458,18 +465,22 @@ class SqliteMetaStore:
 
         For the orphan sweep: what a drive holds beyond these was left by a crash.
         """
-        conn = _connect(self.path)
-        try:
+
+        def op(conn: sqlite3.Connection) -> tuple[set[str], set[str]]:
             shards: set[str] = set()
             records: set[str] = set()
-            for segments, data_id in conn.execute("SELECT segments, data_id FROM objects"):
-                shards.update(s[0] for s in json.loads(segments) if s[0])
-                records.add(data_id)
-            shards.update(r[0] for r in conn.execute("SELECT blob FROM parts"))
-            shards.update(r[0] for r in conn.execute("SELECT blob FROM reclaim"))
+            conn.execute("BEGIN")  # one snapshot for all three tables
+            try:
+                for segments, data_id in conn.execute("SELECT segments, data_id FROM objects"):
+                    shards.update(s[0] for s in json.loads(segments) if s[0])
+                    records.add(data_id)
+                shards.update(r[0] for r in conn.execute("SELECT blob FROM parts"))
+                shards.update(r[0] for r in conn.execute("SELECT blob FROM reclaim"))
+            finally:
+                conn.execute("COMMIT")
             return shards, records
-        finally:
-            conn.close()
+
+        return self.read_sync(op)
 
     # -- walking and rebuilding -----------------------------------------------------------
     async def objects_after(self, bucket: str, key: str, limit: int, prefix_bucket: str = "", prefix: str = "") -> list[ObjectRecord]:
@@ -511,7 +522,7 @@ class SqliteMetaStore:
         return await self._read(op)
 
     def get_setting_sync(self, name: str) -> str | None:
-        row = self._reader().execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone()
+        row = self.read_sync(lambda c: c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone())
         return row[0] if row else None
 
     def set_setting_sync(self, name: str, value: str) -> None:

@@ -51,6 +51,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "RequestTimeout": (400, "Your socket connection to the server was not read from or written to within the timeout period."),
     "SignatureDoesNotMatch": (403, "The request signature we calculated does not match the signature you provided. Check your key and signing method."),
     "SlowDown": (503, "Please reduce your request rate."),
+    "ServiceUnavailable": (503, "Service is unable to handle request."),
     "XAmzContentSHA256Mismatch": (400, "The provided 'x-amz-content-sha256' header does not match what was computed."),
 }
 
