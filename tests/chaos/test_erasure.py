@@ -251,3 +251,53 @@ def test_index_rebuilt_from_drives(tmp_path):
             c.head_object(Bucket="chaos", Key="four-k")  # deleted stays deleted
     finally:
         srv.stop()
+
+
+def stored_placement(srv: HoardServer, key: str):
+    for drive in srv.drives:
+        for stored in drive_records(drive):
+            if stored.record.key == key:
+                return stored.record.placement
+    raise AssertionError(f"no record of {key}")
+
+
+def test_storage_classes_choose_parity_and_parity_is_configurable(tmp_path):
+    srv = start(tmp_path)
+    try:
+        c = srv.client()
+        c.create_bucket(Bucket="classes")
+        body = os.urandom(3 * MiB)
+        c.put_object(Bucket="classes", Key="standard", Body=body)
+        c.put_object(Bucket="classes", Key="rrs", Body=body, StorageClass="REDUCED_REDUNDANCY")
+        assert (stored_placement(srv, "standard").data, stored_placement(srv, "standard").parity) == (4, 4)
+        assert (stored_placement(srv, "rrs").data, stored_placement(srv, "rrs").parity) == (6, 2)
+        assert c.head_object(Bucket="classes", Key="rrs")["StorageClass"] == "REDUCED_REDUNDANCY"
+        remove_drives(srv, [1, 6])  # as many as the reduced parity
+        assert sha(c.get_object(Bucket="classes", Key="rrs")["Body"].read()) == sha(body)
+    finally:
+        srv.stop()
+
+    drives = [tmp_path / f"four{i}" for i in range(4)]
+    srv = HoardServer(tmp_path / "logs", drives=drives, extra_args=["--parity", "1"]).start()
+    try:
+        info = srv.admin("info").stdout
+        assert "3 data + 1 parity" in info, info
+        c = srv.client()
+        c.create_bucket(Bucket="one-parity")
+        c.put_object(Bucket="one-parity", Key="k", Body=b"z" * (200 * 1024))
+        assert (stored_placement(srv, "k").data, stored_placement(srv, "k").parity) == (3, 1)
+    finally:
+        srv.stop()
+
+
+def test_drive_ranges_are_expanded(tmp_path):
+    # Hoard expands the range itself, as `hoard server /mnt/disk{1...8}` asks.
+    srv = HoardServer(tmp_path / "logs", drives=[Path(f"{tmp_path}/d{{1...4}}")]).start()
+    try:
+        srv.drives = [tmp_path / f"d{i}" for i in range(1, 5)]
+        srv.client().create_bucket(Bucket="ranged")
+        srv.client().put_object(Bucket="ranged", Key="k", Body=b"hello" * 50_000)
+        for drive in srv.drives:
+            assert len(drive_records(drive)) == 1
+    finally:
+        srv.stop()
