@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 log = logging.getLogger("hoard.drive")
 FANOUT = 256
+WRITEBACK_EVERY = 8 * 1024 * 1024
 
 
 class DriveState(enum.Enum):
@@ -51,6 +52,7 @@ class FileWriter:
         self.drive = drive
         self.final = final
         self.size = 0
+        self._flushed = 0
         self._tmp = drive.tmp / f"{name}.{threading.get_ident():x}.{time.monotonic_ns():x}"
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._file: BinaryIO | None = os.fdopen(fd, "wb", buffering=0)
@@ -59,6 +61,11 @@ class FileWriter:
         assert self._file is not None
         self._file.write(data)
         self.size += len(data)
+        if self.size - self._flushed >= WRITEBACK_EVERY:
+            # Start writing back what is done so far: the fsync at commit then has little left
+            # to flush, and a large upload does not fill the page cache with dirty pages.
+            os.posix_fadvise(self._file.fileno(), self._flushed, self.size - self._flushed, os.POSIX_FADV_DONTNEED)
+            self._flushed = self.size
 
     def commit(self) -> None:
         assert self._file is not None

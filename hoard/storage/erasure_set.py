@@ -102,15 +102,24 @@ class ShardSetWriter:
             raise WriteQuorumError(self._quorum_message(alive))
 
     def write(self, data: bytes | memoryview) -> None:
-        for h in self._hashers:
-            h.update(data)
         self.size += len(data)
         self._buffer += data
-        if self.inline:
+        if self.inline or len(self._buffer) < BLOCK_SIZE:
+            self._hash(data)
             return
-        while len(self._buffer) >= BLOCK_SIZE:
-            self._write_block(bytes(self._buffer[:BLOCK_SIZE]))
-            del self._buffer[:BLOCK_SIZE]
+        # MD5 and the client's checksums run beside the encoding: both release the GIL on
+        # large buffers, so a PUT uses both cores.
+        hashing = _DRIVE_POOL.submit(self._hash, data)
+        try:
+            while len(self._buffer) >= BLOCK_SIZE:
+                self._write_block(bytes(self._buffer[:BLOCK_SIZE]))
+                del self._buffer[:BLOCK_SIZE]
+        finally:
+            hashing.result()
+
+    def _hash(self, data: bytes | memoryview) -> None:
+        for h in self._hashers:
+            h.update(data)
 
     def _write_block(self, block: bytes) -> None:
         fragments = self.codec.encode(block)
