@@ -71,7 +71,10 @@ class AdminApi:
         return json_response(job.to_json())
 
     async def heal_status(self, req: Request) -> Response:
-        return json_response(self.app.healer.status())
+        raw = req.params.get("id", "")
+        if raw and not raw.isdigit():
+            raise S3Error("InvalidArgument", "id must be a heal job number.")
+        return json_response(self.app.healer.status(int(raw) if raw else None))
 
     async def rebuild_index(self, req: Request) -> Response:
         app = self.app

@@ -96,7 +96,7 @@ def heal(client: AdminClient, target: str, shallow: bool) -> None:
     with click.progressbar(length=max(job["total"], 1), label="Healing", show_pos=True) as bar:
         done = 0
         while True:
-            status = _call(client, "GET", "heal")["job"]
+            status = _call(client, "GET", "heal", id=str(job["id"]))["job"]
             bar.length = max(status["total"], 1)
             bar.update(status["scanned"] - done)
             done = status["scanned"]

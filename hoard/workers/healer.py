@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from hoard.meta.records import ObjectRecord
 from hoard.meta.sqlite import SqliteMetaStore
@@ -30,6 +30,7 @@ CURSOR = "scanner_cursor"
 
 @dataclass
 class HealJob:
+    id: int = 0
     bucket: str = ""
     prefix: str = ""
     deep: bool = True
@@ -41,15 +42,18 @@ class HealJob:
     unrecoverable: int = 0
     failed: int = 0
     bytes_checked: int = 0
-    started: float = field(default_factory=time.time)
+    started: float = 0.0
     finished: float = 0.0
 
     @property
     def running(self) -> bool:
         return not self.finished
 
+    def covers(self, bucket: str, prefix: str, deep: bool) -> bool:
+        return (not self.bucket or (self.bucket == bucket and prefix.startswith(self.prefix))) and (self.deep or not deep)
+
     def to_json(self) -> dict:
-        return {**asdict(self), "running": self.running}
+        return {**asdict(self), "running": self.running, "state": "queued" if not self.started else "running" if self.running else "finished"}
 
 
 class Healer:
@@ -66,7 +70,9 @@ class Healer:
         self.data = data
         self.scanner_rate = scanner_rate  # bytes per second the scanner may verify
         self.probe_interval = probe_interval
-        self.job: HealJob | None = None
+        self.job: HealJob | None = None  # the latest job started
+        self.jobs: dict[int, HealJob] = {}
+        self._next: HealJob | None = None  # queued behind the running job
         self.queued_repairs = 0
         self.repaired_on_read = 0
         self.scanner_passes = 0
@@ -133,12 +139,29 @@ class Healer:
 
     # -- heal jobs ------------------------------------------------------------------------
     def start_job(self, bucket: str = "", prefix: str = "", deep: bool = True, reason: str = "requested") -> HealJob:
+        """Start a heal job, or queue one behind the running job (which may have begun before
+        the drives it should refill were there). Queued requests merge into one job."""
+        if self._next is not None:
+            nxt = self._next
+            if not nxt.covers(bucket, prefix, deep):
+                if nxt.bucket != bucket or not prefix.startswith(nxt.prefix):
+                    nxt.bucket, nxt.prefix = "", ""
+                nxt.deep = nxt.deep or deep
+                nxt.reason += f"; {reason}"
+            return nxt
+        job = HealJob(id=len(self.jobs) + 1, bucket=bucket, prefix=prefix, deep=deep, reason=reason)
+        self.jobs[job.id] = job
         if self.job is not None and self.job.running:
-            return self.job
-        self.job = HealJob(bucket=bucket, prefix=prefix, deep=deep, reason=reason)
+            self._next = job
+        else:
+            self._launch(job)
+        return job
+
+    def _launch(self, job: HealJob) -> None:
         assert self._loop is not None
-        self._job_task = self._loop.create_task(self._run_job(self.job))
-        return self.job
+        job.started = time.time()
+        self.job = job
+        self._job_task = self._loop.create_task(self._run_job(job))
 
     async def _run_job(self, job: HealJob) -> None:
         log.info("heal started (%s): %s", job.reason, f"{job.bucket}/{job.prefix}" if job.bucket else "everything")
@@ -174,6 +197,9 @@ class Healer:
             log.info(
                 "heal finished: %d objects checked, %d repaired, %d unrecoverable", job.scanned, job.repaired_objects, job.unrecoverable
             )
+            if self._next is not None:
+                nxt, self._next = self._next, None
+                self._launch(nxt)
 
     # -- drive monitor --------------------------------------------------------------------
     async def _monitor(self) -> None:
@@ -223,9 +249,11 @@ class Healer:
                 await asyncio.to_thread(self.store.set_setting_sync, CURSOR, f"{bucket}/{key}")
                 last_saved = time.monotonic()
 
-    def status(self) -> dict:
+    def status(self, job_id: int | None = None) -> dict:
+        job = self.jobs.get(job_id) if job_id is not None else self.job
         return {
-            "job": self.job.to_json() if self.job else None,
+            "job": job.to_json() if job else None,
+            "queued_job": self._next.to_json() if self._next else None,
             "queued_repairs": self.queued_repairs,
             "repaired_on_read": self.repaired_on_read,
             "scanner_passes": self.scanner_passes,
