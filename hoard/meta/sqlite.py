@@ -618,10 +618,11 @@ def _list(
             args.append(upper)
         sql += " ORDER BY key LIMIT ?"
         args.append(batch)
-        rows = conn.execute(sql, args).fetchall()
-        if not rows:
-            return listing
-        for row in rows:
+        # Stepped lazily: after a common prefix the scan seeks past it, and rows fetched but
+        # not looked at would be wasted (a page of 1,000 prefixes would read 1,000,000 rows).
+        seen = 0
+        for row in conn.execute(sql, args):
+            seen += 1
             key = row[1]
             if delimiter:
                 pos = key.find(delimiter, len(prefix))
@@ -646,7 +647,7 @@ def _list(
             count += 1
             cursor, inclusive = key, False
         else:
-            if len(rows) < batch:
+            if seen < batch:
                 return listing
 
 

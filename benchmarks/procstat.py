@@ -1,0 +1,109 @@
+"""CPU time and resident memory of a server's whole process tree, read from /proc.
+
+Read from /proc directly (not psutil) so the suite needs nothing more, and so the exact
+figures are plain: utime+stime from /proc/<pid>/stat, VmRSS from /proc/<pid>/status.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses; everything after the last ')'
+    # is space-separated, starting with field 3 (state).
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children via /proc/<pid>/task/<tid>/children (cheap), else a scan of /proc."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    try:
+        for tid in tasks:
+            out.extend(int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split())
+        return out
+    except FileNotFoundError:
+        # Kernel without CONFIG_PROC_CHILDREN: find children by their parent id.
+        return [int(e) for e in os.listdir("/proc") if e.isdigit() and (_stat_fields(int(e)) or ["", ""])[1] == str(pid)]
+    except OSError:
+        return out
+
+
+def tree_pids(root: int) -> list[int]:
+    """The root and every live descendant (threads are not processes and need no walk)."""
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(_children(pid))
+    return out
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """utime+stime of the live tree, plus the root's reaped children (cutime+cstime), so a
+    worker that exits during a workload still counts."""
+    total = 0
+    for pid in tree_pids(root):
+        fields = _stat_fields(pid)
+        if not fields:
+            continue
+        # Fields 14..17 (utime stime cutime cstime) sit at 11..14 once the first two are gone.
+        total += int(fields[11]) + int(fields[12])
+        if pid == root:
+            total += int(fields[13]) + int(fields[14])
+    return total / _TICKS
+
+
+def tree_rss_bytes(root: int) -> int:
+    total = 0
+    for pid in tree_pids(root):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except OSError:
+            continue
+    return total
+
+
+class RssSampler:
+    """Samples the tree's RSS in a thread while a workload runs and keeps the peak.
+
+    A thread rather than an asyncio task: the load generator's event loop is saturated on
+    purpose, and a task there would sample late exactly when memory peaks.
+    """
+
+    def __init__(self, root: int, interval: float = 0.05) -> None:
+        self.root = root
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, tree_rss_bytes(self.root))
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, tree_rss_bytes(self.root))
