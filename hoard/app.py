@@ -60,8 +60,8 @@ class HoardApp:
         self.settings = settings
         self.storage = storage
         self.store, rebuilt = open_index(storage, root.owner_id, settings.region)
-        if rebuilt is not None:
-            log.info("index built from the drives: %d objects", rebuilt)
+        if rebuilt:
+            log.info("index rebuilt from the drives: %d objects", rebuilt)
         self.healer: Healer | None = None
         self.data = ObjectData(storage, self._damaged)
         self.services = Services(settings=settings, store=self.store, data=self.data, root=root)

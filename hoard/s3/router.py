@@ -97,6 +97,7 @@ ROUTES: tuple[Route, ...] = (
     _r("PutPublicAccessBlock", "PUT", B, "publicAccessBlock"),
     _r("UpdateBucketMetadataInventoryTableConfiguration", "PUT", B, "metadataInventoryTable"),
     _r("UpdateBucketMetadataJournalTableConfiguration", "PUT", B, "metadataJournalTable"),
+    _r("UpdateBucketMetadataAnnotationTableConfiguration", "PUT", B, "metadataAnnotationTable"),
     _r("CreateBucket", "PUT", B),
     # -- bucket: POST ----------------------------------------------------------------------
     _r("DeleteObjects", "POST", B, "delete"),
@@ -122,6 +123,8 @@ ROUTES: tuple[Route, ...] = (
     _r("DeleteBucket", "DELETE", B),
     # -- object: GET / HEAD ----------------------------------------------------------------
     _r("GetObjectAcl", "GET", OBJ, "acl"),
+    _r("GetObjectAnnotation", "GET", OBJ, "annotation", "annotationName"),
+    _r("ListObjectAnnotations", "GET", OBJ, "annotation"),
     _r("GetObjectAttributes", "GET", OBJ, "attributes"),
     _r("GetObjectLegalHold", "GET", OBJ, "legal-hold"),
     _r("GetObjectRetention", "GET", OBJ, "retention"),
@@ -134,6 +137,7 @@ ROUTES: tuple[Route, ...] = (
     _r("UploadPartCopy", "PUT", OBJ, "partNumber", "uploadId", header="x-amz-copy-source"),
     _r("UploadPart", "PUT", OBJ, "partNumber", "uploadId"),
     _r("PutObjectAcl", "PUT", OBJ, "acl"),
+    _r("PutObjectAnnotation", "PUT", OBJ, "annotation"),
     _r("PutObjectLegalHold", "PUT", OBJ, "legal-hold"),
     _r("PutObjectRetention", "PUT", OBJ, "retention"),
     _r("PutObjectTagging", "PUT", OBJ, "tagging"),
@@ -149,6 +153,7 @@ ROUTES: tuple[Route, ...] = (
     # -- object: DELETE --------------------------------------------------------------------
     _r("AbortMultipartUpload", "DELETE", OBJ, "uploadId"),
     _r("DeleteObjectTagging", "DELETE", OBJ, "tagging"),
+    _r("DeleteObjectAnnotation", "DELETE", OBJ, "annotation"),
     _r("DeleteObject", "DELETE", OBJ),
 )
 
