@@ -65,7 +65,7 @@ class HoardApp:
         self.healer: Healer | None = None
         self.data = ObjectData(storage, self._damaged)
         self.services = Services(settings=settings, store=self.store, data=self.data, root=root)
-        self.authenticator = Authenticator(KeyRing([root]), settings.region, settings.region_strict)
+        self.authenticator = Authenticator(KeyRing([root]), settings.region, settings.region_strict, settings.domain)
         self.handlers = registry()
         self.reclaimer = Reclaimer(self.store, storage, settings.reclaim_grace)
         self.healer = Healer(self.store, storage, self.data, settings.scanner_rate, settings.probe_interval)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import calendar
+import hmac
 import re
 import time
 from dataclasses import dataclass
 
 from hoard.http.request import Request
 from hoard.iam.credentials import Identity, KeyRing
-from hoard.s3.auth import sigv4
+from hoard.s3.auth import sigv2, sigv4
 from hoard.s3.errors import S3Error
 
 MAX_SKEW_SECONDS = 15 * 60
@@ -66,10 +67,11 @@ def _parse_http_date(value: str) -> tuple[int, str]:
 
 
 class Authenticator:
-    def __init__(self, keyring: KeyRing, region: str, strict_region: bool) -> None:
+    def __init__(self, keyring: KeyRing, region: str, strict_region: bool, domain: str | None = None) -> None:
         self.keyring = keyring
         self.region = region
         self.strict_region = strict_region
+        self.domain = domain  # virtual-hosted style: SigV2 signs the bucket from the host name
 
     def authenticate(self, req: Request) -> AuthContext:
         header = req.headers.get("authorization")
@@ -78,7 +80,7 @@ class Authenticator:
         if "X-Amz-Signature" in req.params or "X-Amz-Credential" in req.params:
             return self._from_query(req)
         if "Signature" in req.params and "AWSAccessKeyId" in req.params:
-            raise S3Error("NotImplemented", "Signature Version 2 is not supported; use Signature Version 4.")
+            return self._from_query_v2(req)
         return AuthContext(identity=None, payload_hash=sigv4.UNSIGNED_PAYLOAD)
 
     def _identity(self, credential: sigv4.Credential) -> Identity:
@@ -125,7 +127,7 @@ class Authenticator:
 
     def _from_header(self, req: Request, header: str) -> AuthContext:
         if header.startswith("AWS "):
-            raise S3Error("NotImplemented", "Signature Version 2 is not supported; use Signature Version 4.")
+            return self._from_header_v2(req, header)
         try:
             auth = sigv4.parse_authorization(header)
         except sigv4.MalformedAuth as e:
@@ -212,3 +214,51 @@ class Authenticator:
         query = sigv4.canonical_query(req.query, exclude="X-Amz-Signature")
         key = self._check_signature(req, identity, credential, amz_date, signed_headers, payload_hash, signature, query)
         return AuthContext(identity=identity, payload_hash=payload_hash, signing_key=key, scope=credential.scope, amz_date=amz_date)
+
+    # -- Signature Version 2 ----------------------------------------------------------------
+    def _check_v2(self, req: Request, access_key: str, signature: str, date: str) -> Identity:
+        identity = self.keyring.get(access_key)
+        if identity is None:
+            raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=access_key)
+        host_bucket = self._virtual_bucket(req)
+        paths = {req.raw_path, sigv4.uri_encode(req.path, keep_slash=True)}
+        if not host_bucket and req.path.count("/") == 1:
+            paths.add(req.path + "/")  # botocore signs a path-style bucket as "/bucket/"
+        dates = {date, req.headers.get("date", "")} if "x-amz-date" in req.headers else {date}
+        for path in paths:
+            resource = sigv2.canonical_resource(path, req.query, host_bucket)
+            for signed_date in dates:
+                expected = sigv2.sign(identity.secret_key, sigv2.string_to_sign(req.method, req.headers, signed_date, resource))
+                if hmac.compare_digest(expected.encode(), signature.encode()):
+                    return identity
+        raise S3Error("SignatureDoesNotMatch", AWSAccessKeyId=access_key)
+
+    def _virtual_bucket(self, req: Request) -> str | None:
+        host = req.headers.get("host", "").rsplit(":", 1)[0]
+        if self.domain and host.endswith("." + self.domain):
+            return host[: -len(self.domain) - 1]
+        return None
+
+    def _from_header_v2(self, req: Request, header: str) -> AuthContext:
+        access_key, sep, signature = header[len("AWS ") :].strip().partition(":")
+        if not sep or not access_key or not signature:
+            raise S3Error("InvalidArgument", "Authorization header is invalid -- one and only one ' ' (space) required")
+        raw_date = req.headers.get("x-amz-date") or req.headers.get("date")
+        if raw_date is None:
+            raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+        ts, _ = _parse_http_date(raw_date)
+        if abs(time.time() - ts) > MAX_SKEW_SECONDS:
+            raise S3Error("RequestTimeTooSkewed", RequestTime=raw_date, MaxAllowedSkewMilliseconds=str(MAX_SKEW_SECONDS * 1000))
+        date = "" if "x-amz-date" in req.headers else req.headers["date"]
+        identity = self._check_v2(req, access_key, signature, date)
+        return AuthContext(identity=identity, payload_hash=sigv4.UNSIGNED_PAYLOAD)
+
+    def _from_query_v2(self, req: Request) -> AuthContext:
+        p = req.params
+        expires = p.get("Expires", "")
+        if not expires.isascii() or not expires.isdigit():
+            raise S3Error("AccessDenied", "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
+        if time.time() > int(expires):
+            raise S3Error("AccessDenied", "Request has expired", Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(expires))))
+        identity = self._check_v2(req, p["AWSAccessKeyId"], p["Signature"], expires)
+        return AuthContext(identity=identity, payload_hash=sigv4.UNSIGNED_PAYLOAD)
