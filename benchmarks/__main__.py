@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick]``: ceilings, then Hoard and the peer side by side, then the report."""
+"""``python -m benchmarks [--quick]``: ceilings, then Hoard and the peer side by side, then Hoard on
+1, 4 and 8 drives side by side (and the erasure codec alone), then the report."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import ceilings, chart, machine, pyspy, report, runner, servers, summary, targets
+from benchmarks import ceilings, chart, drives, machine, pyspy, report, runner, servers, summary, targets
 from benchmarks.loadgen import Target, run_async
-from benchmarks.workloads import BIG_BUCKET, Payloads, Site, plan_for, populate_bucket, prepare, workloads
+from benchmarks.workloads import BIG_BUCKET, Payloads, Plan, Site, Workload, plan_for, populate_bucket, prepare, workloads
 
 RESULTS = Path(__file__).parent / "results"
 PROFILED = ("put-4k-c16", "get-64m-c1")  # the two the issue asks a profile of
+DRIVES = "drives"  # the --only id of the drives and erasure-coding part (drives.py)
 
 
 def log(msg: str) -> None:
@@ -29,11 +31,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller sizes and counts, 3 rounds, no 1M-key bucket (a few minutes)")
     ap.add_argument("--rounds", type=int, help="override the number of interleaved rounds")
-    ap.add_argument("--only", help="comma-separated workload ids to run (e.g. put-4k-c16,get-4k-c16)")
+    ap.add_argument(
+        "--only", help=f"comma-separated workload ids to run (e.g. put-4k-c16,get-4k-c16); '{DRIVES}' is the drives and erasure-coding part"
+    )
     ap.add_argument("--no-peer", action="store_true", help="run Hoard alone")
+    ap.add_argument("--no-drives", action="store_true", help="leave out the drives and erasure-coding part")
     ap.add_argument("--no-ceilings", action="store_true", help="skip measuring the machine's ceilings")
     ap.add_argument("--big-keys", type=int, help="keys in the big listing bucket (full mode: 1,000,000; 0 skips)")
-    ap.add_argument("--profile", action="store_true", help="py-spy the Hoard process during one extra 4 KiB PUT and 64 MiB GET run")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the Hoard process during one extra 4 KiB PUT and 64 MiB GET run (and the 8-drive server during extra 64 MiB PUTs)",
+    )
     ap.add_argument("--hoard-src", type=Path, help="run Hoard from this source tree (put on PYTHONPATH), e.g. a git worktree")
     ap.add_argument("--workdir", type=Path, help="parent folder for the temp data folders (default: the system temp dir)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="where to write latest.{md,json,png} (default: benchmarks/results)")
@@ -91,68 +100,62 @@ def main(argv: list[str] | None = None) -> int:
     if args.big_keys is not None:
         plan = dataclasses.replace(plan, big_keys=args.big_keys)
     work = workloads(plan)
+    with_drives = not args.no_drives
     if args.only:
         wanted = set(args.only.split(","))
-        unknown = wanted - {w.key for w in work}
+        unknown = wanted - {w.key for w in work} - {DRIVES}
         if unknown:
-            log(f"unknown workload ids: {', '.join(sorted(unknown))}; known: {', '.join(w.key for w in work)}")
+            log(f"unknown workload ids: {', '.join(sorted(unknown))}; known: {', '.join(w.key for w in work)}, {DRIVES}")
             return 2
         work = [w for w in work if w.key in wanted]
+        with_drives = DRIVES in wanted
+    dplan = drives.plan_for(plan.quick, plan.rounds)
     if args.hoard_src and not (args.hoard_src / "hoard" / "__init__.py").is_file():
         log(f"--hoard-src {args.hoard_src}: no hoard/__init__.py there")
         return 2
-    use_peer = not args.no_peer and servers.have_moto()
-    if not args.no_peer and not use_peer:
-        log("moto is not installed (pip install -r benchmarks/requirements.txt): running Hoard alone")
 
     workdir = Path(tempfile.mkdtemp(prefix="hoard-bench-", dir=args.workdir))
-    log(f"Hoard benchmark, {'quick' if plan.quick else 'full'} mode, {plan.rounds} rounds, in {workdir}")
+    parts = ([f"{len(work)} workloads against the peer"] if work else []) + (["drives and erasure coding"] if with_drives else [])
+    log(f"Hoard benchmark, {'quick' if plan.quick else 'full'} mode, {plan.rounds} rounds, {' + '.join(parts) or 'nothing'}, in {workdir}")
     info = machine.describe(workdir)
     log("  " + "; ".join(f"{k}: {v}" for k, v in info.items()))
     started_servers: list[servers.Server] = []
+    samples: list[dict] = []
+    setup: dict[str, dict[str, float]] = {}
+    prof: dict[str, dict] = {}
+    hoard: runner.Contender | None = None
+    peer: runner.Contender | None = None
     try:
         ceil = {} if args.no_ceilings else ceilings.measure(workdir, plan.quick, log)
-
-        payloads = Payloads(64 << 20)  # one buffer; every body is a slice of it
-
-        def contender(server: servers.Server) -> runner.Contender:
-            started_servers.append(server)
-            site = Site(server.name, Target(server.host, server.port, servers.CREDS), payloads, plan)
-            return runner.Contender(server, site)
-
-        hoard = contender(servers.start_hoard(workdir, args.hoard_src))
-        peer = contender(servers.start_moto(workdir)) if use_peer else None
-        log(
-            f"  servers: hoard {hoard.server.version} (pid {hoard.server.pid})"
-            + (f", moto {peer.server.version} (pid {peer.server.pid})" if peer else "")
-        )
-
-        setup: dict[str, dict[str, float]] = {}
-        for who in (hoard, peer):
-            if who is not None:
-                listing = any(w.key in ("list-10k", "page-10k", "page-10k-delim") for w in work)
-                setup[who.server.name] = run_async(prepare(who.site, log, listing))
-        if plan.big_keys and any(w.key.startswith("page-1m") for w in work):
-            # Hoard only: see Workload.note for why the peer is left out.
-            setup["hoard"]["populate_big_s"] = run_async(populate_bucket(hoard.site, BIG_BUCKET, plan.big_keys, log))
-
-        samples = runner.run(work, hoard, peer, plan.rounds, log)
-        prof = _profile(work, hoard, workdir) if args.profile else {}
+        if work:
+            hoard, peer = _against_peer(args, plan, work, workdir, started_servers, samples, setup, prof)
     finally:
         for s in started_servers:
             s.stop()
+    # The three servers of the drives part start only now that the first two have stopped, so
+    # no idle server holds memory or wakes up beside them.
+    drives_doc: dict | None = None
+    if with_drives:
+        try:
+            drives_doc, drives_prof = drives.run(workdir, dplan, plan, args.hoard_src, log, profile=args.profile)
+            prof |= drives_prof
+        except (OSError, RuntimeError, ValueError) as exc:
+            # Keep what the rest of the run measured: report the failure instead of losing it all.
+            log(f"  drives part failed: {exc}")
+            drives_doc = {"error": f"{type(exc).__name__}: {exc}"[:2000], "targets": []}
 
     peer_name = peer.server.name if peer else None
     rows = summary.summarize(samples, work, peer_name)
     info["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    src = args.hoard_src or Path(hoard.server.version.split(" ", 1)[1]).parent.parent
+    version = hoard.server.version if hoard else servers.hoard_version(args.hoard_src, workdir)
+    src = args.hoard_src or Path(version.split(" ", 1)[1]).parent.parent
     doc = {
         "run": {
             "mode": "quick" if plan.quick else "full",
             "started": started.strftime("%Y-%m-%d %H:%M UTC"),
             "duration_s": time.perf_counter() - t_start,
             "rounds": plan.rounds,
-            "hoard_version": hoard.server.version.split(" ")[0],
+            "hoard_version": version.split(" ")[0],
             "hoard_source": str(args.hoard_src) if args.hoard_src else f"installed package ({src})",
             "git": _git(src),
             "peer": peer_name,
@@ -160,12 +163,14 @@ def main(argv: list[str] | None = None) -> int:
             "plan": dataclasses.asdict(plan),
             "setup_s": setup,
             "argv": sys.argv[1:],
+            "parts": parts,
         },
         "machine": info,
         "ceilings": ceil,
         "summary": rows,
-        "targets": targets.evaluate(rows, ceil, peer_name),
+        "targets": (targets.evaluate(rows, ceil, peer_name) if work else []) + (drives_doc["targets"] if drives_doc else []),
         "profile": prof,
+        "drives": drives_doc,
         "samples": samples,
     }
     stamp = started.strftime("%Y%m%d-%H%M%S") + ("-quick" if plan.quick else "-full")
@@ -178,6 +183,50 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  [{ {True: 'MET', False: 'NOT MET', None: 'n/a'}[t['met']]:>7}] {t['target']}: {t['measured']}")
     log(f"done in {doc['run']['duration_s']:.0f}s; wrote {', '.join(str(p) for p in written)}")
     return 0
+
+
+def _against_peer(
+    args: argparse.Namespace,
+    plan: Plan,
+    work: list[Workload],
+    workdir: Path,
+    started_servers: list[servers.Server],
+    samples: list[dict],
+    setup: dict[str, dict[str, float]],
+    prof: dict[str, dict],
+) -> tuple[runner.Contender, runner.Contender | None]:
+    """Hoard and the peer side by side: start both, seed, run the rounds (and the profile).
+
+    Fills ``samples``, ``setup`` and ``prof`` in place; the caller stops ``started_servers``."""
+    use_peer = not args.no_peer and servers.have_moto()
+    if not args.no_peer and not use_peer:
+        log("moto is not installed (pip install -r benchmarks/requirements.txt): running Hoard alone")
+    payloads = Payloads(64 << 20)  # one buffer; every body is a slice of it
+
+    def contender(server: servers.Server) -> runner.Contender:
+        started_servers.append(server)
+        site = Site(server.name, Target(server.host, server.port, servers.CREDS), payloads, plan)
+        return runner.Contender(server, site)
+
+    hoard = contender(servers.start_hoard(workdir, args.hoard_src))
+    peer = contender(servers.start_moto(workdir)) if use_peer else None
+    log(
+        f"  servers: hoard {hoard.server.version} (pid {hoard.server.pid})"
+        + (f", moto {peer.server.version} (pid {peer.server.pid})" if peer else "")
+    )
+
+    for who in (hoard, peer):
+        if who is not None:
+            listing = any(w.key in ("list-10k", "page-10k", "page-10k-delim") for w in work)
+            setup[who.server.name] = run_async(prepare(who.site, log, listing))
+    if plan.big_keys and any(w.key.startswith("page-1m") for w in work):
+        # Hoard only: see Workload.note for why the peer is left out.
+        setup["hoard"]["populate_big_s"] = run_async(populate_bucket(hoard.site, BIG_BUCKET, plan.big_keys, log))
+
+    samples += runner.run(work, hoard, peer, plan.rounds, log)
+    if args.profile:
+        prof |= _profile(work, hoard, workdir)
+    return hoard, peer
 
 
 if __name__ == "__main__":

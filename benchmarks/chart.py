@@ -1,13 +1,15 @@
-"""The PNG: Hoard against the peer, with this machine's ceilings drawn across."""
+"""The PNG: Hoard against the peer with this machine's ceilings drawn across, and Hoard on 1, 4 and 8 drives."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def draw(doc: dict, path: Path) -> Path | None:
-    """Three panels: data throughput (MiB/s), operation rates (op/s), and Hoard's server CPU per
-    operation relative to the peer's.
+    """Three panels against the peer: data throughput (MiB/s), operation rates (op/s), and Hoard's
+    server CPU per operation relative to the peer's; then, when the drives part ran, 64 MiB PUT
+    and GET on 1, 4 and 8 drives beside the codec's speed.
     Returns None when matplotlib is missing (the tables still carry every figure)."""
     try:
         import matplotlib
@@ -22,7 +24,17 @@ def draw(doc: dict, path: Path) -> Path | None:
     ceilings = doc["ceilings"]
     data = [r for r in rows if r["throughput_metric"] == "mib_per_s"]
     meta = [r for r in rows if r["throughput_metric"] == "ops_per_s"]
-    fig, axes = plt.subplots(3, 1, figsize=(13, 15), constrained_layout=True)
+    drives = doc.get("drives") if doc.get("drives") and "error" not in doc["drives"] else None
+    n_rows = (3 if rows else 0) + (1 if drives else 0)
+    if not n_rows:
+        return None
+    fig = plt.figure(figsize=(13, 5 * n_rows), constrained_layout=True)
+    grid = fig.add_gridspec(n_rows, 2)
+    if drives:
+        _drives(fig.add_subplot(grid[n_rows - 1, 0]), fig.add_subplot(grid[n_rows - 1, 1]), drives)
+    if not rows:
+        return _save(fig, plt, doc, path, "Hoard on 1, 4 and 8 drives")
+    axes = [fig.add_subplot(grid[i, :]) for i in range(3)]
 
     def bars(ax, subset: list[dict], metric: str, unit: str) -> None:
         xs = range(len(subset))
@@ -66,7 +78,58 @@ def draw(doc: dict, path: Path) -> Path | None:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
 
-    fig.suptitle(f"Hoard vs {peer} — {doc['run']['mode']} mode, {doc['run']['started']}, {doc['machine']['cpu_model']}")
+    return _save(fig, plt, doc, path, f"Hoard vs {peer}")
+
+
+def _save(fig: Any, plt: Any, doc: dict, path: Path, what: str) -> Path:
+    fig.suptitle(f"{what} — {doc['run']['mode']} mode, {doc['run']['started']}, {doc['machine']['cpu_model']}")
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def _drives(left: Any, right: Any, drives: dict) -> None:
+    """Left: 64 MiB PUT/GET MiB/s per drive count, with the 60 % / 70 % of 1 drive marks.
+    Right: the codec's MiB/s per (k, m) with the default malloc and with the heap kept."""
+    counts = [str(n) for n in drives["drive_counts"]]
+    rows = drives["rows"]
+    width = 0.8 / len(counts)
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+    for j, n in enumerate(counts):
+        xs = [i + (j - (len(counts) - 1) / 2) * width for i in range(len(rows))]
+        ys = [(r["drives"][n] or {}).get("mib_per_s") or 0 for r in rows]
+        left.bar(xs, ys, width, label=f"{n} drive{'s' if n != '1' else ''}", color=colors[j % len(colors)])
+    for i, r in enumerate(rows):  # the target for the largest drive count, relative to 1 drive
+        one = (r["drives"]["1"] or {}).get("mib_per_s")
+        if one:
+            floor = 0.6 if r["op"] == "put" else 0.7
+            left.hlines(one * floor, i - 0.45, i + 0.45, colors="red", linestyles="--", linewidth=1)
+    left.plot([], [], color="red", linestyle="--", linewidth=1, label="target: 60 % (PUT) / 70 % (GET) of 1 drive")
+    left.set_xticks(range(len(rows)), [r["title"] for r in rows], fontsize=8)
+    left.set_ylabel("MiB/s")
+    left.set_title("64 MiB objects on 1, 4 and 8 drives (median over rounds)")
+    left.grid(axis="y", alpha=0.3)
+    left.legend(fontsize=8)
+
+    modes = (drives.get("codec") or {}).get("modes", {})
+    if not modes:
+        right.set_axis_off()
+        return
+    ops = (
+        ("encode", "encode"),
+        ("encode_blake3", "encode+BLAKE3"),
+        ("decode_data", "decode (data)"),
+        ("decode_max_lost", "decode (parity)"),
+    )
+    labels = [f"{c['k']}+{c['m']}\n{m.replace('_', ' ')}" for c in next(iter(modes.values()))["codecs"] for m in modes]
+    n_codecs = len(next(iter(modes.values()))["codecs"])
+    values = [[res["codecs"][i][f"{op}_mib_s"] for i in range(n_codecs) for res in modes.values()] for op, _ in ops]
+    width = 0.8 / len(ops)
+    for j, ((_, title), ys) in enumerate(zip(ops, values, strict=True)):
+        right.bar([i + (j - (len(ops) - 1) / 2) * width for i in range(len(labels))], ys, width, label=title, color=colors[j % len(colors)])
+    right.set_xticks(range(len(labels)), labels, fontsize=7)
+    right.set_yscale("log")
+    right.set_ylabel("MiB/s (log)")
+    right.set_title("Erasure codec, 1 MiB blocks, one core")
+    right.grid(axis="y", alpha=0.3)
+    right.legend(fontsize=7)

@@ -22,8 +22,9 @@ def markdown(doc: dict) -> str:
         f"# Hoard benchmark — {meta['mode']} mode, {meta['started']}",
         "",
         f"Hoard {meta['hoard_version']} (source: {meta['hoard_source']}; git {meta['git']}) against "
-        f"{meta['peer_version'] or 'no peer'}; {meta['rounds']} interleaved rounds; whole run {meta['duration_s']:.0f} s. "
-        "Figures are medians over rounds; ratios are Hoard / peer per round, then their median.",
+        f"{meta['peer_version'] or 'no peer'}; {meta['rounds']} interleaved rounds; whole run {meta['duration_s']:.0f} s"
+        + (f"; parts: {', '.join(meta['parts'])}" if meta.get("parts") else "")
+        + ". Figures are medians over rounds; ratios are Hoard / peer per round, then their median.",
         "",
         "## Machine",
         "",
@@ -34,7 +35,39 @@ def markdown(doc: dict) -> str:
     lines += ["", "## Ceilings (this machine, no server)", "", "| ceiling | value | what | runs |", "| --- | ---: | --- | --- |"]
     lines += [f"| {name} | {c['value']:,.0f} {c['unit']} | {c['what']} | {c['runs']} |" for name, c in doc["ceilings"].items()]
 
-    lines += [
+    if doc["summary"]:
+        lines += _against_peer(doc, peer)
+    if doc.get("drives"):
+        lines += drives_section(doc["drives"])
+
+    lines += ["", "## Targets", "", "| target | measured | |", "| --- | --- | --- |"]
+    lines += [f"| {t['target']} | {t['measured']} | {_mark(t['met'])} |" for t in doc["targets"]]
+    met = sum(1 for t in doc["targets"] if t["met"])
+    missed = sum(1 for t in doc["targets"] if t["met"] is False)
+    lines += ["", f"{met} met, {missed} not met, {len(doc['targets']) - met - missed} not measured."]
+
+    if doc.get("profile"):
+        lines += ["", "## Profile (py-spy, Hoard process, one extra run each)"]
+        for key, prof in doc["profile"].items():
+            if "error" in prof:
+                lines += ["", f"### {key}", "", f"py-spy failed: {prof['error']}"]
+                continue
+            lines += [
+                "",
+                f"### {key} ({prof['samples']} samples)",
+                "",
+                "| self % | frame | | inclusive % | frame |",
+                "| ---: | --- | --- | ---: | --- |",
+            ]
+            for (sf, sp), (inf, ip) in zip(prof["self"], prof["inclusive"], strict=False):
+                lines.append(f"| {sp} | `{sf}` | | {ip} | `{inf}` |")
+    if doc.get("chart"):
+        lines += ["", f"![Hoard against {peer} and the ceilings]({doc['chart']})"]
+    return "\n".join(lines) + "\n"
+
+
+def _against_peer(doc: dict, peer: str) -> list[str]:
+    lines = [
         "",
         "## Throughput, Hoard against the peer",
         "",
@@ -86,30 +119,120 @@ def markdown(doc: dict) -> str:
     if notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
 
-    lines += ["", "## Targets", "", "| target | measured | |", "| --- | --- | --- |"]
-    lines += [f"| {t['target']} | {t['measured']} | {_mark(t['met'])} |" for t in doc["targets"]]
-    met = sum(1 for t in doc["targets"] if t["met"])
-    missed = sum(1 for t in doc["targets"] if t["met"] is False)
-    lines += ["", f"{met} met, {missed} not met, {len(doc['targets']) - met - missed} not measured."]
+    return lines
 
-    if doc.get("profile"):
-        lines += ["", "## Profile (py-spy, Hoard process, one extra run each)"]
-        for key, prof in doc["profile"].items():
-            if "error" in prof:
-                lines += ["", f"### {key}", "", f"py-spy failed: {prof['error']}"]
+
+def _label(n: str) -> str:
+    return f"{n} drive{'s' if n != '1' else ''}"
+
+
+def drives_section(d: dict) -> list[str]:
+    """The drives and erasure-coding part (benchmarks/drives.py)."""
+    lines = ["", "## Drives and erasure coding"]
+    if "error" in d:
+        return lines + ["", f"The drives part failed: `{d['error'][:500]}`"]
+    counts = [str(n) for n in d["drive_counts"]]
+    plan = d["plan"]
+    top = counts[-1]
+    layout = "; ".join(f"{_label(n)}: {d['placements'][n]}" for n in counts)
+    lines += [
+        "",
+        f"Three Hoard servers at once ({layout}), each on its own temp folders, all on the same disk, background "
+        "scanner off (`HOARD_SCANNER_RATE=0`). Every workload runs on 1, 4 and 8 drives in turn, round after round "
+        f"({plan['rounds']} rounds); figures are medians, ratios are taken per round against the 1-drive server in "
+        "that round, then their median. PUTs are unsigned and write new keys; GETs cycle over 4 seeded objects (page cache). "
+        "The drives are folders on one disk: this measures what erasure coding costs in software (encoding, hashing, "
+        "k + m files and m/k more bytes written per object), not the gain of spreading I/O over real disks.",
+    ]
+
+    codec = d.get("codec") or {}
+    modes = codec.get("modes", {})
+    if modes:
+        lines += [
+            "",
+            f"### Erasure codec on one core (1 MiB blocks, `hoard.storage.erasure.codec(k, m)`, median of {codec['reps']} x {codec['seconds']} s)",
+            "",
+            "MiB/s of block data. *encode + BLAKE3* also hashes every fragment, as a PUT does per block; *decode (data)* "
+            "has the k data fragments, the others must rebuild lost data fragments from parity. Each measured in a fresh "
+            "interpreter: with glibc's default malloc (what a server process gets) and with the heap kept "
+            "(`MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_` set), the library's own speed. Page faults per "
+            "encoded block show fresh zeroed pages being handed out for every block's buffers.",
+            "",
+            "| k+m | fragment bytes | malloc | encode | encode + BLAKE3 | decode (data) | decode (1 data lost) | decode (most data lost) | page faults / encode |",
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for i in range(len(next(iter(modes.values()))["codecs"])):  # one codec, then its malloc modes
+            for mode, res in modes.items():
+                r = res["codecs"][i]
+                lines.append(
+                    f"| {r['k']}+{r['m']} | {r['fragment_bytes']:,} | {mode.replace('_', ' ')} | {r['encode_mib_s']:,.0f} | "
+                    f"{r['encode_blake3_mib_s']:,.0f} | {r['decode_data_mib_s']:,.0f} | {r['decode_1_lost_mib_s']:,.0f} | "
+                    f"{r['decode_max_lost_mib_s']:,.0f} ({r['lost_max']} lost) | {r['encode_faults_per_block']:,.0f} |"
+                )
+        lines += [
+            "",
+            "BLAKE3 of a 1 MiB block: "
+            + ", ".join(f"{res['blake3_mib_s']:,.0f} MiB/s ({m.replace('_', ' ')})" for m, res in modes.items())
+            + ".",
+        ]
+
+    lines += [
+        "",
+        "### PUT and GET of 64 MiB objects",
+        "",
+        "| workload | "
+        + " | ".join(_label(n) for n in counts)
+        + " | "
+        + " | ".join(f"{n}/1 (median)" for n in counts[1:])
+        + f" | {top}/1 per round |",
+        "| --- | " + " | ".join("---:" for _ in counts) + " | " + " | ".join("---:" for _ in counts[1:]) + " | --- |",
+    ]
+    for r in d["rows"]:
+        speeds = [_f((r["drives"][n] or {}).get("mib_per_s")) + " MiB/s" for n in counts]
+        ratios = [_f(r["ratio"].get(n), ".0%") for n in counts[1:]]
+        per_round = ", ".join(f"{x:.2f}" for x in r["ratio_per_round"].get(top, [])) or "—"
+        lines.append(f"| {r['title']} | " + " | ".join(speeds) + " | " + " | ".join(ratios) + f" | {per_round} |")
+    lines += [
+        "",
+        "| workload | drives | MiB/s | p50 ms | p99 ms | errors | CPU s/GiB | peak RSS MiB | page faults / MiB | client CPU s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in d["rows"]:
+        for n in counts:
+            s = r["drives"][n]
+            if not s:
                 continue
-            lines += [
-                "",
-                f"### {key} ({prof['samples']} samples)",
-                "",
-                "| self % | frame | | inclusive % | frame |",
-                "| ---: | --- | --- | ---: | --- |",
-            ]
-            for (sf, sp), (inf, ip) in zip(prof["self"], prof["inclusive"], strict=False):
-                lines.append(f"| {sp} | `{sf}` | | {ip} | `{inf}` |")
-    if doc.get("chart"):
-        lines += ["", f"![Hoard against {peer} and the ceilings]({doc['chart']})"]
-    return "\n".join(lines) + "\n"
+            cut = f" ({s['truncated_runs']} cut by time limit)" if s["truncated_runs"] else ""
+            lines.append(
+                f"| {r['title']} | {n} | {_f(s['mib_per_s'])} | {_f(s['p50_ms'], '.0f')} | {_f(s['p99_ms'], '.0f')} | {s['errors']}{cut} | "
+                f"{_f(s['cpu_s_per_gib'], '.2f')} | {s['peak_rss_mib']:.0f} | {_f(s['minor_faults_per_mib'], ',.0f')} | {_f(s['client_cpu_s'], '.2f')} |"
+            )
+    errors = [
+        (r["title"], n, r["drives"][n]["first_error"])
+        for r in d["rows"]
+        for n in counts
+        if r["drives"][n] and r["drives"][n]["first_error"]
+    ]
+    lines += [f"- first error, {t} on {_label(n)}: `{e[:200]}`" for t, n, e in errors]
+
+    flat = d.get("flat", {})
+    if flat:
+        lines += [
+            "",
+            f"### Memory against object size ({_label(top)}, PUT then GET, c1)",
+            "",
+            "| objects | PUT MiB/s | GET MiB/s | peak RSS MiB | peak per round | lowest RSS before a run | errors |",
+            "| --- | ---: | ---: | ---: | --- | ---: | ---: |",
+        ]
+        for f in flat.values():
+            lines.append(
+                f"| {f['size_mib']} MiB | {_f(f['put_mib_per_s'])} | {_f(f['get_mib_per_s'])} | {_f(f['peak_rss_mib'], '.0f')} | "
+                f"{', '.join(f'{x:.0f}' for x in f['peak_rss_per_round']) or '—'} | {_f(f['rss_start_mib'], '.0f')} | {f['errors']} |"
+            )
+
+    lines += ["", "### Targets (drives)", "", "| target | measured | |", "| --- | --- | --- |"]
+    lines += [f"| {t['target']} | {t['measured']} | {_mark(t['met'])} |" for t in d["targets"]]
+    return lines
 
 
 def write(doc: dict, results: Path, stamp: str, chart: Path | None) -> list[Path]:

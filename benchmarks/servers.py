@@ -88,24 +88,32 @@ def hoard_version(src: Path | None, cwd: Path) -> str:
     return out.stdout.strip()
 
 
-def start_hoard(workdir: Path, src: Path | None = None) -> Server:
+def start_hoard(
+    workdir: Path, src: Path | None = None, *, drives: int = 1, name: str = "hoard", env: dict[str, str] | None = None
+) -> Server:
     """Start ``python -m hoard server``; with ``src``, from that source tree (PYTHONPATH) rather
-    than the installed package, e.g. a ``git worktree`` of another commit."""
-    data = workdir / "hoard-data"
+    than the installed package, e.g. a ``git worktree`` of another commit.
+
+    ``drives`` > 1 gives it that many data folders (``<name>-data/d1 .. dN``), which Hoard
+    groups into erasure sets; ``env`` adds or overrides environment variables (HOARD_*)."""
+    data = workdir / f"{name}-data"
+    dirs = [data] if drives == 1 else [data / f"d{i}" for i in range(1, drives + 1)]
     port = free_port()
-    env = dict(os.environ, HOARD_ROOT_ACCESS_KEY=CREDS.access_key, HOARD_ROOT_SECRET_KEY=CREDS.secret_key, HOARD_LOG_LEVEL="warning")
+    env = dict(
+        os.environ, HOARD_ROOT_ACCESS_KEY=CREDS.access_key, HOARD_ROOT_SECRET_KEY=CREDS.secret_key, HOARD_LOG_LEVEL="warning", **(env or {})
+    )
     if src:
         env["PYTHONPATH"] = str(src)
-    log_path = workdir / "hoard.log"
+    log_path = workdir / f"{name}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{port}", str(data)],
+            [sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{port}", *map(str, dirs)],
             env=env,
             cwd=workdir,  # not the repository: `python -m` puts the cwd first on sys.path
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    return _wait_listening(Server("hoard", hoard_version(src, workdir), port, proc, log_path))
+    return _wait_listening(Server(name, hoard_version(src, workdir), port, proc, log_path))
 
 
 def start_moto(workdir: Path) -> Server:

@@ -9,7 +9,7 @@ from benchmarks.workloads import Workload
 MEDIAN_OF = ("ops_per_s", "mib_per_s", "p50_ms", "p99_ms", "cpu_s_per_gib", "cpu_s_per_1k_ops", "client_cpu_s", "elapsed_s")
 
 
-def _median(values: list[float | None]) -> float | None:
+def median(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None and v == v]  # drop None and NaN
     return statistics.median(present) if present else None
 
@@ -23,7 +23,7 @@ def throughput_key(workload: Workload) -> str:
 def server_summary(samples: list[dict]) -> dict | None:
     if not samples:
         return None
-    out: dict[str, object] = {m: _median([s[m] for s in samples]) for m in MEDIAN_OF}
+    out: dict[str, object] = {m: median([s[m] for s in samples]) for m in MEDIAN_OF}
     out["errors"] = sum(s["errors"] for s in samples)
     out["first_error"] = next((s["first_error"] for s in samples if s["first_error"]), "")
     out["truncated_runs"] = sum(1 for s in samples if s["truncated"])
@@ -61,8 +61,8 @@ def summarize(samples: list[dict], workloads: list[Workload], peer_name: str | N
                 "peer": server_summary(list(theirs.values())),
                 "throughput_ratio_per_round": [round(r, 3) for r in tput_ratios],
                 "cpu_ratio_per_round": [round(r, 3) for r in cpu_ratios],
-                "throughput_ratio": _median(tput_ratios),
-                "cpu_ratio": _median(cpu_ratios),
+                "throughput_ratio": median(tput_ratios),
+                "cpu_ratio": median(cpu_ratios),
             }
         )
     return rows
