@@ -67,6 +67,17 @@ class FileWriter:
             os.posix_fadvise(self._file.fileno(), self._flushed, self.size - self._flushed, os.POSIX_FADV_DONTNEED)
             self._flushed = self.size
 
+    def write_block(self, checksum: bytes, fragment: bytes) -> None:
+        """One shard block, its checksum first; written together without joining them in memory."""
+        assert self._file is not None
+        fd = self._file.fileno()
+        total = len(checksum) + len(fragment)
+        written = os.writev(fd, [checksum, fragment])
+        if written < total:  # a short write (rare): finish it plainly
+            rest = (checksum + fragment)[written:]
+            self._file.write(rest)
+        self.size += total
+
     def commit(self) -> None:
         assert self._file is not None
         os.fsync(self._file.fileno())

@@ -128,7 +128,7 @@ class ShardSetWriter:
                 continue
             fragment = fragments[i]
             try:
-                writer.write(block_hash(fragment) + fragment)
+                writer.write_block(block_hash(fragment), fragment)
             except OSError as e:
                 self._drives[i].fail(e)
                 writer.abort()
@@ -451,7 +451,7 @@ class ErasureSet:
             for b in range(geometry.blocks):
                 fragments = c.encode(reader.read_block(0, b))
                 for i, writer in writers.items():
-                    writer.write(block_hash(fragments[i]) + fragments[i])
+                    writer.write_block(block_hash(fragments[i]), fragments[i])
             for writer in writers.values():
                 writer.commit()
                 result.repaired_shards += 1

@@ -129,8 +129,9 @@ class Healer:
         if result.repaired:
             current = await self.store.get_object(record.bucket, record.key)
             if current is None or current.data_id != record.data_id:
-                # Replaced while we repaired it: what we rewrote belongs to no one.
-                await self.data.drop_records([record])
+                # Replaced while we repaired it: what we rewrote belongs to no one (the replaced
+                # version's shard files may already have been reclaimed before we rebuilt them).
+                await self.data.retract(record)
             else:
                 log.info("healed %s/%s: %d shards, %d records rebuilt", record.bucket, record.key, result.repaired_shards, result.repaired_records)
         if result.unrecoverable:
