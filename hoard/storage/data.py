@@ -35,9 +35,23 @@ class ObjectData:
     async def writer(self, placement: Placement, hashers: Iterable = (), inline: bool = False) -> ShardSetWriter:
         return await asyncio.to_thread(self.storage.set_of(placement).writer, placement, hashers, inline)
 
-    async def publish(self, record: ObjectRecord, inline: list[bytes] | None) -> None:
-        """Write the version's record to its drives (before the index makes it visible)."""
-        await asyncio.to_thread(self.storage.set_of(record.placement).write_records, record, inline)
+    async def publish(self, record: ObjectRecord, inline: list[bytes] | None, pending: ShardSetWriter | None = None) -> None:
+        """Write the version's record to its drives (before the index makes it visible).
+
+        ``pending`` shard files are made durable at the same time: the two chains of fsyncs run
+        side by side, and nothing points at either until the index commits.
+        """
+        eset = self.storage.set_of(record.placement)
+        if pending is None:
+            await asyncio.to_thread(eset.write_records, record, inline)
+            return
+        results = await asyncio.gather(
+            asyncio.to_thread(pending.commit), asyncio.to_thread(eset.write_records, record, inline), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                await asyncio.to_thread(pending.abort)
+                raise result
 
     async def retract(self, record: ObjectRecord, shards: bool = True) -> None:
         """Remove a version that never became visible: its records and (unless they are an

@@ -77,6 +77,7 @@ class ShardSetWriter:
         self.size = 0
         self._hashers = list(hashers)
         self._buffer = bytearray()
+        self._finished: StoredData | None = None
         self._drives = [eset.drives[p] for p in placement.distribution]
         self._writers: list[FileWriter | None] = [None] * len(self._drives)
         if inline:
@@ -135,12 +136,23 @@ class ShardSetWriter:
                 self._writers[i] = None
         self._require_quorum()
 
+    def finish(self) -> StoredData:
+        """Write out what is buffered; the bytes are all there, not yet durable (see ``commit``)."""
+        if self._finished is None:
+            if self.inline:
+                self._finished = StoredData("", self.size, self.codec.encode(bytes(self._buffer)))
+            else:
+                if self._buffer:
+                    self._write_block(bytes(self._buffer))
+                    self._buffer.clear()
+                self._finished = StoredData(self.shard_id, self.size)
+        return self._finished
+
     def commit(self) -> StoredData:
+        """Make the shard files durable on a quorum of drives (fsync, rename, fsync directory)."""
+        finished = self.finish()
         if self.inline:
-            return StoredData("", self.size, self.codec.encode(bytes(self._buffer)))
-        if self._buffer:
-            self._write_block(bytes(self._buffer))
-            self._buffer.clear()
+            return finished
         live = [(i, w) for i, w in enumerate(self._writers) if w is not None]
         results = _parallel(lambda iw: iw[1].commit(), live)
         for (i, writer), result in zip(live, results, strict=True):
@@ -153,7 +165,7 @@ class ShardSetWriter:
             for i in committed:
                 _remove_quietly(self._drives[i], self.shard_id)
             raise WriteQuorumError(self._quorum_message(len(committed)))
-        return StoredData(self.shard_id, self.size)
+        return finished
 
     def abort(self) -> None:
         for writer in self._writers:

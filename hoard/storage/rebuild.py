@@ -13,7 +13,9 @@ import uuid
 from hoard.meta.records import Bucket, ObjectRecord
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.storage import record as record_file
+from hoard.storage.erasure import codec
 from hoard.storage.pool import Storage
+from hoard.storage.shardfile import ShardGeometry
 
 log = logging.getLogger("hoard.rebuild")
 INDEX_ID = "index_id"
@@ -22,6 +24,7 @@ INDEX_ID = "index_id"
 def scan(storage: Storage, owner_id: str, region: str) -> tuple[list[Bucket], list[ObjectRecord]]:
     """The buckets and current object versions the drives describe."""
     newest: dict[tuple[str, str], ObjectRecord] = {}
+    candidates: dict[tuple[str, str], list[ObjectRecord]] = {}
     seen: set[str] = set()
     for drive in storage.drives:
         if not drive.usable:
@@ -40,16 +43,42 @@ def scan(storage: Storage, owner_id: str, region: str) -> tuple[list[Bucket], li
                 log.warning("skipping record %s on %s: %s", data_id, drive.root, e)
                 continue  # another drive's copy may still be read
             seen.add(data_id)
-            r = stored.record
-            current = newest.get((r.bucket, r.key))
-            if current is None or (r.last_modified, r.data_id) > (current.last_modified, current.data_id):
-                newest[(r.bucket, r.key)] = r
+            candidates.setdefault((stored.record.bucket, stored.record.key), []).append(stored.record)
+    for where, versions in candidates.items():
+        # Newest first; a version whose shard files never became durable (a crash between
+        # writing its records and committing it) was never acknowledged: the one before stands.
+        for r in sorted(versions, key=lambda v: (v.last_modified, v.data_id), reverse=True):
+            if _readable(storage, r):
+                newest[where] = r
+                break
     buckets = {b.name: b for b in storage.load_buckets()}
     for bucket, _ in newest:
         if bucket not in buckets:
             log.warning("bucket %s has objects but no bucket file: recreating it", bucket)
             buckets[bucket] = Bucket(bucket, min(r.last_modified for (b, _), r in newest.items() if b == bucket), region, owner_id)
     return sorted(buckets.values(), key=lambda b: b.name), sorted(newest.values(), key=lambda r: (r.bucket, r.key))
+
+
+def _readable(storage: Storage, r: ObjectRecord) -> bool:
+    """Whether enough of the version's shard files exist, at their full size, to read it."""
+    if r.inline:
+        return True
+    eset = storage.set_of(r.placement)
+    c = codec(r.placement.data, r.placement.parity)
+    for seg in r.segments:
+        if not seg.size:
+            continue
+        expected = ShardGeometry(seg.size, c).file_size()
+        found = 0
+        for position in r.placement.distribution:
+            drive = eset.drives[position]
+            try:
+                found += drive.usable and drive.shard_path(seg.blob).stat().st_size == expected
+            except OSError:
+                continue
+        if found < r.placement.data:
+            return False
+    return True
 
 
 def open_index(storage: Storage, owner_id: str, region: str) -> tuple[SqliteMetaStore, int | None]:

@@ -6,6 +6,7 @@ on-disk format (ARCHITECTURE.md): version records and shard files with a BLAKE3 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -236,6 +237,15 @@ def test_index_rebuilt_from_drives(tmp_path):
         c.delete_object(Bucket="chaos", Key="four-k")
         del digests["four-k"]
         before = sorted((o["Key"], o["ETag"], o["Size"]) for o in c.list_objects_v2(Bucket="chaos")["Contents"])
+
+        # What a crash between writing a version's records and making its shard files durable
+        # leaves: a newer record whose shards are not there. It was never acknowledged.
+        (old,) = [r for r in drive_records(srv.drives[0]) if r.record.key == "multipart-70m"]
+        ghost = dataclasses.replace(old.record, data_id="f" * 32, last_modified=old.record.last_modified + 60, etag='"ghost"',
+                                    segments=tuple(dataclasses.replace(seg, blob="e" * 32) for seg in old.record.segments))
+        for drive in srv.drives:
+            (drive / ".hoard" / "records" / "ff").mkdir(exist_ok=True)
+            (drive / ".hoard" / "records" / "ff" / ghost.data_id).write_bytes(record_file.encode(ghost, old.fragment))
 
         # While running: rebuild on request.
         out = srv.admin("rebuild-index").stdout

@@ -28,6 +28,7 @@ from hoard.s3.handlers.common import (
 )
 from hoard.s3.handlers.payload import receive_blob, receive_document
 from hoard.storage.data import stream
+from hoard.storage.erasure_set import ShardSetWriter
 
 MAX_DELETE_KEYS = 1000
 RESPONSE_OVERRIDES = {
@@ -75,12 +76,15 @@ def checksum_headers(record: ObjectRecord) -> dict[str, str]:
     }
 
 
-async def commit_object(ctx: Context, record: ObjectRecord, inline: list[bytes] | None = None, precondition=None) -> None:
-    """Make a freshly written version current: its records go to the drives, then the index
-    commit makes it visible. If either fails, its new files are removed."""
+async def commit_object(
+    ctx: Context, record: ObjectRecord, inline: list[bytes] | None = None, precondition=None, pending: ShardSetWriter | None = None
+) -> None:
+    """Make a freshly written version current: its records go to the drives (and ``pending``
+    shard files are made durable), then the index commit makes it visible. If anything fails,
+    its new files are removed."""
     data = ctx.services.data
     try:
-        await data.publish(record, inline)
+        await data.publish(record, inline, pending)
         old = await ctx.store.put_object(record, precondition)
     except BaseException:
         await data.retract(record)
@@ -97,7 +101,7 @@ async def put_object(ctx: Context) -> Response:
     precondition = write_precondition(ctx)
     await require_bucket(ctx)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
-    stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True)
+    stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True, defer_commit=True)
     record = ObjectRecord(
         bucket=ctx.bucket,
         key=ctx.key,
@@ -114,7 +118,7 @@ async def put_object(ctx: Context) -> Response:
         data_id=ctx.services.data.new_data_id(),
         inline=stored.inline is not None,
     )
-    await commit_object(ctx, record, stored.inline, precondition)
+    await commit_object(ctx, record, stored.inline, precondition, stored.pending)
     return Response(headers={"etag": record.etag, **checksum_headers(record)})
 
 

@@ -19,6 +19,7 @@ from hoard.s3.auth.chunked import ChunkedDecoder
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, content_md5
 from hoard.s3.xml import MAX_XML_BODY
+from hoard.storage.erasure_set import ShardSetWriter
 
 WRITE_BUFFER = 1024 * 1024
 
@@ -32,6 +33,7 @@ class StoredBlob:
     checksum_value: str  # base64, "" when no algorithm
     checksum_raw: bytes
     inline: list[bytes] | None = None  # one fragment per drive of the placement, for the records
+    pending: ShardSetWriter | None = None  # shard files written, not yet committed (defer_commit)
 
 
 def declared_length(ctx: Context) -> int:
@@ -70,8 +72,13 @@ def _source(ctx: Context) -> tuple[AsyncIterator[bytes], ChunkedDecoder | None]:
     return plain(), None
 
 
-async def receive_blob(ctx: Context, max_size: int, placement: Placement, default_algorithm: str = "", inline: bool = False) -> StoredBlob:
+async def receive_blob(
+    ctx: Context, max_size: int, placement: Placement, default_algorithm: str = "", inline: bool = False, defer_commit: bool = False
+) -> StoredBlob:
     """Stream the request body into new durable shard files (or inline fragments), verifying it on the way.
+
+    With ``defer_commit`` the shard files are written but not yet made durable: the caller
+    passes ``pending`` on to ``commit_object``, which makes them durable beside the records.
 
     ``default_algorithm`` is computed when the client names none (parts of an upload that
     declared a checksum algorithm); naming a different one is an error.
@@ -143,7 +150,7 @@ async def receive_blob(ctx: Context, max_size: int, placement: Placement, defaul
                 claimed_checksum = checksums.decode(trailer_value, algorithm)
             if claimed_checksum is not None and claimed_checksum != checksum_raw:
                 raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
-        stored = await asyncio.to_thread(writer.commit)
+        stored = await asyncio.to_thread(writer.finish if defer_commit else writer.commit)
     except BaseException:
         if pending is not None:
             try:
@@ -160,6 +167,7 @@ async def receive_blob(ctx: Context, max_size: int, placement: Placement, defaul
         checksum_algorithm=algorithm,
         checksum_value=checksums.encode(checksum_raw) if checksum_raw else "",
         checksum_raw=checksum_raw,
+        pending=writer if defer_commit and not stored.inline else None,
     )
 
 
