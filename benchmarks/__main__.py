@@ -44,6 +44,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="py-spy the Hoard process during one extra 4 KiB PUT and 64 MiB GET run (and the 8-drive server during extra 64 MiB PUTs)",
     )
     ap.add_argument("--hoard-src", type=Path, help="run Hoard from this source tree (put on PYTHONPATH), e.g. a git worktree")
+    ap.add_argument(
+        "--hoard-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment variable for every Hoard server (repeatable), e.g. HOARD_PARITY=2 or MALLOC_TRIM_THRESHOLD_=...",
+    )
     ap.add_argument("--workdir", type=Path, help="parent folder for the temp data folders (default: the system temp dir)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="where to write latest.{md,json,png} (default: benchmarks/results)")
     return ap.parse_args(argv)
@@ -110,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         work = [w for w in work if w.key in wanted]
         with_drives = DRIVES in wanted
     dplan = drives.plan_for(plan.quick, plan.rounds)
+    if any("=" not in e for e in args.hoard_env):
+        log("--hoard-env takes NAME=VALUE")
+        return 2
+    hoard_env = dict(e.split("=", 1) for e in args.hoard_env)
     if args.hoard_src and not (args.hoard_src / "hoard" / "__init__.py").is_file():
         log(f"--hoard-src {args.hoard_src}: no hoard/__init__.py there")
         return 2
@@ -128,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ceil = {} if args.no_ceilings else ceilings.measure(workdir, plan.quick, log)
         if work:
-            hoard, peer = _against_peer(args, plan, work, workdir, started_servers, samples, setup, prof)
+            hoard, peer = _against_peer(args, plan, work, workdir, hoard_env, started_servers, samples, setup, prof)
     finally:
         for s in started_servers:
             s.stop()
@@ -137,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     drives_doc: dict | None = None
     if with_drives:
         try:
-            drives_doc, drives_prof = drives.run(workdir, dplan, plan, args.hoard_src, log, profile=args.profile)
+            drives_doc, drives_prof = drives.run(workdir, dplan, plan, args.hoard_src, log, profile=args.profile, env=hoard_env)
             prof |= drives_prof
         except (OSError, RuntimeError, ValueError) as exc:
             # Keep what the rest of the run measured: report the failure instead of losing it all.
@@ -164,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             "setup_s": setup,
             "argv": sys.argv[1:],
             "parts": parts,
+            "hoard_env": hoard_env,
         },
         "machine": info,
         "ceilings": ceil,
@@ -190,6 +202,7 @@ def _against_peer(
     plan: Plan,
     work: list[Workload],
     workdir: Path,
+    hoard_env: dict[str, str],
     started_servers: list[servers.Server],
     samples: list[dict],
     setup: dict[str, dict[str, float]],
@@ -208,7 +221,7 @@ def _against_peer(
         site = Site(server.name, Target(server.host, server.port, servers.CREDS), payloads, plan)
         return runner.Contender(server, site)
 
-    hoard = contender(servers.start_hoard(workdir, args.hoard_src))
+    hoard = contender(servers.start_hoard(workdir, args.hoard_src, env=hoard_env))
     peer = contender(servers.start_moto(workdir)) if use_peer else None
     log(
         f"  servers: hoard {hoard.server.version} (pid {hoard.server.pid})"

@@ -107,9 +107,10 @@ def _drives(left: Any, right: Any, drives: dict) -> None:
     left.plot([], [], color="red", linestyle="--", linewidth=1, label="target: 60 % (PUT) / 70 % (GET) of 1 drive")
     left.set_xticks(range(len(rows)), [r["title"] for r in rows], fontsize=8)
     left.set_ylabel("MiB/s")
+    left.set_ylim(0, left.get_ylim()[1] * 1.25)  # room for the legend above the bars
     left.set_title("64 MiB objects on 1, 4 and 8 drives (median over rounds)")
     left.grid(axis="y", alpha=0.3)
-    left.legend(fontsize=8)
+    left.legend(fontsize=8, loc="upper right", ncol=2)
 
     modes = (drives.get("codec") or {}).get("modes", {})
     if not modes:
@@ -129,7 +130,8 @@ def _drives(left: Any, right: Any, drives: dict) -> None:
         right.bar([i + (j - (len(ops) - 1) / 2) * width for i in range(len(labels))], ys, width, label=title, color=colors[j % len(colors)])
     right.set_xticks(range(len(labels)), labels, fontsize=7)
     right.set_yscale("log")
+    right.set_ylim(top=right.get_ylim()[1] * 4)  # room for the legend above the bars (log scale)
     right.set_ylabel("MiB/s (log)")
     right.set_title("Erasure codec, 1 MiB blocks, one core")
     right.grid(axis="y", alpha=0.3)
-    right.legend(fontsize=7)
+    right.legend(fontsize=7, loc="upper right", ncol=2)

@@ -24,6 +24,7 @@ def markdown(doc: dict) -> str:
         f"Hoard {meta['hoard_version']} (source: {meta['hoard_source']}; git {meta['git']}) against "
         f"{meta['peer_version'] or 'no peer'}; {meta['rounds']} interleaved rounds; whole run {meta['duration_s']:.0f} s"
         + (f"; parts: {', '.join(meta['parts'])}" if meta.get("parts") else "")
+        + (f"; Hoard environment: {', '.join(f'`{k}={v}`' for k, v in meta['hoard_env'].items())}" if meta.get("hoard_env") else "")
         + ". Figures are medians over rounds; ratios are Hoard / peer per round, then their median.",
         "",
         "## Machine",
@@ -62,7 +63,8 @@ def markdown(doc: dict) -> str:
             for (sf, sp), (inf, ip) in zip(prof["self"], prof["inclusive"], strict=False):
                 lines.append(f"| {sp} | `{sf}` | | {ip} | `{inf}` |")
     if doc.get("chart"):
-        lines += ["", f"![Hoard against {peer} and the ceilings]({doc['chart']})"]
+        what = f"Hoard against {peer} and the ceilings" if doc["summary"] else "Hoard on 1, 4 and 8 drives"
+        lines += ["", f"![{what}]({doc['chart']})"]
     return "\n".join(lines) + "\n"
 
 
