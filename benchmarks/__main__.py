@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"unknown workload ids: {', '.join(sorted(unknown))}; known: {', '.join(w.key for w in work)}, {DRIVES}")
             return 2
         work = [w for w in work if w.key in wanted]
-        with_drives = DRIVES in wanted
+        with_drives = with_drives and DRIVES in wanted
     dplan = drives.plan_for(plan.quick, plan.rounds)
     if any("=" not in e for e in args.hoard_env):
         log("--hoard-env takes NAME=VALUE")
