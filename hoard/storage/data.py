@@ -15,6 +15,7 @@ from hoard.storage.erasure_set import ShardSetReader, ShardSetWriter, new_id
 from hoard.storage.pool import Storage
 
 log = logging.getLogger("hoard.data")
+READ_BATCH = 1  # blocks read per worker-thread trip: 2 and 4 measured no faster, and hold more memory
 
 
 class ObjectData:
@@ -99,20 +100,29 @@ async def stream(reader: ShardSetReader) -> AsyncIterator[bytes]:
             yield reader.inline_data[reader.start : reader.end + 1]
             return
         pieces = list(reader.pieces())
-        if pieces:
-            pending = asyncio.ensure_future(asyncio.to_thread(reader.read_piece, pieces[0]))
-        for i in range(len(pieces)):
+        # A few blocks per trip to a worker thread: each trip costs the event loop more than
+        # the read itself, while the next batch is read as this one is sent.
+        batches = [pieces[i : i + READ_BATCH] for i in range(0, len(pieces), READ_BATCH)]
+
+        def read(batch: list) -> list[bytes]:
+            return [reader.read_piece(piece) for piece in batch]
+
+        if batches:
+            pending = asyncio.ensure_future(asyncio.to_thread(read, batches[0]))
+        for i in range(len(batches)):
             assert pending is not None
-            data = await pending
-            pending = asyncio.ensure_future(asyncio.to_thread(reader.read_piece, pieces[i + 1])) if i + 1 < len(pieces) else None
-            yield data
+            chunks = await pending
+            pending = asyncio.ensure_future(asyncio.to_thread(read, batches[i + 1])) if i + 1 < len(batches) else None
+            for chunk in chunks:
+                yield chunk
     finally:
         if pending is not None:
             try:
                 await pending
             except Exception:  # noqa: BLE001 - the reader is being abandoned anyway
                 pass
-        await asyncio.to_thread(reader.close)
+        if reader.segments:
+            await asyncio.to_thread(reader.close)
 
 
 def read_all(reader: ShardSetReader, sink: Callable[[bytes], None]) -> None:

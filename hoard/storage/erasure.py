@@ -46,14 +46,14 @@ class Codec:
             return [bytes(block)] * self.total
         return self._driver.encode(bytes(block))
 
-    def decode(self, fragments: dict[int, bytes]) -> bytes:
+    def decode(self, fragments: dict[int, bytes | memoryview]) -> bytes | memoryview:
         """The block, from at least ``data`` verified fragments (index -> fragment)."""
         if len(fragments) < self.data:
             raise NotEnoughShards(f"{len(fragments)} good fragments, {self.data} needed")
         first = next(iter(fragments.values()))
         if self._driver is None or not first:
             return first
-        return self._driver.decode([fragments[i] for i in sorted(fragments)][: self.data])
+        return self._driver.decode([bytes(fragments[i]) for i in sorted(fragments)][: self.data])
 
     def fragment_size(self, block_len: int) -> int:
         size = self._sizes.get(block_len)

@@ -104,6 +104,14 @@ class ShardSetWriter:
 
     def write(self, data: bytes | memoryview) -> None:
         self.size += len(data)
+        if not self.inline and not self._buffer and len(data) == BLOCK_SIZE and isinstance(data, bytes):
+            # The common case, a whole block: encoded where it lies, no copy.
+            hashing = _DRIVE_POOL.submit(self._hash, data)
+            try:
+                self._write_block(data)
+            finally:
+                hashing.result()
+            return
         self._buffer += data
         if self.inline or len(self._buffer) < BLOCK_SIZE:
             self._hash(data)
@@ -113,8 +121,10 @@ class ShardSetWriter:
         hashing = _DRIVE_POOL.submit(self._hash, data)
         try:
             while len(self._buffer) >= BLOCK_SIZE:
-                self._write_block(bytes(self._buffer[:BLOCK_SIZE]))
+                with memoryview(self._buffer) as view:
+                    block = bytes(view[:BLOCK_SIZE])
                 del self._buffer[:BLOCK_SIZE]
+                self._write_block(block)
         finally:
             hashing.result()
 
@@ -233,18 +243,18 @@ class ShardSetReader:
                 block_start = b * seg.geometry.block_size
                 yield n, b, max(lo, block_start) - block_start, min(hi, block_start + seg.geometry.block_len(b) - 1) - block_start
 
-    def read_piece(self, piece: tuple[int, int, int, int]) -> bytes:
+    def read_piece(self, piece: tuple[int, int, int, int]) -> bytes | memoryview:
         n, b, lo, hi = piece
         block = self.read_block(n, b)
         return block[lo : hi + 1] if (lo, hi + 1) != (0, len(block)) else block
 
-    def read_block(self, n: int, b: int) -> bytes:
+    def read_block(self, n: int, b: int) -> bytes | memoryview:
         seg = self.segments[n]
         placement = self.record.placement
         geometry = seg.geometry
         length = HASH_SIZE + geometry.fragment_size(b)
         offset = geometry.offset(b)
-        good: dict[int, bytes] = {}
+        good: dict[int, memoryview] = {}
         # Data fragments first: with a systematic code they decode without arithmetic.
         for i in range(placement.data + placement.parity):
             if len(good) == placement.data:
@@ -258,12 +268,14 @@ class ShardSetReader:
             except OSError as e:
                 drive.fail(e)
                 data = b""
-            if len(data) != length or block_hash(data[HASH_SIZE:]) != data[:HASH_SIZE]:
+            # A view, not a slice: the fragment is verified and sent without another copy.
+            fragment = memoryview(data)[HASH_SIZE:]
+            if len(data) != length or block_hash(fragment) != data[:HASH_SIZE]:
                 log.warning("fragment %d of %s/%s block %d on drive %s is damaged", i, self.record.bucket, self.record.key, b, drive.root)
                 self._bad.add((n, i))
                 self._damaged()
                 continue
-            good[i] = data[HASH_SIZE:]
+            good[i] = fragment
         if len(good) < placement.data:
             raise ReadQuorumError(
                 f"{self.record.bucket}/{self.record.key}: only {len(good)} good fragments of block {b}, {placement.data} needed"

@@ -19,9 +19,10 @@ from hoard.s3.auth.chunked import ChunkedDecoder
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, content_md5
 from hoard.s3.xml import MAX_XML_BODY
+from hoard.storage.erasure import BLOCK_SIZE
 from hoard.storage.erasure_set import ShardSetWriter
 
-WRITE_BUFFER = 1024 * 1024
+WRITE_BUFFER = BLOCK_SIZE
 
 
 @dataclass(frozen=True)
@@ -118,12 +119,15 @@ async def receive_blob(
             if received > expected:
                 raise S3Error("IncompleteBody", "The body is longer than its declared length.")
             buffer += data
-            if len(buffer) >= WRITE_BUFFER:
+            while len(buffer) >= WRITE_BUFFER:
                 if pending is not None:
                     await pending
-                # Write this buffer while the next one is being received.
-                pending = asyncio.ensure_future(asyncio.to_thread(writer.write, bytes(buffer)))
-                buffer.clear()
+                # Exactly one block per write, copied once: the writer encodes it as it is.
+                with memoryview(buffer) as view:
+                    block = bytes(view[:WRITE_BUFFER])
+                del buffer[:WRITE_BUFFER]
+                # Write this block while the next one is being received.
+                pending = asyncio.ensure_future(asyncio.to_thread(writer.write, block))
         if pending is not None:
             await pending
             pending = None
