@@ -72,6 +72,20 @@ class ObjectRecord:
 
 
 @dataclass(frozen=True)
+class ListedObject:
+    """What a listing shows of an object: read without parsing its headers, segments or placement."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: float
+    storage_class: str
+    checksum_algorithm: str = ""
+    checksum_type: str = ""
+    version_id: str = "null"
+
+
+@dataclass(frozen=True)
 class Upload:
     upload_id: str
     bucket: str

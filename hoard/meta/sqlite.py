@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hoard.meta.records import Bucket, Listing, ObjectRecord, Part, Placement, Segment, Upload
+from hoard.meta.records import Bucket, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
 from hoard.s3.errors import S3Error
 
 log = logging.getLogger("hoard.meta")
@@ -109,6 +109,14 @@ def _object_from_row(row: tuple) -> ObjectRecord:
         checksum_algorithm=row[9], checksum_value=row[10], checksum_type=row[11],
         placement=Placement.from_json(json.loads(row[12])), data_id=row[13], inline=bool(row[14]),
     )
+
+
+# A listing reads only what it shows (the key must be the second column, as in _OBJECT_COLUMNS).
+_LISTED_COLUMNS = "bucket, key, size, etag, last_modified, storage_class, checksum_algorithm, checksum_type"
+
+
+def _listed_from_row(row: tuple) -> ListedObject:
+    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7])
 
 
 _UPLOAD_COLUMNS = "upload_id, bucket, key, initiated, storage_class, headers, checksum_algorithm, checksum_type, owner_id"
@@ -316,6 +324,9 @@ class SqliteMetaStore:
 
         return await self._write(op)
 
+    def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
+        return self.read_sync(lambda c: _get_object(c, bucket, key))
+
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         return await self._read(lambda c: _get_object(c, bucket, key))
 
@@ -344,7 +355,7 @@ class SqliteMetaStore:
         """
 
         def op(conn: sqlite3.Connection) -> Listing:
-            return _list(conn, "objects", _OBJECT_COLUMNS, _object_from_row, bucket, prefix, delimiter, after, limit)
+            return _list(conn, "objects", _LISTED_COLUMNS, _listed_from_row, bucket, prefix, delimiter, after, limit)
 
         return await self._read(op)
 

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 log = logging.getLogger("hoard.drive")
 FANOUT = 256
-WRITEBACK_EVERY = 8 * 1024 * 1024
+WRITEBACK_EVERY = 1024 * 1024
 
 
 class DriveState(enum.Enum):

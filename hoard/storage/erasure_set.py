@@ -48,7 +48,10 @@ def _parallel(fn: Callable, items: Iterable) -> list:
         except Exception as e:  # noqa: BLE001 - each drive fails alone
             return e
 
-    return list(_DRIVE_POOL.map(guarded, list(items)))
+    items = list(items)
+    if len(items) == 1:  # one drive: no hand-off to another thread
+        return [guarded(items[0])]
+    return list(_DRIVE_POOL.map(guarded, items))
 
 
 @dataclass

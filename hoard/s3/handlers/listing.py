@@ -7,7 +7,7 @@ import binascii
 from urllib.parse import quote_plus
 
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import Listing, ObjectRecord
+from hoard.meta.records import ListedObject, Listing
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.buckets import owner_xml
@@ -31,7 +31,7 @@ def _common(ctx: Context) -> tuple[str, str, int]:
     return params.get("prefix", ""), params.get("delimiter", ""), int_param(ctx, "max-keys", MAX_KEYS, 0, 2147483647)
 
 
-def _contents(ctx: Context, record: ObjectRecord, enc, with_owner: bool, tag: str = "Contents", versions: bool = False):
+def _contents(ctx: Context, record: ListedObject, enc, with_owner: bool, tag: str = "Contents", versions: bool = False):
     children: list = [("Key", enc(record.key))]
     if versions:
         children += [("VersionId", record.version_id), ("IsLatest", True)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from urllib.parse import quote
 
 from hoard.http.ranges import parse_range
@@ -203,7 +204,10 @@ async def _read_object(ctx: Context, head: bool) -> Response:
     check_key(ctx.key)
     check_version_id(ctx)
     for _attempt in range(5):
-        record = await get_record(ctx)
+        record, preread = await ctx.services.data.lookup(ctx.store, ctx.bucket, ctx.key, read_inline=not head)
+        if record is None:
+            await require_bucket(ctx)
+            raise S3Error("NoSuchKey", Key=ctx.key)
         check_read_conditions(ctx, record)
         headers = read_headers(ctx, record)
         status = 200
@@ -232,7 +236,10 @@ async def _read_object(ctx: Context, head: bool) -> Response:
         if length == 0:
             return Response(status=status, headers=headers)
         try:
-            opened = await ctx.services.data.open(record, start, end)
+            if preread is not None:
+                opened = dataclasses.replace(preread, start=start, end=end)
+            else:
+                opened = await ctx.services.data.open(record, start, end)
         except FileNotFoundError:
             # Replaced between our lookup and our open: look again and serve the new version.
             continue

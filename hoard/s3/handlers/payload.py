@@ -132,7 +132,10 @@ async def receive_blob(
             await pending
             pending = None
         if buffer:
-            await asyncio.to_thread(writer.write, bytes(buffer))
+            if writer.inline:  # a small body: hashing it costs less than a trip to a thread
+                writer.write(bytes(buffer))
+            else:
+                await asyncio.to_thread(writer.write, bytes(buffer))
         if received != expected:
             raise S3Error("IncompleteBody")
 
@@ -154,7 +157,10 @@ async def receive_blob(
                 claimed_checksum = checksums.decode(trailer_value, algorithm)
             if claimed_checksum is not None and claimed_checksum != checksum_raw:
                 raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
-        stored = await asyncio.to_thread(writer.finish if defer_commit else writer.commit)
+        if writer.inline:
+            stored = writer.commit()  # encodes a small buffer; no file to make durable
+        else:
+            stored = await asyncio.to_thread(writer.finish if defer_commit else writer.commit)
     except BaseException:
         if pending is not None:
             try:
