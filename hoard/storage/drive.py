@@ -61,7 +61,10 @@ class FileWriter:
         assert self._file is not None
         self._file.write(data)
         self.size += len(data)
-        if self.size - self._flushed >= WRITEBACK_EVERY:
+        self._start_writeback()
+
+    def _start_writeback(self) -> None:
+        if self._file is not None and self.size - self._flushed >= WRITEBACK_EVERY:
             # Start writing back what is done so far: the fsync at commit then has little left
             # to flush, and a large upload does not fill the page cache with dirty pages.
             os.posix_fadvise(self._file.fileno(), self._flushed, self.size - self._flushed, os.POSIX_FADV_DONTNEED)
@@ -77,6 +80,7 @@ class FileWriter:
             rest = (checksum + fragment)[written:]
             self._file.write(rest)
         self.size += total
+        self._start_writeback()
 
     def commit(self) -> None:
         assert self._file is not None

@@ -7,6 +7,7 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from hoard.http.request import Request
 from hoard.iam.credentials import Identity, KeyRing
@@ -49,11 +50,20 @@ def _require_signed_amz_headers(req: Request, signed_headers: tuple[str, ...], e
         )
 
 
+_AMZ_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$", re.ASCII)
+
+
+@lru_cache(maxsize=1024)
 def _parse_amz_date(value: str) -> int:
-    try:
-        return calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ"))
-    except ValueError:
-        raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header") from None
+    """Seconds since the epoch of an ISO 8601 basic timestamp (time.strptime costs ~10x more,
+    and every signed request carries one)."""
+    match = _AMZ_DATE.match(value)
+    if match is None:
+        raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+    year, month, day, hour, minute, second = map(int, match.groups())
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60 and second < 61):
+        raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
 
 
 def _parse_http_date(value: str) -> tuple[int, str]:
