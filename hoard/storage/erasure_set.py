@@ -137,16 +137,22 @@ class ShardSetWriter:
 
     def _write_block(self, block: bytes) -> None:
         fragments = self.codec.encode(block)
-        for i, writer in enumerate(self._writers):
-            if writer is None:
-                continue
-            fragment = fragments[i]
-            try:
-                writer.write_block(block_hash(fragment), fragment)
-            except OSError as e:
-                self._drives[i].fail(e)
+
+        def store(i: int) -> None:
+            writer = self._writers[i]
+            if writer is not None:
+                writer.write_block(block_hash(fragments[i]), fragments[i])
+
+        # Hashing and writing release the GIL: the drives' fragments go side by side.
+        results = _parallel(store, range(len(self._writers)))
+        for i, result in enumerate(results):
+            writer = self._writers[i]
+            if isinstance(result, OSError) and writer is not None:
+                self._drives[i].fail(result)
                 writer.abort()
                 self._writers[i] = None
+            elif isinstance(result, Exception):
+                raise result
         self._require_quorum()
 
     def finish(self) -> StoredData:
