@@ -10,7 +10,7 @@ from typing import Any
 
 from hoard.admin.api import ADMIN_PREFIX, AdminApi
 from hoard.config import Settings
-from hoard.http.request import ClientDisconnected, Receive, Request, Send
+from hoard.http.request import BodyTimeout, ClientDisconnected, Receive, Request, Send
 from hoard.http.response import Response, send_response
 from hoard.iam.credentials import Identity, KeyRing
 from hoard.s3 import xml
@@ -123,6 +123,10 @@ class HoardApp:
         except ReadQuorumError as e:
             log.error("%s %s: %s (request %s)", trace[0], resource, e, request_id)
             response = error_response(S3Error("ServiceUnavailable", f"Not enough drives are online to read this: {e}"), resource, request_id)
+        except BodyTimeout:
+            log.info("%s %s: the client stopped sending its body (request %s)", trace[0], resource, request_id)
+            response = error_response(S3Error("RequestTimeout"), resource, request_id)
+            response.headers["connection"] = "close"  # the rest of the body may still come: not reusable
         except ClientDisconnected:
             log.info("%s %s: client disconnected mid-request (request %s)", trace[0], resource, request_id)
             return

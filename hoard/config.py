@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     # just before the replacement can still open it.
     reclaim_grace: float = 30.0
     max_object_size: int = 5 * 1024**3
+    # Seconds a request body may stall before the request is answered 400 RequestTimeout, as S3 does.
+    body_timeout: float = 20.0
     # Erasure coding: parity shards per set for STANDARD (default by set size) and
     # REDUCED_REDUNDANCY; objects under inline_limit bytes live inside their version records.
     parity: int | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,17 +103,30 @@ class Request:
             return value
 
 
-class BodyStream:
-    """Pulls the request body from ASGI in chunks; raises ClientDisconnected if the client leaves."""
+class BodyTimeout(Exception):
+    """The client stopped sending its body: nothing arrived for the idle timeout."""
 
-    def __init__(self, receive: Receive) -> None:
+
+class BodyStream:
+    """Pulls the request body from ASGI in chunks; raises ClientDisconnected if the client leaves
+    and BodyTimeout if it stalls (a client that declares more than it sends must not hold a
+    handler and a temp file forever)."""
+
+    def __init__(self, receive: Receive, idle_timeout: float | None = None) -> None:
         self._receive = receive
         self._done = False
+        self._idle_timeout = idle_timeout
 
     async def chunk(self) -> bytes:
         """Next piece of body, or b"" at its end."""
         while not self._done:
-            message = await self._receive()
+            try:
+                # A deadline on the running task, not wait_for's extra task per chunk.
+                async with asyncio.timeout(self._idle_timeout):
+                    message = await self._receive()
+            except TimeoutError:
+                self._done = True
+                raise BodyTimeout() from None
             if message["type"] == "http.disconnect":
                 self._done = True
                 raise ClientDisconnected()

@@ -133,8 +133,12 @@ def stop_clean(srv: HoardServer) -> None:
 
 
 def remove_drives(srv: HoardServer, indexes: list[int]) -> None:
+    # Gone at once, as a pulled drive is: renamed away first, so the server (healing in the
+    # background) cannot write into a folder that is half deleted.
     for i in indexes:
-        shutil.rmtree(srv.drives[i])
+        gone = srv.drives[i].with_name(f"{srv.drives[i].name}.gone-{time.monotonic_ns()}")
+        srv.drives[i].rename(gone)
+        shutil.rmtree(gone)
 
 
 def restore_empty(srv: HoardServer, indexes: list[int]) -> None:

@@ -691,3 +691,27 @@ def test_large_but_legal_headers_still_work(s3, bucket):
     got = s3.get_object(Bucket=bucket, Key="copy")
     assert got["Body"].read() == b"copy me"
     assert got["Metadata"] == metadata
+
+
+def test_stalled_body_gets_request_timeout(tmp_path):
+    # S3 answers 400 RequestTimeout when a body stops arriving; the stalled upload leaves nothing.
+    srv = HoardServer(tmp_path / "data", env_extra={"HOARD_BODY_TIMEOUT": "1"}).start()
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="stall")
+        headers = signed(srv, "PUT", "/stall/slow", headers={"Content-Length": str(MiB)}, unsigned_payload=True)
+        sock = open_raw(srv, "PUT", "/stall/slow", headers)
+        sock.sendall(os.urandom(300 * KiB))
+        started = time.monotonic()
+        reply = read_reply(sock, timeout=15)
+        sock.close()
+        assert reply is not None and reply.status == 400, reply
+        assert b"<Code>RequestTimeout</Code>" in reply.body
+        assert reply.headers.get("connection") == "close"
+        assert time.monotonic() - started < 10
+        assert temp_files(srv) == set()
+        assert_missing(s3, "stall", "slow")
+        s3.put_object(Bucket="stall", Key="after", Body=b"fine")  # and the server goes on serving
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.log()

@@ -58,7 +58,7 @@ def declared_length(ctx: Context) -> int:
 
 
 def _source(ctx: Context) -> tuple[AsyncIterator[bytes], ChunkedDecoder | None]:
-    body = BodyStream(ctx.req.receive)
+    body = BodyStream(ctx.req.receive, ctx.services.settings.body_timeout)
     if ctx.auth.streaming:
         decoder = ChunkedDecoder(body, ctx.auth)
         return decoder.payload(), decoder
@@ -199,7 +199,7 @@ async def receive_document(ctx: Context, limit: int = MAX_XML_BODY, body_checksu
         body = b"".join(parts)
         trailers = decoder.trailers if decoder else {}
     else:
-        body = await BodyStream(ctx.req.receive).read_all(limit)
+        body = await BodyStream(ctx.req.receive, ctx.services.settings.body_timeout).read_all(limit)
         trailers = {}
     md5_claim = content_md5(ctx)
     if md5_claim is not None and hashlib.md5(body).digest() != md5_claim:
