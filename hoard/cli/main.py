@@ -107,6 +107,10 @@ def server(address: str, log_level: str | None, parity: int | None, dirs: tuple[
                           version records (default 131072)
       HOARD_SCANNER_RATE  bytes per second the background scanner verifies (default
                           33554432; 0 turns it off)
+      HOARD_PROBE_INTERVAL
+                          seconds between probes of offline or replaced drives (default 5)
+      HOARD_BODY_TIMEOUT  seconds a request body may stall before the request is answered
+                          400 RequestTimeout (default 20)
       HOARD_REGION        region reported and signed for (default us-east-1)
       HOARD_REGION_STRICT=1
                           reject signatures scoped to any other region
