@@ -22,6 +22,16 @@ SECRET_KEY = "hoard-test-secret-key/0123456789abcdefXYZ"
 REGION = "us-east-1"
 
 
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; its last answer."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -82,6 +82,19 @@ def prefix_end(prefix: str) -> str | None:
     return None
 
 
+def _prefix_range(column: str, prefix: str) -> tuple[str, list[Any]]:
+    """SQL (to AND in) and arguments selecting values of ``column`` that start with ``prefix``:
+    an index range, not a LIKE."""
+    if not prefix:
+        return "", []
+    sql, args = f" AND {column} >= ?", [prefix]
+    end = prefix_end(prefix)
+    if end:
+        sql += f" AND {column} < ?"
+        args.append(end)
+    return sql, args
+
+
 def _segments_json(segments: Iterable[Segment]) -> str:
     return json.dumps([[s.blob, s.size, s.etag, s.checksum] for s in segments])
 
@@ -272,13 +285,9 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> list[Bucket]:
             sql = "SELECT name, created, location, owner_id FROM buckets WHERE name > ?"
             args: list[Any] = [after]
-            if prefix:
-                sql += " AND name >= ?"
-                args.append(prefix)
-                end = prefix_end(prefix)
-                if end:
-                    sql += " AND name < ?"
-                    args.append(end)
+            where, more = _prefix_range("name", prefix)
+            sql += where
+            args += more
             sql += " ORDER BY name LIMIT ?"
             args.append(limit)
             return [Bucket(*r) for r in conn.execute(sql, args)]
@@ -501,15 +510,9 @@ class SqliteMetaStore:
             sql = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE (bucket > ? OR (bucket = ? AND key > ?))"
             args: list[Any] = [bucket, bucket, key]
             if prefix_bucket:
-                sql += " AND bucket = ?"
-                args.append(prefix_bucket)
-                if prefix:
-                    sql += " AND key >= ?"
-                    args.append(prefix)
-                    end = prefix_end(prefix)
-                    if end:
-                        sql += " AND key < ?"
-                        args.append(end)
+                where, more = _prefix_range("key", prefix)
+                sql += " AND bucket = ?" + where
+                args += [prefix_bucket, *more]
             sql += " ORDER BY bucket, key LIMIT ?"
             args.append(limit)
             return [_object_from_row(r) for r in conn.execute(sql, args)]
@@ -520,15 +523,8 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> int:
             if not bucket:
                 return conn.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
-            sql, args = "SELECT COUNT(*) FROM objects WHERE bucket = ?", [bucket]
-            if prefix:
-                sql += " AND key >= ?"
-                args.append(prefix)
-                end = prefix_end(prefix)
-                if end:
-                    sql += " AND key < ?"
-                    args.append(end)
-            return conn.execute(sql, args).fetchone()[0]
+            where, args = _prefix_range("key", prefix)
+            return conn.execute("SELECT COUNT(*) FROM objects WHERE bucket = ?" + where, [bucket, *args]).fetchone()[0]
 
         return await self._read(op)
 
@@ -692,14 +688,9 @@ def _list_uploads(
         else:
             sql += " AND key > ?"
             args.append(key_marker)
-    if prefix:
-        sql += " AND key >= ?"
-        args.append(prefix)
-        end = prefix_end(prefix)
-        if end:
-            sql += " AND key < ?"
-            args.append(end)
-    sql += " ORDER BY key, upload_id"
+    where, more = _prefix_range("key", prefix)
+    sql += where + " ORDER BY key, upload_id"
+    args += more
     count = 0
     for row in conn.execute(sql, args):
         upload = _upload_from_row(row)

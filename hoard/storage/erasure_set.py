@@ -17,7 +17,7 @@ from hoard.meta.records import ObjectRecord, Placement, Segment
 from hoard.storage import record as record_file
 from hoard.storage.bitrot import HASH_SIZE, block_hash
 from hoard.storage.drive import DriveOffline, FileWriter, LocalDrive
-from hoard.storage.erasure import BLOCK_SIZE, Codec, codec
+from hoard.storage.erasure import BLOCK_SIZE, codec
 from hoard.storage.layout import write_quorum
 from hoard.storage.shardfile import ShardGeometry
 
@@ -39,7 +39,7 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
-def _parallel(fn: Callable, items: Iterable) -> list:
+def on_drives(fn: Callable, items: Iterable) -> list:
     """Run ``fn`` on every item on the drive pool; returns each result or the exception it raised."""
 
     def guarded(item):
@@ -144,7 +144,7 @@ class ShardSetWriter:
                 writer.write_block(block_hash(fragments[i]), fragments[i])
 
         # Hashing and writing release the GIL: the drives' fragments go side by side.
-        results = _parallel(store, range(len(self._writers)))
+        results = on_drives(store, range(len(self._writers)))
         for i, result in enumerate(results):
             writer = self._writers[i]
             if isinstance(result, OSError) and writer is not None:
@@ -173,7 +173,7 @@ class ShardSetWriter:
         if self.inline:
             return finished
         live = [(i, w) for i, w in enumerate(self._writers) if w is not None]
-        results = _parallel(lambda iw: iw[1].commit(), live)
+        results = on_drives(lambda iw: iw[1].commit(), live)
         for (i, writer), result in zip(live, results, strict=True):
             if isinstance(result, Exception):
                 self._drives[i].fail(result)
@@ -315,7 +315,7 @@ class ErasureSet:
                 drive.fail(e)
                 raise
 
-        results = _parallel(store, range(len(placement.distribution)))
+        results = on_drives(store, range(len(placement.distribution)))
         written = [i for i, r in enumerate(results) if not isinstance(r, Exception)]
         if len(written) < quorum:
             self.remove_records(record)
@@ -327,10 +327,10 @@ class ErasureSet:
             if drive.usable:
                 drive.remove_record(record.data_id)
 
-        _parallel(drop, record.placement.distribution)
+        on_drives(drop, record.placement.distribution)
 
     def remove_shard(self, shard_id: str) -> None:
-        _parallel(lambda d: d.usable and d.remove_shard(shard_id), self.drives)
+        on_drives(lambda d: d.usable and d.remove_shard(shard_id), self.drives)
 
     # -- reading --------------------------------------------------------------------------
     def open(self, record: ObjectRecord, start: int, end: int, on_damage: Callable[[ObjectRecord], None]) -> ShardSetReader:
@@ -536,5 +536,3 @@ def _verify_shard(path: os.PathLike, geometry: ShardGeometry) -> bool:
                 return False
     return True
 
-
-__all__ = ["BLOCK_SIZE", "Codec", "ErasureSet", "HealResult", "ReadQuorumError", "StoredData", "WriteQuorumError", "new_id"]

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from hoard.meta.records import Bucket, Placement
 from hoard.storage.drive import DriveState, LocalDrive
-from hoard.storage.erasure_set import ErasureSet, _parallel
+from hoard.storage.erasure_set import ErasureSet, WriteQuorumError, on_drives
 from hoard.storage.layout import (
     INLINE_LIMIT,
     LayoutError,
@@ -178,17 +178,19 @@ class Storage:
             eset.remove_shard(shard_id)
 
     # -- what every drive keeps a copy of -------------------------------------------------
-    def _write_everywhere(self, name: str | None, data: bytes, bucket_file: str | None = None) -> int:
+    def _write_everywhere(self, path_on: Callable[[LocalDrive], Path], data: bytes) -> int:
+        """Write a file to every usable drive (at ``path_on(drive)``); returns how many took it."""
+
         def write(drive: LocalDrive) -> None:
             drive.check()
-            path = drive.buckets / bucket_file if bucket_file else drive.system / name
+            path = path_on(drive)
             try:
                 drive.write_file(path, data)
             except OSError as e:
                 drive.fail(e)
                 raise
 
-        results = _parallel(write, self.drives)
+        results = on_drives(write, self.drives)
         return sum(not isinstance(r, Exception) for r in results)
 
     def _read_anywhere(self, name: str) -> bytes | None:
@@ -204,15 +206,13 @@ class Storage:
 
     def save_bucket(self, bucket: Bucket) -> None:
         data = json.dumps({"name": bucket.name, "created": bucket.created, "location": bucket.location, "owner_id": bucket.owner_id})
-        written = self._write_everywhere(None, data.encode(), bucket_file=f"{bucket.name}.json")
+        written = self._write_everywhere(lambda d: d.buckets / f"{bucket.name}.json", data.encode())
         if written < len(self.drives) // 2 + 1:
-            from hoard.storage.erasure_set import WriteQuorumError
-
             self.remove_bucket(bucket.name)
             raise WriteQuorumError(f"only {written} drives took the bucket; {len(self.drives) // 2 + 1} are needed")
 
     def remove_bucket(self, name: str) -> None:
-        _parallel(lambda d: d.usable and d.remove_file(d.buckets / f"{name}.json"), self.drives)
+        on_drives(lambda d: d.usable and d.remove_file(d.buckets / f"{name}.json"), self.drives)
 
     def load_buckets(self) -> list[Bucket]:
         """Every bucket any usable drive knows of."""
@@ -236,7 +236,7 @@ class Storage:
         return self._read_anywhere(CREDENTIALS_FILE)
 
     def write_credentials(self, data: bytes) -> None:
-        self._write_everywhere(CREDENTIALS_FILE, data)
+        self._write_everywhere(lambda d: d.system / CREDENTIALS_FILE, data)
 
     def index_id(self) -> str | None:
         """The identity of the current index, as most drives record it."""
@@ -250,7 +250,7 @@ class Storage:
         return Counter(values).most_common(1)[0][0] if values else None
 
     def set_index_id(self, value: str) -> None:
-        self._write_everywhere(INDEX_ID_FILE, value.encode())
+        self._write_everywhere(lambda d: d.system / INDEX_ID_FILE, value.encode())
 
     def index_candidates(self) -> list[Path]:
         """Where the index may live: on each usable drive, the first one preferred."""
@@ -311,6 +311,3 @@ class Storage:
                 drive.fail(e)
         return removed
 
-
-def now() -> float:
-    return time.time()

@@ -22,7 +22,7 @@ from hoard.storage import record as record_file
 from hoard.storage.bitrot import HASH_SIZE, block_hash
 from hoard.storage.erasure import codec
 from hoard.storage.shardfile import ShardGeometry
-from tests.conftest import HoardServer
+from tests.conftest import HoardServer, wait_for
 
 DRIVES = 8
 PARITY = 4  # the default for sets of 8
@@ -32,15 +32,6 @@ SIZES = {"empty": 0, "one-byte": 1, "four-k": 4096, "just-over-a-mib": MiB + 1}
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 def start(tmp_path: Path, **env: str) -> HoardServer:
@@ -369,5 +360,61 @@ def test_single_drive_never_serves_rotten_bytes(tmp_path):
             raise AssertionError(f"rotten object served ({len(got)} bytes, intact: {got == body})")
         result = srv.admin("heal", check=False)
         assert result.returncode == 1 and "1 unrecoverable" in result.stdout, result.stdout
+    finally:
+        stop_clean(srv)
+
+
+def rot_drive(srv: HoardServer, index: int, rng: random.Random) -> None:
+    for path in (srv.drives[index] / ".hoard" / "shards").glob("*/*"):
+        flip_bytes(path, 5, rng)
+
+
+def shards_good(srv: HoardServer, keys: set[str]) -> bool:
+    try:
+        assert_every_shard_present_and_good(srv, keys)
+    except AssertionError:
+        return False
+    return True
+
+
+def test_a_read_that_meets_rot_repairs_it(tmp_path):
+    # No heal command and no scanner: a read that meets a bad fragment queues the object for
+    # repair. Reads use data fragments, so objects whose fragment on the rotten drive is parity
+    # are not touched by reading; every object that is, is repaired whole.
+    srv = start(tmp_path, HOARD_SCANNER_RATE="0")
+    try:
+        digests = put_fixture_objects(srv)
+        rotten = srv.drives[3]
+        read_from_it = {r.record.key for r in drive_records(rotten) if not r.record.inline and r.fragment < r.record.placement.data}
+        assert read_from_it, "the placement put no data fragment on this drive"
+        rot_drive(srv, 3, random.Random(99))
+        read_back(srv, digests)
+
+        def repaired() -> bool:
+            for stored in drive_records(rotten):
+                r = stored.record
+                if r.key in read_from_it:
+                    c = codec(r.placement.data, r.placement.parity)
+                    for seg in r.segments:
+                        if not verify_shard(rotten / ".hoard" / "shards" / seg.blob[:2] / seg.blob, ShardGeometry(seg.size, c)):
+                            return False
+            return True
+
+        assert wait_for(repaired)
+        info = json.loads(srv.admin("info", "--json").stdout)["healing"]
+        assert info["repaired_on_read"] >= 1 and info["job"] is None  # no heal job did it
+    finally:
+        stop_clean(srv)
+
+
+def test_the_scanner_finds_and_repairs_rot_by_itself(tmp_path):
+    srv = start(tmp_path, HOARD_SCANNER_RATE=str(512 * MiB))
+    try:
+        digests = put_fixture_objects(srv)
+        rot_drive(srv, 6, random.Random(7))
+        assert not shards_good(srv, set(digests))
+        assert wait_for(lambda: shards_good(srv, set(digests)), timeout=60)  # nobody read anything
+        status = json.loads(srv.admin("info", "--json").stdout)["healing"]
+        assert status["scanner_passes"] >= 1
     finally:
         stop_clean(srv)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hoard.storage import record as record_file
-from tests.conftest import HoardServer
+from tests.conftest import HoardServer, wait_for
 
 DRIVES = 8
 ROUNDS = 20
@@ -25,15 +25,6 @@ WORKERS = 50
 
 def files(drive: Path, kind: str) -> list[Path]:
     return list((drive / ".hoard" / kind).glob("*/*"))
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 def body_for(key: str, n: int) -> bytes:

@@ -42,7 +42,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, HoardServer
+from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, HoardServer, wait_for
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -175,15 +175,6 @@ def assert_serving(s3, bucket: str | None = None) -> None:
 def temp_files(server: HoardServer) -> set[str]:
     # Uploads in progress live in DATA/.hoard/tmp until committed (ARCHITECTURE.md, on-disk layout).
     return {p.name for p in (server.data_dir / ".hoard" / "tmp").iterdir()}
-
-
-def wait_for(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 # --- XML request documents ------------------------------------------------------------------

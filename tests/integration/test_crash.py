@@ -9,7 +9,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.conftest import HoardServer
+from tests.conftest import HoardServer, wait_for
 
 INLINE_LIMIT = 128 * 1024
 
@@ -18,15 +18,6 @@ def files_under(data_dir, kind: str) -> set[str]:
     """Shard files (kind "shards") or version records ("records") on a drive."""
     root = data_dir / ".hoard" / kind
     return {p.name for sub in root.iterdir() for p in sub.iterdir()}
-
-
-def wait_for(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_startup_removes_temp_files_and_orphans(tmp_path):

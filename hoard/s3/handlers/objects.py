@@ -124,7 +124,11 @@ async def put_object(ctx: Context) -> Response:
 
 
 async def get_record(ctx: Context) -> ObjectRecord:
-    record = await ctx.store.get_object(ctx.bucket, ctx.key)
+    return await found(ctx, await ctx.store.get_object(ctx.bucket, ctx.key))
+
+
+async def found(ctx: Context, record: ObjectRecord | None) -> ObjectRecord:
+    """The record, or S3's answer for its absence: NoSuchBucket if the bucket is gone too."""
     if record is None:
         await require_bucket(ctx)
         raise S3Error("NoSuchKey", Key=ctx.key)
@@ -204,10 +208,8 @@ async def _read_object(ctx: Context, head: bool) -> Response:
     check_key(ctx.key)
     check_version_id(ctx)
     for _attempt in range(5):
-        record, preread = await ctx.services.data.lookup(ctx.store, ctx.bucket, ctx.key, read_inline=not head)
-        if record is None:
-            await require_bucket(ctx)
-            raise S3Error("NoSuchKey", Key=ctx.key)
+        looked_up, preread = await ctx.services.data.lookup(ctx.store, ctx.bucket, ctx.key, read_inline=not head)
+        record = await found(ctx, looked_up)
         check_read_conditions(ctx, record)
         headers = read_headers(ctx, record)
         status = 200
