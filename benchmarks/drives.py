@@ -26,6 +26,7 @@ the gain of spreading I/O over real disks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import resource
@@ -79,7 +80,7 @@ def plan_for(quick: bool, rounds: int) -> DrivesPlan:
     # ticks, RSS every 50 ms), and the whole part a few minutes in quick mode.
     if quick:
         return DrivesPlan(
-            quick=True, rounds=rounds, codec_seconds=0.3, codec_reps=3, concurrencies=(1, 4), puts={1: 4, 4: 8}, gets={1: 16, 4: 32},
+            quick=True, rounds=rounds, codec_seconds=0.3, codec_reps=3, concurrencies=(1, 4), puts={1: 6, 4: 12}, gets={1: 16, 4: 32},
             flat_small=8 * MiB, flat_large=128 * MiB, flat_counts={"small_put": 8, "small_get": 16, "large_put": 1, "large_get": 2},
         )  # fmt: skip
     return DrivesPlan(
@@ -225,6 +226,20 @@ async def _delete(node: Node, prefixes: list[str]) -> None:
     await drive(node.site.target, (delete_op(p) for p in paths), 4, time_limit=600)
 
 
+async def _settle(folder: Path, quiet: float = 1.5, limit: float = 60) -> None:
+    """Wait until the servers have reclaimed the deleted bytes (the drives' usage stops
+    changing), then flush the file system, so that no round pays for the last one's deletes."""
+    t0, last, since = time.perf_counter(), -1, time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        used = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        if used != last:
+            last, since = used, time.perf_counter()
+        elif time.perf_counter() - since >= quiet:
+            break
+        await asyncio.sleep(0.25)
+    os.sync()
+
+
 def _put(key: str, size: int, count: int, concurrency: int, round_no: int) -> tuple[Workload, str]:
     """A PUT workload writing new keys this round (no overwrites: those add reclaim work)."""
     prefix = f"{key}/r{round_no}"
@@ -232,11 +247,12 @@ def _put(key: str, size: int, count: int, concurrency: int, round_no: int) -> tu
     return Workload(key, title, size, concurrency, "unsigned", put_objects(prefix, size, count, concurrency, False)), prefix
 
 
-async def _rounds(nodes: list[Node], plan: DrivesPlan, log: Log) -> list[dict]:
+async def _rounds(nodes: list[Node], plan: DrivesPlan, folder: Path, log: Log) -> list[dict]:
     samples: list[dict] = []
     big = next(n for n in nodes if n.drives == max(DRIVE_COUNTS))
     for round_no in range(1, plan.rounds + 1):
         t0 = time.perf_counter()
+        await _settle(folder)
         written: list[str] = []
         for c in plan.concurrencies:
             put, prefix = _put(f"put-64m-c{c}", OBJECT, plan.puts[c], c, round_no)
@@ -272,6 +288,7 @@ async def _rounds(nodes: list[Node], plan: DrivesPlan, log: Log) -> list[dict]:
         log("  ".join(line))
         for node in nodes:
             await _delete(node, written)
+        await _settle(folder)
         log(f"  drives round {round_no} took {time.perf_counter() - t0:.0f}s")
     return samples
 
@@ -306,10 +323,11 @@ def _profile(node: Node, plan: DrivesPlan, folder: Path, log: Log) -> dict[str, 
 def start_nodes(
     workdir: Path, src: Path | None, payloads: Payloads, plan: Plan, started: list[servers.Server], env: dict[str, str]
 ) -> list[Node]:
-    """The three servers, each on its own folders; the scanner off so it reads nothing meanwhile."""
+    """The three servers, each on its own folders; the scanner off so it reads nothing meanwhile,
+    deleted bytes reclaimed at once (no grace) so that a round can wait for them to be gone."""
     nodes = []
     for n in DRIVE_COUNTS:
-        server = servers.start_hoard(workdir, src, drives=n, name=f"hoard-{n}drive", env={"HOARD_SCANNER_RATE": "0", **env})
+        server = servers.start_hoard(workdir, src, drives=n, name=f"hoard-{n}drive", env={"HOARD_SCANNER_RATE": "0", "HOARD_RECLAIM_GRACE": "0", **env})
         started.append(server)
         site = Site(server.name, Target(server.host, server.port, servers.CREDS), payloads, plan)
         nodes.append(Node(n, runner.Contender(server, site)))
@@ -336,7 +354,7 @@ def run(
         for node in nodes:
             run_async(_seed(node))
         log(f"  seeded {SEEDED} x 64 MiB on each in {time.perf_counter() - t0:.1f}s")
-        samples = run_async(_rounds(nodes, plan, log))
+        samples = run_async(_rounds(nodes, plan, folder, log))
         if profile:
             prof = _profile(nodes[-1], plan, folder, log)
         versions = {n.drives: n.contender.server.version.split(" ")[0] for n in nodes}

@@ -138,21 +138,19 @@ class ShardSetWriter:
     def _write_block(self, block: bytes) -> None:
         fragments = self.codec.encode(block)
 
-        def store(i: int) -> None:
-            writer = self._writers[i]
-            if writer is not None:
+        # One fragment after the other, in this thread: handing each to a drive thread cost
+        # more (wake-ups, eight writers contending for two cores) than it gained; measured,
+        # 8-drive PUT went from 57% to 64-70% of 1-drive. The commit's fsyncs, which wait on
+        # the disk rather than the CPU, still go side by side.
+        for i, writer in enumerate(self._writers):
+            if writer is None:
+                continue
+            try:
                 writer.write_block(block_hash(fragments[i]), fragments[i])
-
-        # Hashing and writing release the GIL: the drives' fragments go side by side.
-        results = on_drives(store, range(len(self._writers)))
-        for i, result in enumerate(results):
-            writer = self._writers[i]
-            if isinstance(result, OSError) and writer is not None:
-                self._drives[i].fail(result)
+            except OSError as e:
+                self._drives[i].fail(e)
                 writer.abort()
                 self._writers[i] = None
-            elif isinstance(result, Exception):
-                raise result
         self._require_quorum()
 
     def finish(self) -> StoredData:
