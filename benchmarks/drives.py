@@ -76,6 +76,8 @@ class DrivesPlan:
 
 
 def plan_for(quick: bool, rounds: int) -> DrivesPlan:
+    """``rounds`` is the main part's; this part takes at least 5, its ratios being the noisiest."""
+    rounds = max(rounds, 5)
     # Each run should last a second or more on the slowest server (CPU is sampled in 10 ms
     # ticks, RSS every 50 ms), and the whole part a few minutes in quick mode.
     if quick:
@@ -260,11 +262,16 @@ async def _rounds(nodes: list[Node], plan: DrivesPlan, folder: Path, log: Log) -
             written.append(prefix)
             for w in (put, get):
                 line = [f"  r{round_no} {w.key:<11}"]
-                for node in nodes:  # 1, 4, 8 drives, in that order, every round
+                # The order turns every round (1-4-8, 4-8-1, 8-1-4): whichever server runs right
+                # after another's PUTs meets a disk still busy with them, and that must not
+                # always be the same one.
+                turn = (round_no - 1) % len(nodes)
+                for node in nodes[turn:] + nodes[:turn]:
                     s = await _measure(w, node, round_no)
                     samples.append(s)
                     err = f" ({s['errors']} errors: {s['first_error'][:100]})" if s["errors"] else ""
                     line.append(f"{_label(node.drives)} {s['mib_per_s']:7.1f} MiB/s{err}")
+                line[1:] = sorted(line[1:], key=lambda text: int(text.split()[0]))
                 log("  ".join(line))
         # Memory against object size on the 8-drive server: the small objects first, so the
         # first round's small peak comes before any large object was ever seen.
