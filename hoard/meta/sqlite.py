@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hoard.meta.records import Bucket, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
+from hoard.nowait import WouldBlock
 from hoard.s3.errors import S3Error
 
 log = logging.getLogger("hoard.meta")
@@ -234,6 +235,10 @@ class SqliteMetaStore:
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         for _ in range(READERS):
             self._readers.put(_connect(path))
+        # One more, for lookups made in the event loop itself: it must never wait for a lock.
+        self._nowait_reader = _connect(path)
+        self._nowait_reader.execute("PRAGMA busy_timeout=0")
+        self._nowait_lock = threading.Lock()
         self._writer = _Writer(path)
         self._writer.start()
 
@@ -242,6 +247,7 @@ class SqliteMetaStore:
         self._writer.join(timeout=10)
         for _ in range(READERS):
             self._readers.get().close()
+        self._nowait_reader.close()
 
     # -- plumbing -------------------------------------------------------------------------
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -335,6 +341,18 @@ class SqliteMetaStore:
 
     def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
         return self.read_sync(lambda c: _get_object(c, bucket, key))
+
+    def get_object_nowait(self, bucket: str, key: str) -> ObjectRecord | None:
+        """``get_object`` in the calling thread (the event loop), or WouldBlock if SQLite would
+        have to wait for a lock or another caller is using the connection."""
+        if not self._nowait_lock.acquire(blocking=False):
+            raise WouldBlock("the no-wait index connection is in use")
+        try:
+            return _get_object(self._nowait_reader, bucket, key)
+        except sqlite3.OperationalError as e:  # "database is locked": busy_timeout is 0
+            raise WouldBlock(str(e)) from e
+        finally:
+            self._nowait_lock.release()
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         return await self._read(lambda c: _get_object(c, bucket, key))

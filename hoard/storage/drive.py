@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import enum
+import errno
 import json
 import logging
 import os
@@ -23,6 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from hoard.nowait import WouldBlock
 
 log = logging.getLogger("hoard.drive")
 FANOUT = 256
@@ -50,6 +53,7 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 
 _SYNC_FILE_RANGE = _sync_file_range()
+_RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 _SYNC_FILE_RANGE_WRITE = 2
 
 
@@ -223,6 +227,27 @@ class LocalDrive:
         with open(path, "rb") as f:
             return f.read()
 
+    def read_file_nowait(self, path: Path) -> bytes:
+        """The whole file if it is all in the page cache; WouldBlock if reading it would wait
+        on the disk (``RWF_NOWAIT``), or where the system cannot tell."""
+        if _RWF_NOWAIT is None:
+            raise WouldBlock("no RWF_NOWAIT here")
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            buf = bytearray(size)
+            try:
+                n = os.preadv(fd, [buf], 0, _RWF_NOWAIT) if size else 0
+            except (BlockingIOError, OSError) as e:
+                if isinstance(e, BlockingIOError) or e.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise WouldBlock(str(e)) from e
+                raise
+            if n != size:  # only part of it is cached
+                raise WouldBlock("partly cached")
+            return bytes(buf)
+        finally:
+            os.close(fd)
+
     def remove_file(self, path: Path) -> None:
         try:
             os.unlink(path)
@@ -253,8 +278,9 @@ class LocalDrive:
     def write_record(self, data_id: str, data: bytes) -> None:
         self.write_file(self.record_path(data_id), data)
 
-    def read_record(self, data_id: str) -> bytes:
-        return self.read_file(self.record_path(data_id))
+    def read_record(self, data_id: str, nowait: bool = False) -> bytes:
+        path = self.record_path(data_id)
+        return self.read_file_nowait(path) if nowait else self.read_file(path)
 
     def remove_record(self, data_id: str) -> None:
         self.remove_file(self.record_path(data_id))

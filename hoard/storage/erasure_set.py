@@ -331,15 +331,18 @@ class ErasureSet:
         on_drives(lambda d: d.usable and d.remove_shard(shard_id), self.drives)
 
     # -- reading --------------------------------------------------------------------------
-    def open(self, record: ObjectRecord, start: int, end: int, on_damage: Callable[[ObjectRecord], None]) -> ShardSetReader:
+    def open(
+        self, record: ObjectRecord, start: int, end: int, on_damage: Callable[[ObjectRecord], None], nowait: bool = False
+    ) -> ShardSetReader:
         """Open what bytes [start, end] of a version need.
 
         Raises FileNotFoundError when nothing of the version is left (it was replaced or deleted
-        after it was looked up), ReadQuorumError when too little of it is left to read.
+        after it was looked up), ReadQuorumError when too little of it is left to read. With
+        ``nowait`` (inline versions only), WouldBlock if that would mean waiting on a disk.
         """
         reader = ShardSetReader(self, record, start, end, on_damage)
         if record.inline:
-            reader.inline_data = self._read_inline(record, on_damage)
+            reader.inline_data = self._read_inline(record, on_damage, nowait)
             return reader
         placement = record.placement
         c = codec(placement.data, placement.parity)
@@ -376,12 +379,12 @@ class ErasureSet:
             drive.missing_or_failed(e)
             return None
 
-    def read_record(self, drive: LocalDrive, data_id: str) -> record_file.StoredRecord | None:
+    def read_record(self, drive: LocalDrive, data_id: str, nowait: bool = False) -> record_file.StoredRecord | None:
         """The record on one drive, or None if it is missing, corrupt or the drive is offline."""
         if not drive.usable:
             return None
         try:
-            return record_file.decode(drive.read_record(data_id))
+            return record_file.decode(drive.read_record(data_id, nowait))
         except record_file.CorruptRecord as e:
             log.warning("record %s on drive %s: %s", data_id, drive.root, e)
             return None
@@ -389,14 +392,14 @@ class ErasureSet:
             drive.missing_or_failed(e)
             return None
 
-    def _read_inline(self, record: ObjectRecord, on_damage: Callable[[ObjectRecord], None]) -> bytes:
+    def _read_inline(self, record: ObjectRecord, on_damage: Callable[[ObjectRecord], None], nowait: bool = False) -> bytes:
         placement = record.placement
         good: dict[int, bytes] = {}
         damaged = False
         for i in range(placement.data + placement.parity):
             if len(good) == placement.data:
                 break
-            stored = self.read_record(self.drives[placement.distribution[i]], record.data_id)
+            stored = self.read_record(self.drives[placement.distribution[i]], record.data_id, nowait)
             if stored is None or stored.fragment != i:
                 damaged = True
                 continue

@@ -1,0 +1,85 @@
+"""Small GETs are served from the event loop when their bytes are in the page cache, and from a
+worker thread when they are not (``hoard.nowait``): both ways give the same bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from hoard.nowait import WouldBlock
+from hoard.storage.drive import LocalDrive
+from tests.conftest import HoardServer
+
+SIZES = {"empty": 0, "one-byte": 1, "four-k": 4096, "almost-inline-limit": 100 * 1024}
+
+
+def evict(folder: Path) -> int:
+    """Drop every file under ``folder`` from the page cache (they are all fsync'd: clean pages go)."""
+    n = 0
+    for path in folder.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                n += 1
+            finally:
+                os.close(fd)
+    return n
+
+
+@pytest.mark.parametrize("drives", [1, 8])
+def test_small_objects_read_the_same_cached_or_not(tmp_path, drives):
+    folders = [tmp_path / f"disk{i}" for i in range(1, drives + 1)]
+    srv = HoardServer(tmp_path / "logs", drives=folders).start()
+    try:
+        c = srv.client()
+        c.create_bucket(Bucket="cold")
+        bodies = {key: os.urandom(size) for key, size in SIZES.items()}
+        for key, body in bodies.items():
+            c.put_object(Bucket="cold", Key=key, Body=body)
+        for rounds in range(2):  # cached (the event loop reads them), then evicted (a thread does)
+            if rounds:
+                os.sync()
+                assert sum(evict(f) for f in folders) > len(SIZES)
+            for key, body in bodies.items():
+                got = c.get_object(Bucket="cold", Key=key)["Body"].read()
+                assert hashlib.sha256(got).digest() == hashlib.sha256(body).digest(), key
+                assert c.head_object(Bucket="cold", Key=key)["ContentLength"] == len(body)
+
+        # Many at once, some cached and some not, while others are written: each gets its bytes.
+        evict(folders[0])
+
+        def check(i: int) -> None:
+            key = list(bodies)[i % len(bodies)]
+            if i % 5 == 0:
+                c.put_object(Bucket="cold", Key=f"new-{i}", Body=bodies[key])
+            assert c.get_object(Bucket="cold", Key=key)["Body"].read() == bodies[key]
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(check, range(200)))
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.log()
+
+
+def test_a_file_not_in_the_page_cache_would_block(tmp_path):
+    drive = LocalDrive(tmp_path)
+    path = tmp_path / "some-file"
+    data = os.urandom(64 * 1024)
+    path.write_bytes(data)
+    assert drive.read_file_nowait(path) == data  # just written: cached
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    with pytest.raises(WouldBlock):
+        drive.read_file_nowait(path)
+    assert drive.read_file(path) == data  # the thread's way reads it, and caches it again
+    assert drive.read_file_nowait(path) == data
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert drive.read_file_nowait(empty) == b""
