@@ -453,7 +453,9 @@ def targets(rows: list[dict], flat: dict) -> list[dict]:
             if errors:
                 measured += f" ({errors} errors)"
             met = ratio >= floor and not errors
-        out.append({"target": f"{r['title']}: {top} drives >= {floor:.0%} of 1 drive", "measured": measured, "met": met})
+        out.append(
+            {"target": f"{r['title']}: {top} drives >= {floor:.0%} of 1 drive", "measured": measured, "met": met, "key": f"drives:{r['title']}"}
+        )
     small, large = flat.get("small", {}), flat.get("large", {})
     a, b = small.get("peak_rss_mib"), large.get("peak_rss_mib")
     if a and b:
@@ -467,6 +469,7 @@ def targets(rows: list[dict], flat: dict) -> list[dict]:
             f"{small.get('size_mib', '?')} to {large.get('size_mib', '?')} MiB objects (PUT + GET)",
             "measured": measured,
             "met": met,
+            "key": "drives:flat-rss",
         }
     )
     return out

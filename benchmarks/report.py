@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+from benchmarks import bounds
+
 
 def _f(value: float | None, fmt: str = ".1f") -> str:
     return "—" if value is None or value != value else format(value, fmt)
@@ -15,7 +17,8 @@ def _mark(met: bool | None) -> str:
     return {True: "✅ met", False: "❌ not met", None: "— not measured"}[met]
 
 
-def markdown(doc: dict) -> str:
+def markdown(doc: dict, results: Path | None = None) -> str:
+    """The report; with ``results``, the targets not met are set against the reports kept there."""
     m, meta = doc["machine"], doc["run"]
     peer = meta["peer"] or "peer"
     lines = [
@@ -46,6 +49,8 @@ def markdown(doc: dict) -> str:
     met = sum(1 for t in doc["targets"] if t["met"])
     missed = sum(1 for t in doc["targets"] if t["met"] is False)
     lines += ["", f"{met} met, {missed} not met, {len(doc['targets']) - met - missed} not measured."]
+    if results is not None:
+        lines += bounds.section(doc, results)
 
     if doc.get("profile"):
         lines += ["", "## Profile (py-spy, Hoard process, one extra run each)"]
@@ -248,7 +253,7 @@ def write(doc: dict, results: Path, stamp: str, chart: Path | None) -> list[Path
     for name in (stamp, "latest"):
         doc["chart"] = f"{name}.png" if chart is not None else None
         md, js = results / f"{name}.md", results / f"{name}.json"
-        md.write_text(markdown(doc))
+        md.write_text(markdown(doc, results))
         js.write_text(json.dumps(doc, indent=1, default=str) + "\n")
         written += [md, js]
     return written

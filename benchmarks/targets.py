@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-def _row(target: str, measured: str, met: bool | None) -> dict:
-    return {"target": target, "measured": measured, "met": met}
+def _row(target: str, measured: str, met: bool | None, key: str = "", workloads: tuple[str, ...] = ()) -> dict:
+    """``key`` names the target across runs (see bounds.py); ``workloads`` are the ones it measures."""
+    return {"target": target, "measured": measured, "met": met, "key": key, "workloads": list(workloads)}
 
 
 def _get(rows: dict[str, dict], key: str, metric: str, side: str = "hoard") -> float | None:
@@ -26,6 +27,8 @@ def evaluate(summary: list[dict], ceilings: dict[str, dict], peer_name: str | No
                     f"{r['title']}: >=2x {peer} throughput, <=1/2 its CPU per op",
                     "peer not run" + (f" ({r['note']})" if r["note"] else ""),
                     None,
+                    f"peer:{r['workload']}",
+                    (r["workload"],),
                 )
             )
             continue
@@ -35,7 +38,7 @@ def evaluate(summary: list[dict], ceilings: dict[str, dict], peer_name: str | No
         if errors:
             measured += f" ({errors} Hoard errors)"
         met = None if t is None or c is None else (t >= 2 and c <= 0.5 and not errors)
-        out.append(_row(f"{r['title']}: >=2x {peer} throughput, <=1/2 its CPU per op", measured, met))
+        out.append(_row(f"{r['title']}: >=2x {peer} throughput, <=1/2 its CPU per op", measured, met, f"peer:{r['workload']}", (r["workload"],)))
 
     def ceiling(name: str) -> float | None:
         return float(ceilings[name]["value"]) if name in ceilings else None
@@ -46,6 +49,8 @@ def evaluate(summary: list[dict], ceilings: dict[str, dict], peer_name: str | No
             "PUT 64 MiB (c1) >= 80% of the receive+write+MD5 ceiling",
             f"{put64:.0f} of {rwm:.0f} MiB/s = {put64 / rwm:.0%}" if put64 and rwm else "not measured",
             put64 / rwm >= 0.8 if put64 and rwm else None,
+            "ceiling:put-64m-c1",
+            ("put-64m-c1",),
         )
     )
     get64, loop = _get(rows, "get-64m-c1", "mib_per_s"), ceiling("loopback_sendrecv")
@@ -54,11 +59,13 @@ def evaluate(summary: list[dict], ceilings: dict[str, dict], peer_name: str | No
             "GET 64 MiB (c1) >= 50% of the loopback (send/recv) ceiling",
             f"{get64:.0f} of {loop:.0f} MiB/s = {get64 / loop:.0%}" if get64 and loop else "not measured",
             get64 / loop >= 0.5 if get64 and loop else None,
+            "ceiling:get-64m-c1",
+            ("get-64m-c1",),
         )
     )
     for key, floor, label in (("put-4k-c16", 1000, "PUT 4 KiB >= 1,000 ops/s at c16"), ("get-4k-c16", 2500, "GET 4 KiB >= 2,500 ops/s")):
         v = _get(rows, key, "ops_per_s")
-        out.append(_row(label, f"{v:,.0f} ops/s" if v else "not measured", v >= floor if v else None))
+        out.append(_row(label, f"{v:,.0f} ops/s" if v else "not measured", v >= floor if v else None, f"ops:{key}", (key,)))
 
     walk = _get(rows, "list-10k", "p50_ms")
     out.append(
@@ -66,6 +73,8 @@ def evaluate(summary: list[dict], ceilings: dict[str, dict], peer_name: str | No
             "ListObjectsV2 of all 10,000 keys < 0.3 s",
             f"{walk / 1000:.3f} s (p50)" if walk else "not measured",
             walk < 300 if walk else None,
+            "walk:list-10k",
+            ("list-10k",),
         )
     )
 
@@ -73,11 +82,17 @@ def evaluate(summary: list[dict], ceilings: dict[str, dict], peer_name: str | No
         a, b = _get(rows, small, "p50_ms"), _get(rows, big, "p50_ms")
         text = f"10k: {a:.1f} ms, 1M: {b:.1f} ms ({b / a - 1:+.0%})" if a and b else "not measured (1M-key bucket: full mode only)"
         out.append(
-            _row(f"1,000-key page ({label}) within 20% between 10k- and 1M-key buckets", text, abs(b / a - 1) <= 0.2 if a and b else None)
+            _row(
+                f"1,000-key page ({label}) within 20% between 10k- and 1M-key buckets",
+                text,
+                abs(b / a - 1) <= 0.2 if a and b else None,
+                f"pages:{big}",
+                (small, big),
+            )
         )
 
-    peaks = [(r["hoard"]["peak_rss_mib"], r["title"]) for r in summary if r["hoard"]]
+    peaks = [(r["hoard"]["peak_rss_mib"], r["title"], r["workload"]) for r in summary if r["hoard"]]
     if peaks:
-        peak, where = max(peaks)
-        out.append(_row("Hoard server RSS < 150 MiB", f"peak {peak:.0f} MiB ({where})", peak < 150))
+        peak, where, key = max(peaks)
+        out.append(_row("Hoard server RSS < 150 MiB", f"peak {peak:.0f} MiB ({where})", peak < 150, "rss", (key,)))
     return out

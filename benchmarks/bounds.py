@@ -1,0 +1,190 @@
+"""For every target a run does not meet: the best figure reached and what bounds it.
+
+The issue's rule: a target not met is reported with the profile that explains what bounds it
+and the best number reached. The best number is taken from this run's rounds and from the
+reports committed under ``results/`` (re-read here, so it needs no bookkeeping); the
+explanation is text kept below, written from the profiles and measurements recorded in
+``benchmarks/README.md``, and the report puts this run's own profile of the workload beside it
+(``--profile`` profiles every workload whose target was not met).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# What bounds each kind of target, by key prefix then workload (see targets.py for the keys).
+_PUT_VS_PEER = (
+    "moto keeps each object in memory (or a spooled temp file) and never calls fsync. Hoard computes "
+    "MD5 for the ETag (the `md5` ceiling: ~1.4 CPU-s per GiB on its own), a BLAKE3 per 1 MiB block, "
+    "copies every byte into the page cache and writes it back, and per object fsyncs a shard file, a "
+    "version record, their folders and the index. In the py-spy view of all threads the time is in "
+    "`FileWriter.commit`/`fsync_dir`, MD5 and BLAKE3 beside the encoder, and uvicorn delivering the body "
+    "(`RequestResponseCycle.receive`: chunks of at most ~64 KiB, ~1.3 ms of CPU per MiB). Half of moto's "
+    "CPU per GiB (5-5.5 s) would leave ~2.7 s, what MD5 and uvicorn's receive cost on their own; granian, "
+    "measured on this S3 path, received no faster (benchmarks/README.md). For 1 MiB objects the fsync "
+    "chain per object (~3-5 ms on this disk) is most of the latency at c1."
+)
+_GET_VS_PEER = (
+    "moto answers from memory. Hoard reads each 1 MiB block of the shard file in a worker thread, checks "
+    "its BLAKE3 and hands it to uvicorn, which copies it into the transport: no `sendfile`, since every "
+    "block is verified on its way out. In the profile of the thread holding the GIL: uvicorn's "
+    "`RequestResponseCycle.send`, the thread trip per block (`ThreadPoolExecutor.submit`, future "
+    "chaining), `block_hash` and the event loop."
+)
+_SMALL_PUT = (
+    "Durability per object: a version record file (create, write, fsync, rename, fsync of its folder) "
+    "and the index commit (SQLite WAL, group-committed). The `small_file_create` ceiling is the same "
+    "sequence on one thread; the GIL is held only about a third of the run (py-spy `--gil`): the rest is "
+    "waiting on fsyncs and hand-offs between the event loop and the writer threads. On this shared disk "
+    "the file system's own rate for that sequence varies about 2x between runs (1,300-4,800 per second "
+    "at 16 threads), and the PUT rate follows it."
+)
+_PUT_CEILING = (
+    "The ceiling is one stream of `recv_into` + `write` + MD5 in a thread, with no HTTP. Hoard adds "
+    "uvicorn's body delivery through Python in chunks of at most ~64 KiB (the largest single CPU item of "
+    "a big PUT, ~1.3 ms per MiB), a BLAKE3 per block, a version record and index commit per object, "
+    "and shares the two cores with the load generator; see the profile of `put-64m-c1`."
+)
+_DELIM_PAGE = (
+    "A page of 1,000 common prefixes costs one index seek per prefix (each skips the keys under the "
+    "prefix just found), i.e. 1,000 SQLite queries from Python per page; moto groups an in-memory dict."
+)
+
+EXPLANATIONS: dict[str, str] = {
+    "peer:put-1m-c1": _PUT_VS_PEER,
+    "peer:put-1m-c8": _PUT_VS_PEER,
+    "peer:put-64m-c1": _PUT_VS_PEER,
+    "peer:put-64m-c8": _PUT_VS_PEER,
+    "peer:get-1m-c1": _GET_VS_PEER,
+    "peer:get-1m-c8": _GET_VS_PEER,
+    "peer:get-64m-c1": _GET_VS_PEER,
+    "peer:get-64m-c8": _GET_VS_PEER,
+    "peer:put-4k-c16": _SMALL_PUT,
+    "ops:put-4k-c16": _SMALL_PUT,
+    "ceiling:put-64m-c1": _PUT_CEILING,
+    "peer:page-10k-delim": _DELIM_PAGE,
+    "peer:mixed-70-30": "Its PUTs: " + _SMALL_PUT,
+}
+
+
+def _hoard_rounds(doc: dict, workload: str, metric: str) -> list[tuple[str, float]]:
+    return [
+        (str(s["round"]), float(s[metric]))
+        for s in doc.get("samples", [])
+        if s.get("workload") == workload and s.get("server") == "hoard" and s.get(metric) is not None
+    ]
+
+
+def best(doc: dict, target: dict) -> str | None:
+    """The best round of ``doc`` for this target, as text, or None if ``doc`` did not measure it."""
+    key = target.get("key", "")
+    kind, _, workload = key.partition(":")
+    if kind == "peer":
+        row = next((r for r in doc.get("summary", []) if r["workload"] == workload), None)
+        if not row or not row.get("throughput_ratio_per_round"):
+            return None
+        rounds = list(zip(row["throughput_ratio_per_round"], row.get("cpu_ratio_per_round") or [], strict=False))
+        i, (t, c) = max(enumerate(rounds), key=lambda x: x[1][0])
+        return f"{t:.2f}x throughput, {c:.2f}x CPU (round {i + 1})"
+    if kind == "ceiling":
+        ceiling = doc.get("ceilings", {}).get("receive_write_md5" if workload.startswith("put") else "loopback_sendrecv")
+        rounds = _hoard_rounds(doc, workload, "mib_per_s")
+        if not ceiling or not rounds:
+            return None
+        rnd, v = max(rounds, key=lambda x: x[1])
+        return f"{v:.0f} MiB/s = {v / ceiling['value']:.0%} of {ceiling['value']:.0f} (round {rnd})"
+    if kind == "ops":
+        rounds = _hoard_rounds(doc, workload, "ops_per_s")
+        if not rounds:
+            return None
+        rnd, v = max(rounds, key=lambda x: x[1])
+        return f"{v:,.0f} ops/s (round {rnd})"
+    if kind == "walk":
+        rounds = _hoard_rounds(doc, workload, "p50_ms")
+        if not rounds:
+            return None
+        rnd, v = min(rounds, key=lambda x: x[1])
+        return f"{v / 1000:.3f} s (round {rnd})"
+    if kind == "drives":
+        drives = doc.get("drives") or {}
+        row = next((r for r in drives.get("rows", []) if f"drives:{r['title']}" == key), None)
+        per_round = (row or {}).get("ratio_per_round", {}).get("8") or []
+        return f"{max(per_round):.0%} (best round)" if per_round else None
+    return None
+
+
+def history(results: Path, skip: str = "") -> list[tuple[str, dict]]:
+    """(name, doc) of every report under ``results/``, oldest first; latest.* and ``skip`` left out."""
+    out = []
+    for path in sorted(results.glob("2*.json")):
+        if path.stem == skip:
+            continue
+        try:
+            out.append((path.stem, json.loads(path.read_text())))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def best_in_history(target: dict, docs: list[tuple[str, dict]]) -> tuple[str, str] | None:
+    """(report name, its best round) of the earlier report that came closest on this target."""
+    from benchmarks import targets as targets_mod
+
+    scored = []
+    for name, doc in docs:
+        rows = doc.get("targets", [])
+        if "key" not in (rows[0] if rows else {}) and doc.get("summary"):
+            # Reports written before targets had keys: evaluate them again.
+            rows = targets_mod.evaluate(doc["summary"], doc.get("ceilings", {}), doc.get("run", {}).get("peer"))
+        if not any(r.get("key") == target["key"] for r in rows):
+            continue
+        text = best(doc, target)
+        if text is not None:
+            scored.append((_score(text), name, text))
+    if not scored:
+        return None
+    _, name, text = max(scored)
+    return name, text
+
+
+def _score(text: str) -> float:
+    """The leading number of a ``best`` text, larger meaning better (times are negated)."""
+    number = float(text.split()[0].rstrip("x%").replace(",", ""))
+    return -number if text.split()[1] == "s" else number
+
+
+def section(doc: dict, results: Path) -> list[str]:
+    """The report's "Targets not met" section."""
+    missed = [t for t in doc["targets"] if t["met"] is False]
+    if not missed:
+        return []
+    docs = history(results, skip=doc["run"].get("stamp", ""))
+    profiled = {k.split(" ", 1)[0] for k in doc.get("profile", {})}
+    lines = [
+        "",
+        "## Targets not met: the best reached and what bounds them",
+        "",
+        "Best round of this run, best round of the reports committed in `results/`, and what the "
+        "profiles show bounds the figure (this run's profiles, where `--profile` was given, are in the "
+        "Profile section; the findings behind the text are in `benchmarks/README.md`).",
+    ]
+    explained: dict[str, str] = {}  # explanation -> the first target it was given for
+    for t in missed:
+        here = best(doc, t)
+        before = best_in_history(t, docs)
+        lines += ["", f"### {t['target']}", "", f"- this run: {t['measured']}"]
+        if here:
+            lines.append(f"- best round of this run: {here}")
+        if before:
+            lines.append(f"- best in the committed reports: {before[1]} (`{before[0]}`)")
+        workloads = [w for w in t.get("workloads", []) if w in profiled]
+        if workloads:
+            lines.append(f"- profile in this run: {', '.join(f'`{w}`' for w in workloads)} (Profile section)")
+        why = EXPLANATIONS.get(t.get("key", ""), "not profiled yet.")
+        if why in explained:
+            lines.append(f"- what bounds it: as for *{explained[why]}* above.")
+        else:
+            explained[why] = t["target"]
+            lines.append(f"- what bounds it: {why}")
+    return lines
