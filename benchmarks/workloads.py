@@ -61,8 +61,8 @@ def plan_for(quick: bool) -> Plan:
     # leave CPU time (10 ms ticks) and RSS sampling (50 ms) too coarse to mean anything.
     if quick:
         return Plan(
-            quick=True, rounds=3, time_limit=20, n_1m_c1=96, n_1m_c8=192, n_64m_c1=3, n_64m_c8=8,
-            get_1m_c1=256, get_1m_c8=512, get_64m_c1=12, get_64m_c8=24, n_4k=1500, multipart_bytes=256 * MiB, n_mixed=1000, list_reps=3, page_reps=10, big_keys=0,
+            quick=True, rounds=3, time_limit=20, n_1m_c1=192, n_1m_c8=256, n_64m_c1=6, n_64m_c8=12,
+            get_1m_c1=768, get_1m_c8=1024, get_64m_c1=32, get_64m_c8=48, n_4k=2500, multipart_bytes=256 * MiB, n_mixed=1000, list_reps=3, page_reps=10, big_keys=0,
         )  # fmt: skip
     return Plan(
         quick=False, rounds=5, time_limit=120, n_1m_c1=256, n_1m_c8=1024, n_64m_c1=8, n_64m_c8=32,
