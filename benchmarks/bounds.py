@@ -48,7 +48,7 @@ _PUT_CEILING = (
 )
 _DELIM_PAGE = (
     "A page of 1,000 common prefixes costs one index seek per prefix (each skips the keys under the "
-    "prefix just found), i.e. 1,000 SQLite queries from Python per page; moto groups an in-memory dict."
+    "prefix just found), i.e. 1,000 SQLite queries from Python per page, where moto works on a dict in memory."
 )
 
 EXPLANATIONS: dict[str, str] = {
