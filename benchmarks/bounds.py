@@ -38,7 +38,9 @@ _SMALL_PUT = (
     "sequence on one thread; the GIL is held only about a third of the run (py-spy `--gil`): the rest is "
     "waiting on fsyncs and hand-offs between the event loop and the writer threads. On this shared disk "
     "the file system's own rate for that sequence varies about 2x between runs (1,300-4,800 per second "
-    "at 16 threads), and the PUT rate follows it."
+    "at 16 threads), and the PUT rate follows it. Two independent server processes took 1.3x the "
+    "small PUTs of one (`python -m benchmarks.processes`): worker processes would help here, and are "
+    "not built yet (benchmarks/README.md says what they need)."
 )
 _PUT_CEILING = (
     "The ceiling is one stream of `recv_into` + `write` + MD5 in a thread, with no HTTP. Hoard adds "
