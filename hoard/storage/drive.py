@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import enum
-import errno
 import json
 import logging
 import os
@@ -25,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from hoard.nowait import WouldBlock
+from hoard.nowait import pread_nowait
 
 log = logging.getLogger("hoard.drive")
 FANOUT = 256
@@ -53,7 +52,6 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 
 _SYNC_FILE_RANGE = _sync_file_range()
-_RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 _SYNC_FILE_RANGE_WRITE = 2
 
 
@@ -228,23 +226,10 @@ class LocalDrive:
             return f.read()
 
     def read_file_nowait(self, path: Path) -> bytes:
-        """The whole file if it is all in the page cache; WouldBlock if reading it would wait
-        on the disk (``RWF_NOWAIT``), or where the system cannot tell."""
-        if _RWF_NOWAIT is None:
-            raise WouldBlock("no RWF_NOWAIT here")
+        """The whole file if it is all in the page cache, else WouldBlock (see ``hoard.nowait``)."""
         fd = os.open(path, os.O_RDONLY)
         try:
-            size = os.fstat(fd).st_size
-            buf = bytearray(size)
-            try:
-                n = os.preadv(fd, [buf], 0, _RWF_NOWAIT) if size else 0
-            except (BlockingIOError, OSError) as e:
-                if isinstance(e, BlockingIOError) or e.errno in (errno.EOPNOTSUPP, errno.EINVAL):
-                    raise WouldBlock(str(e)) from e
-                raise
-            if n != size:  # only part of it is cached
-                raise WouldBlock("partly cached")
-            return bytes(buf)
+            return bytes(pread_nowait(fd, os.fstat(fd).st_size, 0))
         finally:
             os.close(fd)
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from hoard.meta.records import ObjectRecord, Placement, Segment
+from hoard.nowait import pread_nowait
 from hoard.storage import record as record_file
 from hoard.storage.bitrot import HASH_SIZE, block_hash
 from hoard.storage.drive import DriveOffline, FileWriter, LocalDrive
@@ -250,12 +251,13 @@ class ShardSetReader:
                 block_start = b * seg.geometry.block_size
                 yield n, b, max(lo, block_start) - block_start, min(hi, block_start + seg.geometry.block_len(b) - 1) - block_start
 
-    def read_piece(self, piece: tuple[int, int, int, int]) -> bytes | memoryview:
+    def read_piece(self, piece: tuple[int, int, int, int], nowait: bool = False) -> bytes | memoryview:
+        """The piece's bytes; with ``nowait``, WouldBlock unless every fragment read is in the page cache."""
         n, b, lo, hi = piece
-        block = self.read_block(n, b)
+        block = self.read_block(n, b, nowait)
         return block[lo : hi + 1] if (lo, hi + 1) != (0, len(block)) else block
 
-    def read_block(self, n: int, b: int) -> bytes | memoryview:
+    def read_block(self, n: int, b: int, nowait: bool = False) -> bytes | memoryview:
         seg = self.segments[n]
         placement = self.record.placement
         geometry = seg.geometry
@@ -271,7 +273,7 @@ class ShardSetReader:
                 continue
             drive = self.eset.drives[placement.distribution[i]]
             try:
-                data = os.pread(fd, length, offset)
+                data = pread_nowait(fd, length, offset) if nowait else os.pread(fd, length, offset)
             except OSError as e:
                 drive.fail(e)
                 data = b""

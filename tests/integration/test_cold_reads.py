@@ -1,5 +1,5 @@
-"""Small GETs are served from the event loop when their bytes are in the page cache, and from a
-worker thread when they are not (``hoard.nowait``): both ways give the same bytes."""
+"""GETs read what is in the page cache in the event loop and the rest in a worker thread
+(``hoard.nowait``): both ways give the same bytes, whole objects and ranges."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from hoard.nowait import WouldBlock
+from hoard.nowait import WouldBlock, pread_nowait
 from hoard.storage.drive import LocalDrive
 from tests.conftest import HoardServer
 
-SIZES = {"empty": 0, "one-byte": 1, "four-k": 4096, "almost-inline-limit": 100 * 1024}
+SIZES = {"empty": 0, "one-byte": 1, "four-k": 4096, "almost-inline-limit": 100 * 1024, "three-blocks-and-a-byte": 3 * 1024 * 1024 + 1}
 
 
 def evict(folder: Path) -> int:
@@ -49,6 +49,11 @@ def test_small_objects_read_the_same_cached_or_not(tmp_path, drives):
                 got = c.get_object(Bucket="cold", Key=key)["Body"].read()
                 assert hashlib.sha256(got).digest() == hashlib.sha256(body).digest(), key
                 assert c.head_object(Bucket="cold", Key=key)["ContentLength"] == len(body)
+            if rounds:
+                evict(folders[0])
+            big = bodies["three-blocks-and-a-byte"]
+            ranged = c.get_object(Bucket="cold", Key="three-blocks-and-a-byte", Range="bytes=1048000-2097200")["Body"].read()
+            assert ranged == big[1048000:2097201]
 
         # Many at once, some cached and some not, while others are written: each gets its bytes.
         evict(folders[0])
@@ -83,3 +88,20 @@ def test_a_file_not_in_the_page_cache_would_block(tmp_path):
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     assert drive.read_file_nowait(empty) == b""
+
+
+def test_pread_nowait_reads_cached_ranges_and_stops_at_the_end(tmp_path):
+    path = tmp_path / "blocks"
+    data = os.urandom(3 * 4096 + 100)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert pread_nowait(fd, 4096, 4096) == data[4096:8192]
+        assert pread_nowait(fd, 8192, 3 * 4096) == data[3 * 4096 :]  # the file ends: fewer bytes
+        assert pread_nowait(fd, 10, len(data)) == b""
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        with pytest.raises(WouldBlock):
+            pread_nowait(fd, 4096, 4096)
+    finally:
+        os.close(fd)
