@@ -122,6 +122,7 @@ def server(address: str, log_level: str | None, parity: int | None, dirs: tuple[
 
     from hoard.app import HoardApp
     from hoard.config import Settings
+    from hoard.http.protocol import BoundedHttpToolsProtocol
     from hoard.iam.credentials import load_root
     from hoard.storage.layout import LayoutError
     from hoard.storage.pool import Storage
@@ -161,7 +162,7 @@ def server(address: str, log_level: str | None, parity: int | None, dirs: tuple[
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
         lifespan="on",
         log_level=level,
         access_log=level == "debug",

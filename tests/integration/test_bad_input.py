@@ -706,3 +706,47 @@ def test_stalled_body_gets_request_timeout(tmp_path):
     finally:
         srv.stop()
     assert "Traceback" not in srv.log()
+
+
+def test_endless_header_lines_are_cut_off_with_bounded_memory(server, s3, bucket):
+    """A head that never ends: answered 400 once it passes the protocol's bound, the connection
+    closed, and the server's memory does not grow with what the client keeps sending."""
+    import psutil
+
+    proc = psutil.Process(server.proc.pid)
+    before = proc.memory_info().rss
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sent = 0
+    try:
+        sock.sendall(f"PUT /{bucket}/endless HTTP/1.1\r\nHost: x\r\n".encode())
+        line = b"X-Junk: " + b"j" * 4000 + b"\r\n"
+        try:
+            while sent < 64 * MiB:
+                sock.sendall(line)
+                sent += len(line)
+        except OSError:
+            pass  # the server closed the connection: what it should do
+        reply = read_reply(sock)
+    finally:
+        sock.close()
+    assert sent < 64 * MiB, "the server kept taking header bytes"
+    # The answer may be lost to the reset that the client's next send after the close provokes.
+    if reply is not None:
+        assert (reply.status, reply.code) == (400, "RequestHeaderSectionTooLarge"), reply
+    assert proc.memory_info().rss - before < 32 * MiB
+    assert_missing(s3, bucket, "endless")
+    assert_serving(s3, bucket)
+
+
+def test_a_head_past_the_bound_is_answered(server, s3, bucket):
+    """Just past the protocol's bound, then nothing more: the 400 arrives (no reset to lose it)."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        head = f"PUT /{bucket}/long-head HTTP/1.1\r\nHost: x\r\n" + "".join(f"X-Pad-{i}: {'p' * 1000}\r\n" for i in range(80))
+        sock.sendall(head.encode())
+        reply = read_reply(sock)
+    finally:
+        sock.close()
+    assert reply is not None and (reply.status, reply.code) == (400, "RequestHeaderSectionTooLarge"), reply
+    assert reply.headers.get("connection") == "close"
+    assert_missing(s3, bucket, "long-head")

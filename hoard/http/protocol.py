@@ -1,0 +1,67 @@
+"""uvicorn's httptools protocol, with a bound on the request head.
+
+httptools keeps every header byte until the header section ends, and uvicorn sets no limit: one
+client sending header lines without end grows the server's memory without bound (measured: 160
+MB of header lines, +160 MB of RSS, and no answer). Past ``MAX_HEAD`` bytes of an unfinished
+head, the request is answered 400 RequestHeaderSectionTooLarge and the connection closed.
+Heads up to that size reach the application, which applies S3's own 8 KiB limit with the
+request's details (``hoard.http.request``).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from hoard.s3 import xml
+
+MAX_HEAD = 64 * 1024
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = False
+        self._head_bytes = 0
+        self._refused = False
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head, self._head_bytes = True, 0
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        # Counted after parsing, so that a chunk ending the head and carrying body bytes is not
+        # held against the head; memory stays within MAX_HEAD plus one read.
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD:
+                self._refuse()
+
+    def _refuse(self) -> None:
+        self._refused = True
+        request_id = secrets.token_hex(8).upper()
+        body = xml.render(
+            "Error",
+            [
+                ("Code", "RequestHeaderSectionTooLarge"),
+                ("Message", "Your request header section exceeds the maximum allowed size."),
+                ("MaxSizeAllowed", str(MAX_HEAD)),
+                ("RequestId", request_id),
+            ],
+            namespace=None,
+        )
+        head = (
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/xml\r\n"
+            f"content-length: {len(body)}\r\nx-amz-request-id: {request_id}\r\nconnection: close\r\n\r\n"
+        )
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(head.encode("ascii") + body)
+            self.transport.close()
