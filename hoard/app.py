@@ -156,6 +156,12 @@ class HoardApp:
         op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
         trace[0] = op.name
         auth = self.authenticator.authenticate(req)
+        if auth.hoisted:
+            # Headers a presigned URL carries in its (signed) query act as headers, as in S3,
+            # and may change the operation (x-amz-copy-source makes a PUT a copy).
+            req = req.with_headers(auth.hoisted)
+            op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
+            trace[0] = op.name
         if auth.identity is None:
             raise S3Error("AccessDenied", "Anonymous access is not allowed yet.")
         handler = self.handlers.get(op.name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -87,6 +87,10 @@ class Request:
             client=f"{client[0]}:{client[1]}",
             receive=receive,
         )
+
+    def with_headers(self, extra: dict[str, str]) -> Request:
+        """This request with headers added (lower-case names); headers it has already stay."""
+        return replace(self, headers={**extra, **self.headers})
 
     @property
     def host(self) -> str:

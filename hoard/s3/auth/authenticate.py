@@ -6,7 +6,7 @@ import calendar
 import hmac
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from hoard.http.request import Request
@@ -16,6 +16,11 @@ from hoard.s3.errors import S3Error
 
 MAX_SKEW_SECONDS = 15 * 60
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
+# The query parameters of query-string authentication itself: never taken as hoisted headers.
+_QUERY_AUTH = {
+    "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires", "x-amz-signedheaders",
+    "x-amz-signature", "x-amz-security-token", "x-amz-content-sha256",
+}  # fmt: skip
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -29,6 +34,9 @@ class AuthContext:
     scope: str = ""
     amz_date: str = ""
     seed_signature: str = ""
+    # x-amz-* headers a presigned URL carries in its query (SDKs "hoist" them there; the
+    # signature covers the query, so they are as trusted as signed headers). S3 applies them.
+    hoisted: dict[str, str] = field(default_factory=dict)
 
     @property
     def streaming(self) -> bool:
@@ -223,7 +231,15 @@ class Authenticator:
         _require_signed_amz_headers(req, signed_headers, exempt=("x-amz-content-sha256",))
         query = sigv4.canonical_query(req.query, exclude="X-Amz-Signature")
         key = self._check_signature(req, identity, credential, amz_date, signed_headers, payload_hash, signature, query)
-        return AuthContext(identity=identity, payload_hash=payload_hash, signing_key=key, scope=credential.scope, amz_date=amz_date)
+        hoisted: dict[str, str] = {}
+        for name, value in req.query:
+            lower = name.lower()
+            if lower.startswith("x-amz-") and lower not in _QUERY_AUTH:
+                # Header values are kept as their bytes read as latin-1 (Request.header_utf8).
+                hoisted.setdefault(lower, value.encode("utf-8").decode("latin-1"))
+        return AuthContext(
+            identity=identity, payload_hash=payload_hash, signing_key=key, scope=credential.scope, amz_date=amz_date, hoisted=hoisted
+        )
 
     # -- Signature Version 2 ----------------------------------------------------------------
     def _check_v2(self, req: Request, access_key: str, signature: str, date: str) -> Identity:
