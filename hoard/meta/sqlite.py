@@ -260,6 +260,26 @@ class SqliteMetaStore:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(self.read_sync, fn)
 
+    def read_nowait(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in the calling thread (the event loop) on a connection of its own, or
+        WouldBlock if SQLite would have to wait for a lock or another caller holds it."""
+        if not self._nowait_lock.acquire(blocking=False):
+            raise WouldBlock("the no-wait index connection is in use")
+        try:
+            return fn(self._nowait_reader)
+        except sqlite3.OperationalError as e:  # "database is locked" (busy_timeout is 0), or a real error the thread will meet again
+            raise WouldBlock(str(e)) from e
+        finally:
+            self._nowait_lock.release()
+
+    async def _read_point(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A read of a row or two: in the event loop if it need not wait (see ``hoard.nowait``),
+        else in a worker thread. Not for scans: those would hold up every other request."""
+        try:
+            return self.read_nowait(fn)
+        except WouldBlock:
+            return await self._read(fn)
+
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.wrap_future(self._writer.submit(fn))
 
@@ -282,7 +302,7 @@ class SqliteMetaStore:
         await self._write(op)
 
     async def get_bucket(self, name: str) -> Bucket | None:
-        row = await self._read(
+        row = await self._read_point(
             lambda c: c.execute("SELECT name, created, location, owner_id FROM buckets WHERE name=?", (name,)).fetchone()
         )
         return Bucket(*row) if row else None
@@ -343,19 +363,10 @@ class SqliteMetaStore:
         return self.read_sync(lambda c: _get_object(c, bucket, key))
 
     def get_object_nowait(self, bucket: str, key: str) -> ObjectRecord | None:
-        """``get_object`` in the calling thread (the event loop), or WouldBlock if SQLite would
-        have to wait for a lock or another caller is using the connection."""
-        if not self._nowait_lock.acquire(blocking=False):
-            raise WouldBlock("the no-wait index connection is in use")
-        try:
-            return _get_object(self._nowait_reader, bucket, key)
-        except sqlite3.OperationalError as e:  # "database is locked": busy_timeout is 0
-            raise WouldBlock(str(e)) from e
-        finally:
-            self._nowait_lock.release()
+        return self.read_nowait(lambda c: _get_object(c, bucket, key))
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        return await self._read(lambda c: _get_object(c, bucket, key))
+        return await self._read_point(lambda c: _get_object(c, bucket, key))
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         def op(conn: sqlite3.Connection) -> ObjectRecord | None:
