@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol, with a bound on the request head.
+"""uvicorn's httptools protocol, with a bound on the request head and an answer after a half-close.
 
 httptools keeps every header byte until the header section ends, and uvicorn sets no limit: one
 client sending header lines without end grows the server's memory without bound (measured: 160
@@ -6,6 +6,11 @@ MB of header lines, +160 MB of RSS, and no answer). Past ``MAX_HEAD`` bytes of a
 head, the request is answered 400 RequestHeaderSectionTooLarge and the connection closed.
 Heads up to that size reach the application, which applies S3's own 8 KiB limit with the
 request's details (``hoard.http.request``).
+
+A client that shuts down its sending side (a half-close) while a request is in progress still
+gets its answer: uvicorn would close the connection at once. Mid-body, the request goes on with
+the bytes that came, so a body shorter than its Content-Length is answered 400 IncompleteBody,
+as S3 does, rather than dropped without a word.
 """
 
 from __future__ import annotations
@@ -44,6 +49,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD:
                 self._refuse()
+
+    def eof_received(self) -> bool | None:
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or self._in_head:
+            return None  # nothing to answer: close, as uvicorn does
+        cycle.keep_alive = False  # the answer is the connection's last
+        if cycle.more_body:
+            cycle.more_body = False  # what came is all that will come
+            cycle.message_event.set()
+        return True  # keep the transport open to write the answer
 
     def _refuse(self) -> None:
         self._refused = True

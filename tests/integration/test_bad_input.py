@@ -750,3 +750,35 @@ def test_a_head_past_the_bound_is_answered(server, s3, bucket):
     assert reply is not None and (reply.status, reply.code) == (400, "RequestHeaderSectionTooLarge"), reply
     assert reply.headers.get("connection") == "close"
     assert_missing(s3, bucket, "long-head")
+
+
+def test_half_close_mid_body_is_answered_incomplete_body(server, s3, bucket):
+    """The client shuts down its sending side after half of the declared body: it still gets S3's
+    400 IncompleteBody, and nothing is stored."""
+    target = f"/{bucket}/half-closed"
+    h = signed(server, "PUT", target, headers={"Content-Length": "1000"}, unsigned_payload=True)
+    sock = open_raw(server, "PUT", target, h)
+    try:
+        sock.sendall(os.urandom(500))
+        sock.shutdown(socket.SHUT_WR)
+        reply = read_reply(sock)
+    finally:
+        sock.close()
+    assert reply is not None and (reply.status, reply.code) == (400, "IncompleteBody"), reply
+    assert reply.headers.get("connection") == "close"
+    assert_missing(s3, bucket, "half-closed")
+    assert not temp_files(server)
+    assert_serving(s3, bucket)
+
+
+def test_half_close_after_a_whole_request_still_gets_the_answer(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="read-me", Body=b"still answered")
+    target = f"/{bucket}/read-me"
+    sock = open_raw(server, "GET", target, signed(server, "GET", target))
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        reply = read_reply(sock)
+    finally:
+        sock.close()
+    assert reply is not None and reply.status == 200, reply
+    assert reply.body == b"still answered"
