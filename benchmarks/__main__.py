@@ -70,30 +70,19 @@ def _git(src: Path) -> str:
 
 
 def _profile(work: list, hoard: runner.Contender, folder: Path, keys: set[str]) -> dict[str, dict]:
-    """py-spy two views of each profiled workload: every active thread, then only the thread
-    holding the GIL. Each view runs the workload again, repeated to at least ~4 s of samples."""
+    """py-spy two views of each profiled workload (pyspy.VIEWS), each running it again for ~4 s."""
     out: dict[str, dict] = {}
     if not pyspy.available():
         log("  py-spy not installed (pip install py-spy): no profile")
         return out
     for w in work:
-        if w.key not in keys:
-            continue
-        for view, gil_only in (("threads", False), ("gil", True)):
-            name = f"{w.key} ({'thread holding the GIL' if gil_only else 'all active threads'})"
-            raw = folder / f"pyspy-{w.key}-{view}.txt"
-            try:
-                with pyspy.Recorder(hoard.server.pid, raw, gil_only=gil_only):
-                    time.sleep(0.5)  # let py-spy attach before the load starts
-                    t0, ops, errors = time.perf_counter(), 0, 0
-                    while time.perf_counter() - t0 < 4 and ops < 100_000:
-                        stats = run_async(w.run(hoard.site))
-                        ops, errors = ops + stats.ops, errors + stats.errors
-                out[name] = pyspy.summarize(raw) | {"ops": ops, "errors": errors}
-                log(f"  profiled {name}: {out[name]['samples']} samples; top self frame {out[name]['self'][:1]}")
-            except (OSError, RuntimeError) as exc:
-                out[name] = {"error": str(exc)[:300]}
-                log(f"  profile of {name} failed: {exc}")
+        if w.key in keys:
+
+            def run_once(w: Workload = w) -> tuple[int, int]:
+                stats = run_async(w.run(hoard.site))
+                return stats.ops, stats.errors
+
+            out |= pyspy.profile_views(hoard.server.pid, w.key, folder, run_once, log)
     return out
 
 

@@ -70,12 +70,16 @@ EXPLANATIONS: dict[str, str] = {
 }
 
 
-def _hoard_rounds(doc: dict, workload: str, metric: str) -> list[tuple[str, float]]:
-    return [
+def _best_round(doc: dict, workload: str, metric: str, lowest: bool = False) -> tuple[str, float] | None:
+    """(round, value) of Hoard's best round of ``workload`` by ``metric`` (highest, or lowest)."""
+    rounds = [
         (str(s["round"]), float(s[metric]))
         for s in doc.get("samples", [])
         if s.get("workload") == workload and s.get("server") == "hoard" and s.get(metric) is not None
     ]
+    if not rounds:
+        return None
+    return (min if lowest else max)(rounds, key=lambda x: x[1])
 
 
 def best(doc: dict, target: dict) -> str | None:
@@ -91,23 +95,16 @@ def best(doc: dict, target: dict) -> str | None:
         return f"{t:.2f}x throughput, {c:.2f}x CPU (round {i + 1})"
     if kind == "ceiling":
         ceiling = doc.get("ceilings", {}).get("receive_write_md5" if workload.startswith("put") else "loopback_sendrecv")
-        rounds = _hoard_rounds(doc, workload, "mib_per_s")
-        if not ceiling or not rounds:
+        top = _best_round(doc, workload, "mib_per_s")
+        if not ceiling or not top:
             return None
-        rnd, v = max(rounds, key=lambda x: x[1])
-        return f"{v:.0f} MiB/s = {v / ceiling['value']:.0%} of {ceiling['value']:.0f} (round {rnd})"
+        return f"{top[1]:.0f} MiB/s = {top[1] / ceiling['value']:.0%} of {ceiling['value']:.0f} (round {top[0]})"
     if kind == "ops":
-        rounds = _hoard_rounds(doc, workload, "ops_per_s")
-        if not rounds:
-            return None
-        rnd, v = max(rounds, key=lambda x: x[1])
-        return f"{v:,.0f} ops/s (round {rnd})"
+        top = _best_round(doc, workload, "ops_per_s")
+        return f"{top[1]:,.0f} ops/s (round {top[0]})" if top else None
     if kind == "walk":
-        rounds = _hoard_rounds(doc, workload, "p50_ms")
-        if not rounds:
-            return None
-        rnd, v = min(rounds, key=lambda x: x[1])
-        return f"{v / 1000:.3f} s (round {rnd})"
+        top = _best_round(doc, workload, "p50_ms", lowest=True)
+        return f"{top[1] / 1000:.3f} s (round {top[0]})" if top else None
     if kind == "drives":
         drives = doc.get("drives") or {}
         row = next((r for r in drives.get("rows", []) if f"drives:{r['title']}" == key), None)

@@ -302,28 +302,19 @@ async def _rounds(nodes: list[Node], plan: DrivesPlan, folder: Path, log: Log) -
 
 def _profile(node: Node, plan: DrivesPlan, folder: Path, log: Log) -> dict[str, dict]:
     """py-spy the 8-drive server during extra 64 MiB PUTs (c1): all threads, then the GIL holder."""
-    out: dict[str, dict] = {}
     if not pyspy.available():
         log("  py-spy not installed (pip install py-spy): no drives profile")
-        return out
-    for view, gil_only in (("threads", False), ("gil", True)):
-        name = f"{_label(node.drives)}, put-64m-c1 ({'thread holding the GIL' if gil_only else 'all active threads'})"
-        raw = folder / f"pyspy-drives{node.drives}-put-{view}.txt"
-        try:
-            with pyspy.Recorder(node.pid, raw, gil_only=gil_only):
-                time.sleep(0.5)  # let py-spy attach before the load starts
-                t0, ops, errors, n = time.perf_counter(), 0, 0, 0
-                while time.perf_counter() - t0 < 5:
-                    n += 1
-                    w, prefix = _put("put-64m-c1", OBJECT, plan.puts[1], 1, 1000 + n)
-                    stats = run_async(w.run(node.site))
-                    ops, errors = ops + stats.ops, errors + stats.errors
-            run_async(_delete(node, [f"put-64m-c1/r{1000 + i}" for i in range(1, n + 1)]))
-            out[name] = pyspy.summarize(raw) | {"ops": ops, "errors": errors}
-            log(f"  profiled {name}: {out[name]['samples']} samples; top self frame {out[name]['self'][:1]}")
-        except (OSError, RuntimeError) as exc:
-            out[name] = {"error": str(exc)[:300]}
-            log(f"  profile of {name} failed: {exc}")
+        return {}
+    written: list[str] = []
+
+    def run_once() -> tuple[int, int]:
+        w, prefix = _put("put-64m-c1", OBJECT, plan.puts[1], 1, 1000 + len(written))
+        written.append(prefix)
+        stats = run_async(w.run(node.site))
+        return stats.ops, stats.errors
+
+    out = pyspy.profile_views(node.pid, f"{_label(node.drives)}, put-64m-c1", folder, run_once, log, seconds=5)
+    run_async(_delete(node, written))
     return out
 
 

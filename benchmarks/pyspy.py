@@ -12,6 +12,8 @@ import re
 import shutil
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 _LINE = re.compile(r":\d+\)$")
@@ -61,6 +63,34 @@ class Recorder:
             _, err = self.proc.communicate()
         if not self.output.exists():
             raise RuntimeError(f"py-spy wrote nothing: {err.decode(errors='replace')[-500:]}")
+
+
+# The two views of every profile: all active threads, then only the thread holding the GIL.
+VIEWS = (("threads", "all active threads", False), ("gil", "thread holding the GIL", True))
+
+
+def profile_views(
+    pid: int, label: str, folder: Path, run_once: Callable[[], tuple[int, int]], log: Callable[[str], None], seconds: float = 4
+) -> dict[str, dict]:
+    """Record both views of one workload, ``run_once`` (returning its ops and errors) repeated
+    for ``seconds`` each; {"<label> (<view>)": summary or {"error": ...}}."""
+    out: dict[str, dict] = {}
+    for view, what, gil_only in VIEWS:
+        name = f"{label} ({what})"
+        raw = folder / f"pyspy-{re.sub(r'[^A-Za-z0-9]+', '-', label)}-{view}.txt"
+        try:
+            with Recorder(pid, raw, gil_only=gil_only):
+                time.sleep(0.5)  # let py-spy attach before the load starts
+                t0, ops, errors = time.perf_counter(), 0, 0
+                while time.perf_counter() - t0 < seconds and ops < 100_000:
+                    done, failed = run_once()
+                    ops, errors = ops + done, errors + failed
+            out[name] = summarize(raw) | {"ops": ops, "errors": errors}
+            log(f"  profiled {name}: {out[name]['samples']} samples; top self frame {out[name]['self'][:1]}")
+        except (OSError, RuntimeError) as exc:
+            out[name] = {"error": str(exc)[:300]}
+            log(f"  profile of {name} failed: {exc}")
+    return out
 
 
 def _short(frame: str) -> str:
