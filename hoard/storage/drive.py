@@ -225,11 +225,11 @@ class LocalDrive:
         with open(path, "rb") as f:
             return f.read()
 
-    def read_file_nowait(self, path: Path) -> bytes:
+    def read_file_nowait(self, path: Path) -> bytearray:
         """The whole file if it is all in the page cache, else WouldBlock (see ``hoard.nowait``)."""
         fd = os.open(path, os.O_RDONLY)
         try:
-            return bytes(pread_nowait(fd, os.fstat(fd).st_size, 0))
+            return pread_nowait(fd, os.fstat(fd).st_size, 0)
         finally:
             os.close(fd)
 
@@ -263,7 +263,7 @@ class LocalDrive:
     def write_record(self, data_id: str, data: bytes) -> None:
         self.write_file(self.record_path(data_id), data)
 
-    def read_record(self, data_id: str, nowait: bool = False) -> bytes:
+    def read_record(self, data_id: str, nowait: bool = False) -> bytes | bytearray:
         path = self.record_path(data_id)
         return self.read_file_nowait(path) if nowait else self.read_file(path)
 

@@ -59,7 +59,7 @@ def encode(record: ObjectRecord, fragment: int, inline: bytes = b"") -> bytes:
     return body + block_hash(body)
 
 
-def decode(data: bytes) -> StoredRecord:
+def decode(data: bytes | bytearray) -> StoredRecord:
     if len(data) < len(MAGIC) + _LEN.size + HASH_SIZE or not data.startswith(MAGIC):
         raise CorruptRecord("not a version record")
     body, stored_hash = data[:-HASH_SIZE], data[-HASH_SIZE:]
