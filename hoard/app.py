@@ -9,10 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hoard.admin.api import ADMIN_PREFIX, AdminApi
+from hoard.admin.forward import AdminForwarder
 from hoard.config import Settings
 from hoard.http.request import BodyTimeout, ClientDisconnected, Receive, Request, Send
 from hoard.http.response import Response, send_response
 from hoard.iam.credentials import Identity, KeyRing
+from hoard.meta.sqlite import SqliteMetaStore
+from hoard.process_role import ProcessRole
 from hoard.s3 import xml
 from hoard.s3.auth.authenticate import Authenticator
 from hoard.s3.errors import S3Error
@@ -22,8 +25,8 @@ from hoard.s3.router import route
 from hoard.storage.data import ObjectData
 from hoard.storage.erasure_set import ReadQuorumError, WriteQuorumError
 from hoard.storage.pool import Storage
-from hoard.storage.rebuild import open_index
 from hoard.workers.healer import Healer
+from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
 
 log = logging.getLogger("hoard")
@@ -55,25 +58,40 @@ class _TrackedReceive:
 
 
 class HoardApp:
-    def __init__(self, settings: Settings, storage: Storage, root: Identity) -> None:
-        """``storage`` has been opened (drives checked, temp files of a crash removed)."""
+    def __init__(self, settings: Settings, storage: Storage, root: Identity, store: SqliteMetaStore, role: ProcessRole | None = None) -> None:
+        """``storage`` has been opened (drives checked, temp files of a crash removed) and
+        ``store`` is the index the drives name (see ``open_index``)."""
         self.settings = settings
         self.storage = storage
-        self.store, rebuilt = open_index(storage, root.owner_id, settings.region)
-        if rebuilt:
-            log.info("index rebuilt from the drives: %d objects", rebuilt)
-        self.healer: Healer | None = None
+        self.store = store
+        self.role = role or ProcessRole()
         self.data = ObjectData(storage, self._damaged)
         self.services = Services(settings=settings, store=self.store, data=self.data, root=root)
         self.authenticator = Authenticator(KeyRing([root]), settings.region, settings.region_strict, settings.domain)
         self.handlers = registry()
-        self.reclaimer = Reclaimer(self.store, storage, settings.reclaim_grace)
-        self.healer = Healer(self.store, storage, self.data, settings.scanner_rate, settings.probe_interval)
-        self.admin = AdminApi(self)
+        # Background work that must happen once runs in the leader only (see ProcessRole).
+        self.reclaimer: Reclaimer | None = None
+        self.healer: Healer | None = None
+        self.monitor: DriveMonitor | None = None
+        if self.role.leader:
+            self.reclaimer = Reclaimer(self.store, storage, settings.reclaim_grace, self.role.started_at)
+            self.healer = Healer(
+                self.store, storage, self.data, settings.scanner_rate, settings.probe_interval, collect_reports=self.role.count > 1
+            )
+            # Drive states are shared by every process (StateSlot): one probe serves them all.
+            self.monitor = DriveMonitor(storage, settings.probe_interval, self.healer.drives_back)
+        if self.role.leader:
+            self.admin: AdminApi | AdminForwarder = AdminApi(self)
+        else:
+            assert self.role.leader_address is not None
+            self.admin = AdminForwarder(self.role.leader_address)
 
     def _damaged(self, record) -> None:
+        """A read met a missing or corrupt fragment (called from I/O threads)."""
         if self.healer is not None:
             self.healer.damaged(record)
+        else:
+            self.store.report_damage(record.bucket, record.key)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -92,15 +110,18 @@ class HoardApp:
                 asyncio.get_running_loop().set_default_executor(
                     ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="hoard-io")
                 )
-                self.reclaimer.start()
-                self.healer.start()
+                for worker in self._background():
+                    worker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.healer.stop()
-                await self.reclaimer.stop()
+                for worker in self._background():
+                    await worker.stop()
                 self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _background(self) -> list[DriveMonitor | Healer | Reclaimer]:
+        return [w for w in (self.monitor, self.healer, self.reclaimer) if w is not None]
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         request_id = secrets.token_hex(8).upper()
@@ -136,7 +157,7 @@ class HoardApp:
             log.exception("%s %s failed (request %s)", trace[0], resource, request_id)
             response = error_response(S3Error("InternalError"), resource, request_id)
         response.headers["x-amz-request-id"] = request_id
-        response.headers["x-amz-id-2"] = request_id
+        response.headers["x-amz-id-2"] = f"{request_id}-{self.role.host_id}"
         if not tracked.body_done and _expects_continue(scope):
             # Answered before asking for the body: the client will not send it, and the
             # connection cannot be reused, since the server still expects it (RFC 9110 10.1.1).

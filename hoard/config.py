@@ -30,3 +30,5 @@ class Settings(BaseSettings):
     # Seconds between drive probes (offline drives coming back, replaced empty drives).
     probe_interval: float = 5.0
     log_level: str = "info"
+    # Server processes sharing the port (hoard.supervisor); 1 serves from this process alone.
+    workers: int = 1

@@ -20,6 +20,8 @@ from hoard.storage.rebuild import rebuild
 
 if TYPE_CHECKING:
     from hoard.app import HoardApp
+    from hoard.workers.healer import Healer
+    from hoard.workers.monitor import DriveMonitor
 
 ADMIN_PREFIX = "/.hoard/admin/v1/"
 
@@ -28,15 +30,31 @@ def json_response(value: object, status: int = 200) -> Response:
     return Response(status=status, headers={"content-type": "application/json"}, body=json.dumps(value, indent=1).encode())
 
 
+def check_admin_request(auth: AuthContext) -> None:
+    if auth.identity is None or not auth.identity.is_root:
+        raise S3Error("AccessDenied", "The admin API needs the root credentials.")
+    if auth.streaming:
+        raise S3Error("InvalidRequest", "Admin requests carry no body.")
+
+
 class AdminApi:
+    """Answered by the leader process, which holds the heal jobs (see ``hoard.process_role``)."""
+
     def __init__(self, app: HoardApp) -> None:
         self.app = app
 
+    @property
+    def healer(self) -> Healer:
+        assert self.app.healer is not None  # the admin API lives in the leader, which has one
+        return self.app.healer
+
+    @property
+    def monitor(self) -> DriveMonitor:
+        assert self.app.monitor is not None
+        return self.app.monitor
+
     async def handle(self, req: Request, auth: AuthContext) -> Response:
-        if auth.identity is None or not auth.identity.is_root:
-            raise S3Error("AccessDenied", "The admin API needs the root credentials.")
-        if auth.streaming:
-            raise S3Error("InvalidRequest", "Admin requests carry no body.")
+        check_admin_request(auth)
         name = req.path[len(ADMIN_PREFIX) :]
         action = {
             ("GET", "info"): self.info,
@@ -50,14 +68,15 @@ class AdminApi:
 
     async def info(self, req: Request) -> Response:
         app = self.app
-        await app.healer.probe()
+        await self.monitor.probe()
         info = await asyncio.to_thread(app.storage.info)
         info.update(
             {
                 "version": __version__,
                 "index": str(app.store.path),
                 "objects": await app.store.count_objects(),
-                "healing": app.healer.status(),
+                "healing": self.healer.status(),
+                "workers": app.role.count,
             }
         )
         return json_response(info)
@@ -66,15 +85,15 @@ class AdminApi:
         target = req.params.get("target", "").lstrip("/")
         bucket, _, prefix = target.partition("/")
         deep = req.params.get("deep", "true") != "false"
-        await self.app.healer.probe()
-        job = self.app.healer.start_job(bucket, prefix, deep=deep)
+        await self.monitor.probe()
+        job = self.healer.start_job(bucket, prefix, deep=deep)
         return json_response(job.to_json())
 
     async def heal_status(self, req: Request) -> Response:
         raw = req.params.get("id", "")
         if raw and not raw.isdigit():
             raise S3Error("InvalidArgument", "id must be a heal job number.")
-        return json_response(self.app.healer.status(int(raw) if raw else None))
+        return json_response(self.healer.status(int(raw) if raw else None))
 
     async def rebuild_index(self, req: Request) -> Response:
         app = self.app

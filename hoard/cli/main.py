@@ -85,8 +85,15 @@ def main() -> None:
     help="Parity shards per erasure set for STANDARD objects (default: 2 for sets of 4-5 drives, "
     "3 for 6-7, 4 for 8-16; or HOARD_PARITY). Any that many drives of a set may be lost.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Server processes sharing the port (default: HOARD_WORKERS or 1). Two on a two-core "
+    "machine serve small requests about 1.3-1.6x faster; each holds its own caches and threads.",
+)
 @click.argument("dirs", nargs=-1, required=True)
-def server(address: str, log_level: str | None, parity: int | None, dirs: tuple[str, ...]) -> None:
+def server(address: str, log_level: str | None, parity: int | None, workers: int | None, dirs: tuple[str, ...]) -> None:
     """Serve the S3 API from the data folders DIR (one per drive).
 
     One DIR keeps everything in that folder (created if missing). Several DIRs are drives:
@@ -116,48 +123,76 @@ def server(address: str, log_level: str | None, parity: int | None, dirs: tuple[
                           reject signatures scoped to any other region
       HOARD_DOMAIN        enables virtual-hosted-style requests, e.g. s3.localhost makes
                           bucket.s3.localhost address the bucket "bucket"
+      HOARD_WORKERS       server processes sharing the port (default 1; --workers)
       HOARD_LOG_LEVEL     debug, info, warning or error
     """
-    import uvicorn
+    import time
 
-    from hoard.app import HoardApp
     from hoard.config import Settings
-    from hoard.http.protocol import BoundedHttpToolsProtocol
     from hoard.iam.credentials import load_root
     from hoard.storage.layout import LayoutError
     from hoard.storage.pool import Storage
+    from hoard.storage.rebuild import open_index
 
     settings = Settings()
     _tune_malloc()
     level = log_level or settings.log_level
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("hoard")
+    workers = workers if workers is not None else settings.workers
+    if not 1 <= workers <= 64:
+        raise click.UsageError(f"HOARD_WORKERS must be between 1 and 64, not {workers}")
     paths = expand_dirs(dirs)
     if len({p.resolve() for p in paths}) != len(paths):
         raise click.UsageError("a folder is given twice")
     host, port = parse_address(address)
+    # Done once, before any process serves: checking the drives and sweeping a crash's temp
+    # files, the credentials, the index. Worker processes must not repeat it (a worker's sweep
+    # would remove another's upload in flight).
+    started_at = time.time()
     try:
         storage = Storage(paths, parity if parity is not None else settings.parity, settings.reduced_parity, settings.inline_limit)
         removed = storage.open()
     except LayoutError as e:
         raise click.UsageError(str(e)) from None
     if removed:
-        logging.getLogger("hoard").info("removed %d temp files left by an earlier crash", removed)
+        log.info("removed %d temp files left by an earlier crash", removed)
     root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key)
-    app = HoardApp(settings, storage, root)
-    data = paths[0]
-    endpoint = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    if generated:
-        click.echo(
-            "Generated root credentials (kept in "
-            f"{data / '.hoard' / 'root-credentials.json'}; shown only this once):\n"
-            f"  AccessKey: {root.access_key}\n  SecretKey: {root.secret_key}\n"
-            "Use them with the AWS CLI:\n"
-            f"  AWS_ACCESS_KEY_ID={root.access_key} AWS_SECRET_ACCESS_KEY='{root.secret_key}' "
-            f"aws --endpoint-url {endpoint} s3 ls"
-        )
-    where = str(data) if len(paths) == 1 else f"{len(paths)} drives ({len(storage.sets)} erasure set(s), parity {storage.parity})"
-    click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {where}")
-    uvicorn.run(
+    store, rebuilt = open_index(storage, root.owner_id, settings.region)
+    if rebuilt:
+        log.info("index rebuilt from the drives: %d objects", rebuilt)
+
+    def banner(port: int) -> None:
+        data = paths[0]
+        endpoint = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        if generated:
+            click.echo(
+                "Generated root credentials (kept in "
+                f"{data / '.hoard' / 'root-credentials.json'}; shown only this once):\n"
+                f"  AccessKey: {root.access_key}\n  SecretKey: {root.secret_key}\n"
+                "Use them with the AWS CLI:\n"
+                f"  AWS_ACCESS_KEY_ID={root.access_key} AWS_SECRET_ACCESS_KEY='{root.secret_key}' "
+                f"aws --endpoint-url {endpoint} s3 ls"
+            )
+        where = str(data) if len(paths) == 1 else f"{len(paths)} drives ({len(storage.sets)} erasure set(s), parity {storage.parity})"
+        processes = f" with {workers} worker processes" if workers > 1 else ""
+        click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {where}{processes}")
+
+    if workers == 1:
+        from hoard.app import HoardApp
+
+        banner(port)
+        _uvicorn(HoardApp(settings, storage, root, store), level).run()
+        return
+    _serve_workers(settings, storage, root, store, host, port, workers, level, started_at, banner)
+
+
+def _uvicorn(app, level: str, host: str = "127.0.0.1", port: int = 0):
+    import uvicorn
+
+    from hoard.http.protocol import BoundedHttpToolsProtocol
+
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -169,6 +204,30 @@ def server(address: str, log_level: str | None, parity: int | None, dirs: tuple[
         server_header=False,
         timeout_keep_alive=30,
     )
+    return uvicorn.Server(config)
+
+
+def _serve_workers(settings, storage, root, store, host: str, port: int, workers: int, level: str, started_at: float, banner) -> None:
+    """Several processes on one port: see ``hoard.supervisor``."""
+    from hoard.app import HoardApp
+    from hoard.meta.sqlite import SqliteMetaStore
+    from hoard.storage.erasure_set import renew_drive_pool
+    from hoard.supervisor import Supervisor
+
+    index_path = store.path
+    store.close()  # each worker opens its own connections and writer
+    renew_drive_pool()
+
+    def run_worker(role, sockets) -> None:
+        app = HoardApp(settings, storage, root, SqliteMetaStore(index_path), role)
+        _uvicorn(app, level).run(sockets=sockets)
+
+    try:
+        supervisor = Supervisor(host, port, workers, run_worker, started_at)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
+    banner(supervisor.port)
+    raise SystemExit(supervisor.serve())
 
 
 main.add_command(admin)

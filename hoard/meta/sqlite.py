@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS parts(
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reclaim(blob TEXT PRIMARY KEY, queued REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS damage_reports(bucket TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(bucket, key)) WITHOUT ROWID;
 """
 
 MAX_BATCH = 512
@@ -556,6 +557,34 @@ class SqliteMetaStore:
             return conn.execute("SELECT COUNT(*) FROM objects WHERE bucket = ?" + where, [bucket, *args]).fetchone()[0]
 
         return await self._read(op)
+
+    # -- damage found by reads in other worker processes, for the leader's healer ---------
+    def report_damage(self, bucket: str, key: str) -> None:
+        """Queue a repair; callable from any thread, returns at once (a lost report is only a
+        later repair: the scanner finds the damage too)."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR IGNORE INTO damage_reports(bucket, key) VALUES(?, ?)", (bucket, key))
+
+        def logged(fut: concurrent.futures.Future) -> None:
+            if fut.exception() is not None:
+                log.warning("could not report damage to %s/%s: %s", bucket, key, fut.exception())
+
+        self._writer.submit(op).add_done_callback(logged)
+
+    async def take_damage_reports(self, limit: int = 100) -> list[tuple[str, str]]:
+        def waiting(conn: sqlite3.Connection) -> bool:
+            return conn.execute("SELECT 1 FROM damage_reports LIMIT 1").fetchone() is not None
+
+        def op(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            rows = conn.execute("SELECT bucket, key FROM damage_reports LIMIT ?", (limit,)).fetchall()
+            conn.executemany("DELETE FROM damage_reports WHERE bucket=? AND key=?", rows)
+            return [(b, k) for b, k in rows]
+
+        # Nearly always empty: look before taking the write lock.
+        if not await self._read_point(waiting):
+            return []
+        return await self._write(op)
 
     def get_setting_sync(self, name: str) -> str | None:
         row = self.read_sync(lambda c: c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone())

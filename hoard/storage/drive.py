@@ -16,6 +16,7 @@ import ctypes.util
 import enum
 import json
 import logging
+import mmap
 import os
 import shutil
 import threading
@@ -35,6 +36,45 @@ class DriveState(enum.Enum):
     ONLINE = "online"
     OFFLINE = "offline"
     HEALING = "healing"  # a replaced drive being refilled; serves what it already holds
+
+
+_STATES = list(DriveState)
+
+
+class StateSlot:
+    """A drive's state and last error, in memory every server process shares.
+
+    Storage maps one anonymous shared region for all its drives before worker processes are
+    forked (``hoard.supervisor``), so a drive that fails in one worker is offline in all of them
+    at once, and the leader's probe brings it back for all.
+    """
+
+    SIZE = 256  # one byte of state, the rest the last error (UTF-8, NUL-padded)
+
+    def __init__(self, memory: memoryview | None = None) -> None:
+        self._memory = memory if memory is not None else memoryview(mmap.mmap(-1, self.SIZE))
+
+    @staticmethod
+    def shared(count: int) -> list[StateSlot]:
+        region = memoryview(mmap.mmap(-1, count * StateSlot.SIZE))  # MAP_SHARED: survives fork shared
+        return [StateSlot(region[i * StateSlot.SIZE : (i + 1) * StateSlot.SIZE]) for i in range(count)]
+
+    @property
+    def state(self) -> DriveState:
+        return _STATES[self._memory[0]]
+
+    @state.setter
+    def state(self, value: DriveState) -> None:
+        self._memory[0] = _STATES.index(value)
+
+    @property
+    def error(self) -> str:
+        return bytes(self._memory[1:]).rstrip(b"\0").decode("utf-8", "replace")
+
+    @error.setter
+    def error(self, value: str) -> None:
+        raw = value.encode("utf-8")[: self.SIZE - 1]
+        self._memory[1:] = raw + b"\0" * (self.SIZE - 1 - len(raw))
 
 
 class DriveOffline(OSError):
@@ -131,7 +171,7 @@ class FileWriter:
 
 
 class LocalDrive:
-    def __init__(self, root: Path, position: int = 0) -> None:
+    def __init__(self, root: Path, position: int = 0, slot: StateSlot | None = None) -> None:
         self.root = root
         self.position = position  # in the order given on the command line
         self.system = root / ".hoard"
@@ -140,6 +180,7 @@ class LocalDrive:
         self.records = self.system / "records"
         self.buckets = self.system / "buckets"
         self.format_file = self.system / "format.json"
+        self._slot = slot or StateSlot()
         self.state = DriveState.ONLINE
         self.last_error = ""
         self.drive_id = ""
@@ -148,6 +189,22 @@ class LocalDrive:
         return f"<drive {self.position} {self.root} {self.state.value}>"
 
     # -- state ----------------------------------------------------------------------------
+    @property
+    def state(self) -> DriveState:
+        return self._slot.state
+
+    @state.setter
+    def state(self, value: DriveState) -> None:
+        self._slot.state = value
+
+    @property
+    def last_error(self) -> str:
+        return self._slot.error
+
+    @last_error.setter
+    def last_error(self, value: str) -> None:
+        self._slot.error = value
+
     @property
     def usable(self) -> bool:
         return self.state is not DriveState.OFFLINE

@@ -28,6 +28,14 @@ log = logging.getLogger("hoard.erasure")
 _DRIVE_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hoard-drive")
 
 
+def renew_drive_pool() -> None:
+    """Stop the drive threads and start afresh, before forking worker processes: a forked child
+    has none of its parent's threads, and a pool that believes it has some never runs its work."""
+    global _DRIVE_POOL
+    _DRIVE_POOL.shutdown(wait=True)
+    _DRIVE_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hoard-drive")
+
+
 class WriteQuorumError(Exception):
     """Too few drives took the write: nothing was made visible."""
 

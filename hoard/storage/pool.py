@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hoard.meta.records import Bucket, Placement
-from hoard.storage.drive import DriveState, LocalDrive
+from hoard.storage.drive import DriveState, LocalDrive, StateSlot
 from hoard.storage.erasure_set import ErasureSet, WriteQuorumError, on_drives
 from hoard.storage.layout import (
     INLINE_LIMIT,
@@ -37,7 +37,8 @@ CREDENTIALS_FILE = "root-credentials.json"
 
 class Storage:
     def __init__(self, dirs: list[Path], parity: int | None = None, reduced: int | None = None, inline_limit: int = INLINE_LIMIT) -> None:
-        self.drives = [LocalDrive(d, i) for i, d in enumerate(dirs)]
+        slots = StateSlot.shared(len(dirs))  # see StateSlot: one view of the drives for every worker process
+        self.drives = [LocalDrive(d, i, slots[i]) for i, d in enumerate(dirs)]
         groups = erasure_sets(len(dirs))
         self.sets = [ErasureSet(n, [self.drives[p] for p in group]) for n, group in enumerate(groups)]
         self.set_size = len(groups[0])

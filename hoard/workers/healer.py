@@ -1,12 +1,14 @@
-"""Keeping every version whole: repairs queued by reads, heal jobs, the background scanner and
-the drive monitor.
+"""Keeping every version whole: repairs queued by reads, heal jobs and the background scanner.
+
+Only the leader process runs one (see ``hoard.process_role``).
 
 - Reads that meet a missing or corrupt fragment queue the object; it is repaired within seconds.
+  Reads in other worker processes report it through the index, which the healer polls.
 - A heal job (``hoard admin heal``, or a drive that came back or was replaced) walks the index,
   or one bucket and prefix of it, checking every block of every shard.
 - The scanner walks every object forever at a bounded rate, with its cursor kept in the index so
   a restart resumes where it stopped.
-- The monitor probes the drives: offline ones that return, and empty folders where a drive was.
+- Drives that come back or are replaced (found by ``hoard.workers.monitor``) get a heal job.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from dataclasses import asdict, dataclass
 from hoard.meta.records import ObjectRecord
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.storage.data import ObjectData
-from hoard.storage.drive import DriveState
+from hoard.storage.drive import DriveState, LocalDrive
 from hoard.storage.erasure_set import HealResult
 from hoard.storage.pool import Storage
 
 log = logging.getLogger("hoard.heal")
 PAGE = 500
 CURSOR = "scanner_cursor"
+REPORT_POLL = 0.5  # seconds between looks at damage reported by other worker processes
 
 
 @dataclass
@@ -64,12 +67,14 @@ class Healer:
         data: ObjectData,
         scanner_rate: float,
         probe_interval: float,
+        collect_reports: bool = False,
     ) -> None:
         self.store = store
         self.storage = storage
         self.data = data
         self.scanner_rate = scanner_rate  # bytes per second the scanner may verify
         self.probe_interval = probe_interval
+        self.collect_reports = collect_reports  # other worker processes report damage via the index
         self.job: HealJob | None = None  # the latest job started
         self.jobs: dict[int, HealJob] = {}
         self._next: HealJob | None = None  # queued behind the running job
@@ -84,7 +89,8 @@ class Healer:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._tasks = [self._loop.create_task(c) for c in (self._repairs(), self._monitor(), self._scanner())]
+        tasks = [self._repairs(), self._scanner()] + ([self._collect_reports()] if self.collect_reports else [])
+        self._tasks = [self._loop.create_task(c) for c in tasks]
         if self.storage.replaced:
             self.start_job(reason="replaced drives: " + ", ".join(str(d.root) for d in self.storage.replaced), deep=False)
 
@@ -108,6 +114,17 @@ class Healer:
             self._pending.add((bucket, key))
             self.queued_repairs += 1
             self._queue.put_nowait((bucket, key))
+
+    async def _collect_reports(self) -> None:
+        while True:
+            await asyncio.sleep(REPORT_POLL)
+            try:
+                for bucket, key in await self.store.take_damage_reports():
+                    self._enqueue(bucket, key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading damage reports failed")
 
     async def _repairs(self) -> None:
         while True:
@@ -202,23 +219,9 @@ class Healer:
                 nxt, self._next = self._next, None
                 self._launch(nxt)
 
-    # -- drive monitor --------------------------------------------------------------------
-    async def _monitor(self) -> None:
-        while True:
-            await asyncio.sleep(self.probe_interval)
-            try:
-                await self.probe()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("drive probe failed")
-
-    async def probe(self) -> list:
-        """Probe the drives now; heal onto any that came back or were replaced."""
-        back = await asyncio.to_thread(self.storage.probe)
-        if back:
-            self.start_job(reason="drives back or replaced: " + ", ".join(str(d.root) for d in back), deep=False)
-        return back
+    def drives_back(self, drives: list[LocalDrive]) -> None:
+        """Drives came back or were replaced (the drive monitor found them): refill them."""
+        self.start_job(reason="drives back or replaced: " + ", ".join(str(d.root) for d in drives), deep=False)
 
     # -- background scanner ---------------------------------------------------------------
     async def _scanner(self) -> None:

@@ -18,12 +18,15 @@ BATCH = 1000
 
 
 class Reclaimer:
-    def __init__(self, store: SqliteMetaStore, storage: Storage, grace: float, interval: float = 1.0) -> None:
+    def __init__(
+        self, store: SqliteMetaStore, storage: Storage, grace: float, started_at: float | None = None, interval: float = 1.0
+    ) -> None:
         self.store = store
         self.storage = storage
         self.grace = grace
         self.interval = interval
-        self.started_at = time.time()
+        # The orphan sweep spares files written after this: they may be uploads in flight.
+        self.started_at = time.time() if started_at is None else started_at
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -62,7 +65,7 @@ class Reclaimer:
         return len(blobs)
 
     def sweep_orphans(self) -> int:
-        """Remove shard files and records the index does not point at, written before this
-        process started: a crash between writing them and the metadata commit leaves such files."""
+        """Remove shard files and records the index does not point at, written before the server
+        started: a crash between writing them and the metadata commit leaves such files."""
         shards, records = self.store.referenced()
         return self.storage.sweep_orphans(shards, records, self.started_at)

@@ -1,0 +1,63 @@
+"""Admin requests that reach a worker other than the leader are passed on to the leader.
+
+The leader holds the heal jobs and their progress, so it alone can answer. It listens on an
+abstract unix socket known only to the server's processes; the request goes there unchanged,
+signature and all, and the leader checks it again as if it had come in directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import socket
+
+from hoard.admin.api import check_admin_request
+from hoard.http.request import Request
+from hoard.http.response import Response
+from hoard.s3.auth.authenticate import AuthContext
+from hoard.s3.errors import S3Error
+
+# Hop-by-hop headers belong to the client's connection, not to the request passed on.
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-connection", "expect"}
+_KEPT_RESPONSE_HEADERS = ("content-type",)
+
+
+class _LeaderConnection(http.client.HTTPConnection):
+    def __init__(self, address: str, timeout: float) -> None:
+        super().__init__("leader", timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._address)
+        self.sock = sock
+
+
+class AdminForwarder:
+    def __init__(self, leader_address: str, timeout: float = 600.0) -> None:
+        self.leader_address = leader_address
+        self.timeout = timeout  # an index rebuild answers when it is done
+
+    async def handle(self, req: Request, auth: AuthContext) -> Response:
+        check_admin_request(auth)  # refused here already: no need to bother the leader
+        return await asyncio.to_thread(self._forward, req)
+
+    def _forward(self, req: Request) -> Response:
+        conn = _LeaderConnection(self.leader_address, self.timeout)
+        try:
+            target = req.raw_path + (f"?{req.raw_query}" if req.raw_query else "")
+            conn.putrequest(req.method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in req.headers.items():
+                if name not in _HOP_BY_HOP and name != "content-length":
+                    conn.putheader(name, value)
+            conn.putheader("content-length", "0")
+            conn.endheaders()
+            answer = conn.getresponse()
+            body = answer.read()
+        except OSError as e:
+            raise S3Error("ServiceUnavailable", f"The leader process did not answer: {e}") from None
+        finally:
+            conn.close()
+        headers = {name: answer.getheader(name) for name in _KEPT_RESPONSE_HEADERS if answer.getheader(name)}
+        return Response(status=answer.status, headers=headers, body=body)
