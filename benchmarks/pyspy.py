@@ -43,7 +43,8 @@ class Recorder:
         # --nonblocking: never pause the server (sampling is then slightly racy, which is fine
         # for finding where time goes). --gil: only the thread holding the GIL, i.e. the Python
         # code that serialises the whole process.
-        self.cmd = ["py-spy", "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(output), "--nonblocking"]
+        # --subprocesses: with --workers N the server is a supervisor and N worker processes.
+        self.cmd = ["py-spy", "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(output), "--nonblocking", "--subprocesses"]
         if gil_only:
             self.cmd.append("--gil")
         self.output = output

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
+import psutil
 import pytest
 from botocore.config import Config
 
@@ -107,6 +108,11 @@ class HoardServer:
             assert result.returncode == 0, f"hoard admin {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
 
+    def pids(self) -> list[int]:
+        """The server's processes: with worker processes, the supervisor and its workers."""
+        assert self.proc is not None
+        return [self.proc.pid, *(p.pid for p in psutil.Process(self.proc.pid).children(recursive=True))]
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 
@@ -121,9 +127,12 @@ class HoardServer:
         )
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> HoardServer:
-    srv = HoardServer(tmp_path_factory.mktemp("hoard") / "data").start()
+@pytest.fixture(scope="session", params=[1, 2], ids=["one-process", "two-workers"])
+def server(request, tmp_path_factory) -> HoardServer:
+    """The shared server; every test using it runs against one process and against two worker
+    processes sharing the port (``--workers 2``), where consecutive requests may reach either."""
+    workers = ["--workers", str(request.param)] if request.param > 1 else []
+    srv = HoardServer(tmp_path_factory.mktemp("hoard") / "data", extra_args=workers).start()
     yield srv
     srv.stop()
     assert "Traceback" not in srv.log(), f"server logged an exception:\n{srv.log()}"

@@ -182,12 +182,12 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
         from hoard.app import HoardApp
 
         banner(port)
-        _uvicorn(HoardApp(settings, storage, root, store), level).run()
+        _uvicorn(HoardApp(settings, storage, root, store), level, host, port).run()
         return
     _serve_workers(settings, storage, root, store, host, port, workers, level, started_at, banner)
 
 
-def _uvicorn(app, level: str, host: str = "127.0.0.1", port: int = 0):
+def _uvicorn(app, level: str, host: str = "", port: int = 0):
     import uvicorn
 
     from hoard.http.protocol import BoundedHttpToolsProtocol

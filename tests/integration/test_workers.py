@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -87,23 +88,14 @@ def start(tmp_path: Path, drives: int = 4, **env: str) -> HoardServer:
 
 
 def children(pid: int) -> set[int]:
-    out = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.add(int(stat.parent.name))
-    return out
+    return {p.pid for p in psutil.Process(pid).children()}
 
 
 def alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return state != "Z"
 
 
 def admin_json(pinned: Pinned, method: str, name: str) -> dict:
