@@ -51,6 +51,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="extra environment variable for every Hoard server (repeatable), e.g. HOARD_PARITY=2 or MALLOC_TRIM_THRESHOLD_=...",
     )
+    ap.add_argument(
+        "--hoard-workers",
+        type=int,
+        help="worker processes of the Hoard server run against the peer (hoard server --workers; default: the usable "
+        "cores). The drives part runs one process: it compares drive counts, not processes",
+    )
     ap.add_argument("--workdir", type=Path, help="parent folder for the temp data folders (default: the system temp dir)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="where to write latest.{md,json,png} (default: benchmarks/results)")
     return ap.parse_args(argv)
@@ -110,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         log("--hoard-env takes NAME=VALUE")
         return 2
     hoard_env = dict(e.split("=", 1) for e in args.hoard_env)
+    # One worker process per usable core, as an operator would run it (hoard.supervisor); an
+    # explicit HOARD_WORKERS in --hoard-env wins.
+    workers = args.hoard_workers or len(os.sched_getaffinity(0))
+    main_env = {"HOARD_WORKERS": str(workers), **hoard_env}
     if args.hoard_src and not (args.hoard_src / "hoard" / "__init__.py").is_file():
         log(f"--hoard-src {args.hoard_src}: no hoard/__init__.py there")
         return 2
@@ -128,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ceil = {} if args.no_ceilings else ceilings.measure(workdir, plan.quick, log)
         if work:
-            hoard, peer = _against_peer(args, plan, work, workdir, hoard_env, started_servers, samples, setup, prof, ceil)
+            hoard, peer = _against_peer(args, plan, work, workdir, main_env, started_servers, samples, setup, prof, ceil)
     finally:
         for s in started_servers:
             s.stop()
@@ -165,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             "argv": sys.argv[1:],
             "parts": parts,
             "hoard_env": hoard_env,
+            "hoard_workers": int(main_env["HOARD_WORKERS"]),
         },
         "machine": info,
         "ceilings": ceil,

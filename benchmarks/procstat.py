@@ -1,7 +1,13 @@
-"""CPU time and resident memory of a server's whole process tree, read from /proc.
+"""CPU time and memory of a server's whole process tree, read from /proc.
 
 Read from /proc directly (not psutil) so the suite needs nothing more, and so the exact
-figures are plain: utime+stime from /proc/<pid>/stat, VmRSS from /proc/<pid>/status.
+figures are plain: utime+stime from /proc/<pid>/stat, VmRSS from /proc/<pid>/status, Pss from
+/proc/<pid>/smaps_rollup.
+
+Summed RSS counts a page shared by several processes once per process: worker processes forked
+from one supervisor share its code and heap until they write to them, so for Hoard with
+``--workers N`` summed RSS overstates what the server takes. PSS divides each shared page among
+its sharers, so summed PSS is the memory the tree uses; with one process the two nearly agree.
 """
 
 from __future__ import annotations
@@ -97,8 +103,21 @@ def tree_rss_bytes(root: int) -> int:
     return total
 
 
+def tree_pss_bytes(root: int) -> int:
+    total = 0
+    for pid in tree_pids(root):
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except OSError:
+            continue
+    return total
+
+
 class RssSampler:
-    """Samples the tree's RSS in a thread while a workload runs and keeps the peak.
+    """Samples the tree's RSS and PSS in a thread while a workload runs and keeps the peaks.
 
     A thread rather than an asyncio task: the load generator's event loop is saturated on
     purpose, and a task there would sample late exactly when memory peaks.
@@ -108,12 +127,13 @@ class RssSampler:
         self.root = root
         self.interval = interval
         self.peak = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _run(self) -> None:
         while True:
-            self.peak = max(self.peak, tree_rss_bytes(self.root))
+            self._sample()
             if self._stop.wait(self.interval):
                 return
 
@@ -124,4 +144,8 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()
+
+    def _sample(self) -> None:
         self.peak = max(self.peak, tree_rss_bytes(self.root))
+        self.peak_pss = max(self.peak_pss, tree_pss_bytes(self.root))

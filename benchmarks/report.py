@@ -27,6 +27,7 @@ def markdown(doc: dict, results: Path | None = None) -> str:
         f"Hoard {meta['hoard_version']} (source: {meta['hoard_source']}; git {meta['git']}) against "
         f"{meta['peer_version'] or 'no peer'}; {meta['rounds']} interleaved rounds; whole run {meta['duration_s']:.0f} s"
         + (f"; parts: {', '.join(meta['parts'])}" if meta.get("parts") else "")
+        + (f"; Hoard against the peer with `--workers {meta['hoard_workers']}` (the drives part: one process)" if meta.get("hoard_workers") else "")
         + (f"; Hoard environment: {', '.join(f'`{k}={v}`' for k, v in meta['hoard_env'].items())}" if meta.get("hoard_env") else "")
         + ". Figures are medians over rounds; ratios are Hoard / peer per round, then their median.",
         "",
@@ -96,11 +97,12 @@ def _against_peer(doc: dict, peer: str) -> list[str]:
         "",
         "## Every figure",
         "",
-        "CPU is the server's process tree (utime+stime from /proc), peak RSS its summed VmRSS sampled every 50 ms; "
+        "CPU is the server's process tree (utime+stime from /proc), peak RSS its summed VmRSS and peak PSS its summed "
+        "proportional set size (pages shared between processes counted once), sampled every 50 ms; "
         "client CPU is the load generator's own, to show when the client rather than the server was the limit.",
         "",
-        "| workload | server | op/s | MiB/s | p50 ms | p99 ms | errors | CPU s/GiB | CPU s/1k ops | peak RSS MiB | client CPU s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| workload | server | op/s | MiB/s | p50 ms | p99 ms | errors | CPU s/GiB | CPU s/1k ops | peak RSS MiB | peak PSS MiB | client CPU s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in doc["summary"]:
         for side, name in (("hoard", "hoard"), ("peer", peer)):
@@ -111,7 +113,7 @@ def _against_peer(doc: dict, peer: str) -> list[str]:
             lines.append(
                 f"| {r['title']} | {name} | {_f(s['ops_per_s'])} | {_f(s['mib_per_s'])} | {_f(s['p50_ms'], '.2f')} | "
                 f"{_f(s['p99_ms'], '.2f')} | {s['errors']}{cut} | {_f(s['cpu_s_per_gib'], '.2f')} | {_f(s['cpu_s_per_1k_ops'], '.3f')} | "
-                f"{s['peak_rss_mib']:.0f} | {_f(s['client_cpu_s'], '.2f')} |"
+                f"{s['peak_rss_mib']:.0f} | {_f(s.get('peak_pss_mib'), '.0f')} | {_f(s['client_cpu_s'], '.2f')} |"
             )
     errors = [
         (r["title"], side, r[side]["first_error"])

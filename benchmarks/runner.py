@@ -32,7 +32,7 @@ def _client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def sample(workload: Workload, who: Contender, round_no: int, stats: RunStats, cpu: float, rss: int, client_cpu: float) -> dict:
+def sample(workload: Workload, who: Contender, round_no: int, stats: RunStats, cpu: float, rss: RssSampler, client_cpu: float) -> dict:
     """One run's figures, flat, as they go into latest.json."""
     elapsed = stats.elapsed or float("nan")
     gib = stats.nbytes / GiB
@@ -53,7 +53,8 @@ def sample(workload: Workload, who: Contender, round_no: int, stats: RunStats, c
         "server_cpu_s": cpu,
         "cpu_s_per_gib": cpu / gib if gib else None,
         "cpu_s_per_1k_ops": cpu / stats.ops * 1000 if stats.ops else None,
-        "peak_rss_mib": rss / MiB,
+        "peak_rss_mib": rss.peak / MiB,
+        "peak_pss_mib": rss.peak_pss / MiB,
         "client_cpu_s": client_cpu,
     }
 
@@ -66,7 +67,7 @@ async def run_once(workload: Workload, who: Contender, round_no: int) -> dict:
     cpu1, client1 = tree_cpu_seconds(pid), _client_cpu()
     if not who.server.alive():
         stats.fail(RuntimeError(f"{who.server.name} died:\n{who.server.log_tail(10)}"))
-    return sample(workload, who, round_no, stats, cpu1 - cpu0, rss.peak, client1 - client0)
+    return sample(workload, who, round_no, stats, cpu1 - cpu0, rss, client1 - client0)
 
 
 async def run_rounds(

@@ -28,6 +28,7 @@ def server_summary(samples: list[dict]) -> dict | None:
     out["first_error"] = next((s["first_error"] for s in samples if s["first_error"]), "")
     out["truncated_runs"] = sum(1 for s in samples if s["truncated"])
     out["peak_rss_mib"] = max(s["peak_rss_mib"] for s in samples)
+    out["peak_pss_mib"] = max((s["peak_pss_mib"] for s in samples if "peak_pss_mib" in s), default=None)
     out["rounds"] = len(samples)
     return out
 
