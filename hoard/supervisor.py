@@ -33,6 +33,7 @@ log = logging.getLogger("hoard.supervisor")
 PR_SET_PDEATHSIG = 1
 BACKLOG = 2048
 PORT_WAIT = 10.0  # seconds to wait for an address the workers of a killed server still hold
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 QUICK_DEATH = 2.0  # a worker that dies this soon after starting counts as failing to start
 MAX_QUICK_DEATHS = 5
 
@@ -121,7 +122,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         for index in range(self.count):
-            self._spawn(index)
+            if not self.stopping:
+                self._spawn(index)
         while self.children:
             try:
                 pid, status = os.wait()
@@ -168,10 +170,14 @@ class Supervisor:
             self._spawn(index)
 
     def _spawn(self, index: int) -> None:
+        # Stop signals wait until the child is known (or, in the child, until it has its own
+        # handlers): otherwise a child could miss the stop, or run the supervisor's handler.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         pid = os.fork()
         if pid:
             self.children[pid] = index
             self.spawned_at[index] = time.monotonic()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             return
         self._worker(index)  # never returns
 
@@ -183,8 +189,9 @@ class Supervisor:
             # Its own process group: a Ctrl-C in the terminal reaches the supervisor, which stops
             # the workers once, rather than every process at the same time.
             os.setpgid(0, 0)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             mine = [self.sockets[index]] + ([self.leader_socket] if index == 0 else [])
             for sock in [*self.sockets, self.leader_socket]:
                 if sock not in mine:

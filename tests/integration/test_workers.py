@@ -267,3 +267,33 @@ def test_a_second_server_on_the_same_port_is_refused(tmp_path):
             assert Pinned(srv).request("GET", "/")[0] == 200
     finally:
         srv.stop()
+
+
+def test_a_drive_failing_in_one_worker_is_offline_in_all_and_comes_back_for_all(tmp_path):
+    srv = start(tmp_path, HOARD_PROBE_INTERVAL="0.5", HOARD_SCANNER_RATE="0")
+    try:
+        c = srv.client()
+        c.create_bucket(Bucket="failing")
+        shards = srv.drives[2] / ".hoard" / "shards"
+        moved = tmp_path / "shards-aside"
+        shards.rename(moved)
+        shards.write_bytes(b"not a directory")  # every shard write on this drive now errors
+        w0, w1 = pinned_to(srv, "w0"), pinned_to(srv, "w1")
+        body = os.urandom(2 * MiB)
+        assert w1.request("PUT", "/failing/obj", body)[0] == 200  # worker 1 meets the error
+        # The leader answers the admin API: it knows at once, without having touched the drive.
+        drives = admin_json(w0, "GET", "info")["drives"]
+        assert drives[2]["state"] == "offline" and drives[2]["last_error"], drives[2]
+        assert w0.request("GET", "/failing/obj") == (200, body)
+        shards.unlink()
+        moved.rename(shards)
+        # The leader's probe brings it back, and the heal job it starts refills it.
+        assert wait_for(lambda: admin_json(w1, "GET", "info")["drives"][2]["state"] == "online", timeout=20)
+        assert wait_for(lambda: admin_json(w1, "GET", "heal")["job"]["state"] == "finished", timeout=20)
+        stored = next(r for r in drive_records(srv.drives[0]) if r.record.key == "obj").record
+        geometry = ShardGeometry(stored.segments[0].size, codec(stored.placement.data, stored.placement.parity))
+        refilled = srv.drives[2] / ".hoard" / "shards" / stored.segments[0].blob[:2] / stored.segments[0].blob
+        assert verify_shard(refilled, geometry)
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.log(), srv.log()
