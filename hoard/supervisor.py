@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import gc
 import logging
 import os
 import secrets
@@ -121,6 +122,11 @@ class Supervisor:
             raise RuntimeError(f"threads still run before the workers are forked: {names}")
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        # Objects made so far are left out of the workers' garbage collections: a collection
+        # writes to every object it visits, which would copy the pages the workers share with
+        # this process into each of them.
+        gc.collect()
+        gc.freeze()
         for index in range(self.count):
             if not self.stopping:
                 self._spawn(index)

@@ -207,6 +207,16 @@ def _uvicorn(app, level: str, host: str = "", port: int = 0):
     return uvicorn.Server(config)
 
 
+def _preload(level: str) -> None:
+    """Import here what every worker would import when it starts serving (uvicorn's protocol
+    and loop modules, the handlers): done before the fork, those pages are shared by the
+    workers instead of each holding its own copy (~10 MiB each)."""
+    from hoard.s3.handlers import registry
+
+    registry()
+    _uvicorn(None, level).config.load()
+
+
 def _serve_workers(settings, storage, root, store, host: str, port: int, workers: int, level: str, started_at: float, banner) -> None:
     """Several processes on one port: see ``hoard.supervisor``."""
     from hoard.app import HoardApp
@@ -217,6 +227,7 @@ def _serve_workers(settings, storage, root, store, host: str, port: int, workers
     index_path = store.path
     store.close()  # each worker opens its own connections and writer
     renew_drive_pool()
+    _preload(level)
 
     def run_worker(role, sockets) -> None:
         app = HoardApp(settings, storage, root, SqliteMetaStore(index_path), role)

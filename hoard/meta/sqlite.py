@@ -233,7 +233,9 @@ class SqliteMetaStore:
         conn.close()
         # Read connections are opened once, up front: they keep working even if the index's
         # folder disappears under a running server (a lost drive), where a new one could not open.
-        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        # Last in, first out: the connections in use stay the few whose page caches are warm,
+        # instead of every one of them filling its own cache in turn (memory, per process).
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         for _ in range(READERS):
             self._readers.put(_connect(path))
         # One more, for lookups made in the event loop itself: it must never wait for a lock.
