@@ -26,11 +26,12 @@ _PUT_VS_PEER = (
     "chain per object (~3-5 ms on this disk) is most of the latency at c1."
 )
 _GET_VS_PEER = (
-    "moto answers from memory. Hoard reads each 1 MiB block of the shard file in a worker thread, checks "
-    "its BLAKE3 and hands it to uvicorn, which copies it into the transport: no `sendfile`, since every "
-    "block is verified on its way out. In the profile of the thread holding the GIL: uvicorn's "
-    "`RequestResponseCycle.send`, the thread trip per block (`ThreadPoolExecutor.submit`, future "
-    "chaining), `block_hash` and the event loop."
+    "moto answers from memory. Hoard reads each 1 MiB block of the shard file (in the event loop when the "
+    "page cache has it, with `RWF_NOWAIT`; else in a worker thread), checks its BLAKE3 and hands it to "
+    "uvicorn, which copies it into the transport: no `sendfile`, since every block is verified on its way "
+    "out. In the profile of the thread holding the GIL: uvicorn's `RequestResponseCycle.send`, "
+    "`block_hash`, the read and the event loop. A second worker process does not help large GETs: the "
+    "server and the load generator already keep both cores busy."
 )
 _SMALL_PUT = (
     "Durability per object: a version record file (create, write, fsync, rename, fsync of its folder) "
@@ -38,9 +39,9 @@ _SMALL_PUT = (
     "sequence on one thread; the GIL is held only about a third of the run (py-spy `--gil`): the rest is "
     "waiting on fsyncs and hand-offs between the event loop and the writer threads. On this shared disk "
     "the file system's own rate for that sequence varies about 2x between runs (1,300-4,800 per second "
-    "at 16 threads), and the PUT rate follows it. Two independent server processes took 1.3x the "
-    "small PUTs of one (`python -m benchmarks.processes`): worker processes would help here, and are "
-    "not built yet (benchmarks/README.md says what they need)."
+    "at 16 threads), and the PUT rate follows it. Two worker processes (the report runs Hoard with "
+    "`--workers 2`) take 1.2-1.5x the small PUTs of one; each group-commits its own writes, and the "
+    "two take turns for the index's write lock. CPU per PUT stays what one process spends."
 )
 _PUT_CEILING = (
     "The ceiling is one stream of `recv_into` + `write` + MD5 in a thread, with no HTTP. Hoard adds "

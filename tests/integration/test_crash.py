@@ -9,9 +9,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.conftest import HoardServer, wait_for
 
 INLINE_LIMIT = 128 * 1024
+# One process, and a supervisor with two workers (killing it kills them: PR_SET_PDEATHSIG).
+WORKERS = pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-process", "two-workers"])
 
 
 def files_under(data_dir, kind: str) -> set[str]:
@@ -20,9 +24,10 @@ def files_under(data_dir, kind: str) -> set[str]:
     return {p.name for sub in root.iterdir() for p in sub.iterdir()}
 
 
-def test_startup_removes_temp_files_and_orphans(tmp_path):
+@WORKERS
+def test_startup_removes_temp_files_and_orphans(tmp_path, workers):
     data = tmp_path / "data"
-    srv = HoardServer(data).start()
+    srv = HoardServer(data, extra_args=workers).start()
     c = srv.client()
     c.create_bucket(Bucket="crash")
     c.put_object(Bucket="crash", Key="kept", Body=b"kept bytes")
@@ -41,7 +46,7 @@ def test_startup_removes_temp_files_and_orphans(tmp_path):
         orphan.write_bytes(b"orphan")
         os.utime(orphan, (old, old))
 
-    srv = HoardServer(data, port=srv.port).start()
+    srv = HoardServer(data, port=srv.port, extra_args=workers).start()
     try:
         assert list((data / ".hoard" / "tmp").iterdir()) == []
         assert wait_for(lambda: not any(o.exists() for o in orphans))
@@ -53,14 +58,15 @@ def test_startup_removes_temp_files_and_orphans(tmp_path):
         srv.stop()
 
 
-def test_sigkill_during_concurrent_uploads(tmp_path):
+@WORKERS
+def test_sigkill_during_concurrent_uploads(tmp_path, workers):
     data = tmp_path / "data"
     port = HoardServer(data).port
     acknowledged: dict[str, str] = {}
     lock = threading.Lock()
 
     for round_no in range(5):
-        srv = HoardServer(data, port=port).start()
+        srv = HoardServer(data, port=port, extra_args=workers).start()
         c = srv.client()
         if round_no == 0:
             c.create_bucket(Bucket="crash")
@@ -88,7 +94,7 @@ def test_sigkill_during_concurrent_uploads(tmp_path):
             for f in futures:
                 f.result()
 
-    srv = HoardServer(data, port=port).start()
+    srv = HoardServer(data, port=port, extra_args=workers).start()
     try:
         c = srv.client()
         assert acknowledged, "no upload was acknowledged before the kills"
