@@ -80,7 +80,6 @@ class HoardApp:
             )
             # Drive states are shared by every process (StateSlot): one probe serves them all.
             self.monitor = DriveMonitor(storage, settings.probe_interval, self.healer.drives_back)
-        if self.role.leader:
             self.admin: AdminApi | AdminForwarder = AdminApi(self)
         else:
             assert self.role.leader_address is not None
