@@ -91,13 +91,22 @@ class HoardServer:
         raise RuntimeError(f"hoard server did not start:\n{self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Signal the server and wait until every one of its processes is gone: worker processes
+        killed with their supervisor may outlive it a moment (one in an fsync dies when it
+        returns), still holding the port a restarted server is about to take."""
         if self.proc and self.proc.poll() is None:
+            workers = psutil.Process(self.proc.pid).children(recursive=True)
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            psutil.wait_procs(workers, timeout=20)
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, as the kernel's OOM killer or a power cut would end it."""
+        self.stop(signal.SIGKILL)
 
     def admin(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run ``hoard admin ARGS`` against this server, as an operator would."""

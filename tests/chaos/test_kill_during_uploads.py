@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -72,8 +71,7 @@ def test_sigkill_during_concurrent_uploads_on_eight_drives(tmp_path):
         with ThreadPoolExecutor(WORKERS) as pool:
             futures = [pool.submit(upload, w) for w in range(WORKERS)]
             time.sleep(0.6 + 0.05 * (round_no % 5))
-            srv.proc.send_signal(signal.SIGKILL)
-            srv.proc.wait()
+            srv.kill()
             stop.set()
             for f in futures:
                 f.result()

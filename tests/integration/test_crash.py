@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -88,8 +87,7 @@ def test_sigkill_during_concurrent_uploads(tmp_path, workers):
         with ThreadPoolExecutor(16) as pool:
             futures = [pool.submit(upload, w) for w in range(16)]
             time.sleep(0.8 + 0.1 * round_no)
-            srv.proc.send_signal(signal.SIGKILL)
-            srv.proc.wait()
+            srv.kill()
             stop.set()
             for f in futures:
                 f.result()

@@ -107,7 +107,8 @@ def admin_json(pinned: Pinned, method: str, name: str) -> dict:
 def test_every_worker_serves_the_same_buckets_and_objects(tmp_path):
     srv = start(tmp_path, drives=1)
     try:
-        assert len(children(srv.proc.pid)) == 2
+        # The port takes connections from the moment it is bound, a little before the workers exist.
+        assert wait_for(lambda: len(children(srv.proc.pid)) == 2, timeout=10)
         w0, w1 = pinned_to(srv, "w0"), pinned_to(srv, "w1")
         assert w1.request("PUT", "/shared")[0] == 200
         body = os.urandom(300 * 1024)
@@ -152,8 +153,7 @@ def test_admin_requests_reach_the_leader_from_any_worker(tmp_path):
         assert status == 403 and b"SignatureDoesNotMatch" in body
         # And the admin command, whichever worker its connection lands on.
         for _ in range(4):
-            out = srv.admin("info").stdout
-            assert "Drives" in out or "drive" in out.lower()
+            assert "Erasure code: 2 data + 2 parity" in srv.admin("info").stdout
     finally:
         srv.stop()
     assert "Traceback" not in srv.log(), srv.log()
@@ -238,9 +238,10 @@ def test_killing_the_supervisor_takes_every_worker_with_it(tmp_path):
     c = srv.client()
     c.create_bucket(Bucket="kept")
     c.put_object(Bucket="kept", Key="acknowledged", Body=b"durable")
+    assert wait_for(lambda: len(children(srv.proc.pid)) == 2, timeout=10)
     workers = children(srv.proc.pid)
     assert len(workers) == 2
-    srv.stop(signal.SIGKILL)
+    srv.kill()
     assert wait_for(lambda: not any(alive(pid) for pid in workers), timeout=10), "workers outlived their supervisor"
     again = HoardServer(srv.data_dir, port=srv.port, extra_args=["--workers", "2"]).start()
     try:
