@@ -35,6 +35,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, HoardServer
+from tests.wire import Reply, assert_missing, error_code, status
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
@@ -157,22 +158,6 @@ def aws_chunked(
 # --- sending --------------------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def code(self) -> str | None:
-        if not self.body.startswith(b"<?xml") and not self.body.startswith(b"<Error"):
-            return None
-        return ET.fromstring(self.body).findtext("Code")
-
-    def field(self, name: str) -> str | None:
-        return ET.fromstring(self.body).findtext(name)
-
-
 def send(server: HoardServer, method: str, path: str, headers: dict[str, str], body: bytes = b"", query: str = "") -> Reply:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
@@ -190,20 +175,6 @@ def send(server: HoardServer, method: str, path: str, headers: dict[str, str], b
 
 def host(server: HoardServer) -> str:
     return f"127.0.0.1:{server.port}"
-
-
-def error_code(exc: pytest.ExceptionInfo) -> str:
-    return exc.value.response["Error"]["Code"]
-
-
-def status(exc: pytest.ExceptionInfo) -> int:
-    return exc.value.response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-def assert_missing(s3, bucket: str, key: str) -> None:
-    with pytest.raises(ClientError) as e:
-        s3.head_object(Bucket=bucket, Key=key)
-    assert status(e) == 404
 
 
 def b64(raw: bytes) -> str:

@@ -9,7 +9,6 @@ send a request to a chosen worker.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -20,14 +19,12 @@ import time
 from pathlib import Path
 
 import psutil
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from hoard.storage.erasure import codec
 from hoard.storage.shardfile import ShardGeometry
 from tests.chaos.test_erasure import drive_records, verify_shard
-from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, HoardServer, wait_for
+from tests.conftest import SECRET_KEY, HoardServer, wait_for
+from tests.wire import signed
 
 MiB = 1024 * 1024
 
@@ -37,20 +34,14 @@ class Pinned:
 
     def __init__(self, srv: HoardServer, secret: str = SECRET_KEY) -> None:
         self.srv = srv
+        self.secret = secret
         self.conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
-        self.credentials = Credentials(ACCESS_KEY, secret)
         self.worker: str | None = None
-
-    def _signed(self, method: str, path: str, body: bytes) -> dict[str, str]:
-        request = AWSRequest(method=method, url=f"{self.srv.endpoint}{path}", data=body)
-        request.headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
-        SigV4Auth(self.credentials, "s3", REGION).add_auth(request)
-        return dict(request.headers.items())
 
     def send_head(self, method: str, path: str, body: bytes) -> None:
         """Send the request line and headers only (the body follows with ``conn.send``)."""
-        headers = self._signed(method, path, body)
-        self.conn.putrequest(method, path, skip_accept_encoding=True)
+        headers = signed(self.srv, method, path, body, secret=self.secret)
+        self.conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         for name, value in headers.items():
             self.conn.putheader(name, value)
         self.conn.putheader("content-length", str(len(body)))
