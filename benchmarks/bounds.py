@@ -127,16 +127,21 @@ def history(results: Path, skip: str = "") -> list[tuple[str, dict]]:
     return out
 
 
-def best_in_history(target: dict, docs: list[tuple[str, dict]]) -> tuple[str, str] | None:
-    """(report name, its best round) of the earlier report that came closest on this target."""
+def _keyed_targets(doc: dict) -> list[dict]:
     from benchmarks import targets as targets_mod
 
+    rows = doc.get("targets", [])
+    if "key" not in (rows[0] if rows else {}) and doc.get("summary"):
+        # Reports written before targets had keys: evaluate them again.
+        rows = targets_mod.evaluate(doc["summary"], doc.get("ceilings", {}), doc.get("run", {}).get("peer"))
+    return rows
+
+
+def best_in_history(target: dict, docs: list[tuple[str, dict]]) -> tuple[str, str] | None:
+    """(report name, its best round) of the earlier report that came closest on this target."""
     scored = []
     for name, doc in docs:
-        rows = doc.get("targets", [])
-        if "key" not in (rows[0] if rows else {}) and doc.get("summary"):
-            # Reports written before targets had keys: evaluate them again.
-            rows = targets_mod.evaluate(doc["summary"], doc.get("ceilings", {}), doc.get("run", {}).get("peer"))
+        rows = _keyed_targets(doc)
         if not any(r.get("key") == target["key"] for r in rows):
             continue
         text = best(doc, target)
@@ -152,6 +157,30 @@ def _score(text: str) -> float:
     """The leading number of a ``best`` text, larger meaning better (times are negated)."""
     number = float(text.split()[0].rstrip("x%").replace(",", ""))
     return -number if text.split()[1] == "s" else number
+
+
+def last_measured(target: dict, docs: list[tuple[str, dict]]) -> tuple[str, dict] | None:
+    """(report name, its row) of the newest committed report that measured this target."""
+    for name, doc in reversed(docs):
+        row = next((r for r in _keyed_targets(doc) if r.get("key") == target.get("key") and r.get("met") is not None), None)
+        if row is not None:
+            return name, row
+    return None
+
+
+def unmeasured_section(doc: dict, results: Path) -> list[str]:
+    """Targets this run did not measure (the 1,000,000-key bucket in quick mode), with the newest
+    committed report that did, so the latest report accounts for every target."""
+    missing = [t for t in doc["targets"] if t["met"] is None and t.get("key")]
+    docs = history(results, skip=doc["run"].get("stamp", ""))
+    found = [(t, last_measured(t, docs)) for t in missing]
+    found = [(t, hit) for t, hit in found if hit is not None]
+    if not found:
+        return []
+    lines = ["", "## Targets not measured in this run: their last measurement", "", "| target | report | measured | |", "| --- | --- | --- | --- |"]
+    for t, (name, row) in found:
+        lines.append(f"| {t['target']} | `{name}` | {row['measured']} | {'✅ met' if row['met'] else '❌ not met'} |")
+    return lines
 
 
 def section(doc: dict, results: Path) -> list[str]:

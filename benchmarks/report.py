@@ -52,6 +52,7 @@ def markdown(doc: dict, results: Path | None = None) -> str:
     lines += ["", f"{met} met, {missed} not met, {len(doc['targets']) - met - missed} not measured."]
     if results is not None:
         lines += bounds.section(doc, results)
+        lines += bounds.unmeasured_section(doc, results)
 
     if doc.get("profile"):
         lines += ["", "## Profile (py-spy, Hoard process, one extra run each)"]
