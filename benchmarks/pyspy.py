@@ -28,6 +28,7 @@ _GENERIC_FILES = (
     "click/",
     "uvicorn/main.py",
     "uvicorn/server.py",
+    "hoard/supervisor.py",  # every worker process's samples sit under its fork
     "asyncio/runners.py",
     "hoard/__main__.py",
     "hoard/cli/main.py",
@@ -106,7 +107,8 @@ def _short(frame: str) -> str:
 
 def _generic(frame: str) -> bool:
     """Frames every sample of a thread sits under (start-up, thread pools): no information."""
-    return frame.startswith("<module>") or any(f"({p}" in frame for p in _GENERIC_FILES)
+    # "process N:..." is py-spy's root frame of each process with --subprocesses.
+    return frame.startswith(("<module>", "process ")) or any(f"({p}" in frame for p in _GENERIC_FILES)
 
 
 def summarize(raw: Path, top: int = 12) -> dict[str, object]:
