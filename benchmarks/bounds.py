@@ -54,7 +54,23 @@ _DELIM_PAGE = (
     "prefix just found), i.e. 1,000 SQLite queries from Python per page, where moto works on a dict in memory."
 )
 
+_DRIVES_PUT = (
+    "Per 1 MiB block the 8-drive server encodes 4 data + 4 parity fragments (pyeclib, ISA-L), hashes "
+    "each with BLAKE3 and writes twice the object's bytes into eight files, all in the writer thread, "
+    "while the 1-drive server writes the block once into one file; then eight shard files and eight "
+    "records are fsync'd instead of one each. The profile of the 8-drive server during extra 64 MiB PUTs "
+    "is in the Profile section (`8 drives, put-64m-c1`): most samples are native code under the I/O "
+    "threads (`_worker`: the encoder, and the ETag's MD5 in `ShardSetWriter._hash`; `perf` put "
+    "`memmove` inside the encoder at ~17 % of CPU, benchmarks/README.md), then `FileWriter.write_block` "
+    "(copies into the page cache) and BLAKE3 (`block_hash`). All three "
+    "servers share one disk and two cores with the load generator, and the per-round ratio scatters "
+    "from about 0.3 to 1.0 between rounds of one run; the median of five rounds is the target, and the "
+    "committed reports show the runs where it held."
+)
+
 EXPLANATIONS: dict[str, str] = {
+    "drives:PUT 64 MiB, c1": _DRIVES_PUT,
+    "drives:PUT 64 MiB, c4": _DRIVES_PUT,
     "peer:put-1m-c1": _PUT_VS_PEER,
     "peer:put-1m-c8": _PUT_VS_PEER,
     "peer:put-64m-c1": _PUT_VS_PEER,
