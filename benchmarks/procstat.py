@@ -90,30 +90,22 @@ def tree_minor_faults(root: int) -> int:
     return total
 
 
+def _summed_kib(pids: list[int], file: str, field: str) -> int:
+    """The sum over ``pids`` of one ``Name:   N kB`` line of /proc/<pid>/<file>, in bytes."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+                if line.startswith(field):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except OSError:
+            continue
+    return total
+
+
 def tree_rss_bytes(root: int) -> int:
-    total = 0
-    for pid in tree_pids(root):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-                    break
-        except OSError:
-            continue
-    return total
-
-
-def tree_pss_bytes(root: int) -> int:
-    total = 0
-    for pid in tree_pids(root):
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-                    break
-        except OSError:
-            continue
-    return total
+    return _summed_kib(tree_pids(root), "status", "VmRSS:")
 
 
 class RssSampler:
@@ -147,5 +139,6 @@ class RssSampler:
         self._sample()
 
     def _sample(self) -> None:
-        self.peak = max(self.peak, tree_rss_bytes(self.root))
-        self.peak_pss = max(self.peak_pss, tree_pss_bytes(self.root))
+        pids = tree_pids(self.root)
+        self.peak = max(self.peak, _summed_kib(pids, "status", "VmRSS:"))
+        self.peak_pss = max(self.peak_pss, _summed_kib(pids, "smaps_rollup", "Pss:"))

@@ -65,6 +65,7 @@ class HoardApp:
         self.storage = storage
         self.store = store
         self.role = role or ProcessRole()
+        self._host_id = self.role.host_id
         self.data = ObjectData(storage, self._damaged)
         self.services = Services(settings=settings, store=self.store, data=self.data, root=root)
         self.authenticator = Authenticator(KeyRing([root]), settings.region, settings.region_strict, settings.domain)
@@ -156,7 +157,7 @@ class HoardApp:
             log.exception("%s %s failed (request %s)", trace[0], resource, request_id)
             response = error_response(S3Error("InternalError"), resource, request_id)
         response.headers["x-amz-request-id"] = request_id
-        response.headers["x-amz-id-2"] = f"{request_id}-{self.role.host_id}"
+        response.headers["x-amz-id-2"] = f"{request_id}-{self._host_id}"
         if not tracked.body_done and _expects_continue(scope):
             # Answered before asking for the body: the client will not send it, and the
             # connection cannot be reused, since the server still expects it (RFC 9110 10.1.1).

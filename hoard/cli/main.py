@@ -180,9 +180,10 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
 
     if workers == 1:
         from hoard.app import HoardApp
+        from hoard.process_role import ProcessRole
 
         banner(port)
-        _uvicorn(HoardApp(settings, storage, root, store), level, host, port).run()
+        _uvicorn(HoardApp(settings, storage, root, store, ProcessRole(started_at=started_at)), level, host, port).run()
         return
     _serve_workers(settings, storage, root, store, host, port, workers, level, started_at, banner)
 

@@ -13,41 +13,25 @@ from collections.abc import Callable
 
 from hoard.storage.drive import LocalDrive
 from hoard.storage.pool import Storage
+from hoard.workers.periodic import Periodic
 
 log = logging.getLogger("hoard.monitor")
 
 
-class DriveMonitor:
-    def __init__(self, storage: Storage, interval: float, on_back: Callable[[list[LocalDrive]], None] | None = None) -> None:
+class DriveMonitor(Periodic):
+    what = "drive probe"
+
+    def __init__(self, storage: Storage, interval: float, on_back: Callable[[list[LocalDrive]], None]) -> None:
+        super().__init__(interval)
         self.storage = storage
-        self.interval = interval
         self.on_back = on_back
-        self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.probe()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("drive probe failed")
+    async def run_once(self) -> list[LocalDrive]:
+        return await self.probe()
 
     async def probe(self) -> list[LocalDrive]:
         """Probe the drives now; returns those that came back or were replaced (they need healing)."""
         back = await asyncio.to_thread(self.storage.probe)
-        if back and self.on_back is not None:
+        if back:
             self.on_back(back)
         return back

@@ -12,49 +12,35 @@ import time
 
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.storage.pool import Storage
+from hoard.workers.periodic import Periodic
 
 log = logging.getLogger("hoard.reclaim")
 BATCH = 1000
 
 
-class Reclaimer:
+class Reclaimer(Periodic):
+    what = "reclaim"
+
     def __init__(
-        self, store: SqliteMetaStore, storage: Storage, grace: float, started_at: float | None = None, interval: float = 1.0
+        self, store: SqliteMetaStore, storage: Storage, grace: float, started_at: float, interval: float = 1.0
     ) -> None:
+        super().__init__(interval)
         self.store = store
         self.storage = storage
         self.grace = grace
-        self.interval = interval
         # The orphan sweep spares files written after this: they may be uploads in flight.
-        self.started_at = time.time() if started_at is None else started_at
-        self._task: asyncio.Task | None = None
+        self.started_at = started_at
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _run(self) -> None:
+    async def before_first(self) -> None:
         try:
             removed = await asyncio.to_thread(self.sweep_orphans)
             if removed:
                 log.info("removed %d orphaned shard files and records left by an earlier crash", removed)
         except Exception:
             log.exception("orphan sweep failed")
-        while True:
-            try:
-                await self.reclaim_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reclaim failed")
-            await asyncio.sleep(self.interval)
+
+    async def run_once(self) -> int:
+        return await self.reclaim_once()
 
     async def reclaim_once(self) -> int:
         blobs = await self.store.reclaimable(time.time() - self.grace, BATCH)

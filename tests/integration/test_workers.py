@@ -182,7 +182,6 @@ def test_a_worker_that_dies_is_started_again_and_uploads_in_flight_survive(tmp_p
         c.create_bucket(Bucket="live")
         w1 = pinned_to(srv, "w1")
         leader = pinned_to(srv, "w0")
-        leader.request("GET", "/")
         before = children(srv.proc.pid)
         leader_pid = next(pid for pid in before if _served_by(pid, leader))
         # An upload is half sent to worker 1 when the leader dies; the new leader sweeps orphans
