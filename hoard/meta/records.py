@@ -99,6 +99,20 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class CompletedUpload:
+    """An upload that became an object: enough to answer a retried complete the same way."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    etag: str
+    checksum_algorithm: str
+    checksum_value: str
+    checksum_type: str
+    completed: float
+
+
+@dataclass(frozen=True)
 class Part:
     upload_id: str
     number: int

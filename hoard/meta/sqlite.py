@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hoard.meta.records import Bucket, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
+from hoard.meta.records import Bucket, CompletedUpload, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
 from hoard.nowait import WouldBlock
 from hoard.s3.errors import S3Error
 
@@ -51,12 +51,18 @@ CREATE TABLE IF NOT EXISTS parts(
     blob TEXT NOT NULL, last_modified REAL NOT NULL, checksum TEXT NOT NULL,
     PRIMARY KEY(upload_id, number)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS completed_uploads(
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, etag TEXT NOT NULL,
+    checksum_algorithm TEXT NOT NULL, checksum_value TEXT NOT NULL, checksum_type TEXT NOT NULL,
+    completed REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reclaim(blob TEXT PRIMARY KEY, queued REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS damage_reports(bucket TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(bucket, key)) WITHOUT ROWID;
 """
 
 MAX_BATCH = 512
+COMPLETED_UPLOAD_MEMORY = 86400.0
 READERS = 16
 
 
@@ -483,9 +489,32 @@ class SqliteMetaStore:
             _queue_reclaim(conn, (p.blob for n, p in parts.items() if n not in used))
             conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
+            # Remembered so that a client retrying a complete whose answer it lost gets the
+            # same answer; kept for a day.
+            conn.execute("DELETE FROM completed_uploads WHERE completed < ?", (record.last_modified - COMPLETED_UPLOAD_MEMORY,))
+            conn.execute(
+                "INSERT OR REPLACE INTO completed_uploads VALUES(?,?,?,?,?,?,?,?)",
+                (
+                    upload_id, record.bucket, record.key, record.etag, record.checksum_algorithm,
+                    record.checksum_value, record.checksum_type, record.last_modified,
+                ),
+            )
             return record, old
 
         return await self._write(op)
+
+    async def get_completed_upload(self, upload_id: str) -> CompletedUpload | None:
+        """What a recently completed upload became (for a retried CompleteMultipartUpload)."""
+
+        def op(conn: sqlite3.Connection) -> CompletedUpload | None:
+            row = conn.execute(
+                "SELECT upload_id, bucket, key, etag, checksum_algorithm, checksum_value, checksum_type, completed "
+                "FROM completed_uploads WHERE upload_id=?",
+                (upload_id,),
+            ).fetchone()
+            return CompletedUpload(*row) if row else None
+
+        return await self._read(op)
 
     async def abort_upload(self, upload_id: str) -> None:
         def op(conn: sqlite3.Connection) -> None:

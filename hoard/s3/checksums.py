@@ -60,14 +60,18 @@ def encode(digest: bytes) -> str:
 
 
 def decode(value: str, algorithm: str) -> bytes:
-    """A client-sent checksum as raw bytes; InvalidRequest if it is not base64 of the right size."""
+    """A client-sent checksum as raw bytes.
+
+    A value that is not base64 of the algorithm's size can match no body: BadDigest, as S3
+    answers (and as ceph/s3-tests checks) for a checksum that does not match.
+    """
     try:
         raw = base64.b64decode(value, validate=True)
     except (ValueError, TypeError):
         raw = b""
     size = CRC_WIDTH.get(algorithm) or {"SHA1": 20, "SHA256": 32}[algorithm]
     if len(raw) != size:
-        raise S3Error("InvalidRequest", f"Value for {header_name(algorithm)} header is invalid.")
+        raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
     return raw
 
 

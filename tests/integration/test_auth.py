@@ -542,6 +542,17 @@ def test_presigned_put_expired_stores_nothing(server, s3, bucket, shifted_clock)
     assert_missing(s3, bucket, "k")
 
 
+def test_presigned_url_with_negative_lifetime_is_expired(server, s3, bucket):
+    """boto3's ExpiresIn=-1000 makes a URL that expired before it was made: 403, nothing stored."""
+    url = presigner(server).generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=-1000)
+    assert "X-Amz-Expires=-1000" in url
+    code, err = _url_error(url, "PUT", b"data")
+    assert code == 403
+    assert err.findtext("Code") == "AccessDenied"
+    assert err.findtext("Message") == "Request has expired"
+    assert_missing(s3, bucket, "k")
+
+
 def test_presigned_url_expires_over_a_week(server, bucket):
     url = presigner(server).generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=604801)
     assert "X-Amz-Expires=604801" in url

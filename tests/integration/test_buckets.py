@@ -87,19 +87,23 @@ def test_create_bucket_malformed_location_constraint(s3, new_name):
     assert status(e) == 404
 
 
-def test_create_existing_bucket_is_already_owned_by_you(s3, bucket):
+def test_create_existing_bucket_in_us_east_1_succeeds_and_changes_nothing(s3, bucket):
+    """S3's us-east-1 answers 200 to its owner re-creating a bucket (the AWS CLI's `s3 mb` on a
+    bucket that exists); the bucket keeps its objects."""
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"still here")
+    again = s3.create_bucket(Bucket=bucket)
+    assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"still here"
+
+
+def test_create_existing_bucket_elsewhere_is_already_owned_by_you(s3, bucket):
+    """Everywhere but us-east-1, S3 answers the owner 409 BucketAlreadyOwnedByYou."""
     with pytest.raises(ClientError) as e:
-        s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     assert error_code(e) == "BucketAlreadyOwnedByYou"
     assert status(e) == 409
     assert e.value.response["Error"].get("BucketName") == bucket
-
-
-def test_recreating_a_bucket_keeps_its_objects(s3, bucket):
-    s3.put_object(Bucket=bucket, Key="kept", Body=b"still here")
-    with pytest.raises(ClientError):
-        s3.create_bucket(Bucket=bucket)
-    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"still here"
+    assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] in (None, "")
 
 
 @pytest.mark.parametrize(

@@ -346,15 +346,28 @@ def test_encoding_type_url(server, s3, bucket):
     assert page["Prefix"] == "dir"
     assert page["StartAfter"] == "dir+one"
 
-    # v1 encodes the marker and keys too.
+    # v1 encodes the marker and keys too, but echoes its prefix as sent (botocore does not decode it).
     page = s3.list_objects(Bucket=bucket, EncodingType="url", Marker="a b", Delimiter="/", MaxKeys=2)
     assert page["Marker"] == "a+b"
     assert page["Delimiter"] == "/"
+    assert s3.list_objects(Bucket=bucket, Prefix="\n")["Prefix"] == "\n"
+    assert s3.list_objects(Bucket=bucket, Prefix="dir one")["Prefix"] == "dir one"
 
     # By default boto3 asks for url encoding itself and decodes: every key comes back exact.
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="ctl")["Contents"]] == ["ctl\x01\x1f"]
     keys = [o["Key"] for page in s3.get_paginator("list_objects").paginate(Bucket=bucket) for o in page["Contents"]]
     assert keys == utf8_sorted(ODD_KEYS + ["dir one/x", "dir+two/y"])
+
+
+def test_empty_continuation_token_starts_at_the_beginning(s3, bucket):
+    for key in ("bar", "baz", "foo"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"")
+    page = s3.list_objects_v2(Bucket=bucket, ContinuationToken="")
+    assert page["ContinuationToken"] == ""
+    assert page["IsTruncated"] is False
+    assert [o["Key"] for o in page["Contents"]] == ["bar", "baz", "foo"]
+    page = s3.list_objects_v2(Bucket=bucket, ContinuationToken="", StartAfter="baz")
+    assert [o["Key"] for o in page["Contents"]] == ["foo"]
 
 
 def test_invalid_encoding_type(s3, bucket):

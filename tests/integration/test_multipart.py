@@ -126,7 +126,7 @@ def test_get_and_head_by_part_number(s3, bucket, blobs):
         start += len(blob)
     with pytest.raises(ClientError) as exc:
         s3.get_object(Bucket=bucket, Key="parts", PartNumber=4)
-    assert error(exc) == (416, "InvalidPartNumber")
+    assert error(exc) == (400, "InvalidPart")
     with pytest.raises(ClientError) as exc:
         s3.get_object(Bucket=bucket, Key="parts", PartNumber=1, Range="bytes=0-1")
     assert error(exc)[0] == 400
@@ -137,7 +137,7 @@ def test_get_and_head_by_part_number(s3, bucket, blobs):
     assert got["Body"].read() == b"hello"
     with pytest.raises(ClientError) as exc:
         s3.get_object(Bucket=bucket, Key="single", PartNumber=2)
-    assert error(exc) == (416, "InvalidPartNumber")
+    assert error(exc) == (400, "InvalidPart")
 
 
 # -- errors on completion ------------------------------------------------------------------------
@@ -168,7 +168,19 @@ def test_invalid_part(s3, bucket, uploaded, blobs):
 def test_invalid_part_order(s3, bucket, uploaded):
     upload_id, parts = uploaded
     assert complete_error(s3, bucket, upload_id, [parts[1], parts[0], parts[2]]) == (400, "InvalidPartOrder")
-    assert complete_error(s3, bucket, upload_id, [parts[0], parts[0], parts[2]]) == (400, "InvalidPartOrder")
+    assert complete_error(s3, bucket, upload_id, [parts[0], parts[2], parts[1]]) == (400, "InvalidPartOrder")
+
+
+def test_part_listed_twice_is_one_part(s3, bucket, uploaded, blobs):
+    """A part sent twice may be listed twice (both sends were answered): it is one part, the
+    one stored, as long as one of its entries names it."""
+    upload_id, parts = uploaded
+    stale = {"PartNumber": parts[1]["PartNumber"], "ETag": '"' + "0" * 32 + '"'}
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="obj", UploadId=upload_id, MultipartUpload={"Parts": [parts[0], stale, parts[1], parts[2]]}
+    )
+    assert done["ETag"] == multipart_etag(blobs)
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"".join(blobs)
 
 
 def test_entity_too_small(s3, bucket):
@@ -360,13 +372,21 @@ def test_upload_part_copy_with_ranges(s3, bucket):
 def test_upload_part_copy_errors(s3, bucket):
     s3.put_object(Bucket=bucket, Key="source", Body=b"0123456789")
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="dest")["UploadId"]
-    for bad_range in ("bytes=5-10", "bytes=7-3", "5-6", "bytes=-3"):
+    for bad_range in ("bytes=7-3", "5-6", "bytes=-3", "bytes=0", "bytes=0-2,3-5", "bytes=hello-"):
         with pytest.raises(ClientError) as exc:
             s3.upload_part_copy(
                 Bucket=bucket, Key="dest", UploadId=upload_id, PartNumber=1,
                 CopySource={"Bucket": bucket, "Key": "source"}, CopySourceRange=bad_range,
             )
         assert error(exc) == (400, "InvalidArgument"), bad_range
+    # Well formed but past the source's end: S3's InvalidRange.
+    for past_end in ("bytes=5-10", "bytes=10-12"):
+        with pytest.raises(ClientError) as exc:
+            s3.upload_part_copy(
+                Bucket=bucket, Key="dest", UploadId=upload_id, PartNumber=1,
+                CopySource={"Bucket": bucket, "Key": "source"}, CopySourceRange=past_end,
+            )
+        assert error(exc) == (416, "InvalidRange"), past_end
     with pytest.raises(ClientError) as exc:
         s3.upload_part_copy(
             Bucket=bucket, Key="dest", UploadId=upload_id, PartNumber=1, CopySource={"Bucket": bucket, "Key": "missing"}
@@ -436,12 +456,22 @@ def test_composite_checksum(s3, bucket, blobs, algorithm):
     wrong[0][f"Checksum{algorithm}"] = b64(crc(algorithm, b"not this part"))
     assert complete_error(s3, bucket, upload_id, wrong, key="comp") == (400, "InvalidPart")
 
-    # A composite checksum is made of the part checksums: the completion must name each one.
-    unnamed = [parts[0], {"PartNumber": 2, "ETag": parts[1]["ETag"]}, parts[2]]
-    assert complete_error(s3, bucket, upload_id, unnamed, key="comp") == (400, "InvalidRequest")
-
-    done = s3.complete_multipart_upload(Bucket=bucket, Key="comp", UploadId=upload_id, MultipartUpload={"Parts": parts})
     expected = b64(crc(algorithm, b"".join(crc(algorithm, b) for b in blobs))) + "-3"
+    # A whole-object checksum in the completion that is not the composite of the parts: refused.
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(
+            Bucket=bucket, Key="comp", UploadId=upload_id, MultipartUpload={"Parts": parts},
+            **{f"Checksum{algorithm}": b64(crc(algorithm, b"other")) + "-3"},
+        )
+    assert error(exc) == (400, "BadDigest")
+
+    # A part named without its checksum is the stored part, checksum and all (as ceph/s3-tests
+    # completes such uploads); the right composite, with or without its -N, is accepted.
+    unnamed = [parts[0], {"PartNumber": 2, "ETag": parts[1]["ETag"]}, parts[2]]
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="comp", UploadId=upload_id, MultipartUpload={"Parts": unnamed},
+        **{f"Checksum{algorithm}": expected.rsplit("-", 1)[0]},
+    )
     assert done[f"Checksum{algorithm}"] == expected
     assert done["ChecksumType"] == "COMPOSITE"
     assert done["ETag"] == multipart_etag(blobs)

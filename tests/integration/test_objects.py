@@ -447,8 +447,8 @@ def test_part_number_one_on_single_part_object(s3, bucket, hundred):
     assert head["ContentRange"] == "bytes 0-99/100"
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key=hundred, PartNumber=2)
-    assert error_code(e) == "InvalidPartNumber"
-    assert status(e) == 416
+    assert error_code(e) == "InvalidPart"
+    assert status(e) == 400
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key=hundred, PartNumber=1, Range="bytes=0-1")
     assert error_code(e) == "InvalidRequest"

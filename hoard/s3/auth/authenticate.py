@@ -211,8 +211,7 @@ class Authenticator:
                 "AuthorizationQueryParametersError",
                 "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.",
             ) from None
-        if expires < 0:
-            raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be non-negative")
+        # A negative lifetime (boto3's ExpiresIn=-1000) is a URL that has expired: S3 answers 403.
         if expires > MAX_PRESIGN_EXPIRES:
             raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be less than a week (in seconds) that is 604800")
         ts = _parse_amz_date(amz_date)

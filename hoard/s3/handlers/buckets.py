@@ -94,6 +94,10 @@ async def create_bucket(ctx: Context) -> Response:
     if location and not re.match(r"^[A-Za-z0-9-]{1,40}$", location):
         raise S3Error("InvalidLocationConstraint", LocationConstraint=location)
     bucket = Bucket(ctx.bucket, now(), location or ctx.services.settings.region, ctx.owner.owner_id)
+    existing = await ctx.store.get_bucket(ctx.bucket)
+    if existing is not None and existing.owner_id == ctx.owner.owner_id and bucket.location == existing.location == "us-east-1":
+        # S3's us-east-1 answers its owner 200 and changes nothing (every other region: 409).
+        return Response(headers={"location": f"/{ctx.bucket}"})
     await ctx.store.create_bucket(bucket)
     # Every drive keeps the bucket's configuration, so the index can be rebuilt without it.
     try:

@@ -172,10 +172,12 @@ def object_headers(ctx: Context) -> dict[str, str]:
             continue
         if name == "content-encoding":
             # aws-chunked describes this request's framing, not the object.
-            codings = [c.strip() for c in value.split(",") if c.strip() and c.strip() != "aws-chunked"]
-            if not codings:
-                continue
-            value = ",".join(codings)
+            codings = [c.strip() for c in value.split(",") if c.strip()]
+            if "aws-chunked" in codings:
+                codings = [c for c in codings if c != "aws-chunked"]
+                if not codings:
+                    continue
+                value = ", ".join(codings)
         kept[name] = value
     meta_size = 0
     for name in ctx.req.headers:

@@ -174,8 +174,11 @@ def _source_range(ctx: Context, size: int) -> tuple[int, int]:
     if not sep or not (first + last).isascii() or not first.isdigit() or not last.isdigit():
         raise invalid
     start, end = int(first), int(last)
-    if start > end or end >= size:
+    if start > end:
         raise invalid
+    if end >= size:
+        # Well formed, but past the source's end: S3 tells this apart from a malformed range.
+        raise S3Error("InvalidRange", f"The requested range is not satisfiable: the source object is {size} bytes", RangeRequested=raw, ActualObjectSize=str(size))
     return start, end
 
 

@@ -60,7 +60,9 @@ async def list_objects(ctx: Context) -> Response:
     listing = await ctx.store.list_objects(ctx.bucket, prefix, delimiter, marker, min(max_keys, MAX_KEYS))
     children: list = [
         ("Name", ctx.bucket),
-        ("Prefix", enc(prefix)),
+        # Version 1 leaves its Prefix as sent, encoded or not (botocore decodes only Marker,
+        # NextMarker, Delimiter, keys and common prefixes of a v1 answer).
+        ("Prefix", prefix),
         ("Marker", enc(marker)),
         ("MaxKeys", max_keys),
         ("Delimiter", enc(delimiter) if delimiter else None),
@@ -88,8 +90,7 @@ async def list_objects_v2(ctx: Context) -> Response:
     prefix, delimiter, max_keys = _common(ctx)
     token = params.get("continuation-token")
     start_after = params.get("start-after", "")
-    if token is not None and token == "":
-        raise S3Error("InvalidArgument", "The continuation token provided is incorrect", ArgumentName="continuation-token")
+    # An empty token is no token: the listing starts at start-after (and the answer echoes it).
     after = _decode_token(token) if token else start_after
     fetch_owner = params.get("fetch-owner", "").lower() == "true"
     await require_bucket(ctx)

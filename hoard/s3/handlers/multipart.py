@@ -32,7 +32,7 @@ from hoard.s3.handlers.common import (
     storage_class,
 )
 from hoard.s3.handlers.listing import url_encoder
-from hoard.s3.handlers.objects import checksum_headers, write_precondition
+from hoard.s3.handlers.objects import write_precondition
 from hoard.s3.handlers.payload import receive_blob, receive_document
 
 MAX_PART_SIZE = 5 * 1024**3
@@ -165,10 +165,61 @@ def _combine_checksum(upload: Upload, parts: list[Part]) -> str:
     return f"{checksums.encode(hasher.digest())}-{len(parts)}"
 
 
+def _by_number(requested: list[tuple[int, str, str | None]], upload_id: str) -> list[tuple[int, list[tuple[str, str | None]]]]:
+    """The client's part list grouped by part number, which must not decrease."""
+    grouped: list[tuple[int, list[tuple[str, str | None]]]] = []
+    for number, etag, claimed in requested:
+        if grouped and number < grouped[-1][0]:
+            raise S3Error("InvalidPartOrder", UploadId=upload_id)
+        if grouped and number == grouped[-1][0]:
+            grouped[-1][1].append((etag, claimed))
+        else:
+            grouped.append((number, [(etag, claimed)]))
+    return grouped
+
+
+def _same_checksum(claimed: str, computed: str) -> bool:
+    """A composite checksum may be given with or without its ``-N`` part count."""
+    value, _, count = computed.partition("-")
+    return claimed == computed or (bool(count) and claimed == value)
+
+
+def _completed_answer(ctx: Context, etag: str, algorithm: str, checksum: str, kind: str) -> Response:
+    children: list = [
+        ("Location", f"/{ctx.bucket}/{ctx.key}"),
+        ("Bucket", ctx.bucket),
+        ("Key", ctx.key),
+        ("ETag", etag),
+    ]
+    headers = {}
+    if algorithm:
+        children += [(f"Checksum{algorithm}", checksum), ("ChecksumType", kind)]
+        headers = {checksums.header_name(algorithm): checksum, "x-amz-checksum-type": kind}
+    return xml_response(xml.render("CompleteMultipartUploadResult", children), headers=headers)
+
+
+async def _retried_complete(ctx: Context) -> Response | None:
+    """The answer to a complete sent again after it succeeded (a client whose answer was lost):
+    the same answer, as long as the object it made is still the key's current version."""
+    done = await ctx.store.get_completed_upload(ctx.req.params.get("uploadId", ""))
+    if done is None or (done.bucket, done.key) != (ctx.bucket, ctx.key):
+        return None
+    current = await ctx.store.get_object(ctx.bucket, ctx.key)
+    if current is None or current.etag != done.etag or current.last_modified != done.completed:
+        return None
+    await receive_document(ctx, body_checksum=False)
+    return _completed_answer(ctx, done.etag, done.checksum_algorithm, done.checksum_value, done.checksum_type)
+
+
 @operation("CompleteMultipartUpload")
 async def complete_multipart_upload(ctx: Context) -> Response:
-    upload = await require_upload(ctx)
-    precondition = write_precondition(ctx)
+    try:
+        upload = await require_upload(ctx)
+    except S3Error as e:
+        if e.code == "NoSuchUpload" and (retried := await _retried_complete(ctx)) is not None:
+            return retried
+        raise
+    precondition = write_precondition(ctx, started=upload.initiated)
     requested = _requested_parts(await receive_document(ctx, body_checksum=False), upload.checksum_algorithm)
     claimed_object_checksum = None
     data = ctx.services.data
@@ -179,17 +230,15 @@ async def complete_multipart_upload(ctx: Context) -> Response:
         claimed_object_checksum = ctx.req.headers.get(checksums.header_name(upload.checksum_algorithm))
 
     def build(current: Upload, stored: dict[int, Part]) -> tuple[ObjectRecord, set[int]]:
-        previous = 0
         chosen: list[Part] = []
-        for number, etag, claimed in requested:
-            if number <= previous:
-                raise S3Error("InvalidPartOrder", UploadId=current.upload_id)
-            previous = number
+        for number, entries in _by_number(requested, current.upload_id):
             part = stored.get(number)
-            if part is None or part.etag.strip('"') != etag.strip('"'):
-                raise S3Error("InvalidPart", UploadId=current.upload_id, PartNumber=str(number), ETag=etag)
-            if claimed is None and current.checksum_type == "COMPOSITE":
-                raise S3Error("InvalidRequest", f"The upload was created using a {current.checksum_algorithm.lower()} checksum. The complete request must include the checksum for each part. It was missing for part {number} in the request.")
+            # A part sent twice is listed twice when both sends were answered: the send that
+            # completed last is the stored part, and any of the listed entries may name it.
+            entry = next((e for e in entries if part is not None and part.etag.strip('"') == e[0].strip('"')), None)
+            if part is None or entry is None:
+                raise S3Error("InvalidPart", UploadId=current.upload_id, PartNumber=str(number), ETag=entries[-1][0])
+            claimed = entry[1]
             if claimed is not None and claimed != part.checksum:
                 raise S3Error("InvalidPart", f"The {current.checksum_algorithm} you specified for part {number} does not match the uploaded part.", UploadId=current.upload_id, PartNumber=str(number))
             chosen.append(part)
@@ -202,7 +251,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
             if any(not p.checksum for p in chosen):
                 raise S3Error("InvalidRequest", "A part of this upload carries no checksum for the upload's checksum algorithm.")
             checksum = _combine_checksum(current, chosen)
-            if claimed_object_checksum is not None and current.checksum_type == "FULL_OBJECT" and claimed_object_checksum != checksum:
+            if claimed_object_checksum is not None and not _same_checksum(claimed_object_checksum, checksum):
                 raise S3Error("BadDigest", f"The {current.checksum_algorithm} you specified did not match the calculated checksum.")
         record = ObjectRecord(
             bucket=current.bucket,
@@ -241,15 +290,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
         await data.retract(record, shards=False)
         raise
     await data.drop_records([old])
-    children: list = [
-        ("Location", f"/{ctx.bucket}/{ctx.key}"),
-        ("Bucket", ctx.bucket),
-        ("Key", ctx.key),
-        ("ETag", record.etag),
-    ]
-    if record.checksum_algorithm:
-        children += [(f"Checksum{record.checksum_algorithm}", record.checksum_value), ("ChecksumType", record.checksum_type)]
-    return xml_response(xml.render("CompleteMultipartUploadResult", children), headers=checksum_headers(record))
+    return _completed_answer(ctx, record.etag, record.checksum_algorithm, record.checksum_value, record.checksum_type)
 
 
 @operation("AbortMultipartUpload")

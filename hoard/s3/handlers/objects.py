@@ -49,15 +49,20 @@ def check_version_id(ctx: Context) -> None:
         raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version)
 
 
-def write_precondition(ctx: Context):
-    """If-None-Match: * and If-Match on writes, checked against the current object at commit."""
+def write_precondition(ctx: Context, started: float | None = None):
+    """If-None-Match and If-Match on writes, checked against the current object at commit.
+
+    ``started``: when the write began (a multipart upload's initiation). An object that
+    appeared after it makes an If-None-Match complete a conflict (409), as in S3, so the
+    client knows to start its upload again rather than that its condition was false.
+    """
     if_none_match = ctx.req.headers.get("if-none-match")
     if_match = ctx.req.headers.get("if-match")
-    if if_none_match is not None and if_none_match.strip() != "*":
-        raise S3Error("NotImplemented", "If-None-Match on writes supports only '*'.")
 
     def check(old: ObjectRecord | None) -> None:
-        if if_none_match is not None and old is not None:
+        if if_none_match is not None and old is not None and etag_matches(if_none_match, old.etag):
+            if started is not None and old.last_modified > started:
+                raise S3Error("ConditionalRequestConflict")
             raise S3Error("PreconditionFailed", Condition="If-None-Match")
         if if_match is not None:
             if old is None:
@@ -169,7 +174,8 @@ def _part_span(ctx: Context, record: ObjectRecord) -> tuple[int, int, int] | Non
     if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=raw)
     if number > record.parts_count:
-        raise S3Error("InvalidPartNumber")
+        # S3 answers a part the object does not have as it answers one missing from a complete.
+        raise S3Error("InvalidPart", PartNumber=str(number))
     if not record.multipart:
         return number, 0, record.size - 1
     start = sum(s.size for s in record.segments[: number - 1])
@@ -200,8 +206,20 @@ def read_headers(ctx: Context, record: ObjectRecord) -> dict[str, str]:
         headers["x-amz-storage-class"] = record.storage_class
     for param, header in RESPONSE_OVERRIDES.items():
         if param in ctx.req.params:
-            headers[header] = ctx.req.params[param]
+            headers[header] = header_safe(param, ctx.req.params[param])
     return headers
+
+
+def header_safe(param: str, value: str) -> str:
+    """A ``response-*`` override as a header value: printable ASCII only.
+
+    A control character or line break would let a query parameter write raw bytes into the
+    answer's head (the HTTP server refuses it and drops the connection without an answer);
+    header values are ASCII, so non-ASCII text is refused the same way: 400, with S3's XML.
+    """
+    if not all(" " <= c <= "~" or c == "\t" for c in value):
+        raise S3Error("InvalidArgument", f"{param} must be printable ASCII.", ArgumentName=param, ArgumentValue=value.encode("unicode_escape").decode("ascii"))
+    return value
 
 
 async def _read_object(ctx: Context, head: bool) -> Response:

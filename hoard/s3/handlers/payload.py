@@ -37,15 +37,16 @@ class StoredBlob:
     pending: ShardSetWriter | None = None  # shard files written, not yet committed (defer_commit)
 
 
-def declared_length(ctx: Context) -> int:
-    """The payload length the client announced (x-amz-decoded-content-length for aws-chunked)."""
+def declared_length(ctx: Context) -> int | None:
+    """The payload length the client announced (x-amz-decoded-content-length for aws-chunked);
+    None for a body sent with ``Transfer-Encoding: chunked``, whose length shows at its end."""
     headers = ctx.req.headers
     if ctx.auth.streaming:
         raw = headers.get("x-amz-decoded-content-length")
     else:
         raw = headers.get("content-length")
-        if raw is None and "chunked" in headers.get("transfer-encoding", ""):
-            raise S3Error("MissingContentLength")
+        if raw is None and "chunked" in headers.get("transfer-encoding", "").lower():
+            return None
     if raw is None:
         raise S3Error("MissingContentLength")
     try:
@@ -85,7 +86,7 @@ async def receive_blob(
     declared a checksum algorithm); naming a different one is an error.
     """
     expected = declared_length(ctx)
-    if expected > max_size:
+    if expected is not None and expected > max_size:
         raise S3Error("EntityTooLarge", ProposedSize=str(expected), MaxSizeAllowed=str(max_size))
     md5_claim = content_md5(ctx)
     algorithm, header_value = checksums.requested_algorithm(ctx.req.headers)
@@ -109,14 +110,18 @@ async def receive_blob(
         hashers.append(checksum)
 
     source, decoder = _source(ctx)
-    writer = await ctx.services.data.writer(placement, hashers, inline and ctx.services.data.inline(expected))
+    small = expected is not None and ctx.services.data.inline(expected)
+    writer = await ctx.services.data.writer(placement, hashers, inline and small)
     pending: asyncio.Future | None = None
     try:
         buffer = bytearray()
         received = 0
         async for data in source:
             received += len(data)
-            if received > expected:
+            if expected is None:
+                if received > max_size:
+                    raise S3Error("EntityTooLarge", ProposedSize=str(received), MaxSizeAllowed=str(max_size))
+            elif received > expected:
                 raise S3Error("IncompleteBody", "The body is longer than its declared length.")
             buffer += data
             while len(buffer) >= WRITE_BUFFER:
@@ -136,7 +141,7 @@ async def receive_blob(
                 writer.write(bytes(buffer))
             else:
                 await asyncio.to_thread(writer.write, bytes(buffer))
-        if received != expected:
+        if expected is not None and received != expected:
             raise S3Error("IncompleteBody")
 
         if md5_claim is not None and md5.digest() != md5_claim:
