@@ -21,6 +21,7 @@ from hoard.s3.auth.authenticate import Authenticator
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Context, Services
+from hoard.s3.handlers.post_object import UNAUTHENTICATED, post_object
 from hoard.s3.router import route
 from hoard.storage.data import ObjectData
 from hoard.storage.erasure_set import ReadQuorumError, WriteQuorumError
@@ -176,6 +177,9 @@ class HoardApp:
     async def _s3(self, req: Request, request_id: str, trace: list[str]) -> Response:
         op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
         trace[0] = op.name
+        if op.name == "PostObject":
+            # A browser upload's credentials are in its form body, which its handler reads.
+            return await post_object(Context(req, op, UNAUTHENTICATED, self.services, request_id), self.authenticator)
         auth = self.authenticator.authenticate(req)
         if auth.hoisted:
             # Headers a presigned URL carries in its (signed) query act as headers, as in S3,

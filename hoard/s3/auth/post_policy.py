@@ -147,7 +147,10 @@ def _authenticate_v4(fields: FormFields, policy: str | None, keyring: KeyRing, r
         raise _missing_field("x-amz-algorithm")
     if algorithm != sigv4.ALGORITHM:
         raise S3Error(
-            "InvalidArgument", "Unsupported algorithm; only AWS4-HMAC-SHA256 is supported.", ArgumentName="x-amz-algorithm", ArgumentValue=algorithm
+            "InvalidArgument",
+            "Unsupported algorithm; only AWS4-HMAC-SHA256 is supported.",
+            ArgumentName="x-amz-algorithm",
+            ArgumentValue=algorithm,
         )
     raw_credential = fields.get("x-amz-credential")
     if raw_credential is None:
@@ -161,15 +164,22 @@ def _authenticate_v4(fields: FormFields, policy: str | None, keyring: KeyRing, r
     if amz_date is None:
         raise _missing_field("x-amz-date")
     if not _AMZ_DATE.match(amz_date):
-        raise S3Error("InvalidArgument", "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"", ArgumentName="x-amz-date", ArgumentValue=amz_date)
+        raise S3Error(
+            "InvalidArgument",
+            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
+            ArgumentName="x-amz-date",
+            ArgumentValue=amz_date,
+        )
     try:
         credential = sigv4.parse_credential(raw_credential)
     except sigv4.MalformedAuth:
-        raise S3Error("InvalidArgument", "Error parsing the X-Amz-Credential parameter", ArgumentName="x-amz-credential", ArgumentValue=raw_credential) from None
+        raise S3Error(
+            "InvalidArgument", "Error parsing the X-Amz-Credential parameter", ArgumentName="x-amz-credential", ArgumentValue=raw_credential
+        ) from None
     if credential.service != "s3":
         raise S3Error(
             "InvalidArgument",
-            f"Error parsing the X-Amz-Credential parameter; incorrect service \"{credential.service}\". This endpoint belongs to \"s3\".",
+            f'Error parsing the X-Amz-Credential parameter; incorrect service "{credential.service}". This endpoint belongs to "s3".',
             ArgumentName="x-amz-credential",
             ArgumentValue=raw_credential,
         )

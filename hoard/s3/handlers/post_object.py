@@ -1,0 +1,424 @@
+"""PostObject: browser-based uploads, an HTML form POSTed to the bucket.
+
+The body is multipart/form-data, parsed as it streams (python-multipart): the fields before
+the ``file`` part are collected (at most 20 KiB with their part headers and boundaries, as in
+S3), and when the file part's headers arrive the form is authenticated and its POST policy
+checked (``hoard/s3/auth/post_policy.py``) before a byte of the file is stored. The file then
+flows through the writer PutObject uses, in 1 MiB blocks: same shard files, same checks, same
+``commit_object``. The object is committed only once the closing boundary has been read and
+every check on the whole file has passed (content-length-range, Content-MD5, x-amz-checksum-*):
+a body cut short or malformed stores nothing. Fields after the file are ignored, as in S3.
+
+Fields are PutObject's headers under another name, so the form is turned into the headers
+PutObject would have had and PutObject's own rules (metadata, storage class, features refused
+with 501) apply to them unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import time
+from collections import deque
+from collections.abc import AsyncGenerator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from hoard.http.request import BodyStream
+from hoard.http.response import Response, xml_response
+from hoard.meta.records import ObjectRecord, Placement, Segment
+from hoard.s3 import checksums, xml
+from hoard.s3.auth import sigv4
+from hoard.s3.auth.authenticate import AuthContext, Authenticator
+from hoard.s3.auth.post_policy import (
+    CREDENTIAL_FIELDS,
+    MAX_PRE_DATA,
+    FormFields,
+    authenticate_form,
+    base_filename,
+    check_length,
+    check_policy,
+    parse_policy,
+)
+from hoard.s3.errors import S3Error
+from hoard.s3.handlers.common import (
+    Context,
+    check_key,
+    content_md5,
+    now,
+    object_headers,
+    quote_etag,
+    reject_unsupported_headers,
+    require_bucket,
+    storage_class,
+)
+from hoard.s3.handlers.objects import checksum_headers, commit_object
+from hoard.s3.handlers.payload import WRITE_BUFFER
+from hoard.s3.router import Operation
+from hoard.storage.data import ObjectData
+from hoard.storage.erasure_set import ShardSetWriter, StoredData
+
+# What app.py hands this handler: nobody yet, the form says who signed it.
+UNAUTHENTICATED = AuthContext(identity=None, payload_hash=sigv4.UNSIGNED_PAYLOAD)
+
+# Form fields that steer the upload itself and are not PutObject headers.
+_CONTROL_FIELDS = CREDENTIAL_FIELDS | {
+    "key", "bucket", "file", "success_action_status", "success_action_redirect", "redirect",
+    "x-amz-security-token", "x-amz-trailer",
+}  # fmt: skip
+# Form fields named otherwise than the PutObject header they stand for.
+_HEADER_NAMES = {"acl": "x-amz-acl", "tagging": "x-amz-tagging", "x-amz-checksum-algorithm": "x-amz-sdk-checksum-algorithm"}
+
+# A part's headers are small; the 20 KiB cap on everything before the file governs.
+_MAX_PART_HEADERS = 16
+
+
+async def post_object(ctx: Context, authenticator: Authenticator) -> Response:
+    """Called by the app directly (not through the registry): it needs the Authenticator's keys,
+    because the credentials are in the body, which only this handler reads."""
+    boundary = _boundary(ctx.req.headers.get("content-type", ""))
+    events = _FormReader(boundary, BodyStream(ctx.req.receive, ctx.services.settings.body_timeout)).events()
+    try:
+        return await _upload(ctx, authenticator, events)
+    finally:
+        await events.aclose()
+
+
+async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGenerator[tuple[Any, ...], None]) -> Response:
+    fields = FormFields()
+    filename: str | None = None  # None: no file part (yet)
+    async for event in events:
+        if event[0] == "field":
+            fields.add(event[1], event[2])
+        elif event[0] == "file":
+            filename = base_filename(event[1])
+            break
+    # Here the file is about to come (or the form ended without one): decide everything first.
+    fields.expand_filename(filename or "")
+    identity = authenticate_form(fields, authenticator.keyring, authenticator.region, authenticator.strict_region)
+    if identity is None:
+        _anonymous_upload(ctx)
+    policy = parse_policy(fields.get("policy") or "")
+    key = fields.get("key")
+    if key is None:
+        raise S3Error(
+            "InvalidArgument",
+            "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.",
+            ArgumentName="key",
+            ArgumentValue="",
+        )
+    check_policy(policy, fields, ctx.bucket, time.time())
+    if filename is None:
+        raise S3Error("IncorrectNumberOfFilesInPostRequest")
+    if not key:
+        raise S3Error("InvalidArgument", "User key must have a length greater than 0.", ArgumentName="key", ArgumentValue="")
+    check_key(key)
+
+    auth = dataclasses.replace(ctx.auth, identity=identity)
+    put = dataclasses.replace(
+        ctx, req=dataclasses.replace(ctx.req, headers=_as_headers(fields)), op=Operation("PostObject", ctx.bucket, key), auth=auth
+    )
+    reject_unsupported_headers(put)
+    sclass = storage_class(put)
+    headers = object_headers(put)
+    md5_claim = content_md5(put)
+    algorithm, claimed_value = checksums.requested_algorithm(put.req.headers)
+    claimed_checksum = checksums.decode(claimed_value, algorithm) if algorithm and claimed_value else None
+    await require_bucket(put)
+
+    placement = put.services.data.placement(ctx.bucket, key, sclass)
+    limit = put.services.settings.max_object_size
+    if policy.length_range is not None:
+        limit = min(limit, policy.length_range[1])
+    md5 = hashlib.md5()
+    checksum = checksums.new_hasher(algorithm) if algorithm else None
+    sink = _BlobSink(put.services.data, placement, [md5, checksum] if checksum is not None else [md5], limit)
+    try:
+        async for event in events:
+            if event[0] == "data":
+                await sink.write(event[1])
+            elif event[0] == "file_end":
+                break
+        async for _ignored in events:  # fields after the file: read to the closing boundary, unused
+            pass
+        size = await sink.end_of_data()
+        check_length(policy, size)
+        if md5_claim is not None and md5.digest() != md5_claim:
+            raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
+        checksum_raw = b""
+        if checksum is not None and algorithm is not None:
+            checksum_raw = checksum.digest()
+            if claimed_checksum is not None and claimed_checksum != checksum_raw:
+                raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+        stored = await sink.finish()
+    except BaseException:
+        await sink.abort()
+        raise
+    record = ObjectRecord(
+        bucket=ctx.bucket,
+        key=key,
+        size=stored.size,
+        etag=quote_etag(md5.hexdigest()),
+        last_modified=now(),
+        storage_class=sclass,
+        headers=headers,
+        segments=(Segment(stored.shard_id, stored.size),),
+        checksum_algorithm=algorithm or "",
+        checksum_value=checksums.encode(checksum_raw) if checksum_raw else "",
+        checksum_type="FULL_OBJECT" if algorithm else "",
+        placement=placement,
+        data_id=put.services.data.new_data_id(),
+        inline=stored.inline is not None,
+    )
+    await commit_object(put, record, stored.inline, None, None if stored.inline is not None else sink.writer)
+    return _success(fields, record, _location(ctx, record))
+
+
+def _anonymous_upload(ctx: Context) -> None:
+    """A form with neither policy nor credentials: S3 accepts it on a bucket whose ACL or policy
+    lets everyone write. Hoard has no public buckets yet, so it is refused; the access-control
+    work decides here (with ``ctx``'s bucket) instead."""
+    raise S3Error("AccessDenied", "Anonymous access is not allowed yet.")
+
+
+def _boundary(content_type: str) -> bytes:
+    kind, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if kind != b"multipart/form-data":
+        raise S3Error("PreconditionFailed", Condition="Bucket POST must be of the enclosure-type multipart/form-data")
+    if not boundary or len(boundary) > 70:  # RFC 2046: 1 to 70 characters
+        raise S3Error("MalformedPOSTRequest")
+    return boundary
+
+
+def _as_headers(fields: FormFields) -> dict[str, str]:
+    """The form's fields as the headers PutObject would read (values as HTTP hands them: the
+    UTF-8 bytes read as latin-1, which ``Request.header_utf8`` turns back into text)."""
+    headers: dict[str, str] = {}
+    for name, value in fields.items():
+        if name in _CONTROL_FIELDS or name.startswith("x-ignore-"):
+            continue
+        headers[_HEADER_NAMES.get(name, name)] = value.encode("utf-8").decode("latin-1")
+    return headers
+
+
+def _location(ctx: Context, record: ObjectRecord) -> str:
+    """The new object's URL, as the client addressed this server (path style)."""
+    scheme = ctx.req.headers.get("x-forwarded-proto", "http")
+    return f"{scheme}://{ctx.req.host}/{quote(record.bucket, safe='')}/{quote(record.key, safe='/~')}"
+
+
+def _success(fields: FormFields, record: ObjectRecord, location: str) -> Response:
+    headers = {"etag": record.etag, "location": location, **checksum_headers(record)}
+    redirect = fields.get("success_action_redirect") or fields.get("redirect")
+    if redirect and _is_url(redirect):
+        query = "&".join(
+            f"{name}={quote(value, safe='')}" for name, value in (("bucket", record.bucket), ("key", record.key), ("etag", record.etag))
+        )
+        separator = "&" if urlsplit(redirect).query else ("" if redirect.endswith("?") else "?")
+        headers["location"] = redirect + separator + query
+        return Response(status=303, headers=headers)
+    status = fields.get("success_action_status")
+    if status == "201":
+        body = xml.render(
+            "PostResponse", [("Location", location), ("Bucket", record.bucket), ("Key", record.key), ("ETag", record.etag)], namespace=None
+        )
+        return xml_response(body, status=201, headers=headers)
+    if status == "200":
+        return Response(status=200, headers=headers)
+    return Response(status=204, headers=headers)  # the default, and S3's answer to any other value
+
+
+def _is_url(value: str) -> bool:
+    """S3 ignores a redirect it cannot interpret as a URL."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+class _FormReader:
+    """Drives python-multipart's callback parser over the request body and turns its callbacks
+    into events, in order: ("field", name, value) for each part before the file, ("file",
+    filename), ("data", bytes)..., ("file_end",). Everything after the file is
+    parsed (the form must be well-formed to its closing boundary) and dropped."""
+
+    def __init__(self, boundary: bytes, body: BodyStream) -> None:
+        self._body = body
+        self._events: deque[tuple[Any, ...]] = deque()
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+                "on_end": self._end,
+            },  # type: ignore[arg-type]
+            max_header_count=_MAX_PART_HEADERS,
+            max_header_size=MAX_PRE_DATA,
+        )
+        self._fed = 0  # body bytes given to the parser before the current chunk
+        self._ended = False
+        self._file_seen = False
+        self._file_started = False  # the file part's headers have been read
+        self._file_data = False  # and some of its data
+        self._kind = ""  # of the current part: "field", "file" or "ignored"
+        self._name = ""
+        self._value = bytearray()
+        self._headers: dict[bytes, bytes] = {}
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+
+    async def events(self) -> AsyncGenerator[tuple[Any, ...], None]:
+        while True:
+            while self._events:
+                yield self._events.popleft()
+            if self._ended:
+                return
+            chunk = await self._body.chunk()
+            if not chunk:
+                # The body ended before the closing boundary: cut short, or never a form.
+                raise S3Error("MalformedPOSTRequest")
+            try:
+                self._parser.write(chunk)
+            except MultipartParseError:
+                raise S3Error("MalformedPOSTRequest") from None
+            self._fed += len(chunk)
+            if not self._file_started and self._fed > MAX_PRE_DATA:
+                raise S3Error("MaxPostPreDataLengthExceeded")
+
+    # -- parser callbacks (synchronous, inside MultipartParser.write) --------------------------
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._value = bytearray()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[bytes(self._header_name).strip().lower()] = bytes(self._header_value).strip()
+        self._header_name.clear()
+        self._header_value.clear()
+
+    def _headers_finished(self) -> None:
+        if self._file_seen:
+            self._kind = "ignored"
+            return
+        disposition, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = options.get(b"name")
+        if disposition != b"form-data" or name is None:
+            raise MultipartParseError("a part without a form-data name")
+        self._name = _text(name)
+        if self._name.lower() == "file":
+            self._kind = "file"
+            self._file_seen = self._file_started = True
+            self._events.append(("file", _text(options.get(b"filename", b""))))
+        else:
+            self._kind = "field"
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._kind == "field":
+            self._value += data[start:end]
+            if len(self._value) > MAX_PRE_DATA:
+                raise S3Error("MaxPostPreDataLengthExceeded")
+        elif self._kind == "file":
+            if not self._file_data and self._fed + start > MAX_PRE_DATA:
+                raise S3Error("MaxPostPreDataLengthExceeded")  # the fields came in the same chunk as the file
+            self._file_data = True
+            self._events.append(("data", data[start:end]))
+
+    def _part_end(self) -> None:
+        if self._kind == "field":
+            self._events.append(("field", self._name, _text(bytes(self._value))))
+        elif self._kind == "file":
+            self._events.append(("file_end",))
+            self._kind = "ignored"
+
+    def _end(self) -> None:
+        self._ended = True
+
+
+def _text(raw: bytes) -> str:
+    """Form text is UTF-8 (S3: "The form and policy must be UTF-8 encoded")."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MultipartParseError("form text that is not UTF-8") from None
+
+
+class _BlobSink:
+    """The file's bytes into a ShardSetWriter, as ``payload.receive_blob`` does for a PUT body:
+    1 MiB blocks, each written in a worker thread while the next arrives. The size is unknown
+    until the closing boundary, so the first bytes are held until they are too many to be stored
+    inline (or the file ends): small uploads stay inline like small PUTs."""
+
+    def __init__(self, data: ObjectData, placement: Placement, hashers: list, limit: int) -> None:
+        self._data = data
+        self._placement = placement
+        self._hashers = hashers
+        self._limit = limit
+        self.writer: ShardSetWriter | None = None
+        self._buffer = bytearray()
+        self._pending: asyncio.Future | None = None
+        self.size = 0
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self._limit:
+            # Refused while it streams: no need to store what is already too large.
+            raise S3Error("EntityTooLarge", MaxSizeAllowed=str(self._limit))
+        self._buffer += chunk
+        if self.writer is None:
+            if len(self._buffer) < WRITE_BUFFER or self._data.inline(len(self._buffer)):
+                return
+            self.writer = await self._data.writer(self._placement, self._hashers, inline=False)
+        while len(self._buffer) >= WRITE_BUFFER:
+            if self._pending is not None:
+                await self._pending
+            with memoryview(self._buffer) as view:
+                block = bytes(view[:WRITE_BUFFER])
+            del self._buffer[:WRITE_BUFFER]
+            self._pending = asyncio.ensure_future(asyncio.to_thread(self.writer.write, block))
+
+    async def end_of_data(self) -> int:
+        """Every byte handed to the writer (and so hashed); the size of the file."""
+        if self._pending is not None:
+            await self._pending
+            self._pending = None
+        if self.writer is None:
+            self.writer = await self._data.writer(self._placement, self._hashers, inline=self._data.inline(self.size))
+        if self._buffer:
+            if self.writer.inline:  # small: hashing it costs less than a trip to a thread
+                self.writer.write(bytes(self._buffer))
+            else:
+                await asyncio.to_thread(self.writer.write, bytes(self._buffer))
+            self._buffer.clear()
+        return self.size
+
+    async def finish(self) -> StoredData:
+        """The bytes all written; shard files still to be made durable by ``commit_object``."""
+        assert self.writer is not None
+        if self.writer.inline:
+            return self.writer.commit()  # encodes a small buffer; no file to make durable
+        return await asyncio.to_thread(self.writer.finish)
+
+    async def abort(self) -> None:
+        if self._pending is not None:
+            try:
+                await self._pending
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.abort)
