@@ -661,6 +661,21 @@ def test_signature_v2_headers(server, bucket):
     assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
 
 
+@pytest.mark.parametrize(
+    ("x_amz_date", "code"),
+    [("", "AccessDenied"), ("Tue, 07 Jul 1950 21:53:04 GMT", "AccessDenied"), ("Tue, 07 Jul 2010 21:53:04 GMT", "RequestTimeTooSkewed"), ("junk", "AccessDenied")],
+)
+def test_signature_v2_x_amz_date_is_the_signed_date(server, bucket, x_amz_date, code):
+    """With SigV2, an x-amz-date header (even an empty one) is the date, not Date: an empty or
+    pre-1970 one is refused as no date at all, an old one as a skewed clock."""
+    v2 = server.client(signature_version="s3")
+    v2.meta.events.register("before-call.s3.PutObject", lambda params, **_: params["headers"].update({"x-amz-date": x_amz_date}))
+    with pytest.raises(ClientError) as e:
+        v2.put_object(Bucket=bucket, Key="dated", Body=b"x")
+    assert e.value.response["Error"]["Code"] == code
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
 # --- payload modes ----------------------------------------------------------------------------
 
 

@@ -98,6 +98,11 @@ def test_object_attributes_of_a_multipart_object_page_by_page(s3, bucket):
     assert [(p["PartNumber"], p["Size"], p["ChecksumSHA256"]) for p in listed["Parts"]] == [
         (n, len(b), sha256_b64(b)) for n, b in enumerate(blobs, start=1)
     ]
+    # A part read carries the part's own checksum.
+    for number, blob in enumerate(blobs, start=1):
+        part = s3.get_object(Bucket=bucket, Key="mp", PartNumber=number)
+        assert part["ChecksumSHA256"] == sha256_b64(blob) and part["ChecksumType"] == "COMPOSITE"
+        assert part["Body"].read() == blob
     page = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"], MaxParts=1, PartNumberMarker=2)
     assert page["ObjectParts"]["PartNumberMarker"] == 2
     assert page["ObjectParts"]["NextPartNumberMarker"] == 3

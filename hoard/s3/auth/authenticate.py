@@ -268,10 +268,14 @@ class Authenticator:
         access_key, sep, signature = header[len("AWS ") :].strip().partition(":")
         if not sep or not access_key or not signature:
             raise S3Error("InvalidArgument", "Authorization header is invalid -- one and only one ' ' (space) required")
-        raw_date = req.headers.get("x-amz-date") or req.headers.get("date")
-        if raw_date is None:
+        # x-amz-date, when present (even empty), is the date the signature covers.
+        raw_date = req.headers["x-amz-date"] if "x-amz-date" in req.headers else req.headers.get("date")
+        if not raw_date:
             raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
         ts, _ = _parse_http_date(raw_date)
+        if ts < 0:
+            # Before 1970: not a date a request is made at, as S3 sees it (not a skewed clock).
+            raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
         if abs(time.time() - ts) > MAX_SKEW_SECONDS:
             raise S3Error("RequestTimeTooSkewed", RequestTime=raw_date, MaxAllowedSkewMilliseconds=str(MAX_SKEW_SECONDS * 1000))
         date = "" if "x-amz-date" in req.headers else req.headers["date"]

@@ -240,6 +240,11 @@ async def _read_object(ctx: Context, head: bool) -> Response:
                 headers["content-range"] = f"bytes {start}-{end}/{record.size}"
             if record.multipart:
                 headers["x-amz-mp-parts-count"] = str(record.parts_count)
+                segment = record.segments[number - 1]
+                if record.checksum_algorithm and segment.checksum:
+                    # A part read answers with the part's own checksum, as S3 does.
+                    headers[checksums.header_name(record.checksum_algorithm)] = segment.checksum
+                    headers["x-amz-checksum-type"] = record.checksum_type or "COMPOSITE"
         else:
             span = parse_range(ctx.req.headers.get("range"), record.size)
             if span is None:
