@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -18,8 +19,11 @@ def _human(n: float) -> str:
     return str(n)
 
 
+ENDPOINT_HELP = "The server's URL (or HOARD_ENDPOINT; default http://127.0.0.1:9000)."
+
+
 @click.group()
-@click.option("--endpoint", envvar="HOARD_ENDPOINT", default="http://127.0.0.1:9000", show_default=True, help="The server's URL (or HOARD_ENDPOINT).")
+@click.option("--endpoint", envvar="HOARD_ENDPOINT", default="http://127.0.0.1:9000", show_default=True, help=ENDPOINT_HELP)
 @click.pass_context
 def admin(ctx: click.Context, endpoint: str) -> None:
     """Administer a running server.
@@ -29,12 +33,29 @@ def admin(ctx: click.Context, endpoint: str) -> None:
     HOARD_ROOT_SECRET_KEY (the ones the server was started with, or the
     generated ones it printed on first start).
     """
+    ctx.obj = endpoint
+
+
+def server_command(fn):
+    """A subcommand that talks to the server: takes ``--endpoint`` after its name too
+    (``hoard admin heal --endpoint URL``, as people type it), and is handed the client."""
+
+    @click.option("--endpoint", "endpoint", default=None, help=ENDPOINT_HELP)
+    @click.pass_context
+    @functools.wraps(fn)
+    def command(ctx: click.Context, endpoint: str | None, **kwargs):
+        return ctx.invoke(fn, _client(endpoint or ctx.obj), **kwargs)
+
+    return command
+
+
+def _client(endpoint: str) -> AdminClient:
     from hoard.config import Settings
 
     settings = Settings()
     if not settings.root_access_key or not settings.root_secret_key:
         raise click.UsageError("set HOARD_ROOT_ACCESS_KEY and HOARD_ROOT_SECRET_KEY to the server's root credentials")
-    ctx.obj = AdminClient(endpoint, settings.root_access_key, settings.root_secret_key, settings.region)
+    return AdminClient(endpoint, settings.root_access_key, settings.root_secret_key, settings.region)
 
 
 def _call(client: AdminClient, method: str, name: str, **params: str) -> dict:
@@ -46,7 +67,7 @@ def _call(client: AdminClient, method: str, name: str, **params: str) -> dict:
 
 @admin.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
-@click.pass_obj
+@server_command
 def info(client: AdminClient, as_json: bool) -> None:
     """Show each drive (online, offline, healing; used and free space), the erasure layout and healing progress."""
     data = _call(client, "GET", "info")
@@ -84,7 +105,7 @@ def info(client: AdminClient, as_json: bool) -> None:
 @admin.command()
 @click.argument("target", required=False, default="")
 @click.option("--shallow", is_flag=True, help="Check only that every shard is present and whole-sized, not every block's checksum.")
-@click.pass_obj
+@server_command
 def heal(client: AdminClient, target: str, shallow: bool) -> None:
     """Heal everything, or BUCKET, or BUCKET/PREFIX, now, with a progress bar.
 
@@ -112,7 +133,7 @@ def heal(client: AdminClient, target: str, shallow: bool) -> None:
 
 
 @admin.command("rebuild-index")
-@click.pass_obj
+@server_command
 def rebuild_index(client: AdminClient) -> None:
     """Rebuild the metadata index from the version records on the drives."""
     data = _call(client, "POST", "rebuild-index")
