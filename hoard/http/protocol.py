@@ -60,6 +60,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             cycle.message_event.set()
         return True  # keep the transport open to write the answer
 
+    def send_400_response(self, msg: str) -> None:
+        """Bytes that are not HTTP followed a request (more body than its Content-Length said, say).
+
+        uvicorn answers 400 and closes at once, before the request in progress has its answer:
+        the client then reads a bare 400 instead of S3's error for what it sent. That answer is
+        let through first; the connection closes after it and the stray bytes are dropped.
+        """
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            super().send_400_response(msg)
+            return
+        self._refused = True  # the parser is broken: nothing more is read from this connection
+        cycle.keep_alive = False
+        if cycle.more_body:
+            cycle.more_body = False  # what came before the garbage is all the body there is
+            cycle.message_event.set()
+
     def _refuse(self) -> None:
         self._refused = True
         request_id = secrets.token_hex(8).upper()

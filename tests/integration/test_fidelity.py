@@ -253,3 +253,28 @@ def test_response_override_that_cannot_be_a_header_is_400(server, s3, bucket, va
     ok = conn.getresponse()
     assert ok.status == 200 and ok.read() == b"body" and ok.getheader("content-type") == "text/plain"
     conn.close()
+
+
+def test_more_body_than_content_length_gets_the_requests_own_answer(server, s3, bucket):
+    """Content-Length says 2, three bytes come: the request is judged on its two bytes (its
+    Content-MD5 was for three: BadDigest, S3's answer), the stray byte is not taken for a request
+    of its own that would be answered a bare 400 first, and the connection closes after."""
+    import socket
+
+    target = f"/{bucket}/short"
+    md5 = base64.b64encode(hashlib.md5(b"bar").digest()).decode()
+    headers = signed(server, "PUT", target, b"ba", {"Content-MD5": md5, "Content-Length": "2"})
+    head = f"PUT {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"bar")
+        received = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    status_line, _, rest = received.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 400"), received
+    assert b"<Code>BadDigest</Code>" in rest
+    assert received.count(b"HTTP/1.1") == 1  # one answer, then the close
+    assert_missing(s3, bucket, "short")
