@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hoard.meta.records import Bucket, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
+from hoard.model import Bucket, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
 from hoard.nowait import WouldBlock
 from hoard.s3.errors import S3Error
 

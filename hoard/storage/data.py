@@ -10,8 +10,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 
-from hoard.meta.records import ObjectRecord, Placement
 from hoard.meta.sqlite import SqliteMetaStore
+from hoard.model import ObjectRecord, Placement
 from hoard.nowait import WouldBlock
 from hoard.storage.erasure_set import ReadQuorumError, ShardSetReader, ShardSetWriter, new_id
 from hoard.storage.pool import Storage

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from hoard.meta.records import ObjectRecord, Placement, Segment
+from hoard.model import ObjectRecord, Placement, Segment
 from hoard.nowait import pread_nowait
 from hoard.storage import record as record_file
 from hoard.storage.bitrot import HASH_SIZE, block_hash

@@ -10,8 +10,8 @@ import logging
 import time
 import uuid
 
-from hoard.meta.records import Bucket, ObjectRecord
 from hoard.meta.sqlite import SqliteMetaStore
+from hoard.model import Bucket, ObjectRecord
 from hoard.storage import record as record_file
 from hoard.storage.erasure import codec
 from hoard.storage.pool import Storage

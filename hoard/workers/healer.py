@@ -18,8 +18,8 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
-from hoard.meta.records import ObjectRecord
 from hoard.meta.sqlite import SqliteMetaStore
+from hoard.model import ObjectRecord
 from hoard.storage.data import ObjectData
 from hoard.storage.drive import DriveState, LocalDrive
 from hoard.storage.erasure_set import HealResult

@@ -9,7 +9,7 @@ import binascii
 import re
 
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import Bucket
+from hoard.model import Bucket
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, int_param, now, operation, reject_unsupported_headers, require_bucket

@@ -12,8 +12,8 @@ from hoard.config import Settings
 from hoard.http.request import Request
 from hoard.http.response import Response
 from hoard.iam.credentials import Identity
-from hoard.meta.records import Bucket
 from hoard.meta.sqlite import SqliteMetaStore
+from hoard.model import Bucket
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.s3.router import Operation

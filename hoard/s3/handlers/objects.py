@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from hoard.http.ranges import parse_range
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import ObjectRecord, Segment
+from hoard.model import ObjectRecord, Segment
 from hoard.s3 import checksums, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
