@@ -11,19 +11,21 @@ from typing import Any
 from hoard.admin.api import ADMIN_PREFIX, AdminApi
 from hoard.admin.forward import AdminForwarder
 from hoard.config import Settings
-from hoard.http.request import BodyTimeout, ClientDisconnected, Receive, Request, Send
+from hoard.http.errors import BodyTimeout, ClientDisconnected
+from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
 from hoard.iam.credentials import Identity, KeyRing
+from hoard.meta.errors import CommitFailed
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.process_role import ProcessRole
-from hoard.s3 import xml
 from hoard.s3.auth.authenticate import Authenticator
+from hoard.s3.error_map import error_response, to_s3_error
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Context, Services
 from hoard.s3.router import route
 from hoard.storage.data import ObjectData
-from hoard.storage.erasure_set import ReadQuorumError, WriteQuorumError
+from hoard.storage.errors import ReadQuorumError
 from hoard.storage.pool import Storage
 from hoard.workers.healer import Healer
 from hoard.workers.monitor import DriveMonitor
@@ -31,16 +33,6 @@ from hoard.workers.reclaim import Reclaimer
 
 log = logging.getLogger("hoard")
 IO_THREADS = 64
-
-
-def error_response(error: S3Error, resource: str, request_id: str) -> Response:
-    children: list = [("Code", error.code), ("Message", error.message)]
-    children += list(error.extra.items())
-    children += [("Resource", resource), ("RequestId", request_id)]
-    headers = {"content-type": "application/xml", **error.headers}
-    if error.status == 304:
-        return Response(status=304, headers=error.headers)
-    return Response(status=error.status, headers=headers, body=xml.render("Error", children, namespace=None))
 
 
 class _TrackedReceive:
@@ -139,23 +131,13 @@ class HoardApp:
                 response = await self._s3(req, request_id, trace)
         except S3Error as e:
             response = error_response(e, resource, request_id)
-        except WriteQuorumError as e:
-            response = error_response(S3Error("SlowDown", f"Not enough drives are online to store this: {e}"), resource, request_id)
-        except ReadQuorumError as e:
-            log.error("%s %s: %s (request %s)", trace[0], resource, e, request_id)
-            response = error_response(S3Error("ServiceUnavailable", f"Not enough drives are online to read this: {e}"), resource, request_id)
-        except BodyTimeout:
-            log.info("%s %s: the client stopped sending its body (request %s)", trace[0], resource, request_id)
-            response = error_response(S3Error("RequestTimeout"), resource, request_id)
-            response.headers["connection"] = "close"  # the rest of the body may still come: not reusable
         except ClientDisconnected:
             log.info("%s %s: client disconnected mid-request (request %s)", trace[0], resource, request_id)
             return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("%s %s failed (request %s)", trace[0], resource, request_id)
-            response = error_response(S3Error("InternalError"), resource, request_id)
+        except Exception as e:
+            response = _failure(e, trace[0], resource, request_id)
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = f"{request_id}-{self._host_id}"
         if not tracked.body_done and _expects_continue(scope):
@@ -189,6 +171,22 @@ class HoardApp:
         if handler is None:
             raise S3Error("NotImplemented", f"{op.name} is not implemented yet.")
         return await handler(Context(req, op, auth, self.services, request_id))
+
+
+def _failure(error: Exception, operation: str, resource: str, request_id: str) -> Response:
+    """The answer to a request that ended with a lower layer's error (or a bug), logged as it deserves."""
+    s3_error = to_s3_error(error)
+    if s3_error is None or isinstance(error, CommitFailed):
+        log.error("%s %s failed (request %s)", operation, resource, request_id, exc_info=error)
+        s3_error = s3_error or S3Error("InternalError")
+    elif isinstance(error, ReadQuorumError):
+        log.error("%s %s: %s (request %s)", operation, resource, error, request_id)
+    elif isinstance(error, BodyTimeout):
+        log.info("%s %s: the client stopped sending its body (request %s)", operation, resource, request_id)
+    response = error_response(s3_error, resource, request_id)
+    if isinstance(error, BodyTimeout):
+        response.headers["connection"] = "close"  # the rest of the body may still come: not reusable
+    return response
 
 
 def _expects_continue(scope: dict[str, Any]) -> bool:

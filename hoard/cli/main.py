@@ -191,14 +191,15 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
 def _uvicorn(app, level: str, host: str = "", port: int = 0):
     import uvicorn
 
-    from hoard.http.protocol import BoundedHttpToolsProtocol
+    from hoard.http.protocol import refusing_with
+    from hoard.s3.error_map import head_too_large_document
 
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
-        http=BoundedHttpToolsProtocol,
+        http=refusing_with(head_too_large_document, "application/xml"),
         lifespan="on",
         log_level=level,
         access_log=level == "debug",

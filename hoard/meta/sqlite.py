@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, CommitFailed, IndexVersionMismatch, MetaError, UploadNotFound
 from hoard.model import Bucket, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
 from hoard.nowait import WouldBlock
-from hoard.s3.errors import S3Error
 
 log = logging.getLogger("hoard.meta")
 T = TypeVar("T")
@@ -146,6 +146,12 @@ def _queue_reclaim(conn: sqlite3.Connection, blobs: Iterable[str]) -> None:
     conn.executemany("INSERT OR IGNORE INTO reclaim(blob, queued) VALUES(?, ?)", [(b, now) for b in blobs])
 
 
+def _commit_failed(error: BaseException) -> CommitFailed:
+    failed = CommitFailed(f"the metadata commit failed: {error}")
+    failed.__cause__ = error
+    return failed
+
+
 class _Writer(threading.Thread):
     def __init__(self, path: Path) -> None:
         super().__init__(name="hoard-meta-writer", daemon=True)
@@ -206,7 +212,7 @@ class _Writer(threading.Thread):
                 pass
             for _, fut in batch:
                 if not fut.done():
-                    fut.set_exception(S3Error("InternalError") if not isinstance(e, S3Error) else e)
+                    fut.set_exception(e if isinstance(e, MetaError) else _commit_failed(e))
             return
         for fut, result, error in outcomes:
             if error is not None:
@@ -226,7 +232,7 @@ class SqliteMetaStore:
             conn.execute("INSERT INTO schema_version VALUES(?)", (SCHEMA_VERSION,))
         elif row[0] != SCHEMA_VERSION:
             conn.close()
-            raise RuntimeError(
+            raise IndexVersionMismatch(
                 f"the metadata index {path} has schema version {row[0]}, this Hoard needs {SCHEMA_VERSION}: "
                 "move it aside and start again to rebuild it from the drives"
             )
@@ -294,9 +300,7 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT owner_id FROM buckets WHERE name=?", (bucket.name,)).fetchone()
             if row is not None:
-                if row[0] == bucket.owner_id:
-                    raise S3Error("BucketAlreadyOwnedByYou", BucketName=bucket.name)
-                raise S3Error("BucketAlreadyExists", BucketName=bucket.name)
+                raise BucketExists(bucket.name, same_owner=row[0] == bucket.owner_id)
             conn.execute(
                 "INSERT INTO buckets(name, created, location, owner_id) VALUES(?,?,?,?)",
                 (bucket.name, bucket.created, bucket.location, bucket.owner_id),
@@ -326,9 +330,9 @@ class SqliteMetaStore:
     async def delete_bucket(self, name: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM buckets WHERE name=?", (name,)).fetchone() is None:
-                raise S3Error("NoSuchBucket", BucketName=name)
+                raise BucketNotFound(name)
             if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
-                raise S3Error("BucketNotEmpty", BucketName=name)
+                raise BucketNotEmpty(name)
             uploads = [r[0] for r in conn.execute("SELECT upload_id FROM uploads WHERE bucket=?", (name,))]
             for upload_id in uploads:
                 _drop_upload(conn, upload_id)
@@ -420,7 +424,7 @@ class SqliteMetaStore:
     async def put_part(self, part: Part) -> None:
         def op(conn: sqlite3.Connection) -> None:
             if _get_upload(conn, part.upload_id) is None:
-                raise S3Error("NoSuchUpload", UploadId=part.upload_id)
+                raise UploadNotFound(part.upload_id)
             old = conn.execute(
                 "SELECT blob FROM parts WHERE upload_id=? AND number=?", (part.upload_id, part.number)
             ).fetchone()
@@ -461,7 +465,7 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> ObjectRecord:
             upload = _get_upload(conn, upload_id)
             if upload is None:
-                raise S3Error("NoSuchUpload", UploadId=upload_id)
+                raise UploadNotFound(upload_id)
             _require_bucket(conn, upload.bucket)
             rows = conn.execute(
                 "SELECT upload_id, number, size, etag, blob, last_modified, checksum FROM parts WHERE upload_id=?",
@@ -490,7 +494,7 @@ class SqliteMetaStore:
     async def abort_upload(self, upload_id: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             if _get_upload(conn, upload_id) is None:
-                raise S3Error("NoSuchUpload", UploadId=upload_id)
+                raise UploadNotFound(upload_id)
             _drop_upload(conn, upload_id)
 
         await self._write(op)
@@ -619,7 +623,7 @@ class SqliteMetaStore:
 # -- helpers that run inside a transaction ----------------------------------------------------
 def _require_bucket(conn: sqlite3.Connection, bucket: str) -> None:
     if conn.execute("SELECT 1 FROM buckets WHERE name=?", (bucket,)).fetchone() is None:
-        raise S3Error("NoSuchBucket", BucketName=bucket)
+        raise BucketNotFound(bucket)
 
 
 def _get_object(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectRecord | None:

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.model import ObjectRecord, Placement
 from hoard.nowait import WouldBlock
-from hoard.storage.erasure_set import ReadQuorumError, ShardSetReader, ShardSetWriter, new_id
+from hoard.storage.erasure_set import ShardSetReader, ShardSetWriter, new_id
+from hoard.storage.errors import ReadQuorumError
 from hoard.storage.pool import Storage
 
 log = logging.getLogger("hoard.data")

@@ -19,6 +19,7 @@ from hoard.storage import record as record_file
 from hoard.storage.bitrot import HASH_SIZE, block_hash
 from hoard.storage.drive import DriveOffline, FileWriter, LocalDrive
 from hoard.storage.erasure import BLOCK_SIZE, codec
+from hoard.storage.errors import ReadQuorumError, WriteQuorumError
 from hoard.storage.layout import write_quorum
 from hoard.storage.shardfile import ShardGeometry
 
@@ -34,14 +35,6 @@ def renew_drive_pool() -> None:
     global _DRIVE_POOL
     _DRIVE_POOL.shutdown(wait=True)
     _DRIVE_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hoard-drive")
-
-
-class WriteQuorumError(Exception):
-    """Too few drives took the write: nothing was made visible."""
-
-
-class ReadQuorumError(Exception):
-    """Too few good fragments remain to rebuild the bytes asked for."""
 
 
 def new_id() -> str:
