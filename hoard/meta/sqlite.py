@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, CommitFailed, IndexVersionMismatch, MetaError, UploadNotFound
+from hoard.meta.listing import Bound, Page, first_bound, prefix_end, rolled_up_marker
 from hoard.model import Bucket, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
 from hoard.nowait import WouldBlock
 
@@ -66,22 +67,6 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=OFF")
     return conn
-
-
-def prefix_end(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with ``prefix``.
-
-    Code point order is UTF-8 byte order, which is SQLite's BINARY collation on UTF-8 text.
-    """
-    while prefix:
-        last = ord(prefix[-1])
-        if last < 0x10FFFF:
-            nxt = last + 1
-            if 0xD800 <= nxt <= 0xDFFF:
-                nxt = 0xE000
-            return prefix[:-1] + chr(nxt)
-        prefix = prefix[:-1]
-    return None
 
 
 def _prefix_range(column: str, prefix: str) -> tuple[str, list[Any]]:
@@ -661,29 +646,14 @@ def _list(
     after: str,
     limit: int,
 ) -> Listing:
-    listing = Listing()
-    if limit <= 0:
-        return listing
+    """A page of ``table`` (key in column 2), following the seeks of the pure listing logic."""
+    page = Page(prefix, delimiter, limit, from_row)
+    bound = None if page.done else first_bound(prefix, delimiter, after)
     upper = prefix_end(prefix) if prefix else None
-    cursor = after
-    inclusive = False  # after a skipped common prefix the cursor is a bound we may land on
-    if prefix and (not cursor or cursor < prefix):
-        cursor, inclusive = prefix, True
-    elif delimiter and cursor.startswith(prefix):
-        # A marker inside a common prefix (or the prefix itself, as NextMarker) means that
-        # prefix was already returned: resume after everything under it.
-        pos = cursor.find(delimiter, len(prefix))
-        if pos >= 0:
-            nxt = prefix_end(cursor[: pos + len(delimiter)])
-            if nxt is None:
-                return listing
-            cursor, inclusive = nxt, True
-    count = 0
     batch = limit + 1 if not delimiter else min(limit + 1, 1000)
-    while True:
-        op = ">=" if inclusive else ">"
-        sql = f"SELECT {columns} FROM {table} WHERE bucket=? AND key {op} ?"
-        args: list[Any] = [bucket, cursor]
+    while bound is not None:
+        sql = f"SELECT {columns} FROM {table} WHERE bucket=? AND key {'>=' if bound.inclusive else '>'} ?"
+        args: list[Any] = [bucket, bound.key]
         if upper is not None:
             sql += " AND key < ?"
             args.append(upper)
@@ -692,34 +662,23 @@ def _list(
         # Stepped lazily: after a common prefix the scan seeks past it, and rows fetched but
         # not looked at would be wasted (a page of 1,000 prefixes would read 1,000,000 rows).
         seen = 0
+        seek: Bound | None = None
+        last = ""
         for row in conn.execute(sql, args):
             seen += 1
-            key = row[1]
-            if delimiter:
-                pos = key.find(delimiter, len(prefix))
-                if pos >= 0:
-                    common = key[: pos + len(delimiter)]
-                    if count == limit:
-                        listing.truncated = True
-                        return listing
-                    listing.prefixes.append(common)
-                    listing.next_marker = common
-                    count += 1
-                    nxt = prefix_end(common)
-                    if nxt is None:
-                        return listing
-                    cursor, inclusive = nxt, True
-                    break
-            if count == limit:
-                listing.truncated = True
-                return listing
-            listing.entries.append(from_row(row))
-            listing.next_marker = key
-            count += 1
-            cursor, inclusive = key, False
+            last = row[1]
+            seek = page.offer(last, row)
+            if page.done or seek is not None:
+                break
+        if page.done:
+            break
+        if seek is not None:
+            bound = seek
+        elif seen < batch:
+            break
         else:
-            if seen < batch:
-                return listing
+            bound = Bound(last)
+    return page.listing
 
 
 def _list_uploads(
@@ -731,18 +690,16 @@ def _list_uploads(
     upload_id_marker: str,
     limit: int,
 ) -> Listing:
-    listing = Listing()
-    if limit <= 0:
-        return listing
+    page = Page(prefix, delimiter, limit, _upload_from_row)
+    if page.done:
+        return page.listing
     sql = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket=?"
     args: list[Any] = [bucket]
-    pos = key_marker.find(delimiter, len(prefix)) if delimiter and key_marker.startswith(prefix) else -1
-    if pos >= 0:
-        # A marker inside a common prefix (or the prefix itself, as NextKeyMarker) means that
-        # prefix was already returned: resume after everything under it.
-        after = prefix_end(key_marker[: pos + len(delimiter)])
+    common = rolled_up_marker(key_marker, prefix, delimiter)
+    if common is not None:
+        after = prefix_end(common)
         if after is None:
-            return listing
+            return page.listing
         sql += " AND key >= ?"
         args.append(after)
     elif key_marker:
@@ -755,26 +712,9 @@ def _list_uploads(
     where, more = _prefix_range("key", prefix)
     sql += where + " ORDER BY key, upload_id"
     args += more
-    count = 0
+    # One scan, no seeks: uploads under a common prefix already returned are skipped by the page.
     for row in conn.execute(sql, args):
-        upload = _upload_from_row(row)
-        if delimiter:
-            pos = upload.key.find(delimiter, len(prefix))
-            if pos >= 0:
-                common = upload.key[: pos + len(delimiter)]
-                if listing.prefixes and listing.prefixes[-1] == common:
-                    continue
-                if count == limit:
-                    listing.truncated = True
-                    break
-                listing.prefixes.append(common)
-                listing.next_marker = common
-                count += 1
-                continue
-        if count == limit:
-            listing.truncated = True
+        page.offer(row[2], row)
+        if page.done:
             break
-        listing.entries.append(upload)
-        listing.next_marker = upload.key
-        count += 1
-    return listing
+    return page.listing

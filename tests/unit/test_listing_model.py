@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hoard.meta.sqlite import SqliteMetaStore, prefix_end
+from hoard.meta.listing import prefix_end
+from hoard.meta.sqlite import SqliteMetaStore
 from hoard.model import Bucket, ObjectRecord, Segment
 
 BUCKET = "model"
