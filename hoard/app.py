@@ -16,7 +16,8 @@ from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
 from hoard.iam.credentials import Identity, KeyRing
 from hoard.meta.errors import CommitFailed
-from hoard.meta.sqlite import SqliteMetaStore
+from hoard.meta.store import MetaStore
+from hoard.objects.data import ObjectData
 from hoard.process_role import ProcessRole
 from hoard.s3.auth.authenticate import Authenticator
 from hoard.s3.error_map import error_response, to_s3_error
@@ -24,7 +25,6 @@ from hoard.s3.errors import S3Error
 from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Context, Services
 from hoard.s3.router import route
-from hoard.storage.data import ObjectData
 from hoard.storage.errors import ReadQuorumError
 from hoard.storage.pool import Storage
 from hoard.workers.healer import Healer
@@ -50,7 +50,7 @@ class _TrackedReceive:
 
 
 class HoardApp:
-    def __init__(self, settings: Settings, storage: Storage, root: Identity, store: SqliteMetaStore, role: ProcessRole | None = None) -> None:
+    def __init__(self, settings: Settings, storage: Storage, root: Identity, store: MetaStore, role: ProcessRole | None = None) -> None:
         """``storage`` has been opened (drives checked, temp files of a crash removed) and
         ``store`` is the index the drives name (see ``open_index``)."""
         self.settings = settings

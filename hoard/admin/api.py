@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from hoard import __version__
 from hoard.http.request import Request
 from hoard.http.response import Response
+from hoard.objects.index import rebuild
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
-from hoard.storage.rebuild import rebuild
 
 if TYPE_CHECKING:
     from hoard.app import HoardApp
@@ -73,7 +73,7 @@ class AdminApi:
         info.update(
             {
                 "version": __version__,
-                "index": str(app.store.path),
+                "index": app.store.location,
                 "objects": await app.store.count_objects(),
                 "healing": self.healer.status(),
                 "workers": app.role.count,

@@ -130,9 +130,10 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
 
     from hoard.config import Settings
     from hoard.iam.credentials import load_root
+    from hoard.meta.sqlite import SqliteMetaStore
+    from hoard.objects.index import open_index
     from hoard.storage.layout import LayoutError
     from hoard.storage.pool import Storage
-    from hoard.storage.rebuild import open_index
 
     settings = Settings()
     _tune_malloc()
@@ -158,7 +159,7 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
     if removed:
         log.info("removed %d temp files left by an earlier crash", removed)
     root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key)
-    store, rebuilt = open_index(storage, root.owner_id, settings.region)
+    store, rebuilt = open_index(storage, root.owner_id, settings.region, SqliteMetaStore)
     if rebuilt:
         log.info("index rebuilt from the drives: %d objects", rebuilt)
 
@@ -226,7 +227,7 @@ def _serve_workers(settings, storage, root, store, host: str, port: int, workers
     from hoard.storage.erasure_set import renew_drive_pool
     from hoard.supervisor import Supervisor
 
-    index_path = store.path
+    index_path = store.path  # type: ignore[attr-defined]
     store.close()  # each worker opens its own connections and writer
     renew_drive_pool()
     _preload(level)

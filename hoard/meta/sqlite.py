@@ -207,6 +207,8 @@ class _Writer(threading.Thread):
 
 
 class SqliteMetaStore:
+    """The ``MetaStore`` (``hoard.meta.store``) in one SQLite file."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         conn = _connect(path)
@@ -236,6 +238,10 @@ class SqliteMetaStore:
         self._writer = _Writer(path)
         self._writer.start()
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def close(self) -> None:
         self._writer.stop()
         self._writer.join(timeout=10)
@@ -244,7 +250,7 @@ class SqliteMetaStore:
         self._nowait_reader.close()
 
     # -- plumbing -------------------------------------------------------------------------
-    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._readers.get()
         try:
             return fn(conn)
@@ -252,9 +258,9 @@ class SqliteMetaStore:
             self._readers.put(conn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self.read_sync, fn)
+        return await asyncio.to_thread(self._read_sync, fn)
 
-    def read_nowait(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _read_nowait(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn`` in the calling thread (the event loop) on a connection of its own, or
         WouldBlock if SQLite would have to wait for a lock or another caller holds it."""
         if not self._nowait_lock.acquire(blocking=False):
@@ -270,14 +276,14 @@ class SqliteMetaStore:
         """A read of a row or two: in the event loop if it need not wait (see ``hoard.nowait``),
         else in a worker thread. Not for scans: those would hold up every other request."""
         try:
-            return self.read_nowait(fn)
+            return self._read_nowait(fn)
         except WouldBlock:
             return await self._read(fn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.wrap_future(self._writer.submit(fn))
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self._writer.submit(fn).result()
 
     # -- buckets --------------------------------------------------------------------------
@@ -352,10 +358,10 @@ class SqliteMetaStore:
         return await self._write(op)
 
     def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
-        return self.read_sync(lambda c: _get_object(c, bucket, key))
+        return self._read_sync(lambda c: _get_object(c, bucket, key))
 
     def get_object_nowait(self, bucket: str, key: str) -> ObjectRecord | None:
-        return self.read_nowait(lambda c: _get_object(c, bucket, key))
+        return self._read_nowait(lambda c: _get_object(c, bucket, key))
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         return await self._read_point(lambda c: _get_object(c, bucket, key))
@@ -521,7 +527,7 @@ class SqliteMetaStore:
                 conn.execute("COMMIT")
             return shards, records
 
-        return self.read_sync(op)
+        return self._read_sync(op)
 
     # -- walking and rebuilding -----------------------------------------------------------
     async def objects_after(self, bucket: str, key: str, limit: int, prefix_bucket: str = "", prefix: str = "") -> list[ObjectRecord]:
@@ -578,11 +584,11 @@ class SqliteMetaStore:
         return await self._write(op)
 
     def get_setting_sync(self, name: str) -> str | None:
-        row = self.read_sync(lambda c: c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone())
+        row = self._read_sync(lambda c: c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone())
         return row[0] if row else None
 
     def set_setting_sync(self, name: str, value: str) -> None:
-        self.write_sync(lambda c: c.execute("INSERT OR REPLACE INTO settings(name, value) VALUES(?, ?)", (name, value)) and None)
+        self._write_sync(lambda c: c.execute("INSERT OR REPLACE INTO settings(name, value) VALUES(?, ?)", (name, value)) and None)
 
     def replace_contents(self, buckets: list[Bucket], records: list[ObjectRecord]) -> None:
         """Make the index hold exactly these buckets and objects (rebuilding from the drives).
@@ -602,7 +608,7 @@ class SqliteMetaStore:
             for (upload_id,) in conn.execute("SELECT upload_id FROM uploads WHERE bucket NOT IN (SELECT name FROM buckets)").fetchall():
                 _drop_upload(conn, upload_id)
 
-        self.write_sync(op)
+        self._write_sync(op)
 
 
 # -- helpers that run inside a transaction ----------------------------------------------------

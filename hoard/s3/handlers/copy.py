@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord, Placement, Segment
+from hoard.objects.data import ObjectData, read_all
 from hoard.s3 import checksums, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
@@ -26,7 +27,6 @@ from hoard.s3.handlers.common import (
 )
 from hoard.s3.handlers.multipart import part_number, require_upload, store_part
 from hoard.s3.handlers.objects import checksum_headers, commit_object, write_precondition
-from hoard.storage.data import ObjectData, read_all
 
 MAX_COPY_SIZE = 5 * 1024**3
 

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 
-from hoard.meta.sqlite import SqliteMetaStore
+from hoard.meta.store import MetaStore
 from hoard.model import ObjectRecord, Placement
 from hoard.nowait import WouldBlock
 from hoard.storage.erasure_set import ShardSetReader, ShardSetWriter, new_id
@@ -93,7 +93,7 @@ class ObjectData:
         return await asyncio.to_thread(self.storage.set_of(record.placement).open, record, start, end, self.on_damage)
 
     async def lookup(
-        self, store: SqliteMetaStore, bucket: str, key: str, read_inline: bool = True
+        self, store: MetaStore, bucket: str, key: str, read_inline: bool = True
     ) -> tuple[ObjectRecord | None, ShardSetReader | None]:
         """The current version and, for an inline one, its bytes read already.
 
