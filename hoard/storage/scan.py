@@ -37,7 +37,7 @@ def scan(storage: Storage, owner_id: str, region: str) -> tuple[list[Bucket], li
             try:
                 stored = record_file.decode(drive.read_record(data_id))
             except (OSError, record_file.CorruptRecord) as e:
-                log.warning("skipping record %s on %s: %s", data_id, drive.root, e)
+                log.warning("skipping record %s on %s: %s", data_id, drive, e)
                 continue  # another drive's copy may still be read
             seen.add(data_id)
             candidates.setdefault((stored.record.bucket, stored.record.key), []).append(stored.record)
@@ -70,7 +70,7 @@ def _readable(storage: Storage, r: ObjectRecord) -> bool:
         for position in r.placement.distribution:
             drive = eset.drives[position]
             try:
-                found += drive.usable and drive.shard_path(seg.blob).stat().st_size == expected
+                found += drive.usable and drive.shard_size(seg.blob) == expected
             except OSError:
                 continue
         if found < r.placement.data:
