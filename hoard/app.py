@@ -6,30 +6,21 @@ import asyncio
 import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
-from hoard.admin.api import ADMIN_PREFIX, AdminApi
-from hoard.admin.forward import AdminForwarder
+from hoard.admin.api import ADMIN_PREFIX
 from hoard.config import Settings
 from hoard.http.errors import BodyTimeout, ClientDisconnected
 from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
-from hoard.iam.credentials import Identity, KeyRing
 from hoard.meta.errors import CommitFailed
-from hoard.meta.store import MetaStore
-from hoard.objects.data import ObjectData
-from hoard.process_role import ProcessRole
-from hoard.s3.auth.authenticate import Authenticator
+from hoard.s3.auth.authenticate import AuthContext, Authenticator
 from hoard.s3.error_map import error_response, to_s3_error
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Context, Services
 from hoard.s3.router import route
 from hoard.storage.errors import ReadQuorumError
-from hoard.storage.pool import Storage
-from hoard.workers.healer import Healer
-from hoard.workers.monitor import DriveMonitor
-from hoard.workers.reclaim import Reclaimer
 
 log = logging.getLogger("hoard")
 IO_THREADS = 64
@@ -49,41 +40,40 @@ class _TrackedReceive:
         return message
 
 
-class HoardApp:
-    def __init__(self, settings: Settings, storage: Storage, root: Identity, store: MetaStore, role: ProcessRole | None = None) -> None:
-        """``storage`` has been opened (drives checked, temp files of a crash removed) and
-        ``store`` is the index the drives name (see ``open_index``)."""
-        self.settings = settings
-        self.storage = storage
-        self.store = store
-        self.role = role or ProcessRole()
-        self._host_id = self.role.host_id
-        self.data = ObjectData(storage, self._damaged)
-        self.services = Services(settings=settings, store=self.store, data=self.data, root=root)
-        self.authenticator = Authenticator(KeyRing([root]), settings.region, settings.region_strict, settings.domain)
-        self.handlers = registry()
-        # Background work that must happen once runs in the leader only (see ProcessRole).
-        self.reclaimer: Reclaimer | None = None
-        self.healer: Healer | None = None
-        self.monitor: DriveMonitor | None = None
-        if self.role.leader:
-            self.reclaimer = Reclaimer(self.store, storage, settings.reclaim_grace, self.role.started_at)
-            self.healer = Healer(
-                self.store, storage, self.data, settings.scanner_rate, settings.probe_interval, collect_reports=self.role.count > 1
-            )
-            # Drive states are shared by every process (StateSlot): one probe serves them all.
-            self.monitor = DriveMonitor(storage, settings.probe_interval, self.healer.drives_back)
-            self.admin: AdminApi | AdminForwarder = AdminApi(self)
-        else:
-            assert self.role.leader_address is not None
-            self.admin = AdminForwarder(self.role.leader_address)
+class AdminHandler(Protocol):
+    """The admin API, answered here (the leader) or passed on to the leader."""
 
-    def _damaged(self, record) -> None:
-        """A read met a missing or corrupt fragment (called from I/O threads)."""
-        if self.healer is not None:
-            self.healer.damaged(record)
-        else:
-            self.store.report_damage(record.bucket, record.key)
+    async def handle(self, req: Request, auth: AuthContext) -> Response: ...
+
+
+class Background(Protocol):
+    """Work the process runs beside the requests (reclaim, healing, the drive monitor)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class HoardApp:
+    """The ASGI callable. What it serves with is built by ``hoard.server`` and handed in."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        services: Services,
+        authenticator: Authenticator,
+        admin: AdminHandler,
+        background: list[Background],
+        host_id: str,
+    ) -> None:
+        self.settings = settings
+        self.services = services
+        self.store = services.store
+        self.authenticator = authenticator
+        self.admin = admin
+        self.background = background  # started with the event loop, stopped before the store closes
+        self._host_id = host_id
+        self.handlers = registry()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -102,18 +92,15 @@ class HoardApp:
                 asyncio.get_running_loop().set_default_executor(
                     ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="hoard-io")
                 )
-                for worker in self._background():
+                for worker in self.background:
                     worker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for worker in self._background():
+                for worker in self.background:
                     await worker.stop()
                 self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    def _background(self) -> list[DriveMonitor | Healer | Reclaimer]:
-        return [w for w in (self.monitor, self.healer, self.reclaimer) if w is not None]
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         request_id = secrets.token_hex(8).upper()

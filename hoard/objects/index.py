@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from hoard.meta.store import MetaStore
 from hoard.storage.pool import Storage
@@ -18,11 +19,10 @@ from hoard.storage.scan import scan
 
 log = logging.getLogger("hoard.rebuild")
 INDEX_ID = "index_id"
+S = TypeVar("S", bound=MetaStore)
 
 
-def open_index(
-    storage: Storage, owner_id: str, region: str, open_store: Callable[[Path], MetaStore]
-) -> tuple[MetaStore, int | None]:
+def open_index(storage: Storage, owner_id: str, region: str, open_store: Callable[[Path], S]) -> tuple[S, int | None]:
     """Open the metadata index the drives name, or build a new one from the drives.
 
     ``open_store`` opens (or creates) the index file at a path on a drive. Returns the store
