@@ -97,7 +97,7 @@ async def create_bucket(ctx: Context) -> Response:
     await ctx.store.create_bucket(bucket)
     # Every drive keeps the bucket's configuration, so the index can be rebuilt without it.
     try:
-        await asyncio.to_thread(ctx.services.data.storage.save_bucket, bucket)
+        await asyncio.to_thread(ctx.services.data.save_bucket, bucket)
     except BaseException:
         await ctx.store.delete_bucket(ctx.bucket)
         raise
@@ -121,7 +121,7 @@ async def get_bucket_location(ctx: Context) -> Response:
 @operation("DeleteBucket")
 async def delete_bucket(ctx: Context) -> Response:
     await ctx.store.delete_bucket(ctx.bucket)
-    await asyncio.to_thread(ctx.services.data.storage.remove_bucket, ctx.bucket)
+    await asyncio.to_thread(ctx.services.data.remove_bucket, ctx.bucket)
     return Response(status=204)
 
 

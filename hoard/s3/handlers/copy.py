@@ -84,10 +84,10 @@ def _copy_bytes(data: ObjectData, source: ObjectRecord, start: int, end: int, al
     checksum = checksums.new_hasher(algorithm) if algorithm else None
     if checksum is not None:
         hashers.append(checksum)
-    writer = data.storage.set_of(placement).writer(placement, hashers, inline)
+    writer = data.writer_sync(placement, hashers, inline)
     try:
         if end >= start:
-            reader = data.storage.set_of(source.placement).open(source, start, end, data.on_damage)
+            reader = data.open_sync(source, start, end)
             try:
                 read_all(reader, writer.write)
             finally:
