@@ -8,7 +8,7 @@ on UTF-8 text).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,12 +68,12 @@ def first_bound(prefix: str, delimiter: str, after: str) -> Bound | None:
 
 
 class Page:
-    """One page of a listing, built from keys offered in order.
+    """One page of a listing, built from rows taken in key order.
 
-    ``offer`` takes the next key and its row; it returns None to go on with the next key, or a
-    Bound to seek to (past a common prefix just returned: a page then costs the same however
-    many keys lie under each prefix). Once ``done``, the listing is complete. A store that does
-    not seek may go on offering keys: those under the prefix just returned are skipped.
+    ``take`` reads rows until the page is full (``done``), a common prefix was just returned
+    (it then returns the Bound to seek to: a page costs the same however many keys lie under
+    each prefix), or the rows run out. A store that cannot seek takes with ``seek=False``: keys
+    under the prefix just returned are then skipped.
     """
 
     def __init__(self, prefix: str, delimiter: str, limit: int, entry: Callable[[Any], Any]) -> None:
@@ -82,35 +82,46 @@ class Page:
         self.limit = limit
         self.listing = Listing()
         self.done = limit <= 0
+        self.last_key = ""  # the last key taken: a scan that ran out of rows goes on after it
         self._entry = entry  # row -> the entry shown (made only for keys listed)
         self._count = 0
 
-    def offer(self, key: str, row: Any) -> Bound | None:
-        common = common_prefix(key, self.prefix, self.delimiter) if self.delimiter else None
-        if common is not None:
-            if self.listing.prefixes and self.listing.prefixes[-1] == common:
-                return None
-            if self._full():
-                return None
-            self.listing.prefixes.append(common)
-            self.listing.next_marker = common
-            self._count += 1
-            nxt = prefix_end(common)
-            if nxt is None:
-                self.done = True
-                return None
-            return Bound(nxt, inclusive=True)
-        if self._full():
-            return None
-        self.listing.entries.append(self._entry(row))
-        self.listing.next_marker = key
-        self._count += 1
-        return None
-
-    def _full(self) -> bool:
-        """At the limit with another entry to show: the page is truncated and done."""
-        if self._count == self.limit:
-            self.listing.truncated = True
-            self.done = True
-            return True
-        return False
+    def take(self, rows: Iterable[Sequence[Any]], key_at: int = 1, seek: bool = True) -> tuple[Bound | None, int]:
+        """Take rows (their key in column ``key_at``) in key order; returns where to seek (or
+        None) and how many rows were read."""
+        # The loop of every listing page: kept to local variables, it costs about what the
+        # scan does per row.
+        listing, entries, prefixes, entry = self.listing, self.listing.entries, self.listing.prefixes, self._entry
+        delimiter, start, limit, count = self.delimiter, len(self.prefix), self.limit, self._count
+        marker, key, read, bound = listing.next_marker, self.last_key, 0, None
+        for row in rows:
+            read += 1
+            key = row[key_at]
+            if delimiter:
+                pos = key.find(delimiter, start)
+                if pos >= 0:
+                    common = key[: pos + len(delimiter)]
+                    if prefixes and prefixes[-1] == common:
+                        continue
+                    if count == limit:
+                        listing.truncated = self.done = True
+                        break
+                    prefixes.append(common)
+                    marker = common
+                    count += 1
+                    if seek:
+                        nxt = prefix_end(common)
+                        if nxt is None:  # nothing sorts after this prefix
+                            self.done = True
+                        else:
+                            bound = Bound(nxt, inclusive=True)
+                        break
+                    continue
+            if count == limit:
+                listing.truncated = self.done = True
+                break
+            entries.append(entry(row))
+            marker = key
+            count += 1
+        self._count, self.last_key, listing.next_marker = count, key, marker
+        return bound, read

@@ -652,7 +652,7 @@ def _list(
     after: str,
     limit: int,
 ) -> Listing:
-    """A page of ``table`` (key in column 2), following the seeks of the pure listing logic."""
+    """A page of ``table`` (the key its second column), following the seeks of the pure listing logic."""
     page = Page(prefix, delimiter, limit, from_row)
     bound = None if page.done else first_bound(prefix, delimiter, after)
     upper = prefix_end(prefix) if prefix else None
@@ -667,23 +667,15 @@ def _list(
         args.append(batch)
         # Stepped lazily: after a common prefix the scan seeks past it, and rows fetched but
         # not looked at would be wasted (a page of 1,000 prefixes would read 1,000,000 rows).
-        seen = 0
-        seek: Bound | None = None
-        last = ""
-        for row in conn.execute(sql, args):
-            seen += 1
-            last = row[1]
-            seek = page.offer(last, row)
-            if page.done or seek is not None:
-                break
+        seek, read = page.take(conn.execute(sql, args))
         if page.done:
             break
         if seek is not None:
             bound = seek
-        elif seen < batch:
+        elif read < batch:
             break
         else:
-            bound = Bound(last)
+            bound = Bound(page.last_key)
     return page.listing
 
 
@@ -718,9 +710,6 @@ def _list_uploads(
     where, more = _prefix_range("key", prefix)
     sql += where + " ORDER BY key, upload_id"
     args += more
-    # One scan, no seeks: uploads under a common prefix already returned are skipped by the page.
-    for row in conn.execute(sql, args):
-        page.offer(row[2], row)
-        if page.done:
-            break
+    # One scan, no seeks: uploads under a common prefix already returned are skipped.
+    page.take(conn.execute(sql, args), key_at=2, seek=False)
     return page.listing

@@ -13,22 +13,17 @@ from hoard.model import Listing
 from tests.unit.test_listing_model import EDGE_KEYS, delimiters, keys_strategy, markers, model_page, prefixes, utf8
 
 
-def list_sorted(keys: list[str], prefix: str, delimiter: str, after: str, limit: int) -> tuple[Listing, int]:
+def list_sorted(keys: list[str], prefix: str, delimiter: str, after: str, limit: int, seek: bool = True) -> tuple[Listing, int]:
     """A scan over ``keys`` (sorted) following the page's seeks; returns the page and how many keys it read."""
-    page = Page(prefix, delimiter, limit, lambda key: key)
+    page = Page(prefix, delimiter, limit, lambda row: row[1])
     bound = None if page.done else first_bound(prefix, delimiter, after)
     upper = prefix_end(prefix) if prefix else None
     read = 0
     while bound is not None and not page.done:
         i = (bisect.bisect_left if bound.inclusive else bisect.bisect_right)(keys, bound.key)
-        bound = None
-        for key in keys[i:]:
-            if upper is not None and key >= upper:
-                break
-            read += 1
-            bound = page.offer(key, key)
-            if page.done or bound is not None:
-                break
+        rows = (("bucket", key) for key in keys[i:] if upper is None or key < upper)
+        bound, n = page.take(rows, seek=seek)
+        read += n
     return page.listing, read
 
 
@@ -56,6 +51,9 @@ def test_a_common_prefix_is_skipped_not_read():
     listing, read = list_sorted(keys, "", "/", "", 1000)
     assert listing.entries == ["a", "z"] and listing.prefixes == ["d/"]
     assert read == 3  # one key under d/, then a seek past all of them
+    # A store that cannot seek reads them all, and gets the same page.
+    unseeking, read = list_sorted(keys, "", "/", "", 1000, seek=False)
+    assert (unseeking.entries, unseeking.prefixes, read) == (listing.entries, listing.prefixes, len(keys))
 
 
 def test_edge_keys_match_model():
@@ -73,8 +71,9 @@ def test_edge_keys_match_model():
 def test_pages_match_model(keys, delimiter, data, limit):
     prefix = prefixes(data, keys)
     marker = markers(data, keys, prefix, delimiter)
-    listing, _ = list_sorted(sorted(keys, key=utf8), prefix, delimiter, marker, limit)
     expected, truncated = model_page(keys, prefix, delimiter, marker, limit)
-    assert as_entries(listing) == expected and listing.truncated == truncated
-    if expected:
-        assert listing.next_marker == expected[-1][1]
+    for seek in (True, False):
+        listing, _ = list_sorted(sorted(keys, key=utf8), prefix, delimiter, marker, limit, seek)
+        assert as_entries(listing) == expected and listing.truncated == truncated
+        if expected:
+            assert listing.next_marker == expected[-1][1]
