@@ -6,42 +6,25 @@ import asyncio
 import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
-from hoard.admin.api import ADMIN_PREFIX, AdminApi
-from hoard.admin.forward import AdminForwarder
+from hoard.admin.api import ADMIN_PREFIX
 from hoard.config import Settings
-from hoard.http.request import BodyTimeout, ClientDisconnected, Receive, Request, Send
+from hoard.http.errors import BodyTimeout, ClientDisconnected
+from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
-from hoard.iam.credentials import Identity, KeyRing
-from hoard.meta.sqlite import SqliteMetaStore
-from hoard.process_role import ProcessRole
-from hoard.s3 import xml
-from hoard.s3.auth.authenticate import Authenticator
+from hoard.meta.errors import CommitFailed
+from hoard.s3.auth.authenticate import AuthContext, Authenticator
+from hoard.s3.error_map import error_response, to_s3_error
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Context, Services
 from hoard.s3.handlers.post_object import UNAUTHENTICATED, post_object
 from hoard.s3.router import route
-from hoard.storage.data import ObjectData
-from hoard.storage.erasure_set import ReadQuorumError, WriteQuorumError
-from hoard.storage.pool import Storage
-from hoard.workers.healer import Healer
-from hoard.workers.monitor import DriveMonitor
-from hoard.workers.reclaim import Reclaimer
+from hoard.storage.errors import ReadQuorumError
 
 log = logging.getLogger("hoard")
 IO_THREADS = 64
-
-
-def error_response(error: S3Error, resource: str, request_id: str) -> Response:
-    children: list = [("Code", error.code), ("Message", error.message)]
-    children += list(error.extra.items())
-    children += [("Resource", resource), ("RequestId", request_id)]
-    headers = {"content-type": "application/xml", **error.headers}
-    if error.status == 304:
-        return Response(status=304, headers=error.headers)
-    return Response(status=error.status, headers=headers, body=xml.render("Error", children, namespace=None))
 
 
 class _TrackedReceive:
@@ -58,41 +41,40 @@ class _TrackedReceive:
         return message
 
 
-class HoardApp:
-    def __init__(self, settings: Settings, storage: Storage, root: Identity, store: SqliteMetaStore, role: ProcessRole | None = None) -> None:
-        """``storage`` has been opened (drives checked, temp files of a crash removed) and
-        ``store`` is the index the drives name (see ``open_index``)."""
-        self.settings = settings
-        self.storage = storage
-        self.store = store
-        self.role = role or ProcessRole()
-        self._host_id = self.role.host_id
-        self.data = ObjectData(storage, self._damaged)
-        self.services = Services(settings=settings, store=self.store, data=self.data, root=root)
-        self.authenticator = Authenticator(KeyRing([root]), settings.region, settings.region_strict, settings.domain)
-        self.handlers = registry()
-        # Background work that must happen once runs in the leader only (see ProcessRole).
-        self.reclaimer: Reclaimer | None = None
-        self.healer: Healer | None = None
-        self.monitor: DriveMonitor | None = None
-        if self.role.leader:
-            self.reclaimer = Reclaimer(self.store, storage, settings.reclaim_grace, self.role.started_at)
-            self.healer = Healer(
-                self.store, storage, self.data, settings.scanner_rate, settings.probe_interval, collect_reports=self.role.count > 1
-            )
-            # Drive states are shared by every process (StateSlot): one probe serves them all.
-            self.monitor = DriveMonitor(storage, settings.probe_interval, self.healer.drives_back)
-            self.admin: AdminApi | AdminForwarder = AdminApi(self)
-        else:
-            assert self.role.leader_address is not None
-            self.admin = AdminForwarder(self.role.leader_address)
+class AdminHandler(Protocol):
+    """The admin API, answered here (the leader) or passed on to the leader."""
 
-    def _damaged(self, record) -> None:
-        """A read met a missing or corrupt fragment (called from I/O threads)."""
-        if self.healer is not None:
-            self.healer.damaged(record)
-        else:
-            self.store.report_damage(record.bucket, record.key)
+    async def handle(self, req: Request, auth: AuthContext) -> Response: ...
+
+
+class Background(Protocol):
+    """Work the process runs beside the requests (reclaim, healing, the drive monitor)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class HoardApp:
+    """The ASGI callable. What it serves with is built by ``hoard.server`` and handed in."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        services: Services,
+        authenticator: Authenticator,
+        admin: AdminHandler,
+        background: list[Background],
+        host_id: str,
+    ) -> None:
+        self.settings = settings
+        self.services = services
+        self.store = services.store
+        self.authenticator = authenticator
+        self.admin = admin
+        self.background = background  # started with the event loop, stopped before the store closes
+        self._host_id = host_id
+        self.handlers = registry()
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -111,18 +93,15 @@ class HoardApp:
                 asyncio.get_running_loop().set_default_executor(
                     ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="hoard-io")
                 )
-                for worker in self._background():
+                for worker in self.background:
                     worker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for worker in self._background():
+                for worker in self.background:
                     await worker.stop()
                 self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    def _background(self) -> list[DriveMonitor | Healer | Reclaimer]:
-        return [w for w in (self.monitor, self.healer, self.reclaimer) if w is not None]
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         request_id = secrets.token_hex(8).upper()
@@ -140,23 +119,13 @@ class HoardApp:
                 response = await self._s3(req, request_id, trace)
         except S3Error as e:
             response = error_response(e, resource, request_id)
-        except WriteQuorumError as e:
-            response = error_response(S3Error("SlowDown", f"Not enough drives are online to store this: {e}"), resource, request_id)
-        except ReadQuorumError as e:
-            log.error("%s %s: %s (request %s)", trace[0], resource, e, request_id)
-            response = error_response(S3Error("ServiceUnavailable", f"Not enough drives are online to read this: {e}"), resource, request_id)
-        except BodyTimeout:
-            log.info("%s %s: the client stopped sending its body (request %s)", trace[0], resource, request_id)
-            response = error_response(S3Error("RequestTimeout"), resource, request_id)
-            response.headers["connection"] = "close"  # the rest of the body may still come: not reusable
         except ClientDisconnected:
             log.info("%s %s: client disconnected mid-request (request %s)", trace[0], resource, request_id)
             return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("%s %s failed (request %s)", trace[0], resource, request_id)
-            response = error_response(S3Error("InternalError"), resource, request_id)
+        except Exception as e:
+            response = _failure(e, trace[0], resource, request_id)
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = f"{request_id}-{self._host_id}"
         if not tracked.body_done and _expects_continue(scope):
@@ -193,6 +162,22 @@ class HoardApp:
         if handler is None:
             raise S3Error("NotImplemented", f"{op.name} is not implemented yet.")
         return await handler(Context(req, op, auth, self.services, request_id))
+
+
+def _failure(error: Exception, operation: str, resource: str, request_id: str) -> Response:
+    """The answer to a request that ended with a lower layer's error (or a bug), logged as it deserves."""
+    s3_error = to_s3_error(error)
+    if s3_error is None or isinstance(error, CommitFailed):
+        log.error("%s %s failed (request %s)", operation, resource, request_id, exc_info=error)
+        s3_error = s3_error or S3Error("InternalError")
+    elif isinstance(error, ReadQuorumError):
+        log.error("%s %s: %s (request %s)", operation, resource, error, request_id)
+    elif isinstance(error, BodyTimeout):
+        log.info("%s %s: the client stopped sending its body (request %s)", operation, resource, request_id)
+    response = error_response(s3_error, resource, request_id)
+    if isinstance(error, BodyTimeout):
+        response.headers["connection"] = "close"  # the rest of the body may still come: not reusable
+    return response
 
 
 def _expects_continue(scope: dict[str, Any]) -> bool:

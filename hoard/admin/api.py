@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from hoard import __version__
 from hoard.http.request import Request
 from hoard.http.response import Response
+from hoard.meta.store import MetaStore
+from hoard.objects.index import rebuild
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
-from hoard.storage.rebuild import rebuild
-
-if TYPE_CHECKING:
-    from hoard.app import HoardApp
-    from hoard.workers.healer import Healer
-    from hoard.workers.monitor import DriveMonitor
+from hoard.storage.pool import Storage
+from hoard.workers.healer import Healer
+from hoard.workers.monitor import DriveMonitor
 
 ADMIN_PREFIX = "/.hoard/admin/v1/"
 
@@ -37,21 +36,26 @@ def check_admin_request(auth: AuthContext) -> None:
         raise S3Error("InvalidRequest", "Admin requests carry no body.")
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """What the admin API reports on and acts on, handed over by the composition root."""
+
+    storage: Storage
+    store: MetaStore
+    healer: Healer
+    monitor: DriveMonitor
+    workers: int  # server processes
+    owner_id: str  # the root's, for buckets a rebuild must recreate
+    region: str
+
+
 class AdminApi:
     """Answered by the leader process, which holds the heal jobs (see ``hoard.process_role``)."""
 
-    def __init__(self, app: HoardApp) -> None:
-        self.app = app
-
-    @property
-    def healer(self) -> Healer:
-        assert self.app.healer is not None  # the admin API lives in the leader, which has one
-        return self.app.healer
-
-    @property
-    def monitor(self) -> DriveMonitor:
-        assert self.app.monitor is not None
-        return self.app.monitor
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.healer = cluster.healer
+        self.monitor = cluster.monitor
 
     async def handle(self, req: Request, auth: AuthContext) -> Response:
         check_admin_request(auth)
@@ -67,16 +71,16 @@ class AdminApi:
         return await action(req)
 
     async def info(self, req: Request) -> Response:
-        app = self.app
+        cluster = self.cluster
         await self.monitor.probe()
-        info = await asyncio.to_thread(app.storage.info)
+        info = await asyncio.to_thread(cluster.storage.info)
         info.update(
             {
                 "version": __version__,
-                "index": str(app.store.path),
-                "objects": await app.store.count_objects(),
+                "index": cluster.store.location,
+                "objects": await cluster.store.count_objects(),
                 "healing": self.healer.status(),
-                "workers": app.role.count,
+                "workers": cluster.workers,
             }
         )
         return json_response(info)
@@ -96,6 +100,6 @@ class AdminApi:
         return json_response(self.healer.status(int(raw) if raw else None))
 
     async def rebuild_index(self, req: Request) -> Response:
-        app = self.app
-        count = await asyncio.to_thread(rebuild, app.storage, app.store, app.services.root.owner_id, app.settings.region)
-        return json_response({"objects": count, "buckets": len(await app.store.list_buckets("", "", 1_000_000))})
+        cluster = self.cluster
+        count = await asyncio.to_thread(rebuild, cluster.storage, cluster.store, cluster.owner_id, cluster.region)
+        return json_response({"objects": count, "buckets": len(await cluster.store.list_buckets("", "", 1_000_000))})

@@ -126,19 +126,14 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
       HOARD_WORKERS       server processes sharing the port (default 1; --workers)
       HOARD_LOG_LEVEL     debug, info, warning or error
     """
-    import time
-
+    from hoard import server as composition
     from hoard.config import Settings
-    from hoard.iam.credentials import load_root
     from hoard.storage.layout import LayoutError
-    from hoard.storage.pool import Storage
-    from hoard.storage.rebuild import open_index
 
     settings = Settings()
     _tune_malloc()
     level = log_level or settings.log_level
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log = logging.getLogger("hoard")
     workers = workers if workers is not None else settings.workers
     if not 1 <= workers <= 64:
         raise click.UsageError(f"HOARD_WORKERS must be between 1 and 64, not {workers}")
@@ -146,26 +141,16 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
     if len({p.resolve() for p in paths}) != len(paths):
         raise click.UsageError("a folder is given twice")
     host, port = parse_address(address)
-    # Done once, before any process serves: checking the drives and sweeping a crash's temp
-    # files, the credentials, the index. Worker processes must not repeat it (a worker's sweep
-    # would remove another's upload in flight).
-    started_at = time.time()
     try:
-        storage = Storage(paths, parity if parity is not None else settings.parity, settings.reduced_parity, settings.inline_limit)
-        removed = storage.open()
+        deployment, store = composition.prepare(settings, paths, parity)
     except LayoutError as e:
         raise click.UsageError(str(e)) from None
-    if removed:
-        log.info("removed %d temp files left by an earlier crash", removed)
-    root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key)
-    store, rebuilt = open_index(storage, root.owner_id, settings.region)
-    if rebuilt:
-        log.info("index rebuilt from the drives: %d objects", rebuilt)
+    storage, root = deployment.storage, deployment.root
 
     def banner(port: int) -> None:
         data = paths[0]
         endpoint = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-        if generated:
+        if deployment.root_generated:
             click.echo(
                 "Generated root credentials (kept in "
                 f"{data / '.hoard' / 'root-credentials.json'}; shown only this once):\n"
@@ -179,63 +164,11 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
         click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {where}{processes}")
 
     if workers == 1:
-        from hoard.app import HoardApp
-        from hoard.process_role import ProcessRole
-
         banner(port)
-        _uvicorn(HoardApp(settings, storage, root, store, ProcessRole(started_at=started_at)), level, host, port).run()
+        composition.serve_one(deployment, store, level, host, port)
         return
-    _serve_workers(settings, storage, root, store, host, port, workers, level, started_at, banner)
-
-
-def _uvicorn(app, level: str, host: str = "", port: int = 0):
-    import uvicorn
-
-    from hoard.http.protocol import BoundedHttpToolsProtocol
-
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http=BoundedHttpToolsProtocol,
-        lifespan="on",
-        log_level=level,
-        access_log=level == "debug",
-        server_header=False,
-        timeout_keep_alive=30,
-    )
-    return uvicorn.Server(config)
-
-
-def _preload(level: str) -> None:
-    """Import here what every worker would import when it starts serving (uvicorn's protocol
-    and loop modules, the handlers): done before the fork, those pages are shared by the
-    workers instead of each holding its own copy (~10 MiB each)."""
-    from hoard.s3.handlers import registry
-
-    registry()
-    _uvicorn(None, level).config.load()
-
-
-def _serve_workers(settings, storage, root, store, host: str, port: int, workers: int, level: str, started_at: float, banner) -> None:
-    """Several processes on one port: see ``hoard.supervisor``."""
-    from hoard.app import HoardApp
-    from hoard.meta.sqlite import SqliteMetaStore
-    from hoard.storage.erasure_set import renew_drive_pool
-    from hoard.supervisor import Supervisor
-
-    index_path = store.path
-    store.close()  # each worker opens its own connections and writer
-    renew_drive_pool()
-    _preload(level)
-
-    def run_worker(role, sockets) -> None:
-        app = HoardApp(settings, storage, root, SqliteMetaStore(index_path), role)
-        _uvicorn(app, level).run(sockets=sockets)
-
     try:
-        supervisor = Supervisor(host, port, workers, run_worker, started_at)
+        supervisor = composition.supervise(deployment, store, level, host, port, workers)
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
     banner(supervisor.port)

@@ -16,15 +16,26 @@ as S3 does, rather than dropped without a word.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from hoard.s3 import xml
-
 MAX_HEAD = 64 * 1024
+
+# (request id, MAX_HEAD) -> the body of the 400 answer to a head too large. The protocol served
+# over HTTP writes it (S3's XML error document): HTTP does not know its shape.
+HeadRefusal = Callable[[str, int], bytes]
+
+
+def _plain_refusal(request_id: str, max_head: int) -> bytes:
+    return f"request head larger than {max_head} bytes (request {request_id})\n".encode()
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    refusal_body: ClassVar[HeadRefusal] = staticmethod(_plain_refusal)
+    refusal_type: ClassVar[str] = "text/plain"
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = False
@@ -80,20 +91,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self) -> None:
         self._refused = True
         request_id = secrets.token_hex(8).upper()
-        body = xml.render(
-            "Error",
-            [
-                ("Code", "RequestHeaderSectionTooLarge"),
-                ("Message", "Your request header section exceeds the maximum allowed size."),
-                ("MaxSizeAllowed", str(MAX_HEAD)),
-                ("RequestId", request_id),
-            ],
-            namespace=None,
-        )
+        body = self.refusal_body(request_id, MAX_HEAD)
         head = (
-            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/xml\r\n"
+            f"HTTP/1.1 400 Bad Request\r\ncontent-type: {self.refusal_type}\r\n"
             f"content-length: {len(body)}\r\nx-amz-request-id: {request_id}\r\nconnection: close\r\n\r\n"
         )
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(head.encode("ascii") + body)
             self.transport.close()
+
+
+def refusing_with(body: HeadRefusal, content_type: str) -> type[BoundedHttpToolsProtocol]:
+    """The protocol class for uvicorn, answering a head too large with ``body`` (of ``content_type``)."""
+    return type(
+        "BoundedHttpToolsProtocol",
+        (BoundedHttpToolsProtocol,),
+        {"refusal_body": staticmethod(body), "refusal_type": content_type, "__module__": __name__},
+    )

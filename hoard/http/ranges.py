@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hoard.s3.errors import S3Error
+from hoard.http.errors import RangeNotSatisfiable
 
 
 def _digits(text: str) -> bool:
@@ -13,7 +13,7 @@ def _digits(text: str) -> bool:
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """Return (start, end_inclusive) for a Range header, None to serve the whole object.
 
-    Raises InvalidRange (416) when the range is well-formed but unsatisfiable.
+    Raises RangeNotSatisfiable (S3's InvalidRange, 416) when the range is well-formed but unsatisfiable.
     """
     if not header:
         return None
@@ -35,7 +35,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             return None
         suffix = int(last)
         if suffix == 0:
-            raise S3Error("InvalidRange", headers={"content-range": f"bytes */{size}"}, ActualObjectSize=str(size), RangeRequested=header)
+            raise RangeNotSatisfiable(header, size)
         if size == 0:
             return None
         return max(0, size - suffix), size - 1
@@ -44,5 +44,5 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if last and end < start:
         return None
     if start >= size:
-        raise S3Error("InvalidRange", headers={"content-range": f"bytes */{size}"}, ActualObjectSize=str(size), RangeRequested=header)
+        raise RangeNotSatisfiable(header, size)
     return start, min(end, size - 1)

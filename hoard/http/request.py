@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from hoard.s3.errors import S3Error
+from hoard.http.errors import BadPercentEncoding, BodyTimeout, BodyTooLarge, ClientDisconnected, HeaderSectionTooLarge
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -19,15 +19,11 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_HEADER_SECTION = 8192
 
 
-class ClientDisconnected(Exception):
-    """The client went away before sending the whole body."""
-
-
 def _decode(raw: str) -> str:
     try:
         return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
-        raise S3Error("InvalidURI") from None
+        raise BadPercentEncoding(raw) from None
 
 
 def parse_query(raw: str) -> list[tuple[str, str]]:
@@ -69,7 +65,7 @@ class Request:
             params.setdefault(k, v)
         section = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
         if section > MAX_HEADER_SECTION:
-            raise S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(MAX_HEADER_SECTION))
+            raise HeaderSectionTooLarge(MAX_HEADER_SECTION)
         headers: dict[str, str] = {}
         for k, v in scope["headers"]:
             name = k.decode("latin-1").lower()
@@ -105,10 +101,6 @@ class Request:
             return value.encode("latin-1").decode("utf-8")
         except UnicodeDecodeError:
             return value
-
-
-class BodyTimeout(Exception):
-    """The client stopped sending its body: nothing arrived for the idle timeout."""
 
 
 class BodyStream:
@@ -151,5 +143,5 @@ class BodyStream:
                 return b"".join(parts)
             size += len(data)
             if size > limit:
-                raise S3Error("MalformedXML", "The XML you provided was too large.")
+                raise BodyTooLarge(limit)
             parts.append(data)

@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hoard.meta.records import Bucket, CompletedUpload, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
+from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, CommitFailed, IndexVersionMismatch, MetaError, UploadNotFound
+from hoard.meta.listing import Bound, Page, first_bound, prefix_end, rolled_up_marker
+from hoard.model import Bucket, CompletedUpload, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
 from hoard.nowait import WouldBlock
-from hoard.s3.errors import S3Error
 
 log = logging.getLogger("hoard.meta")
 T = TypeVar("T")
@@ -72,22 +73,6 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=OFF")
     return conn
-
-
-def prefix_end(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with ``prefix``.
-
-    Code point order is UTF-8 byte order, which is SQLite's BINARY collation on UTF-8 text.
-    """
-    while prefix:
-        last = ord(prefix[-1])
-        if last < 0x10FFFF:
-            nxt = last + 1
-            if 0xD800 <= nxt <= 0xDFFF:
-                nxt = 0xE000
-            return prefix[:-1] + chr(nxt)
-        prefix = prefix[:-1]
-    return None
 
 
 def _prefix_range(column: str, prefix: str) -> tuple[str, list[Any]]:
@@ -152,6 +137,12 @@ def _queue_reclaim(conn: sqlite3.Connection, blobs: Iterable[str]) -> None:
     conn.executemany("INSERT OR IGNORE INTO reclaim(blob, queued) VALUES(?, ?)", [(b, now) for b in blobs])
 
 
+def _commit_failed(error: BaseException) -> CommitFailed:
+    failed = CommitFailed(f"the metadata commit failed: {error}")
+    failed.__cause__ = error
+    return failed
+
+
 class _Writer(threading.Thread):
     def __init__(self, path: Path) -> None:
         super().__init__(name="hoard-meta-writer", daemon=True)
@@ -212,7 +203,7 @@ class _Writer(threading.Thread):
                 pass
             for _, fut in batch:
                 if not fut.done():
-                    fut.set_exception(S3Error("InternalError") if not isinstance(e, S3Error) else e)
+                    fut.set_exception(e if isinstance(e, MetaError) else _commit_failed(e))
             return
         for fut, result, error in outcomes:
             if error is not None:
@@ -222,6 +213,8 @@ class _Writer(threading.Thread):
 
 
 class SqliteMetaStore:
+    """The ``MetaStore`` (``hoard.meta.store``) in one SQLite file."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         conn = _connect(path)
@@ -232,7 +225,7 @@ class SqliteMetaStore:
             conn.execute("INSERT INTO schema_version VALUES(?)", (SCHEMA_VERSION,))
         elif row[0] != SCHEMA_VERSION:
             conn.close()
-            raise RuntimeError(
+            raise IndexVersionMismatch(
                 f"the metadata index {path} has schema version {row[0]}, this Hoard needs {SCHEMA_VERSION}: "
                 "move it aside and start again to rebuild it from the drives"
             )
@@ -251,6 +244,10 @@ class SqliteMetaStore:
         self._writer = _Writer(path)
         self._writer.start()
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def close(self) -> None:
         self._writer.stop()
         self._writer.join(timeout=10)
@@ -259,7 +256,7 @@ class SqliteMetaStore:
         self._nowait_reader.close()
 
     # -- plumbing -------------------------------------------------------------------------
-    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._readers.get()
         try:
             return fn(conn)
@@ -267,9 +264,9 @@ class SqliteMetaStore:
             self._readers.put(conn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self.read_sync, fn)
+        return await asyncio.to_thread(self._read_sync, fn)
 
-    def read_nowait(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _read_nowait(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn`` in the calling thread (the event loop) on a connection of its own, or
         WouldBlock if SQLite would have to wait for a lock or another caller holds it."""
         if not self._nowait_lock.acquire(blocking=False):
@@ -285,14 +282,14 @@ class SqliteMetaStore:
         """A read of a row or two: in the event loop if it need not wait (see ``hoard.nowait``),
         else in a worker thread. Not for scans: those would hold up every other request."""
         try:
-            return self.read_nowait(fn)
+            return self._read_nowait(fn)
         except WouldBlock:
             return await self._read(fn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.wrap_future(self._writer.submit(fn))
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self._writer.submit(fn).result()
 
     # -- buckets --------------------------------------------------------------------------
@@ -300,9 +297,7 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT owner_id FROM buckets WHERE name=?", (bucket.name,)).fetchone()
             if row is not None:
-                if row[0] == bucket.owner_id:
-                    raise S3Error("BucketAlreadyOwnedByYou", BucketName=bucket.name)
-                raise S3Error("BucketAlreadyExists", BucketName=bucket.name)
+                raise BucketExists(bucket.name, same_owner=row[0] == bucket.owner_id)
             conn.execute(
                 "INSERT INTO buckets(name, created, location, owner_id) VALUES(?,?,?,?)",
                 (bucket.name, bucket.created, bucket.location, bucket.owner_id),
@@ -332,9 +327,9 @@ class SqliteMetaStore:
     async def delete_bucket(self, name: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM buckets WHERE name=?", (name,)).fetchone() is None:
-                raise S3Error("NoSuchBucket", BucketName=name)
+                raise BucketNotFound(name)
             if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
-                raise S3Error("BucketNotEmpty", BucketName=name)
+                raise BucketNotEmpty(name)
             uploads = [r[0] for r in conn.execute("SELECT upload_id FROM uploads WHERE bucket=?", (name,))]
             for upload_id in uploads:
                 _drop_upload(conn, upload_id)
@@ -369,10 +364,10 @@ class SqliteMetaStore:
         return await self._write(op)
 
     def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
-        return self.read_sync(lambda c: _get_object(c, bucket, key))
+        return self._read_sync(lambda c: _get_object(c, bucket, key))
 
     def get_object_nowait(self, bucket: str, key: str) -> ObjectRecord | None:
-        return self.read_nowait(lambda c: _get_object(c, bucket, key))
+        return self._read_nowait(lambda c: _get_object(c, bucket, key))
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         return await self._read_point(lambda c: _get_object(c, bucket, key))
@@ -426,7 +421,7 @@ class SqliteMetaStore:
     async def put_part(self, part: Part) -> None:
         def op(conn: sqlite3.Connection) -> None:
             if _get_upload(conn, part.upload_id) is None:
-                raise S3Error("NoSuchUpload", UploadId=part.upload_id)
+                raise UploadNotFound(part.upload_id)
             old = conn.execute(
                 "SELECT blob FROM parts WHERE upload_id=? AND number=?", (part.upload_id, part.number)
             ).fetchone()
@@ -467,7 +462,7 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> ObjectRecord:
             upload = _get_upload(conn, upload_id)
             if upload is None:
-                raise S3Error("NoSuchUpload", UploadId=upload_id)
+                raise UploadNotFound(upload_id)
             _require_bucket(conn, upload.bucket)
             rows = conn.execute(
                 "SELECT upload_id, number, size, etag, blob, last_modified, checksum FROM parts WHERE upload_id=?",
@@ -519,7 +514,7 @@ class SqliteMetaStore:
     async def abort_upload(self, upload_id: str) -> None:
         def op(conn: sqlite3.Connection) -> None:
             if _get_upload(conn, upload_id) is None:
-                raise S3Error("NoSuchUpload", UploadId=upload_id)
+                raise UploadNotFound(upload_id)
             _drop_upload(conn, upload_id)
 
         await self._write(op)
@@ -561,7 +556,7 @@ class SqliteMetaStore:
                 conn.execute("COMMIT")
             return shards, records
 
-        return self.read_sync(op)
+        return self._read_sync(op)
 
     # -- walking and rebuilding -----------------------------------------------------------
     async def objects_after(self, bucket: str, key: str, limit: int, prefix_bucket: str = "", prefix: str = "") -> list[ObjectRecord]:
@@ -618,11 +613,11 @@ class SqliteMetaStore:
         return await self._write(op)
 
     def get_setting_sync(self, name: str) -> str | None:
-        row = self.read_sync(lambda c: c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone())
+        row = self._read_sync(lambda c: c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone())
         return row[0] if row else None
 
     def set_setting_sync(self, name: str, value: str) -> None:
-        self.write_sync(lambda c: c.execute("INSERT OR REPLACE INTO settings(name, value) VALUES(?, ?)", (name, value)) and None)
+        self._write_sync(lambda c: c.execute("INSERT OR REPLACE INTO settings(name, value) VALUES(?, ?)", (name, value)) and None)
 
     def replace_contents(self, buckets: list[Bucket], records: list[ObjectRecord]) -> None:
         """Make the index hold exactly these buckets and objects (rebuilding from the drives).
@@ -642,13 +637,13 @@ class SqliteMetaStore:
             for (upload_id,) in conn.execute("SELECT upload_id FROM uploads WHERE bucket NOT IN (SELECT name FROM buckets)").fetchall():
                 _drop_upload(conn, upload_id)
 
-        self.write_sync(op)
+        self._write_sync(op)
 
 
 # -- helpers that run inside a transaction ----------------------------------------------------
 def _require_bucket(conn: sqlite3.Connection, bucket: str) -> None:
     if conn.execute("SELECT 1 FROM buckets WHERE name=?", (bucket,)).fetchone() is None:
-        raise S3Error("NoSuchBucket", BucketName=bucket)
+        raise BucketNotFound(bucket)
 
 
 def _get_object(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectRecord | None:
@@ -686,29 +681,14 @@ def _list(
     after: str,
     limit: int,
 ) -> Listing:
-    listing = Listing()
-    if limit <= 0:
-        return listing
+    """A page of ``table`` (the key its second column), following the seeks of the pure listing logic."""
+    page = Page(prefix, delimiter, limit, from_row)
+    bound = None if page.done else first_bound(prefix, delimiter, after)
     upper = prefix_end(prefix) if prefix else None
-    cursor = after
-    inclusive = False  # after a skipped common prefix the cursor is a bound we may land on
-    if prefix and (not cursor or cursor < prefix):
-        cursor, inclusive = prefix, True
-    elif delimiter and cursor.startswith(prefix):
-        # A marker inside a common prefix (or the prefix itself, as NextMarker) means that
-        # prefix was already returned: resume after everything under it.
-        pos = cursor.find(delimiter, len(prefix))
-        if pos >= 0:
-            nxt = prefix_end(cursor[: pos + len(delimiter)])
-            if nxt is None:
-                return listing
-            cursor, inclusive = nxt, True
-    count = 0
     batch = limit + 1 if not delimiter else min(limit + 1, 1000)
-    while True:
-        op = ">=" if inclusive else ">"
-        sql = f"SELECT {columns} FROM {table} WHERE bucket=? AND key {op} ?"
-        args: list[Any] = [bucket, cursor]
+    while bound is not None:
+        sql = f"SELECT {columns} FROM {table} WHERE bucket=? AND key {'>=' if bound.inclusive else '>'} ?"
+        args: list[Any] = [bucket, bound.key]
         if upper is not None:
             sql += " AND key < ?"
             args.append(upper)
@@ -716,35 +696,16 @@ def _list(
         args.append(batch)
         # Stepped lazily: after a common prefix the scan seeks past it, and rows fetched but
         # not looked at would be wasted (a page of 1,000 prefixes would read 1,000,000 rows).
-        seen = 0
-        for row in conn.execute(sql, args):
-            seen += 1
-            key = row[1]
-            if delimiter:
-                pos = key.find(delimiter, len(prefix))
-                if pos >= 0:
-                    common = key[: pos + len(delimiter)]
-                    if count == limit:
-                        listing.truncated = True
-                        return listing
-                    listing.prefixes.append(common)
-                    listing.next_marker = common
-                    count += 1
-                    nxt = prefix_end(common)
-                    if nxt is None:
-                        return listing
-                    cursor, inclusive = nxt, True
-                    break
-            if count == limit:
-                listing.truncated = True
-                return listing
-            listing.entries.append(from_row(row))
-            listing.next_marker = key
-            count += 1
-            cursor, inclusive = key, False
+        seek, read = page.take(conn.execute(sql, args))
+        if page.done:
+            break
+        if seek is not None:
+            bound = seek
+        elif read < batch:
+            break
         else:
-            if seen < batch:
-                return listing
+            bound = Bound(page.last_key)
+    return page.listing
 
 
 def _list_uploads(
@@ -756,18 +717,16 @@ def _list_uploads(
     upload_id_marker: str,
     limit: int,
 ) -> Listing:
-    listing = Listing()
-    if limit <= 0:
-        return listing
+    page = Page(prefix, delimiter, limit, _upload_from_row)
+    if page.done:
+        return page.listing
     sql = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE bucket=?"
     args: list[Any] = [bucket]
-    pos = key_marker.find(delimiter, len(prefix)) if delimiter and key_marker.startswith(prefix) else -1
-    if pos >= 0:
-        # A marker inside a common prefix (or the prefix itself, as NextKeyMarker) means that
-        # prefix was already returned: resume after everything under it.
-        after = prefix_end(key_marker[: pos + len(delimiter)])
+    common = rolled_up_marker(key_marker, prefix, delimiter)
+    if common is not None:
+        after = prefix_end(common)
         if after is None:
-            return listing
+            return page.listing
         sql += " AND key >= ?"
         args.append(after)
     elif key_marker:
@@ -780,26 +739,6 @@ def _list_uploads(
     where, more = _prefix_range("key", prefix)
     sql += where + " ORDER BY key, upload_id"
     args += more
-    count = 0
-    for row in conn.execute(sql, args):
-        upload = _upload_from_row(row)
-        if delimiter:
-            pos = upload.key.find(delimiter, len(prefix))
-            if pos >= 0:
-                common = upload.key[: pos + len(delimiter)]
-                if listing.prefixes and listing.prefixes[-1] == common:
-                    continue
-                if count == limit:
-                    listing.truncated = True
-                    break
-                listing.prefixes.append(common)
-                listing.next_marker = common
-                count += 1
-                continue
-        if count == limit:
-            listing.truncated = True
-            break
-        listing.entries.append(upload)
-        listing.next_marker = upload.key
-        count += 1
-    return listing
+    # One scan, no seeks: uploads under a common prefix already returned are skipped.
+    page.take(conn.execute(sql, args), key_at=2, seek=False)
+    return page.listing

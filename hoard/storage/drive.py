@@ -5,8 +5,8 @@ Because files are named by ids, nothing a client puts in a key (``../``, ``//``,
 reaches a file path. Every file is written to ``.hoard/tmp``, fsync'd, renamed into place and its
 directory fsync'd: only then may anything point at it.
 
-This class is the whole interface the erasure layer uses, so a drive on another machine can
-implement the same methods over the network.
+``LocalDrive`` implements ``hoard.storage.drive_api.Drive``, the interface the erasure layer
+uses, so a drive on another machine can implement the same methods over the network.
 """
 
 from __future__ import annotations
@@ -170,6 +170,24 @@ class FileWriter:
             pass
 
 
+class LocalShardReader:
+    """A shard file open for positional reads (so one reader serves any thread, no seek)."""
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def read(self, length: int, offset: int, nowait: bool = False) -> bytes | bytearray:
+        # With nowait, only bytes already in the page cache (RWF_NOWAIT): see hoard.nowait.
+        return pread_nowait(self._fd, length, offset) if nowait else os.pread(self._fd, length, offset)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+
 class LocalDrive:
     def __init__(self, root: Path, position: int = 0, slot: StateSlot | None = None) -> None:
         self.root = root
@@ -303,8 +321,11 @@ class LocalDrive:
     def create_shard(self, shard_id: str) -> FileWriter:
         return FileWriter(self, self.shard_path(shard_id), shard_id)
 
-    def open_shard(self, shard_id: str) -> int:
-        return os.open(self.shard_path(shard_id), os.O_RDONLY)
+    def open_shard(self, shard_id: str) -> LocalShardReader:
+        return LocalShardReader(self.shard_path(shard_id))
+
+    def shard_size(self, shard_id: str) -> int:
+        return os.stat(self.shard_path(shard_id)).st_size
 
     def remove_shard(self, shard_id: str) -> None:
         self.remove_file(self.shard_path(shard_id))

@@ -7,18 +7,18 @@ Every method here does blocking I/O and runs in a worker thread.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from hoard.meta.records import ObjectRecord, Placement, Segment
-from hoard.nowait import pread_nowait
+from hoard.model import ObjectRecord, Placement, Segment
 from hoard.storage import record as record_file
 from hoard.storage.bitrot import HASH_SIZE, block_hash
-from hoard.storage.drive import DriveOffline, FileWriter, LocalDrive
+from hoard.storage.drive import DriveOffline
+from hoard.storage.drive_api import Drive, ShardReader, ShardWriter
 from hoard.storage.erasure import BLOCK_SIZE, codec
+from hoard.storage.errors import ReadQuorumError, WriteQuorumError
 from hoard.storage.layout import write_quorum
 from hoard.storage.shardfile import ShardGeometry
 
@@ -34,14 +34,6 @@ def renew_drive_pool() -> None:
     global _DRIVE_POOL
     _DRIVE_POOL.shutdown(wait=True)
     _DRIVE_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hoard-drive")
-
-
-class WriteQuorumError(Exception):
-    """Too few drives took the write: nothing was made visible."""
-
-
-class ReadQuorumError(Exception):
-    """Too few good fragments remain to rebuild the bytes asked for."""
 
 
 def new_id() -> str:
@@ -91,7 +83,7 @@ class ShardSetWriter:
         self._buffer = bytearray()
         self._finished: StoredData | None = None
         self._drives = [eset.drives[p] for p in placement.distribution]
-        self._writers: list[FileWriter | None] = [None] * len(self._drives)
+        self._writers: list[ShardWriter | None] = [None] * len(self._drives)
         if inline:
             if sum(d.usable for d in self._drives) < self.quorum:
                 raise WriteQuorumError(self._quorum_message(sum(d.usable for d in self._drives)))
@@ -200,7 +192,7 @@ class ShardSetWriter:
         self._writers = [None] * len(self._writers)
 
 
-def _remove_quietly(drive: LocalDrive, shard_id: str) -> None:
+def _remove_quietly(drive: Drive, shard_id: str) -> None:
     try:
         drive.remove_shard(shard_id)
     except OSError:
@@ -212,7 +204,7 @@ class _OpenSegment:
     segment: Segment
     start: int  # object offset of the segment's first byte
     geometry: ShardGeometry
-    fds: list[int | None]
+    readers: list[ShardReader | None]  # one per fragment; None where it could not be opened
 
 
 @dataclass
@@ -235,12 +227,7 @@ class ShardSetReader:
 
     def close(self) -> None:
         for seg in self.segments:
-            for fd in seg.fds:
-                if fd is not None:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
+            _close_all(seg.readers)
         self.segments = []
 
     def _damaged(self) -> None:
@@ -276,19 +263,19 @@ class ShardSetReader:
         for i in range(placement.data + placement.parity):
             if len(good) == placement.data:
                 break
-            fd = seg.fds[i]
-            if fd is None or (n, i) in self._bad:
+            shard = seg.readers[i]
+            if shard is None or (n, i) in self._bad:
                 continue
             drive = self.eset.drives[placement.distribution[i]]
             try:
-                data = pread_nowait(fd, length, offset) if nowait else os.pread(fd, length, offset)
+                data = shard.read(length, offset, nowait)
             except OSError as e:
                 drive.fail(e)
                 data = b""
             # A view, not a slice: the fragment is verified and sent without another copy.
             fragment = memoryview(data)[HASH_SIZE:]
             if len(data) != length or block_hash(fragment) != data[:HASH_SIZE]:
-                log.warning("fragment %d of %s/%s block %d on drive %s is damaged", i, self.record.bucket, self.record.key, b, drive.root)
+                log.warning("fragment %d of %s/%s block %d on %s is damaged", i, self.record.bucket, self.record.key, b, drive)
                 self._bad.add((n, i))
                 self._damaged()
                 continue
@@ -301,7 +288,7 @@ class ShardSetReader:
 
 
 class ErasureSet:
-    def __init__(self, index: int, drives: list[LocalDrive]) -> None:
+    def __init__(self, index: int, drives: list[Drive]) -> None:
         self.index = index
         self.drives = drives
 
@@ -363,23 +350,23 @@ class ErasureSet:
                 position += seg.size
                 if seg.size == 0 or seg_start + seg.size - 1 < start or seg_start > end:
                     continue
-                fds = [self._open_fragment(placement, i, seg.blob) for i in range(placement.data + placement.parity)]
-                reader.segments.append(_OpenSegment(seg, seg_start, ShardGeometry(seg.size, c), fds))
-                found = sum(fd is not None for fd in fds)
-                if found < len(fds):
+                shards = [self._open_fragment(placement, i, seg.blob) for i in range(placement.data + placement.parity)]
+                reader.segments.append(_OpenSegment(seg, seg_start, ShardGeometry(seg.size, c), shards))
+                found = sum(shard is not None for shard in shards)
+                if found < len(shards):
                     on_damage(record)
                 if found == 0 and all(self.drives[p].usable for p in placement.distribution):
                     raise FileNotFoundError(seg.blob)
                 if found < placement.data:
                     raise ReadQuorumError(
-                        f"{record.bucket}/{record.key}: only {found} of {len(fds)} shards are readable, {placement.data} needed"
+                        f"{record.bucket}/{record.key}: only {found} of {len(shards)} shards are readable, {placement.data} needed"
                     )
         except BaseException:
             reader.close()
             raise
         return reader
 
-    def _open_fragment(self, placement: Placement, i: int, shard_id: str) -> int | None:
+    def _open_fragment(self, placement: Placement, i: int, shard_id: str) -> ShardReader | None:
         drive = self.drives[placement.distribution[i]]
         if not drive.usable:
             return None
@@ -389,14 +376,14 @@ class ErasureSet:
             drive.missing_or_failed(e)
             return None
 
-    def read_record(self, drive: LocalDrive, data_id: str, nowait: bool = False) -> record_file.StoredRecord | None:
+    def read_record(self, drive: Drive, data_id: str, nowait: bool = False) -> record_file.StoredRecord | None:
         """The record on one drive, or None if it is missing, corrupt or the drive is offline."""
         if not drive.usable:
             return None
         try:
             return record_file.decode(drive.read_record(data_id, nowait))
         except record_file.CorruptRecord as e:
-            log.warning("record %s on drive %s: %s", data_id, drive.root, e)
+            log.warning("record %s on %s: %s", data_id, drive, e)
             return None
         except OSError as e:
             drive.missing_or_failed(e)
@@ -466,12 +453,11 @@ class ErasureSet:
             if not ok:
                 continue
             drive = self.drives[placement.distribution[i]]
-            path = drive.shard_path(shard_id)
             try:
-                if os.stat(path).st_size != geometry.file_size():
+                if drive.shard_size(shard_id) != geometry.file_size():
                     bad.add(i)
                     continue
-                if deep and not _verify_shard(path, geometry):
+                if deep and not _verify_shard(drive, shard_id, geometry):
                     bad.add(i)
             except OSError as e:
                 if not drive.missing_or_failed(e):
@@ -482,15 +468,15 @@ class ErasureSet:
         placement = record.placement
         c = geometry.codec
         total = placement.data + placement.parity
-        fds: list[int | None] = [None] * total
-        writers: dict[int, FileWriter] = {}
+        shards: list[ShardReader | None] = [None] * total
+        writers: dict[int, ShardWriter] = {}
         try:
             for i in range(total):
                 if i not in bad:
-                    fds[i] = self._open_fragment(placement, i, shard_id)
+                    shards[i] = self._open_fragment(placement, i, shard_id)
             for i in bad:
                 writers[i] = self.drives[placement.distribution[i]].create_shard(shard_id)
-            seg = _OpenSegment(Segment(shard_id, geometry.size), 0, geometry, fds)
+            seg = _OpenSegment(Segment(shard_id, geometry.size), 0, geometry, shards)
             reader = ShardSetReader(self, record, 0, geometry.size - 1, lambda r: None, segments=[seg])
             for b in range(geometry.blocks):
                 fragments = c.encode(reader.read_block(0, b))
@@ -509,9 +495,7 @@ class ErasureSet:
         finally:
             for writer in writers.values():
                 writer.abort()
-            for fd in fds:
-                if fd is not None:
-                    os.close(fd)
+            _close_all(shards)
 
     def _rewrite_records(self, record: ObjectRecord, bad: set[int], fragments: list[bytes] | None, result: HealResult) -> None:
         for i in bad:
@@ -538,12 +522,24 @@ class HealResult:
         return self.repaired_shards + self.repaired_records
 
 
-def _verify_shard(path: os.PathLike, geometry: ShardGeometry) -> bool:
-    with open(path, "rb", buffering=0) as f:
+def _verify_shard(drive: Drive, shard_id: str, geometry: ShardGeometry) -> bool:
+    shard = drive.open_shard(shard_id)
+    try:
         for b in range(geometry.blocks):
             length = HASH_SIZE + geometry.fragment_size(b)
-            data = os.pread(f.fileno(), length, geometry.offset(b))
+            data = shard.read(length, geometry.offset(b))
             if len(data) != length or block_hash(data[HASH_SIZE:]) != data[:HASH_SIZE]:
                 return False
+    finally:
+        shard.close()
     return True
+
+
+def _close_all(shards: list[ShardReader | None]) -> None:
+    for shard in shards:
+        if shard is not None:
+            try:
+                shard.close()
+            except OSError:
+                pass
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from hoard.meta.records import Placement
+from hoard.model import Placement
 
 MIN_SET = 4
 MAX_SET = 16

@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from hoard.meta.records import Bucket, Placement
+from hoard.model import Bucket, Placement
 from hoard.storage.drive import DriveState, LocalDrive, StateSlot
-from hoard.storage.erasure_set import ErasureSet, WriteQuorumError, on_drives
+from hoard.storage.erasure_set import ErasureSet, on_drives
+from hoard.storage.errors import WriteQuorumError
 from hoard.storage.layout import (
     INLINE_LIMIT,
     LayoutError,

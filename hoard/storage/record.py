@@ -16,7 +16,7 @@ import json
 import struct
 from dataclasses import dataclass
 
-from hoard.meta.records import ObjectRecord, Placement, Segment
+from hoard.model import ObjectRecord, Placement, Segment
 from hoard.storage.bitrot import HASH_SIZE, block_hash
 
 MAGIC = b"HOARDREC1\n"

@@ -18,9 +18,9 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
-from hoard.meta.records import ObjectRecord
-from hoard.meta.sqlite import SqliteMetaStore
-from hoard.storage.data import ObjectData
+from hoard.meta.store import MetaStore
+from hoard.model import ObjectRecord
+from hoard.objects.data import ObjectData
 from hoard.storage.drive import DriveState, LocalDrive
 from hoard.storage.erasure_set import HealResult
 from hoard.storage.pool import Storage
@@ -62,7 +62,7 @@ class HealJob:
 class Healer:
     def __init__(
         self,
-        store: SqliteMetaStore,
+        store: MetaStore,
         storage: Storage,
         data: ObjectData,
         scanner_rate: float,

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 
-from hoard.meta.sqlite import SqliteMetaStore
+from hoard.meta.store import MetaStore
 from hoard.storage.pool import Storage
 from hoard.workers.periodic import Periodic
 
@@ -22,7 +22,7 @@ class Reclaimer(Periodic):
     what = "reclaim"
 
     def __init__(
-        self, store: SqliteMetaStore, storage: Storage, grace: float, started_at: float, interval: float = 1.0
+        self, store: MetaStore, storage: Storage, grace: float, started_at: float, interval: float = 1.0
     ) -> None:
         super().__init__(interval)
         self.store = store

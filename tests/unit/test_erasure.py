@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hoard.meta.records import ObjectRecord, Placement, Segment
+from hoard.model import ObjectRecord, Placement, Segment
 from hoard.storage import record as record_file
 from hoard.storage.bitrot import HASH_SIZE
 from hoard.storage.erasure import BLOCK_SIZE, NotEnoughShards, codec

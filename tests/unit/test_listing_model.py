@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hoard.meta.records import Bucket, ObjectRecord, Segment
-from hoard.meta.sqlite import SqliteMetaStore, prefix_end
+from hoard.meta.listing import prefix_end
+from hoard.meta.sqlite import SqliteMetaStore
+from hoard.model import Bucket, ObjectRecord, Segment
 
 BUCKET = "model"
 ALPHABET = "ab/é-"  # '/' and '-' as delimiters, 'é' (two UTF-8 bytes) to test byte order

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import ObjectRecord
+from hoard.model import ObjectRecord
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, check_key, http_date, operation, parse_decimal

@@ -9,7 +9,7 @@ import binascii
 import re
 
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import Bucket
+from hoard.model import Bucket
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, int_param, now, operation, reject_unsupported_headers, require_bucket
@@ -101,7 +101,7 @@ async def create_bucket(ctx: Context) -> Response:
     await ctx.store.create_bucket(bucket)
     # Every drive keeps the bucket's configuration, so the index can be rebuilt without it.
     try:
-        await asyncio.to_thread(ctx.services.data.storage.save_bucket, bucket)
+        await asyncio.to_thread(ctx.services.data.save_bucket, bucket)
     except BaseException:
         await ctx.store.delete_bucket(ctx.bucket)
         raise
@@ -125,7 +125,7 @@ async def get_bucket_location(ctx: Context) -> Response:
 @operation("DeleteBucket")
 async def delete_bucket(ctx: Context) -> Response:
     await ctx.store.delete_bucket(ctx.bucket)
-    await asyncio.to_thread(ctx.services.data.storage.remove_bucket, ctx.bucket)
+    await asyncio.to_thread(ctx.services.data.remove_bucket, ctx.bucket)
     return Response(status=204)
 
 

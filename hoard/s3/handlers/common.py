@@ -12,12 +12,12 @@ from hoard.config import Settings
 from hoard.http.request import Request
 from hoard.http.response import Response
 from hoard.iam.credentials import Identity
-from hoard.meta.records import Bucket
-from hoard.meta.sqlite import SqliteMetaStore
+from hoard.meta.store import MetaStore
+from hoard.model import Bucket
+from hoard.objects.data import ObjectData
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.s3.router import Operation
-from hoard.storage.data import ObjectData
 
 MAX_KEY_BYTES = 1024
 MAX_USER_METADATA = 2048
@@ -35,7 +35,7 @@ CONTENT_HEADERS = ("content-type", "content-encoding", "content-disposition", "c
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    store: SqliteMetaStore
+    store: MetaStore
     data: ObjectData
     root: Identity
 
@@ -59,7 +59,7 @@ class Context:
         return self.op.key
 
     @property
-    def store(self) -> SqliteMetaStore:
+    def store(self) -> MetaStore:
         return self.services.store
 
     @property

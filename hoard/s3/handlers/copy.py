@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import ObjectRecord, Placement, Segment
+from hoard.model import ObjectRecord, Placement, Segment
+from hoard.objects.data import ObjectData, read_all
 from hoard.s3 import checksums, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
@@ -26,7 +27,6 @@ from hoard.s3.handlers.common import (
 )
 from hoard.s3.handlers.multipart import part_number, require_upload, store_part
 from hoard.s3.handlers.objects import checksum_headers, commit_object, write_precondition
-from hoard.storage.data import ObjectData, read_all
 
 MAX_COPY_SIZE = 5 * 1024**3
 
@@ -84,10 +84,10 @@ def _copy_bytes(data: ObjectData, source: ObjectRecord, start: int, end: int, al
     checksum = checksums.new_hasher(algorithm) if algorithm else None
     if checksum is not None:
         hashers.append(checksum)
-    writer = data.storage.set_of(placement).writer(placement, hashers, inline)
+    writer = data.writer_sync(placement, hashers, inline)
     try:
         if end >= start:
-            reader = data.storage.set_of(source.placement).open(source, start, end, data.on_damage)
+            reader = data.open_sync(source, start, end)
             try:
                 read_all(reader, writer.write)
             finally:

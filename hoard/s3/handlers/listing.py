@@ -7,7 +7,7 @@ import binascii
 from urllib.parse import quote_plus
 
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import ListedObject, Listing
+from hoard.model import ListedObject, Listing
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.buckets import owner_xml

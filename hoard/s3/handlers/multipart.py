@@ -12,7 +12,7 @@ import secrets
 import time
 
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import ObjectRecord, Part, Segment, Upload
+from hoard.model import ObjectRecord, Part, Segment, Upload
 from hoard.s3 import checksums, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.buckets import owner_xml

@@ -8,7 +8,8 @@ from urllib.parse import quote
 
 from hoard.http.ranges import parse_range
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import ObjectRecord, Segment
+from hoard.model import ObjectRecord, Segment
+from hoard.objects.data import stream
 from hoard.s3 import checksums, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
@@ -28,7 +29,6 @@ from hoard.s3.handlers.common import (
     storage_class,
 )
 from hoard.s3.handlers.payload import receive_blob, receive_document
-from hoard.storage.data import stream
 from hoard.storage.erasure_set import ShardSetWriter
 
 MAX_DELETE_KEYS = 1000

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from hoard.http.request import BodyStream
-from hoard.meta.records import Placement
+from hoard.model import Placement
 from hoard.s3 import checksums
 from hoard.s3.auth.chunked import ChunkedDecoder
 from hoard.s3.errors import S3Error

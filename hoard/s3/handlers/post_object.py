@@ -30,7 +30,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from hoard.http.request import BodyStream
 from hoard.http.response import Response, xml_response
-from hoard.meta.records import ObjectRecord, Placement, Segment
+from hoard.model import ObjectRecord, Placement, Segment
+from hoard.objects.data import ObjectData
 from hoard.s3 import checksums, xml
 from hoard.s3.auth import sigv4
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
@@ -59,7 +60,6 @@ from hoard.s3.handlers.common import (
 from hoard.s3.handlers.objects import checksum_headers, commit_object
 from hoard.s3.handlers.payload import WRITE_BUFFER
 from hoard.s3.router import Operation
-from hoard.storage.data import ObjectData
 from hoard.storage.erasure_set import ShardSetWriter, StoredData
 
 # What app.py hands this handler: nobody yet, the form says who signed it.

@@ -10,10 +10,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 
-from hoard.meta.records import ObjectRecord, Placement
-from hoard.meta.sqlite import SqliteMetaStore
+from hoard.meta.store import MetaStore
+from hoard.model import Bucket, ObjectRecord, Placement
 from hoard.nowait import WouldBlock
-from hoard.storage.erasure_set import ReadQuorumError, ShardSetReader, ShardSetWriter, new_id
+from hoard.storage.erasure_set import ShardSetReader, ShardSetWriter, new_id
+from hoard.storage.errors import ReadQuorumError
 from hoard.storage.pool import Storage
 
 log = logging.getLogger("hoard.data")
@@ -33,6 +34,22 @@ class ObjectData:
     @staticmethod
     def new_data_id() -> str:
         return new_id()
+
+    def writer_sync(self, placement: Placement, hashers: Iterable = (), inline: bool = False) -> ShardSetWriter:
+        """``writer`` for a worker thread (a copy reads and writes in one)."""
+        return self.storage.set_of(placement).writer(placement, hashers, inline)
+
+    def open_sync(self, record: ObjectRecord, start: int, end: int) -> ShardSetReader:
+        """``open`` for a worker thread."""
+        return self.storage.set_of(record.placement).open(record, start, end, self.on_damage)
+
+    def save_bucket(self, bucket: Bucket) -> None:
+        """Keep the bucket's configuration on every drive, so the index can be rebuilt without it (blocks)."""
+        self.storage.save_bucket(bucket)
+
+    def remove_bucket(self, name: str) -> None:
+        """Remove the bucket's file from every drive (blocks)."""
+        self.storage.remove_bucket(name)
 
     async def writer(self, placement: Placement, hashers: Iterable = (), inline: bool = False) -> ShardSetWriter:
         if inline:  # opens no file: no trip to a worker thread
@@ -92,7 +109,7 @@ class ObjectData:
         return await asyncio.to_thread(self.storage.set_of(record.placement).open, record, start, end, self.on_damage)
 
     async def lookup(
-        self, store: SqliteMetaStore, bucket: str, key: str, read_inline: bool = True
+        self, store: MetaStore, bucket: str, key: str, read_inline: bool = True
     ) -> tuple[ObjectRecord | None, ShardSetReader | None]:
         """The current version and, for an inline one, its bytes read already.
 

@@ -1,4 +1,8 @@
-"""What the metadata index holds: buckets, object versions, multipart uploads and their parts."""
+"""The plain records every layer shares: buckets, object versions, uploads, parts, listing pages.
+
+No behaviour and no imports from Hoard: the metadata index stores these, the storage layer writes
+version records from them, and the S3 layer renders them.
+"""
 
 from __future__ import annotations
 

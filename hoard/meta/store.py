@@ -1,0 +1,175 @@
+"""The metadata store: what handlers, workers and the index rebuild need of the index.
+
+``SqliteMetaStore`` (``hoard.meta.sqlite``) is one implementation; a PostgreSQL store for several
+nodes will be another. Both must pass ``tests/contract/test_metastore.py``.
+
+The contract every implementation keeps:
+
+- A write is durable when its coroutine returns, and visible to every read that starts after.
+- Each write is atomic: when it raises, nothing of it happened.
+- Failures are ``hoard.meta.errors`` (``BucketNotFound``, ``UploadNotFound``, ``CommitFailed``...).
+  Callbacks the caller passes in (``precondition``, ``build``, ``before_commit``) run inside the
+  write's transaction; whatever they raise aborts the write and reaches the caller unchanged.
+- Keys are ordered by code point, i.e. UTF-8 byte order; listings follow ``hoard.meta.listing``.
+- Bytes of replaced or deleted versions, dropped parts and aborted uploads are not deleted: their
+  shard ids go to the reclaim queue, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from hoard.model import Bucket, CompletedUpload, Listing, ObjectRecord, Part, Upload
+
+Precondition = Callable[[ObjectRecord | None], None]
+BuildObject = Callable[[Upload, dict[int, Part]], tuple[ObjectRecord, set[int]]]
+
+
+@runtime_checkable
+class MetaStore(Protocol):
+    @property
+    def location(self) -> str:
+        """Where the index lives, for people to read (a file, a database without its password)."""
+        ...
+
+    def close(self) -> None:
+        """Finish pending writes and release connections and threads; the store is unusable after."""
+        ...
+
+    # -- buckets ----------------------------------------------------------------------------
+    async def create_bucket(self, bucket: Bucket) -> None:
+        """Add a bucket; BucketExists if the name is taken (``same_owner`` when by ``bucket.owner_id``)."""
+        ...
+
+    async def get_bucket(self, name: str) -> Bucket | None:
+        """The bucket, or None."""
+        ...
+
+    async def list_buckets(self, prefix: str, after: str, limit: int) -> list[Bucket]:
+        """Up to ``limit`` buckets named after ``after`` and starting with ``prefix``, by name."""
+        ...
+
+    async def delete_bucket(self, name: str) -> None:
+        """Remove a bucket holding no object, with its uploads; BucketNotFound, BucketNotEmpty."""
+        ...
+
+    # -- objects ----------------------------------------------------------------------------
+    async def put_object(self, record: ObjectRecord, precondition: Precondition | None = None) -> ObjectRecord | None:
+        """Make ``record`` the current version after ``precondition(current)`` passes; returns the replaced one. BucketNotFound."""
+        ...
+
+    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        """The current version, or None (no error for a missing bucket)."""
+        ...
+
+    def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
+        """``get_object`` for a worker thread: blocks."""
+        ...
+
+    def get_object_nowait(self, bucket: str, key: str) -> ObjectRecord | None:
+        """``get_object`` in the event loop, or ``hoard.nowait.WouldBlock`` if it would have to wait."""
+        ...
+
+    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        """Remove the current version; returns it (None if there was none). BucketNotFound."""
+        ...
+
+    async def delete_objects(self, bucket: str, keys: list[str]) -> list[ObjectRecord | None]:
+        """``delete_object`` of each key in one transaction; removed versions in the keys' order. BucketNotFound."""
+        ...
+
+    async def list_objects(self, bucket: str, prefix: str, delimiter: str, after: str, limit: int) -> Listing:
+        """A page of ``ListedObject`` entries and common prefixes after ``after`` (see ``hoard.meta.listing``)."""
+        ...
+
+    # -- multipart uploads ------------------------------------------------------------------
+    async def create_upload(self, upload: Upload) -> None:
+        """Record a new upload. BucketNotFound."""
+        ...
+
+    async def get_upload(self, upload_id: str) -> Upload | None:
+        """The upload, or None."""
+        ...
+
+    async def put_part(self, part: Part) -> None:
+        """Add or replace a part (a replaced part's shard goes to reclaim). UploadNotFound."""
+        ...
+
+    async def list_parts(self, upload_id: str, after: int, limit: int) -> list[Part]:
+        """Up to ``limit`` parts numbered above ``after``, by number."""
+        ...
+
+    async def complete_upload(
+        self,
+        upload_id: str,
+        build: BuildObject,
+        precondition: Precondition | None = None,
+        before_commit: Callable[[ObjectRecord], None] | None = None,
+    ) -> tuple[ObjectRecord, ObjectRecord | None]:
+        """In one transaction: ``build(upload, parts)`` gives the object and the part numbers it
+        uses; ``precondition(current)`` and ``before_commit(object)`` run; the object replaces the
+        current version, unused parts go to reclaim and the upload ends. Returns (object,
+        replaced). UploadNotFound, BucketNotFound."""
+        ...
+
+    async def get_completed_upload(self, upload_id: str) -> CompletedUpload | None:
+        """What an upload completed within the last day became (bucket, key, ETag, checksum),
+        so that a retried complete can be answered the same; None otherwise."""
+        ...
+
+    async def abort_upload(self, upload_id: str) -> None:
+        """End an upload; its parts go to reclaim. UploadNotFound."""
+        ...
+
+    async def list_uploads(
+        self, bucket: str, prefix: str, delimiter: str, key_marker: str, upload_id_marker: str, limit: int
+    ) -> Listing:
+        """A page of ``Upload`` entries (by key, then id) and common prefixes after the markers."""
+        ...
+
+    # -- reclaiming bytes -------------------------------------------------------------------
+    async def reclaimable(self, older_than: float, limit: int) -> list[str]:
+        """Up to ``limit`` shard ids queued for reclaim before ``older_than`` (a Unix time)."""
+        ...
+
+    async def reclaimed(self, blobs: list[str]) -> None:
+        """Take shard ids off the reclaim queue (their files are gone)."""
+        ...
+
+    def referenced(self) -> tuple[set[str], set[str]]:
+        """Every shard id (objects, parts, reclaim queue) and record id the index points at, from one snapshot. Blocks."""
+        ...
+
+    # -- walking the index ------------------------------------------------------------------
+    async def objects_after(
+        self, bucket: str, key: str, limit: int, prefix_bucket: str = "", prefix: str = ""
+    ) -> list[ObjectRecord]:
+        """Up to ``limit`` versions after (bucket, key) in (bucket, key) order; with ``prefix_bucket``, only its keys under ``prefix``."""
+        ...
+
+    async def count_objects(self, bucket: str = "", prefix: str = "") -> int:
+        """How many objects there are (in ``bucket``, under ``prefix``)."""
+        ...
+
+    # -- damage found by reads in other processes -------------------------------------------
+    def report_damage(self, bucket: str, key: str) -> None:
+        """Queue a repair; callable from any thread, returns at once (a lost report only delays the repair)."""
+        ...
+
+    async def take_damage_reports(self, limit: int = 100) -> list[tuple[str, str]]:
+        """Remove and return up to ``limit`` reported (bucket, key) pairs."""
+        ...
+
+    # -- settings and rebuilding ------------------------------------------------------------
+    def get_setting_sync(self, name: str) -> str | None:
+        """A named value kept in the index (its id, the scanner's cursor), or None. Blocks."""
+        ...
+
+    def set_setting_sync(self, name: str, value: str) -> None:
+        """Keep a named value. Blocks."""
+        ...
+
+    def replace_contents(self, buckets: list[Bucket], records: list[ObjectRecord]) -> None:
+        """Make the index hold exactly these buckets and objects, keeping uploads whose bucket stays. Blocks."""
+        ...

@@ -1,0 +1,72 @@
+"""The one place where what lower layers raise becomes an S3 error, and an S3 error an answer.
+
+Handlers raise ``S3Error`` themselves; the metadata store, the storage layer and the HTTP layer
+raise their own errors, which know nothing of S3. The application passes every exception a
+request ends with through ``to_s3_error``.
+"""
+
+from __future__ import annotations
+
+from hoard.http import errors as http
+from hoard.http.response import Response
+from hoard.meta import errors as meta
+from hoard.s3 import xml
+from hoard.s3.errors import S3Error
+from hoard.storage.errors import ReadQuorumError, WriteQuorumError
+
+
+def to_s3_error(error: BaseException) -> S3Error | None:
+    """The S3 error a lower layer's exception stands for; None for one that is a bug (InternalError)."""
+    match error:
+        case S3Error():
+            return error
+        case meta.BucketNotFound():
+            return S3Error("NoSuchBucket", BucketName=error.bucket)
+        case meta.BucketExists():
+            return S3Error("BucketAlreadyOwnedByYou" if error.same_owner else "BucketAlreadyExists", BucketName=error.bucket)
+        case meta.BucketNotEmpty():
+            return S3Error("BucketNotEmpty", BucketName=error.bucket)
+        case meta.UploadNotFound():
+            return S3Error("NoSuchUpload", UploadId=error.upload_id)
+        case meta.CommitFailed():
+            return S3Error("InternalError")
+        case WriteQuorumError():
+            return S3Error("SlowDown", f"Not enough drives are online to store this: {error}")
+        case ReadQuorumError():
+            return S3Error("ServiceUnavailable", f"Not enough drives are online to read this: {error}")
+        case http.BadPercentEncoding():
+            return S3Error("InvalidURI")
+        case http.HeaderSectionTooLarge():
+            return S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(error.max_size))
+        case http.BodyTooLarge():
+            # Only request documents (XML) are read whole.
+            return S3Error("MalformedXML", "The XML you provided was too large.")
+        case http.RangeNotSatisfiable():
+            return S3Error(
+                "InvalidRange",
+                headers={"content-range": f"bytes */{error.size}"},
+                ActualObjectSize=str(error.size),
+                RangeRequested=error.header,
+            )
+        case http.BodyTimeout():
+            return S3Error("RequestTimeout")
+    return None
+
+
+def error_response(error: S3Error, resource: str, request_id: str) -> Response:
+    """S3's XML error answer (Code, Message, extra elements, Resource, RequestId)."""
+    children: list = [("Code", error.code), ("Message", error.message)]
+    children += list(error.extra.items())
+    children += [("Resource", resource), ("RequestId", request_id)]
+    headers = {"content-type": "application/xml", **error.headers}
+    if error.status == 304:
+        return Response(status=304, headers=error.headers)
+    return Response(status=error.status, headers=headers, body=xml.render("Error", children, namespace=None))
+
+
+def head_too_large_document(request_id: str, max_size: int) -> bytes:
+    """The error document for a request head refused before it reached the application
+    (``hoard.http.protocol``): it has no resource yet."""
+    error = S3Error("RequestHeaderSectionTooLarge", MaxSizeAllowed=str(max_size))
+    children: list = [("Code", error.code), ("Message", error.message), *error.extra.items(), ("RequestId", request_id)]
+    return xml.render("Error", children, namespace=None)

@@ -1,0 +1,151 @@
+"""The composition root: builds the drives, the metadata store, the object engine, the background
+workers and the ASGI application from the settings, and serves them in one process or several.
+
+``hoard.cli.main`` calls it; each worker process the supervisor forks runs what it hands over.
+Nothing else builds these objects, so no module reaches into another's internals to wire them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from hoard.admin.api import AdminApi, Cluster
+from hoard.admin.forward import AdminForwarder
+from hoard.app import AdminHandler, Background, HoardApp
+from hoard.config import Settings
+from hoard.http.protocol import refusing_with
+from hoard.iam.credentials import Identity, KeyRing, load_root
+from hoard.meta.sqlite import SqliteMetaStore
+from hoard.meta.store import MetaStore
+from hoard.model import ObjectRecord
+from hoard.objects.data import ObjectData
+from hoard.objects.index import open_index
+from hoard.process_role import ProcessRole
+from hoard.s3.auth.authenticate import Authenticator
+from hoard.s3.error_map import head_too_large_document
+from hoard.s3.handlers import registry
+from hoard.s3.handlers.common import Services
+from hoard.storage.erasure_set import renew_drive_pool
+from hoard.storage.pool import Storage
+from hoard.supervisor import Supervisor
+from hoard.workers.healer import Healer
+from hoard.workers.monitor import DriveMonitor
+from hoard.workers.reclaim import Reclaimer
+
+log = logging.getLogger("hoard")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What is done once, before any process serves (a worker's repeat of it would, for one,
+    sweep away another worker's upload in flight)."""
+
+    settings: Settings
+    storage: Storage  # drives checked, a crash's temp files removed
+    root: Identity
+    root_generated: bool  # the root keys were made just now: show them once
+    index: Path  # the index file the drives name (opened or rebuilt)
+    started_at: float  # the orphan sweep spares files younger than this
+
+
+def open_store(settings: Settings, index: Path) -> SqliteMetaStore:
+    """The metadata store the settings ask for: SQLite on a drive is the only one so far (a
+    PostgreSQL store for several nodes would be chosen here)."""
+    return SqliteMetaStore(index)
+
+
+def prepare(settings: Settings, dirs: list[Path], parity: int | None) -> tuple[Deployment, MetaStore]:
+    """Open the drives, the root identity and the index (rebuilt from the drives if need be).
+
+    Raises ``hoard.storage.layout.LayoutError`` when the folders do not make a deployment.
+    """
+    started_at = time.time()
+    storage = Storage(dirs, parity if parity is not None else settings.parity, settings.reduced_parity, settings.inline_limit)
+    removed = storage.open()
+    if removed:
+        log.info("removed %d temp files left by an earlier crash", removed)
+    root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key)
+    store, rebuilt = open_index(storage, root.owner_id, settings.region, lambda path: open_store(settings, path))
+    if rebuilt:
+        log.info("index rebuilt from the drives: %d objects", rebuilt)
+    return Deployment(settings, storage, root, generated, store.path, started_at), store
+
+
+def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> HoardApp:
+    """One process's application, with the background work its role runs (see ``ProcessRole``)."""
+    settings, storage = deployment.settings, deployment.storage
+
+    def report(record: ObjectRecord) -> None:
+        # Damage a read finds in a worker other than the leader goes to the leader's healer
+        # through the index.
+        store.report_damage(record.bucket, record.key)
+
+    data = ObjectData(storage, report)
+    background: list[Background] = []
+    admin: AdminHandler
+    if role.leader:
+        reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at)
+        healer = Healer(store, storage, data, settings.scanner_rate, settings.probe_interval, collect_reports=role.count > 1)
+        data.on_damage = healer.damaged  # repaired here, within seconds
+        # Drive states are shared by every process (StateSlot): one probe serves them all.
+        monitor = DriveMonitor(storage, settings.probe_interval, healer.drives_back)
+        background = [monitor, healer, reclaimer]
+        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region))
+    else:
+        assert role.leader_address is not None
+        admin = AdminForwarder(role.leader_address)
+    services = Services(settings=settings, store=store, data=data, root=deployment.root)
+    authenticator = Authenticator(KeyRing([deployment.root]), settings.region, settings.region_strict, settings.domain)
+    return HoardApp(settings, services, authenticator, admin, background, role.host_id)
+
+
+def uvicorn_server(app: Any, level: str, host: str = "", port: int = 0) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http=refusing_with(head_too_large_document, "application/xml"),
+        lifespan="on",
+        log_level=level,
+        access_log=level == "debug",
+        server_header=False,
+        timeout_keep_alive=30,
+    )
+    return uvicorn.Server(config)
+
+
+def serve_one(deployment: Deployment, store: MetaStore, level: str, host: str, port: int) -> None:
+    """Serve from this process alone until stopped."""
+    app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at))
+    uvicorn_server(app, level, host, port).run()
+
+
+def supervise(deployment: Deployment, store: MetaStore, level: str, host: str, port: int, workers: int) -> Supervisor:
+    """A supervisor ready to fork ``workers`` processes on one port (see ``hoard.supervisor``).
+
+    Raises OSError if the address cannot be had.
+    """
+    store.close()  # each worker opens its own connections and writer
+    renew_drive_pool()
+    _preload(level)
+
+    def run_worker(role: ProcessRole, sockets: list) -> None:
+        app = build_app(deployment, open_store(deployment.settings, deployment.index), role)
+        uvicorn_server(app, level).run(sockets=sockets)
+
+    return Supervisor(host, port, workers, run_worker, deployment.started_at)
+
+
+def _preload(level: str) -> None:
+    """Import here what every worker would import when it starts serving (uvicorn's protocol
+    and loop modules, the handlers): done before the fork, those pages are shared by the
+    workers instead of each holding its own copy (~10 MiB each)."""
+    registry()
+    uvicorn_server(None, level).config.load()

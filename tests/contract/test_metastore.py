@@ -1,0 +1,439 @@
+"""The MetaStore contract (``hoard.meta.store``), run against every implementation.
+
+Today that is SQLite; a PostgreSQL store joins ``IMPLEMENTATIONS`` and must pass the same tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, UploadNotFound
+from hoard.meta.sqlite import SqliteMetaStore
+from hoard.meta.store import MetaStore
+from hoard.model import Bucket, ObjectRecord, Part, Placement, Segment, Upload
+from hoard.nowait import WouldBlock
+
+IMPLEMENTATIONS: dict[str, Callable[[Path], MetaStore]] = {
+    "sqlite": lambda tmp: SqliteMetaStore(tmp / "meta.db"),
+}
+OWNER = "owner-1"
+
+
+class Callback(Exception):
+    """Raised by a caller's callback: the store must let it through unchanged."""
+
+
+class Harness:
+    def __init__(self, store: MetaStore) -> None:
+        self.store = store
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    def bucket(self, name: str = "bkt") -> Bucket:
+        b = Bucket(name, 1000.0, "us-east-1", OWNER)
+        self.run(self.store.create_bucket(b))
+        return b
+
+    def put(self, bucket: str, key: str, blob: str | None = None, **kw) -> ObjectRecord | None:
+        return self.run(self.store.put_object(record(bucket, key, blob, **kw)))
+
+    def keys(self, listing) -> list[str]:
+        return [e.key for e in listing.entries]
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+def meta(request, tmp_path) -> Iterator[Harness]:
+    store = IMPLEMENTATIONS[request.param](tmp_path)
+    harness = Harness(store)
+    try:
+        yield harness
+    finally:
+        store.close()
+        harness.loop.close()
+
+
+def record(bucket: str, key: str, blob: str | None = None, size: int = 3, etag: str = '"e"', data_id: str = "") -> ObjectRecord:
+    return ObjectRecord(
+        bucket=bucket, key=key, size=size, etag=etag, last_modified=time.time(), storage_class="STANDARD",
+        headers={"content-type": "text/plain", "x-amz-meta-ü": "ö"}, segments=(Segment(blob or f"blob-{key}", size, "", ""),),
+        placement=Placement(0, 2, 1, (2, 0, 1)), data_id=data_id or f"rec-{key}",
+    )
+
+
+def upload(bucket: str, key: str, upload_id: str) -> Upload:
+    return Upload(upload_id, bucket, key, time.time(), "STANDARD", {"content-type": "a/b"}, "CRC32", "COMPOSITE", OWNER)
+
+
+def part(upload_id: str, number: int, blob: str | None = None) -> Part:
+    return Part(upload_id, number, 5, f'"p{number}"', blob or f"{upload_id}-part-{number}", time.time(), "")
+
+
+def reclaim_queue(meta: Harness) -> set[str]:
+    return set(meta.run(meta.store.reclaimable(time.time() + 3600, 10_000)))
+
+
+# -- the interface -----------------------------------------------------------------------------
+def test_implements_the_protocol(meta):
+    assert isinstance(meta.store, MetaStore)
+    assert isinstance(meta.store.location, str) and meta.store.location
+
+
+# -- buckets -----------------------------------------------------------------------------------
+def test_bucket_create_get_list_delete(meta):
+    for name in ("b-two", "a-one", "b-one"):
+        meta.bucket(name)
+    assert meta.run(meta.store.get_bucket("a-one")) == Bucket("a-one", 1000.0, "us-east-1", OWNER)
+    assert meta.run(meta.store.get_bucket("missing")) is None
+    assert [b.name for b in meta.run(meta.store.list_buckets("", "", 100))] == ["a-one", "b-one", "b-two"]
+    assert [b.name for b in meta.run(meta.store.list_buckets("b-", "", 100))] == ["b-one", "b-two"]
+    assert [b.name for b in meta.run(meta.store.list_buckets("", "a-one", 1))] == ["b-one"]
+    meta.run(meta.store.delete_bucket("b-one"))
+    assert meta.run(meta.store.get_bucket("b-one")) is None
+
+
+def test_bucket_exists_says_whose(meta):
+    meta.bucket("taken")
+    with pytest.raises(BucketExists) as same:
+        meta.run(meta.store.create_bucket(Bucket("taken", 2000.0, "eu-west-1", OWNER)))
+    assert same.value.bucket == "taken" and same.value.same_owner
+    with pytest.raises(BucketExists) as other:
+        meta.run(meta.store.create_bucket(Bucket("taken", 2000.0, "eu-west-1", "someone-else")))
+    assert not other.value.same_owner
+    assert meta.run(meta.store.get_bucket("taken")).created == 1000.0  # unchanged
+
+
+def test_delete_bucket_missing_or_not_empty(meta):
+    with pytest.raises(BucketNotFound) as missing:
+        meta.run(meta.store.delete_bucket("nope"))
+    assert missing.value.bucket == "nope"
+    meta.bucket()
+    meta.put("bkt", "k")
+    with pytest.raises(BucketNotEmpty) as full:
+        meta.run(meta.store.delete_bucket("bkt"))
+    assert full.value.bucket == "bkt"
+
+
+def test_delete_bucket_ends_its_uploads(meta):
+    meta.bucket()
+    meta.run(meta.store.create_upload(upload("bkt", "k", "u1")))
+    meta.run(meta.store.put_part(part("u1", 1)))
+    meta.run(meta.store.delete_bucket("bkt"))
+    assert meta.run(meta.store.get_upload("u1")) is None
+    assert "u1-part-1" in reclaim_queue(meta)
+
+
+# -- objects -----------------------------------------------------------------------------------
+def test_put_get_round_trip(meta):
+    meta.bucket()
+    r = record("bkt", "dir/ключ", "blob-1", size=12, etag='"abc"')
+    assert meta.run(meta.store.put_object(r)) is None
+    assert meta.run(meta.store.get_object("bkt", "dir/ключ")) == r
+    assert meta.store.get_object_sync("bkt", "dir/ключ") == r
+    try:
+        assert meta.store.get_object_nowait("bkt", "dir/ключ") == r
+    except WouldBlock:
+        pass  # a store may always need to wait; the caller then asks again in a thread
+    assert meta.run(meta.store.get_object("bkt", "other")) is None
+    assert meta.run(meta.store.get_object("no-bucket", "k")) is None
+
+
+def test_put_replaces_and_queues_the_old_bytes(meta):
+    meta.bucket()
+    first = record("bkt", "k", "old-blob")
+    meta.run(meta.store.put_object(first))
+    assert meta.run(meta.store.put_object(record("bkt", "k", "new-blob"))) == first
+    assert "old-blob" in reclaim_queue(meta) and "new-blob" not in reclaim_queue(meta)
+
+
+def test_put_into_a_missing_bucket(meta):
+    with pytest.raises(BucketNotFound):
+        meta.put("nope", "k")
+
+
+def test_precondition_sees_the_current_version_and_its_error_passes_through(meta):
+    meta.bucket()
+    seen: list = []
+    meta.run(meta.store.put_object(record("bkt", "k", "b1"), seen.append))
+    assert seen == [None]
+    current = meta.run(meta.store.get_object("bkt", "k"))
+
+    def refuse(old: ObjectRecord | None) -> None:
+        seen.append(old)
+        raise Callback("no")
+
+    with pytest.raises(Callback):
+        meta.run(meta.store.put_object(record("bkt", "k", "b2"), refuse))
+    assert seen[-1] == current
+    assert meta.run(meta.store.get_object("bkt", "k")) == current  # nothing written
+    assert "b2" not in reclaim_queue(meta) and "b1" not in reclaim_queue(meta)
+
+
+def test_delete_object_and_objects(meta):
+    meta.bucket()
+    a = meta.put("bkt", "a") or meta.run(meta.store.get_object("bkt", "a"))
+    meta.put("bkt", "b")
+    meta.put("bkt", "c")
+    assert meta.run(meta.store.delete_object("bkt", "a")) == a
+    assert meta.run(meta.store.delete_object("bkt", "a")) is None
+    removed = meta.run(meta.store.delete_objects("bkt", ["b", "missing", "c"]))
+    assert [r.key if r else None for r in removed] == ["b", None, "c"]
+    assert {"blob-a", "blob-b", "blob-c"} <= reclaim_queue(meta)
+    assert meta.run(meta.store.count_objects("bkt")) == 0
+    with pytest.raises(BucketNotFound):
+        meta.run(meta.store.delete_object("nope", "a"))
+    with pytest.raises(BucketNotFound):
+        meta.run(meta.store.delete_objects("nope", ["a"]))
+
+
+# -- listing -----------------------------------------------------------------------------------
+UTF8_KEYS = ["a", "b", "z", "é", "\ue000", "\uffff", "\U00010000", "\U0001f600", "A", "~"]
+
+
+def test_listing_is_in_utf8_byte_order(meta):
+    meta.bucket()
+    for key in UTF8_KEYS:
+        meta.put("bkt", key)
+    listing = meta.run(meta.store.list_objects("bkt", "", "", "", 1000))
+    # UTF-16 order would put U+10000 (a surrogate pair) before U+E000: byte order does not.
+    assert meta.keys(listing) == sorted(UTF8_KEYS, key=lambda k: k.encode("utf-8"))
+    entry = listing.entries[0]
+    assert (entry.key, entry.size, entry.etag, entry.storage_class) == ("A", 3, '"e"', "STANDARD")
+
+
+def test_listing_prefix_max_keys_and_marker(meta):
+    meta.bucket()
+    for key in ["p/1", "p/2", "p/3", "q/1", "p", "pa"]:
+        meta.put("bkt", key)
+    page = meta.run(meta.store.list_objects("bkt", "p/", "", "", 2))
+    assert meta.keys(page) == ["p/1", "p/2"] and page.truncated and page.next_marker == "p/2"
+    page = meta.run(meta.store.list_objects("bkt", "p/", "", page.next_marker, 2))
+    assert meta.keys(page) == ["p/3"] and not page.truncated
+    page = meta.run(meta.store.list_objects("bkt", "", "", "p/3", 1000))
+    assert meta.keys(page) == ["pa", "q/1"]
+    page = meta.run(meta.store.list_objects("bkt", "", "", "", 0))
+    assert page.entries == [] and page.prefixes == [] and not page.truncated
+
+
+def test_listing_with_a_delimiter(meta):
+    meta.bucket()
+    keys = ["a/1", "a/2", "a/b/3", "b", "c/1", "c/2", "d"] + [f"e/{i:03}" for i in range(50)]
+    for key in keys:
+        meta.put("bkt", key)
+    page = meta.run(meta.store.list_objects("bkt", "", "/", "", 1000))
+    assert page.prefixes == ["a/", "c/", "e/"] and meta.keys(page) == ["b", "d"] and not page.truncated
+    # Entries and prefixes count together; the marker is the last one returned.
+    page = meta.run(meta.store.list_objects("bkt", "", "/", "", 2))
+    assert page.prefixes == ["a/"] and meta.keys(page) == ["b"] and page.truncated and page.next_marker == "b"
+    page = meta.run(meta.store.list_objects("bkt", "", "/", "b", 2))
+    assert page.prefixes == ["c/"] and meta.keys(page) == ["d"] and page.truncated
+    # A marker that is a common prefix, or lies inside one, resumes after the whole prefix.
+    page = meta.run(meta.store.list_objects("bkt", "", "/", "a/", 1000))
+    assert page.prefixes == ["c/", "e/"] and meta.keys(page) == ["b", "d"]
+    page = meta.run(meta.store.list_objects("bkt", "", "/", "a/1", 1000))
+    assert page.prefixes == ["c/", "e/"] and meta.keys(page) == ["b", "d"]
+    page = meta.run(meta.store.list_objects("bkt", "a/", "/", "", 1000))
+    assert page.prefixes == ["a/b/"] and meta.keys(page) == ["a/1", "a/2"]
+    page = meta.run(meta.store.list_objects("bkt", "e/", "/", "e/010", 3))
+    assert meta.keys(page) == ["e/011", "e/012", "e/013"] and page.truncated
+
+
+def test_listing_with_a_multi_character_delimiter(meta):
+    meta.bucket()
+    for key in ["x--1", "x--2", "x-3", "y"]:
+        meta.put("bkt", key)
+    page = meta.run(meta.store.list_objects("bkt", "", "--", "", 1000))
+    assert page.prefixes == ["x--"] and meta.keys(page) == ["x-3", "y"]
+
+
+# -- uploads and parts -------------------------------------------------------------------------
+def test_upload_and_parts(meta):
+    meta.bucket()
+    u = upload("bkt", "k", "u1")
+    meta.run(meta.store.create_upload(u))
+    assert meta.run(meta.store.get_upload("u1")) == u
+    assert meta.run(meta.store.get_upload("u2")) is None
+    for n in (3, 1, 2):
+        meta.run(meta.store.put_part(part("u1", n)))
+    meta.run(meta.store.put_part(part("u1", 2, "replacement")))
+    parts = meta.run(meta.store.list_parts("u1", 0, 100))
+    assert [(p.number, p.blob) for p in parts] == [(1, "u1-part-1"), (2, "replacement"), (3, "u1-part-3")]
+    assert [p.number for p in meta.run(meta.store.list_parts("u1", 1, 1))] == [2]
+    assert "u1-part-2" in reclaim_queue(meta)
+    with pytest.raises(UploadNotFound) as missing:
+        meta.run(meta.store.put_part(part("nope", 1)))
+    assert missing.value.upload_id == "nope"
+    with pytest.raises(BucketNotFound):
+        meta.run(meta.store.create_upload(upload("no-bucket", "k", "u9")))
+
+
+def test_abort_upload(meta):
+    meta.bucket()
+    meta.run(meta.store.create_upload(upload("bkt", "k", "u1")))
+    meta.run(meta.store.put_part(part("u1", 1)))
+    meta.run(meta.store.abort_upload("u1"))
+    assert meta.run(meta.store.get_upload("u1")) is None
+    assert "u1-part-1" in reclaim_queue(meta)
+    with pytest.raises(UploadNotFound):
+        meta.run(meta.store.abort_upload("u1"))
+
+
+def test_list_uploads(meta):
+    meta.bucket()
+    for key, uid in [("a/1", "u3"), ("a/2", "u1"), ("b", "u2"), ("b", "u0"), ("c", "u4")]:
+        meta.run(meta.store.create_upload(upload("bkt", key, uid)))
+    listing = meta.run(meta.store.list_uploads("bkt", "", "", "", "", 1000))
+    assert [(u.key, u.upload_id) for u in listing.entries] == [("a/1", "u3"), ("a/2", "u1"), ("b", "u0"), ("b", "u2"), ("c", "u4")]
+    listing = meta.run(meta.store.list_uploads("bkt", "", "/", "", "", 1000))
+    assert listing.prefixes == ["a/"] and [u.upload_id for u in listing.entries] == ["u0", "u2", "u4"]
+    listing = meta.run(meta.store.list_uploads("bkt", "", "", "b", "u0", 1000))
+    assert [u.upload_id for u in listing.entries] == ["u2", "u4"]
+    listing = meta.run(meta.store.list_uploads("bkt", "", "/", "a/", "", 2))
+    assert [u.upload_id for u in listing.entries] == ["u0", "u2"] and listing.truncated and listing.next_marker == "b"
+
+
+def _complete_setup(meta: Harness) -> None:
+    meta.bucket()
+    meta.run(meta.store.create_upload(upload("bkt", "k", "u1")))
+    for n in (1, 2, 3):
+        meta.run(meta.store.put_part(part("u1", n)))
+
+
+def test_complete_upload(meta):
+    _complete_setup(meta)
+    old = record("bkt", "k", "previous")
+    meta.run(meta.store.put_object(old))
+    calls: list = []
+
+    def build(u: Upload, parts: dict[int, Part]) -> tuple[ObjectRecord, set[int]]:
+        calls.append(("build", u.upload_id, sorted(parts)))
+        segments = tuple(Segment(parts[n].blob, parts[n].size, parts[n].etag) for n in (1, 3))
+        done = ObjectRecord(u.bucket, u.key, 10, '"m-2"', time.time(), u.storage_class, u.headers, segments, multipart=True, data_id="rec-m")
+        return done, {1, 3}
+
+    made, replaced = meta.run(
+        meta.store.complete_upload(
+            "u1", build, lambda cur: calls.append(("precondition", cur)), lambda r: calls.append(("before_commit", r.key))
+        )
+    )
+    assert calls == [("build", "u1", [1, 2, 3]), ("precondition", old), ("before_commit", "k")]
+    assert replaced == old and meta.run(meta.store.get_object("bkt", "k")) == made
+    assert made.multipart and [s.blob for s in made.segments] == ["u1-part-1", "u1-part-3"]
+    queue = reclaim_queue(meta)
+    assert {"u1-part-2", "previous"} <= queue and not {"u1-part-1", "u1-part-3"} & queue
+    assert meta.run(meta.store.get_upload("u1")) is None
+    assert meta.run(meta.store.list_parts("u1", 0, 100)) == []
+    # Remembered, for a client that retries the complete after losing its answer.
+    done = meta.run(meta.store.get_completed_upload("u1"))
+    assert (done.upload_id, done.bucket, done.key, done.etag, done.completed) == ("u1", "bkt", "k", '"m-2"', made.last_modified)
+    assert meta.run(meta.store.get_completed_upload("u2")) is None
+
+
+@pytest.mark.parametrize("failing", ["build", "precondition", "before_commit"])
+def test_complete_upload_callback_errors_pass_through(meta, failing):
+    _complete_setup(meta)
+
+    def fail(*args):
+        raise Callback(failing)
+
+    def build(u: Upload, parts: dict[int, Part]) -> tuple[ObjectRecord, set[int]]:
+        if failing == "build":
+            fail()
+        return record(u.bucket, u.key, parts[1].blob), {1}
+
+    with pytest.raises(Callback):
+        meta.run(
+            meta.store.complete_upload(
+                "u1", build, fail if failing == "precondition" else None, fail if failing == "before_commit" else None
+            )
+        )
+    assert meta.run(meta.store.get_upload("u1")) is not None  # nothing happened
+    assert meta.run(meta.store.get_completed_upload("u1")) is None
+    assert len(meta.run(meta.store.list_parts("u1", 0, 100))) == 3
+    assert meta.run(meta.store.get_object("bkt", "k")) is None
+
+
+def test_complete_upload_missing(meta):
+    meta.bucket()
+    with pytest.raises(UploadNotFound):
+        meta.run(meta.store.complete_upload("nope", lambda u, p: (record("bkt", "k"), set())))
+
+
+# -- reclaim, walking, settings, damage reports, rebuilding ------------------------------------
+def test_reclaim_queue(meta):
+    meta.bucket()
+    meta.put("bkt", "k", "b1")
+    meta.put("bkt", "k", "b2")
+    meta.put("bkt", "j", "b3")
+    meta.run(meta.store.delete_object("bkt", "j"))
+    assert meta.run(meta.store.reclaimable(time.time() - 3600, 100)) == []  # queued just now
+    assert sorted(meta.run(meta.store.reclaimable(time.time() + 1, 100))) == ["b1", "b3"]
+    assert len(meta.run(meta.store.reclaimable(time.time() + 1, 1))) == 1
+    meta.run(meta.store.reclaimed(["b1"]))
+    assert reclaim_queue(meta) == {"b3"}
+
+
+def test_referenced(meta):
+    meta.bucket()
+    meta.put("bkt", "k", "b1", data_id="r1")
+    meta.put("bkt", "k", "b2", data_id="r2")
+    meta.run(meta.store.create_upload(upload("bkt", "u", "u1")))
+    meta.run(meta.store.put_part(part("u1", 1, "p1")))
+    shards, records = meta.store.referenced()
+    assert shards == {"b1", "b2", "p1"} and records == {"r2"}
+
+
+def test_objects_after_and_count(meta):
+    meta.bucket("a")
+    meta.bucket("b")
+    for bucket, key in [("a", "x/1"), ("a", "x/2"), ("a", "y"), ("b", "x/1")]:
+        meta.put(bucket, key)
+    walk = meta.run(meta.store.objects_after("", "", 100))
+    assert [(r.bucket, r.key) for r in walk] == [("a", "x/1"), ("a", "x/2"), ("a", "y"), ("b", "x/1")]
+    assert [(r.bucket, r.key) for r in meta.run(meta.store.objects_after("a", "x/2", 100))] == [("a", "y"), ("b", "x/1")]
+    assert [r.key for r in meta.run(meta.store.objects_after("a", "", 100, "a", "x/"))] == ["x/1", "x/2"]
+    assert meta.run(meta.store.count_objects()) == 4
+    assert meta.run(meta.store.count_objects("a")) == 3
+    assert meta.run(meta.store.count_objects("a", "x/")) == 2
+
+
+def test_settings(meta):
+    assert meta.store.get_setting_sync("index_id") is None
+    meta.store.set_setting_sync("index_id", "one")
+    meta.store.set_setting_sync("index_id", "two")
+    assert meta.store.get_setting_sync("index_id") == "two"
+
+
+def test_damage_reports(meta):
+    assert meta.run(meta.store.take_damage_reports()) == []
+    meta.store.report_damage("bkt", "k")
+    meta.store.report_damage("bkt", "k")
+    meta.store.report_damage("bkt", "j")
+    taken: set = set()
+    deadline = time.monotonic() + 10
+    while len(taken) < 2 and time.monotonic() < deadline:  # reports are queued, not awaited
+        taken.update(meta.run(meta.store.take_damage_reports()))
+        time.sleep(0.01)
+    assert taken == {("bkt", "k"), ("bkt", "j")}
+    assert meta.run(meta.store.take_damage_reports()) == []
+
+
+def test_replace_contents(meta):
+    meta.bucket("old")
+    meta.bucket("kept")
+    meta.put("old", "gone")
+    meta.run(meta.store.create_upload(upload("old", "k", "u-old")))
+    meta.run(meta.store.create_upload(upload("kept", "k", "u-kept")))
+    buckets = [Bucket("kept", 1.0, "us-east-1", OWNER), Bucket("new", 2.0, "us-east-1", OWNER)]
+    records = [record("new", "a"), record("kept", "b")]
+    meta.store.replace_contents(buckets, records)
+    assert [b.name for b in meta.run(meta.store.list_buckets("", "", 100))] == ["kept", "new"]
+    assert [(r.bucket, r.key) for r in meta.run(meta.store.objects_after("", "", 100))] == [("kept", "b"), ("new", "a")]
+    assert meta.run(meta.store.get_upload("u-old")) is None
+    assert meta.run(meta.store.get_upload("u-kept")) is not None
