@@ -28,6 +28,9 @@ def to_s3_error(error: BaseException) -> S3Error | None:
             return S3Error("BucketNotEmpty", BucketName=error.bucket)
         case meta.UploadNotFound():
             return S3Error("NoSuchUpload", UploadId=error.upload_id)
+        case meta.VersionChanged():
+            # S3's answer to a change that lost a race with another write of the object.
+            return S3Error("ConditionalRequestConflict", "The object was replaced while this request changed it; retry it.")
         case meta.CommitFailed():
             return S3Error("InternalError")
         case WriteQuorumError():

@@ -543,8 +543,11 @@ def test_presigned_put_expired_stores_nothing(server, s3, bucket, shifted_clock)
 
 
 def test_presigned_url_with_negative_lifetime_is_expired(server, s3, bucket):
-    """boto3's ExpiresIn=-1000 makes a URL that expired before it was made: 403, nothing stored."""
-    url = presigner(server).generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=-1000)
+    """boto3's ExpiresIn=-1000 (with botocore's own signer, as ceph/s3-tests runs it: awscrt's
+    refuses to sign it) makes a URL that expired before it was made: 403, nothing stored."""
+    request = AWSRequest(method="PUT", url=f"{server.endpoint}/{bucket}/k")
+    S3SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", REGION, expires=-1000).add_auth(request)
+    url = request.url
     assert "X-Amz-Expires=-1000" in url
     code, err = _url_error(url, "PUT", b"data")
     assert code == 403

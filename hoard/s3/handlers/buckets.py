@@ -103,6 +103,7 @@ async def create_bucket(ctx: Context) -> Response:
     try:
         await asyncio.to_thread(ctx.services.data.save_bucket, bucket)
     except BaseException:
+        await asyncio.to_thread(ctx.services.data.remove_bucket, ctx.bucket)
         await ctx.store.delete_bucket(ctx.bucket)
         raise
     return Response(headers={"location": f"/{ctx.bucket}"})
