@@ -11,6 +11,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from hoard.config import Settings
 from hoard.http.request import Request
 from hoard.http.response import Response
+from hoard.iam.authorize import AccessRequest, Authorizer
 from hoard.iam.credentials import Identity
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket
@@ -38,6 +39,7 @@ class Services:
     store: MetaStore
     data: ObjectData
     root: Identity
+    authorizer: Authorizer
 
 
 @dataclass
@@ -63,8 +65,18 @@ class Context:
         return self.services.store
 
     @property
+    def requester(self) -> Identity | None:
+        """Who sent the request (None: anonymous), as authentication established."""
+        return self.auth.identity
+
+    @property
     def owner(self) -> Identity:
+        """The owner of the buckets and objects: the root account (one account for now)."""
         return self.services.root
+
+    def authorize(self, operation: str, bucket: str | None, key: str | None = None) -> None:
+        """Authorize the requester for a resource other than the request's own (a copy's source)."""
+        self.services.authorizer.authorize(AccessRequest.for_operation(self.requester, operation, bucket, key))
 
 
 Handler = Callable[[Context], Awaitable[Response]]

@@ -56,6 +56,8 @@ def parse_copy_source(value: str) -> tuple[str, str, str | None]:
 
 async def load_source(ctx: Context) -> ObjectRecord:
     bucket, key, version = parse_copy_source(ctx.req.headers["x-amz-copy-source"])
+    # Reading the source is a permission of its own, on another resource than the request's.
+    ctx.authorize("GetObject", bucket, key)
     if version is not None and version != "null":
         raise S3Error("NoSuchVersion", Key=key, VersionId=version)
     record = await ctx.store.get_object(bucket, key)
