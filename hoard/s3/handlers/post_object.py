@@ -55,7 +55,7 @@ from hoard.s3.handlers.common import (
     object_headers,
     quote_etag,
     reject_unsupported_headers,
-    require_bucket,
+    require_bucket_for_write,
     storage_class,
 )
 from hoard.s3.handlers.objects import checksum_headers, commit_object
@@ -130,7 +130,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     md5_claim = content_md5(put)
     algorithm, claimed_value = checksums.requested_algorithm(put.req.headers)
     claimed_checksum = checksums.decode(claimed_value, algorithm) if algorithm and claimed_value else None
-    await require_bucket(put)
+    await require_bucket_for_write(put)
 
     placement = put.services.data.placement(ctx.bucket, key, sclass)
     limit = put.services.settings.max_object_size
