@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+Tags = tuple[tuple[str, str], ...]  # (key, value) pairs, sorted by key
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -15,6 +17,8 @@ class Bucket:
     created: float
     location: str
     owner_id: str
+    # Sub-resource configurations by name ("tagging", "ownershipControls", ...), each a JSON value.
+    config: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class ObjectRecord:
     placement: Placement = SINGLE_DRIVE
     data_id: str = ""  # names this version's record file on each drive of its set
     inline: bool = False  # bytes kept inside the record files, not in shard files
+    tags: Tags = ()
 
     @property
     def parts_count(self) -> int:
@@ -100,6 +105,7 @@ class Upload:
     checksum_algorithm: str = ""
     checksum_type: str = ""
     owner_id: str = ""
+    tags: Tags = ()  # given at creation (x-amz-tagging), the object's once completed
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from hoard.admin.forward import AdminForwarder
 from hoard.app import AdminHandler, Background, HoardApp
 from hoard.config import Settings
 from hoard.http.protocol import refusing_with
+from hoard.iam.authorize import Authorizer
 from hoard.iam.credentials import Identity, KeyRing, load_root
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
@@ -100,7 +101,7 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
     else:
         assert role.leader_address is not None
         admin = AdminForwarder(role.leader_address)
-    services = Services(settings=settings, store=store, data=data, root=deployment.root)
+    services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=Authorizer())
     authenticator = Authenticator(KeyRing([deployment.root]), settings.region, settings.region_strict, settings.domain)
     return HoardApp(settings, services, authenticator, admin, background, role.host_id)
 

@@ -43,3 +43,7 @@ class CommitFailed(MetaError):
 
 class IndexVersionMismatch(MetaError):
     """The index was made by another schema version than this Hoard's."""
+
+
+class VersionChanged(MetaError):
+    """The object version a metadata change was made for is no longer the current one."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import json
 import logging
 import queue
@@ -20,18 +21,28 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, CommitFailed, IndexVersionMismatch, MetaError, UploadNotFound
+from hoard.meta.errors import (
+    BucketExists,
+    BucketNotEmpty,
+    BucketNotFound,
+    CommitFailed,
+    IndexVersionMismatch,
+    MetaError,
+    UploadNotFound,
+    VersionChanged,
+)
 from hoard.meta.listing import Bound, Page, first_bound, prefix_end, rolled_up_marker
-from hoard.model import Bucket, CompletedUpload, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Upload
+from hoard.model import Bucket, CompletedUpload, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Tags, Upload
 from hoard.nowait import WouldBlock
 
 log = logging.getLogger("hoard.meta")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets(
-    name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL
+    name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL,
+    config TEXT NOT NULL DEFAULT '{}'
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS objects(
     bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
@@ -39,12 +50,13 @@ CREATE TABLE IF NOT EXISTS objects(
     segments TEXT NOT NULL, multipart INTEGER NOT NULL,
     checksum_algorithm TEXT NOT NULL, checksum_value TEXT NOT NULL, checksum_type TEXT NOT NULL,
     placement TEXT NOT NULL, data_id TEXT NOT NULL, inline INTEGER NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY(bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uploads(
     upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL,
     storage_class TEXT NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT NOT NULL,
-    checksum_type TEXT NOT NULL, owner_id TEXT NOT NULL
+    checksum_type TEXT NOT NULL, owner_id TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]'
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts(
@@ -61,6 +73,16 @@ CREATE TABLE IF NOT EXISTS reclaim(blob TEXT PRIMARY KEY, queued REAL NOT NULL) 
 CREATE TABLE IF NOT EXISTS settings(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS damage_reports(bucket TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(bucket, key)) WITHOUT ROWID;
 """
+
+# What turns an index of schema version N into N + 1 (one transaction per step). Only additions:
+# an older Hoard refuses a newer index (the version check), a newer one upgrades an older index.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE buckets ADD COLUMN config TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE objects ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE uploads ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
+    ),
+}
 
 MAX_BATCH = 512
 COMPLETED_UPLOAD_MEMORY = 86400.0
@@ -92,19 +114,27 @@ def _segments_json(segments: Iterable[Segment]) -> str:
     return json.dumps([[s.blob, s.size, s.etag, s.checksum] for s in segments])
 
 
+def _tags_json(tags: Tags) -> str:
+    return json.dumps([list(t) for t in tags])
+
+
+def _tags_from_json(raw: str) -> Tags:
+    return tuple((k, v) for k, v in json.loads(raw))
+
+
 def _object_row(r: ObjectRecord) -> tuple:
     return (
         r.bucket, r.key, r.size, r.etag, r.last_modified, r.storage_class, json.dumps(r.headers),
         _segments_json(r.segments), int(r.multipart), r.checksum_algorithm, r.checksum_value,
-        r.checksum_type, json.dumps(r.placement.to_json()), r.data_id, int(r.inline),
+        r.checksum_type, json.dumps(r.placement.to_json()), r.data_id, int(r.inline), _tags_json(r.tags),
     )
 
 
 _OBJECT_COLUMNS = (
     "bucket, key, size, etag, last_modified, storage_class, headers, segments, multipart, "
-    "checksum_algorithm, checksum_value, checksum_type, placement, data_id, inline"
+    "checksum_algorithm, checksum_value, checksum_type, placement, data_id, inline, tags"
 )
-_OBJECT_SLOTS = ",".join("?" * 15)
+_OBJECT_SLOTS = ",".join("?" * 16)
 
 
 def _object_from_row(row: tuple) -> ObjectRecord:
@@ -114,6 +144,7 @@ def _object_from_row(row: tuple) -> ObjectRecord:
         segments=tuple(Segment(*s) for s in json.loads(row[7])), multipart=bool(row[8]),
         checksum_algorithm=row[9], checksum_value=row[10], checksum_type=row[11],
         placement=Placement.from_json(json.loads(row[12])), data_id=row[13], inline=bool(row[14]),
+        tags=_tags_from_json(row[15]),
     )
 
 
@@ -125,11 +156,22 @@ def _listed_from_row(row: tuple) -> ListedObject:
     return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7])
 
 
-_UPLOAD_COLUMNS = "upload_id, bucket, key, initiated, storage_class, headers, checksum_algorithm, checksum_type, owner_id"
+_UPLOAD_COLUMNS = "upload_id, bucket, key, initiated, storage_class, headers, checksum_algorithm, checksum_type, owner_id, tags"
 
 
 def _upload_from_row(row: tuple) -> Upload:
-    return Upload(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8])
+    return Upload(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], _tags_from_json(row[9]))
+
+
+_BUCKET_COLUMNS = "name, created, location, owner_id, config"
+
+
+def _bucket_from_row(row: tuple) -> Bucket:
+    return Bucket(row[0], row[1], row[2], row[3], json.loads(row[4]))
+
+
+def _bucket_row(b: Bucket) -> tuple:
+    return (b.name, b.created, b.location, b.owner_id, json.dumps(b.config, sort_keys=True))
 
 
 def _queue_reclaim(conn: sqlite3.Connection, blobs: Iterable[str]) -> None:
@@ -218,12 +260,17 @@ class SqliteMetaStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         conn = _connect(path)
-        conn.executescript(SCHEMA)
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
         row = conn.execute("SELECT version FROM schema_version").fetchone()
+        version = SCHEMA_VERSION if row is None else row[0]
+        while version in MIGRATIONS and version < SCHEMA_VERSION:
+            _migrate(conn, version)
+            version += 1
+        if version == SCHEMA_VERSION:
+            conn.executescript(SCHEMA)
         if row is None:
             conn.execute("INSERT INTO schema_version VALUES(?)", (SCHEMA_VERSION,))
-        elif row[0] != SCHEMA_VERSION:
+        elif version != SCHEMA_VERSION:
             conn.close()
             raise IndexVersionMismatch(
                 f"the metadata index {path} has schema version {row[0]}, this Hoard needs {SCHEMA_VERSION}: "
@@ -298,29 +345,41 @@ class SqliteMetaStore:
             row = conn.execute("SELECT owner_id FROM buckets WHERE name=?", (bucket.name,)).fetchone()
             if row is not None:
                 raise BucketExists(bucket.name, same_owner=row[0] == bucket.owner_id)
-            conn.execute(
-                "INSERT INTO buckets(name, created, location, owner_id) VALUES(?,?,?,?)",
-                (bucket.name, bucket.created, bucket.location, bucket.owner_id),
-            )
+            conn.execute(f"INSERT INTO buckets({_BUCKET_COLUMNS}) VALUES(?,?,?,?,?)", _bucket_row(bucket))
 
         await self._write(op)
 
     async def get_bucket(self, name: str) -> Bucket | None:
-        row = await self._read_point(
-            lambda c: c.execute("SELECT name, created, location, owner_id FROM buckets WHERE name=?", (name,)).fetchone()
-        )
-        return Bucket(*row) if row else None
+        row = await self._read_point(lambda c: c.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name=?", (name,)).fetchone())
+        return _bucket_from_row(row) if row else None
+
+    async def set_bucket_config(self, name: str, config_name: str, value: Any) -> Bucket:
+        def op(conn: sqlite3.Connection) -> Bucket:
+            row = conn.execute(f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name=?", (name,)).fetchone()
+            if row is None:
+                raise BucketNotFound(name)
+            bucket = _bucket_from_row(row)
+            config = dict(bucket.config)
+            if value is None:
+                config.pop(config_name, None)
+            else:
+                config[config_name] = value
+            updated = dataclasses.replace(bucket, config=config)
+            conn.execute("UPDATE buckets SET config=? WHERE name=?", (_bucket_row(updated)[4], name))
+            return updated
+
+        return await self._write(op)
 
     async def list_buckets(self, prefix: str, after: str, limit: int) -> list[Bucket]:
         def op(conn: sqlite3.Connection) -> list[Bucket]:
-            sql = "SELECT name, created, location, owner_id FROM buckets WHERE name > ?"
+            sql = f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name > ?"
             args: list[Any] = [after]
             where, more = _prefix_range("name", prefix)
             sql += where
             args += more
             sql += " ORDER BY name LIMIT ?"
             args.append(limit)
-            return [Bucket(*r) for r in conn.execute(sql, args)]
+            return [_bucket_from_row(r) for r in conn.execute(sql, args)]
 
         return await self._read(op)
 
@@ -362,6 +421,18 @@ class SqliteMetaStore:
             return old
 
         return await self._write(op)
+
+    async def replace_version(self, old: ObjectRecord, new: ObjectRecord) -> None:
+        """Put ``new`` (the same bytes, other metadata: tags, ...) in place of ``old``, if ``old``
+        is still the current version; its shard files stay in use. VersionChanged otherwise."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            current = _get_object(conn, old.bucket, old.key)
+            if current is None or current.data_id != old.data_id:
+                raise VersionChanged(f"{old.bucket}/{old.key} changed while its metadata was being replaced")
+            conn.execute(f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", _object_row(new))
+
+        await self._write(op)
 
     def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
         return self._read_sync(lambda c: _get_object(c, bucket, key))
@@ -406,10 +477,11 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> None:
             _require_bucket(conn, upload.bucket)
             conn.execute(
-                f"INSERT INTO uploads({_UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO uploads({_UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?)",
                 (
                     upload.upload_id, upload.bucket, upload.key, upload.initiated, upload.storage_class,
                     json.dumps(upload.headers), upload.checksum_algorithm, upload.checksum_type, upload.owner_id,
+                    _tags_json(upload.tags),
                 ),
             )
 
@@ -629,15 +701,25 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM objects")
             conn.execute("DELETE FROM buckets")
-            conn.executemany(
-                "INSERT INTO buckets(name, created, location, owner_id) VALUES(?,?,?,?)",
-                [(b.name, b.created, b.location, b.owner_id) for b in buckets],
-            )
+            conn.executemany(f"INSERT INTO buckets({_BUCKET_COLUMNS}) VALUES(?,?,?,?,?)", [_bucket_row(b) for b in buckets])
             conn.executemany(f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", [_object_row(r) for r in records])
             for (upload_id,) in conn.execute("SELECT upload_id FROM uploads WHERE bucket NOT IN (SELECT name FROM buckets)").fetchall():
                 _drop_upload(conn, upload_id)
 
         self._write_sync(op)
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in MIGRATIONS[version]:
+            conn.execute(statement)
+        conn.execute("UPDATE schema_version SET version=?", (version + 1,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    log.info("metadata index upgraded from schema version %d to %d", version, version + 1)
 
 
 # -- helpers that run inside a transaction ----------------------------------------------------

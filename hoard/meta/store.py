@@ -18,7 +18,7 @@ The contract every implementation keeps:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from hoard.model import Bucket, CompletedUpload, Listing, ObjectRecord, Part, Upload
 
@@ -46,6 +46,11 @@ class MetaStore(Protocol):
         """The bucket, or None."""
         ...
 
+    async def set_bucket_config(self, name: str, config_name: str, value: Any) -> Bucket:
+        """Set one of a bucket's sub-resource configurations (a JSON value; None removes it) and
+        return the bucket as it now is. BucketNotFound."""
+        ...
+
     async def list_buckets(self, prefix: str, after: str, limit: int) -> list[Bucket]:
         """Up to ``limit`` buckets named after ``after`` and starting with ``prefix``, by name."""
         ...
@@ -61,6 +66,11 @@ class MetaStore(Protocol):
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         """The current version, or None (no error for a missing bucket)."""
+        ...
+
+    async def replace_version(self, old: ObjectRecord, new: ObjectRecord) -> None:
+        """Put ``new`` (the same bytes with other metadata, e.g. tags) in place of ``old`` if ``old``
+        is still the key's current version; nothing is reclaimed. VersionChanged otherwise."""
         ...
 
     def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:

@@ -7,8 +7,10 @@ read while the current one is sent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket, ObjectRecord, Placement
@@ -24,6 +26,7 @@ class ObjectData:
     def __init__(self, storage: Storage, on_damage: Callable[[ObjectRecord], None]) -> None:
         self.storage = storage
         self.on_damage = on_damage
+        self._bucket_files = asyncio.Lock()
 
     def placement(self, bucket: str, key: str, storage_class: str) -> Placement:
         return self.storage.placement(bucket, key, storage_class)
@@ -46,6 +49,39 @@ class ObjectData:
     def save_bucket(self, bucket: Bucket) -> None:
         """Keep the bucket's configuration on every drive, so the index can be rebuilt without it (blocks)."""
         self.storage.save_bucket(bucket)
+
+    async def configure_bucket(self, store: MetaStore, name: str, config_name: str, value: Any) -> Bucket:
+        """Set (or, with None, remove) one of a bucket's configurations, in the index and in the
+        bucket's file on every drive; returns the bucket as it now is. BucketNotFound."""
+        async with self._bucket_files:  # one bucket file write at a time: the last one is whole
+            before = await store.get_bucket(name)
+            bucket = await store.set_bucket_config(name, config_name, value)
+            try:
+                await asyncio.to_thread(self.storage.save_bucket, bucket)
+            except BaseException:
+                previous = before.config.get(config_name) if before is not None else None
+                await store.set_bucket_config(name, config_name, previous)
+                raise
+            return bucket
+
+    async def replace_metadata(self, store: MetaStore, old: ObjectRecord, **changes: Any) -> ObjectRecord:
+        """Give the current version ``old`` other metadata (tags, ...) and the same bytes.
+
+        As any write: the new version record goes to the drives under a new id (an inline
+        object's bytes read back and carried over), the index swaps it in only if ``old`` is still
+        current (VersionChanged otherwise), and then the old record files go.
+        """
+        new = dataclasses.replace(old, data_id=new_id(), **changes)
+        eset = self.storage.set_of(old.placement)
+        fragments = await asyncio.to_thread(eset.inline_fragments, old, self.on_damage) if old.inline else None
+        await asyncio.to_thread(eset.write_records, new, fragments)
+        try:
+            await store.replace_version(old, new)
+        except BaseException:
+            await self.retract(new, shards=False)
+            raise
+        await self.drop_records([old])
+        return new
 
     def remove_bucket(self, name: str) -> None:
         """Remove the bucket's file from every drive (blocks)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hoard.http import errors as http
 from hoard.http.response import Response
+from hoard.iam.errors import AccessDenied
 from hoard.meta import errors as meta
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
@@ -20,6 +21,8 @@ def to_s3_error(error: BaseException) -> S3Error | None:
     match error:
         case S3Error():
             return error
+        case AccessDenied():
+            return S3Error("AccessDenied", str(error) or None)
         case meta.BucketNotFound():
             return S3Error("NoSuchBucket", BucketName=error.bucket)
         case meta.BucketExists():
@@ -28,6 +31,9 @@ def to_s3_error(error: BaseException) -> S3Error | None:
             return S3Error("BucketNotEmpty", BucketName=error.bucket)
         case meta.UploadNotFound():
             return S3Error("NoSuchUpload", UploadId=error.upload_id)
+        case meta.VersionChanged():
+            # S3's answer to a change that lost a race with another write of the object.
+            return S3Error("ConditionalRequestConflict", "The object was replaced while this request changed it; retry it.")
         case meta.CommitFailed():
             return S3Error("InternalError")
         case WriteQuorumError():

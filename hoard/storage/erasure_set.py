@@ -409,6 +409,13 @@ class ErasureSet:
             raise ReadQuorumError(f"{record.bucket}/{record.key}: only {len(good)} records are readable, {placement.data} needed")
         return codec(placement.data, placement.parity).decode(good)[: record.size] if record.size else b""
 
+    def inline_fragments(self, record: ObjectRecord, on_damage: Callable[[ObjectRecord], None]) -> list[bytes]:
+        """An inline version's bytes, read back and cut into fragments again: what a new record
+        of the same bytes carries (one fragment per drive of the placement)."""
+        data = self._read_inline(record, on_damage)
+        placement = record.placement
+        return codec(placement.data, placement.parity).encode(data)
+
     # -- healing --------------------------------------------------------------------------
     def heal(self, record: ObjectRecord, deep: bool) -> HealResult:
         """Check every record and shard of a version and rebuild the missing or damaged ones.

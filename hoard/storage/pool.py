@@ -207,10 +207,11 @@ class Storage:
         return None
 
     def save_bucket(self, bucket: Bucket) -> None:
-        data = json.dumps({"name": bucket.name, "created": bucket.created, "location": bucket.location, "owner_id": bucket.owner_id})
+        data = json.dumps(
+            {"name": bucket.name, "created": bucket.created, "location": bucket.location, "owner_id": bucket.owner_id, "config": bucket.config}
+        )
         written = self._write_everywhere(lambda d: d.buckets / f"{bucket.name}.json", data.encode())
         if written < len(self.drives) // 2 + 1:
-            self.remove_bucket(bucket.name)
             raise WriteQuorumError(f"only {written} drives took the bucket; {len(self.drives) // 2 + 1} are needed")
 
     def remove_bucket(self, name: str) -> None:
@@ -231,7 +232,7 @@ class Storage:
                     b = json.loads(path.read_text())
                 except (OSError, ValueError):
                     continue
-                found.setdefault(b["name"], Bucket(b["name"], b["created"], b["location"], b["owner_id"]))
+                found.setdefault(b["name"], Bucket(b["name"], b["created"], b["location"], b["owner_id"], b.get("config", {})))
         return sorted(found.values(), key=lambda b: b.name)
 
     def read_credentials(self) -> bytes | None:

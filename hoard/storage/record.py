@@ -52,6 +52,7 @@ def encode(record: ObjectRecord, fragment: int, inline: bytes = b"") -> bytes:
         "checksum_type": record.checksum_type,
         "placement": record.placement.to_json(),
         "inline": record.inline,
+        "tags": [list(t) for t in record.tags],
         "fragment": fragment,
     }
     doc = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
@@ -86,6 +87,7 @@ def decode(data: bytes | bytearray) -> StoredRecord:
             placement=Placement.from_json(f["placement"]),
             data_id=f["data_id"],
             inline=f["inline"],
+            tags=tuple((k, v) for k, v in f.get("tags", ())),
         )
         return StoredRecord(record, f["fragment"], bytes(body[start + length :]))
     except (KeyError, TypeError, ValueError) as e:

@@ -6,13 +6,14 @@ Today that is SQLite; a PostgreSQL store joins ``IMPLEMENTATIONS`` and must pass
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, UploadNotFound
+from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, UploadNotFound, VersionChanged
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket, ObjectRecord, Part, Placement, Segment, Upload
@@ -142,6 +143,48 @@ def test_put_get_round_trip(meta):
         pass  # a store may always need to wait; the caller then asks again in a thread
     assert meta.run(meta.store.get_object("bkt", "other")) is None
     assert meta.run(meta.store.get_object("no-bucket", "k")) is None
+
+
+def test_bucket_config_set_replace_remove(meta):
+    meta.bucket()
+    assert meta.run(meta.store.get_bucket("bkt")).config == {}
+    tagged = meta.run(meta.store.set_bucket_config("bkt", "tagging", [["a", "1"]]))
+    assert tagged.config == {"tagging": [["a", "1"]]}
+    meta.run(meta.store.set_bucket_config("bkt", "ownershipControls", "BucketOwnerEnforced"))
+    meta.run(meta.store.set_bucket_config("bkt", "tagging", [["b", "2"]]))
+    assert meta.run(meta.store.get_bucket("bkt")).config == {"tagging": [["b", "2"]], "ownershipControls": "BucketOwnerEnforced"}
+    assert meta.run(meta.store.list_buckets("", "", 10))[0].config["tagging"] == [["b", "2"]]
+    gone = meta.run(meta.store.set_bucket_config("bkt", "tagging", None))
+    assert gone.config == {"ownershipControls": "BucketOwnerEnforced"}
+    with pytest.raises(BucketNotFound):
+        meta.run(meta.store.set_bucket_config("nope", "tagging", []))
+
+
+def test_tags_round_trip_on_objects_and_uploads(meta):
+    meta.bucket()
+    tagged = dataclasses.replace(record("bkt", "k"), tags=(("a", "1"), ("b", "")))
+    meta.run(meta.store.put_object(tagged))
+    assert meta.run(meta.store.get_object("bkt", "k")).tags == (("a", "1"), ("b", ""))
+    u = dataclasses.replace(upload("bkt", "k", "u1"), tags=(("x", "y"),))
+    meta.run(meta.store.create_upload(u))
+    assert meta.run(meta.store.get_upload("u1")).tags == (("x", "y"),)
+
+
+def test_replace_version_keeps_the_bytes(meta):
+    meta.bucket()
+    old = record("bkt", "k", "shard-1")
+    meta.run(meta.store.put_object(old))
+    new = dataclasses.replace(old, data_id="rec-2", tags=(("t", "v"),))
+    meta.run(meta.store.replace_version(old, new))
+    assert meta.run(meta.store.get_object("bkt", "k")) == new
+    assert "shard-1" not in reclaim_queue(meta)  # the bytes are the new version's too
+    # Only the current version can be replaced: a stale one is refused, nothing changes.
+    with pytest.raises(VersionChanged):
+        meta.run(meta.store.replace_version(old, dataclasses.replace(old, data_id="rec-3")))
+    meta.run(meta.store.delete_object("bkt", "k"))
+    with pytest.raises(VersionChanged):
+        meta.run(meta.store.replace_version(new, dataclasses.replace(new, data_id="rec-4")))
+    assert meta.run(meta.store.get_object("bkt", "k")) is None
 
 
 def test_put_replaces_and_queues_the_old_bytes(meta):

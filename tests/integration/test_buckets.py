@@ -446,7 +446,6 @@ NOT_IMPLEMENTED_BUCKET_CALLS = [
     ("get_bucket_encryption", {}),
     ("put_object_lock_configuration", {"ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled"}}),
     ("get_object_lock_configuration", {}),
-    ("put_public_access_block", {"PublicAccessBlockConfiguration": {"BlockPublicAcls": True}}),
     ("put_bucket_website", {"WebsiteConfiguration": {"IndexDocument": {"Suffix": "index.html"}}}),
     ("get_bucket_website", {}),
     ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +13,7 @@ from hypothesis import strategies as st
 
 from hoard.model import ObjectRecord, Placement, Segment
 from hoard.storage import record as record_file
-from hoard.storage.bitrot import HASH_SIZE
+from hoard.storage.bitrot import HASH_SIZE, block_hash
 from hoard.storage.erasure import BLOCK_SIZE, NotEnoughShards, codec
 from hoard.storage.layout import (
     LayoutError,
@@ -123,6 +126,20 @@ def test_record_round_trips():
     stored = record_file.decode(record_file.encode(_record(), 3, b"fragment"))
     assert stored.record == _record()
     assert (stored.fragment, stored.inline) == (3, b"fragment")
+
+
+def test_record_carries_tags_and_reads_records_written_before_tags():
+    tagged = dataclasses.replace(_record(), tags=(("colour", "blue"), ("é", "")))
+    assert record_file.decode(record_file.encode(tagged, 0)).record.tags == (("colour", "blue"), ("é", ""))
+    # A record written by a Hoard that knew no tags: the same bytes with no "tags" field.
+    data = record_file.encode(_record(), 0)
+    header = len(record_file.MAGIC) + 4
+    (length,) = struct.unpack(">I", data[len(record_file.MAGIC) : header])
+    doc = json.loads(data[header : header + length])
+    del doc["tags"]
+    raw = json.dumps(doc).encode()
+    body = record_file.MAGIC + struct.pack(">I", len(raw)) + raw
+    assert record_file.decode(body + block_hash(body)).record.tags == ()
 
 
 def test_record_corruption_is_detected():

@@ -7,10 +7,11 @@ NotImplemented until access control arrives, because accepting it would pretend.
 from __future__ import annotations
 
 from hoard.http.response import Response, xml_response
+from hoard.model import Bucket
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.buckets import owner_xml
-from hoard.s3.handlers.common import Context, operation, reject_unsupported_headers, require_bucket
+from hoard.s3.handlers.common import PUBLIC_GROUPS, Context, check_acl_headers, operation, require_bucket
 from hoard.s3.handlers.objects import check_version_id, get_record
 from hoard.s3.handlers.payload import receive_document
 
@@ -29,8 +30,8 @@ def _policy(ctx: Context) -> Response:
     return xml_response(body)
 
 
-async def _accept_private_only(ctx: Context) -> None:
-    reject_unsupported_headers(ctx)
+async def _accept_private_only(ctx: Context, bucket: Bucket) -> None:
+    check_acl_headers(ctx, bucket)
     body = await receive_document(ctx)
     if not body.strip():
         if "x-amz-acl" not in ctx.req.headers:
@@ -40,6 +41,9 @@ async def _accept_private_only(ctx: Context) -> None:
     if root.tag != "AccessControlPolicy":
         raise S3Error("MalformedXML")
     grants = root.findall("AccessControlList/Grant")
+    public = any((g.findtext("Grantee/URI") or "") in PUBLIC_GROUPS for g in grants)
+    if public and bucket.config.get("publicAccessBlock", {}).get("BlockPublicAcls"):
+        raise S3Error("AccessDenied", "The bucket's public access block forbids public ACLs.")
     only_owner = len(grants) == 1 and (
         (grants[0].findtext("Grantee/ID") or "") == ctx.owner.owner_id
         and (grants[0].findtext("Permission") or "") == "FULL_CONTROL"
@@ -56,8 +60,7 @@ async def get_bucket_acl(ctx: Context) -> Response:
 
 @operation("PutBucketAcl")
 async def put_bucket_acl(ctx: Context) -> Response:
-    await require_bucket(ctx)
-    await _accept_private_only(ctx)
+    await _accept_private_only(ctx, await require_bucket(ctx))
     return Response()
 
 
@@ -72,5 +75,5 @@ async def get_object_acl(ctx: Context) -> Response:
 async def put_object_acl(ctx: Context) -> Response:
     check_version_id(ctx)
     await get_record(ctx)
-    await _accept_private_only(ctx)
+    await _accept_private_only(ctx, await require_bucket(ctx))
     return Response()

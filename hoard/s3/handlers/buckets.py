@@ -12,7 +12,7 @@ from hoard.http.response import Response, xml_response
 from hoard.model import Bucket
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, int_param, now, operation, reject_unsupported_headers, require_bucket
+from hoard.s3.handlers.common import Context, check_acl_headers, int_param, now, operation, reject_unsupported_headers, require_bucket
 from hoard.s3.handlers.payload import receive_document
 
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -79,6 +79,7 @@ async def list_buckets(ctx: Context) -> Response:
 async def create_bucket(ctx: Context) -> Response:
     validate_bucket_name(ctx.bucket)
     reject_unsupported_headers(ctx)
+    check_acl_headers(ctx, None)
     if ctx.req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
         raise S3Error("NotImplemented", "Object lock is not implemented yet.")
     location = ""
@@ -103,6 +104,7 @@ async def create_bucket(ctx: Context) -> Response:
     try:
         await asyncio.to_thread(ctx.services.data.save_bucket, bucket)
     except BaseException:
+        await asyncio.to_thread(ctx.services.data.remove_bucket, ctx.bucket)
         await ctx.store.delete_bucket(ctx.bucket)
         raise
     return Response(headers={"location": f"/{ctx.bucket}"})

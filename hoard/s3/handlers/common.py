@@ -11,6 +11,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from hoard.config import Settings
 from hoard.http.request import Request
 from hoard.http.response import Response
+from hoard.iam.authorize import AccessRequest, Authorizer
 from hoard.iam.credentials import Identity
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket
@@ -38,6 +39,7 @@ class Services:
     store: MetaStore
     data: ObjectData
     root: Identity
+    authorizer: Authorizer
 
 
 @dataclass
@@ -63,8 +65,18 @@ class Context:
         return self.services.store
 
     @property
+    def requester(self) -> Identity | None:
+        """Who sent the request (None: anonymous), as authentication established."""
+        return self.auth.identity
+
+    @property
     def owner(self) -> Identity:
+        """The owner of the buckets and objects: the root account (one account for now)."""
         return self.services.root
+
+    def authorize(self, operation: str, bucket: str | None, key: str | None = None) -> None:
+        """Authorize the requester for a resource other than the request's own (a copy's source)."""
+        self.services.authorizer.authorize(AccessRequest.for_operation(self.requester, operation, bucket, key))
 
 
 Handler = Callable[[Context], Awaitable[Response]]
@@ -85,6 +97,40 @@ async def require_bucket(ctx: Context) -> Bucket:
     bucket = await ctx.store.get_bucket(ctx.bucket)
     if bucket is None:
         raise S3Error("NoSuchBucket", BucketName=ctx.bucket)
+    return bucket
+
+
+PUBLIC_CANNED_ACLS = {"public-read", "public-read-write", "authenticated-read"}
+PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+
+
+def grants_public_access(headers: dict[str, str]) -> bool:
+    """Whether an ACL given in headers (canned, or x-amz-grant-*) opens anything to everyone or to
+    every authenticated AWS user: what a public-access block's BlockPublicAcls refuses."""
+    if headers.get("x-amz-acl") in PUBLIC_CANNED_ACLS:
+        return True
+    return any(name.startswith("x-amz-grant-") and any(group in value for group in PUBLIC_GROUPS) for name, value in headers.items())
+
+
+def check_acl_headers(ctx: Context, bucket: Bucket | None) -> None:
+    """An ACL sent with a write: refused with 403 if the bucket's public-access block forbids
+    public ACLs and this one is public, else NotImplemented unless it is canned ``private``
+    (the only ACL that is true today)."""
+    h = ctx.req.headers
+    if bucket is not None and grants_public_access(h) and bucket.config.get("publicAccessBlock", {}).get("BlockPublicAcls"):
+        raise S3Error("AccessDenied", "The bucket's public access block forbids public ACLs.")
+    acl = h.get("x-amz-acl")
+    if acl is not None and acl != "private":
+        raise S3Error("NotImplemented", "Canned ACLs other than 'private' come with access control, which is not implemented yet.")
+    for name in h:
+        if name.startswith("x-amz-grant-"):
+            raise S3Error("NotImplemented", "ACL grants are not implemented yet.")
+
+
+async def require_bucket_for_write(ctx: Context) -> Bucket:
+    """``require_bucket`` for a request that writes an object: its ACL headers checked against the bucket."""
+    bucket = await require_bucket(ctx)
+    check_acl_headers(ctx, bucket)
     return bucket
 
 
@@ -142,14 +188,9 @@ def storage_class(ctx: Context) -> str:
 
 
 def reject_unsupported_headers(ctx: Context) -> None:
-    """Headers that ask for features Hoard does not have yet are refused, never ignored."""
+    """Headers that ask for features Hoard does not have yet are refused, never ignored.
+    (ACL headers: ``check_acl_headers``, which needs the bucket.)"""
     h = ctx.req.headers
-    acl = h.get("x-amz-acl")
-    if acl is not None and acl != "private":
-        raise S3Error("NotImplemented", "Canned ACLs other than 'private' come with access control, which is not implemented yet.")
-    for name in h:
-        if name.startswith("x-amz-grant-"):
-            raise S3Error("NotImplemented", "ACL grants are not implemented yet.")
     for name, feature in (
         ("x-amz-server-side-encryption", "Server-side encryption"),
         ("x-amz-server-side-encryption-customer-algorithm", "Server-side encryption with customer keys"),

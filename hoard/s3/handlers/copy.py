@@ -22,7 +22,7 @@ from hoard.s3.handlers.common import (
     parse_http_date,
     quote_etag,
     reject_unsupported_headers,
-    require_bucket,
+    require_bucket_for_write,
     storage_class,
 )
 from hoard.s3.handlers.multipart import part_number, require_upload, store_part
@@ -56,6 +56,8 @@ def parse_copy_source(value: str) -> tuple[str, str, str | None]:
 
 async def load_source(ctx: Context) -> ObjectRecord:
     bucket, key, version = parse_copy_source(ctx.req.headers["x-amz-copy-source"])
+    # Reading the source is a permission of its own, on another resource than the request's.
+    ctx.authorize("GetObject", bucket, key)
     if version is not None and version != "null":
         raise S3Error("NoSuchVersion", Key=key, VersionId=version)
     record = await ctx.store.get_object(bucket, key)
@@ -121,7 +123,7 @@ async def copy_object(ctx: Context) -> Response:
             raise S3Error("NotImplemented", "Object tagging is not implemented yet.")
     sclass = storage_class(ctx)
     precondition = write_precondition(ctx)
-    await require_bucket(ctx)
+    await require_bucket_for_write(ctx)
     source = await load_source(ctx)
     same = (source.bucket, source.key) == (ctx.bucket, ctx.key)
     if same and directive == "COPY" and "x-amz-storage-class" not in ctx.req.headers and "x-amz-checksum-algorithm" not in ctx.req.headers:

@@ -29,6 +29,7 @@ from hoard.s3.handlers.common import (
     quote_etag,
     reject_unsupported_headers,
     require_bucket,
+    require_bucket_for_write,
     storage_class,
 )
 from hoard.s3.handlers.listing import url_encoder
@@ -83,7 +84,7 @@ async def create_multipart_upload(ctx: Context) -> Response:
     sclass = storage_class(ctx)
     headers = object_headers(ctx)
     algorithm, kind = _checksum_choice(ctx)
-    await require_bucket(ctx)
+    await require_bucket_for_write(ctx)
     upload = Upload(
         # Time first: one key's uploads list in the order they were initiated (ListMultipartUploads
         # sorts them so), and upload-id-marker compares ids lexicographically.

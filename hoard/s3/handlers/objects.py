@@ -26,6 +26,7 @@ from hoard.s3.handlers.common import (
     quote_etag,
     reject_unsupported_headers,
     require_bucket,
+    require_bucket_for_write,
     storage_class,
 )
 from hoard.s3.handlers.payload import receive_blob, receive_document
@@ -105,7 +106,7 @@ async def put_object(ctx: Context) -> Response:
     sclass = storage_class(ctx)
     headers = object_headers(ctx)
     precondition = write_precondition(ctx)
-    await require_bucket(ctx)
+    await require_bucket_for_write(ctx)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
     stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True, defer_commit=True)
     record = ObjectRecord(

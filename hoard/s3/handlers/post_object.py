@@ -30,6 +30,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from hoard.http.request import BodyStream
 from hoard.http.response import Response, xml_response
+from hoard.iam.authorize import AccessRequest
 from hoard.model import ObjectRecord, Placement, Segment
 from hoard.objects.data import ObjectData
 from hoard.s3 import checksums, xml
@@ -54,7 +55,7 @@ from hoard.s3.handlers.common import (
     object_headers,
     quote_etag,
     reject_unsupported_headers,
-    require_bucket,
+    require_bucket_for_write,
     storage_class,
 )
 from hoard.s3.handlers.objects import checksum_headers, commit_object
@@ -100,10 +101,11 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     # Here the file is about to come (or the form ended without one): decide everything first.
     fields.expand_filename(filename or "")
     identity = authenticate_form(fields, authenticator.keyring, authenticator.region, authenticator.strict_region)
-    if identity is None:
-        _anonymous_upload(ctx)
-    policy = parse_policy(fields.get("policy") or "")
+    # The form is the request's authentication; the authorization step every request takes
+    # follows it (for the object the form names, or the bucket when it names none).
     key = fields.get("key")
+    ctx.services.authorizer.authorize(AccessRequest.for_operation(identity, "PostObject", ctx.bucket, key or None))
+    policy = parse_policy(fields.get("policy") or "")
     if key is None:
         raise S3Error(
             "InvalidArgument",
@@ -128,7 +130,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     md5_claim = content_md5(put)
     algorithm, claimed_value = checksums.requested_algorithm(put.req.headers)
     claimed_checksum = checksums.decode(claimed_value, algorithm) if algorithm and claimed_value else None
-    await require_bucket(put)
+    await require_bucket_for_write(put)
 
     placement = put.services.data.placement(ctx.bucket, key, sclass)
     limit = put.services.settings.max_object_size
@@ -176,13 +178,6 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     )
     await commit_object(put, record, stored.inline, None, None if stored.inline is not None else sink.writer)
     return _success(fields, record, _location(ctx, record))
-
-
-def _anonymous_upload(ctx: Context) -> None:
-    """A form with neither policy nor credentials: S3 accepts it on a bucket whose ACL or policy
-    lets everyone write. Hoard has no public buckets yet, so it is refused; the access-control
-    work decides here (with ``ctx``'s bucket) instead."""
-    raise S3Error("AccessDenied", "Anonymous access is not allowed yet.")
 
 
 def _boundary(content_type: str) -> bytes:
