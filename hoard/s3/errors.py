@@ -46,6 +46,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchUpload": (404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
     "NoSuchVersion": (404, "The specified version does not exist."),
+    "InvalidBucketState": (409, "The request is not valid with the current state of the bucket."),
+    "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist for this bucket"),
     "NoSuchPublicAccessBlockConfiguration": (404, "The public access block configuration was not found"),
     "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
     "NotImplemented": (501, "A header or query you provided implies functionality that is not implemented."),

@@ -444,8 +444,6 @@ NOT_IMPLEMENTED_BUCKET_CALLS = [
         {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}},
     ),
     ("get_bucket_encryption", {}),
-    ("put_object_lock_configuration", {"ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled"}}),
-    ("get_object_lock_configuration", {}),
     ("put_bucket_website", {"WebsiteConfiguration": {"IndexDocument": {"Suffix": "index.html"}}}),
     ("get_bucket_website", {}),
     ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),
@@ -481,10 +479,6 @@ NOT_IMPLEMENTED_OBJECT_CALLS = [
     ("put_object_tagging", {"Tagging": TAGS}),
     ("get_object_tagging", {}),
     ("delete_object_tagging", {}),
-    ("put_object_retention", {"Retention": {"Mode": "GOVERNANCE", "RetainUntilDate": dt.datetime(2099, 1, 1)}}),
-    ("put_object_legal_hold", {"LegalHold": {"Status": "ON"}}),
-    ("get_object_retention", {}),
-    ("get_object_legal_hold", {}),
     ("restore_object", {"RestoreRequest": {"Days": 1}}),
 ]
 
