@@ -423,7 +423,6 @@ def test_get_bucket_versioning_has_no_status(s3, bucket):
 LIFECYCLE = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}
 POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::x/*"}]}'
 CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}
-TAGS = {"TagSet": [{"Key": "k", "Value": "v"}]}
 
 NOT_IMPLEMENTED_BUCKET_CALLS = [
     ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Enabled"}}),
@@ -437,8 +436,6 @@ NOT_IMPLEMENTED_BUCKET_CALLS = [
     ("put_bucket_cors", {"CORSConfiguration": CORS}),
     ("get_bucket_cors", {}),
     ("delete_bucket_cors", {}),
-    ("put_bucket_tagging", {"Tagging": TAGS}),
-    ("get_bucket_tagging", {}),
     (
         "put_bucket_encryption",
         {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}},
@@ -479,9 +476,6 @@ def test_unimplemented_bucket_operations_are_501(s3, bucket, method, kwargs):
 
 
 NOT_IMPLEMENTED_OBJECT_CALLS = [
-    ("put_object_tagging", {"Tagging": TAGS}),
-    ("get_object_tagging", {}),
-    ("delete_object_tagging", {}),
     ("put_object_retention", {"Retention": {"Mode": "GOVERNANCE", "RetainUntilDate": dt.datetime(2099, 1, 1)}}),
     ("put_object_legal_hold", {"LegalHold": {"Status": "ON"}}),
     ("get_object_retention", {}),
@@ -503,13 +497,12 @@ def test_unimplemented_object_operations_are_501(s3, bucket, method, kwargs):
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"Tagging": "a=b"},
         {"ServerSideEncryption": "AES256"},
         {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": dt.datetime(2099, 1, 1)},
         {"ObjectLockLegalHoldStatus": "ON"},
         {"WebsiteRedirectLocation": "/elsewhere"},
     ],
-    ids=["tagging", "sse", "lock", "legal-hold", "redirect"],
+    ids=["sse", "lock", "legal-hold", "redirect"],
 )
 def test_put_object_with_unimplemented_features_is_501_and_writes_nothing(s3, bucket, kwargs):
     with pytest.raises(ClientError) as e:
