@@ -38,7 +38,9 @@ def _allowed(text: str) -> bool:
 def check(pairs: list[tuple[str, str]], limit: int, bucket: bool = False) -> Tags:
     """The tag set, sorted by key, if it keeps S3's rules; InvalidTag otherwise."""
     if len(pairs) > limit:
-        raise S3Error("InvalidTag", f"Bucket tag count cannot be greater than {limit}" if bucket else f"Object tags cannot be greater than {limit}")
+        raise S3Error(
+            "InvalidTag", f"Bucket tag count cannot be greater than {limit}" if bucket else f"Object tags cannot be greater than {limit}"
+        )
     seen: set[str] = set()
     for key, value in pairs:
         if key in seen:
