@@ -423,7 +423,6 @@ def test_get_bucket_versioning_has_no_status(s3, bucket):
 LIFECYCLE = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}
 POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::x/*"}]}'
 CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}
-TAGS = {"TagSet": [{"Key": "k", "Value": "v"}]}
 
 NOT_IMPLEMENTED_BUCKET_CALLS = [
     ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Enabled"}}),
@@ -437,8 +436,6 @@ NOT_IMPLEMENTED_BUCKET_CALLS = [
     ("put_bucket_cors", {"CORSConfiguration": CORS}),
     ("get_bucket_cors", {}),
     ("delete_bucket_cors", {}),
-    ("put_bucket_tagging", {"Tagging": TAGS}),
-    ("get_bucket_tagging", {}),
     (
         "put_bucket_encryption",
         {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}},
@@ -476,9 +473,6 @@ def test_unimplemented_bucket_operations_are_501(s3, bucket, method, kwargs):
 
 
 NOT_IMPLEMENTED_OBJECT_CALLS = [
-    ("put_object_tagging", {"Tagging": TAGS}),
-    ("get_object_tagging", {}),
-    ("delete_object_tagging", {}),
     ("restore_object", {"RestoreRequest": {"Days": 1}}),
 ]
 
@@ -496,13 +490,12 @@ def test_unimplemented_object_operations_are_501(s3, bucket, method, kwargs):
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"Tagging": "a=b"},
         {"ServerSideEncryption": "AES256"},
         {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": dt.datetime(2099, 1, 1)},
         {"ObjectLockLegalHoldStatus": "ON"},
         {"WebsiteRedirectLocation": "/elsewhere"},
     ],
-    ids=["tagging", "sse", "lock", "legal-hold", "redirect"],
+    ids=["sse", "lock", "legal-hold", "redirect"],
 )
 def test_put_object_with_unimplemented_features_is_501_and_writes_nothing(s3, bucket, kwargs):
     with pytest.raises(ClientError) as e:
@@ -518,6 +511,31 @@ def test_create_bucket_with_object_lock_is_501(s3, new_name):
         s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
     assert error_code(e) == "NotImplemented"
     assert status(e) == 501
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=name)
+    assert status(e) == 404
+
+
+def test_create_bucket_with_tags_keeps_them(s3, new_name):
+    name = new_name()
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"Tags": [{"Key": "team", "Value": "storage"}, {"Key": "env", "Value": ""}]})
+    try:
+        assert s3.get_bucket_tagging(Bucket=name)["TagSet"] == [{"Key": "env", "Value": ""}, {"Key": "team", "Value": "storage"}]
+    finally:
+        s3.delete_bucket(Bucket=name)
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"Tags": [{"Key": "aws:x", "Value": "1"}]})
+    assert error_code(e) == "InvalidTag"
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket=name)
+    assert status(e) == 404
+
+
+def test_create_bucket_with_object_ownership_is_501(s3, new_name):
+    name = new_name()
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=name, ObjectOwnership="ObjectWriter")
+    assert error_code(e) == "NotImplemented"
     with pytest.raises(ClientError) as e:
         s3.head_bucket(Bucket=name)
     assert status(e) == 404

@@ -7,6 +7,6 @@ from hoard.s3.handlers.common import HANDLERS, Handler
 
 def registry() -> dict[str, Handler]:
     """Every implemented operation's handler, by operation name."""
-    from hoard.s3.handlers import acl, attributes, buckets, copy, listing, multipart, object_lock, objects, public_access  # noqa: F401
+    from hoard.s3.handlers import acl, attributes, buckets, copy, listing, multipart, object_lock, objects, public_access, tagging  # noqa: F401
 
     return dict(HANDLERS)

@@ -10,7 +10,7 @@ import re
 
 from hoard.http.response import Response, xml_response
 from hoard.model import Bucket
-from hoard.s3 import xml
+from hoard.s3 import tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, check_acl_headers, int_param, now, operation, reject_unsupported_headers, require_bucket
 from hoard.s3.handlers.payload import receive_document
@@ -82,7 +82,11 @@ async def create_bucket(ctx: Context) -> Response:
     check_acl_headers(ctx, None)
     if ctx.req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
         raise S3Error("NotImplemented", "Object lock is not implemented yet.")
+    if "x-amz-object-ownership" in ctx.req.headers:
+        # Who owns objects others write matters once there are other writers (access control).
+        raise S3Error("NotImplemented", "Object ownership controls come with access control, which is not implemented yet.")
     location = ""
+    config: dict = {}
     body = await receive_document(ctx)
     if body.strip():
         root = xml.parse(body)
@@ -92,9 +96,12 @@ async def create_bucket(ctx: Context) -> Response:
         for unsupported in ("Location", "Bucket"):
             if root.find(unsupported) is not None:
                 raise S3Error("NotImplemented", "Directory buckets are not implemented.")
+        if root.find("Tags") is not None:
+            pairs = [(xml.child_text(t, "Key") or "", xml.child_text(t, "Value") or "") for t in root.find("Tags") or ()]
+            config["tagging"] = [list(t) for t in tags.check(pairs, tags.MAX_BUCKET_TAGS, bucket=True)]
     if location and not re.match(r"^[A-Za-z0-9-]{1,40}$", location):
         raise S3Error("InvalidLocationConstraint", LocationConstraint=location)
-    bucket = Bucket(ctx.bucket, now(), location or ctx.services.settings.region, ctx.owner.owner_id)
+    bucket = Bucket(ctx.bucket, now(), location or ctx.services.settings.region, ctx.owner.owner_id, config)
     existing = await ctx.store.get_bucket(ctx.bucket)
     if existing is not None and existing.owner_id == ctx.owner.owner_id and bucket.location == existing.location == "us-east-1":
         # S3's us-east-1 answers its owner 200 and changes nothing (every other region: 409).

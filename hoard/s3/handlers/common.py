@@ -197,7 +197,6 @@ def reject_unsupported_headers(ctx: Context) -> None:
         ("x-amz-object-lock-mode", "Object lock"),
         ("x-amz-object-lock-retain-until-date", "Object lock"),
         ("x-amz-object-lock-legal-hold", "Object lock"),
-        ("x-amz-tagging", "Object tagging"),
         ("x-amz-website-redirect-location", "Website redirects"),
     ):
         if name in h:

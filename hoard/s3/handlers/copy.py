@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord, Placement, Segment
 from hoard.objects.data import ObjectData, read_all
-from hoard.s3 import checksums, xml
+from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
     Context,
@@ -118,15 +118,18 @@ async def copy_object(ctx: Context) -> Response:
     directive = ctx.req.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
-    for name in ("x-amz-tagging-directive",):
-        if ctx.req.headers.get(name, "COPY").upper() != "COPY":
-            raise S3Error("NotImplemented", "Object tagging is not implemented yet.")
+    tag_directive = ctx.req.headers.get("x-amz-tagging-directive", "COPY").upper()
+    if tag_directive not in ("COPY", "REPLACE"):
+        raise S3Error("InvalidArgument", "Unknown tagging directive.", ArgumentName="x-amz-tagging-directive", ArgumentValue=tag_directive)
+    # REPLACE: the request's tags (none without x-amz-tagging); COPY: the source's, the header unused.
+    replaced_tags = tags.from_header(ctx.req.header_utf8("x-amz-tagging")) if tag_directive == "REPLACE" else None
     sclass = storage_class(ctx)
     precondition = write_precondition(ctx)
     await require_bucket_for_write(ctx)
     source = await load_source(ctx)
     same = (source.bucket, source.key) == (ctx.bucket, ctx.key)
-    if same and directive == "COPY" and "x-amz-storage-class" not in ctx.req.headers and "x-amz-checksum-algorithm" not in ctx.req.headers:
+    unchanged = directive == "COPY" and tag_directive == "COPY"
+    if same and unchanged and "x-amz-storage-class" not in ctx.req.headers and "x-amz-checksum-algorithm" not in ctx.req.headers:
         raise S3Error(
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -154,6 +157,7 @@ async def copy_object(ctx: Context) -> Response:
         placement=placement,
         data_id=ctx.services.data.new_data_id(),
         inline=copied.inline is not None,
+        tags=source.tags if replaced_tags is None else replaced_tags,
     )
     await commit_object(ctx, record, copied.inline, precondition)
     children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]

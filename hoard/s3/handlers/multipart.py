@@ -13,7 +13,7 @@ import time
 
 from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord, Part, Segment, Upload
-from hoard.s3 import checksums, xml
+from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.buckets import owner_xml
 from hoard.s3.handlers.common import (
@@ -84,6 +84,7 @@ async def create_multipart_upload(ctx: Context) -> Response:
     sclass = storage_class(ctx)
     headers = object_headers(ctx)
     algorithm, kind = _checksum_choice(ctx)
+    tag_set = tags.from_header(ctx.req.header_utf8("x-amz-tagging"))
     await require_bucket_for_write(ctx)
     upload = Upload(
         # Time first: one key's uploads list in the order they were initiated (ListMultipartUploads
@@ -97,6 +98,7 @@ async def create_multipart_upload(ctx: Context) -> Response:
         checksum_algorithm=algorithm,
         checksum_type=kind,
         owner_id=ctx.owner.owner_id,
+        tags=tag_set,
     )
     await ctx.store.create_upload(upload)
     extra = {}
@@ -269,6 +271,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
             checksum_algorithm=current.checksum_algorithm,
             checksum_value=checksum,
             checksum_type=current.checksum_type,
+            tags=current.tags,
         )
         return record, {p.number for p in chosen}
 

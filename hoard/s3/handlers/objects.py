@@ -10,7 +10,7 @@ from hoard.http.ranges import parse_range
 from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord, Segment
 from hoard.objects.data import stream
-from hoard.s3 import checksums, xml
+from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
     MAX_PART_NUMBER,
@@ -105,6 +105,7 @@ async def put_object(ctx: Context) -> Response:
     reject_unsupported_headers(ctx)
     sclass = storage_class(ctx)
     headers = object_headers(ctx)
+    tag_set = tags.from_header(ctx.req.header_utf8("x-amz-tagging"))
     precondition = write_precondition(ctx)
     await require_bucket_for_write(ctx)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
@@ -124,6 +125,7 @@ async def put_object(ctx: Context) -> Response:
         placement=placement,
         data_id=ctx.services.data.new_data_id(),
         inline=stored.inline is not None,
+        tags=tag_set,
     )
     await commit_object(ctx, record, stored.inline, precondition, stored.pending)
     return Response(headers={"etag": record.etag, **checksum_headers(record)})
@@ -205,6 +207,8 @@ def read_headers(ctx: Context, record: ObjectRecord) -> dict[str, str]:
     headers.update((name, mail_safe(value) if name.startswith("x-amz-meta-") else value) for name, value in record.headers.items())
     if record.storage_class != "STANDARD":
         headers["x-amz-storage-class"] = record.storage_class
+    if record.tags:
+        headers["x-amz-tagging-count"] = str(len(record.tags))
     for param, header in RESPONSE_OVERRIDES.items():
         if param in ctx.req.params:
             headers[header] = header_safe(param, ctx.req.params[param])

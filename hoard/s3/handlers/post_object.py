@@ -33,7 +33,7 @@ from hoard.http.response import Response, xml_response
 from hoard.iam.authorize import AccessRequest
 from hoard.model import ObjectRecord, Placement, Segment
 from hoard.objects.data import ObjectData
-from hoard.s3 import checksums, xml
+from hoard.s3 import checksums, tags, xml
 from hoard.s3.auth import sigv4
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
 from hoard.s3.auth.post_policy import (
@@ -69,10 +69,10 @@ UNAUTHENTICATED = AuthContext(identity=None, payload_hash=sigv4.UNSIGNED_PAYLOAD
 # Form fields that steer the upload itself and are not PutObject headers.
 _CONTROL_FIELDS = CREDENTIAL_FIELDS | {
     "key", "bucket", "file", "success_action_status", "success_action_redirect", "redirect",
-    "x-amz-security-token", "x-amz-trailer",
+    "x-amz-security-token", "x-amz-trailer", "tagging",
 }  # fmt: skip
 # Form fields named otherwise than the PutObject header they stand for.
-_HEADER_NAMES = {"acl": "x-amz-acl", "tagging": "x-amz-tagging", "x-amz-checksum-algorithm": "x-amz-sdk-checksum-algorithm"}
+_HEADER_NAMES = {"acl": "x-amz-acl", "x-amz-checksum-algorithm": "x-amz-sdk-checksum-algorithm"}
 
 # A part's headers are small; the 20 KiB cap on everything before the file governs.
 _MAX_PART_HEADERS = 16
@@ -127,6 +127,9 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     reject_unsupported_headers(put)
     sclass = storage_class(put)
     headers = object_headers(put)
+    # The form's tags are a Tagging document (PutObject's x-amz-tagging header is query-encoded).
+    tagging = fields.get("tagging")
+    tag_set = tags.from_document(tagging.encode("utf-8")) if tagging is not None else ()
     md5_claim = content_md5(put)
     algorithm, claimed_value = checksums.requested_algorithm(put.req.headers)
     claimed_checksum = checksums.decode(claimed_value, algorithm) if algorithm and claimed_value else None
@@ -175,6 +178,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
         placement=placement,
         data_id=put.services.data.new_data_id(),
         inline=stored.inline is not None,
+        tags=tag_set,
     )
     await commit_object(put, record, stored.inline, None, None if stored.inline is not None else sink.writer)
     return _success(fields, record, _location(ctx, record))
