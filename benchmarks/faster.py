@@ -10,39 +10,65 @@ from __future__ import annotations
 
 from benchmarks.workloads import MiB
 
-# Why SeaweedFS is faster, by workload id: written from measurements (see benchmarks/README.md).
+# Why SeaweedFS is faster, by workload id: written from measurements (strace, py-spy, the figures of
+# the runs in results/; benchmarks/README.md, "SeaweedFS against Hoard"). Each states what was
+# measured; where SeaweedFS's own internals are concerned, only what strace and its files show.
 _SMALL_PUT = (
-    "Durability. SeaweedFS answers a PUT once the needle is appended to an open volume file (`pwrite`, no new file) and the "
-    "filer's entry is in its LevelDB log: strace counts no fsync or fdatasync at all on its whole process for these PUTs, "
-    "so nothing reaches the disk before the answer. Hoard creates and fsyncs a record file and its folder per object, "
-    "then group-commits the index (SQLite WAL), before it answers; on this disk that chain is most of a small PUT's "
-    "latency (the `small_file_create` ceiling is the same sequence on one thread). Hoard's CPU per PUT is also higher: "
-    "the request runs through Python (uvicorn, SigV4, the handler) where SeaweedFS runs compiled Go."
+    "Durability, then CPU. SeaweedFS answers once the object is appended to a volume file it already holds open "
+    "(strace: no `openat` per PUT; its data folder holds one `.dat` + `.idx` per 1 GiB volume) and its filer entry is "
+    "in LevelDB (`filerldb2`), with no fsync or fdatasync anywhere in its process for these PUTs: the only fsyncs "
+    "strace ever caught come when it creates new volumes, seven at a time (each `.vif` written, fsync'd, renamed, "
+    "the folder fsync'd), not per object. Hoard makes every object durable before it answers: a record file created, "
+    "fsync'd, renamed and its folder fsync'd (2 fsyncs, 2 `openat` per 4 KiB PUT; 4 for a 1 MiB object, which also "
+    "has a shard file), then the index's group commit (SQLite WAL, ~0.4 fdatasync per PUT). Its profile "
+    "across threads puts `FileWriter.commit` and `fsync_dir` at the top, and the `small_file_create` ceiling is that "
+    "same chain on one thread. Hoard also spends more CPU per PUT (Python: uvicorn, SigV4, the handler, thread "
+    "hand-offs, against compiled Go), which the CPU ratio shows; with both servers using about one of the two "
+    "cores, the fsync waits are what keeps Hoard's rate down."
+)
+_DELETE = (
+    "Durability again. A Hoard DELETE removes the index row in a group-committed SQLite write (synchronous=FULL: it "
+    "waits for the WAL's fsync) and unlinks the object's record file before it answers; its profile across threads "
+    "has the index writer `_Writer._run_batch` and `LocalDrive.remove_file` at the top, and in the thread holding "
+    "the GIL the hand-off to the writer thread (`Condition.notify`). SeaweedFS removes the entry from its filer "
+    "(LevelDB) without waiting for the disk: strace's count per DELETE is in the table below (`--profile`). Its "
+    "CPU per DELETE is also lower (Go against Python)."
 )
 _LARGE_PUT = (
-    "Per byte, both receive, hash (MD5 for the ETag; Hoard adds a BLAKE3 per 1 MiB block) and copy into the page cache. "
-    "SeaweedFS appends chunks to preallocated-by-growth volume files and never fsyncs them (strace: 0 per PUT), so "
-    "its PUT ends when the bytes are in the page cache; Hoard fsyncs the shard file and record before answering "
-    "(writeback started every MiB, so the final fsync is short) and receives the body through uvicorn in chunks of "
-    "at most ~64 KiB under the GIL."
+    "Per byte, both receive, hash (MD5 for the ETag; Hoard adds a BLAKE3 per 1 MiB block) and copy into the page "
+    "cache. SeaweedFS appends the chunks to open volume files and does not fsync them (strace: 0 per PUT outside "
+    "volume creation); Hoard fsyncs the shard file and record before answering (writeback started every MiB with "
+    "`sync_file_range`, so the final fsync is short) and receives the body through uvicorn in chunks of at most "
+    "~64 KiB under the GIL."
 )
 _SMALL_READ = (
-    "Per request CPU: SeaweedFS serves from compiled Go on all cores (goroutines, no GIL), Hoard from Python with two "
-    "worker processes; for small requests the server's CPU per operation decides, and the figures above compare it."
+    "CPU per request: SeaweedFS serves from compiled Go on both cores (goroutines, no GIL), Hoard from Python in two "
+    "worker processes; the figures above give each one's CPU per operation."
 )
 _LARGE_GET = (
-    "Large GETs: both read from the page cache. Hoard reads, verifies (BLAKE3 per 1 MiB block) and hands each block to "
-    "uvicorn, which copies it into the socket under the GIL; SeaweedFS's S3 gateway fetches the object's chunks from its "
-    "volume server over loopback HTTP and streams them without a per-block check in Python."
+    "Both read from the page cache. Hoard reads, verifies (BLAKE3 per 1 MiB block) and hands each block to uvicorn, "
+    "which copies it into the socket under the GIL (`RequestResponseCycle.send` leads its GIL profile); SeaweedFS "
+    "streams the chunks from Go."
+)
+_DELIM = (
+    "SeaweedFS's filer keeps a real folder tree: each `p000123/` of these keys is a folder, so the 1,000 common "
+    "prefixes of a delimiter page are 1,000 folder entries read in order from LevelDB, and such a page costs it "
+    "about a quarter of the CPU of its own flat 1,000-key page (the *CPU s/1k ops* column: ~9 against ~37 s), where "
+    "it has to go into 100 folders. Hoard's index is flat (one SQLite row per key): each common prefix costs it "
+    "one index seek past the keys under it, from Python, so a page is 1,000 SQLite queries (`_list` is ~60 % of "
+    "all samples in its profile), then the XML of 1,000 entries built in Python (`_render`, `_escape` ~15 % of "
+    "the GIL). The flat listings go the other way: Hoard is faster there (the table above)."
 )
 _LISTING = (
-    "Listings: SeaweedFS walks the filer's LevelDB (sorted keys, one directory per prefix) in Go; Hoard queries its SQLite "
-    "index from Python and builds the XML there."
+    "Listings: SeaweedFS reads its filer's folder tree in LevelDB from Go; Hoard queries its flat SQLite index from "
+    "Python and builds the XML there."
 )
 
 WHY: dict[str, str] = {
     "put-4k-c16": _SMALL_PUT,
-    "mixed-70-30": "Its 30 % PUTs. " + _SMALL_PUT,
+    "mixed-70-30": "Its 30 % PUTs (64 KiB), for the reasons of the 4 KiB PUTs; its 70 % GETs are Hoard's strength "
+    "(see GET 4 KiB). Check the per-round ratios: when they fall on both sides of 1, the two are level within this "
+    "machine's noise. The 4 KiB PUTs: " + _SMALL_PUT,
     "put-1m-c1": _SMALL_PUT,
     "put-1m-c8": _SMALL_PUT,
     "put-64m-c1": _LARGE_PUT,
@@ -50,19 +76,24 @@ WHY: dict[str, str] = {
     "multipart": _LARGE_PUT,
     "get-4k-c16": _SMALL_READ,
     "head-4k-c16": _SMALL_READ,
-    "delete-4k-c16": _SMALL_READ,
+    "delete-4k-c16": _DELETE,
     "get-1m-c1": _LARGE_GET,
     "get-1m-c8": _LARGE_GET,
     "get-64m-c1": _LARGE_GET,
     "get-64m-c8": _LARGE_GET,
     "list-10k": _LISTING,
     "page-10k": _LISTING,
-    "page-10k-delim": _LISTING,
+    "page-10k-delim": _DELIM,
 }
 
 
-def strace_load(op_size: int) -> str:
-    """Which of the strace loads (syscalls.LOADS) stands for a workload of this object size."""
+def strace_load(workload: str, payload: str, op_size: int) -> str | None:
+    """Which of the strace loads (syscalls.LOADS) stands for a workload: PUTs by object size, the
+    small DELETEs; None for reads (nothing to make durable)."""
+    if workload.startswith("delete"):
+        return "DELETE 4 KiB, c16"
+    if payload == "-":
+        return None
     if op_size < MiB:
         return "PUT 4 KiB, c16"
     if op_size < 64 * MiB:
@@ -86,6 +117,11 @@ def busy_cores(s: dict) -> float | None:
     return ops * cpu / 1000 if ops is not None and cpu is not None else None
 
 
+def _mem(s: dict) -> float | None:
+    """Peak PSS (what the tree takes: Hoard's workers share pages with their supervisor), else RSS."""
+    return s.get("peak_pss_mib") or s.get("peak_rss_mib")
+
+
 def _f(value: float | None, fmt: str) -> str:
     return "—" if value is None or value != value else format(value, fmt)
 
@@ -99,7 +135,8 @@ def _calls(doc: dict, server: str, load: str) -> str | None:
     if not res or "per_put" not in res:
         return None
     pp = res["per_put"]
-    return f"{pp['fsync']:g} fsync + {pp['fdatasync']:g} fdatasync and {pp['openat']:g} `openat` per PUT"
+    per = "DELETE" if load.startswith("DELETE") else "PUT"
+    return f"{pp['fsync']:g} fsync + {pp['fdatasync']:g} fdatasync, {pp['openat']:g} `openat` and {pp['unlinkat']:g} `unlinkat` per {per}"
 
 
 def _profile_lines(doc: dict, workload: str) -> list[str]:
@@ -141,13 +178,13 @@ def section(doc: dict) -> list[str]:
                 f"- throughput: Hoard {_f(h.get(metric), ',.1f')} {unit}, {label} {_f(p.get(metric), ',.1f')} {unit} "
                 f"(per round: {', '.join(f'{x:.2f}' for x in side['throughput_ratio_per_round'])})",
                 f"- server CPU: Hoard {_cpu(h, per_gib)}, {label} {_cpu(p, per_gib)}; latency p50 Hoard {_f(h.get('p50_ms'), '.2f')} ms, "
-                f"{label} {_f(p.get('p50_ms'), '.2f')} ms; peak RSS Hoard {_f(h.get('peak_rss_mib'), '.0f')} MiB, {label} {_f(p.get('peak_rss_mib'), '.0f')} MiB",
+                f"{label} {_f(p.get('p50_ms'), '.2f')} ms; peak PSS Hoard {_f(_mem(h), '.0f')} MiB, {label} {_f(_mem(p), '.0f')} MiB",
                 f"- cores the server kept busy (op/s x CPU per op): Hoard {_f(busy_cores(h), '.2f')}, {label} {_f(busy_cores(p), '.2f')}, "
                 "of the machine's cores, which the load generator shares: a server well under them was waiting (disk, "
                 "latency) more than computing",
             ]
-            if r["payload"] != "-":  # a PUT workload: what strace counted per PUT (--profile)
-                load = strace_load(r["op_size"])
+            load = strace_load(r["workload"], r["payload"], r["op_size"])  # what strace counted (--profile)
+            if load:
                 mine, theirs = _calls(doc, "hoard", load), _calls(doc, name, load)
                 if mine and theirs:
                     lines.append(f"- durability (strace, {load}): Hoard {mine}; {label} {theirs}")
@@ -159,16 +196,18 @@ def section(doc: dict) -> list[str]:
 
 
 def syscalls_table(doc: dict) -> list[str]:
-    """strace's counts per PUT for every server (``--profile``)."""
+    """strace's counts per operation for every server (``--profile``)."""
     lines = [
         "",
-        "### Durability and file calls per PUT (strace -f -c on each server's process tree, this run)",
+        "### Durability and file calls per PUT and DELETE (strace -f -c on each server's process tree, this run)",
         "",
         "Counted over a few PUTs after the rounds (not timed: strace stops the server at every traced call); the "
         "counts include whatever else the server did meanwhile. *waits for the disk* is fsync + fdatasync + syncfs + "
-        "msync; `sync_file_range` (Hoard: every MiB written, no wait flag) only starts writeback.",
+        "msync; `sync_file_range` (Hoard: every MiB written, no wait flag) only starts writeback. Where SeaweedFS shows "
+        "fsyncs, they came with `openat` of new volume files: traced call by call, its only fsyncs are at volume creation "
+        "(seven volumes at a time, each `.vif` file fsync'd and renamed, the folder fsync'd), never for an object's data.",
         "",
-        "| server | load | PUTs | fsync | fdatasync | waits for the disk | sync_file_range | openat | rename(at) | unlinkat |",
+        "| server | load | operations | fsync | fdatasync | waits for the disk | sync_file_range | openat | rename(at) | unlinkat |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for server, loads in doc["syscalls"].items():

@@ -1,5 +1,5 @@
-"""Which durability syscalls a server makes per PUT: ``strace -f -c`` on its whole process tree
-while a few PUTs run (with ``--profile``, after the rounds; not measured for speed, as strace
+"""Which durability syscalls a server makes per PUT and per DELETE: ``strace -f -c`` on its whole
+process tree while a few of them run (with ``--profile``, after the rounds; not measured for speed, as strace
 stops the server at every traced call).
 
 It answers a question the CPU figures cannot: does a server make an object durable before it
@@ -19,15 +19,21 @@ from pathlib import Path
 
 from benchmarks.loadgen import drive, run_async
 from benchmarks.procstat import tree_pids
-from benchmarks.workloads import DATA_BUCKET, KiB, MiB, Site, put_op
+from benchmarks.workloads import DATA_BUCKET, KiB, MiB, Site, delete_op, put_op
 
 # What is counted: the calls that make data durable, and those that create or replace files.
 TRACED = ("fsync", "fdatasync", "sync_file_range", "syncfs", "msync", "openat", "rename", "renameat", "renameat2", "unlinkat")
 # Those that wait for the disk. sync_file_range (without SYNC_FILE_RANGE_WAIT_*, as Hoard calls it)
 # only starts writeback, so it is counted apart.
 DURABLE = ("fsync", "fdatasync", "syncfs", "msync")
-# (label, object size, PUTs, connections): enough operations to dwarf background calls.
-LOADS = (("PUT 4 KiB, c16", 4 * KiB, 200, 16), ("PUT 1 MiB, c8", MiB, 64, 8), ("PUT 64 MiB, c1", 64 * MiB, 3, 1))
+# (label, operation, object size, operations, connections): enough operations to dwarf background
+# calls. The DELETEs remove what the 4 KiB PUTs wrote.
+LOADS = (
+    ("PUT 4 KiB, c16", "PUT", 4 * KiB, 200, 16),
+    ("PUT 1 MiB, c8", "PUT", MiB, 64, 8),
+    ("PUT 64 MiB, c1", "PUT", 64 * MiB, 3, 1),
+    ("DELETE 4 KiB, c16", "DELETE", 4 * KiB, 200, 16),
+)
 
 
 def available() -> bool:
@@ -48,7 +54,7 @@ def parse_counts(text: str) -> dict[str, int]:
 
 
 def per_put(counts: dict[str, int], puts: int) -> dict[str, float]:
-    """Calls per PUT of every traced syscall (0 for those not seen), and their durable sum."""
+    """Calls per operation (PUT or DELETE) of every traced syscall (0 for those not seen), and their durable sum."""
     out = {name: round(counts.get(name, 0) / puts, 2) if puts else 0.0 for name in TRACED}
     out["durable"] = round(sum(counts.get(name, 0) for name in DURABLE) / puts, 2) if puts else 0.0
     return out
@@ -79,18 +85,19 @@ def count(pid: int, folder: Path, label: str, run: Callable[[], tuple[int, int]]
 
 
 def measure(sites: list[tuple[int, Site]], folder: Path, log: Callable[[str], None]) -> dict[str, dict]:
-    """{server: {load label: count(...)}} for each (server pid, site); new keys under
-    ``strace/`` in the data bucket."""
+    """{server: {load label: count(...)}} for each (server pid, site); keys under ``strace/`` in
+    the data bucket (the 4 KiB ones deleted again by the DELETE load)."""
     results: dict[str, dict] = {}
     if not available():
         log("  strace not installed: no syscall counts")
         return results
     for pid, site in sites:
-        for label, size, n, conc in LOADS:
+        for label, method, size, n, conc in LOADS:
 
-            def run(site: Site = site, size: int = size, n: int = n, conc: int = conc) -> tuple[int, int]:
-                # Signed below 64 MiB, as the workloads of these sizes send them.
-                ops = (put_op(site, f"/{DATA_BUCKET}/strace/{size}/{i}", size, size < 64 * MiB) for i in range(n))
+            def run(site: Site = site, method: str = method, size: int = size, n: int = n, conc: int = conc) -> tuple[int, int]:
+                paths = [f"/{DATA_BUCKET}/strace/{size}/{i}" for i in range(n)]
+                # PUTs signed below 64 MiB, as the workloads of these sizes send them.
+                ops = (put_op(site, p, size, size < 64 * MiB) if method == "PUT" else delete_op(p) for p in paths)
                 stats = run_async(drive(site.target, ops, conc, site.plan.time_limit))
                 return stats.ops, stats.errors
 
@@ -100,5 +107,5 @@ def measure(sites: list[tuple[int, Site]], folder: Path, log: Callable[[str], No
                 res = {"error": str(exc)[:300]}
             results.setdefault(site.name, {})[label] = res
             pp = res.get("per_put", {})
-            log(f"  strace {site.name} {label}: {pp.get('durable', '?')} durable calls/PUT (fsync {pp.get('fsync', '?')}, fdatasync {pp.get('fdatasync', '?')}), openat {pp.get('openat', '?')}/PUT")
+            log(f"  strace {site.name} {label}: fsync {pp.get('fsync', '?')}, fdatasync {pp.get('fdatasync', '?')}, openat {pp.get('openat', '?')} per operation")
     return results

@@ -113,10 +113,21 @@ def test_calls_per_put() -> None:
     assert syscalls.per_put({"fsync": 3}, 0)["durable"] == 0.0
 
 
-@pytest.mark.parametrize(("size", "load"), [(4096, "PUT 4 KiB, c16"), (64 << 10, "PUT 4 KiB, c16"), (1 << 20, "PUT 1 MiB, c8"), (8 << 20, "PUT 1 MiB, c8"), (64 << 20, "PUT 64 MiB, c1")])
-def test_strace_load_by_size(size: int, load: str) -> None:
-    assert faster.strace_load(size) == load
-    assert load in {label for label, *_ in syscalls.LOADS}
+@pytest.mark.parametrize(
+    ("workload", "payload", "size", "load"),
+    [
+        ("put-4k-c16", "signed", 4096, "PUT 4 KiB, c16"),
+        ("mixed-70-30", "signed", 64 << 10, "PUT 4 KiB, c16"),
+        ("put-1m-c1", "signed", 1 << 20, "PUT 1 MiB, c8"),
+        ("multipart", "unsigned", 8 << 20, "PUT 1 MiB, c8"),
+        ("put-64m-c8", "unsigned", 64 << 20, "PUT 64 MiB, c1"),
+        ("delete-4k-c16", "-", 0, "DELETE 4 KiB, c16"),
+        ("get-4k-c16", "-", 4096, None),
+    ],
+)
+def test_strace_load_of_a_workload(workload: str, payload: str, size: int, load: str | None) -> None:
+    assert faster.strace_load(workload, payload, size) == load
+    assert load is None or load in {label for label, *_ in syscalls.LOADS}
 
 
 def test_faster_rows_and_busy_cores() -> None:
@@ -146,6 +157,6 @@ def test_report_shows_seaweedfs_beside_moto() -> None:
     assert "against moto_server 5 and SeaweedFS 4.48" in md
     assert "| Hoard/SeaweedFS (median) |" in md and "| 1800.0 op/s | 0.50x | 0.50, 1.20, 0.50 | 2.00x |" in md
     assert "## Where SeaweedFS is faster" in md and "### PUT 4 KiB, c16: Hoard/SeaweedFS 0.50x throughput" in md
-    assert "Hoard 2 fsync + 0 fdatasync" in md and "SeaweedFS 0 fsync + 0 fdatasync" in md
+    assert "Hoard 2 fsync + 0 fdatasync, 0 `openat` and 0 `unlinkat` per PUT" in md and "SeaweedFS 0 fsync + 0 fdatasync" in md
     assert "`weed server -s3`" in md
     assert "| PUT 4 KiB, c16 | seaweedfs |" in md
