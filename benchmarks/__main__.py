@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     workdir = Path(tempfile.mkdtemp(prefix="hoard-bench-", dir=args.workdir))
-    parts = ([f"{len(work)} workloads against the peer"] if work else []) + (["drives and erasure coding"] if with_drives else [])
+    parts = ([f"{len(work)} workloads against the peers"] if work else []) + (["drives and erasure coding"] if with_drives else [])
     log(f"Hoard benchmark, {'quick' if plan.quick else 'full'} mode, {plan.rounds} rounds, {' + '.join(parts) or 'nothing'}, in {workdir}")
     info = machine.describe(workdir)
     log("  " + "; ".join(f"{k}: {v}" for k, v in info.items()))

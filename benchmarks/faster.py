@@ -23,16 +23,17 @@ _SMALL_PUT = (
     "has a shard file), then the index's group commit (SQLite WAL, ~0.4 fdatasync per PUT). Its profile "
     "across threads puts `FileWriter.commit` and `fsync_dir` at the top, and the `small_file_create` ceiling is that "
     "same chain on one thread. Hoard also spends more CPU per PUT (Python: uvicorn, SigV4, the handler, thread "
-    "hand-offs, against compiled Go), which the CPU ratio shows; with both servers using about one of the two "
-    "cores, the fsync waits are what keeps Hoard's rate down."
+    "hand-offs, against compiled Go), which the CPU ratio shows; but it kept under one core busy while the fsync "
+    "calls top its profile across threads: the waits, more than its CPU, hold its rate."
 )
 _DELETE = (
-    "Durability again. A Hoard DELETE removes the index row in a group-committed SQLite write (synchronous=FULL: it "
-    "waits for the WAL's fsync) and unlinks the object's record file before it answers; its profile across threads "
-    "has the index writer `_Writer._run_batch` and `LocalDrive.remove_file` at the top, and in the thread holding "
-    "the GIL the hand-off to the writer thread (`Condition.notify`). SeaweedFS removes the entry from its filer "
-    "(LevelDB) without waiting for the disk: strace's count per DELETE is in the table below (`--profile`). Its "
-    "CPU per DELETE is also lower (Go against Python)."
+    "Durability again, and CPU. A Hoard DELETE removes the index row in a group-committed SQLite write "
+    "(synchronous=FULL: it waits for the WAL's sync) and unlinks the object's record file before it answers: "
+    "measured with strace (300 DELETEs at c16, twice), 1 `unlink` and 0.42-0.46 fdatasync per DELETE, one disk "
+    "wait per two or three DELETEs. Its profile across threads has the index writer `_Writer._run_batch` and "
+    "`Condition.wait` near the top, and in the thread holding the GIL the hand-off to that writer thread "
+    "(`Condition.notify`). SeaweedFS makes no fsync, fdatasync, `openat` or unlink at all for the same DELETEs, "
+    "and spends about half Hoard's CPU per DELETE (Go against Python: the CPU ratio above)."
 )
 _LARGE_PUT = (
     "Per byte, both receive, hash (MD5 for the ETag; Hoard adds a BLAKE3 per 1 MiB block) and copy into the page "
@@ -43,7 +44,15 @@ _LARGE_PUT = (
 )
 _SMALL_READ = (
     "CPU per request: SeaweedFS serves from compiled Go on both cores (goroutines, no GIL), Hoard from Python in two "
-    "worker processes; the figures above give each one's CPU per operation."
+    "worker processes; the figures above give each one's CPU per operation. Nothing is written. Check the per-round "
+    "ratios: when they fall on both sides of 1, the two are level within this shared machine's noise."
+)
+_HEAD = (
+    "Level within noise: in the runs of 2026-12-04 the per-round ratios fell on both sides of 1 (Hoard ahead in one "
+    "run's median, SeaweedFS in the other's). A HEAD writes nothing; Hoard spends more CPU on it (Python against "
+    "Go: the CPU ratio above), most of it per-request Python: in the thread holding the GIL, uvicorn writing the "
+    "response (`RequestResponseCycle.send`) leads, the lookup itself (`_get_object`, in the event loop) is a few "
+    "per cent."
 )
 _LARGE_GET = (
     "Both read from the page cache. Hoard reads, verifies (BLAKE3 per 1 MiB block) and hands each block to uvicorn, "
@@ -51,13 +60,14 @@ _LARGE_GET = (
     "streams the chunks from Go."
 )
 _DELIM = (
-    "SeaweedFS's filer keeps a real folder tree: each `p000123/` of these keys is a folder, so the 1,000 common "
-    "prefixes of a delimiter page are 1,000 folder entries read in order from LevelDB, and such a page costs it "
-    "about a quarter of the CPU of its own flat 1,000-key page (the *CPU s/1k ops* column: ~9 against ~37 s), where "
-    "it has to go into 100 folders. Hoard's index is flat (one SQLite row per key): each common prefix costs it "
-    "one index seek past the keys under it, from Python, so a page is 1,000 SQLite queries (`_list` is ~60 % of "
-    "all samples in its profile), then the XML of 1,000 entries built in Python (`_render`, `_escape` ~15 % of "
-    "the GIL). The flat listings go the other way: Hoard is faster there (the table above)."
+    "SeaweedFS's filer keeps a folder tree (an S3 key's `/`s make folders; its store is LevelDB, `filerldb2`): each "
+    "`p000123/` of these keys is a folder, so the 1,000 common prefixes of a delimiter page are 1,000 entries of one "
+    "folder. Measured, such a page costs it about a quarter of the CPU of its own flat 1,000-key page, which has to "
+    "go into 100 folders (*CPU s/1k ops*: 9 against 37 and 8 against 31 s in the two runs of 2026-12-04), while "
+    "Hoard pays not much less for the delimiter page than for the flat one (18 against 21, 12 against 18). Hoard's index is flat (one SQLite row per key): each common prefix costs "
+    "one index seek past the keys under it, from Python, so a page is 1,000 SQLite queries (`_list` leads its "
+    "profile, across threads and holding the GIL), then the XML of 1,000 entries is built in Python (`_render`, "
+    "`_escape`). The flat listings go the other way: Hoard is faster there (the table above)."
 )
 _LISTING = (
     "Listings: SeaweedFS reads its filer's folder tree in LevelDB from Go; Hoard queries its flat SQLite index from "
@@ -75,7 +85,7 @@ WHY: dict[str, str] = {
     "put-64m-c8": _LARGE_PUT,
     "multipart": _LARGE_PUT,
     "get-4k-c16": _SMALL_READ,
-    "head-4k-c16": _SMALL_READ,
+    "head-4k-c16": _HEAD,
     "delete-4k-c16": _DELETE,
     "get-1m-c1": _LARGE_GET,
     "get-1m-c8": _LARGE_GET,
@@ -130,13 +140,19 @@ def _cpu(s: dict, per_gib: bool) -> str:
     return f"{_f(s.get('cpu_s_per_gib'), '.2f')} s/GiB" if per_gib else f"{_f(s.get('cpu_s_per_1k_ops'), '.3f')} s/1k ops"
 
 
+def _unlinks(pp: dict) -> str:
+    """unlink + unlinkat per operation; reports from before ``unlink`` was traced (Python's
+    ``os.unlink`` calls it, not unlinkat) show "—" rather than an undercount."""
+    return f"{pp['unlink'] + pp['unlinkat']:g}" if "unlink" in pp else "—"
+
+
 def _calls(doc: dict, server: str, load: str) -> str | None:
     res = ((doc.get("syscalls") or {}).get(server) or {}).get(load)
     if not res or "per_put" not in res:
         return None
     pp = res["per_put"]
     per = "DELETE" if load.startswith("DELETE") else "PUT"
-    return f"{pp['fsync']:g} fsync + {pp['fdatasync']:g} fdatasync, {pp['openat']:g} `openat` and {pp['unlinkat']:g} `unlinkat` per {per}"
+    return f"{pp['fsync']:g} fsync + {pp['fdatasync']:g} fdatasync, {pp['openat']:g} `openat` and {_unlinks(pp)} `unlink(at)` per {per}"
 
 
 def _profile_lines(doc: dict, workload: str) -> list[str]:
@@ -179,9 +195,8 @@ def section(doc: dict) -> list[str]:
                 f"(per round: {', '.join(f'{x:.2f}' for x in side['throughput_ratio_per_round'])})",
                 f"- server CPU: Hoard {_cpu(h, per_gib)}, {label} {_cpu(p, per_gib)}; latency p50 Hoard {_f(h.get('p50_ms'), '.2f')} ms, "
                 f"{label} {_f(p.get('p50_ms'), '.2f')} ms; peak PSS Hoard {_f(_mem(h), '.0f')} MiB, {label} {_f(_mem(p), '.0f')} MiB",
-                f"- cores the server kept busy (op/s x CPU per op): Hoard {_f(busy_cores(h), '.2f')}, {label} {_f(busy_cores(p), '.2f')}, "
-                "of the machine's cores, which the load generator shares: a server well under them was waiting (disk, "
-                "latency) more than computing",
+                f"- cores the server kept busy (op/s x CPU per op): Hoard {_f(busy_cores(h), '.2f')}, {label} {_f(busy_cores(p), '.2f')} "
+                "(the machine's cores are shared with the load generator and whatever else runs: see the load average)",
             ]
             load = strace_load(r["workload"], r["payload"], r["op_size"])  # what strace counted (--profile)
             if load:
@@ -207,7 +222,7 @@ def syscalls_table(doc: dict) -> list[str]:
         "fsyncs, they came with `openat` of new volume files: traced call by call, its only fsyncs are at volume creation "
         "(seven volumes at a time, each `.vif` file fsync'd and renamed, the folder fsync'd), never for an object's data.",
         "",
-        "| server | load | operations | fsync | fdatasync | waits for the disk | sync_file_range | openat | rename(at) | unlinkat |",
+        "| server | load | operations | fsync | fdatasync | waits for the disk | sync_file_range | openat | rename(at) | unlink(at) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for server, loads in doc["syscalls"].items():
@@ -219,6 +234,6 @@ def syscalls_table(doc: dict) -> list[str]:
             renames = pp.get("rename", 0) + pp.get("renameat", 0) + pp.get("renameat2", 0)
             lines.append(
                 f"| {server} | {load} | {res['puts']} | {pp['fsync']:g} | {pp['fdatasync']:g} | {pp['durable']:g} | "
-                f"{pp['sync_file_range']:g} | {pp['openat']:g} | {renames:g} | {pp['unlinkat']:g} |"
+                f"{pp['sync_file_range']:g} | {pp['openat']:g} | {renames:g} | {_unlinks(pp)} |"
             )
     return lines

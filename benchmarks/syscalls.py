@@ -22,7 +22,7 @@ from benchmarks.procstat import tree_pids
 from benchmarks.workloads import DATA_BUCKET, KiB, MiB, Site, delete_op, put_op
 
 # What is counted: the calls that make data durable, and those that create or replace files.
-TRACED = ("fsync", "fdatasync", "sync_file_range", "syncfs", "msync", "openat", "rename", "renameat", "renameat2", "unlinkat")
+TRACED = ("fsync", "fdatasync", "sync_file_range", "syncfs", "msync", "openat", "rename", "renameat", "renameat2", "unlink", "unlinkat")
 # Those that wait for the disk. sync_file_range (without SYNC_FILE_RANGE_WAIT_*, as Hoard calls it)
 # only starts writeback, so it is counted apart.
 DURABLE = ("fsync", "fdatasync", "syncfs", "msync")

@@ -157,6 +157,6 @@ def test_report_shows_seaweedfs_beside_moto() -> None:
     assert "against moto_server 5 and SeaweedFS 4.48" in md
     assert "| Hoard/SeaweedFS (median) |" in md and "| 1800.0 op/s | 0.50x | 0.50, 1.20, 0.50 | 2.00x |" in md
     assert "## Where SeaweedFS is faster" in md and "### PUT 4 KiB, c16: Hoard/SeaweedFS 0.50x throughput" in md
-    assert "Hoard 2 fsync + 0 fdatasync, 0 `openat` and 0 `unlinkat` per PUT" in md and "SeaweedFS 0 fsync + 0 fdatasync" in md
+    assert "Hoard 2 fsync + 0 fdatasync, 0 `openat` and 0 `unlink(at)` per PUT" in md and "SeaweedFS 0 fsync + 0 fdatasync" in md
     assert "`weed server -s3`" in md
     assert "| PUT 4 KiB, c16 | seaweedfs |" in md
