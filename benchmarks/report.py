@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from benchmarks import bounds
+from benchmarks import bounds, faster
 
 
 def _f(value: float | None, fmt: str = ".1f") -> str:
@@ -21,11 +21,13 @@ def markdown(doc: dict, results: Path | None = None) -> str:
     """The report; with ``results``, the targets not met are set against the reports kept there."""
     m, meta = doc["machine"], doc["run"]
     peer = meta["peer"] or "peer"
+    peers = meta.get("peers") or {}
+    against = " and ".join(f"{p['label']} {p['version']}" for p in peers.values()) or meta["peer_version"] or "no peer"
     lines = [
         f"# Hoard benchmark — {meta['mode']} mode, {meta['started']}",
         "",
         f"Hoard {meta['hoard_version']} (source: {meta['hoard_source']}; git {meta['git']}) against "
-        f"{meta['peer_version'] or 'no peer'}; {meta['rounds']} interleaved rounds; whole run {meta['duration_s']:.0f} s"
+        f"{against}; {meta['rounds']} interleaved rounds; whole run {meta['duration_s']:.0f} s"
         + (f"; parts: {', '.join(meta['parts'])}" if meta.get("parts") else "")
         + (f"; Hoard against the peer with `--workers {meta['hoard_workers']}` (the drives part: one process)" if meta.get("hoard_workers") else "")
         + (f"; Hoard environment: {', '.join(f'`{k}={v}`' for k, v in meta['hoard_env'].items())}" if meta.get("hoard_env") else "")
@@ -42,6 +44,7 @@ def markdown(doc: dict, results: Path | None = None) -> str:
 
     if doc["summary"]:
         lines += _against_peer(doc, peer)
+        lines += faster.section(doc)
     if doc.get("drives"):
         lines += drives_section(doc["drives"])
 
@@ -75,24 +78,51 @@ def markdown(doc: dict, results: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _x(value: float | None) -> str:
+    return _f(value, ".2f") + ("x" if value is not None else "")
+
+
+def _other_peers(doc: dict) -> list[str]:
+    """The peers beside the targets' one (SeaweedFS), in the order they ran."""
+    names = list((doc["run"].get("peers") or {}).keys())
+    return [n for n in names if n != doc["run"]["peer"]]
+
+
 def _against_peer(doc: dict, peer: str) -> list[str]:
+    others = _other_peers(doc)
+    labels = {n: (doc["run"].get("peers") or {}).get(n, {}).get("label", n) for n in others}
+    head = f"| workload | payload | Hoard | {peer} | Hoard/{peer} (median) | per round | CPU Hoard/{peer} per op |"
+    rule = "| --- | --- | ---: | ---: | ---: | --- | ---: |"
+    for n in others:
+        head += f" {labels[n]} | Hoard/{labels[n]} (median) | per round | CPU Hoard/{labels[n]} per op |"
+        rule += " ---: | ---: | --- | ---: |"
     lines = [
         "",
-        "## Throughput, Hoard against the peer",
+        "## Throughput, Hoard against the peers",
         "",
-        f"| workload | payload | Hoard | {peer} | Hoard/{peer} (median) | per round | CPU Hoard/{peer} per op |",
-        "| --- | --- | ---: | ---: | ---: | --- | ---: |",
+        "Each ratio is Hoard's figure over the peer's in the same round, then the median over rounds: above 1 Hoard moved "
+        "more; CPU below 1 Hoard spent less server CPU per operation. The targets are against moto"
+        + (f"; {', '.join(labels.values())} is a second peer, run in the same rounds (each workload on Hoard, then on each peer in turn)." if others else "."),
+        "",
+        head,
+        rule,
     ]
     for r in doc["summary"]:
-        unit = "MiB/s" if r["throughput_metric"] == "mib_per_s" else "op/s"
-        h = r["hoard"][r["throughput_metric"]] if r["hoard"] else None
-        p = r["peer"][r["throughput_metric"]] if r["peer"] else None
+        metric = r["throughput_metric"]
+        unit = "MiB/s" if metric == "mib_per_s" else "op/s"
+        h = r["hoard"][metric] if r["hoard"] else None
+        p = r["peer"][metric] if r["peer"] else None
         per_round = ", ".join(f"{x:.2f}" for x in r["throughput_ratio_per_round"]) or "—"
-        ratio = _f(r["throughput_ratio"], ".2f") + ("x" if r["throughput_ratio"] is not None else "")
-        cpu = _f(r["cpu_ratio"], ".2f") + ("x" if r["cpu_ratio"] is not None else "")
-        lines.append(
-            f"| {r['title']} | {r['payload']} | {_f(h)} {unit} | {_f(p)} {unit if p is not None else ''} | {ratio} | {per_round} | {cpu} |"
-        )
+        line = f"| {r['title']} | {r['payload']} | {_f(h)} {unit} | {_f(p)} {unit if p is not None else ''} | {_x(r['throughput_ratio'])} | {per_round} | {_x(r['cpu_ratio'])} |"
+        for n in others:
+            side = (r.get("peers") or {}).get(n)
+            if not side or not side["server"]:
+                line += " — | — | — | — |"
+                continue
+            v = side["server"][metric]
+            rounds = ", ".join(f"{x:.2f}" for x in side["throughput_ratio_per_round"]) or "—"
+            line += f" {_f(v)} {unit} | {_x(side['throughput_ratio'])} | {rounds} | {_x(side['cpu_ratio'])} |"
+        lines.append(line)
 
     lines += [
         "",
@@ -106,8 +136,8 @@ def _against_peer(doc: dict, peer: str) -> list[str]:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in doc["summary"]:
-        for side, name in (("hoard", "hoard"), ("peer", peer)):
-            s = r[side]
+        sides = [("hoard", r["hoard"]), (peer, r["peer"])] + [(n, ((r.get("peers") or {}).get(n) or {}).get("server")) for n in others]
+        for name, s in sides:
             if not s:
                 continue
             cut = f" ({s['truncated_runs']} cut by time limit)" if s["truncated_runs"] else ""
@@ -117,10 +147,12 @@ def _against_peer(doc: dict, peer: str) -> list[str]:
                 f"{s['peak_rss_mib']:.0f} | {_f(s.get('peak_pss_mib'), '.0f')} | {_f(s['client_cpu_s'], '.2f')} |"
             )
     errors = [
-        (r["title"], side, r[side]["first_error"])
+        (r["title"], side, r[side]["first_error"]) for r in doc["summary"] for side in ("hoard", "peer") if r[side] and r[side]["first_error"]
+    ] + [
+        (r["title"], n, r["peers"][n]["server"]["first_error"])
         for r in doc["summary"]
-        for side in ("hoard", "peer")
-        if r[side] and r[side]["first_error"]
+        for n in others
+        if ((r.get("peers") or {}).get(n) or {}).get("server") and r["peers"][n]["server"]["first_error"]
     ]
     if errors:
         lines += ["", "First error of each workload that had any:", ""]
@@ -128,7 +160,9 @@ def _against_peer(doc: dict, peer: str) -> list[str]:
     notes = sorted({r["note"] for r in doc["summary"] if r["note"]})
     if notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in notes]
-
+    commands = [(p["label"], p["command"]) for p in (doc["run"].get("peers") or {}).values() if p.get("command")]
+    for label, command in commands:
+        lines += ["", f"{label} was run as (ports free ones on 127.0.0.1, folders under the run's temp folder):", "", f"`{command}`"]
     return lines
 
 

@@ -1,5 +1,5 @@
-"""Runs the rounds: every workload on Hoard then on the peer, round after round, with the
-server's CPU time and peak RSS taken around each run.
+"""Runs the rounds: every workload on Hoard then on each peer (moto, SeaweedFS), round after
+round, with the server's CPU time and peak RSS taken around each run.
 
 Interleaving (rather than all of Hoard, then all of the peer) means a noisy neighbour on this
 shared machine hurts both sides alike, and the per-round ratio shows how steady a result is.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from benchmarks.loadgen import RunStats, percentile, run_async
@@ -71,15 +71,15 @@ async def run_once(workload: Workload, who: Contender, round_no: int) -> dict:
 
 
 async def run_rounds(
-    workloads: list[Workload], hoard: Contender, peer: Contender | None, rounds: int, log: Callable[[str], None]
+    workloads: list[Workload], hoard: Contender, peers: Sequence[Contender], rounds: int, log: Callable[[str], None]
 ) -> list[dict]:
     samples: list[dict] = []
     for round_no in range(1, rounds + 1):
         t0 = time.perf_counter()
         for workload in workloads:
             line = [f"  r{round_no} {workload.key:<15}"]
-            for who in (hoard, peer if workload.peer else None):
-                if who is None or not who.server.alive():
+            for who in (hoard, *(peers if workload.peer else ())):
+                if not who.server.alive():
                     continue
                 s = await run_once(workload, who, round_no)
                 samples.append(s)
@@ -92,5 +92,5 @@ async def run_rounds(
     return samples
 
 
-def run(workloads: list[Workload], hoard: Contender, peer: Contender | None, rounds: int, log: Callable[[str], None]) -> list[dict]:
-    return run_async(run_rounds(workloads, hoard, peer, rounds, log))
+def run(workloads: list[Workload], hoard: Contender, peers: Sequence[Contender], rounds: int, log: Callable[[str], None]) -> list[dict]:
+    return run_async(run_rounds(workloads, hoard, peers, rounds, log))

