@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from hoard.meta.store import MetaStore
+from hoard.meta.store import BuildObject, MetaStore, Precondition
 from hoard.model import Bucket, ObjectRecord, Placement
 from hoard.nowait import WouldBlock
 from hoard.storage.erasure_set import ShardSetReader, ShardSetWriter, new_id
@@ -82,6 +82,48 @@ class ObjectData:
             raise
         await self.drop_records([old])
         return new
+
+    async def commit_version(
+        self,
+        store: MetaStore,
+        record: ObjectRecord,
+        inline: list[bytes] | None = None,
+        precondition: Precondition | None = None,
+        pending: ShardSetWriter | None = None,
+    ) -> ObjectRecord | None:
+        """Make a freshly written version current; returns the version it replaced.
+
+        Its records go to the drives (and ``pending`` shard files are made durable beside them),
+        then the index commit makes it visible (``precondition`` sees the current version inside
+        that transaction). If anything fails, its new files are removed. The replaced version's
+        records go at once, so an index rebuilt from the drives cannot bring it back; its shard
+        files are queued for reclaim by the index.
+        """
+        try:
+            await self.publish(record, inline, pending)
+            old = await store.put_object(record, precondition)
+        except BaseException:
+            await self.retract(record)
+            raise
+        await self.drop_records([old])
+        return old
+
+    async def commit_multipart(
+        self, store: MetaStore, upload_id: str, record: ObjectRecord, build: BuildObject, precondition: Precondition | None = None
+    ) -> ObjectRecord:
+        """Make an upload the current version of its key: ``record`` (built from the parts as
+        they are now) goes to the drives, and the index transaction builds it again with
+        ``build`` from the parts as they are then, which must give the same version (a part
+        replaced in between fails the complete instead of lying). The parts' shard files become
+        the version's, so a failure removes only its records."""
+        await self.publish(record, None)
+        try:
+            record, old = await store.complete_upload(upload_id, build, precondition)
+        except BaseException:
+            await self.retract(record, shards=False)
+            raise
+        await self.drop_records([old])
+        return record
 
     def remove_bucket(self, name: str) -> None:
         """Remove the bucket's file from every drive (blocks)."""

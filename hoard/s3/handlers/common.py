@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
@@ -16,6 +15,7 @@ from hoard.iam.credentials import Identity
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket
 from hoard.objects.data import ObjectData
+from hoard.objects.versions import now, quote_etag  # noqa: F401 - handlers take them from here
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.s3.router import Operation
@@ -150,10 +150,6 @@ def parse_http_date(value: str) -> float | None:
         return None
 
 
-def quote_etag(hex_digest: str) -> str:
-    return f'"{hex_digest}"'
-
-
 def etag_matches(condition: str, etag: str) -> bool:
     """If-Match / If-None-Match semantics: a list of entity tags, or ``*``."""
     for candidate in condition.split(","):
@@ -229,11 +225,6 @@ def object_headers(ctx: Context) -> dict[str, str]:
         raise S3Error("MetadataTooLarge", Size=str(meta_size), MaxSizeAllowed=str(MAX_USER_METADATA))
     kept.setdefault("content-type", "binary/octet-stream")
     return kept
-
-
-def now() -> float:
-    # S3 reports times to the millisecond; storing them so keeps If-Modified-Since exact.
-    return round(time.time(), 3)
 
 
 def parse_decimal(raw: str) -> int | None:

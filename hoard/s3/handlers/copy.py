@@ -8,25 +8,24 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from hoard.http.response import Response, xml_response
-from hoard.model import ObjectRecord, Placement, Segment
+from hoard.model import ObjectRecord, Placement
 from hoard.objects.data import ObjectData, read_all
+from hoard.objects.versions import single_part_version
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
     Context,
     check_key,
     etag_matches,
-    now,
     object_headers,
     operation,
     parse_http_date,
-    quote_etag,
     reject_unsupported_headers,
     require_bucket_for_write,
     storage_class,
 )
 from hoard.s3.handlers.multipart import part_number, require_upload, store_part
-from hoard.s3.handlers.objects import checksum_headers, commit_object, write_precondition
+from hoard.s3.handlers.objects import checksum_headers, write_precondition
 
 MAX_COPY_SIZE = 5 * 1024**3
 
@@ -142,24 +141,21 @@ async def copy_object(ctx: Context) -> Response:
     headers = dict(source.headers) if directive == "COPY" else object_headers(ctx)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
     copied = await copy_bytes(ctx, source, 0, source.size - 1, algorithm, placement, ctx.services.data.inline(source.size))
-    record = ObjectRecord(
+    record = single_part_version(
         bucket=ctx.bucket,
         key=ctx.key,
+        blob=copied.blob,
         size=copied.size,
-        etag=quote_etag(copied.md5_hex),
-        last_modified=now(),
+        md5_hex=copied.md5_hex,
+        placement=placement,
+        inline=copied.inline is not None,
         storage_class=sclass,
         headers=headers,
-        segments=(Segment(copied.blob, copied.size),),
+        tags=source.tags if replaced_tags is None else replaced_tags,
         checksum_algorithm=algorithm,
         checksum_value=copied.checksum,
-        checksum_type="FULL_OBJECT" if algorithm else "",
-        placement=placement,
-        data_id=ctx.services.data.new_data_id(),
-        inline=copied.inline is not None,
-        tags=source.tags if replaced_tags is None else replaced_tags,
     )
-    await commit_object(ctx, record, copied.inline, precondition)
+    await ctx.services.data.commit_version(ctx.store, record, copied.inline, precondition)
     children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]
     if algorithm:
         children += [("ChecksumType", "FULL_OBJECT"), (f"Checksum{algorithm}", copied.checksum)]

@@ -7,12 +7,12 @@ Completing an upload copies no bytes: the object's segments are the parts' blobs
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 import time
 
 from hoard.http.response import Response, xml_response
-from hoard.model import ObjectRecord, Part, Segment, Upload
+from hoard.model import ObjectRecord, Part, Upload
+from hoard.objects.versions import multipart_version
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.buckets import owner_xml
@@ -248,7 +248,6 @@ async def complete_multipart_upload(ctx: Context) -> Response:
         for part in chosen[:-1]:
             if part.size < MIN_PART_SIZE:
                 raise S3Error("EntityTooSmall", ProposedSize=str(part.size), MinSizeAllowed=str(MIN_PART_SIZE), PartNumber=str(part.number), ETag=part.etag)
-        digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in chosen)).hexdigest()
         checksum = ""
         if current.checksum_algorithm:
             if any(not p.checksum for p in chosen):
@@ -256,23 +255,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
             checksum = _combine_checksum(current, chosen)
             if claimed_object_checksum is not None and not _same_checksum(claimed_object_checksum, checksum):
                 raise S3Error("BadDigest", f"The {current.checksum_algorithm} you specified did not match the calculated checksum.")
-        record = ObjectRecord(
-            bucket=current.bucket,
-            key=current.key,
-            size=sum(p.size for p in chosen),
-            etag=quote_etag(f"{digest}-{len(chosen)}"),
-            last_modified=completed_at,
-            storage_class=current.storage_class,
-            headers=current.headers,
-            segments=tuple(Segment(p.blob, p.size, p.etag, p.checksum) for p in chosen),
-            placement=placement,
-            data_id=data_id,
-            multipart=True,
-            checksum_algorithm=current.checksum_algorithm,
-            checksum_value=checksum,
-            checksum_type=current.checksum_type,
-            tags=current.tags,
-        )
+        record = multipart_version(current, chosen, placement, data_id, completed_at, checksum)
         return record, {p.number for p in chosen}
 
     # The version's records must be on the drives before the index commit makes it visible,
@@ -280,7 +263,6 @@ async def complete_multipart_upload(ctx: Context) -> Response:
     # the transaction: if a part changed in between, the complete fails instead of lying.
     snapshot = {p.number: p for p in await ctx.store.list_parts(upload.upload_id, 0, MAX_PART_NUMBER + 1)}
     record, _ = build(upload, snapshot)
-    await data.publish(record, None)
 
     def build_again(current: Upload, stored: dict[int, Part]) -> tuple[ObjectRecord, set[int]]:
         rebuilt, used = build(current, stored)
@@ -288,12 +270,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
             raise S3Error("InvalidPart", "A part of this upload was replaced while it was being completed.", UploadId=current.upload_id)
         return rebuilt, used
 
-    try:
-        record, old = await ctx.store.complete_upload(upload.upload_id, build_again, precondition)
-    except BaseException:
-        await data.retract(record, shards=False)
-        raise
-    await data.drop_records([old])
+    record = await data.commit_multipart(ctx.store, upload.upload_id, record, build_again, precondition)
     return _completed_answer(ctx, record.etag, record.checksum_algorithm, record.checksum_value, record.checksum_type)
 
 

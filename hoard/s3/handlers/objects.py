@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 from hoard.http.ranges import parse_range
 from hoard.http.response import Response, xml_response
-from hoard.model import ObjectRecord, Segment
+from hoard.model import ObjectRecord
 from hoard.objects.data import stream
+from hoard.objects.versions import single_part_version
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
@@ -18,19 +19,16 @@ from hoard.s3.handlers.common import (
     check_key,
     etag_matches,
     http_date,
-    now,
     object_headers,
     operation,
     parse_decimal,
     parse_http_date,
-    quote_etag,
     reject_unsupported_headers,
     require_bucket,
     require_bucket_for_write,
     storage_class,
 )
 from hoard.s3.handlers.payload import receive_blob, receive_document
-from hoard.storage.erasure_set import ShardSetWriter
 
 MAX_DELETE_KEYS = 1000
 RESPONSE_OVERRIDES = {
@@ -83,22 +81,6 @@ def checksum_headers(record: ObjectRecord) -> dict[str, str]:
     }
 
 
-async def commit_object(
-    ctx: Context, record: ObjectRecord, inline: list[bytes] | None = None, precondition=None, pending: ShardSetWriter | None = None
-) -> None:
-    """Make a freshly written version current: its records go to the drives (and ``pending``
-    shard files are made durable), then the index commit makes it visible. If anything fails,
-    its new files are removed."""
-    data = ctx.services.data
-    try:
-        await data.publish(record, inline, pending)
-        old = await ctx.store.put_object(record, precondition)
-    except BaseException:
-        await data.retract(record)
-        raise
-    await data.drop_records([old])
-
-
 @operation("PutObject")
 async def put_object(ctx: Context) -> Response:
     check_key(ctx.key)
@@ -110,24 +92,21 @@ async def put_object(ctx: Context) -> Response:
     await require_bucket_for_write(ctx)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
     stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True, defer_commit=True)
-    record = ObjectRecord(
+    record = single_part_version(
         bucket=ctx.bucket,
         key=ctx.key,
+        blob=stored.blob,
         size=stored.size,
-        etag=quote_etag(stored.md5_hex),
-        last_modified=now(),
+        md5_hex=stored.md5_hex,
+        placement=placement,
+        inline=stored.inline is not None,
         storage_class=sclass,
         headers=headers,
-        segments=(Segment(stored.blob, stored.size),),
+        tags=tag_set,
         checksum_algorithm=stored.checksum_algorithm or "",
         checksum_value=stored.checksum_value,
-        checksum_type="FULL_OBJECT" if stored.checksum_algorithm else "",
-        placement=placement,
-        data_id=ctx.services.data.new_data_id(),
-        inline=stored.inline is not None,
-        tags=tag_set,
     )
-    await commit_object(ctx, record, stored.inline, precondition, stored.pending)
+    await ctx.services.data.commit_version(ctx.store, record, stored.inline, precondition, stored.pending)
     return Response(headers={"etag": record.etag, **checksum_headers(record)})
 
 

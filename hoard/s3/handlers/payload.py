@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from hoard.http.request import BodyStream
 from hoard.model import Placement
+from hoard.objects.data import ObjectData
 from hoard.s3 import checksums
 from hoard.s3.auth.chunked import ChunkedDecoder
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, content_md5
 from hoard.s3.xml import MAX_XML_BODY
 from hoard.storage.erasure import BLOCK_SIZE
-from hoard.storage.erasure_set import ShardSetWriter
+from hoard.storage.erasure_set import ShardSetWriter, StoredData
 
 WRITE_BUFFER = BLOCK_SIZE
 
@@ -35,6 +36,93 @@ class StoredBlob:
     checksum_raw: bytes
     inline: list[bytes] | None = None  # one fragment per drive of the placement, for the records
     pending: ShardSetWriter | None = None  # shard files written, not yet committed (defer_commit)
+
+
+class BlobSink:
+    """A stream of bytes into a ShardSetWriter in 1 MiB blocks, each handed to a worker thread
+    while the next arrives; one copy per block, which the writer encodes where it lies.
+
+    With its size known up front (``size``), the writer is made at once (inline for a small
+    object). A stream of unknown length (a PostObject file, a chunked body) holds its first bytes
+    until they are too many to be inline, or the stream ends: small uploads stay inline anyway.
+    More than ``limit`` bytes is EntityTooLarge, as they stream.
+    """
+
+    def __init__(self, data: ObjectData, placement: Placement, hashers: list, limit: int, writer: ShardSetWriter | None = None) -> None:
+        self._data = data
+        self._placement = placement
+        self._hashers = hashers
+        self._limit = limit
+        self.writer = writer
+        self._buffer = bytearray()
+        self._pending: asyncio.Future | None = None
+        self.size = 0
+
+    @classmethod
+    async def start(cls, data: ObjectData, placement: Placement, hashers: list, limit: int, size: int | None, inline: bool = True) -> BlobSink:
+        """A sink for ``size`` bytes (None: unknown); ``inline=False`` never keeps them inline."""
+        writer = None
+        if size is not None or not inline:
+            writer = await data.writer(placement, hashers, inline and size is not None and data.inline(size))
+        return cls(data, placement, hashers, limit, writer)
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self._limit:
+            # Refused while it streams: no need to store what is already too large.
+            raise S3Error("EntityTooLarge", ProposedSize=str(self.size), MaxSizeAllowed=str(self._limit))
+        self._buffer += chunk
+        if self.writer is None:
+            if len(self._buffer) < WRITE_BUFFER or self._data.inline(len(self._buffer)):
+                return
+            self.writer = await self._data.writer(self._placement, self._hashers, inline=False)
+        while len(self._buffer) >= WRITE_BUFFER:
+            if self._pending is not None:
+                await self._pending
+            with memoryview(self._buffer) as view:
+                block = bytes(view[:WRITE_BUFFER])
+            del self._buffer[:WRITE_BUFFER]
+            # Write this block while the next one is being received.
+            self._pending = asyncio.ensure_future(asyncio.to_thread(self.writer.write, block))
+
+    async def end_of_data(self) -> int:
+        """Every byte handed to the writer (and so hashed); the size of the stream."""
+        if self._pending is not None:
+            await self._pending
+            self._pending = None
+        if self.writer is None:
+            self.writer = await self._data.writer(self._placement, self._hashers, inline=self._data.inline(self.size))
+        if self._buffer:
+            if self.writer.inline:  # small: hashing it costs less than a trip to a thread
+                self.writer.write(bytes(self._buffer))
+            else:
+                await asyncio.to_thread(self.writer.write, bytes(self._buffer))
+            self._buffer.clear()
+        return self.size
+
+    async def finish(self) -> StoredData:
+        """The bytes all written; shard files still to be made durable (``ObjectData.commit_version``
+        does it beside the version's records)."""
+        assert self.writer is not None
+        if self.writer.inline:
+            return self.writer.commit()  # encodes a small buffer; no file to make durable
+        return await asyncio.to_thread(self.writer.finish)
+
+    async def commit(self) -> StoredData:
+        """The bytes all written and their shard files durable (a part: no record follows)."""
+        assert self.writer is not None
+        if self.writer.inline:
+            return self.writer.commit()
+        return await asyncio.to_thread(self.writer.commit)
+
+    async def abort(self) -> None:
+        if self._pending is not None:
+            try:
+                await self._pending
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.abort)
 
 
 def declared_length(ctx: Context) -> int | None:
@@ -80,7 +168,7 @@ async def receive_blob(
     """Stream the request body into new durable shard files (or inline fragments), verifying it on the way.
 
     With ``defer_commit`` the shard files are written but not yet made durable: the caller
-    passes ``pending`` on to ``commit_object``, which makes them durable beside the records.
+    passes ``pending`` on to ``ObjectData.commit_version``, which makes them durable beside the records.
 
     ``default_algorithm`` is computed when the client names none (parts of an upload that
     declared a checksum algorithm); naming a different one is an error.
@@ -110,37 +198,15 @@ async def receive_blob(
         hashers.append(checksum)
 
     source, decoder = _source(ctx)
-    small = expected is not None and ctx.services.data.inline(expected)
-    writer = await ctx.services.data.writer(placement, hashers, inline and small)
-    pending: asyncio.Future | None = None
+    sink = await BlobSink.start(ctx.services.data, placement, hashers, max_size, expected, inline)
     try:
-        buffer = bytearray()
         received = 0
         async for data in source:
             received += len(data)
-            if expected is None:
-                if received > max_size:
-                    raise S3Error("EntityTooLarge", ProposedSize=str(received), MaxSizeAllowed=str(max_size))
-            elif received > expected:
+            if expected is not None and received > expected:
                 raise S3Error("IncompleteBody", "The body is longer than its declared length.")
-            buffer += data
-            while len(buffer) >= WRITE_BUFFER:
-                if pending is not None:
-                    await pending
-                # Exactly one block per write, copied once: the writer encodes it as it is.
-                with memoryview(buffer) as view:
-                    block = bytes(view[:WRITE_BUFFER])
-                del buffer[:WRITE_BUFFER]
-                # Write this block while the next one is being received.
-                pending = asyncio.ensure_future(asyncio.to_thread(writer.write, block))
-        if pending is not None:
-            await pending
-            pending = None
-        if buffer:
-            if writer.inline:  # a small body: hashing it costs less than a trip to a thread
-                writer.write(bytes(buffer))
-            else:
-                await asyncio.to_thread(writer.write, bytes(buffer))
+            await sink.write(data)
+        await sink.end_of_data()
         if expected is not None and received != expected:
             raise S3Error("IncompleteBody")
 
@@ -162,17 +228,9 @@ async def receive_blob(
                 claimed_checksum = checksums.decode(trailer_value, algorithm)
             if claimed_checksum is not None and claimed_checksum != checksum_raw:
                 raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
-        if writer.inline:
-            stored = writer.commit()  # encodes a small buffer; no file to make durable
-        else:
-            stored = await asyncio.to_thread(writer.finish if defer_commit else writer.commit)
+        stored = await (sink.finish() if defer_commit else sink.commit())
     except BaseException:
-        if pending is not None:
-            try:
-                await pending
-            except Exception:  # noqa: BLE001 - the original error is the one to report
-                pass
-        await asyncio.to_thread(writer.abort)
+        await sink.abort()
         raise
     return StoredBlob(
         blob=stored.shard_id,
@@ -182,7 +240,7 @@ async def receive_blob(
         checksum_algorithm=algorithm,
         checksum_value=checksums.encode(checksum_raw) if checksum_raw else "",
         checksum_raw=checksum_raw,
-        pending=writer if defer_commit and not stored.inline else None,
+        pending=sink.writer if defer_commit and not stored.inline else None,
     )
 
 

@@ -5,7 +5,7 @@ the ``file`` part are collected (at most 20 KiB with their part headers and boun
 S3), and when the file part's headers arrive the form is authenticated and its POST policy
 checked (``hoard/s3/auth/post_policy.py``) before a byte of the file is stored. The file then
 flows through the writer PutObject uses, in 1 MiB blocks: same shard files, same checks, same
-``commit_object``. The object is committed only once the closing boundary has been read and
+``ObjectData.commit_version``. The object is committed only once the closing boundary has been read and
 every check on the whole file has passed (content-length-range, Content-MD5, x-amz-checksum-*):
 a body cut short or malformed stores nothing. Fields after the file are ignored, as in S3.
 
@@ -16,7 +16,6 @@ with 501) apply to them unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import time
@@ -31,8 +30,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from hoard.http.request import BodyStream
 from hoard.http.response import Response, xml_response
 from hoard.iam.authorize import AccessRequest
-from hoard.model import ObjectRecord, Placement, Segment
-from hoard.objects.data import ObjectData
+from hoard.model import ObjectRecord
+from hoard.objects.versions import single_part_version
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.auth import sigv4
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
@@ -51,17 +50,14 @@ from hoard.s3.handlers.common import (
     Context,
     check_key,
     content_md5,
-    now,
     object_headers,
-    quote_etag,
     reject_unsupported_headers,
     require_bucket_for_write,
     storage_class,
 )
-from hoard.s3.handlers.objects import checksum_headers, commit_object
-from hoard.s3.handlers.payload import WRITE_BUFFER
+from hoard.s3.handlers.objects import checksum_headers
+from hoard.s3.handlers.payload import BlobSink
 from hoard.s3.router import Operation
-from hoard.storage.erasure_set import ShardSetWriter, StoredData
 
 # What app.py hands this handler: nobody yet, the form says who signed it.
 UNAUTHENTICATED = AuthContext(identity=None, payload_hash=sigv4.UNSIGNED_PAYLOAD)
@@ -141,7 +137,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
         limit = min(limit, policy.length_range[1])
     md5 = hashlib.md5()
     checksum = checksums.new_hasher(algorithm) if algorithm else None
-    sink = _BlobSink(put.services.data, placement, [md5, checksum] if checksum is not None else [md5], limit)
+    sink = BlobSink(put.services.data, placement, [md5, checksum] if checksum is not None else [md5], limit)
     try:
         async for event in events:
             if event[0] == "data":
@@ -163,24 +159,21 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     except BaseException:
         await sink.abort()
         raise
-    record = ObjectRecord(
+    record = single_part_version(
         bucket=ctx.bucket,
         key=key,
+        blob=stored.shard_id,
         size=stored.size,
-        etag=quote_etag(md5.hexdigest()),
-        last_modified=now(),
+        md5_hex=md5.hexdigest(),
+        placement=placement,
+        inline=stored.inline is not None,
         storage_class=sclass,
         headers=headers,
-        segments=(Segment(stored.shard_id, stored.size),),
+        tags=tag_set,
         checksum_algorithm=algorithm or "",
         checksum_value=checksums.encode(checksum_raw) if checksum_raw else "",
-        checksum_type="FULL_OBJECT" if algorithm else "",
-        placement=placement,
-        data_id=put.services.data.new_data_id(),
-        inline=stored.inline is not None,
-        tags=tag_set,
     )
-    await commit_object(put, record, stored.inline, None, None if stored.inline is not None else sink.writer)
+    await put.services.data.commit_version(put.store, record, stored.inline, None, None if stored.inline is not None else sink.writer)
     return _success(fields, record, _location(ctx, record))
 
 
@@ -355,69 +348,3 @@ def _text(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise MultipartParseError("form text that is not UTF-8") from None
-
-
-class _BlobSink:
-    """The file's bytes into a ShardSetWriter, as ``payload.receive_blob`` does for a PUT body:
-    1 MiB blocks, each written in a worker thread while the next arrives. The size is unknown
-    until the closing boundary, so the first bytes are held until they are too many to be stored
-    inline (or the file ends): small uploads stay inline like small PUTs."""
-
-    def __init__(self, data: ObjectData, placement: Placement, hashers: list, limit: int) -> None:
-        self._data = data
-        self._placement = placement
-        self._hashers = hashers
-        self._limit = limit
-        self.writer: ShardSetWriter | None = None
-        self._buffer = bytearray()
-        self._pending: asyncio.Future | None = None
-        self.size = 0
-
-    async def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self._limit:
-            # Refused while it streams: no need to store what is already too large.
-            raise S3Error("EntityTooLarge", MaxSizeAllowed=str(self._limit))
-        self._buffer += chunk
-        if self.writer is None:
-            if len(self._buffer) < WRITE_BUFFER or self._data.inline(len(self._buffer)):
-                return
-            self.writer = await self._data.writer(self._placement, self._hashers, inline=False)
-        while len(self._buffer) >= WRITE_BUFFER:
-            if self._pending is not None:
-                await self._pending
-            with memoryview(self._buffer) as view:
-                block = bytes(view[:WRITE_BUFFER])
-            del self._buffer[:WRITE_BUFFER]
-            self._pending = asyncio.ensure_future(asyncio.to_thread(self.writer.write, block))
-
-    async def end_of_data(self) -> int:
-        """Every byte handed to the writer (and so hashed); the size of the file."""
-        if self._pending is not None:
-            await self._pending
-            self._pending = None
-        if self.writer is None:
-            self.writer = await self._data.writer(self._placement, self._hashers, inline=self._data.inline(self.size))
-        if self._buffer:
-            if self.writer.inline:  # small: hashing it costs less than a trip to a thread
-                self.writer.write(bytes(self._buffer))
-            else:
-                await asyncio.to_thread(self.writer.write, bytes(self._buffer))
-            self._buffer.clear()
-        return self.size
-
-    async def finish(self) -> StoredData:
-        """The bytes all written; shard files still to be made durable by ``commit_object``."""
-        assert self.writer is not None
-        if self.writer.inline:
-            return self.writer.commit()  # encodes a small buffer; no file to make durable
-        return await asyncio.to_thread(self.writer.finish)
-
-    async def abort(self) -> None:
-        if self._pending is not None:
-            try:
-                await self._pending
-            except Exception:  # noqa: BLE001 - the original error is the one to report
-                pass
-        if self.writer is not None:
-            await asyncio.to_thread(self.writer.abort)
