@@ -8,6 +8,8 @@ import base64
 import hashlib
 import http.client
 import os
+import threading
+import time
 import urllib.parse
 
 import pytest
@@ -278,3 +280,42 @@ def test_more_body_than_content_length_gets_the_requests_own_answer(server, s3, 
     assert b"<Code>BadDigest</Code>" in rest
     assert received.count(b"HTTP/1.1") == 1  # one answer, then the close
     assert_missing(s3, bucket, "short")
+
+
+def test_copy_of_a_source_being_replaced_takes_bytes_headers_and_tags_from_one_version(server, bucket):
+    """A source overwritten while it is copied: the copy is one whole version (its bytes, metadata
+    and tags together), never the bytes of one version with the metadata of another."""
+    writer_s3, copier_s3 = server.client(), server.client()
+    stop = time.monotonic() + 4
+    errors: list[Exception] = []
+
+    def overwrite() -> None:
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            try:
+                writer_s3.put_object(Bucket=bucket, Key="src", Body=f"v{i}".encode(), Metadata={"v": str(i)}, Tagging=f"v={i}")
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+    writer_s3.put_object(Bucket=bucket, Key="src", Body=b"v0", Metadata={"v": "0"}, Tagging="v=0")
+    thread = threading.Thread(target=overwrite)
+    thread.start()
+    copies = 0
+    try:
+        while time.monotonic() < stop:
+            try:
+                copier_s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"}, TaggingDirective="COPY")
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "SlowDown"  # replaced too often: said so, nothing stored
+                continue
+            copies += 1
+            got = copier_s3.get_object(Bucket=bucket, Key="dst")
+            body = got["Body"].read().decode()
+            version = got["Metadata"]["v"]
+            assert body == f"v{version}"
+            tag_set = copier_s3.get_object_tagging(Bucket=bucket, Key="dst")["TagSet"]
+            assert tag_set == [{"Key": "v", "Value": version}]
+    finally:
+        thread.join()
+    assert not errors and copies > 10

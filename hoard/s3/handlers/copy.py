@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -100,12 +101,19 @@ def _copy_bytes(data: ObjectData, source: ObjectRecord, start: int, end: int, al
     return CopiedBlob(stored.shard_id, stored.size, md5.hexdigest(), checksums.encode(checksum.digest()) if checksum else "", stored.inline)
 
 
-async def copy_bytes(ctx: Context, source: ObjectRecord, start: int, end: int, algorithm: str, placement: Placement, inline: bool) -> CopiedBlob:
+async def copy_bytes(
+    ctx: Context, source: ObjectRecord, span: Callable[[ObjectRecord], tuple[int, int]], algorithm: str, placement: Placement, inline: bool
+) -> tuple[CopiedBlob, ObjectRecord]:
+    """Copy ``span(source)`` of the source; returns the copy and the source version it was made
+    from. A source replaced while it was looked up is looked up again (its span too), so that the
+    copy's bytes, headers and tags all come from one version. ``inline``: a small copy may be."""
     for _ in range(5):
+        start, end = span(source)
+        small = inline and ctx.services.data.inline(end - start + 1)
         try:
-            return await asyncio.to_thread(_copy_bytes, ctx.services.data, source, start, end, algorithm, placement, inline)
+            copied = await asyncio.to_thread(_copy_bytes, ctx.services.data, source, start, end, algorithm, placement, small)
+            return copied, source
         except FileNotFoundError:
-            # The source was replaced while we looked it up; copy the version that is current now.
             source = await load_source(ctx)
     raise S3Error("SlowDown", "The copy source is being replaced too often to be copied.")
 
@@ -138,9 +146,9 @@ async def copy_object(ctx: Context) -> Response:
     algorithm = ctx.req.headers.get("x-amz-checksum-algorithm", "").upper() or source.checksum_algorithm
     if algorithm and algorithm not in checksums.ALGORITHMS:
         raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported.")
-    headers = dict(source.headers) if directive == "COPY" else object_headers(ctx)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
-    copied = await copy_bytes(ctx, source, 0, source.size - 1, algorithm, placement, ctx.services.data.inline(source.size))
+    copied, source = await copy_bytes(ctx, source, _whole, algorithm, placement, inline=True)
+    headers = dict(source.headers) if directive == "COPY" else object_headers(ctx)
     record = single_part_version(
         bucket=ctx.bucket,
         key=ctx.key,
@@ -160,6 +168,10 @@ async def copy_object(ctx: Context) -> Response:
     if algorithm:
         children += [("ChecksumType", "FULL_OBJECT"), (f"Checksum{algorithm}", copied.checksum)]
     return xml_response(xml.render("CopyObjectResult", children), headers=checksum_headers(record))
+
+
+def _whole(source: ObjectRecord) -> tuple[int, int]:
+    return 0, source.size - 1
 
 
 def _source_range(ctx: Context, size: int) -> tuple[int, int]:
@@ -193,7 +205,7 @@ async def upload_part_copy(ctx: Context) -> Response:
     if end - start + 1 > MAX_COPY_SIZE:
         raise S3Error("InvalidRequest", "The specified copy range is larger than the maximum part size.")
     placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
-    copied = await copy_bytes(ctx, source, start, end, upload.checksum_algorithm, placement, inline=False)
+    copied, _ = await copy_bytes(ctx, source, lambda s: _source_range(ctx, s.size), upload.checksum_algorithm, placement, inline=False)
     part = await store_part(ctx, upload, number, copied.blob, copied.size, copied.md5_hex, copied.checksum)
     children: list = [("ETag", part.etag), ("LastModified", xml.format_time(part.last_modified))]
     if upload.checksum_algorithm:
