@@ -53,11 +53,19 @@ class ObjectData:
     async def configure_bucket(self, store: MetaStore, name: str, config_name: str, value: Any) -> Bucket:
         """Set (or, with None, remove) one of a bucket's configurations, in the index and in the
         bucket's file on every drive; returns the bucket as it now is. BucketNotFound."""
-        async with self._bucket_files:  # one bucket file write at a time: the last one is whole
+        async with self._bucket_files:  # one bucket file write at a time in this process
             before = await store.get_bucket(name)
             bucket = await store.set_bucket_config(name, config_name, value)
             try:
-                await asyncio.to_thread(self.storage.save_bucket, bucket)
+                written = bucket
+                for _ in range(5):
+                    await asyncio.to_thread(self.storage.save_bucket, written)
+                    # Another process may have changed the bucket, and written its file, between
+                    # our index write and our file write: the file must end as the index is.
+                    current = await store.get_bucket(name)
+                    if current is None or current.config == written.config:
+                        break
+                    written = current
             except BaseException:
                 previous = before.config.get(config_name) if before is not None else None
                 await store.set_bucket_config(name, config_name, previous)
