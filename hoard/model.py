@@ -74,6 +74,9 @@ class ObjectRecord:
     data_id: str = ""  # names this version's record file on each drive of its set
     inline: bool = False  # bytes kept inside the record files, not in shard files
     tags: Tags = ()
+    # The data id of the record this one supersedes with the same bytes (a metadata-only change,
+    # which keeps last_modified): what a rebuild from the drives must not take for current.
+    replaces: str = ""
 
     @property
     def parts_count(self) -> int:

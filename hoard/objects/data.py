@@ -79,7 +79,7 @@ class ObjectData:
         object's bytes read back and carried over), the index swaps it in only if ``old`` is still
         current (VersionChanged otherwise), and then the old record files go.
         """
-        new = dataclasses.replace(old, data_id=new_id(), **changes)
+        new = dataclasses.replace(old, data_id=new_id(), replaces=old.data_id, **changes)
         eset = self.storage.set_of(old.placement)
         fragments = await asyncio.to_thread(eset.inline_fragments, old, self.on_damage) if old.inline else None
         await asyncio.to_thread(eset.write_records, new, fragments)

@@ -53,6 +53,7 @@ def encode(record: ObjectRecord, fragment: int, inline: bytes = b"") -> bytes:
         "placement": record.placement.to_json(),
         "inline": record.inline,
         "tags": [list(t) for t in record.tags],
+        "replaces": record.replaces,
         "fragment": fragment,
     }
     doc = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
@@ -88,6 +89,7 @@ def decode(data: bytes | bytearray) -> StoredRecord:
             data_id=f["data_id"],
             inline=f["inline"],
             tags=tuple((k, v) for k, v in f.get("tags", ())),
+            replaces=f.get("replaces", ""),
         )
         return StoredRecord(record, f["fragment"], bytes(body[start + length :]))
     except (KeyError, TypeError, ValueError) as e:

@@ -42,6 +42,10 @@ def scan(storage: Storage, owner_id: str, region: str) -> tuple[list[Bucket], li
             seen.add(data_id)
             candidates.setdefault((stored.record.bucket, stored.record.key), []).append(stored.record)
     for where, versions in candidates.items():
+        # A record another one replaced with the same bytes (a metadata change, same
+        # last_modified) is left over from a crash before its removal: never the current one.
+        superseded = {v.replaces for v in versions if v.replaces}
+        versions = [v for v in versions if v.data_id not in superseded] or versions
         # Newest first; a version whose shard files never became durable (a crash between
         # writing its records and committing it) was never acknowledged: the one before stands.
         for r in sorted(versions, key=lambda v: (v.last_modified, v.data_id), reverse=True):

@@ -589,3 +589,29 @@ def test_tags_survive_restart_and_index_rebuild(tmp_path):
     finally:
         srv.stop()
     assert "Traceback" not in srv.log(), srv.log()[-5000:]
+
+
+def test_a_record_left_by_a_crash_after_a_tag_change_is_not_taken_for_current(tmp_path):
+    """A tag change writes new records and then removes the old ones; a crash between the two
+    leaves both, with the same last_modified. An index rebuilt from the drives must take the
+    new one (the change was acknowledged), never bring the old tags back."""
+    srv = HoardServer(tmp_path / "data").start()
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="crashed")
+        s3.put_object(Bucket="crashed", Key="k", Body=b"bytes", Tagging="v=old")
+        drives = [tmp_path / "data"]
+        (old_id, old_copies), = records_of(drives, "crashed", "k").items()
+        old_path = next((tmp_path / "data" / ".hoard" / "records").glob(f"*/{old_id}"))
+        old_bytes = old_path.read_bytes()
+        s3.put_object_tagging(Bucket="crashed", Key="k", Tagging={"TagSet": [{"Key": "v", "Value": "new"}]})
+        assert not old_path.exists()
+        old_path.write_bytes(old_bytes)  # as if the crash came before its removal
+        srv.stop()
+        for index in (tmp_path / "data" / ".hoard").glob("meta.db*"):
+            index.unlink()
+        srv.start()
+        assert s3.get_object_tagging(Bucket="crashed", Key="k")["TagSet"] == [{"Key": "v", "Value": "new"}]
+        assert s3.get_object(Bucket="crashed", Key="k")["Body"].read() == b"bytes"
+    finally:
+        srv.stop()
