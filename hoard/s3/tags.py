@@ -17,6 +17,7 @@ from hoard.model import Tags
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 
+BUCKET_CONFIG = "tagging"  # the name of a bucket's tag set among its configurations
 MAX_OBJECT_TAGS = 10
 MAX_BUCKET_TAGS = 50
 MAX_KEY_LENGTH = 128

@@ -11,7 +11,7 @@ from hoard.model import Bucket
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.buckets import owner_xml
-from hoard.s3.handlers.common import PUBLIC_GROUPS, Context, check_acl_headers, operation, require_bucket
+from hoard.s3.handlers.common import PUBLIC_GROUPS, Context, check_acl_headers, operation, public_access_blocked, require_bucket
 from hoard.s3.handlers.objects import check_version_id, get_record
 from hoard.s3.handlers.payload import receive_document
 
@@ -42,7 +42,7 @@ async def _accept_private_only(ctx: Context, bucket: Bucket) -> None:
         raise S3Error("MalformedXML")
     grants = root.findall("AccessControlList/Grant")
     public = any((g.findtext("Grantee/URI") or "") in PUBLIC_GROUPS for g in grants)
-    if public and bucket.config.get("publicAccessBlock", {}).get("BlockPublicAcls"):
+    if public and public_access_blocked(bucket, "BlockPublicAcls"):
         raise S3Error("AccessDenied", "The bucket's public access block forbids public ACLs.")
     only_owner = len(grants) == 1 and (
         (grants[0].findtext("Grantee/ID") or "") == ctx.owner.owner_id

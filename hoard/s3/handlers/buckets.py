@@ -98,7 +98,7 @@ async def create_bucket(ctx: Context) -> Response:
                 raise S3Error("NotImplemented", "Directory buckets are not implemented.")
         if root.find("Tags") is not None:
             pairs = [(xml.child_text(t, "Key") or "", xml.child_text(t, "Value") or "") for t in root.find("Tags") or ()]
-            config["tagging"] = [list(t) for t in tags.check(pairs, tags.MAX_BUCKET_TAGS, bucket=True)]
+            config[tags.BUCKET_CONFIG] = [list(t) for t in tags.check(pairs, tags.MAX_BUCKET_TAGS, bucket=True)]
     if location and not re.match(r"^[A-Za-z0-9-]{1,40}$", location):
         raise S3Error("InvalidLocationConstraint", LocationConstraint=location)
     bucket = Bucket(ctx.bucket, now(), location or ctx.services.settings.region, ctx.owner.owner_id, config)

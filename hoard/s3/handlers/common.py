@@ -100,6 +100,7 @@ async def require_bucket(ctx: Context) -> Bucket:
     return bucket
 
 
+PUBLIC_ACCESS_BLOCK = "publicAccessBlock"  # the bucket configuration it is kept under
 PUBLIC_CANNED_ACLS = {"public-read", "public-read-write", "authenticated-read"}
 PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 
@@ -112,12 +113,17 @@ def grants_public_access(headers: dict[str, str]) -> bool:
     return any(name.startswith("x-amz-grant-") and any(group in value for group in PUBLIC_GROUPS) for name, value in headers.items())
 
 
+def public_access_blocked(bucket: Bucket | None, setting: str) -> bool:
+    """Whether the bucket's public-access block has ``setting`` (BlockPublicAcls, ...) on."""
+    return bucket is not None and bool(bucket.config.get(PUBLIC_ACCESS_BLOCK, {}).get(setting))
+
+
 def check_acl_headers(ctx: Context, bucket: Bucket | None) -> None:
     """An ACL sent with a write: refused with 403 if the bucket's public-access block forbids
     public ACLs and this one is public, else NotImplemented unless it is canned ``private``
     (the only ACL that is true today)."""
     h = ctx.req.headers
-    if bucket is not None and grants_public_access(h) and bucket.config.get("publicAccessBlock", {}).get("BlockPublicAcls"):
+    if grants_public_access(h) and public_access_blocked(bucket, "BlockPublicAcls"):
         raise S3Error("AccessDenied", "The bucket's public access block forbids public ACLs.")
     acl = h.get("x-amz-acl")
     if acl is not None and acl != "private":

@@ -38,6 +38,69 @@ class StoredBlob:
     pending: ShardSetWriter | None = None  # shard files written, not yet committed (defer_commit)
 
 
+class BodyDigests:
+    """The digests a body is checked against, computed as it streams (``hashers``): MD5 (the
+    ETag, and Content-MD5), SHA-256 for a signed payload, and the checksum the client names
+    (x-amz-checksum-* in a header or a trailer). ``verify`` compares each with its claim.
+
+    ``default_algorithm`` is computed when the client names none (parts of an upload that
+    declared one); naming another one is an error. ``body_checksum=False``: the checksum headers
+    describe something else than this body (CompleteMultipartUpload: the whole object).
+    """
+
+    def __init__(self, ctx: Context, default_algorithm: str = "", body_checksum: bool = True) -> None:
+        self._md5_claim = content_md5(ctx)
+        self._sha256_claim = ctx.auth.signed_payload_sha256
+        algorithm, value = checksums.requested_algorithm(ctx.req.headers) if body_checksum else (None, None)
+        self._checksum_claim = checksums.decode(value, algorithm) if algorithm and value else None
+        if default_algorithm:
+            if algorithm and algorithm != default_algorithm:
+                raise S3Error(
+                    "InvalidRequest",
+                    f"Checksum Type mismatch occurred, expected checksum Type: {default_algorithm.lower()}, actual checksum Type: {algorithm.lower()}",
+                )
+            algorithm = default_algorithm
+        self.algorithm = algorithm or ""
+        self.md5 = hashlib.md5()
+        self._sha256 = hashlib.sha256() if self._sha256_claim is not None else None
+        self._checksum = checksums.new_hasher(self.algorithm) if self.algorithm else None
+        self.hashers: list = [h for h in (self.md5, self._sha256, self._checksum) if h is not None]
+        self.checksum_raw = b""
+
+    def update(self, data: bytes) -> None:
+        """Feed a whole (small) body at once."""
+        for h in self.hashers:
+            h.update(data)
+
+    def verify(self, trailers: dict[str, str] | None, trailer_required: bool = False) -> None:
+        """Every digest against its claim (the checksum's in ``trailers`` when no header gave
+        it; ``trailer_required``: it was announced there). BadDigest, XAmzContentSHA256Mismatch."""
+        if self._md5_claim is not None and self.md5.digest() != self._md5_claim:
+            raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
+        if self._sha256 is not None and self._sha256.hexdigest() != self._sha256_claim:
+            raise S3Error(
+                "XAmzContentSHA256Mismatch",
+                ClientComputedContentSHA256=self._sha256_claim or "",
+                S3ComputedContentSHA256=self._sha256.hexdigest(),
+            )
+        if self._checksum is None:
+            return
+        self.checksum_raw = self._checksum.digest()
+        claim = self._checksum_claim
+        if claim is None and trailers is not None:
+            value = trailers.get(checksums.header_name(self.algorithm))
+            if value is None and trailer_required:
+                raise S3Error("InvalidRequest", f"The trailer {checksums.header_name(self.algorithm)} was announced but not sent.")
+            claim = checksums.decode(value, self.algorithm) if value is not None else None
+        if claim is not None and claim != self.checksum_raw:
+            raise S3Error("BadDigest", f"The {self.algorithm} you specified did not match the calculated checksum.")
+
+    @property
+    def checksum_value(self) -> str:
+        """The computed checksum, base64 ("" without an algorithm); after ``verify``."""
+        return checksums.encode(self.checksum_raw) if self.checksum_raw else ""
+
+
 class BlobSink:
     """A stream of bytes into a ShardSetWriter in 1 MiB blocks, each handed to a worker thread
     while the next arrives; one copy per block, which the writer encodes where it lies.
@@ -176,29 +239,9 @@ async def receive_blob(
     expected = declared_length(ctx)
     if expected is not None and expected > max_size:
         raise S3Error("EntityTooLarge", ProposedSize=str(expected), MaxSizeAllowed=str(max_size))
-    md5_claim = content_md5(ctx)
-    algorithm, header_value = checksums.requested_algorithm(ctx.req.headers)
-    claimed_checksum = checksums.decode(header_value, algorithm) if algorithm and header_value else None
-    if default_algorithm:
-        if algorithm and algorithm != default_algorithm:
-            raise S3Error(
-                "InvalidRequest",
-                f"Checksum Type mismatch occurred, expected checksum Type: {default_algorithm.lower()}, actual checksum Type: {algorithm.lower()}",
-            )
-        algorithm = default_algorithm
-
-    md5 = hashlib.md5()
-    hashers: list = [md5]
-    sha256 = None
-    if ctx.auth.signed_payload_sha256:
-        sha256 = hashlib.sha256()
-        hashers.append(sha256)
-    checksum = checksums.new_hasher(algorithm) if algorithm else None
-    if checksum is not None:
-        hashers.append(checksum)
-
+    digests = BodyDigests(ctx, default_algorithm)
     source, decoder = _source(ctx)
-    sink = await BlobSink.start(ctx.services.data, placement, hashers, max_size, expected, inline)
+    sink = await BlobSink.start(ctx.services.data, placement, digests.hashers, max_size, expected, inline)
     try:
         received = 0
         async for data in source:
@@ -209,25 +252,7 @@ async def receive_blob(
         await sink.end_of_data()
         if expected is not None and received != expected:
             raise S3Error("IncompleteBody")
-
-        if md5_claim is not None and md5.digest() != md5_claim:
-            raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
-        if sha256 is not None and sha256.hexdigest() != ctx.auth.payload_hash:
-            raise S3Error(
-                "XAmzContentSHA256Mismatch",
-                ClientComputedContentSHA256=ctx.auth.payload_hash,
-                S3ComputedContentSHA256=sha256.hexdigest(),
-            )
-        checksum_raw = b""
-        if checksum is not None and algorithm is not None:
-            checksum_raw = checksum.digest()
-            if claimed_checksum is None and decoder is not None:
-                trailer_value = decoder.trailers.get(checksums.header_name(algorithm))
-                if trailer_value is None:
-                    raise S3Error("InvalidRequest", f"The trailer {checksums.header_name(algorithm)} was announced but not sent.")
-                claimed_checksum = checksums.decode(trailer_value, algorithm)
-            if claimed_checksum is not None and claimed_checksum != checksum_raw:
-                raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+        digests.verify(decoder.trailers if decoder is not None else None, trailer_required=True)
         stored = await (sink.finish() if defer_commit else sink.commit())
     except BaseException:
         await sink.abort()
@@ -236,10 +261,10 @@ async def receive_blob(
         blob=stored.shard_id,
         size=stored.size,
         inline=stored.inline,
-        md5_hex=md5.hexdigest(),
-        checksum_algorithm=algorithm,
-        checksum_value=checksums.encode(checksum_raw) if checksum_raw else "",
-        checksum_raw=checksum_raw,
+        md5_hex=digests.md5.hexdigest(),
+        checksum_algorithm=digests.algorithm or None,
+        checksum_value=digests.checksum_value,
+        checksum_raw=digests.checksum_raw,
         pending=sink.writer if defer_commit and not stored.inline else None,
     )
 
@@ -264,18 +289,7 @@ async def receive_document(ctx: Context, limit: int = MAX_XML_BODY, body_checksu
     else:
         body = await BodyStream(ctx.req.receive, ctx.services.settings.body_timeout).read_all(limit)
         trailers = {}
-    md5_claim = content_md5(ctx)
-    if md5_claim is not None and hashlib.md5(body).digest() != md5_claim:
-        raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
-    signed = ctx.auth.signed_payload_sha256
-    if signed is not None and hashlib.sha256(body).hexdigest() != signed:
-        raise S3Error("XAmzContentSHA256Mismatch")
-    algorithm, value = checksums.requested_algorithm(ctx.req.headers) if body_checksum else (None, None)
-    if algorithm:
-        value = value or trailers.get(checksums.header_name(algorithm))
-        if value is not None:
-            hasher = checksums.new_hasher(algorithm)
-            hasher.update(body)
-            if hasher.digest() != checksums.decode(value, algorithm):
-                raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+    digests = BodyDigests(ctx, body_checksum=body_checksum)
+    digests.update(body)
+    digests.verify(trailers)
     return body

@@ -17,7 +17,6 @@ with 501) apply to them unchanged.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections import deque
 from collections.abc import AsyncGenerator
@@ -32,7 +31,7 @@ from hoard.http.response import Response, xml_response
 from hoard.iam.authorize import AccessRequest
 from hoard.model import ObjectRecord
 from hoard.objects.versions import single_part_version
-from hoard.s3 import checksums, tags, xml
+from hoard.s3 import tags, xml
 from hoard.s3.auth import sigv4
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
 from hoard.s3.auth.post_policy import (
@@ -49,14 +48,13 @@ from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
     Context,
     check_key,
-    content_md5,
     object_headers,
     reject_unsupported_headers,
     require_bucket_for_write,
     storage_class,
 )
 from hoard.s3.handlers.objects import checksum_headers
-from hoard.s3.handlers.payload import BlobSink
+from hoard.s3.handlers.payload import BlobSink, BodyDigests
 from hoard.s3.router import Operation
 
 # What app.py hands this handler: nobody yet, the form says who signed it.
@@ -126,18 +124,14 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     # The form's tags are a Tagging document (PutObject's x-amz-tagging header is query-encoded).
     tagging = fields.get("tagging")
     tag_set = tags.from_document(tagging.encode("utf-8")) if tagging is not None else ()
-    md5_claim = content_md5(put)
-    algorithm, claimed_value = checksums.requested_algorithm(put.req.headers)
-    claimed_checksum = checksums.decode(claimed_value, algorithm) if algorithm and claimed_value else None
+    digests = BodyDigests(put)
     await require_bucket_for_write(put)
 
     placement = put.services.data.placement(ctx.bucket, key, sclass)
     limit = put.services.settings.max_object_size
     if policy.length_range is not None:
         limit = min(limit, policy.length_range[1])
-    md5 = hashlib.md5()
-    checksum = checksums.new_hasher(algorithm) if algorithm else None
-    sink = BlobSink(put.services.data, placement, [md5, checksum] if checksum is not None else [md5], limit)
+    sink = BlobSink(put.services.data, placement, digests.hashers, limit)
     try:
         async for event in events:
             if event[0] == "data":
@@ -148,13 +142,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
             pass
         size = await sink.end_of_data()
         check_length(policy, size)
-        if md5_claim is not None and md5.digest() != md5_claim:
-            raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
-        checksum_raw = b""
-        if checksum is not None and algorithm is not None:
-            checksum_raw = checksum.digest()
-            if claimed_checksum is not None and claimed_checksum != checksum_raw:
-                raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
+        digests.verify(None)
         stored = await sink.finish()
     except BaseException:
         await sink.abort()
@@ -164,14 +152,14 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
         key=key,
         blob=stored.shard_id,
         size=stored.size,
-        md5_hex=md5.hexdigest(),
+        md5_hex=digests.md5.hexdigest(),
         placement=placement,
         inline=stored.inline is not None,
         storage_class=sclass,
         headers=headers,
         tags=tag_set,
-        checksum_algorithm=algorithm or "",
-        checksum_value=checksums.encode(checksum_raw) if checksum_raw else "",
+        checksum_algorithm=digests.algorithm,
+        checksum_value=digests.checksum_value,
     )
     await put.services.data.commit_version(put.store, record, stored.inline, None, None if stored.inline is not None else sink.writer)
     return _success(fields, record, _location(ctx, record))

@@ -14,10 +14,9 @@ import json
 from hoard.http.response import Response, xml_response
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, operation, require_bucket
+from hoard.s3.handlers.common import PUBLIC_ACCESS_BLOCK, Context, operation, public_access_blocked, require_bucket
 from hoard.s3.handlers.payload import receive_document
 
-CONFIG = "publicAccessBlock"
 SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 MAX_POLICY = 20 * 1024
 
@@ -64,14 +63,14 @@ def policy_is_public(document: dict) -> bool:
 async def put_public_access_block(ctx: Context) -> Response:
     await require_bucket(ctx)
     block = parse_block(await receive_document(ctx))
-    await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, CONFIG, block)
+    await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, PUBLIC_ACCESS_BLOCK, block)
     return Response()
 
 
 @operation("GetPublicAccessBlock")
 async def get_public_access_block(ctx: Context) -> Response:
     bucket = await require_bucket(ctx)
-    block = bucket.config.get(CONFIG)
+    block = bucket.config.get(PUBLIC_ACCESS_BLOCK)
     if block is None:
         raise S3Error("NoSuchPublicAccessBlockConfiguration", BucketName=ctx.bucket)
     return xml_response(xml.render("PublicAccessBlockConfiguration", [(name, bool(block.get(name))) for name in SETTINGS]))
@@ -80,7 +79,7 @@ async def get_public_access_block(ctx: Context) -> Response:
 @operation("DeletePublicAccessBlock")
 async def delete_public_access_block(ctx: Context) -> Response:
     await require_bucket(ctx)
-    await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, CONFIG, None)
+    await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, PUBLIC_ACCESS_BLOCK, None)
     return Response(status=204)
 
 
@@ -96,6 +95,6 @@ async def put_bucket_policy(ctx: Context) -> Response:
         raise S3Error("MalformedPolicy", "Policies must be valid JSON and the first byte must be '{'") from None
     if not isinstance(document, dict):
         raise S3Error("MalformedPolicy", "Policies must be valid JSON and the first byte must be '{'")
-    if policy_is_public(document) and bucket.config.get(CONFIG, {}).get("BlockPublicPolicy"):
+    if policy_is_public(document) and public_access_blocked(bucket, "BlockPublicPolicy"):
         raise S3Error("AccessDenied", "The bucket's public access block forbids public policies.")
     raise S3Error("NotImplemented", "Bucket policies come with access control, which is not implemented yet.")

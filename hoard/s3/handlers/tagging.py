@@ -18,8 +18,6 @@ from hoard.s3.handlers.common import Context, operation, require_bucket
 from hoard.s3.handlers.objects import check_version_id, get_record
 from hoard.s3.handlers.payload import receive_document
 
-BUCKET_CONFIG = "tagging"  # the name of a bucket's tag set among its configurations
-
 
 def _require_body_checksum(ctx: Context) -> None:
     """S3 takes a tag set only with a Content-MD5 or a checksum of the body (SDKs send one)."""
@@ -68,14 +66,14 @@ async def put_bucket_tagging(ctx: Context) -> Response:
     _require_body_checksum(ctx)
     new = tags.from_document(await receive_document(ctx), tags.MAX_BUCKET_TAGS, bucket=True)
     # An empty tag set leaves the bucket without one, as DeleteBucketTagging does.
-    await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, BUCKET_CONFIG, [list(t) for t in new] or None)
+    await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, tags.BUCKET_CONFIG, [list(t) for t in new] or None)
     return Response(status=204)
 
 
 @operation("GetBucketTagging")
 async def get_bucket_tagging(ctx: Context) -> Response:
     bucket = await require_bucket(ctx)
-    stored = bucket.config.get(BUCKET_CONFIG)
+    stored = bucket.config.get(tags.BUCKET_CONFIG)
     if not stored:
         raise S3Error("NoSuchTagSet", BucketName=ctx.bucket)
     return xml_response(tags.render(tuple((k, v) for k, v in stored)))
@@ -84,6 +82,6 @@ async def get_bucket_tagging(ctx: Context) -> Response:
 @operation("DeleteBucketTagging")
 async def delete_bucket_tagging(ctx: Context) -> Response:
     bucket = await require_bucket(ctx)
-    if BUCKET_CONFIG in bucket.config:
-        await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, BUCKET_CONFIG, None)
+    if tags.BUCKET_CONFIG in bucket.config:
+        await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, tags.BUCKET_CONFIG, None)
     return Response(status=204)
