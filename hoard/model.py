@@ -77,6 +77,14 @@ class ObjectRecord:
     # The data id of the record this one supersedes with the same bytes (a metadata-only change,
     # which keeps last_modified): what a rebuild from the drives must not take for current.
     replaces: str = ""
+    # The version's place among its key's versions: larger is newer (``hoard.objects.versions.new_seq``);
+    # "" for records written before versioning, older than any other.
+    seq: str = ""
+    delete_marker: bool = False  # a version that says "deleted": no bytes, never read
+    # Object lock: GOVERNANCE or COMPLIANCE until retain_until (a Unix time), and a legal hold.
+    retention_mode: str = ""
+    retain_until: float = 0.0
+    legal_hold: bool = False
 
     @property
     def parts_count(self) -> int:
@@ -95,6 +103,8 @@ class ListedObject:
     checksum_algorithm: str = ""
     checksum_type: str = ""
     version_id: str = "null"
+    is_latest: bool = True
+    delete_marker: bool = False
 
 
 @dataclass(frozen=True)

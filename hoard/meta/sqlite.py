@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import heapq
 import json
 import logging
 import queue
@@ -36,9 +37,10 @@ from hoard.model import Bucket, CompletedUpload, ListedObject, Listing, ObjectRe
 from hoard.nowait import WouldBlock
 
 log = logging.getLogger("hoard.meta")
+NULL_VERSION = "null"  # the id of the version written where versioning is not Enabled
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets(
     name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL,
@@ -51,8 +53,23 @@ CREATE TABLE IF NOT EXISTS objects(
     checksum_algorithm TEXT NOT NULL, checksum_value TEXT NOT NULL, checksum_type TEXT NOT NULL,
     placement TEXT NOT NULL, data_id TEXT NOT NULL, inline INTEGER NOT NULL,
     tags TEXT NOT NULL DEFAULT '[]',
+    version_id TEXT NOT NULL DEFAULT 'null', seq TEXT NOT NULL DEFAULT '',
+    delete_marker INTEGER NOT NULL DEFAULT 0, retention_mode TEXT NOT NULL DEFAULT '',
+    retain_until REAL NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(bucket, key)
 ) WITHOUT ROWID;
+-- A key's current version is its row in objects; every older one is here, newest first.
+CREATE TABLE IF NOT EXISTS versions(
+    bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+    last_modified REAL NOT NULL, storage_class TEXT NOT NULL, headers TEXT NOT NULL,
+    segments TEXT NOT NULL, multipart INTEGER NOT NULL,
+    checksum_algorithm TEXT NOT NULL, checksum_value TEXT NOT NULL, checksum_type TEXT NOT NULL,
+    placement TEXT NOT NULL, data_id TEXT NOT NULL, inline INTEGER NOT NULL, tags TEXT NOT NULL,
+    version_id TEXT NOT NULL, seq TEXT NOT NULL, delete_marker INTEGER NOT NULL,
+    retention_mode TEXT NOT NULL, retain_until REAL NOT NULL, legal_hold INTEGER NOT NULL,
+    PRIMARY KEY(bucket, key, seq DESC)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS versions_by_id ON versions(bucket, key, version_id);
 CREATE TABLE IF NOT EXISTS uploads(
     upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL,
     storage_class TEXT NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT NOT NULL,
@@ -81,6 +98,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE buckets ADD COLUMN config TEXT NOT NULL DEFAULT '{}'",
         "ALTER TABLE objects ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE uploads ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
+    ),
+    # Versioning and object lock (the versions table itself is in SCHEMA).
+    3: (
+        "ALTER TABLE objects ADD COLUMN version_id TEXT NOT NULL DEFAULT 'null'",
+        "ALTER TABLE objects ADD COLUMN seq TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE objects ADD COLUMN delete_marker INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE objects ADD COLUMN retention_mode TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE objects ADD COLUMN retain_until REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE objects ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0",
     ),
 }
 
@@ -127,14 +153,18 @@ def _object_row(r: ObjectRecord) -> tuple:
         r.bucket, r.key, r.size, r.etag, r.last_modified, r.storage_class, json.dumps(r.headers),
         _segments_json(r.segments), int(r.multipart), r.checksum_algorithm, r.checksum_value,
         r.checksum_type, json.dumps(r.placement.to_json()), r.data_id, int(r.inline), _tags_json(r.tags),
+        r.version_id, r.seq, int(r.delete_marker), r.retention_mode, r.retain_until, int(r.legal_hold),
     )
 
 
+# The same columns in objects (current versions) and versions (older ones).
 _OBJECT_COLUMNS = (
     "bucket, key, size, etag, last_modified, storage_class, headers, segments, multipart, "
-    "checksum_algorithm, checksum_value, checksum_type, placement, data_id, inline, tags"
+    "checksum_algorithm, checksum_value, checksum_type, placement, data_id, inline, tags, "
+    "version_id, seq, delete_marker, retention_mode, retain_until, legal_hold"
 )
-_OBJECT_SLOTS = ",".join("?" * 16)
+_OBJECT_SLOTS = ",".join("?" * 22)
+_SEQ_AT = 17
 
 
 def _object_from_row(row: tuple) -> ObjectRecord:
@@ -144,7 +174,8 @@ def _object_from_row(row: tuple) -> ObjectRecord:
         segments=tuple(Segment(*s) for s in json.loads(row[7])), multipart=bool(row[8]),
         checksum_algorithm=row[9], checksum_value=row[10], checksum_type=row[11],
         placement=Placement.from_json(json.loads(row[12])), data_id=row[13], inline=bool(row[14]),
-        tags=_tags_from_json(row[15]),
+        tags=_tags_from_json(row[15]), version_id=row[16], seq=row[17], delete_marker=bool(row[18]),
+        retention_mode=row[19], retain_until=row[20], legal_hold=bool(row[21]),
     )
 
 
@@ -154,6 +185,15 @@ _LISTED_COLUMNS = "bucket, key, size, etag, last_modified, storage_class, checks
 
 def _listed_from_row(row: tuple) -> ListedObject:
     return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+# A version listing's rows: the listed columns, then the version's id, seq and marker flag, and
+# whether it is the current one (1 from objects, 0 from versions).
+_VERSION_LISTED_COLUMNS = _LISTED_COLUMNS + ", version_id, seq, delete_marker"
+
+
+def _listed_version_from_row(row: tuple) -> ListedObject:
+    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], bool(row[11]), bool(row[10]))
 
 
 _UPLOAD_COLUMNS = "upload_id, bucket, key, initiated, storage_class, headers, checksum_algorithm, checksum_type, owner_id, tags"
@@ -387,6 +427,7 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM buckets WHERE name=?", (name,)).fetchone() is None:
                 raise BucketNotFound(name)
+            # Every key with versions has a current one (a delete marker, maybe): objects says it all.
             if conn.execute("SELECT 1 FROM objects WHERE bucket=? LIMIT 1", (name,)).fetchone():
                 raise BucketNotEmpty(name)
             uploads = [r[0] for r in conn.execute("SELECT upload_id FROM uploads WHERE bucket=?", (name,))]
@@ -402,35 +443,30 @@ class SqliteMetaStore:
         record: ObjectRecord,
         precondition: Callable[[ObjectRecord | None], None] | None = None,
     ) -> ObjectRecord | None:
-        """Make ``record`` the current object; the replaced one's bytes are queued for reclaim.
+        """Add ``record`` as its key's newest version (see ``_add_version``); returns the version
+        it removed, whose bytes are queued for reclaim.
 
-        ``precondition`` sees the current object inside the transaction (conditional writes).
+        ``precondition`` sees the current object inside the transaction (conditional writes;
+        None when there is none or it is a delete marker).
         """
 
         def op(conn: sqlite3.Connection) -> ObjectRecord | None:
             _require_bucket(conn, record.bucket)
-            old = _get_object(conn, record.bucket, record.key)
             if precondition is not None:
-                precondition(old)
-            conn.execute(
-                f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})",
-                _object_row(record),
-            )
-            if old is not None:
-                _queue_reclaim(conn, (s.blob for s in old.segments))
-            return old
+                precondition(_live(_get_object(conn, record.bucket, record.key)))
+            return _add_version(conn, record)
 
         return await self._write(op)
 
     async def replace_version(self, old: ObjectRecord, new: ObjectRecord) -> None:
         """Put ``new`` (the same bytes, other metadata: tags, ...) in place of ``old``, if ``old``
-        is still the current version; its shard files stay in use. VersionChanged otherwise."""
+        is still there, current or not; its shard files stay in use. VersionChanged otherwise."""
 
         def op(conn: sqlite3.Connection) -> None:
-            current = _get_object(conn, old.bucket, old.key)
-            if current is None or current.data_id != old.data_id:
+            found, current = _get_version(conn, old.bucket, old.key, old.version_id)
+            if found is None or found.data_id != old.data_id:
                 raise VersionChanged(f"{old.bucket}/{old.key} changed while its metadata was being replaced")
-            conn.execute(f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", _object_row(new))
+            _insert(conn, "objects" if current else "versions", new)
 
         await self._write(op)
 
@@ -444,20 +480,44 @@ class SqliteMetaStore:
         return await self._read_point(lambda c: _get_object(c, bucket, key))
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        def op(conn: sqlite3.Connection) -> ObjectRecord | None:
-            _require_bucket(conn, bucket)
-            return _delete_object(conn, bucket, key)
-
-        return await self._write(op)
+        return await self.delete_version(bucket, key, NULL_VERSION)
 
     async def delete_objects(self, bucket: str, keys: list[str]) -> list[ObjectRecord | None]:
-        """Delete each key; returns the records that were removed (None where a key was absent)."""
+        """Delete each key's null version; returns the records removed (None where there was none)."""
+        return await self.delete_versions(bucket, [(key, NULL_VERSION) for key in keys])
 
+    async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
+        return (await self.delete_versions(bucket, [(key, version_id)]))[0]
+
+    async def delete_versions(self, bucket: str, versions: list[tuple[str, str]]) -> list[ObjectRecord | None]:
         def op(conn: sqlite3.Connection) -> list[ObjectRecord | None]:
             _require_bucket(conn, bucket)
-            return [_delete_object(conn, bucket, key) for key in keys]
+            return [_delete_version(conn, bucket, key, version_id) for key, version_id in versions]
 
         return await self._write(op)
+
+    async def get_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
+        return await self._read_point(lambda c: _get_version(c, bucket, key, version_id)[0])
+
+    async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+        def op(conn: sqlite3.Connection) -> list[ObjectRecord]:
+            current = _get_object(conn, bucket, key)
+            older = conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM versions WHERE bucket=? AND key=? ORDER BY seq DESC", (bucket, key))
+            return ([current] if current else []) + [_object_from_row(r) for r in older]
+
+        return await self._read(op)
+
+    async def list_versions(
+        self, bucket: str, prefix: str, delimiter: str, key_marker: str, version_marker: str, limit: int
+    ) -> Listing:
+        """A page of every version (``ListedObject`` with version id, is-latest and delete-marker
+        flags) in S3's order: key ascending, newest version first; after ``version_marker`` of
+        ``key_marker`` when given, else after ``key_marker``."""
+
+        def op(conn: sqlite3.Connection) -> Listing:
+            return _list_versions(conn, bucket, prefix, delimiter, key_marker, version_marker, limit)
+
+        return await self._read(op)
 
     async def list_objects(
         self, bucket: str, prefix: str, delimiter: str, after: str, limit: int
@@ -468,7 +528,7 @@ class SqliteMetaStore:
         """
 
         def op(conn: sqlite3.Connection) -> Listing:
-            return _list(conn, "objects", _LISTED_COLUMNS, _listed_from_row, bucket, prefix, delimiter, after, limit)
+            return _list(conn, "objects", _LISTED_COLUMNS, _listed_from_row, bucket, prefix, delimiter, after, limit, " AND delete_marker=0")
 
         return await self._read(op)
 
@@ -525,7 +585,8 @@ class SqliteMetaStore:
         precondition: Callable[[ObjectRecord | None], None] | None = None,
         before_commit: Callable[[ObjectRecord], None] | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
-        """Turn an upload into an object in one transaction; returns it and the object it replaced.
+        """Turn an upload into an object in one transaction; returns it and the version it removed
+        (it is added as a new version: ``_add_version``).
 
         ``build`` validates the client's part list against the stored parts and returns the
         object and the part numbers it uses; parts it does not use are reclaimed.
@@ -542,17 +603,11 @@ class SqliteMetaStore:
             )
             parts = {r[1]: Part(*r) for r in rows}
             record, used = build(upload, parts)
-            old = _get_object(conn, record.bucket, record.key)
             if precondition is not None:
-                precondition(old)
+                precondition(_live(_get_object(conn, record.bucket, record.key)))
             if before_commit is not None:
                 before_commit(record)
-            conn.execute(
-                f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})",
-                _object_row(record),
-            )
-            if old is not None:
-                _queue_reclaim(conn, (s.blob for s in old.segments))
+            old = _add_version(conn, record)
             _queue_reclaim(conn, (p.blob for n, p in parts.items() if n not in used))
             conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
@@ -617,11 +672,12 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> tuple[set[str], set[str]]:
             shards: set[str] = set()
             records: set[str] = set()
-            conn.execute("BEGIN")  # one snapshot for all three tables
+            conn.execute("BEGIN")  # one snapshot for every table
             try:
-                for segments, data_id in conn.execute("SELECT segments, data_id FROM objects"):
-                    shards.update(s[0] for s in json.loads(segments) if s[0])
-                    records.add(data_id)
+                for table in ("objects", "versions"):
+                    for segments, data_id in conn.execute(f"SELECT segments, data_id FROM {table}"):
+                        shards.update(s[0] for s in json.loads(segments) if s[0])
+                        records.add(data_id)
                 shards.update(r[0] for r in conn.execute("SELECT blob FROM parts"))
                 shards.update(r[0] for r in conn.execute("SELECT blob FROM reclaim"))
             finally:
@@ -632,7 +688,8 @@ class SqliteMetaStore:
 
     # -- walking and rebuilding -----------------------------------------------------------
     async def objects_after(self, bucket: str, key: str, limit: int, prefix_bucket: str = "", prefix: str = "") -> list[ObjectRecord]:
-        """Objects after (bucket, key) in index order, optionally only one bucket and key prefix."""
+        """Every version of up to ``limit`` keys after (bucket, key) in index order (each key's
+        versions newest first), optionally only one bucket and key prefix."""
 
         def op(conn: sqlite3.Connection) -> list[ObjectRecord]:
             sql = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE (bucket > ? OR (bucket = ? AND key > ?))"
@@ -643,7 +700,12 @@ class SqliteMetaStore:
                 args += [prefix_bucket, *more]
             sql += " ORDER BY bucket, key LIMIT ?"
             args.append(limit)
-            return [_object_from_row(r) for r in conn.execute(sql, args)]
+            out: list[ObjectRecord] = []
+            for row in conn.execute(sql, args).fetchall():
+                out.append(_object_from_row(row))
+                older = conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM versions WHERE bucket=? AND key=? ORDER BY seq DESC", (row[0], row[1]))
+                out.extend(_object_from_row(r) for r in older)
+            return out
 
         return await self._read(op)
 
@@ -692,7 +754,7 @@ class SqliteMetaStore:
         self._write_sync(lambda c: c.execute("INSERT OR REPLACE INTO settings(name, value) VALUES(?, ?)", (name, value)) and None)
 
     def replace_contents(self, buckets: list[Bucket], records: list[ObjectRecord]) -> None:
-        """Make the index hold exactly these buckets and objects (rebuilding from the drives).
+        """Make the index hold exactly these buckets and object versions (rebuilding from the drives).
 
         Uploads in progress whose bucket survives are kept; replaced versions' bytes are left to
         the orphan sweep, which checks the drives against the new contents.
@@ -700,9 +762,19 @@ class SqliteMetaStore:
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM objects")
+            conn.execute("DELETE FROM versions")
             conn.execute("DELETE FROM buckets")
             conn.executemany(f"INSERT INTO buckets({_BUCKET_COLUMNS}) VALUES(?,?,?,?,?)", [_bucket_row(b) for b in buckets])
-            conn.executemany(f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", [_object_row(r) for r in records])
+            # Each key's newest version is its current one; the others are older versions.
+            newest: dict[tuple[str, str], ObjectRecord] = {}
+            for r in records:
+                best = newest.get((r.bucket, r.key))
+                if best is None or r.seq > best.seq:
+                    newest[(r.bucket, r.key)] = r
+            current = set(map(id, newest.values()))
+            conn.executemany(f"INSERT OR REPLACE INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", [_object_row(r) for r in newest.values()])
+            older = [_object_row(r) for r in records if id(r) not in current]
+            conn.executemany(f"INSERT OR REPLACE INTO versions({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", older)
             for (upload_id,) in conn.execute("SELECT upload_id FROM uploads WHERE bucket NOT IN (SELECT name FROM buckets)").fetchall():
                 _drop_upload(conn, upload_id)
 
@@ -733,12 +805,78 @@ def _get_object(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectRecord
     return _object_from_row(row) if row else None
 
 
-def _delete_object(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectRecord | None:
-    old = _get_object(conn, bucket, key)
-    if old is not None:
-        conn.execute("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
-        _queue_reclaim(conn, (s.blob for s in old.segments))
-    return old
+def _live(record: ObjectRecord | None) -> ObjectRecord | None:
+    """The current version as a condition sees it: a delete marker is no object."""
+    return None if record is None or record.delete_marker else record
+
+
+def _get_version(conn: sqlite3.Connection, bucket: str, key: str, version_id: str) -> tuple[ObjectRecord | None, bool]:
+    """The version with this id, and whether it is the current one."""
+    row = conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket=? AND key=? AND version_id=?", (bucket, key, version_id)).fetchone()
+    if row is not None:
+        return _object_from_row(row), True
+    row = conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM versions WHERE bucket=? AND key=? AND version_id=?", (bucket, key, version_id)).fetchone()
+    return (_object_from_row(row), False) if row is not None else (None, False)
+
+
+def _insert(conn: sqlite3.Connection, table: str, record: ObjectRecord) -> None:
+    conn.execute(f"INSERT OR REPLACE INTO {table}({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", _object_row(record))
+
+
+def _add_version(conn: sqlite3.Connection, record: ObjectRecord) -> ObjectRecord | None:
+    """Add a version to its key's history; returns the version that leaves the index with it.
+
+    The newest version (by seq) is the current one; the one it displaces becomes an older
+    version. A ``null`` version replaces the key's null version, if there is one (unversioned
+    and Suspended buckets): that one is removed and its bytes reclaimed. If a newer null version
+    got there first (two writes racing), the newer stays and ``record`` itself is the one removed.
+    """
+    current = _get_object(conn, record.bucket, record.key)
+    removed = None
+    if record.version_id == NULL_VERSION:
+        if current is not None and current.version_id == NULL_VERSION:
+            old, old_is_current = current, True
+        else:
+            old, old_is_current = _get_version(conn, record.bucket, record.key, NULL_VERSION)
+        if old is not None:
+            if old.seq > record.seq:
+                _queue_reclaim(conn, (s.blob for s in record.segments))
+                return record
+            _remove_version(conn, old, old_is_current)
+            removed = old
+            if old_is_current:
+                current = _get_object(conn, record.bucket, record.key)
+    if current is None or record.seq > current.seq or (record.seq == current.seq == ""):
+        if current is not None:
+            conn.execute("DELETE FROM objects WHERE bucket=? AND key=?", (current.bucket, current.key))
+            _insert(conn, "versions", current)
+        _insert(conn, "objects", record)
+    else:
+        _insert(conn, "versions", record)
+    return removed
+
+
+def _remove_version(conn: sqlite3.Connection, record: ObjectRecord, is_current: bool) -> None:
+    """Take a version out of the index, its bytes to reclaim; the newest older version, if any,
+    becomes current in place of a current one."""
+    if is_current:
+        conn.execute("DELETE FROM objects WHERE bucket=? AND key=?", (record.bucket, record.key))
+        row = conn.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM versions WHERE bucket=? AND key=? ORDER BY seq DESC LIMIT 1", (record.bucket, record.key)
+        ).fetchone()
+        if row is not None:
+            conn.execute("DELETE FROM versions WHERE bucket=? AND key=? AND seq=?", (record.bucket, record.key, row[_SEQ_AT]))
+            conn.execute(f"INSERT INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", row)
+    else:
+        conn.execute("DELETE FROM versions WHERE bucket=? AND key=? AND seq=?", (record.bucket, record.key, record.seq))
+    _queue_reclaim(conn, (s.blob for s in record.segments))
+
+
+def _delete_version(conn: sqlite3.Connection, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
+    found, is_current = _get_version(conn, bucket, key, version_id)
+    if found is not None:
+        _remove_version(conn, found, is_current)
+    return found
 
 
 def _get_upload(conn: sqlite3.Connection, upload_id: str) -> Upload | None:
@@ -762,14 +900,16 @@ def _list(
     delimiter: str,
     after: str,
     limit: int,
+    where: str = "",
 ) -> Listing:
-    """A page of ``table`` (the key its second column), following the seeks of the pure listing logic."""
+    """A page of ``table`` (the key its second column; ``where`` more conditions to AND in),
+    following the seeks of the pure listing logic."""
     page = Page(prefix, delimiter, limit, from_row)
     bound = None if page.done else first_bound(prefix, delimiter, after)
     upper = prefix_end(prefix) if prefix else None
     batch = limit + 1 if not delimiter else min(limit + 1, 1000)
     while bound is not None:
-        sql = f"SELECT {columns} FROM {table} WHERE bucket=? AND key {'>=' if bound.inclusive else '>'} ?"
+        sql = f"SELECT {columns} FROM {table} WHERE bucket=? AND key {'>=' if bound.inclusive else '>'} ?{where}"
         args: list[Any] = [bucket, bound.key]
         if upper is not None:
             sql += " AND key < ?"
@@ -823,4 +963,46 @@ def _list_uploads(
     args += more
     # One scan, no seeks: uploads under a common prefix already returned are skipped.
     page.take(conn.execute(sql, args), key_at=2, seek=False)
+    return page.listing
+
+
+# Newest first within a key: seqs compared backwards (a record without one, "", is the oldest).
+_BACKWARDS = str.maketrans("0123456789abcdef", "fedcba9876543210")
+
+
+def _version_order(row: tuple) -> tuple[str, str]:
+    return row[1], row[9].translate(_BACKWARDS) + "~"
+
+
+def _list_versions(
+    conn: sqlite3.Connection, bucket: str, prefix: str, delimiter: str, key_marker: str, version_marker: str, limit: int
+) -> Listing:
+    """A page of versions: current rows (objects) and older ones (versions) merged in S3's
+    order, each side an index range scan stepped lazily; a common prefix is skipped in one seek
+    on both."""
+    columns = _VERSION_LISTED_COLUMNS
+    page = Page(prefix, delimiter, limit, _listed_version_from_row)
+    if page.done:
+        return page.listing
+    bound = first_bound(prefix, delimiter, key_marker)
+    upper = prefix_end(prefix) if prefix else None
+    if version_marker and bound == Bound(key_marker):
+        # The rest of the marker key's versions first: those older than the marker.
+        marked, _ = _get_version(conn, bucket, key_marker, version_marker)
+        if marked is not None:
+            rest = conn.execute(
+                f"SELECT {columns}, 0 FROM versions WHERE bucket=? AND key=? AND seq < ? ORDER BY seq DESC", (bucket, key_marker, marked.seq)
+            )
+            seek, _ = page.take(rest)
+            if seek is not None:
+                bound = seek
+    while bound is not None and not page.done:
+        condition = f"bucket=? AND key {'>=' if bound.inclusive else '>'} ?"
+        args: list[Any] = [bucket, bound.key]
+        if upper is not None:
+            condition += " AND key < ?"
+            args.append(upper)
+        current = conn.execute(f"SELECT {columns}, 1 FROM objects WHERE {condition} ORDER BY key", args)
+        older = conn.execute(f"SELECT {columns}, 0 FROM versions WHERE {condition} ORDER BY key, seq DESC", args)
+        bound, _ = page.take(heapq.merge(current, older, key=_version_order))
     return page.listing

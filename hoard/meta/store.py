@@ -61,16 +61,28 @@ class MetaStore(Protocol):
 
     # -- objects ----------------------------------------------------------------------------
     async def put_object(self, record: ObjectRecord, precondition: Precondition | None = None) -> ObjectRecord | None:
-        """Make ``record`` the current version after ``precondition(current)`` passes; returns the replaced one. BucketNotFound."""
+        """Add ``record`` as a version of its key after ``precondition(current)`` passes (current:
+        None if absent or a delete marker). The version with the highest ``seq`` is the current
+        one. A ``null`` version replaces the key's null version: returns the one removed (the
+        older of the two, which may be ``record`` itself when a newer one raced ahead), else
+        None. BucketNotFound."""
         ...
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        """The current version, or None (no error for a missing bucket)."""
+        """The current version (maybe a delete marker), or None (no error for a missing bucket)."""
+        ...
+
+    async def get_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
+        """The version with this id, current or not, or None."""
+        ...
+
+    async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
+        """Every version of the key, newest first."""
         ...
 
     async def replace_version(self, old: ObjectRecord, new: ObjectRecord) -> None:
-        """Put ``new`` (the same bytes with other metadata, e.g. tags) in place of ``old`` if ``old``
-        is still the key's current version; nothing is reclaimed. VersionChanged otherwise."""
+        """Put ``new`` (the same bytes and version id with other metadata, e.g. tags) in place of
+        ``old`` if ``old`` is still there; nothing is reclaimed. VersionChanged otherwise."""
         ...
 
     def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
@@ -82,15 +94,33 @@ class MetaStore(Protocol):
         ...
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        """Remove the current version; returns it (None if there was none). BucketNotFound."""
+        """Remove the key's null version (an unversioned bucket's only one); returns it (None if
+        there was none). The newest remaining version, if any, becomes current. BucketNotFound."""
         ...
 
     async def delete_objects(self, bucket: str, keys: list[str]) -> list[ObjectRecord | None]:
         """``delete_object`` of each key in one transaction; removed versions in the keys' order. BucketNotFound."""
         ...
 
+    async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
+        """Remove one version (its bytes to reclaim); returns it, or None. BucketNotFound."""
+        ...
+
+    async def delete_versions(self, bucket: str, versions: list[tuple[str, str]]) -> list[ObjectRecord | None]:
+        """``delete_version`` of each (key, version id) in one transaction. BucketNotFound."""
+        ...
+
     async def list_objects(self, bucket: str, prefix: str, delimiter: str, after: str, limit: int) -> Listing:
-        """A page of ``ListedObject`` entries and common prefixes after ``after`` (see ``hoard.meta.listing``)."""
+        """A page of ``ListedObject`` entries (current versions, delete markers left out) and
+        common prefixes after ``after`` (see ``hoard.meta.listing``)."""
+        ...
+
+    async def list_versions(
+        self, bucket: str, prefix: str, delimiter: str, key_marker: str, version_marker: str, limit: int
+    ) -> Listing:
+        """A page of every version and delete marker (``ListedObject`` with ``is_latest``), key
+        ascending then newest first, after ``version_marker`` of ``key_marker`` (or after
+        ``key_marker``); common prefixes as in ``list_objects``. An index range scan."""
         ...
 
     # -- multipart uploads ------------------------------------------------------------------
@@ -155,7 +185,8 @@ class MetaStore(Protocol):
     async def objects_after(
         self, bucket: str, key: str, limit: int, prefix_bucket: str = "", prefix: str = ""
     ) -> list[ObjectRecord]:
-        """Up to ``limit`` versions after (bucket, key) in (bucket, key) order; with ``prefix_bucket``, only its keys under ``prefix``."""
+        """Every version of up to ``limit`` keys after (bucket, key) in (bucket, key) order, each
+        key's newest first; with ``prefix_bucket``, only its keys under ``prefix``."""
         ...
 
     async def count_objects(self, bucket: str = "", prefix: str = "") -> int:
@@ -181,5 +212,6 @@ class MetaStore(Protocol):
         ...
 
     def replace_contents(self, buckets: list[Bucket], records: list[ObjectRecord]) -> None:
-        """Make the index hold exactly these buckets and objects, keeping uploads whose bucket stays. Blocks."""
+        """Make the index hold exactly these buckets and object versions (each key's highest seq
+        current), keeping uploads whose bucket stays. Blocks."""
         ...

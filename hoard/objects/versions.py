@@ -11,10 +11,45 @@ object lock, encryption and replication change these functions, not the handlers
 from __future__ import annotations
 
 import hashlib
+import secrets
+import threading
 import time
 
 from hoard.model import ObjectRecord, Part, Placement, Segment, Tags, Upload
 from hoard.storage.erasure_set import new_id
+
+NULL_VERSION = "null"
+# Versioning states, as PutBucketVersioning names them; a bucket never configured has none.
+ENABLED, SUSPENDED = "Enabled", "Suspended"
+VERSIONING_CONFIG = "versioning"  # the bucket configuration the state is kept under
+
+_seq_lock = threading.Lock()
+_last_micros = 0
+
+
+def new_seq() -> str:
+    """A version's place in its key's history: the time in microseconds (fixed-width hex, so
+    that text order is time order) and 40 random bits; strictly increasing within a process.
+
+    Versions of one key sort by it, newest last; an Enabled bucket's version ids are these, so
+    ids are unique and time-ordered.
+    """
+    global _last_micros
+    with _seq_lock:
+        micros = max(time.time_ns() // 1000, _last_micros + 1)
+        _last_micros = micros
+    return f"{micros:014x}{secrets.token_hex(5)}"
+
+
+def version_id_for(versioning: str | None, seq: str) -> str:
+    """The id a new version gets: its seq where versioning is Enabled, else ``null`` (which
+    replaces the key's null version, if it has one)."""
+    return seq if versioning == ENABLED else NULL_VERSION
+
+
+def is_version_id(value: str) -> bool:
+    """Whether ``value`` can name a version: ``null`` or an id ``new_seq`` made."""
+    return value == NULL_VERSION or (len(value) == 24 and all(c in "0123456789abcdef" for c in value))
 
 
 def now() -> float:
@@ -42,8 +77,11 @@ def single_part_version(
     tags: Tags = (),
     checksum_algorithm: str = "",
     checksum_value: str = "",
+    versioning: str | None = None,
 ) -> ObjectRecord:
-    """A version made of one stored run of bytes (``blob``, "" when inline)."""
+    """A version made of one stored run of bytes (``blob``, "" when inline); ``versioning`` is
+    the bucket's state, which decides its version id."""
+    seq = new_seq()
     return ObjectRecord(
         bucket=bucket,
         key=key,
@@ -60,16 +98,46 @@ def single_part_version(
         data_id=new_id(),
         inline=inline,
         tags=tags,
+        seq=seq,
+        version_id=version_id_for(versioning, seq),
+    )
+
+
+def delete_marker(bucket: str, key: str, placement: Placement, versioning: str | None) -> ObjectRecord:
+    """The version a DeleteObject without a version id adds to a versioned bucket: no bytes,
+    only a record saying the key is deleted (``null`` where versioning is Suspended)."""
+    seq = new_seq()
+    return ObjectRecord(
+        bucket=bucket,
+        key=key,
+        size=0,
+        etag="",
+        last_modified=now(),
+        storage_class="STANDARD",
+        headers={},
+        segments=(),
+        placement=placement,
+        data_id=new_id(),
+        seq=seq,
+        version_id=version_id_for(versioning, seq),
+        delete_marker=True,
     )
 
 
 def multipart_version(
-    upload: Upload, parts: list[Part], placement: Placement, data_id: str, completed_at: float, checksum_value: str
+    upload: Upload,
+    parts: list[Part],
+    placement: Placement,
+    data_id: str,
+    completed_at: float,
+    checksum_value: str,
+    seq: str,
+    version_id: str,
 ) -> ObjectRecord:
     """The version an upload becomes: its parts, in order, as segments (no byte is copied).
 
     Its ETag is S3's: the MD5 of the parts' binary MD5s, then ``-`` and the number of parts.
-    ``data_id`` and ``completed_at`` are given so that building it twice (before the records are
+    ``data_id``, ``completed_at``, ``seq`` and ``version_id`` are given so that building it twice (before the records are
     written and inside the index transaction) gives the same version.
     """
     digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in parts)).hexdigest()
@@ -89,4 +157,6 @@ def multipart_version(
         checksum_value=checksum_value,
         checksum_type=upload.checksum_type,
         tags=upload.tags,
+        seq=seq,
+        version_id=version_id,
     )

@@ -5,8 +5,8 @@ File format (``.hoard/records/<xx>/<data-id>`` on a drive)::
 
     b"HOARDREC1\\n" | u32 big-endian JSON length | JSON | inline fragment | 32-byte BLAKE3 of all before
 
-The JSON holds the object's fields (bucket, key, size, ETag, headers, segments = the shard ids
-of its parts, placement) and ``fragment``, the index of the fragment this drive holds. Objects
+The JSON holds the object's fields (bucket, key, version id and seq, size, ETag, headers,
+segments = the shard ids of its parts, placement, delete marker, retention and legal hold) and ``fragment``, the index of the fragment this drive holds. Objects
 small enough to be inline carry that drive's fragment of their bytes after the JSON.
 """
 
@@ -54,6 +54,11 @@ def encode(record: ObjectRecord, fragment: int, inline: bytes = b"") -> bytes:
         "inline": record.inline,
         "tags": [list(t) for t in record.tags],
         "replaces": record.replaces,
+        "seq": record.seq,
+        "delete_marker": record.delete_marker,
+        "retention_mode": record.retention_mode,
+        "retain_until": record.retain_until,
+        "legal_hold": record.legal_hold,
         "fragment": fragment,
     }
     doc = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
@@ -90,6 +95,12 @@ def decode(data: bytes | bytearray) -> StoredRecord:
             inline=f["inline"],
             tags=tuple((k, v) for k, v in f.get("tags", ())),
             replaces=f.get("replaces", ""),
+            # Records written before versioning have none of these: an unversioned, unlocked version.
+            seq=f.get("seq", ""),
+            delete_marker=f.get("delete_marker", False),
+            retention_mode=f.get("retention_mode", ""),
+            retain_until=f.get("retain_until", 0.0),
+            legal_hold=f.get("legal_hold", False),
         )
         return StoredRecord(record, f["fragment"], bytes(body[start + length :]))
     except (KeyError, TypeError, ValueError) as e:

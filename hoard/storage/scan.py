@@ -1,4 +1,4 @@
-"""What the drives describe: every bucket file and version record, the newest readable version per key.
+"""What the drives describe: every bucket file and readable version record.
 
 Each drive of a version's set holds its record, so any drive that survived is enough to find
 it again. Buckets come from the bucket files every drive keeps. The index is rebuilt from this
@@ -19,8 +19,8 @@ log = logging.getLogger("hoard.rebuild")
 
 
 def scan(storage: Storage, owner_id: str, region: str) -> tuple[list[Bucket], list[ObjectRecord]]:
-    """The buckets and current object versions the drives describe."""
-    newest: dict[tuple[str, str], ObjectRecord] = {}
+    """The buckets and object versions (every readable one, each key's null version once) the drives describe."""
+    found: dict[tuple[str, str], list[ObjectRecord]] = {}
     candidates: dict[tuple[str, str], list[ObjectRecord]] = {}
     seen: set[str] = set()
     for drive in storage.drives:
@@ -46,18 +46,32 @@ def scan(storage: Storage, owner_id: str, region: str) -> tuple[list[Bucket], li
         # last_modified) is left over from a crash before its removal: never the current one.
         superseded = {v.replaces for v in versions if v.replaces}
         versions = [v for v in versions if v.data_id not in superseded] or versions
-        # Newest first; a version whose shard files never became durable (a crash between
-        # writing its records and committing it) was never acknowledged: the one before stands.
-        for r in sorted(versions, key=lambda v: (v.last_modified, v.data_id), reverse=True):
-            if _readable(storage, r):
-                newest[where] = r
-                break
+        # A version whose shard files never became durable (a crash between writing its records
+        # and committing it) was never acknowledged: left out, the one before stands. A key has
+        # one null version: the newest; an older one is left over from a crash before its removal.
+        kept: list[ObjectRecord] = []
+        null_seen = False
+        for r in sorted(versions, key=_newest_first, reverse=True):
+            if r.version_id == "null" and null_seen or not _readable(storage, r):
+                continue
+            null_seen = null_seen or r.version_id == "null"
+            kept.append(r)
+        found[where] = kept
     buckets = {b.name: b for b in storage.load_buckets()}
-    for bucket, _ in newest:
-        if bucket not in buckets:
-            log.warning("bucket %s has objects but no bucket file: recreating it", bucket)
-            buckets[bucket] = Bucket(bucket, min(r.last_modified for (b, _), r in newest.items() if b == bucket), region, owner_id)
-    return sorted(buckets.values(), key=lambda b: b.name), sorted(newest.values(), key=lambda r: (r.bucket, r.key))
+    records = sorted((r for kept in found.values() for r in kept), key=lambda r: (r.bucket, r.key, _newest_first(r)))
+    earliest: dict[str, float] = {}
+    for r in records:
+        earliest[r.bucket] = min(earliest.get(r.bucket, r.last_modified), r.last_modified)
+    for name, created in earliest.items():
+        if name not in buckets:
+            log.warning("bucket %s has objects but no bucket file: recreating it", name)
+            buckets[name] = Bucket(name, created, region, owner_id)
+    return sorted(buckets.values(), key=lambda b: b.name), records
+
+
+def _newest_first(r: ObjectRecord) -> tuple[str, float, str]:
+    """Versions order by seq; records written before versioning (no seq) by time, before all others."""
+    return r.seq, r.last_modified, r.data_id
 
 
 def _readable(storage: Storage, r: ObjectRecord) -> bool:

@@ -131,8 +131,8 @@ class Healer:
             bucket, key = await self._queue.get()
             self._pending.discard((bucket, key))
             try:
-                record = await self.store.get_object(bucket, key)
-                if record is not None:
+                # The report names the key: each of its versions is checked.
+                for record in await self.store.get_versions(bucket, key):
                     result = await self.heal(record, deep=True)
                     self.repaired_on_read += bool(result.repaired)
             except asyncio.CancelledError:
@@ -144,9 +144,9 @@ class Healer:
     async def heal(self, record: ObjectRecord, deep: bool) -> HealResult:
         result = await asyncio.to_thread(self.storage.set_of(record.placement).heal, record, deep)
         if result.repaired:
-            current = await self.store.get_object(record.bucket, record.key)
+            current = await self.store.get_version(record.bucket, record.key, record.version_id)
             if current is None or current.data_id != record.data_id:
-                # Replaced while we repaired it: what we rewrote belongs to no one (the replaced
+                # Replaced or deleted while we repaired it: what we rewrote belongs to no one (the replaced
                 # version's shard files may already have been reclaimed before we rebuilt them).
                 await self.data.retract(record)
             else:

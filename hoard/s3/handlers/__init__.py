@@ -7,6 +7,18 @@ from hoard.s3.handlers.common import HANDLERS, Handler
 
 def registry() -> dict[str, Handler]:
     """Every implemented operation's handler, by operation name."""
-    from hoard.s3.handlers import acl, attributes, buckets, copy, listing, multipart, object_lock, objects, public_access, tagging  # noqa: F401
+    from hoard.s3.handlers import (  # noqa: F401
+        acl,
+        attributes,
+        buckets,
+        copy,
+        listing,
+        multipart,
+        object_lock,
+        objects,
+        public_access,
+        tagging,
+        versioning,
+    )
 
     return dict(HANDLERS)

@@ -12,7 +12,7 @@ from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.buckets import owner_xml
 from hoard.s3.handlers.common import PUBLIC_GROUPS, Context, check_acl_headers, operation, public_access_blocked, require_bucket
-from hoard.s3.handlers.objects import check_version_id, get_record
+from hoard.s3.handlers.objects import get_record
 from hoard.s3.handlers.payload import receive_document
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -66,14 +66,12 @@ async def put_bucket_acl(ctx: Context) -> Response:
 
 @operation("GetObjectAcl")
 async def get_object_acl(ctx: Context) -> Response:
-    check_version_id(ctx)
     await get_record(ctx)
     return _policy(ctx)
 
 
 @operation("PutObjectAcl")
 async def put_object_acl(ctx: Context) -> Response:
-    check_version_id(ctx)
     await get_record(ctx)
     await _accept_private_only(ctx, await require_bucket(ctx))
     return Response()

@@ -7,7 +7,8 @@ from hoard.model import ObjectRecord
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, check_key, http_date, operation, parse_decimal
-from hoard.s3.handlers.objects import check_version_id, get_record
+from hoard.s3.handlers.objects import get_record
+from hoard.s3.handlers.versioning import version_headers
 
 ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 MAX_PARTS = 1000
@@ -57,7 +58,6 @@ def object_parts(record: ObjectRecord, marker: int, max_parts: int) -> list:
 @operation("GetObjectAttributes")
 async def get_object_attributes(ctx: Context) -> Response:
     check_key(ctx.key)
-    check_version_id(ctx)
     wanted = requested_attributes(ctx.req.headers.get("x-amz-object-attributes"))
     max_parts = min(_header_int(ctx, "x-amz-max-parts", MAX_PARTS, 0), MAX_PARTS)
     marker = _header_int(ctx, "x-amz-part-number-marker", 0, 0)
@@ -76,7 +76,5 @@ async def get_object_attributes(ctx: Context) -> Response:
         children.append(("StorageClass", record.storage_class))
     if "ObjectSize" in wanted:
         children.append(("ObjectSize", record.size))
-    headers = {"last-modified": http_date(record.last_modified)}
-    if "versionId" in ctx.req.params:
-        headers["x-amz-version-id"] = "null"
+    headers = {"last-modified": http_date(record.last_modified), **version_headers(record, named="versionId" in ctx.req.params)}
     return xml_response(xml.render("GetObjectAttributesResponse", children), headers=headers)

@@ -1,5 +1,5 @@
-"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, GetBucketLocation, DeleteBucket,
-GetBucketVersioning (answers the truth: never enabled yet)."""
+"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, GetBucketLocation, DeleteBucket.
+(Versioning: ``versioning``.)"""
 
 from __future__ import annotations
 
@@ -136,10 +136,3 @@ async def delete_bucket(ctx: Context) -> Response:
     await ctx.store.delete_bucket(ctx.bucket)
     await asyncio.to_thread(ctx.services.data.remove_bucket, ctx.bucket)
     return Response(status=204)
-
-
-@operation("GetBucketVersioning")
-async def get_bucket_versioning(ctx: Context) -> Response:
-    await require_bucket(ctx)
-    # Versioning has never been enabled (it is not implemented yet): S3 answers an empty document.
-    return xml_response(xml.render("VersioningConfiguration", []))

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord, Placement
 from hoard.objects.data import ObjectData, read_all
-from hoard.objects.versions import single_part_version
+from hoard.objects.versions import NULL_VERSION, is_version_id, single_part_version
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
@@ -27,6 +27,7 @@ from hoard.s3.handlers.common import (
 )
 from hoard.s3.handlers.multipart import part_number, require_upload, store_part
 from hoard.s3.handlers.objects import checksum_headers, write_precondition
+from hoard.s3.handlers.versioning import version_headers, versioning_of
 
 MAX_COPY_SIZE = 5 * 1024**3
 
@@ -38,6 +39,12 @@ class CopiedBlob:
     md5_hex: str
     checksum: str
     inline: list[bytes] | None = None
+
+
+def copy_source_headers(ctx: Context, source: ObjectRecord) -> dict[str, str]:
+    """``x-amz-copy-source-version-id``: the source version's id, when it has one or was named."""
+    named = parse_copy_source(ctx.req.headers["x-amz-copy-source"])[2] is not None
+    return {"x-amz-copy-source-version-id": source.version_id} if source.version_id != NULL_VERSION or named else {}
 
 
 def parse_copy_source(value: str) -> tuple[str, str, str | None]:
@@ -58,13 +65,17 @@ async def load_source(ctx: Context) -> ObjectRecord:
     bucket, key, version = parse_copy_source(ctx.req.headers["x-amz-copy-source"])
     # Reading the source is a permission of its own, on another resource than the request's.
     ctx.authorize("GetObject", bucket, key)
-    if version is not None and version != "null":
-        raise S3Error("NoSuchVersion", Key=key, VersionId=version)
-    record = await ctx.store.get_object(bucket, key)
-    if record is None:
+    if version is not None and not is_version_id(version):
+        raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="x-amz-copy-source", ArgumentValue=version)
+    record = await (ctx.store.get_object(bucket, key) if version is None else ctx.store.get_version(bucket, key, version))
+    if record is None or (record.delete_marker and version is None):
         if await ctx.store.get_bucket(bucket) is None:
             raise S3Error("NoSuchBucket", BucketName=bucket)
+        if version is not None:
+            raise S3Error("NoSuchVersion", Key=key, VersionId=version)
         raise S3Error("NoSuchKey", Key=key)
+    if record.delete_marker:
+        raise S3Error("InvalidRequest", "The source of a copy request may not specifically refer to a delete marker by version id.")
     h = ctx.req.headers
     modified = int(record.last_modified)
     if "x-amz-copy-source-if-match" in h and not etag_matches(h["x-amz-copy-source-if-match"], record.etag):
@@ -132,9 +143,11 @@ async def copy_object(ctx: Context) -> Response:
     replaced_tags = tags.from_header(ctx.req.header_utf8("x-amz-tagging")) if tag_directive == "REPLACE" else None
     sclass = storage_class(ctx)
     precondition = write_precondition(ctx)
-    await require_bucket_for_write(ctx)
+    bucket = await require_bucket_for_write(ctx)
     source = await load_source(ctx)
-    same = (source.bucket, source.key) == (ctx.bucket, ctx.key)
+    # Copying an older version over its key is how a version is restored: not a copy to itself.
+    named_version = parse_copy_source(ctx.req.headers["x-amz-copy-source"])[2] is not None
+    same = (source.bucket, source.key) == (ctx.bucket, ctx.key) and not named_version
     unchanged = directive == "COPY" and tag_directive == "COPY"
     if same and unchanged and "x-amz-storage-class" not in ctx.req.headers and "x-amz-checksum-algorithm" not in ctx.req.headers:
         raise S3Error(
@@ -162,12 +175,14 @@ async def copy_object(ctx: Context) -> Response:
         tags=source.tags if replaced_tags is None else replaced_tags,
         checksum_algorithm=algorithm,
         checksum_value=copied.checksum,
+        versioning=versioning_of(bucket),
     )
     await ctx.services.data.commit_version(ctx.store, record, copied.inline, precondition)
     children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]
     if algorithm:
         children += [("ChecksumType", "FULL_OBJECT"), (f"Checksum{algorithm}", copied.checksum)]
-    return xml_response(xml.render("CopyObjectResult", children), headers=checksum_headers(record))
+    headers = {**checksum_headers(record), **version_headers(record), **copy_source_headers(ctx, source)}
+    return xml_response(xml.render("CopyObjectResult", children), headers=headers)
 
 
 def _whole(source: ObjectRecord) -> tuple[int, int]:
@@ -205,9 +220,9 @@ async def upload_part_copy(ctx: Context) -> Response:
     if end - start + 1 > MAX_COPY_SIZE:
         raise S3Error("InvalidRequest", "The specified copy range is larger than the maximum part size.")
     placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
-    copied, _ = await copy_bytes(ctx, source, lambda s: _source_range(ctx, s.size), upload.checksum_algorithm, placement, inline=False)
+    copied, source = await copy_bytes(ctx, source, lambda s: _source_range(ctx, s.size), upload.checksum_algorithm, placement, inline=False)
     part = await store_part(ctx, upload, number, copied.blob, copied.size, copied.md5_hex, copied.checksum)
     children: list = [("ETag", part.etag), ("LastModified", xml.format_time(part.last_modified))]
     if upload.checksum_algorithm:
         children.append((f"Checksum{upload.checksum_algorithm}", copied.checksum))
-    return xml_response(xml.render("CopyPartResult", children))
+    return xml_response(xml.render("CopyPartResult", children), headers=copy_source_headers(ctx, source))

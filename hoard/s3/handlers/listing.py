@@ -8,6 +8,7 @@ from urllib.parse import quote_plus
 
 from hoard.http.response import Response, xml_response
 from hoard.model import ListedObject, Listing
+from hoard.objects.versions import is_version_id
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.buckets import owner_xml
@@ -34,7 +35,7 @@ def _common(ctx: Context) -> tuple[str, str, int]:
 def _contents(ctx: Context, record: ListedObject, enc, with_owner: bool, tag: str = "Contents", versions: bool = False):
     children: list = [("Key", enc(record.key))]
     if versions:
-        children += [("VersionId", record.version_id), ("IsLatest", True)]
+        children += [("VersionId", record.version_id), ("IsLatest", record.is_latest)]
     children += [
         ("LastModified", xml.format_time(record.last_modified)),
         ("ETag", record.etag),
@@ -113,9 +114,21 @@ async def list_objects_v2(ctx: Context) -> Response:
     return xml_response(xml.render("ListBucketResult", children))
 
 
+def _delete_marker(ctx: Context, record: ListedObject, enc):
+    return (
+        "DeleteMarker",
+        [
+            ("Key", enc(record.key)),
+            ("VersionId", record.version_id),
+            ("IsLatest", record.is_latest),
+            ("LastModified", xml.format_time(record.last_modified)),
+            ("Owner", owner_xml(ctx)),
+        ],
+    )
+
+
 @operation("ListObjectVersions")
 async def list_object_versions(ctx: Context) -> Response:
-    """Unversioned buckets: every object is its single version, ``null``, and the latest."""
     enc = url_encoder(ctx)
     params = ctx.req.params
     prefix, delimiter, max_keys = _common(ctx)
@@ -123,10 +136,10 @@ async def list_object_versions(ctx: Context) -> Response:
     version_marker = params.get("version-id-marker", "")
     if version_marker and not key_marker:
         raise S3Error("InvalidArgument", "A version-id marker cannot be specified without a key marker.", ArgumentName="version-id-marker", ArgumentValue=version_marker)
-    if version_marker and version_marker != "null":
+    if version_marker and not is_version_id(version_marker):
         raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="version-id-marker", ArgumentValue=version_marker)
     await require_bucket(ctx)
-    listing = await ctx.store.list_objects(ctx.bucket, prefix, delimiter, key_marker, min(max_keys, MAX_KEYS))
+    listing = await ctx.store.list_versions(ctx.bucket, prefix, delimiter, key_marker, version_marker, min(max_keys, MAX_KEYS))
     children: list = [
         ("Name", ctx.bucket),
         ("Prefix", enc(prefix)),
@@ -140,7 +153,9 @@ async def list_object_versions(ctx: Context) -> Response:
     if listing.truncated:
         children.append(("NextKeyMarker", enc(listing.next_marker)))
         if listing.entries and listing.entries[-1].key == listing.next_marker:
-            children.append(("NextVersionIdMarker", "null"))
-    children += [_contents(ctx, r, enc, True, tag="Version", versions=True) for r in listing.entries]
+            children.append(("NextVersionIdMarker", listing.entries[-1].version_id))
+    children += [
+        _delete_marker(ctx, r, enc) if r.delete_marker else _contents(ctx, r, enc, True, tag="Version", versions=True) for r in listing.entries
+    ]
     children += _prefixes(listing, enc)
     return xml_response(xml.render("ListVersionsResult", children))

@@ -12,7 +12,7 @@ import time
 
 from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord, Part, Upload
-from hoard.objects.versions import multipart_version
+from hoard.objects.versions import multipart_version, new_seq, version_id_for
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.buckets import owner_xml
@@ -35,6 +35,7 @@ from hoard.s3.handlers.common import (
 from hoard.s3.handlers.listing import url_encoder
 from hoard.s3.handlers.objects import write_precondition
 from hoard.s3.handlers.payload import receive_blob, receive_document
+from hoard.s3.handlers.versioning import version_headers, versioning_of
 
 MAX_PART_SIZE = 5 * 1024**3
 
@@ -187,17 +188,17 @@ def _same_checksum(claimed: str, computed: str) -> bool:
     return claimed == computed or (bool(count) and claimed == value)
 
 
-def _completed_answer(ctx: Context, etag: str, algorithm: str, checksum: str, kind: str) -> Response:
+def _completed_answer(ctx: Context, etag: str, algorithm: str, checksum: str, kind: str, version: dict[str, str] | None = None) -> Response:
     children: list = [
         ("Location", f"/{ctx.bucket}/{ctx.key}"),
         ("Bucket", ctx.bucket),
         ("Key", ctx.key),
         ("ETag", etag),
     ]
-    headers = {}
+    headers = dict(version or {})
     if algorithm:
         children += [(f"Checksum{algorithm}", checksum), ("ChecksumType", kind)]
-        headers = {checksums.header_name(algorithm): checksum, "x-amz-checksum-type": kind}
+        headers.update({checksums.header_name(algorithm): checksum, "x-amz-checksum-type": kind})
     return xml_response(xml.render("CompleteMultipartUploadResult", children), headers=headers)
 
 
@@ -229,6 +230,8 @@ async def complete_multipart_upload(ctx: Context) -> Response:
     placement = data.placement(upload.bucket, upload.key, upload.storage_class)
     data_id = data.new_data_id()
     completed_at = now()
+    seq = new_seq()
+    version_id = version_id_for(versioning_of(await require_bucket(ctx)), seq)
     if upload.checksum_algorithm:
         claimed_object_checksum = ctx.req.headers.get(checksums.header_name(upload.checksum_algorithm))
 
@@ -255,7 +258,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
             checksum = _combine_checksum(current, chosen)
             if claimed_object_checksum is not None and not _same_checksum(claimed_object_checksum, checksum):
                 raise S3Error("BadDigest", f"The {current.checksum_algorithm} you specified did not match the calculated checksum.")
-        record = multipart_version(current, chosen, placement, data_id, completed_at, checksum)
+        record = multipart_version(current, chosen, placement, data_id, completed_at, checksum, seq, version_id)
         return record, {p.number for p in chosen}
 
     # The version's records must be on the drives before the index commit makes it visible,
@@ -271,7 +274,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
         return rebuilt, used
 
     record = await data.commit_multipart(ctx.store, upload.upload_id, record, build_again, precondition)
-    return _completed_answer(ctx, record.etag, record.checksum_algorithm, record.checksum_value, record.checksum_type)
+    return _completed_answer(ctx, record.etag, record.checksum_algorithm, record.checksum_value, record.checksum_type, version_headers(record))
 
 
 @operation("AbortMultipartUpload")

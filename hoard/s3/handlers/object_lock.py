@@ -12,7 +12,7 @@ from hoard.http.response import Response
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, operation, require_bucket
-from hoard.s3.handlers.objects import check_version_id, get_record
+from hoard.s3.handlers.objects import get_record
 from hoard.s3.handlers.payload import receive_document
 
 NOT_LOCKED = "Bucket is missing Object Lock Configuration"
@@ -41,7 +41,6 @@ async def get_object_lock_configuration(ctx: Context) -> Response:
 
 async def _refuse_for_an_unlocked_bucket(ctx: Context, document: str | None) -> Response:
     """S3's answer to a retention or legal hold asked of an object in a bucket without object lock."""
-    check_version_id(ctx)
     await require_bucket(ctx)
     await get_record(ctx)
     if document is not None:

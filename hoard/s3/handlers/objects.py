@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from hoard.http.ranges import parse_range
 from hoard.http.response import Response, xml_response
-from hoard.model import ObjectRecord
+from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import stream
-from hoard.objects.versions import single_part_version
+from hoard.objects.versions import ENABLED, SUSPENDED, delete_marker, is_version_id, single_part_version
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
@@ -29,6 +31,7 @@ from hoard.s3.handlers.common import (
     storage_class,
 )
 from hoard.s3.handlers.payload import receive_blob, receive_document
+from hoard.s3.handlers.versioning import read_version, readable, requested_version, version_headers, versioning_of
 
 MAX_DELETE_KEYS = 1000
 RESPONSE_OVERRIDES = {
@@ -39,13 +42,6 @@ RESPONSE_OVERRIDES = {
     "response-content-disposition": "content-disposition",
     "response-content-encoding": "content-encoding",
 }
-
-
-def check_version_id(ctx: Context) -> None:
-    """Buckets are unversioned for now: each object is its one version, whose id is ``null``."""
-    version = ctx.req.params.get("versionId")
-    if version is not None and version != "null":
-        raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version)
 
 
 def write_precondition(ctx: Context, started: float | None = None):
@@ -89,7 +85,7 @@ async def put_object(ctx: Context) -> Response:
     headers = object_headers(ctx)
     tag_set = tags.from_header(ctx.req.header_utf8("x-amz-tagging"))
     precondition = write_precondition(ctx)
-    await require_bucket_for_write(ctx)
+    bucket = await require_bucket_for_write(ctx)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
     stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True, defer_commit=True)
     record = single_part_version(
@@ -105,21 +101,15 @@ async def put_object(ctx: Context) -> Response:
         tags=tag_set,
         checksum_algorithm=stored.checksum_algorithm or "",
         checksum_value=stored.checksum_value,
+        versioning=versioning_of(bucket),
     )
     await ctx.services.data.commit_version(ctx.store, record, stored.inline, precondition, stored.pending)
-    return Response(headers={"etag": record.etag, **checksum_headers(record)})
+    return Response(headers={"etag": record.etag, **checksum_headers(record), **version_headers(record)})
 
 
 async def get_record(ctx: Context) -> ObjectRecord:
-    return await found(ctx, await ctx.store.get_object(ctx.bucket, ctx.key))
-
-
-async def found(ctx: Context, record: ObjectRecord | None) -> ObjectRecord:
-    """The record, or S3's answer for its absence: NoSuchBucket if the bucket is gone too."""
-    if record is None:
-        await require_bucket(ctx)
-        raise S3Error("NoSuchKey", Key=ctx.key)
-    return record
+    """The version the request names (``versionId``), else the current one; S3's errors for none."""
+    return await read_version(ctx)
 
 
 def check_read_conditions(ctx: Context, record: ObjectRecord) -> None:
@@ -208,12 +198,16 @@ def header_safe(param: str, value: str) -> str:
 
 async def _read_object(ctx: Context, head: bool) -> Response:
     check_key(ctx.key)
-    check_version_id(ctx)
+    version = requested_version(ctx)
     for _attempt in range(5):
-        looked_up, preread = await ctx.services.data.lookup(ctx.store, ctx.bucket, ctx.key, read_inline=not head)
-        record = await found(ctx, looked_up)
+        if version is None:
+            looked_up, preread = await ctx.services.data.lookup(ctx.store, ctx.bucket, ctx.key, read_inline=not head)
+        else:
+            looked_up, preread = await ctx.store.get_version(ctx.bucket, ctx.key, version), None
+        record = await readable(ctx, looked_up, version)
         check_read_conditions(ctx, record)
         headers = read_headers(ctx, record)
+        headers.update(version_headers(record, named=version is not None))
         status = 200
         part = _part_span(ctx, record)
         if part is not None:
@@ -266,14 +260,41 @@ async def head_object(ctx: Context) -> Response:
     return await _read_object(ctx, head=True)
 
 
+@dataclass(frozen=True)
+class Deleted:
+    """What a delete did, as DeleteObject's headers and DeleteObjects' entries tell it."""
+
+    version_id: str | None  # the version removed or the delete marker added (None: no version named, none added)
+    delete_marker: bool  # a delete marker was added, or the version removed was one
+
+
+async def delete(ctx: Context, bucket: Bucket, key: str, version: str | None) -> Deleted:
+    """Delete ``version`` of the key, or without one: add a delete marker where versioning is
+    configured (a null one when Suspended, replacing the null version), else remove the object."""
+    data, store = ctx.services.data, ctx.store
+    if version is not None:
+        removed = await store.delete_version(bucket.name, key, version)
+        await data.drop_records([removed])
+        return Deleted(version, removed is not None and removed.delete_marker)
+    state = versioning_of(bucket)
+    if state in (ENABLED, SUSPENDED):
+        marker = delete_marker(bucket.name, key, data.placement(bucket.name, key, "STANDARD"), state)
+        await data.commit_version(store, marker, None)
+        return Deleted(marker.version_id, True)
+    await data.drop_records([await store.delete_object(bucket.name, key)])
+    return Deleted(None, False)
+
+
 @operation("DeleteObject")
 async def delete_object(ctx: Context) -> Response:
-    check_version_id(ctx)
-    old = await ctx.store.delete_object(ctx.bucket, ctx.key)
-    await ctx.services.data.drop_records([old])
+    version = requested_version(ctx)
+    bucket = await require_bucket(ctx)
+    deleted = await delete(ctx, bucket, ctx.key, version)
     headers = {}
-    if "versionId" in ctx.req.params:
-        headers["x-amz-version-id"] = "null"
+    if deleted.version_id is not None:
+        headers["x-amz-version-id"] = deleted.version_id
+    if deleted.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
     return Response(status=204, headers=headers)
 
 
@@ -290,25 +311,33 @@ async def delete_objects(ctx: Context) -> Response:
     objects = root.findall("Object")
     if not objects or len(objects) > MAX_DELETE_KEYS:
         raise S3Error("MalformedXML")
-    await require_bucket(ctx)
+    bucket = await require_bucket(ctx)
     encode = ctx.req.params.get("encoding-type") == "url"
-    to_delete: list[str] = []
-    results: list = []
+    requests: list[tuple[str, str | None]] = []
     for obj in objects:
         key = xml.child_text(obj, "Key")
         if key is None:
             raise S3Error("MalformedXML")
-        version = xml.child_text(obj, "VersionId")
-        shown = quote(key, safe="/") if encode else key
-        entry = [("Key", shown)] + ([("VersionId", version)] if version is not None else [])
+        requests.append((key, xml.child_text(obj, "VersionId")))
+
+    async def one(key: str, version: str | None) -> tuple[str, list] | None:
+        entry = [("Key", quote(key, safe="/") if encode else key)] + ([("VersionId", version)] if version is not None else [])
         if len(key.encode()) > 1024:
-            results.append(("Error", entry + [("Code", "KeyTooLongError"), ("Message", "Your key is too long")]))
-        elif version is not None and version != "null":
-            results.append(("Error", entry + [("Code", "NoSuchVersion"), ("Message", "The specified version does not exist.")]))
-        else:
-            to_delete.append(key)
-            if not quiet:
-                results.append(("Deleted", entry))
-    if to_delete:
-        await ctx.services.data.drop_records(await ctx.store.delete_objects(ctx.bucket, to_delete))
-    return xml_response(xml.render("DeleteResult", results))
+            return "Error", entry + [("Code", "KeyTooLongError"), ("Message", "Your key is too long")]
+        if version is not None and not is_version_id(version):
+            return "Error", entry + [("Code", "NoSuchVersion"), ("Message", "The specified version does not exist.")]
+        try:
+            deleted = await delete(ctx, bucket, key, version)
+        except S3Error as e:  # this key's failure (a locked version, say) is this entry's answer
+            return "Error", entry + [("Code", e.code), ("Message", e.message)]
+        if quiet:
+            return None
+        if deleted.delete_marker:
+            entry.append(("DeleteMarker", True))
+            if version is None:
+                entry.append(("DeleteMarkerVersionId", deleted.version_id))
+        return "Deleted", entry
+
+    # Side by side: each is its own index write, and the writer commits them together.
+    outcomes = await asyncio.gather(*(one(key, version) for key, version in requests))
+    return xml_response(xml.render("DeleteResult", [o for o in outcomes if o is not None]))

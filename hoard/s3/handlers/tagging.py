@@ -4,8 +4,8 @@ the writes themselves; the rules of a tag set are in ``hoard.s3.tags``.)
 
 An object's tags live in its version record on every drive of its set and in the index: a tag
 change writes new records under a new id (an inline object's bytes carried over), swaps them in
-only if the version is still the current one (409 ConditionalRequestConflict if an overwrite came
-first) and removes the old ones. A bucket's tags live in its bucket file on every drive.
+only if the version is still there (409 ConditionalRequestConflict if it was replaced or
+deleted first) and removes the old ones. ``versionId`` names a version other than the current one. A bucket's tags live in its bucket file on every drive.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from hoard.model import Tags
 from hoard.s3 import checksums, tags
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, operation, require_bucket
-from hoard.s3.handlers.objects import check_version_id, get_record
+from hoard.s3.handlers.objects import get_record
 from hoard.s3.handlers.payload import receive_document
+from hoard.s3.handlers.versioning import version_headers
 
 
 def _require_body_checksum(ctx: Context) -> None:
@@ -26,38 +27,30 @@ def _require_body_checksum(ctx: Context) -> None:
         raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
 
 
-def _version_header(ctx: Context) -> dict[str, str]:
-    # Buckets are unversioned: S3 names the version (null) only when the request named one.
-    return {"x-amz-version-id": "null"} if "versionId" in ctx.req.params else {}
-
-
-async def _set_object_tags(ctx: Context, new: Tags) -> None:
+async def _set_object_tags(ctx: Context, new: Tags) -> dict[str, str]:
+    """Give the named (or current) version these tags; returns the answer's version header."""
     record = await get_record(ctx)
     if record.tags != new:
         await ctx.services.data.replace_metadata(ctx.store, record, tags=new)
+    return version_headers(record, named="versionId" in ctx.req.params)
 
 
 @operation("PutObjectTagging")
 async def put_object_tagging(ctx: Context) -> Response:
-    check_version_id(ctx)
     _require_body_checksum(ctx)
     new = tags.from_document(await receive_document(ctx))
-    await _set_object_tags(ctx, new)
-    return Response(headers=_version_header(ctx))
+    return Response(headers=await _set_object_tags(ctx, new))
 
 
 @operation("GetObjectTagging")
 async def get_object_tagging(ctx: Context) -> Response:
-    check_version_id(ctx)
     record = await get_record(ctx)
-    return xml_response(tags.render(record.tags), headers=_version_header(ctx))
+    return xml_response(tags.render(record.tags), headers=version_headers(record, named="versionId" in ctx.req.params))
 
 
 @operation("DeleteObjectTagging")
 async def delete_object_tagging(ctx: Context) -> Response:
-    check_version_id(ctx)
-    await _set_object_tags(ctx, ())
-    return Response(status=204, headers=_version_header(ctx))
+    return Response(status=204, headers=await _set_object_tags(ctx, ()))
 
 
 @operation("PutBucketTagging")
