@@ -119,6 +119,10 @@ class Upload:
     checksum_type: str = ""
     owner_id: str = ""
     tags: Tags = ()  # given at creation (x-amz-tagging), the object's once completed
+    # Object lock given at creation (x-amz-object-lock-*), the object's once completed.
+    retention_mode: str = ""
+    retain_until: float = 0.0
+    legal_hold: bool = False
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from hoard.model import Bucket, CompletedUpload, ListedObject, Listing, ObjectRe
 from hoard.nowait import WouldBlock
 
 log = logging.getLogger("hoard.meta")
+Guard = Callable[[ObjectRecord], None]
 NULL_VERSION = "null"  # the id of the version written where versioning is not Enabled
 T = TypeVar("T")
 
@@ -73,7 +74,8 @@ CREATE INDEX IF NOT EXISTS versions_by_id ON versions(bucket, key, version_id);
 CREATE TABLE IF NOT EXISTS uploads(
     upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL,
     storage_class TEXT NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT NOT NULL,
-    checksum_type TEXT NOT NULL, owner_id TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]'
+    checksum_type TEXT NOT NULL, owner_id TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
+    retention_mode TEXT NOT NULL DEFAULT '', retain_until REAL NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts(
@@ -107,6 +109,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE objects ADD COLUMN retention_mode TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE objects ADD COLUMN retain_until REAL NOT NULL DEFAULT 0",
         "ALTER TABLE objects ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE uploads ADD COLUMN retention_mode TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE uploads ADD COLUMN retain_until REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0",
     ),
 }
 
@@ -196,11 +201,16 @@ def _listed_version_from_row(row: tuple) -> ListedObject:
     return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], bool(row[11]), bool(row[10]))
 
 
-_UPLOAD_COLUMNS = "upload_id, bucket, key, initiated, storage_class, headers, checksum_algorithm, checksum_type, owner_id, tags"
+_UPLOAD_COLUMNS = (
+    "upload_id, bucket, key, initiated, storage_class, headers, checksum_algorithm, checksum_type, owner_id, tags, "
+    "retention_mode, retain_until, legal_hold"
+)
 
 
 def _upload_from_row(row: tuple) -> Upload:
-    return Upload(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], _tags_from_json(row[9]))
+    return Upload(
+        row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], _tags_from_json(row[9]), row[10], row[11], bool(row[12])
+    )
 
 
 _BUCKET_COLUMNS = "name, created, location, owner_id, config"
@@ -486,13 +496,13 @@ class SqliteMetaStore:
         """Delete each key's null version; returns the records removed (None where there was none)."""
         return await self.delete_versions(bucket, [(key, NULL_VERSION) for key in keys])
 
-    async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
-        return (await self.delete_versions(bucket, [(key, version_id)]))[0]
+    async def delete_version(self, bucket: str, key: str, version_id: str, guard: Guard | None = None) -> ObjectRecord | None:
+        return (await self.delete_versions(bucket, [(key, version_id)], guard))[0]
 
-    async def delete_versions(self, bucket: str, versions: list[tuple[str, str]]) -> list[ObjectRecord | None]:
+    async def delete_versions(self, bucket: str, versions: list[tuple[str, str]], guard: Guard | None = None) -> list[ObjectRecord | None]:
         def op(conn: sqlite3.Connection) -> list[ObjectRecord | None]:
             _require_bucket(conn, bucket)
-            return [_delete_version(conn, bucket, key, version_id) for key, version_id in versions]
+            return [_delete_version(conn, bucket, key, version_id, guard) for key, version_id in versions]
 
         return await self._write(op)
 
@@ -537,11 +547,11 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> None:
             _require_bucket(conn, upload.bucket)
             conn.execute(
-                f"INSERT INTO uploads({_UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO uploads({_UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     upload.upload_id, upload.bucket, upload.key, upload.initiated, upload.storage_class,
                     json.dumps(upload.headers), upload.checksum_algorithm, upload.checksum_type, upload.owner_id,
-                    _tags_json(upload.tags),
+                    _tags_json(upload.tags), upload.retention_mode, upload.retain_until, int(upload.legal_hold),
                 ),
             )
 
@@ -872,9 +882,11 @@ def _remove_version(conn: sqlite3.Connection, record: ObjectRecord, is_current: 
     _queue_reclaim(conn, (s.blob for s in record.segments))
 
 
-def _delete_version(conn: sqlite3.Connection, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
+def _delete_version(conn: sqlite3.Connection, bucket: str, key: str, version_id: str, guard: Guard | None = None) -> ObjectRecord | None:
     found, is_current = _get_version(conn, bucket, key, version_id)
     if found is not None:
+        if guard is not None:
+            guard(found)
         _remove_version(conn, found, is_current)
     return found
 

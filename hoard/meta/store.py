@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 from hoard.model import Bucket, CompletedUpload, Listing, ObjectRecord, Part, Upload
 
 Precondition = Callable[[ObjectRecord | None], None]
+Guard = Callable[[ObjectRecord], None]
 BuildObject = Callable[[Upload, dict[int, Part]], tuple[ObjectRecord, set[int]]]
 
 
@@ -102,11 +103,12 @@ class MetaStore(Protocol):
         """``delete_object`` of each key in one transaction; removed versions in the keys' order. BucketNotFound."""
         ...
 
-    async def delete_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
-        """Remove one version (its bytes to reclaim); returns it, or None. BucketNotFound."""
+    async def delete_version(self, bucket: str, key: str, version_id: str, guard: Guard | None = None) -> ObjectRecord | None:
+        """Remove one version (its bytes to reclaim) once ``guard(version)`` passes (object lock:
+        inside the transaction); returns it, or None. BucketNotFound."""
         ...
 
-    async def delete_versions(self, bucket: str, versions: list[tuple[str, str]]) -> list[ObjectRecord | None]:
+    async def delete_versions(self, bucket: str, versions: list[tuple[str, str]], guard: Guard | None = None) -> list[ObjectRecord | None]:
         """``delete_version`` of each (key, version id) in one transaction. BucketNotFound."""
         ...
 

@@ -16,6 +16,7 @@ import threading
 import time
 
 from hoard.model import ObjectRecord, Part, Placement, Segment, Tags, Upload
+from hoard.objects.lock import NO_LOCK, LockSettings
 from hoard.storage.erasure_set import new_id
 
 NULL_VERSION = "null"
@@ -78,9 +79,10 @@ def single_part_version(
     checksum_algorithm: str = "",
     checksum_value: str = "",
     versioning: str | None = None,
+    lock: LockSettings = NO_LOCK,
 ) -> ObjectRecord:
     """A version made of one stored run of bytes (``blob``, "" when inline); ``versioning`` is
-    the bucket's state, which decides its version id."""
+    the bucket's state, which decides its version id; ``lock`` its retention and legal hold."""
     seq = new_seq()
     return ObjectRecord(
         bucket=bucket,
@@ -100,6 +102,7 @@ def single_part_version(
         tags=tags,
         seq=seq,
         version_id=version_id_for(versioning, seq),
+        **lock.fields(),
     )
 
 
@@ -133,6 +136,7 @@ def multipart_version(
     checksum_value: str,
     seq: str,
     version_id: str,
+    lock: LockSettings = NO_LOCK,
 ) -> ObjectRecord:
     """The version an upload becomes: its parts, in order, as segments (no byte is copied).
 
@@ -159,4 +163,5 @@ def multipart_version(
         tags=upload.tags,
         seq=seq,
         version_id=version_id,
+        **lock.fields(),
     )

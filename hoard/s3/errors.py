@@ -50,6 +50,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "NoSuchVersion": (404, "The specified version does not exist."),
     "InvalidBucketState": (409, "The request is not valid with the current state of the bucket."),
     "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist for this bucket"),
+    "NoSuchObjectLockConfiguration": (404, "The specified object does not have a ObjectLock configuration"),
+    "InvalidRetentionPeriod": (400, "The retention period is not valid."),
     "NoSuchPublicAccessBlockConfiguration": (404, "The public access block configuration was not found"),
     "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
     "NotImplemented": (501, "A header or query you provided implies functionality that is not implemented."),

@@ -10,6 +10,8 @@ import re
 
 from hoard.http.response import Response, xml_response
 from hoard.model import Bucket
+from hoard.objects.lock import LOCK_CONFIG
+from hoard.objects.versions import ENABLED, VERSIONING_CONFIG
 from hoard.s3 import tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, check_acl_headers, int_param, now, operation, reject_unsupported_headers, require_bucket
@@ -80,13 +82,15 @@ async def create_bucket(ctx: Context) -> Response:
     validate_bucket_name(ctx.bucket)
     reject_unsupported_headers(ctx)
     check_acl_headers(ctx, None)
-    if ctx.req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
-        raise S3Error("NotImplemented", "Object lock is not implemented yet.")
     if "x-amz-object-ownership" in ctx.req.headers:
         # Who owns objects others write matters once there are other writers (access control).
         raise S3Error("NotImplemented", "Object ownership controls come with access control, which is not implemented yet.")
     location = ""
     config: dict = {}
+    if ctx.req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
+        # Object lock needs versions to protect: the bucket is born versioned, for good.
+        config[VERSIONING_CONFIG] = ENABLED
+        config[LOCK_CONFIG] = {"enabled": True}
     body = await receive_document(ctx)
     if body.strip():
         root = xml.parse(body)

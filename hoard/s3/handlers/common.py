@@ -196,9 +196,6 @@ def reject_unsupported_headers(ctx: Context) -> None:
     for name, feature in (
         ("x-amz-server-side-encryption", "Server-side encryption"),
         ("x-amz-server-side-encryption-customer-algorithm", "Server-side encryption with customer keys"),
-        ("x-amz-object-lock-mode", "Object lock"),
-        ("x-amz-object-lock-retain-until-date", "Object lock"),
-        ("x-amz-object-lock-legal-hold", "Object lock"),
         ("x-amz-website-redirect-location", "Website redirects"),
     ):
         if name in h:

@@ -18,6 +18,7 @@ from hoard.s3.handlers.common import (
     Context,
     check_key,
     etag_matches,
+    now,
     object_headers,
     operation,
     parse_http_date,
@@ -27,6 +28,7 @@ from hoard.s3.handlers.common import (
 )
 from hoard.s3.handlers.multipart import part_number, require_upload, store_part
 from hoard.s3.handlers.objects import checksum_headers, write_precondition
+from hoard.s3.handlers.retention import lock_for_write
 from hoard.s3.handlers.versioning import version_headers, versioning_of
 
 MAX_COPY_SIZE = 5 * 1024**3
@@ -144,6 +146,7 @@ async def copy_object(ctx: Context) -> Response:
     sclass = storage_class(ctx)
     precondition = write_precondition(ctx)
     bucket = await require_bucket_for_write(ctx)
+    lock = lock_for_write(ctx, bucket, now())
     source = await load_source(ctx)
     # Copying an older version over its key is how a version is restored: not a copy to itself.
     named_version = parse_copy_source(ctx.req.headers["x-amz-copy-source"])[2] is not None
@@ -176,6 +179,7 @@ async def copy_object(ctx: Context) -> Response:
         checksum_algorithm=algorithm,
         checksum_value=copied.checksum,
         versioning=versioning_of(bucket),
+        lock=lock,
     )
     await ctx.services.data.commit_version(ctx.store, record, copied.inline, precondition)
     children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]

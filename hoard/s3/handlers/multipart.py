@@ -12,6 +12,7 @@ import time
 
 from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord, Part, Upload
+from hoard.objects.lock import LockSettings
 from hoard.objects.versions import multipart_version, new_seq, version_id_for
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
@@ -35,6 +36,7 @@ from hoard.s3.handlers.common import (
 from hoard.s3.handlers.listing import url_encoder
 from hoard.s3.handlers.objects import write_precondition
 from hoard.s3.handlers.payload import receive_blob, receive_document
+from hoard.s3.handlers.retention import lock_for_write
 from hoard.s3.handlers.versioning import version_headers, versioning_of
 
 MAX_PART_SIZE = 5 * 1024**3
@@ -86,7 +88,8 @@ async def create_multipart_upload(ctx: Context) -> Response:
     headers = object_headers(ctx)
     algorithm, kind = _checksum_choice(ctx)
     tag_set = tags.from_header(ctx.req.header_utf8("x-amz-tagging"))
-    await require_bucket_for_write(ctx)
+    bucket = await require_bucket_for_write(ctx)
+    lock = lock_for_write(ctx, bucket, now())
     upload = Upload(
         # Time first: one key's uploads list in the order they were initiated (ListMultipartUploads
         # sorts them so), and upload-id-marker compares ids lexicographically.
@@ -100,6 +103,7 @@ async def create_multipart_upload(ctx: Context) -> Response:
         checksum_type=kind,
         owner_id=ctx.owner.owner_id,
         tags=tag_set,
+        **lock.fields(),
     )
     await ctx.store.create_upload(upload)
     extra = {}
@@ -258,7 +262,8 @@ async def complete_multipart_upload(ctx: Context) -> Response:
             checksum = _combine_checksum(current, chosen)
             if claimed_object_checksum is not None and not _same_checksum(claimed_object_checksum, checksum):
                 raise S3Error("BadDigest", f"The {current.checksum_algorithm} you specified did not match the calculated checksum.")
-        record = multipart_version(current, chosen, placement, data_id, completed_at, checksum, seq, version_id)
+        lock = LockSettings(current.retention_mode, current.retain_until, current.legal_hold)
+        record = multipart_version(current, chosen, placement, data_id, completed_at, checksum, seq, version_id, lock)
         return record, {p.number for p in chosen}
 
     # The version's records must be on the drives before the index commit makes it visible,

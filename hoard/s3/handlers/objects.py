@@ -21,6 +21,7 @@ from hoard.s3.handlers.common import (
     check_key,
     etag_matches,
     http_date,
+    now,
     object_headers,
     operation,
     parse_decimal,
@@ -31,6 +32,7 @@ from hoard.s3.handlers.common import (
     storage_class,
 )
 from hoard.s3.handlers.payload import receive_blob, receive_document
+from hoard.s3.handlers.retention import deletion_guard, lock_for_write, lock_headers
 from hoard.s3.handlers.versioning import read_version, readable, requested_version, version_headers, versioning_of
 
 MAX_DELETE_KEYS = 1000
@@ -86,6 +88,7 @@ async def put_object(ctx: Context) -> Response:
     tag_set = tags.from_header(ctx.req.header_utf8("x-amz-tagging"))
     precondition = write_precondition(ctx)
     bucket = await require_bucket_for_write(ctx)
+    lock = lock_for_write(ctx, bucket, now(), integrity=True)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
     stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True, defer_commit=True)
     record = single_part_version(
@@ -102,6 +105,7 @@ async def put_object(ctx: Context) -> Response:
         checksum_algorithm=stored.checksum_algorithm or "",
         checksum_value=stored.checksum_value,
         versioning=versioning_of(bucket),
+        lock=lock,
     )
     await ctx.services.data.commit_version(ctx.store, record, stored.inline, precondition, stored.pending)
     return Response(headers={"etag": record.etag, **checksum_headers(record), **version_headers(record)})
@@ -178,6 +182,7 @@ def read_headers(ctx: Context, record: ObjectRecord) -> dict[str, str]:
         headers["x-amz-storage-class"] = record.storage_class
     if record.tags:
         headers["x-amz-tagging-count"] = str(len(record.tags))
+    headers.update(lock_headers(record))
     for param, header in RESPONSE_OVERRIDES.items():
         if param in ctx.req.params:
             headers[header] = header_safe(param, ctx.req.params[param])
@@ -273,7 +278,7 @@ async def delete(ctx: Context, bucket: Bucket, key: str, version: str | None) ->
     configured (a null one when Suspended, replacing the null version), else remove the object."""
     data, store = ctx.services.data, ctx.store
     if version is not None:
-        removed = await store.delete_version(bucket.name, key, version)
+        removed = await store.delete_version(bucket.name, key, version, deletion_guard(ctx, bucket, key, now()))
         await data.drop_records([removed])
         return Deleted(version, removed is not None and removed.delete_marker)
     state = versioning_of(bucket)

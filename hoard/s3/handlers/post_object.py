@@ -48,6 +48,7 @@ from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import (
     Context,
     check_key,
+    now,
     object_headers,
     reject_unsupported_headers,
     require_bucket_for_write,
@@ -55,6 +56,8 @@ from hoard.s3.handlers.common import (
 )
 from hoard.s3.handlers.objects import checksum_headers
 from hoard.s3.handlers.payload import BlobSink, BodyDigests
+from hoard.s3.handlers.retention import lock_for_write
+from hoard.s3.handlers.versioning import versioning_of
 from hoard.s3.router import Operation
 
 # What app.py hands this handler: nobody yet, the form says who signed it.
@@ -125,7 +128,8 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     tagging = fields.get("tagging")
     tag_set = tags.from_document(tagging.encode("utf-8")) if tagging is not None else ()
     digests = BodyDigests(put)
-    await require_bucket_for_write(put)
+    bucket = await require_bucket_for_write(put)
+    lock = lock_for_write(put, bucket, now())
 
     placement = put.services.data.placement(ctx.bucket, key, sclass)
     limit = put.services.settings.max_object_size
@@ -160,6 +164,8 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
         tags=tag_set,
         checksum_algorithm=digests.algorithm,
         checksum_value=digests.checksum_value,
+        versioning=versioning_of(bucket),
+        lock=lock,
     )
     await put.services.data.commit_version(put.store, record, stored.inline, None, None if stored.inline is not None else sink.writer)
     return _success(fields, record, _location(ctx, record))

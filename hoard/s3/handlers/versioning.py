@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from hoard.http.response import Response, xml_response
 from hoard.model import Bucket, ObjectRecord
+from hoard.objects.lock import lock_enabled
 from hoard.objects.versions import ENABLED, NULL_VERSION, SUSPENDED, VERSIONING_CONFIG, is_version_id
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, http_date, operation, require_bucket
 from hoard.s3.handlers.payload import receive_document
-
-OBJECT_LOCK_CONFIG = "objectLock"  # the bucket configuration object lock is kept under
 
 
 def versioning_of(bucket: Bucket) -> str | None:
@@ -88,7 +87,7 @@ async def put_bucket_versioning(ctx: Context) -> Response:
         raise S3Error("MalformedXML")
     if mfa_delete == "Enabled":
         raise S3Error("NotImplemented", "MFA delete is not implemented.")
-    if status == SUSPENDED and bucket.config.get(OBJECT_LOCK_CONFIG):
+    if status == SUSPENDED and lock_enabled(bucket):
         raise S3Error("InvalidBucketState", "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.")
     if versioning_of(bucket) != status:
         await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, VERSIONING_CONFIG, status)
