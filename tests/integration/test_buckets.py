@@ -425,8 +425,6 @@ POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*",
 CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}
 
 NOT_IMPLEMENTED_BUCKET_CALLS = [
-    ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Enabled"}}),
-    ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Suspended"}}),
     ("put_bucket_lifecycle_configuration", {"LifecycleConfiguration": LIFECYCLE}),
     ("get_bucket_lifecycle_configuration", {}),
     ("delete_bucket_lifecycle", {}),
@@ -491,11 +489,9 @@ def test_unimplemented_object_operations_are_501(s3, bucket, method, kwargs):
     "kwargs",
     [
         {"ServerSideEncryption": "AES256"},
-        {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": dt.datetime(2099, 1, 1)},
-        {"ObjectLockLegalHoldStatus": "ON"},
         {"WebsiteRedirectLocation": "/elsewhere"},
     ],
-    ids=["sse", "lock", "legal-hold", "redirect"],
+    ids=["sse", "redirect"],
 )
 def test_put_object_with_unimplemented_features_is_501_and_writes_nothing(s3, bucket, kwargs):
     with pytest.raises(ClientError) as e:
@@ -503,17 +499,6 @@ def test_put_object_with_unimplemented_features_is_501_and_writes_nothing(s3, bu
     assert error_code(e) == "NotImplemented"
     assert status(e) == 501
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
-
-
-def test_create_bucket_with_object_lock_is_501(s3, new_name):
-    name = new_name()
-    with pytest.raises(ClientError) as e:
-        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
-    assert error_code(e) == "NotImplemented"
-    assert status(e) == 501
-    with pytest.raises(ClientError) as e:
-        s3.head_bucket(Bucket=name)
-    assert status(e) == 404
 
 
 def test_create_bucket_with_tags_keeps_them(s3, new_name):
