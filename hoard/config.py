@@ -248,6 +248,16 @@ def load_settings(**options: Any) -> Settings:
         raise SettingsError(lines) from None
 
 
+# HOARD_* variables that are not server settings.
+OTHER_VARIABLES = frozenset({"HOARD_ENDPOINT"})  # hoard admin's
+
+
+def unknown_variables() -> list[str]:
+    """HOARD_* variables in the environment that name no setting (a misspelling, most likely)."""
+    names = {env_name(name) for name in Settings.model_fields} | OTHER_VARIABLES
+    return sorted(key for key in os.environ if key.upper().startswith(ENV_PREFIX) and key.upper() not in names)
+
+
 def where(name: str, options: dict[str, Any]) -> str:
     """How the user gave setting ``name``: its option, its variable or its key in the settings file,
     whichever comes first in the order they are read."""

@@ -24,6 +24,7 @@ from hoard.config import (
     meaning,
     option_of,
     parse_address,
+    unknown_variables,
     where,
 )
 from hoard.storage.layout import LayoutError, erasure_sets, parity_range
@@ -136,6 +137,8 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
     _tune_malloc()
     level = settings.log_level
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for variable in unknown_variables():
+        logging.getLogger("hoard").warning("%s is not a Hoard setting: ignored (see hoard server --help)", variable)
     workers_count = settings.workers
     host, port = parse_address(settings.address)
     try:
