@@ -22,7 +22,6 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 ENV_PREFIX = "HOARD_"
-LOG_LEVELS = ("debug", "info", "warning", "error")
 GiB = 1024**3
 # An inline object is held whole in memory while it is received: keep that to one erasure block.
 MAX_INLINE_LIMIT = 1024 * 1024
@@ -207,7 +206,7 @@ class SettingsFile(PydanticBaseSettingsSource):
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise _FileError(path, f"not a readable TOML file: {e}") from None
         # A misspelt name must not be skipped quietly: the setting would keep its default.
-        unknown = sorted(set(data) - set(Settings.model_fields) | ({"config"} & set(data)))
+        unknown = sorted(set(data) - (set(Settings.model_fields) - {"config"}))
         if unknown:
             names = ", ".join(repr(name) for name in unknown)
             raise _FileError(path, f"unknown setting {names} (the settings are those of `hoard server --help`, in lower case without HOARD_)")

@@ -144,7 +144,7 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
     try:
         deployment, store = composition.prepare(settings, paths)
     except LayoutError as e:
-        raise click.UsageError(str(e)) from None
+        raise SettingsRefused([str(e)]) from None
     except OSError as e:
         raise click.ClickException(f"cannot use {e.filename or 'a data folder'}: {e.strerror or e}") from None
     storage, root = deployment.storage, deployment.root
@@ -152,9 +152,9 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
     def banner(port: int) -> None:
         data = paths[0]
         endpoint = f"http://{_url_host(host)}:{port}"
-        where = str(data) if len(paths) == 1 else f"{len(paths)} drives ({len(storage.sets)} erasure set(s), parity {storage.parity})"
+        drives = str(data) if len(paths) == 1 else f"{len(paths)} drives ({len(storage.sets)} erasure set(s), parity {storage.parity})"
         processes = f" with {workers_count} worker processes" if workers_count > 1 else ""
-        click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {where}{processes}")
+        click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {drives}{processes}")
         if deployment.root_generated:
             click.echo(
                 "Generated root credentials (kept in "
