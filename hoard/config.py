@@ -16,7 +16,6 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from annotated_types import Ge, Gt, Le, Lt
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -329,12 +328,13 @@ def allowed(name: str) -> str:
     if kind is bool:
         return "true or false (also 1 or 0, yes or no, on or off)"
     noun = "an integer" if kind is int else "a number"
-    bounds = {type(rule): rule for rule in field.metadata if isinstance(rule, Ge | Gt | Le | Lt)}
-    if Ge in bounds and Le in bounds:
-        return f"{noun} from {bounds[Ge].ge} to {bounds[Le].le}"
-    words = [f">= {bounds[Ge].ge}" if Ge in bounds else f"> {bounds[Gt].gt}" if Gt in bounds else ""]
-    words.append(f"<= {bounds[Le].le}" if Le in bounds else f"< {bounds[Lt].lt}" if Lt in bounds else "")
-    return " ".join([noun, " and ".join(w for w in words if w)]).strip()
+    # pydantic keeps each bound as one metadata object with the attribute of its name (Ge(ge=1)).
+    bounds = {name: getattr(rule, name) for rule in field.metadata for name in ("gt", "ge", "lt", "le") if getattr(rule, name, None) is not None}
+    if "ge" in bounds and "le" in bounds:
+        return f"{noun} from {bounds['ge']} to {bounds['le']}"
+    low = f">= {bounds['ge']}" if "ge" in bounds else f"> {bounds['gt']}" if "gt" in bounds else ""
+    high = f"<= {bounds['le']}" if "le" in bounds else f"< {bounds['lt']}" if "lt" in bounds else ""
+    return " ".join([noun, " and ".join(w for w in (low, high) if w)]).strip()
 
 
 def _extra(field: FieldInfo) -> dict[str, Any]:
