@@ -1,34 +1,350 @@
-"""Settings from HOARD_* environment variables (and the command line, which overrides them)."""
+"""Every setting, declared once: its type, the values allowed, its default and what it means.
+
+A setting comes from a ``hoard server`` option, else a ``HOARD_*`` environment variable, else the
+TOML settings file (``--config`` / ``HOARD_CONFIG``), else its default. ``load_settings`` checks
+them all before anything starts: a value outside its range stops the server with a line naming
+the setting, the value and what is allowed (``SettingsError``), rather than a server that starts
+and then fails every request. ``hoard server --help`` and the README's table are written from
+these declarations (a test holds the README to them).
+"""
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import math
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+ENV_PREFIX = "HOARD_"
+GiB = 1024**3
+# An inline object is held whole in memory while it is received: keep that to one erasure block.
+MAX_INLINE_LIMIT = 1024 * 1024
+# S3's own limit on an object's size.
+MAX_OBJECT_SIZE = 5 * 1024**4
+
+
+def _setting(
+    default: Any, meaning: str, *, option: str | None = None, allowed: str | None = None, unset: str | None = None, **constraints: Any
+) -> Any:
+    """A field with its meaning (help and README), the command-line option that also sets it,
+    what is allowed where its constraints (a pattern, a cross-check) say nothing readable, and
+    what leaving it unset means when that is more than nothing."""
+    extra: dict[str, Any] = {}
+    if option:
+        extra["option"] = option
+    if allowed:
+        extra["allowed"] = allowed
+    if unset:
+        extra["unset"] = unset
+    return Field(default, description=meaning, json_schema_extra=extra or None, **constraints)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HOARD_", extra="ignore")
+    # Empty variables count as unset (``HOARD_DOMAIN= hoard server ...``); extra="ignore" because
+    # other HOARD_* variables exist (HOARD_ENDPOINT, for ``hoard admin``).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True, validate_default=True)
 
-    root_access_key: str | None = None
-    root_secret_key: str | None = None
-    region: str = "us-east-1"
-    region_strict: bool = False
-    # Virtual-hosted-style addressing: with "s3.localhost", bucket.s3.localhost names a bucket.
-    domain: str | None = None
-    # Seconds a replaced object's bytes are kept before reclaim, so readers that looked it up
-    # just before the replacement can still open it.
-    reclaim_grace: float = 30.0
-    max_object_size: int = 5 * 1024**3
-    # Seconds a request body may stall before the request is answered 400 RequestTimeout, as S3 does.
-    body_timeout: float = 20.0
-    # Erasure coding: parity shards per set for STANDARD (default by set size) and
-    # REDUCED_REDUNDANCY; objects under inline_limit bytes live inside their version records.
-    parity: int | None = None
-    reduced_parity: int | None = None
-    inline_limit: int = 128 * 1024
-    # Bytes per second the background scanner may read to verify shards (0 turns it off).
-    scanner_rate: float = 32 * 1024 * 1024
-    # Seconds between drive probes (offline drives coming back, replaced empty drives).
-    probe_interval: float = 5.0
-    log_level: str = "info"
-    # Server processes sharing the port (hoard.supervisor); 1 serves from this process alone.
-    workers: int = 1
+    config: Path | None = _setting(
+        None,
+        "a TOML settings file: the settings below, named in lower case without HOARD_ "
+        "(body_timeout = 20); options and HOARD_* variables override it",
+        option="--config",
+        allowed="the path of a TOML file",
+    )
+    address: str = _setting(
+        "127.0.0.1:9000",
+        "HOST:PORT to listen on; 0.0.0.0:9000 serves other machines",
+        option="--address",
+        allowed="HOST:PORT with a port from 1 to 65535",
+    )
+    root_access_key: str | None = _setting(
+        None,
+        "root access key; with HOARD_ROOT_SECRET_KEY, or neither: then generated on first start, "
+        "kept in DIR/.hoard/root-credentials.json on every drive (mode 0600) and printed once",
+        allowed="3 to 128 letters, digits or . _ ~ + = @ -",
+        unset="generated",
+        pattern=r"^[A-Za-z0-9._~+=@-]{3,128}$",
+    )
+    root_secret_key: str | None = _setting(
+        None,
+        "root secret key (with HOARD_ROOT_ACCESS_KEY)",
+        allowed="8 to 128 printable ASCII characters, no spaces",
+        unset="generated",
+        pattern=r"^[!-~]{8,128}$",
+    )
+    region: str = _setting(
+        "us-east-1",
+        "region reported and signed for",
+        allowed="1 to 40 letters, digits or -",
+        pattern=r"^[A-Za-z0-9-]{1,40}$",
+    )
+    region_strict: bool = _setting(False, "reject signatures scoped to another region (by default any region is accepted)")
+    domain: str | None = _setting(
+        None,
+        "enables virtual-hosted-style requests: s3.localhost makes bucket.s3.localhost address the bucket \"bucket\"",
+        allowed="a host name in lower case, such as s3.localhost",
+        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$",
+    )
+    reclaim_grace: float = _setting(
+        30.0,
+        "seconds a replaced object's bytes are kept before they are deleted, so reads already under way finish",
+        ge=0,
+        allow_inf_nan=False,
+    )
+    max_object_size: int = _setting(
+        5 * GiB,
+        "bytes a single PutObject or PostObject may store (larger objects: multipart upload)",
+        ge=1,
+        le=MAX_OBJECT_SIZE,
+    )
+    body_timeout: float = _setting(
+        20.0,
+        "seconds a request body may stall before the request is answered 400 RequestTimeout",
+        gt=0,
+        allow_inf_nan=False,
+    )
+    parity: int | None = _setting(
+        None,
+        "parity shards per erasure set for STANDARD objects (default: 2 for sets of 4-5 drives, 3 for 6-7, "
+        "4 for 8-16; 2-3 drives mirror); any that many drives of a set may be lost",
+        option="--parity",
+        allowed="0 with one drive, else 1 to half the drives of an erasure set (1 to 2 with three drives)",
+        unset="by set size",
+        ge=0,
+        le=16,
+    )
+    reduced_parity: int | None = _setting(
+        None,
+        "parity for REDUCED_REDUNDANCY objects (default 1 for sets of 4-5 drives, 2 for larger sets)",
+        allowed="as for HOARD_PARITY",
+        unset="by set size",
+        ge=0,
+        le=16,
+    )
+    inline_limit: int = _setting(
+        128 * 1024,
+        "objects smaller than this many bytes are kept inside their version records",
+        ge=0,
+        le=MAX_INLINE_LIMIT,
+    )
+    scanner_rate: float = _setting(
+        32 * 1024 * 1024,
+        "bytes per second the background scanner reads to verify shards (0 turns it off)",
+        ge=0,
+        allow_inf_nan=False,
+    )
+    probe_interval: float = _setting(
+        5.0,
+        "seconds between probes of offline or replaced drives",
+        gt=0,
+        allow_inf_nan=False,
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = _setting("info", "how much to log", option="--log-level")
+    workers: int = _setting(
+        1,
+        "server processes sharing the port; two on a two-core machine serve small requests about "
+        "1.3-1.6x faster, each with its own caches and threads",
+        option="--workers",
+        ge=1,
+        le=64,
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("address")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        parse_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _both_keys_or_neither(self) -> Settings:
+        # One without the other would quietly serve with other keys than the ones configured.
+        if (self.root_access_key is None) != (self.root_secret_key is None):
+            given, missing = ("ACCESS", "SECRET") if self.root_secret_key is None else ("SECRET", "ACCESS")
+            raise ValueError(f"HOARD_ROOT_{given}_KEY is set but HOARD_ROOT_{missing}_KEY is not: set both, or neither")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Options (passed in as keyword arguments) win over the environment, which wins over the file.
+        return init_settings, env_settings, SettingsFile(settings_cls)
+
+
+class SettingsFile(PydanticBaseSettingsSource):
+    """The TOML file named by ``--config`` or ``HOARD_CONFIG``: read last, so that the sources before
+    it (options, environment) can name it."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # the file is read whole, in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        path = self.current_state.get("config")
+        if path is None:
+            return {}
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise _FileError(path, "no such file")
+        try:
+            data = TomlConfigSettingsSource(self.settings_cls, toml_file=path)()
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise _FileError(path, f"not a readable TOML file: {e}") from None
+        # A misspelt name must not be skipped quietly: the setting would keep its default.
+        unknown = sorted(set(data) - (set(Settings.model_fields) - {"config"}))
+        if unknown:
+            names = ", ".join(repr(name) for name in unknown)
+            raise _FileError(path, f"unknown setting {names} (the settings are those of `hoard server --help`, in lower case without HOARD_)")
+        return data
+
+
+class _FileError(Exception):
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(problem)
+        self.path = path
+        self.problem = problem
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; ``lines`` says, one line each, which and why."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_settings(**options: Any) -> Settings:
+    """The settings from ``options`` (those given on the command line; None means not given), the
+    environment and the settings file. Raises ``SettingsError`` naming every value not allowed."""
+    given = {name: value for name, value in options.items() if value is not None}
+    try:
+        return Settings(**given)
+    except _FileError as e:
+        raise SettingsError([f"{where('config', given)}={_show(str(e.path))}: {e.problem}"]) from None
+    except ValidationError as e:
+        lines = []
+        for error in e.errors():
+            name = str(error["loc"][0]) if error["loc"] else ""
+            if name in Settings.model_fields:
+                lines.append(f"{where(name, given)}={_show(_raw(name, given, error['input']))}: expected {allowed(name)}")
+            else:
+                lines.append(str(error.get("ctx", {}).get("error", error["msg"])))
+        raise SettingsError(lines) from None
+
+
+# HOARD_* variables that are not server settings.
+OTHER_VARIABLES = frozenset({"HOARD_ENDPOINT"})  # hoard admin's
+
+
+def unknown_variables() -> list[str]:
+    """HOARD_* variables in the environment that name no setting (a misspelling, most likely)."""
+    names = {env_name(name) for name in Settings.model_fields} | OTHER_VARIABLES
+    return sorted(key for key in os.environ if key.upper().startswith(ENV_PREFIX) and key.upper() not in names)
+
+
+def where(name: str, options: dict[str, Any]) -> str:
+    """How the user gave setting ``name``: its option, its variable or its key in the settings file,
+    whichever comes first in the order they are read."""
+    if name in options and option_of(name):
+        return str(option_of(name))
+    variable = env_name(name)
+    value = _environ(variable)
+    if value is not None or name == "config":
+        return variable
+    return f"{options.get('config') or _environ(env_name('config'))}: {name}"
+
+
+def _raw(name: str, options: dict[str, Any], validated: Any) -> Any:
+    """The value as the user wrote it (a validator may have changed the one pydantic reports)."""
+    if name in options:
+        return options[name]
+    value = _environ(env_name(name))
+    return validated if value is None else value
+
+
+def _environ(variable: str) -> str | None:
+    """A variable as the settings read it: any case, empty meaning unset."""
+    return next((value for key, value in os.environ.items() if key.upper() == variable and value), None)
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """(host, port) of HOST:PORT; an IPv6 host may be bracketed. Raises ValueError."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {address!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def option_of(name: str) -> str | None:
+    return _extra(Settings.model_fields[name]).get("option")
+
+
+def meaning(name: str) -> str:
+    return Settings.model_fields[name].description or ""
+
+
+def default_text(name: str) -> str:
+    """The default as a user would write it."""
+    field = Settings.model_fields[name]
+    default = field.default
+    if default is None:
+        return str(_extra(field).get("unset", "none"))
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    return str(default)
+
+
+def allowed(name: str) -> str:
+    """What setting ``name`` takes, in words, from its declaration."""
+    field = Settings.model_fields[name]
+    described = _extra(field).get("allowed")
+    if described:
+        return described
+    kind = field.annotation
+    if get_origin(kind) is not Literal and type(None) in get_args(kind):
+        kind = next(a for a in get_args(kind) if a is not type(None))
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(get_args(kind))
+    if kind is bool:
+        return "true or false (also 1 or 0, yes or no, on or off)"
+    noun = "an integer" if kind is int else "a number"
+    # pydantic keeps each bound as one metadata object with the attribute of its name (Ge(ge=1)).
+    bounds = {name: getattr(rule, name) for rule in field.metadata for name in ("gt", "ge", "lt", "le") if getattr(rule, name, None) is not None}
+    if "ge" in bounds and "le" in bounds:
+        return f"{noun} from {bounds['ge']} to {bounds['le']}"
+    low = f">= {bounds['ge']}" if "ge" in bounds else f"> {bounds['gt']}" if "gt" in bounds else ""
+    high = f"<= {bounds['le']}" if "le" in bounds else f"< {bounds['lt']}" if "lt" in bounds else ""
+    return " ".join([noun, " and ".join(w for w in (low, high) if w)]).strip()
+
+
+def _extra(field: FieldInfo) -> dict[str, Any]:
+    return field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str | Path):
+        return repr(str(value))
+    return repr(value) if not isinstance(value, dict) else "(several values)"
+

@@ -61,13 +61,13 @@ def open_store(settings: Settings, index: Path) -> SqliteMetaStore:
     return SqliteMetaStore(index)
 
 
-def prepare(settings: Settings, dirs: list[Path], parity: int | None) -> tuple[Deployment, MetaStore]:
+def prepare(settings: Settings, dirs: list[Path]) -> tuple[Deployment, MetaStore]:
     """Open the drives, the root identity and the index (rebuilt from the drives if need be).
 
     Raises ``hoard.storage.layout.LayoutError`` when the folders do not make a deployment.
     """
     started_at = time.time()
-    storage = Storage(dirs, parity if parity is not None else settings.parity, settings.reduced_parity, settings.inline_limit)
+    storage = Storage(dirs, settings.parity, settings.reduced_parity, settings.inline_limit)
     removed = storage.open()
     if removed:
         log.info("removed %d temp files left by an earlier crash", removed)

@@ -6,12 +6,28 @@ import ctypes
 import ctypes.util
 import logging
 import re
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import click
 
 from hoard import __version__
 from hoard.cli.admin import admin
+from hoard.config import (
+    Settings,
+    SettingsError,
+    allowed,
+    default_text,
+    env_name,
+    load_settings,
+    meaning,
+    option_of,
+    parse_address,
+    unknown_variables,
+    where,
+)
+from hoard.storage.layout import LayoutError, erasure_sets, parity_range
 
 _RANGE = re.compile(r"\{(\d+)\.\.\.(\d+)\}")
 
@@ -32,13 +48,6 @@ def expand_dirs(specs: tuple[str, ...]) -> list[Path]:
             expanded = spec[: match.start()] + str(i).zfill(width) + spec[match.end():]
             out.extend(expand_dirs((expanded,)))
     return out
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise click.BadParameter(f"expected HOST:PORT, got {address!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _tune_malloc(arenas: int = 2) -> None:
@@ -65,114 +74,153 @@ def main() -> None:
     """Hoard: a self-hosted, S3-compatible object storage server."""
 
 
-@main.command()
-@click.option(
-    "--address",
-    default="127.0.0.1:9000",
-    show_default=True,
-    help="HOST:PORT to listen on. Use 0.0.0.0:9000 to serve other machines.",
-)
-@click.option(
-    "--log-level",
-    default=None,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    help="How much to log (default: HOARD_LOG_LEVEL or info).",
-)
-@click.option(
-    "--parity",
-    type=int,
-    default=None,
-    help="Parity shards per erasure set for STANDARD objects (default: 2 for sets of 4-5 drives, "
-    "3 for 6-7, 4 for 8-16; or HOARD_PARITY). Any that many drives of a set may be lost.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=None,
-    help="Server processes sharing the port (default: HOARD_WORKERS or 1). Two on a two-core "
-    "machine serve small requests about 1.3-1.6x faster; each holds its own caches and threads.",
-)
+class SettingsRefused(click.ClickException):
+    """Settings the server will not start with: one ``Error:`` line for each."""
+
+    exit_code = 2
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+    def show(self, file: Any = None) -> None:
+        for line in self.lines:
+            click.echo(f"Error: {line}", err=True)
+
+
+def _settings_help() -> str:
+    """Every setting, for ``hoard server --help``: written from the settings' declarations."""
+    lines = [
+        "Settings: an option wins over its HOARD_* variable, which wins over the settings file",
+        "(--config FILE or HOARD_CONFIG: TOML, the names below in lower case without HOARD_).",
+        "",
+    ]
+    for name in Settings.model_fields:
+        option = option_of(name)
+        head = env_name(name) + (f", {option}" if option else "")
+        lines.append("\b")
+        lines.append(f"{head}  (default: {default_text(name)})")
+        lines.extend(textwrap.wrap(meaning(name), 74, initial_indent="    ", subsequent_indent="    "))
+        lines.extend(textwrap.wrap(f"allowed: {allowed(name)}", 74, initial_indent="    ", subsequent_indent="      "))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _option_help(name: str) -> str:
+    return f"{meaning(name)} (or {env_name(name)}; default: {default_text(name)})."
+
+
+@main.command(epilog=_settings_help())
+@click.option("--config", "config", metavar="FILE", default=None, help=_option_help("config"))
+@click.option("--address", metavar="HOST:PORT", default=None, help=_option_help("address"))
+@click.option("--log-level", metavar="[debug|info|warning|error]", default=None, help=_option_help("log_level"))
+@click.option("--parity", metavar="N", default=None, help=_option_help("parity"))
+@click.option("--workers", metavar="N", default=None, help=_option_help("workers"))
 @click.argument("dirs", nargs=-1, required=True)
-def server(address: str, log_level: str | None, parity: int | None, workers: int | None, dirs: tuple[str, ...]) -> None:
+def server(config: str | None, address: str | None, log_level: str | None, parity: str | None, workers: str | None, dirs: tuple[str, ...]) -> None:
     """Serve the S3 API from the data folders DIR (one per drive).
 
     One DIR keeps everything in that folder (created if missing). Several DIRs are drives:
     they are grouped into erasure sets of 4 to 16, and each object is split into data and
     parity shards across one set, so any parity-count drives of a set may be lost. Ranges
     such as /mnt/disk{1...8} are expanded. Give the drives in the same order every time.
-
-    \b
-    Environment:
-      HOARD_ROOT_ACCESS_KEY, HOARD_ROOT_SECRET_KEY
-                          root credentials; if unset, generated on first start, kept in
-                          DIR/.hoard/root-credentials.json on every drive (mode 0600) and
-                          printed once
-      HOARD_REDUCED_PARITY
-                          parity for REDUCED_REDUNDANCY objects (default 1 for sets of
-                          4-5 drives, 2 for larger sets)
-      HOARD_INLINE_LIMIT  objects smaller than this many bytes are kept inside their
-                          version records (default 131072)
-      HOARD_SCANNER_RATE  bytes per second the background scanner verifies (default
-                          33554432; 0 turns it off)
-      HOARD_PROBE_INTERVAL
-                          seconds between probes of offline or replaced drives (default 5)
-      HOARD_BODY_TIMEOUT  seconds a request body may stall before the request is answered
-                          400 RequestTimeout (default 20)
-      HOARD_REGION        region reported and signed for (default us-east-1)
-      HOARD_REGION_STRICT=1
-                          reject signatures scoped to any other region
-      HOARD_DOMAIN        enables virtual-hosted-style requests, e.g. s3.localhost makes
-                          bucket.s3.localhost address the bucket "bucket"
-      HOARD_WORKERS       server processes sharing the port (default 1; --workers)
-      HOARD_LOG_LEVEL     debug, info, warning or error
     """
     from hoard import server as composition
-    from hoard.config import Settings
-    from hoard.storage.layout import LayoutError
 
-    settings = Settings()
-    _tune_malloc()
-    level = log_level or settings.log_level
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    workers = workers if workers is not None else settings.workers
-    if not 1 <= workers <= 64:
-        raise click.UsageError(f"HOARD_WORKERS must be between 1 and 64, not {workers}")
-    paths = expand_dirs(dirs)
-    if len({p.resolve() for p in paths}) != len(paths):
-        raise click.UsageError("a folder is given twice")
-    host, port = parse_address(address)
+    options = {"config": config, "address": address, "log_level": log_level, "parity": parity, "workers": workers}
     try:
-        deployment, store = composition.prepare(settings, paths, parity)
+        settings = load_settings(**options)
+        paths = _drive_folders(dirs)
+        _check_parity(settings, {k: v for k, v in options.items() if v is not None}, len(paths))
+    except SettingsError as e:
+        raise SettingsRefused(e.lines) from None
+    _tune_malloc()
+    level = settings.log_level
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for variable in unknown_variables():
+        logging.getLogger("hoard").warning("%s is not a Hoard setting: ignored (see hoard server --help)", variable)
+    workers_count = settings.workers
+    host, port = parse_address(settings.address)
+    try:
+        deployment, store = composition.prepare(settings, paths)
     except LayoutError as e:
-        raise click.UsageError(str(e)) from None
+        raise SettingsRefused([str(e)]) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot use {e.filename or 'a data folder'}: {e.strerror or e}") from None
     storage, root = deployment.storage, deployment.root
 
     def banner(port: int) -> None:
         data = paths[0]
-        endpoint = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        endpoint = f"http://{_url_host(host)}:{port}"
+        drives = str(data) if len(paths) == 1 else f"{len(paths)} drives ({len(storage.sets)} erasure set(s), parity {storage.parity})"
+        processes = f" with {workers_count} worker processes" if workers_count > 1 else ""
+        click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {drives}{processes}")
         if deployment.root_generated:
             click.echo(
                 "Generated root credentials (kept in "
                 f"{data / '.hoard' / 'root-credentials.json'}; shown only this once):\n"
-                f"  AccessKey: {root.access_key}\n  SecretKey: {root.secret_key}\n"
-                "Use them with the AWS CLI:\n"
-                f"  AWS_ACCESS_KEY_ID={root.access_key} AWS_SECRET_ACCESS_KEY='{root.secret_key}' "
-                f"aws --endpoint-url {endpoint} s3 ls"
+                f"  AccessKey: {root.access_key}\n  SecretKey: {root.secret_key}"
             )
-        where = str(data) if len(paths) == 1 else f"{len(paths)} drives ({len(storage.sets)} erasure set(s), parity {storage.parity})"
-        processes = f" with {workers} worker processes" if workers > 1 else ""
-        click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {where}{processes}")
+        # The AWS CLI and the SDKs (boto3 and others) take the endpoint from AWS_ENDPOINT_URL, so
+        # scripts written for AWS run here unchanged.
+        click.echo("Use it with the AWS CLI, boto3 and other SDKs, unchanged:")
+        click.echo(f"  export AWS_ENDPOINT_URL={_client_url(host, port)}")
+        if deployment.root_generated:
+            click.echo(f"  export AWS_ACCESS_KEY_ID={root.access_key} AWS_SECRET_ACCESS_KEY='{root.secret_key}'")
+        click.echo("  aws s3 ls")
 
-    if workers == 1:
+    if workers_count == 1:
         banner(port)
         composition.serve_one(deployment, store, level, host, port)
         return
     try:
-        supervisor = composition.supervise(deployment, store, level, host, port, workers)
+        supervisor = composition.supervise(deployment, store, level, host, port, workers_count)
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
     banner(supervisor.port)
     raise SystemExit(supervisor.serve())
+
+
+def _drive_folders(dirs: tuple[str, ...]) -> list[Path]:
+    """The DIR arguments, ranges expanded; each a folder or not there yet."""
+    try:
+        paths = expand_dirs(dirs)
+    except click.BadParameter as e:
+        raise SettingsError([f"DIR: {e.message}"]) from None
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise SettingsError(["DIR: a folder is given twice"])
+    for path in paths:
+        if path.exists() and not path.is_dir():
+            raise SettingsError([f"DIR {str(path)!r}: expected a folder (or none yet, to be created), not a file"])
+    return paths
+
+
+def _check_parity(settings: Settings, given: dict[str, str], drive_count: int) -> None:
+    """Parity against the erasure sets the drives make: known only once the drives are."""
+    try:
+        set_size = len(erasure_sets(drive_count)[0])
+    except LayoutError:
+        return  # the drive count itself is refused when the drives are opened, and said so
+    low, high = parity_range(set_size)
+    lines = []
+    for name in ("parity", "reduced_parity"):
+        value = getattr(settings, name)
+        if value is not None and not low <= value <= high:
+            what = "0: a single drive has no parity" if set_size == 1 else f"{low} to {high} for erasure sets of {set_size} drives"
+            lines.append(f"{where(name, given)}={value!r}: expected {what}")
+    if lines:
+        raise SettingsError(lines)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _client_url(host: str, port: int) -> str:
+    """Where a client on this machine reaches a server listening on ``host``: a wildcard address
+    is not one to connect to."""
+    loopback = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://{_url_host(loopback)}:{port}"
 
 
 main.add_command(admin)

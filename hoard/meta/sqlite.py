@@ -14,6 +14,7 @@ import dataclasses
 import heapq
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -118,6 +119,22 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 MAX_BATCH = 512
 COMPLETED_UPLOAD_MEMORY = 86400.0
 READERS = 16
+
+
+def _make_private(path: Path) -> None:
+    """Create the index file (or take an existing one) readable and writable by this user only: it
+    holds every key and its metadata. SQLite gives its WAL and shared-memory files the database
+    file's mode when it creates them; older ones are tightened here too."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        try:
+            os.chmod(path.with_name(path.name + suffix), 0o600)
+        except FileNotFoundError:
+            pass
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -309,6 +326,7 @@ class SqliteMetaStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        _make_private(path)
         conn = _connect(path)
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
         row = conn.execute("SELECT version FROM schema_version").fetchone()

@@ -107,6 +107,27 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
+# Object keys, metadata and bytes are the server user's alone: nothing under a drive's .hoard/ is
+# readable by other local users.
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def make_private(path: Path, mode: int) -> None:
+    """Give ``path`` exactly ``mode`` (taking away what group and others had)."""
+    if os.stat(path).st_mode & 0o777 != mode:
+        os.chmod(path, mode)
+
+
+def make_private_dir(path: Path) -> None:
+    """A folder only the server's user may enter, whether new or left by an older Hoard."""
+    try:
+        os.mkdir(path, PRIVATE_DIR)
+    except FileExistsError:
+        pass
+    make_private(path, PRIVATE_DIR)
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -124,7 +145,7 @@ class FileWriter:
         self.size = 0
         self._flushed = 0
         self._tmp = drive.tmp / f"{name}.{threading.get_ident():x}.{time.monotonic_ns():x}"
-        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         self._file: BinaryIO | None = os.fdopen(fd, "wb", buffering=0)
 
     def write(self, data: bytes | memoryview) -> None:
@@ -256,15 +277,21 @@ class LocalDrive:
     def prepare(self, create_root: bool) -> int:
         """Create the layout and remove temp files a crash left behind; returns how many."""
         if create_root:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(PRIVATE_DIR, parents=True, exist_ok=True)
         elif not self.root.is_dir():
             raise FileNotFoundError(f"drive folder {self.root} does not exist")
         for d in (self.system, self.tmp, self.shards, self.records, self.buckets):
-            d.mkdir(exist_ok=True)
+            make_private_dir(d)
         for top in (self.shards, self.records):
             for i in range(FANOUT):
-                (top / f"{i:02x}").mkdir(exist_ok=True)
+                make_private_dir(top / f"{i:02x}")
             fsync_dir(top)
+        # Files written before modes were set (the index and its WAL among them: object keys and
+        # metadata) are made the server user's alone; shard and record files always were.
+        for folder in (self.system, self.buckets):
+            for path in folder.iterdir():
+                if path.is_file():
+                    make_private(path, PRIVATE_FILE)
         fsync_dir(self.system)
         fsync_dir(self.root)
         removed = 0

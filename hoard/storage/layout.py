@@ -52,13 +52,21 @@ def reduced_parity(set_size: int) -> int:
     return 1 if set_size <= 5 else 2
 
 
-def check_parity(parity: int, set_size: int) -> None:
+def parity_range(set_size: int) -> tuple[int, int]:
+    """The least and the most parity a set of ``set_size`` drives may have."""
     if set_size == 1:
-        if parity != 0:
-            raise LayoutError("a single drive has no parity")
-        return
-    if not 1 <= parity <= set_size // 2:
-        raise LayoutError(f"parity must be between 1 and {set_size // 2} for erasure sets of {set_size} drives")
+        return 0, 0
+    # Two or three drives mirror by default (one data fragment, the others copies): parity there
+    # is more than half the set, which larger sets never allow.
+    return 1, set_size - 1 if set_size < MIN_SET else set_size // 2
+
+
+def check_parity(parity: int, set_size: int) -> None:
+    low, high = parity_range(set_size)
+    if set_size == 1 and parity != 0:
+        raise LayoutError("a single drive has no parity")
+    if not low <= parity <= high:
+        raise LayoutError(f"parity must be between {low} and {high} for erasure sets of {set_size} drives")
 
 
 def write_quorum(data: int, parity: int) -> int:

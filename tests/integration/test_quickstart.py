@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import boto3
 import pytest
 
-from tests.conftest import aws_cli
+from tests.conftest import ACCESS_KEY, SECRET_KEY, HoardServer, aws_cli
 
 
 def run_aws(env: dict[str, str], endpoint: str, *args: str, cwd: Path) -> str:
@@ -123,3 +127,90 @@ def test_boto3_addressing_styles(tmp_path, style):
         assert [o["Key"] for o in c.list_objects_v2(Bucket="styled")["Contents"]] == ["dir/file name+.txt"]
     finally:
         srv.stop()
+
+
+# -- scripts written for AWS, run unchanged ----------------------------------------------------
+
+
+def user_env(home: Path, **extra: str) -> dict[str, str]:
+    """A user's shell: none of the machine's AWS_* or HOARD_* variables, the AWS CLI's files in
+    ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("AWS_", "HOARD_"))}
+    env.update(HOME=str(home), AWS_CONFIG_FILE=str(home / ".aws" / "config"), AWS_SHARED_CREDENTIALS_FILE=str(home / ".aws" / "credentials"))
+    env.update(extra)
+    return env
+
+
+def run(command: list[str], env: dict[str, str], cwd: Path) -> str:
+    proc = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{' '.join(command)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+# A seed script as it was written for AWS: no endpoint, no keys, no region in it.
+SEED_SCRIPT = """\
+import sys
+
+import boto3
+
+bucket = sys.argv[1]
+s3 = boto3.resource("s3")
+print("before:", sorted(b.name for b in s3.buckets.all()))
+boto3.client("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+s3.Bucket(bucket).put_object(Key="sampletext.txt", Body=open("sampletext.txt", "rb"))
+boto3.client("s3").download_file(bucket, "sampletext.txt", "sampletext1.txt")
+print("location:", boto3.client("s3").get_bucket_location(Bucket=bucket)["LocationConstraint"])
+print("keys:", [o.key for o in s3.Bucket(bucket).objects.all()])
+"""
+
+
+def test_seed_script_with_the_endpoint_in_the_profile(server, tmp_path):
+    """``aws configure set endpoint_url``, once; then a boto3 script written for AWS runs as it is."""
+    env = user_env(tmp_path)
+    for key, value in (
+        ("aws_access_key_id", ACCESS_KEY),
+        ("aws_secret_access_key", SECRET_KEY),
+        ("region", "eu-west-1"),
+        ("endpoint_url", server.endpoint),
+    ):
+        run([*aws_cli(), "configure", "set", key, value], env, tmp_path)
+    assert f"endpoint_url = {server.endpoint}" in (tmp_path / ".aws" / "config").read_text()
+    (tmp_path / "seed.py").write_text(SEED_SCRIPT)
+    (tmp_path / "sampletext.txt").write_text("seed data\n" * 50)
+    bucket = f"seed-{uuid.uuid4().hex[:12]}"
+
+    out = run([sys.executable, "seed.py", bucket], env, tmp_path)
+
+    assert (tmp_path / "sampletext1.txt").read_bytes() == (tmp_path / "sampletext.txt").read_bytes()
+    assert "location: eu-west-1" in out and "keys: ['sampletext.txt']" in out
+    s3 = server.client()
+    assert s3.get_object(Bucket=bucket, Key="sampletext.txt")["Body"].read() == (tmp_path / "sampletext.txt").read_bytes()
+    assert s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "eu-west-1"
+    s3.delete_object(Bucket=bucket, Key="sampletext.txt")
+    s3.delete_bucket(Bucket=bucket)
+
+
+def test_aws_cli_with_aws_endpoint_url(server, bucket, tmp_path):
+    """``export AWS_ENDPOINT_URL=...``: the AWS CLI as typed against AWS, no region set anywhere."""
+    env = user_env(tmp_path, AWS_ENDPOINT_URL=server.endpoint, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+    (tmp_path / "notes.txt").write_text("notes\n")
+    assert bucket in run([*aws_cli(), "s3", "ls"], env, tmp_path)
+    run([*aws_cli(), "s3", "cp", "notes.txt", f"s3://{bucket}/"], env, tmp_path)
+    assert "notes.txt" in run([*aws_cli(), "s3", "ls", f"s3://{bucket}"], env, tmp_path)
+
+
+def test_banner_lines_pasted_into_a_shell(tmp_path):
+    """The start-up banner's export lines, pasted as printed, make ``aws s3`` commands reach the
+    server with the credentials it generated."""
+    srv = HoardServer(tmp_path / "data", env_extra={"HOARD_ROOT_ACCESS_KEY": "", "HOARD_ROOT_SECRET_KEY": ""}).start()
+    try:
+        exports = [line.strip() for line in srv.log().splitlines() if line.strip().startswith("export AWS_")]
+        assert exports[0] == f"export AWS_ENDPOINT_URL={srv.endpoint}"
+        assert re.fullmatch(r"export AWS_ACCESS_KEY_ID=\S+ AWS_SECRET_ACCESS_KEY='\S+'", exports[1])
+        aws = " ".join(aws_cli())
+        script = "\n".join([*exports, f"{aws} s3 mb s3://from-the-banner", f"{aws} s3 ls"])
+        out = run(["bash", "-c", script], user_env(tmp_path), tmp_path)
+        assert "from-the-banner" in out
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.log()

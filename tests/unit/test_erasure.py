@@ -52,6 +52,17 @@ def test_default_and_reduced_parity_follow_set_size():
         check_parity(1, 1)
 
 
+@pytest.mark.parametrize("drives", [1, 2, 3, 4, 6, 8, 16])
+def test_default_parity_is_allowed_for_its_set(drives):
+    """Every drive count's default parity passes the check a server start makes (three drives,
+    a mirror with two copies, once did not)."""
+    size = len(erasure_sets(drives)[0])
+    check_parity(default_parity(size), size)
+    check_parity(reduced_parity(size), size)
+    with pytest.raises(LayoutError):
+        check_parity(size, size)
+
+
 def test_write_quorum():
     assert write_quorum(1, 0) == 1
     assert write_quorum(4, 4) == 4
