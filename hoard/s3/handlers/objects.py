@@ -338,9 +338,8 @@ async def delete_objects(ctx: Context) -> Response:
         if quiet:
             return None
         if deleted.delete_marker:
-            entry.append(("DeleteMarker", True))
-            if version is None:
-                entry.append(("DeleteMarkerVersionId", deleted.version_id))
+            # The marker added, or (a version named) the marker removed: S3 names it either way.
+            entry += [("DeleteMarker", True), ("DeleteMarkerVersionId", deleted.version_id)]
         return "Deleted", entry
 
     # Side by side: each is its own index write, and the writer commits them together.
