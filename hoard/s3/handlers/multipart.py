@@ -216,7 +216,7 @@ async def _retried_complete(ctx: Context) -> Response | None:
     if current is None or current.etag != done.etag or current.last_modified != done.completed:
         return None
     await receive_document(ctx, body_checksum=False)
-    return _completed_answer(ctx, done.etag, done.checksum_algorithm, done.checksum_value, done.checksum_type)
+    return _completed_answer(ctx, done.etag, done.checksum_algorithm, done.checksum_value, done.checksum_type, version_headers(current))
 
 
 @operation("CompleteMultipartUpload")

@@ -57,7 +57,7 @@ from hoard.s3.handlers.common import (
 from hoard.s3.handlers.objects import checksum_headers
 from hoard.s3.handlers.payload import BlobSink, BodyDigests
 from hoard.s3.handlers.retention import lock_for_write
-from hoard.s3.handlers.versioning import versioning_of
+from hoard.s3.handlers.versioning import version_headers, versioning_of
 from hoard.s3.router import Operation
 
 # What app.py hands this handler: nobody yet, the form says who signed it.
@@ -199,7 +199,7 @@ def _location(ctx: Context, record: ObjectRecord) -> str:
 
 
 def _success(fields: FormFields, record: ObjectRecord, location: str) -> Response:
-    headers = {"etag": record.etag, "location": location, **checksum_headers(record)}
+    headers = {"etag": record.etag, "location": location, **checksum_headers(record), **version_headers(record)}
     redirect = fields.get("success_action_redirect") or fields.get("redirect")
     if redirect and _is_url(redirect):
         query = "&".join(
