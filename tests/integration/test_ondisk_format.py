@@ -87,6 +87,13 @@ def decode_block(fragments: dict[int, bytes], k: int, m: int, block_len: int) ->
     by_hand = b"".join(fragments[i][PYECLIB_HEADER:] for i in range(k))[:block_len]
     assert from_data == from_parity == by_hand
     assert len(from_data) == block_len
+    # Healing encodes the block again and writes the missing fragment beside the stored ones: the
+    # installed pyeclib must compute the same data and parity (its header may carry its own
+    # version: pyeclib 1.6.4 and 1.8.0 differ there and only there), and a fresh fragment must
+    # decode together with stored ones.
+    fresh = driver.encode(from_data)
+    assert [f[PYECLIB_HEADER:] for f in fresh] == [fragments[i][PYECLIB_HEADER:] for i in range(k + m)]
+    assert driver.decode([fresh[k + m - 1], *(fragments[i] for i in range(k - 1))]) == from_data
     return from_data
 
 
