@@ -86,15 +86,6 @@ BILLION_LAUGHS = (
 EXTERNAL_ENTITY = b'<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
 
 
-@pytest.fixture
-def upload(s3, bucket) -> tuple[str, str]:
-    """A multipart upload with one small part: (key, upload id)."""
-    key = "mp-target"
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-    s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b"part one")
-    return key, upload_id
-
-
 @pytest.mark.parametrize("body", MALFORMED_XML.values(), ids=MALFORMED_XML.keys())
 def test_delete_objects_malformed_xml(server, s3, bucket, body):
     s3.put_object(Bucket=bucket, Key="a", Body=b"kept")

@@ -11,21 +11,16 @@ KillSignal, as systemd would.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, free_port
+from tests.conftest import HoardServer
 
 UNIT = Path(__file__).resolve().parents[2] / "contrib" / "hoard.service"
 BINARY = "/opt/hoard/bin/hoard"
@@ -84,43 +79,22 @@ def test_unit_is_hardened(analyze, checkable_unit):
 def test_unit_command_line_serves(tmp_path):
     found = directives(UNIT.read_text())
     argv = shlex.split(found["ExecStart"][0])
-    assert argv[0] == BINARY and DATA in argv
-    port = free_port()
+    assert argv[0] == BINARY and argv[-1] == DATA and "127.0.0.1:9000" in argv
     data = tmp_path / "var-lib-hoard"
     data.mkdir(mode=0o700)  # StateDirectory= makes it before the start
-    args = [a.replace(DATA, str(data)) for a in argv[1:]]
-    args = [re.sub(r"^127\.0\.0\.1:9000$", f"127.0.0.1:{port}", a) for a in args]
-    assert f"127.0.0.1:{port}" in args, "the unit listens on 127.0.0.1:9000"
-    env = dict(os.environ, HOARD_ROOT_ACCESS_KEY=ACCESS_KEY, HOARD_ROOT_SECRET_KEY=SECRET_KEY)
-    log = tmp_path / "journal"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "hoard", *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+    srv = HoardServer(data)
+    args = [{DATA: str(data), "127.0.0.1:9000": f"127.0.0.1:{srv.port}"}.get(a, a) for a in argv[1:]]
+    srv.argv = [sys.executable, "-m", "hoard", *args]
+    srv.start()
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.time() < deadline, log.read_text()
-                time.sleep(0.1)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
+        s3 = srv.client()
         s3.create_bucket(Bucket="service")
         s3.put_object(Bucket="service", Key="k", Body=b"under systemd")
         assert s3.get_object(Bucket="service", Key="k")["Body"].read() == b"under systemd"
     finally:
-        proc.send_signal(getattr(signal, found["KillSignal"][0]))
-        code = proc.wait(timeout=int(found["TimeoutStopSec"][0]))
+        srv.stop(getattr(signal, found["KillSignal"][0]))
     # A clean stop, which Restart=on-failure does not take for a crash: systemd counts exit code 0
     # and death by SIGTERM as clean (uvicorn raises the signal again once it has shut down).
-    assert code in (0, -signal.SIGTERM), log.read_text()
-    assert "Finished server process" in log.read_text()
-    assert "Traceback" not in log.read_text()
+    assert srv.proc.returncode in (0, -signal.SIGTERM), srv.log()
+    assert "Traceback" not in srv.log()
     assert (data / ".hoard" / "format.json").exists()

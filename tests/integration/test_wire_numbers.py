@@ -67,14 +67,6 @@ def assert_serving(server: HoardServer, bucket: str) -> None:
     assert s3.get_object(Bucket=bucket, Key="alive")["Body"].read() == b"alive"
 
 
-@pytest.fixture
-def upload(s3, bucket) -> tuple[str, str]:
-    key = "mp"
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-    s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b"part one")
-    return key, upload_id
-
-
 # --- query parameters -------------------------------------------------------------------------
 
 QUERY_TARGETS = {
