@@ -48,6 +48,9 @@ class HoardServer:
     env_extra: dict[str, str] = field(default_factory=dict)
     drives: list[Path] = field(default_factory=list)  # several drives; data_dir then only names the log's folder
     extra_args: list[str] = field(default_factory=list)
+    # A command line of its own, run as it is instead of ``python -m hoard server ...``: for a
+    # command line under test (an installed wheel's, a systemd unit's).
+    argv: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -71,7 +74,8 @@ class HoardServer:
         self.log_path = self.data_dir.parent / f"hoard-{self.port}.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [
+            self.argv
+            or [
                 sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{self.port}", *self.extra_args,
                 *[str(d) for d in (self.drives or [self.data_dir])],
             ],
@@ -169,6 +173,15 @@ def bucket(s3) -> str:
         s3.delete_bucket(Bucket=name)
     except Exception:
         pass
+
+
+@pytest.fixture
+def upload(s3, bucket) -> tuple[str, str]:
+    """A multipart upload with one small part: (key, upload id)."""
+    key = "mp-target"
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b"part one")
+    return key, upload_id
 
 
 @pytest.fixture

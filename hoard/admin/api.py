@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 
 from hoard import __version__
+from hoard.http.numbers import decimal
 from hoard.http.request import Request
 from hoard.http.response import Response
 from hoard.meta.store import MetaStore
@@ -95,9 +96,10 @@ class AdminApi:
 
     async def heal_status(self, req: Request) -> Response:
         raw = req.params.get("id", "")
-        if raw and not raw.isdigit():
+        job = decimal(raw) if raw else None
+        if raw and job is None:
             raise S3Error("InvalidArgument", "id must be a heal job number.")
-        return json_response(self.healer.status(int(raw) if raw else None))
+        return json_response(self.healer.status(job))
 
     async def rebuild_index(self, req: Request) -> Response:
         cluster = self.cluster

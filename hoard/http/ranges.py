@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from hoard.http.errors import RangeNotSatisfiable
+from hoard.http.numbers import decimal
 
-
-def _digits(text: str) -> bool:
-    # str.isdigit() is also true of "²" (a latin-1 byte in a header), which int() refuses.
-    return text.isascii() and text.isdigit()
+# HTTP's optional whitespace; str.strip() would also take a latin-1 no-break space for it.
+_OWS = " \t"
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -17,31 +16,29 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """
     if not header:
         return None
-    header = header.strip()
+    header = header.strip(_OWS)
     if not header.startswith("bytes="):
         return None
-    spec = header[len("bytes="):].strip()
+    spec = header[len("bytes="):].strip(_OWS)
     if "," in spec:
         # S3 does not serve multiple ranges; like S3, answer with the whole object.
         return None
     first, sep, last = spec.partition("-")
     if not sep:
         return None
-    first, last = first.strip(), last.strip()
-    if (first and not _digits(first)) or (last and not _digits(last)):
+    first, last = first.strip(_OWS), last.strip(_OWS)
+    start, end = decimal(first), decimal(last)
+    if (first and start is None) or (last and end is None) or (start is None and end is None):
         return None
-    if not first:
-        if not last:
-            return None
-        suffix = int(last)
-        if suffix == 0:
+    if start is None:  # bytes=-N: the last N bytes
+        if end == 0:
             raise RangeNotSatisfiable(header, size)
         if size == 0:
             return None
-        return max(0, size - suffix), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if last and end < start:
+        return max(0, size - end), size - 1
+    if end is None:
+        end = size - 1
+    elif end < start:
         return None
     if start >= size:
         raise RangeNotSatisfiable(header, size)

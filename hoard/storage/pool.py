@@ -31,6 +31,8 @@ from hoard.storage.layout import (
 )
 
 log = logging.getLogger("hoard.storage")
+# The version of everything on a drive (format.json, records, shard files, bucket files). Bumped
+# only with a migration from the previous one and a new tests/fixtures/ondisk/v<N> (ARCHITECTURE.md).
 FORMAT_VERSION = 1
 INDEX_ID_FILE = "index-id"
 CREDENTIALS_FILE = "root-credentials.json"
@@ -95,6 +97,13 @@ class Storage:
         }
 
     def _check_formats(self, formats: dict[int, dict]) -> None:
+        for position, fmt in formats.items():
+            # Refused before anything is written: a newer Hoard's drives stay as it left them.
+            if fmt.get("format") != FORMAT_VERSION:
+                raise LayoutError(
+                    f"{self.drives[position].root} has on-disk format {fmt.get('format')}; "
+                    f"this Hoard reads format {FORMAT_VERSION} (see ARCHITECTURE.md, Format version)"
+                )
         deployment, _ = Counter(f["deployment"] for f in formats.values()).most_common(1)[0]
         reference = next(f for f in formats.values() if f["deployment"] == deployment)
         if len(reference["drives"]) != len(self.drives):

@@ -25,7 +25,6 @@ import hashlib
 import http.client
 import os
 import random
-import re
 import select
 import socket
 import time
@@ -40,70 +39,10 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCESS_KEY, REGION, SECRET_KEY, HoardServer, wait_for
-from tests.wire import Reply, assert_missing, error_code, signed, status
+from tests.wire import Reply, assert_missing, error_code, open_raw, read_reply, send, signed, status
 
 KiB = 1024
 MiB = 1024 * KiB
-
-
-# --- sending requests boto3 would refuse to send --------------------------------------------
-
-
-def send(
-    server: HoardServer,
-    method: str,
-    target: str,
-    body: bytes = b"",
-    headers: dict[str, str] | None = None,
-    *,
-    sign: bool = True,
-    timeout: float = 10,
-) -> Reply:
-    """One request with http.client, its target sent verbatim (no dot-segment removal, no quoting)."""
-    h = signed(server, method, target, body, headers) if sign else {"Host": f"127.0.0.1:{server.port}", **(headers or {})}
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-    try:
-        try:
-            conn.request(method, target, body=body, headers=h)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # answered before the whole body was read; the answer is still there to read
-        resp = conn.getresponse()
-        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
-
-
-def open_raw(server: HoardServer, method: str, target: str, headers: dict[str, str]) -> socket.socket:
-    """A socket with the request line and headers sent; the caller sends (or withholds) the body."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    sock.sendall(head.encode("latin-1"))
-    return sock
-
-
-def read_reply(sock: socket.socket, timeout: float = 10) -> Reply | None:
-    """The first response on ``sock``; None when the server closed the connection without one."""
-    sock.setblocking(True)
-    sock.settimeout(timeout)
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(64 * KiB)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            break
-        data += chunk
-        head, sep, rest = data.partition(b"\r\n\r\n")
-        length = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
-        if sep and length and len(rest) >= int(length.group(1)):
-            break
-    if not data:
-        return None
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
-    return Reply(int(lines[0].split()[1]), {k.strip().lower(): v.strip() for k, v in headers.items()}, rest)
 
 
 def b64md5(data: bytes) -> str:
@@ -145,15 +84,6 @@ BILLION_LAUGHS = (
     + b"]>\n"
 )
 EXTERNAL_ENTITY = b'<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-
-
-@pytest.fixture
-def upload(s3, bucket) -> tuple[str, str]:
-    """A multipart upload with one small part: (key, upload id)."""
-    key = "mp-target"
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-    s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b"part one")
-    return key, upload_id
 
 
 @pytest.mark.parametrize("body", MALFORMED_XML.values(), ids=MALFORMED_XML.keys())

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from hoard.http.numbers import decimal
 from hoard.http.request import Request
 from hoard.iam.credentials import Identity, KeyRing
 from hoard.s3.auth import sigv2, sigv4
@@ -203,7 +204,7 @@ class Authenticator:
                 raise S3Error("AuthorizationQueryParametersError", "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
             credential = sigv4.parse_credential(p["X-Amz-Credential"])
             amz_date = p["X-Amz-Date"]
-            expires = int(p["X-Amz-Expires"])
+            expires = decimal(p["X-Amz-Expires"], signed=True)
             signed_headers = tuple(p["X-Amz-SignedHeaders"].split(";"))
             signature = p["X-Amz-Signature"]
         except (KeyError, ValueError, sigv4.MalformedAuth):
@@ -211,6 +212,8 @@ class Authenticator:
                 "AuthorizationQueryParametersError",
                 "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.",
             ) from None
+        if expires is None:
+            raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires should be a number")
         # A negative lifetime (boto3's ExpiresIn=-1000) is a URL that has expired: S3 answers 403.
         if expires > MAX_PRESIGN_EXPIRES:
             raise S3Error("AuthorizationQueryParametersError", "X-Amz-Expires must be less than a week (in seconds) that is 604800")
@@ -220,7 +223,9 @@ class Authenticator:
         identity = self._identity(credential)
         now = time.time()
         if now > ts + expires:
-            raise S3Error("AccessDenied", "Request has expired", Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts + expires)))
+            # Clamped: a lifetime of -10**60 s is a valid number but no date gmtime() can show.
+            expired_at = time.gmtime(max(ts + expires, 0))
+            raise S3Error("AccessDenied", "Request has expired", Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", expired_at))
         if ts - now > MAX_SKEW_SECONDS:
             raise S3Error("AccessDenied", "Request is not valid yet")
         payload_hash = p.get("X-Amz-Content-Sha256") or sigv4.UNSIGNED_PAYLOAD
@@ -285,9 +290,10 @@ class Authenticator:
     def _from_query_v2(self, req: Request) -> AuthContext:
         p = req.params
         expires = p.get("Expires", "")
-        if not expires.isascii() or not expires.isdigit():
+        expiry = decimal(expires)
+        if expiry is None:
             raise S3Error("AccessDenied", "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters")
-        if time.time() > int(expires):
-            raise S3Error("AccessDenied", "Request has expired", Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(expires))))
+        if time.time() > expiry:
+            raise S3Error("AccessDenied", "Request has expired", Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry)))
         identity = self._check_v2(req, p["AWSAccessKeyId"], p["Signature"], expires)
         return AuthContext(identity=identity, payload_hash=sigv4.UNSIGNED_PAYLOAD)

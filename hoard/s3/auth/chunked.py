@@ -10,12 +10,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 
-from hoard.http.request import BodyStream
+from hoard.http.numbers import hexadecimal
+from hoard.http.request import MAX_HEADER_SECTION, BodyStream
 from hoard.s3.auth import sigv4
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 
 MAX_LINE = 4096
+# The trailer is a header section sent after the body, so it gets the head's bound: S3's 8 KiB
+# (hoard.http.request.MAX_HEADER_SECTION). Clients send one checksum and a signature; without a
+# bound, a client could send trailer lines for as long as its declared length lets it, each kept.
+MAX_TRAILER_SECTION = MAX_HEADER_SECTION
+MAX_TRAILER_LINES = 16
 
 
 class ChunkedDecoder:
@@ -64,12 +70,9 @@ class ChunkedDecoder:
         while True:
             line = await self._line()
             size_text, _, extension = line.partition(b";")
-            try:
-                size = int(size_text.strip(), 16)
-            except ValueError:
-                raise S3Error("InvalidRequest", "Malformed aws-chunked chunk size.") from None
-            if size < 0 or len(size_text.strip()) > 16:
-                raise S3Error("InvalidRequest", "Malformed aws-chunked chunk size.")
+            size = hexadecimal(size_text)
+            if size is None:
+                raise S3Error("IncompleteBody", "The aws-chunked chunk size is not a hexadecimal number of at most 16 digits.")
             claimed = None
             ext = extension.decode("latin-1").strip()
             if ext.startswith("chunk-signature="):
@@ -98,6 +101,7 @@ class ChunkedDecoder:
     async def _read_trailers(self) -> None:
         lines: list[tuple[str, str]] = []
         signature = None
+        count = size = 0
         while True:
             try:
                 line = await self._line()
@@ -107,9 +111,15 @@ class ChunkedDecoder:
                 raise
             if not line:
                 break
+            count, size = count + 1, size + len(line) + 2
+            if count > MAX_TRAILER_LINES or size > MAX_TRAILER_SECTION:
+                raise S3Error(
+                    "MalformedTrailerError",
+                    f"The aws-chunked trailer has more than {MAX_TRAILER_LINES} lines or {MAX_TRAILER_SECTION} bytes.",
+                )
             name, sep, value = line.decode("latin-1").partition(":")
             if not sep:
-                raise S3Error("InvalidRequest", "Malformed aws-chunked trailer.")
+                raise S3Error("MalformedTrailerError", "An aws-chunked trailer line has no colon.")
             name, value = name.strip().lower(), value.strip()
             if name == "x-amz-trailer-signature":
                 signature = value

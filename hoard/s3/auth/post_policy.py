@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hoard.http.numbers import decimal
 from hoard.iam.credentials import Identity, KeyRing
 from hoard.s3.auth import sigv4
 from hoard.s3.errors import S3Error
@@ -309,8 +310,8 @@ def _length_range(raw: list) -> tuple[int, int]:
         # JSON numbers, or decimal strings; never booleans, fractions or negative sizes.
         if isinstance(item, int) and not isinstance(item, bool):
             number = item
-        elif isinstance(item, str) and item.isascii() and item.isdigit():
-            number = int(item)
+        elif isinstance(item, str) and (parsed := decimal(item)) is not None:
+            number = parsed
         else:
             raise _invalid(f"Invalid content-length-range condition: {json.dumps(item)} is not a valid size.")
         if number < 0:

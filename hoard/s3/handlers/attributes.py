@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from hoard.http.numbers import field_decimal
 from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, check_key, http_date, operation, parse_decimal
+from hoard.s3.handlers.common import Context, check_key, http_date, operation
 from hoard.s3.handlers.objects import get_record
 from hoard.s3.handlers.versioning import version_headers
 
@@ -29,7 +30,7 @@ def _header_int(ctx: Context, name: str, default: int, low: int) -> int:
     raw = ctx.req.headers.get(name)
     if raw is None or raw == "":
         return default
-    value = parse_decimal(raw.strip())
+    value = field_decimal(raw, signed=True)
     if value is None or value < low or value > 2147483647:
         raise S3Error("InvalidArgument", f"Argument {name} must be an integer between {low} and 2147483647", ArgumentName=name, ArgumentValue=raw)
     return value

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 
 from hoard.config import Settings
+from hoard.http.numbers import decimal
 from hoard.http.request import Request
 from hoard.http.response import Response
 from hoard.iam.authorize import AccessRequest, Authorizer
@@ -230,22 +231,12 @@ def object_headers(ctx: Context) -> dict[str, str]:
     return kept
 
 
-def parse_decimal(raw: str) -> int | None:
-    """An integer in ASCII decimal, optionally signed; None for anything else.
-
-    Python's int() also takes " 7", "1_0" and other scripts' digits, which S3 does not.
-    """
-    digits = raw[1:] if raw[:1] in ("+", "-") else raw
-    if not (digits.isascii() and digits.isdigit()):
-        return None
-    return int(raw)
-
-
 def int_param(ctx: Context, name: str, default: int, low: int = 0, high: int | None = None) -> int:
     raw = ctx.req.params.get(name)
     if raw is None or raw == "":
         return default
-    value = parse_decimal(raw)
+    # Signed, so that -1 is told it is out of range, as S3 words it, not that it is no number.
+    value = decimal(raw, signed=True)
     if value is None:
         raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range", ArgumentName=name, ArgumentValue=raw)
     if value < low or (high is not None and value > high):

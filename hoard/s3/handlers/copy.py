@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from hoard.http.numbers import decimal
 from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord, Placement
 from hoard.objects.data import ObjectData, read_all
@@ -197,17 +198,13 @@ def _source_range(ctx: Context, size: int) -> tuple[int, int]:
     raw = ctx.req.headers.get("x-amz-copy-source-range")
     if raw is None:
         return 0, size - 1
-    spec = raw.strip()
+    spec = raw.strip(" \t")
     invalid = S3Error("InvalidArgument", f"Range specified is not valid for source object of size: {size}", ArgumentName="x-amz-copy-source-range", ArgumentValue=raw)
     if not spec.startswith("bytes="):
         raise invalid
     first, sep, last = spec[len("bytes="):].partition("-")
-    first, last = first.strip(), last.strip()
-    # isascii: str.isdigit() also accepts "²", which int() refuses.
-    if not sep or not (first + last).isascii() or not first.isdigit() or not last.isdigit():
-        raise invalid
-    start, end = int(first), int(last)
-    if start > end:
+    start, end = decimal(first.strip(" \t")), decimal(last.strip(" \t"))
+    if not sep or start is None or end is None or start > end:
         raise invalid
     if end >= size:
         # Well formed, but past the source's end: S3 tells this apart from a malformed range.

@@ -10,6 +10,7 @@ import asyncio
 import secrets
 import time
 
+from hoard.http.numbers import decimal
 from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord, Part, Upload
 from hoard.objects.lock import LockSettings
@@ -26,7 +27,6 @@ from hoard.s3.handlers.common import (
     now,
     object_headers,
     operation,
-    parse_decimal,
     quote_etag,
     reject_unsupported_headers,
     require_bucket,
@@ -44,7 +44,7 @@ MAX_PART_SIZE = 5 * 1024**3
 
 def part_number(ctx: Context) -> int:
     raw = ctx.req.params.get("partNumber", "")
-    number = parse_decimal(raw)
+    number = decimal(raw, signed=True)
     if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=raw)
     return number
@@ -150,7 +150,8 @@ def _requested_parts(body: bytes, algorithm: str) -> list[tuple[int, str, str | 
         etag = xml.child_text(el, "ETag")
         if number_text is None or etag is None:
             raise S3Error("MalformedXML")
-        number = parse_decimal(number_text.strip())
+        # XML's own whitespace around an integer element is not part of it (xs:int collapses it).
+        number = decimal(number_text.strip(" \t\r\n"), signed=True)
         if number is None:
             raise S3Error("MalformedXML")
         claimed = xml.child_text(el, f"Checksum{algorithm}") if algorithm else None

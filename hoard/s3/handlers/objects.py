@@ -8,6 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from hoard.http.numbers import decimal
 from hoard.http.ranges import parse_range
 from hoard.http.response import Response, xml_response
 from hoard.model import Bucket, ObjectRecord
@@ -24,7 +25,6 @@ from hoard.s3.handlers.common import (
     now,
     object_headers,
     operation,
-    parse_decimal,
     parse_http_date,
     reject_unsupported_headers,
     require_bucket,
@@ -146,7 +146,7 @@ def _part_span(ctx: Context, record: ObjectRecord) -> tuple[int, int, int] | Non
         return None
     if "range" in ctx.req.headers:
         raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
-    number = parse_decimal(raw)
+    number = decimal(raw, signed=True)
     if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=raw)
     if number > record.parts_count:

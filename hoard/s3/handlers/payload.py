@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from hoard.http.numbers import field_decimal
 from hoard.http.request import BodyStream
 from hoard.model import Placement
 from hoard.objects.data import ObjectData
@@ -200,12 +201,10 @@ def declared_length(ctx: Context) -> int | None:
             return None
     if raw is None:
         raise S3Error("MissingContentLength")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise S3Error("InvalidArgument", "Content-Length is not a number") from None
-    if value < 0:
-        raise S3Error("InvalidArgument", "Content-Length is negative")
+    value = field_decimal(raw)
+    if value is None:
+        name = "x-amz-decoded-content-length" if ctx.auth.streaming else "Content-Length"
+        raise S3Error("InvalidArgument", f"{name} is not a decimal number of bytes.", ArgumentName=name, ArgumentValue=raw)
     return value
 
 
