@@ -10,6 +10,7 @@ as it was read (``ObjectData.replace_metadata``), so a change that races another
 
 from __future__ import annotations
 
+from hoard.http.numbers import field_decimal
 from hoard.http.response import Response, xml_response
 from hoard.model import Bucket, ObjectRecord
 from hoard.objects.lock import DAY, LOCK_CONFIG, MODES, YEAR, lock_enabled, retention_change_refused
@@ -33,10 +34,12 @@ async def _document(ctx: Context, root_tag: str):
 
 
 def _period(text: str | None) -> int:
-    value = (text or "").strip()
-    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_RETENTION_DAYS:
+    value = field_decimal(text or "", signed=True)
+    if value is None:
+        raise S3Error("MalformedXML")
+    if not 0 < value <= MAX_RETENTION_DAYS:
         raise S3Error("InvalidRetentionPeriod", "Default retention period must be a positive integer value.")
-    return int(value)
+    return value
 
 
 @operation("PutObjectLockConfiguration")
