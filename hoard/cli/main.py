@@ -128,6 +128,7 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
     """
     from hoard import server as composition
     from hoard.config import Settings
+    from hoard.storage.errors import DriveInUse
     from hoard.storage.layout import LayoutError
 
     settings = Settings()
@@ -141,11 +142,26 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
     if len({p.resolve() for p in paths}) != len(paths):
         raise click.UsageError("a folder is given twice")
     host, port = parse_address(address)
+    # The order matters: a second server on these folders or this address must stop before it
+    # changes anything (the start-up sweeps would delete the running server's uploads in flight).
     try:
-        deployment, store = composition.prepare(settings, paths, parity)
+        storage = composition.claim(settings, paths, parity)
     except LayoutError as e:
         raise click.UsageError(str(e)) from None
+    except DriveInUse as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        sockets = composition.bind(host, port, workers)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
+    try:
+        deployment, store = composition.prepare(settings, storage)
+    except LayoutError as e:
+        raise click.UsageError(str(e)) from None
+    except DriveInUse as e:  # a folder that appeared, or was emptied, since the claim
+        raise click.ClickException(str(e)) from None
     storage, root = deployment.storage, deployment.root
+    title = f"{host}:{sockets[0].getsockname()[1]} {' '.join(dirs)}"  # the processes' titles, after their role
 
     def banner(port: int) -> None:
         data = paths[0]
@@ -164,13 +180,10 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
         click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {where}{processes}")
 
     if workers == 1:
-        banner(port)
-        composition.serve_one(deployment, store, level, host, port)
+        banner(sockets[0].getsockname()[1])
+        composition.serve_one(deployment, store, level, sockets, title)
         return
-    try:
-        supervisor = composition.supervise(deployment, store, level, host, port, workers)
-    except OSError as e:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
+    supervisor = composition.supervise(deployment, store, level, sockets, title)
     banner(supervisor.port)
     raise SystemExit(supervisor.serve())
 
