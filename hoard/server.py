@@ -35,7 +35,7 @@ from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Services
 from hoard.storage.erasure_set import renew_drive_pool
 from hoard.storage.pool import Storage
-from hoard.supervisor import Supervisor, listen, name_process
+from hoard.supervisor import Supervisor, listen
 from hoard.workers.healer import Healer
 from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
@@ -138,17 +138,15 @@ def uvicorn_server(app: Any, level: str) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def serve_one(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket], title: str = "") -> None:
-    """Serve from this process alone until stopped, on the socket ``bind`` gave; ``title`` is
-    what its process title says after ``hoard: server`` (the address and folders)."""
-    name_process("server", title)
+def serve_one(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket]) -> None:
+    """Serve from this process alone until stopped, on the socket ``bind`` gave."""
     app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at))
     uvicorn_server(app, level).run(sockets=sockets)
 
 
 def supervise(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket], title: str = "") -> Supervisor:
-    """A supervisor ready to fork a process per socket (see ``hoard.supervisor``); ``title`` as
-    for ``serve_one``."""
+    """A supervisor ready to fork a process per socket (see ``hoard.supervisor``); ``title`` is
+    what the workers' process titles say after ``hoard: worker N`` (the address and folders)."""
     store.close()  # each worker opens its own connections and writer
     renew_drive_pool()
     _preload(level)

@@ -127,7 +127,7 @@ def _die_with(parent: int) -> None:
 class Supervisor:
     def __init__(self, sockets: list[socket.socket], run_worker: RunWorker, started_at: float, title: str = "") -> None:
         """``sockets``: one listening socket per worker, from ``listen``; ``title``: what the
-        processes' titles say after their role (the address and folders)."""
+        workers' process titles say after their role (the address and folders)."""
         if len(sockets) < 2:
             raise ValueError("a supervisor runs two or more workers")
         self.title = title
@@ -157,7 +157,6 @@ class Supervisor:
             raise RuntimeError(f"threads still run before the workers are forked: {names}")
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        name_process("supervisor", self.title)
         # Objects made so far are left out of the workers' garbage collections: a collection
         # writes to every object it visits, which would copy the pages the workers share with
         # this process into each of them.

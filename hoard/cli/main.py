@@ -130,6 +130,7 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
     from hoard.config import Settings
     from hoard.storage.errors import DriveInUse
     from hoard.storage.layout import LayoutError
+    from hoard.supervisor import name_process
 
     settings = Settings()
     _tune_malloc()
@@ -154,6 +155,9 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
         sockets = composition.bind(host, port, workers)
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
+    # Named as soon as it takes connections: the processes' titles, after their role.
+    title = f"{host}:{sockets[0].getsockname()[1]} {' '.join(dirs)}"
+    name_process("server" if workers == 1 else "supervisor", title)
     try:
         deployment, store = composition.prepare(settings, storage)
     except LayoutError as e:
@@ -161,7 +165,6 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
     except DriveInUse as e:  # a folder that appeared, or was emptied, since the claim
         raise click.ClickException(str(e)) from None
     storage, root = deployment.storage, deployment.root
-    title = f"{host}:{sockets[0].getsockname()[1]} {' '.join(dirs)}"  # the processes' titles, after their role
 
     def banner(port: int) -> None:
         data = paths[0]
@@ -181,7 +184,7 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
 
     if workers == 1:
         banner(sockets[0].getsockname()[1])
-        composition.serve_one(deployment, store, level, sockets, title)
+        composition.serve_one(deployment, store, level, sockets)
         return
     supervisor = composition.supervise(deployment, store, level, sockets, title)
     banner(supervisor.port)

@@ -417,6 +417,9 @@ class LocalDrive:
     def record_ids(self) -> Iterator[tuple[str, float]]:
         yield from _ids_with_mtime(self.records)
 
+    def record_count(self) -> int:
+        return sum(len(os.listdir(sub)) for sub in self.records.iterdir())
+
     # -- space ----------------------------------------------------------------------------
     def usage(self) -> tuple[int, int]:
         """(total, free) bytes of the file system holding the drive."""
