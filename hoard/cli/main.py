@@ -164,6 +164,8 @@ def server(address: str, log_level: str | None, parity: int | None, workers: int
         raise click.UsageError(str(e)) from None
     except DriveInUse as e:  # a folder that appeared, or was emptied, since the claim
         raise click.ClickException(str(e)) from None
+    except OSError as e:  # a new deployment's folder that cannot be made or locked
+        raise click.ClickException(f"cannot prepare the drives: {e}") from None
     storage, root = deployment.storage, deployment.root
 
     def banner(port: int) -> None:
