@@ -324,7 +324,7 @@ class LocalDrive:
             self.root.mkdir(parents=True, exist_ok=True)
         elif not self.root.is_dir():
             raise FileNotFoundError(f"drive folder {self.root} does not exist")
-        self.lock()
+        self.lock(wait=0)  # a drive found at start-up is locked already, waiting if need be (Storage.lock)
         for d in (self.system, self.tmp, self.shards, self.records, self.buckets):
             d.mkdir(exist_ok=True)
         for top in (self.shards, self.records):

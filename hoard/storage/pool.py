@@ -170,6 +170,13 @@ class Storage:
             if drive.state is not DriveState.OFFLINE:
                 if not drive.present():
                     drive.fail("its identity file (.hoard/format.json) is gone")
+                elif not drive.locked:
+                    # Locked by a leader process since restarted (its lock went with it), or
+                    # its lock file replaced: take it again, or stop using the drive.
+                    try:
+                        drive.lock(wait=0)
+                    except (OSError, DriveInUse) as e:
+                        drive.fail(e)
                 continue
             if drive.present():
                 fmt = formats.get(drive.position)

@@ -139,3 +139,39 @@ def test_a_killed_servers_lock_file_does_not_block_a_restart(tmp_path, workers):
     finally:
         again.stop()
     assert "Traceback" not in again.log(), again.log()
+
+
+def test_a_drive_replaced_while_serving_is_locked_and_stays_locked(tmp_path):
+    drives = [tmp_path / f"disk{i}" for i in range(1, 5)]
+    srv = HoardServer(tmp_path / "data", drives=drives, extra_args=["--workers", "2"],
+                      env_extra={"HOARD_PROBE_INTERVAL": "0.5", "HOARD_SCANNER_RATE": "0"}).start()
+    try:
+        supervisor = psutil.Process(srv.proc.pid)
+        assert wait_for(lambda: len(supervisor.children()) == 2, timeout=10)
+
+        def leader() -> int | None:
+            """Worker 0's pid, once it has its name (a worker just forked has its parent's a moment)."""
+            return next((p.pid for p in supervisor.children() if " ".join(p.cmdline()).startswith("hoard: worker 0 ")), None)
+
+        # An emptied folder where a drive was is formatted as a replacement by the leader's probe,
+        # which locks the new lock file: the old one went with the folder's contents.
+        replaced = drives[2]
+        replaced.rename(tmp_path / "the-old-disk3")  # a new disk mounted in its place
+        replaced.mkdir()
+        lock = replaced / ".hoard" / "lock"
+        assert wait_for(lambda: leader() is not None, timeout=10)
+        first = leader()
+        assert wait_for(lambda: lock.exists() and lock.read_text().strip() == str(first), timeout=20), srv.log()
+        refused = second_server(srv.env(), free_port(), [replaced], [])
+        assert refused.returncode != 0 and f"{replaced} is in use by another Hoard server (pid {first})" in refused.stderr
+
+        # That lock was the leader's own: when the leader dies and is started again, the new one
+        # takes it again.
+        os.kill(first, signal.SIGKILL)
+        assert wait_for(lambda: leader() not in (None, first), timeout=20)
+        second = leader()
+        assert wait_for(lambda: lock.read_text().strip() == str(second), timeout=20), srv.log()
+        refused = second_server(srv.env(), free_port(), [replaced], [])
+        assert refused.returncode != 0 and f"(pid {second})" in refused.stderr, refused.stderr
+    finally:
+        srv.stop()
