@@ -32,6 +32,13 @@ def snapshot(folders: list[Path]) -> dict[Path, tuple[int, ...]]:
     return out
 
 
+def _gone(p: psutil.Process) -> bool:
+    try:
+        return p.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def second_server(env: dict[str, str], port: int, drives: list[Path], workers: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{port}", *workers, *map(str, drives)],
@@ -125,7 +132,7 @@ def test_a_killed_servers_lock_file_does_not_block_a_restart(tmp_path, workers):
     try:
         # Until the killed server's last worker is gone, that worker may still answer on the port.
         assert wait_for(lambda: lock.read_text().strip() == str(again.proc.pid), timeout=15), again.log()
-        assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes)
+        assert all(_gone(p) for p in processes)  # they held the lock the new server now has
         assert again.client().get_object(Bucket="kept", Key="acknowledged")["Body"].read() == b"durable"
     finally:
         again.stop()
@@ -151,7 +158,13 @@ def test_a_drive_replaced_while_serving_is_locked_and_stays_locked(tmp_path):
 
         def leader() -> int | None:
             """Worker 0's pid, once it has its name (a worker just forked has its parent's a moment)."""
-            return next((p.pid for p in supervisor.children() if " ".join(p.cmdline()).startswith("hoard: worker 0 ")), None)
+            for p in supervisor.children():
+                try:
+                    if " ".join(p.cmdline()).startswith("hoard: worker 0 "):
+                        return p.pid
+                except psutil.Error:  # a killed worker not yet reaped
+                    continue
+            return None
 
         # An emptied folder where a drive was is formatted as a replacement by the leader's probe,
         # which locks the new lock file: the old one went with the folder's contents.
