@@ -8,6 +8,7 @@ Nothing else builds these objects, so no module reaches into another's internals
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Services
 from hoard.storage.erasure_set import renew_drive_pool
 from hoard.storage.pool import Storage
-from hoard.supervisor import Supervisor
+from hoard.supervisor import Supervisor, listen
 from hoard.workers.healer import Healer
 from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
@@ -48,7 +49,7 @@ class Deployment:
     sweep away another worker's upload in flight)."""
 
     settings: Settings
-    storage: Storage  # drives checked, a crash's temp files removed
+    storage: Storage  # drives locked for this server, checked, a crash's temp files removed
     root: Identity
     root_generated: bool  # the root keys were made just now: show them once
     index: Path  # the index file the drives name (opened or rebuilt)
@@ -61,13 +62,30 @@ def open_store(settings: Settings, index: Path) -> SqliteMetaStore:
     return SqliteMetaStore(index)
 
 
-def prepare(settings: Settings, dirs: list[Path]) -> tuple[Deployment, MetaStore]:
-    """Open the drives, the root identity and the index (rebuilt from the drives if need be).
+def claim(settings: Settings, dirs: list[Path]) -> Storage:
+    """The drives, locked for this server before anything on them is read or changed.
+
+    Raises ``hoard.storage.errors.DriveInUse`` if another server holds one (nothing was
+    touched), ``hoard.storage.layout.LayoutError`` for a parity the drives cannot have.
+    """
+    storage = Storage(dirs, settings.parity, settings.reduced_parity, settings.inline_limit)
+    storage.lock()
+    return storage
+
+
+def bind(host: str, port: int, workers: int) -> list[socket.socket]:
+    """The listening sockets, bound before ``prepare`` sweeps anything: a server that cannot
+    have its address then stops having changed nothing. Raises OSError."""
+    return listen(host, port, workers)
+
+
+def prepare(settings: Settings, storage: Storage) -> tuple[Deployment, MetaStore]:
+    """Open the claimed drives (removing a crash's temp files), the root identity and the index
+    (rebuilt from the drives if need be).
 
     Raises ``hoard.storage.layout.LayoutError`` when the folders do not make a deployment.
     """
     started_at = time.time()
-    storage = Storage(dirs, settings.parity, settings.reduced_parity, settings.inline_limit)
     removed = storage.open()
     if removed:
         log.info("removed %d temp files left by an earlier crash", removed)
@@ -106,11 +124,9 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
     return HoardApp(settings, services, authenticator, admin, background, role.host_id)
 
 
-def uvicorn_server(app: Any, level: str, host: str = "", port: int = 0) -> uvicorn.Server:
+def uvicorn_server(app: Any, level: str) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         loop="uvloop",
         http=refusing_with(head_too_large_document, "application/xml"),
         lifespan="on",
@@ -122,17 +138,15 @@ def uvicorn_server(app: Any, level: str, host: str = "", port: int = 0) -> uvico
     return uvicorn.Server(config)
 
 
-def serve_one(deployment: Deployment, store: MetaStore, level: str, host: str, port: int) -> None:
-    """Serve from this process alone until stopped."""
+def serve_one(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket]) -> None:
+    """Serve from this process alone until stopped, on the socket ``bind`` gave."""
     app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at))
-    uvicorn_server(app, level, host, port).run()
+    uvicorn_server(app, level).run(sockets=sockets)
 
 
-def supervise(deployment: Deployment, store: MetaStore, level: str, host: str, port: int, workers: int) -> Supervisor:
-    """A supervisor ready to fork ``workers`` processes on one port (see ``hoard.supervisor``).
-
-    Raises OSError if the address cannot be had.
-    """
+def supervise(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket], title: str = "") -> Supervisor:
+    """A supervisor ready to fork a process per socket (see ``hoard.supervisor``); ``title`` is
+    what the workers' process titles say after ``hoard: worker N`` (the address and folders)."""
     store.close()  # each worker opens its own connections and writer
     renew_drive_pool()
     _preload(level)
@@ -141,7 +155,7 @@ def supervise(deployment: Deployment, store: MetaStore, level: str, host: str, p
         app = build_app(deployment, open_store(deployment.settings, deployment.index), role)
         uvicorn_server(app, level).run(sockets=sockets)
 
-    return Supervisor(host, port, workers, run_worker, deployment.started_at)
+    return Supervisor(sockets, run_worker, deployment.started_at, title)
 
 
 def _preload(level: str) -> None:

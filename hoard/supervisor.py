@@ -2,10 +2,11 @@
 
 One Python process keeps at most about one core busy with its event loop; on two cores a second
 process serves small requests 1.3-1.65x faster (benchmarks/README.md). The supervisor is started
-after what must happen once, before any worker writes, is done (the drives opened and their
-temp files swept, the index opened or rebuilt). It binds one listening socket per worker with
-``SO_REUSEPORT``, so the kernel spreads new connections evenly over the workers, forks the
-workers, starts again any that dies, and stops them all on SIGTERM or SIGINT (a second signal
+after what must happen once, before any worker writes, is done (the drives locked, the
+listening sockets bound by ``listen``: one per worker with ``SO_REUSEPORT``, so the kernel
+spreads new connections evenly over the workers; then the drives opened and their temp files
+swept, the index opened or rebuilt). It forks the workers, which inherit the sockets and the
+drives' locks, starts again any that dies, and stops them all on SIGTERM or SIGINT (a second signal
 makes them drop open connections). A worker dies with the supervisor even when it is killed
 outright (``PR_SET_PDEATHSIG``): a SIGKILLed server leaves no process holding the port.
 
@@ -27,6 +28,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+
+import setproctitle
 
 from hoard.process_role import ProcessRole
 
@@ -72,14 +75,45 @@ def _claim_port(host: str, port: int, family: socket.AddressFamily) -> int:
             probe.close()
 
 
-def _listener(host: str, port: int, family: socket.AddressFamily) -> socket.socket:
+def _listener(host: str, port: int, family: socket.AddressFamily, reuse_port: bool) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(BACKLOG)
     sock.setblocking(False)
     return sock
+
+
+def listen(host: str, port: int, count: int) -> list[socket.socket]:
+    """The listening sockets of a server of ``count`` processes: one, or one per worker.
+
+    Bound before the server changes anything on its drives, so a server that cannot have its
+    address stops before it has swept anything. Raises OSError if the address cannot be had.
+    """
+    family = _address_family(host)
+    port = _claim_port(host, port, family)
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sockets.append(_listener(host, port, family, reuse_port=count > 1))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def name_process(kind: str, detail: str = "") -> None:
+    """Name this process ``hoard: KIND DETAIL`` in ``ps`` (and ``top -c``), so the supervisor and
+    each worker of each server are told apart; ``top`` and ``ps -o comm`` show only the first 15
+    characters, which ``kind`` is chosen to fit (``worker 12`` becomes ``worker12`` there)."""
+    setproctitle.setproctitle(f"hoard: {kind} {detail}".rstrip())
+    short = f"hoard: {kind}"
+    if len(short) > 15 and kind.startswith("worker "):
+        short = f"hoard: worker{kind[7:]}"
+    setproctitle.setthreadtitle(short[:15])
 
 
 def _die_with(parent: int) -> None:
@@ -91,16 +125,17 @@ def _die_with(parent: int) -> None:
 
 
 class Supervisor:
-    def __init__(self, host: str, port: int, count: int, run_worker: RunWorker, started_at: float) -> None:
-        if count < 2:
+    def __init__(self, sockets: list[socket.socket], run_worker: RunWorker, started_at: float, title: str = "") -> None:
+        """``sockets``: one listening socket per worker, from ``listen``; ``title``: what the
+        workers' process titles say after their role (the address and folders)."""
+        if len(sockets) < 2:
             raise ValueError("a supervisor runs two or more workers")
-        self.host = host
-        self.count = count
+        self.title = title
+        self.count = len(sockets)
         self.run_worker = run_worker
         self.started_at = started_at
-        family = _address_family(host)
-        self.port = _claim_port(host, port, family)
-        self.sockets = [_listener(host, self.port, family) for _ in range(count)]
+        self.port = sockets[0].getsockname()[1]
+        self.sockets = sockets
         # Only this server's processes know the name; the leader checks every request's signature anyway.
         self.leader_address = f"\0hoard-leader-{os.getpid()}-{secrets.token_hex(8)}"
         self.leader_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -192,6 +227,7 @@ class Supervisor:
         code = 1
         try:
             _die_with(self.pid)
+            name_process(f"worker {index}", self.title)
             # Its own process group: a Ctrl-C in the terminal reaches the supervisor, which stops
             # the workers once, rather than every process at the same time.
             os.setpgid(0, 0)

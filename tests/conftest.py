@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -87,12 +88,23 @@ class HoardServer:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"hoard server exited early:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            if self.answers(timeout=max(deadline - time.time(), 0.5)):
+                return self
+            time.sleep(0.05)
         raise RuntimeError(f"hoard server did not start:\n{self.log()}")
+
+    def answers(self, timeout: float) -> bool:
+        """Whether the server answers HTTP. The port takes connections from the moment it is bound,
+        before start-up has swept the drives and opened the index: a request waits until then."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            return True
+        except OSError:
+            return False
+        finally:
+            conn.close()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Signal the server and wait until every one of its processes is gone: worker processes

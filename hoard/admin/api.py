@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+import logging
+import time
+from dataclasses import asdict, dataclass, field
 
 from hoard import __version__
 from hoard.http.numbers import decimal
@@ -24,6 +26,7 @@ from hoard.workers.healer import Healer
 from hoard.workers.monitor import DriveMonitor
 
 ADMIN_PREFIX = "/.hoard/admin/v1/"
+log = logging.getLogger("hoard.admin")
 
 
 def json_response(value: object, status: int = 200) -> Response:
@@ -50,13 +53,46 @@ class Cluster:
     region: str
 
 
+@dataclass
+class RebuildJob:
+    """An index rebuild, run in the background and followed by polling: on a large index it
+    takes longer than a client would wait for one answer."""
+
+    id: int
+    state: str = "reading"  # the drives' records, then "writing" the index; "finished" or "failed"
+    records_read: int = 0
+    records_total: int = 0  # record files on the usable drives (a version has one per drive of its set)
+    objects: int = 0
+    buckets: int = 0
+    error: str = ""
+    started: float = field(default_factory=time.time)
+    finished: float = 0.0
+
+    @property
+    def running(self) -> bool:
+        return not self.finished
+
+    def progress(self, step: str, done: int, total: int) -> None:
+        # Called from the rebuild's thread; each field is set whole, read by the event loop.
+        if step == "reading":
+            self.records_read, self.records_total = done, total
+        else:
+            self.state, self.objects = step, done
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "running": self.running}
+
+
 class AdminApi:
-    """Answered by the leader process, which holds the heal jobs (see ``hoard.process_role``)."""
+    """Answered by the leader process, which holds the heal jobs and index rebuilds (see
+    ``hoard.process_role``)."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.healer = cluster.healer
         self.monitor = cluster.monitor
+        self.rebuilds: dict[int, RebuildJob] = {}
+        self._rebuild_task: asyncio.Task | None = None
 
     async def handle(self, req: Request, auth: AuthContext) -> Response:
         check_admin_request(auth)
@@ -66,6 +102,7 @@ class AdminApi:
             ("POST", "heal"): self.start_heal,
             ("GET", "heal"): self.heal_status,
             ("POST", "rebuild-index"): self.rebuild_index,
+            ("GET", "rebuild-index"): self.rebuild_status,
         }.get((req.method, name))
         if action is None:
             raise S3Error("InvalidRequest", f"Unknown admin request {req.method} {name}.")
@@ -89,6 +126,8 @@ class AdminApi:
     async def start_heal(self, req: Request) -> Response:
         target = req.params.get("target", "").lstrip("/")
         bucket, _, prefix = target.partition("/")
+        if bucket and await self.cluster.store.get_bucket(bucket) is None:
+            raise S3Error("NoSuchBucket", BucketName=bucket)
         deep = req.params.get("deep", "true") != "false"
         await self.monitor.probe()
         job = self.healer.start_job(bucket, prefix, deep=deep)
@@ -102,6 +141,31 @@ class AdminApi:
         return json_response(self.healer.status(job))
 
     async def rebuild_index(self, req: Request) -> Response:
+        """Start rebuilding the index from the drives (or answer the rebuild already running)."""
+        running = self.rebuilds.get(len(self.rebuilds))
+        if running is None or not running.running:
+            running = RebuildJob(id=len(self.rebuilds) + 1)
+            self.rebuilds[running.id] = running
+            self._rebuild_task = asyncio.get_running_loop().create_task(self._rebuild(running))
+        return json_response(running.to_json())
+
+    async def rebuild_status(self, req: Request) -> Response:
+        raw = req.params.get("id", "")
+        if raw and not raw.isdigit():
+            raise S3Error("InvalidArgument", "id must be a rebuild number.")
+        job = self.rebuilds.get(int(raw) if raw else len(self.rebuilds))
+        if raw and job is None:
+            raise S3Error("InvalidArgument", f"No index rebuild {raw} since the server started.")
+        return json_response({"job": job.to_json() if job else None})
+
+    async def _rebuild(self, job: RebuildJob) -> None:
         cluster = self.cluster
-        count = await asyncio.to_thread(rebuild, cluster.storage, cluster.store, cluster.owner_id, cluster.region)
-        return json_response({"objects": count, "buckets": len(await cluster.store.list_buckets("", "", 1_000_000))})
+        try:
+            job.objects = await asyncio.to_thread(rebuild, cluster.storage, cluster.store, cluster.owner_id, cluster.region, job.progress)
+            job.buckets = len(await cluster.store.list_buckets("", "", 1_000_000))
+            job.state = "finished"
+        except Exception as e:
+            log.exception("index rebuild %d failed", job.id)
+            job.state, job.error = "failed", str(e) or type(e).__name__
+        finally:
+            job.finished = time.time()

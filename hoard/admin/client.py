@@ -9,23 +9,46 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from defusedxml import DefusedXmlException, ElementTree
+
 from hoard.s3.auth import sigv4
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+TIMEOUT = 60.0  # every admin request answers at once; long work (heal, rebuild) is followed by polling
 
 
 class AdminError(Exception):
-    pass
+    """The server refused (``code`` and ``message`` from its S3 error document), or could not be reached."""
+
+    def __init__(self, message: str, code: str = "", status: int = 0) -> None:
+        super().__init__(f"{code}: {message}" if code else message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _refusal(status: int, reason: str, body: bytes) -> AdminError:
+    """The one-line error an S3 error document (or, from something that is not Hoard, a bare
+    HTTP status) says."""
+    try:
+        root = ElementTree.fromstring(body)
+        code, message = root.findtext("Code"), root.findtext("Message")
+    except (ElementTree.ParseError, DefusedXmlException):  # not an S3 error: the status is all there is
+        code = message = None
+    if code:
+        return AdminError(message or reason, code, status)
+    return AdminError(f"HTTP {status} {reason}", status=status)
 
 
 class AdminClient:
-    def __init__(self, endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1") -> None:
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1", source: str = "") -> None:
         self.endpoint = endpoint.rstrip("/")
         self.access_key = access_key
         self.secret_key = secret_key
         self.region = region
+        self.source = source  # where the keys were found, for messages
 
-    def call(self, method: str, name: str, params: dict[str, str] | None = None, timeout: float = 600) -> dict:
+    def call(self, method: str, name: str, params: dict[str, str] | None = None, timeout: float = TIMEOUT) -> dict:
         path = f"/.hoard/admin/v1/{name}"
         pairs = sorted((params or {}).items())
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -45,9 +68,16 @@ class AdminClient:
         request = urllib.request.Request(url, method=method, headers={k: v for k, v in headers.items() if k != "host"}, data=b"" if method == "POST" else None)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return json.loads(response.read())
+                body = response.read()
+            answer = json.loads(body)
+            if not isinstance(answer, dict):
+                raise ValueError(body[:60])
+            return answer
         except urllib.error.HTTPError as e:
-            body = e.read().decode(errors="replace")
-            raise AdminError(f"{e.code} {e.reason}: {body}") from None
+            raise _refusal(e.code, e.reason, e.read()) from None
         except urllib.error.URLError as e:
             raise AdminError(f"cannot reach Hoard at {self.endpoint}: {e.reason}") from None
+        except (TimeoutError, ConnectionError) as e:
+            raise AdminError(f"no answer from Hoard at {self.endpoint}: {e}") from None
+        except ValueError:
+            raise AdminError(f"{self.endpoint} answered, but not as Hoard's admin API does") from None

@@ -35,9 +35,9 @@ class _LeaderConnection(http.client.HTTPConnection):
 
 
 class AdminForwarder:
-    def __init__(self, leader_address: str, timeout: float = 600.0) -> None:
+    def __init__(self, leader_address: str, timeout: float = 60.0) -> None:
         self.leader_address = leader_address
-        self.timeout = timeout  # an index rebuild answers when it is done
+        self.timeout = timeout  # every admin request is answered at once: heal jobs and index rebuilds are polled
 
     async def handle(self, req: Request, auth: AuthContext) -> Response:
         check_admin_request(auth)  # refused here already: no need to bother the leader

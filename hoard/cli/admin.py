@@ -5,6 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
 
 import click
 
@@ -20,49 +23,89 @@ def _human(n: float) -> str:
 
 
 ENDPOINT_HELP = "The server's URL (or HOARD_ENDPOINT; default http://127.0.0.1:9000)."
+DATA_HELP = "The server's data folder (any of its drives): sign with the root keys the server generated there."
+PROFILE_HELP = "Sign with the keys of this AWS CLI profile (~/.aws/credentials or ~/.aws/config)."
+# Refusals that mean the keys are not the server's root keys: worth saying which keys were used.
+_WRONG_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}
+
+
+@dataclass
+class Target:
+    """The server and the credentials the group's options name; a subcommand's own options win."""
+
+    endpoint: str
+    data: Path | None
+    profile: str | None
 
 
 @click.group()
 @click.option("--endpoint", envvar="HOARD_ENDPOINT", default="http://127.0.0.1:9000", show_default=True, help=ENDPOINT_HELP)
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None, help=DATA_HELP)
+@click.option("--profile", default=None, help=PROFILE_HELP)
 @click.pass_context
-def admin(ctx: click.Context, endpoint: str) -> None:
+def admin(ctx: click.Context, endpoint: str, data: Path | None, profile: str | None) -> None:
     """Administer a running server.
 
     \b
-    Authenticates with the root credentials from HOARD_ROOT_ACCESS_KEY and
-    HOARD_ROOT_SECRET_KEY (the ones the server was started with, or the
-    generated ones it printed on first start).
+    Signs with the first credentials found of:
+      --data DIR          the root keys the server generated, kept in
+                          DIR/.hoard/root-credentials.json (on the server's machine,
+                          as the user it runs as)
+      --profile NAME      that AWS CLI profile
+      HOARD_ROOT_ACCESS_KEY and HOARD_ROOT_SECRET_KEY
+      AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+      the AWS CLI's profile: AWS_PROFILE, else default, in ~/.aws/credentials or
+                          ~/.aws/config (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE)
     """
-    ctx.obj = endpoint
+    ctx.obj = Target(endpoint, data, profile)
 
 
 def server_command(fn):
-    """A subcommand that talks to the server: takes ``--endpoint`` after its name too
-    (``hoard admin heal --endpoint URL``, as people type it), and is handed the client."""
+    """A subcommand that talks to the server: takes ``--endpoint``, ``--data`` and ``--profile``
+    after its name too (``hoard admin heal --endpoint URL``, as people type it), and is handed
+    the client. Nothing is looked up before the command runs, so ``--help`` needs no credentials."""
 
     @click.option("--endpoint", "endpoint", default=None, help=ENDPOINT_HELP)
+    @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None, help=DATA_HELP)
+    @click.option("--profile", default=None, help=PROFILE_HELP)
     @click.pass_context
     @functools.wraps(fn)
-    def command(ctx: click.Context, endpoint: str | None, **kwargs):
-        return ctx.invoke(fn, _client(endpoint or ctx.obj), **kwargs)
+    def command(ctx: click.Context, endpoint: str | None, data: Path | None, profile: str | None, **kwargs):
+        target: Target = ctx.obj
+        if data is not None or profile is not None:  # the subcommand's choice of keys replaces the group's
+            target = Target(target.endpoint, data, profile)
+        return ctx.invoke(fn, _client(endpoint or target.endpoint, target), **kwargs)
 
     return command
 
 
-def _client(endpoint: str) -> AdminClient:
+def _client(endpoint: str, target: Target) -> AdminClient:
+    from hoard.cli.credentials import NoCredentials, find_credentials
     from hoard.config import Settings
 
-    settings = Settings()
-    if not settings.root_access_key or not settings.root_secret_key:
-        raise click.UsageError("set HOARD_ROOT_ACCESS_KEY and HOARD_ROOT_SECRET_KEY to the server's root credentials")
-    return AdminClient(endpoint, settings.root_access_key, settings.root_secret_key, settings.region)
+    if urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
+        raise click.UsageError(f"the endpoint must be an http:// or https:// URL, not {endpoint!r}")
+    if target.data is not None and target.profile is not None:
+        raise click.UsageError("give --data or --profile, not both")
+    try:
+        settings = Settings()
+    except ValueError as e:
+        raise click.UsageError(f"the HOARD_* settings: {e}") from None
+    try:
+        found = find_credentials(target.data, target.profile, (settings.root_access_key, settings.root_secret_key))
+    except NoCredentials as e:
+        raise click.UsageError(str(e)) from None
+    return AdminClient(endpoint, found.access_key, found.secret_key, settings.region, source=found.source)
 
 
 def _call(client: AdminClient, method: str, name: str, **params: str) -> dict:
     try:
         return client.call(method, name, params)
     except AdminError as e:
-        raise click.ClickException(str(e)) from None
+        message = str(e)
+        if e.code in _WRONG_KEYS:
+            message += f" (signed with the keys from {client.source})"
+        raise click.ClickException(message) from None
 
 
 @admin.command()
@@ -135,6 +178,27 @@ def heal(client: AdminClient, target: str, shallow: bool) -> None:
 @admin.command("rebuild-index")
 @server_command
 def rebuild_index(client: AdminClient) -> None:
-    """Rebuild the metadata index from the version records on the drives."""
-    data = _call(client, "POST", "rebuild-index")
-    click.echo(f"Index rebuilt: {data['buckets']} buckets, {data['objects']} objects")
+    """Rebuild the metadata index from the version records on the drives, with a progress bar.
+
+    The server reads every version record on every drive, then writes the index anew; this
+    follows its progress however long that takes.
+    """
+    job = _call(client, "POST", "rebuild-index")
+    with click.progressbar(length=max(job["records_total"], 1), label="Reading the drives' records", show_pos=True) as bar:
+        done = 0
+        while True:
+            job = _call(client, "GET", "rebuild-index", id=str(job["id"]))["job"]
+            bar.length = max(job["records_total"], 1)
+            bar.update(job["records_read"] - done)
+            done = job["records_read"]
+            if job["state"] != "reading":
+                break
+            time.sleep(0.3)
+    if job["running"]:
+        click.echo(f"Writing the index: {job['objects']} objects")
+    while job["running"]:
+        time.sleep(0.3)
+        job = _call(client, "GET", "rebuild-index", id=str(job["id"]))["job"]
+    if job["state"] == "failed":
+        raise click.ClickException(f"the index rebuild failed: {job['error']}")
+    click.echo(f"Index rebuilt: {job['buckets']} buckets, {job['objects']} objects")

@@ -126,6 +126,8 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
     such as /mnt/disk{1...8} are expanded. Give the drives in the same order every time.
     """
     from hoard import server as composition
+    from hoard.storage.errors import DriveInUse
+    from hoard.supervisor import name_process
 
     options = {"config": config, "address": address, "log_level": log_level, "parity": parity, "workers": workers}
     try:
@@ -141,10 +143,31 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
         logging.getLogger("hoard").warning("%s is not a Hoard setting: ignored (see hoard server --help)", variable)
     workers_count = settings.workers
     host, port = parse_address(settings.address)
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise SettingsRefused(["a data folder is given twice"])
+    # The order matters: a second server on these folders or this address must stop before it
+    # changes anything (the start-up sweeps would delete the running server's uploads in flight).
     try:
-        deployment, store = composition.prepare(settings, paths)
+        storage = composition.claim(settings, paths)
     except LayoutError as e:
         raise SettingsRefused([str(e)]) from None
+    except DriveInUse as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:  # a new deployment's folder that cannot be made or locked
+        raise click.ClickException(f"cannot use {e.filename or 'a data folder'}: {e.strerror or e}") from None
+    try:
+        sockets = composition.bind(host, port, workers_count)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
+    # Named as soon as it takes connections: the processes' titles, after their role.
+    title = f"{host}:{sockets[0].getsockname()[1]} {' '.join(dirs)}"
+    name_process("server" if workers_count == 1 else "supervisor", title)
+    try:
+        deployment, store = composition.prepare(settings, storage)
+    except LayoutError as e:
+        raise SettingsRefused([str(e)]) from None
+    except DriveInUse as e:  # a folder that appeared, or was emptied, since the claim
+        raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(f"cannot use {e.filename or 'a data folder'}: {e.strerror or e}") from None
     storage, root = deployment.storage, deployment.root
@@ -170,13 +193,10 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
         click.echo("  aws s3 ls")
 
     if workers_count == 1:
-        banner(port)
-        composition.serve_one(deployment, store, level, host, port)
+        banner(sockets[0].getsockname()[1])
+        composition.serve_one(deployment, store, level, sockets)
         return
-    try:
-        supervisor = composition.supervise(deployment, store, level, host, port, workers_count)
-    except OSError as e:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
+    supervisor = composition.supervise(deployment, store, level, sockets, title)
     banner(supervisor.port)
     raise SystemExit(supervisor.serve())
 

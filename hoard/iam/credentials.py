@@ -30,6 +30,17 @@ def _random(alphabet: str, length: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+def stored_root_keys(data: bytes) -> tuple[str, str]:
+    """The access key and secret key of a root-credentials file as ``load_root`` writes it.
+
+    Raises ValueError if the file is not one.
+    """
+    keys = json.loads(data)
+    if not isinstance(keys, dict) or not isinstance(keys.get("access_key"), str) or not isinstance(keys.get("secret_key"), str):
+        raise ValueError("not a root-credentials file")
+    return keys["access_key"], keys["secret_key"]
+
+
 def load_root(storage: Storage, access_key: str | None, secret_key: str | None) -> tuple[Identity, bool]:
     """The root identity from the environment, or from the drives, generating it on first start.
 
@@ -40,8 +51,7 @@ def load_root(storage: Storage, access_key: str | None, secret_key: str | None) 
         return Identity(access_key, secret_key, canonical_id(access_key), "hoard-root"), False
     stored = storage.read_credentials()
     if stored is not None:
-        keys = json.loads(stored)
-        ak, sk = keys["access_key"], keys["secret_key"]
+        ak, sk = stored_root_keys(stored)
         return Identity(ak, sk, canonical_id(ak), "hoard-root"), False
     ak = "HR" + _random(string.ascii_uppercase + string.digits, 18)
     sk = _random(string.ascii_letters + string.digits + "+/", 40)

@@ -55,9 +55,18 @@ def open_index(storage: Storage, owner_id: str, region: str, open_store: Callabl
     return store, count
 
 
-def rebuild(storage: Storage, store: MetaStore, owner_id: str, region: str) -> int:
-    """Make the index hold what the drives describe; returns how many objects that is."""
-    buckets, records = scan(storage, owner_id, region)
+RebuildProgress = Callable[[str, int, int], None]  # (step: "reading" | "writing", records read, records in all)
+
+
+def rebuild(storage: Storage, store: MetaStore, owner_id: str, region: str, progress: RebuildProgress | None = None) -> int:
+    """Make the index hold what the drives describe; returns how many objects that is.
+
+    ``progress`` hears how many record files have been read, then that the index is being written.
+    """
+    report = (lambda done, total: progress("reading", done, total)) if progress is not None else None
+    buckets, records = scan(storage, owner_id, region, report)
+    if progress is not None:
+        progress("writing", len(records), len(records))
     store.replace_contents(buckets, records)
     if records or buckets:
         log.warning("rebuilt the index from the drives: %d buckets, %d objects", len(buckets), len(records))

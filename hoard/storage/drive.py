@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import enum
+import fcntl
 import json
 import logging
 import mmap
@@ -26,10 +27,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hoard.nowait import pread_nowait
+from hoard.storage.errors import DriveInUse
 
 log = logging.getLogger("hoard.drive")
 FANOUT = 256
 WRITEBACK_EVERY = 1024 * 1024
+LOCK_WAIT = 10.0  # seconds to wait for a lock whose recorded holder is gone (its workers are exiting)
 
 
 class DriveState(enum.Enum):
@@ -219,6 +222,8 @@ class LocalDrive:
         self.records = self.system / "records"
         self.buckets = self.system / "buckets"
         self.format_file = self.system / "format.json"
+        self.lock_file = self.system / "lock"
+        self._lock_fd: int | None = None
         self._slot = slot or StateSlot()
         self.state = DriveState.ONLINE
         self.last_error = ""
@@ -273,13 +278,74 @@ class LocalDrive:
         self.fail(error)
         return True
 
+    # -- the lock: one server per drive ----------------------------------------------------
+    @property
+    def locked(self) -> bool:
+        return self._lock_fd is not None and self._holds_lock_file()
+
+    def _holds_lock_file(self) -> bool:
+        """Whether the file locked is still the one at the lock's path (a folder emptied and
+        reused as a replacement has a new one, which another server could otherwise take)."""
+        assert self._lock_fd is not None
+        try:
+            held, current = os.fstat(self._lock_fd), os.stat(self.lock_file)
+        except OSError:
+            return False
+        return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
+
+    def lock(self, wait: float = LOCK_WAIT) -> None:
+        """Take the drive for this server, before anything on it is read or changed.
+
+        An exclusive ``flock`` on ``.hoard/lock``, held as long as the file stays open: by this
+        process and the worker processes it forks (they share the open file), released by the
+        kernel however they end, so a killed server leaves nothing that blocks a restart. The
+        holder writes its pid there to be named to a second server, which gets ``DriveInUse``.
+        Workers of a killed server exit a moment after it (one in an fsync only when it returns):
+        a lock whose recorded holder is gone is waited for, up to ``wait`` seconds.
+
+        Raises ``DriveInUse``, or ``OSError`` if the folder cannot hold the lock file.
+        """
+        if self._lock_fd is not None and self._holds_lock_file():
+            return
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"drive folder {self.root} does not exist")
+        self.system.mkdir(exist_ok=True)
+        # O_CLOEXEC: a program this process runs must not inherit (and so keep) the lock.
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + wait
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    holder = _lock_holder(fd)
+                    if holder is not None and _alive(holder) or time.monotonic() > deadline:
+                        raise DriveInUse(str(self.root), holder) from None
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        previous, self._lock_fd = self._lock_fd, fd
+        if previous is not None:
+            os.close(previous)
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            os.close(fd)
+
     # -- layout ---------------------------------------------------------------------------
     def prepare(self, create_root: bool) -> int:
-        """Create the layout and remove temp files a crash left behind; returns how many."""
+        """Lock the drive, create the layout and remove temp files a crash left behind; returns
+        how many. Raises ``DriveInUse`` if another server holds the drive."""
         if create_root:
             self.root.mkdir(PRIVATE_DIR, parents=True, exist_ok=True)
         elif not self.root.is_dir():
             raise FileNotFoundError(f"drive folder {self.root} does not exist")
+        self.lock(wait=0)  # a drive found at start-up is locked already, waiting if need be (Storage.lock)
         for d in (self.system, self.tmp, self.shards, self.records, self.buckets):
             make_private_dir(d)
         for top in (self.shards, self.records):
@@ -378,11 +444,32 @@ class LocalDrive:
     def record_ids(self) -> Iterator[tuple[str, float]]:
         yield from _ids_with_mtime(self.records)
 
+    def record_count(self) -> int:
+        return sum(len(os.listdir(sub)) for sub in self.records.iterdir())
+
     # -- space ----------------------------------------------------------------------------
     def usage(self) -> tuple[int, int]:
         """(total, free) bytes of the file system holding the drive."""
         st = os.statvfs(self.root)
         return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The pid the lock's holder wrote (None before it has written it)."""
+    try:
+        return int(os.pread(fd, 32, 0).decode().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: alive
+    return True
 
 
 def _ids_with_mtime(top: Path) -> Iterator[tuple[str, float]]:

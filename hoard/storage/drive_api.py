@@ -116,6 +116,10 @@ class Drive(Protocol):
         """Every stored record id with its modification time."""
         ...
 
+    def record_count(self) -> int:
+        """How many records are stored (cheaper than listing them: a rebuild's progress)."""
+        ...
+
     def usage(self) -> tuple[int, int]:
         """(total, free) bytes."""
         ...

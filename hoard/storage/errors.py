@@ -16,3 +16,17 @@ class WriteQuorumError(StorageError):
 
 class ReadQuorumError(StorageError):
     """Too few good fragments remain to rebuild the bytes asked for."""
+
+
+class DriveInUse(Exception):
+    """Another server holds the drive (its lock file is locked): this one must not touch it.
+
+    Not an ``OSError``: that would mark the drive offline and carry on, which is the one thing a
+    second server on the folder must not do.
+    """
+
+    def __init__(self, root: str, holder: int | None) -> None:
+        self.root = root
+        self.holder = holder
+        who = f"pid {holder}" if holder else "pid unknown"
+        super().__init__(f"{root} is in use by another Hoard server ({who}); stop it first, or give another folder")

@@ -19,7 +19,7 @@ from pathlib import Path
 from hoard.model import Bucket, Placement
 from hoard.storage.drive import DriveState, LocalDrive, StateSlot
 from hoard.storage.erasure_set import ErasureSet, on_drives
-from hoard.storage.errors import WriteQuorumError
+from hoard.storage.errors import DriveInUse, WriteQuorumError
 from hoard.storage.layout import (
     INLINE_LIMIT,
     LayoutError,
@@ -53,10 +53,35 @@ class Storage:
         self.replaced: list[LocalDrive] = []  # formatted as replacements since start; to heal
 
     # -- start-up -------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Take every drive for this server (``LocalDrive.lock``), before anything on them is
+        read or changed. A folder that is missing is locked when it is formatted or comes back.
+
+        Raises ``DriveInUse`` (every lock taken is let go again) if another server holds one.
+        """
+        try:
+            for drive in self.drives:
+                if not drive.root.is_dir():
+                    continue
+                try:
+                    drive.lock()
+                except OSError as e:
+                    drive.fail(e)
+        except DriveInUse:
+            self.unlock()
+            raise
+
+    def unlock(self) -> None:
+        for drive in self.drives:
+            drive.unlock()
+
     def open(self) -> int:
-        """Check and format the drives; returns how many temp files a crash left behind."""
+        """Check and format the drives, once ``lock`` has taken them; returns how many temp
+        files a crash left behind. A drive that could not be locked is left alone, offline."""
         formats: dict[int, dict] = {}
         for drive in self.drives:
+            if not drive.usable:
+                continue
             try:
                 fmt = drive.read_format()
             except (OSError, ValueError) as e:
@@ -113,7 +138,7 @@ class Storage:
         for drive in self.drives:
             fmt = formats.get(drive.position)
             if fmt is None:
-                if drive.root.is_dir():
+                if drive.root.is_dir() and drive.locked:
                     self._format_replacement(drive, reference)
                 elif drive.usable:
                     drive.fail("the folder is missing")
@@ -129,8 +154,8 @@ class Storage:
 
     def _format_replacement(self, drive: LocalDrive, reference: dict) -> None:
         """An empty folder where a drive was: give it the old identity and copy the shared files."""
+        drive.prepare(create_root=False)  # locks it first
         log.warning("drive %s (%s) is empty: formatting it as a replacement; healing will refill it", drive.position, drive.root)
-        drive.prepare(create_root=False)
         drive.write_format(self._format(reference["deployment"], reference["drives"], drive.position))
         source = next((d for d in self.drives if d is not drive and d.usable and d.present()), None)
         if source is not None:
@@ -154,13 +179,20 @@ class Storage:
             if drive.state is not DriveState.OFFLINE:
                 if not drive.present():
                     drive.fail("its identity file (.hoard/format.json) is gone")
+                elif not drive.locked:
+                    # Locked by a leader process since restarted (its lock went with it), or
+                    # its lock file replaced: take it again, or stop using the drive.
+                    try:
+                        drive.lock(wait=0)
+                    except (OSError, DriveInUse) as e:
+                        drive.fail(e)
                 continue
             if drive.present():
                 fmt = formats.get(drive.position)
                 if fmt and reference and fmt.get("deployment") == reference["deployment"] and fmt.get("position") == drive.position:
                     try:
                         drive.prepare(create_root=False)
-                    except OSError as e:
+                    except (OSError, DriveInUse) as e:
                         drive.last_error = str(e)
                         continue
                     log.info("drive %s (%s) is back online", drive.position, drive.root)
@@ -169,7 +201,7 @@ class Storage:
             elif reference is not None and drive.root.is_dir():
                 try:
                     self._format_replacement(drive, reference)
-                except OSError as e:
+                except (OSError, DriveInUse) as e:
                     drive.last_error = str(e)
                     continue
                 back.append(drive)

@@ -8,6 +8,7 @@ it again. Buckets come from the bucket files every drive keeps. The index is reb
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from hoard.model import Bucket, ObjectRecord
 from hoard.storage import record as record_file
@@ -18,11 +19,23 @@ from hoard.storage.shardfile import ShardGeometry
 log = logging.getLogger("hoard.rebuild")
 
 
-def scan(storage: Storage, owner_id: str, region: str) -> tuple[list[Bucket], list[ObjectRecord]]:
-    """The buckets and object versions (every readable one, each key's null version once) the drives describe."""
+Progress = Callable[[int, int], None]  # (record files visited, record files on the usable drives)
+
+
+def scan(storage: Storage, owner_id: str, region: str, progress: Progress | None = None) -> tuple[list[Bucket], list[ObjectRecord]]:
+    """The buckets and object versions (every readable one, each key's null version once) the
+    drives describe; ``progress`` is told how far the walk over the record files is, after each one."""
     found: dict[tuple[str, str], list[ObjectRecord]] = {}
     candidates: dict[tuple[str, str], list[ObjectRecord]] = {}
     seen: set[str] = set()
+    total = visited = 0
+    if progress is not None:
+        for drive in storage.drives:
+            try:
+                total += drive.record_count() if drive.usable else 0
+            except OSError:
+                pass  # failed again (and marked) below
+        progress(0, total)
     for drive in storage.drives:
         if not drive.usable:
             continue
@@ -32,6 +45,9 @@ def scan(storage: Storage, owner_id: str, region: str) -> tuple[list[Bucket], li
             drive.fail(e)
             continue
         for data_id in ids:
+            if progress is not None:
+                visited += 1
+                progress(min(visited, total), total)  # files written since the count are not in it
             if data_id in seen:
                 continue
             try:
