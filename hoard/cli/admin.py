@@ -81,16 +81,16 @@ def server_command(fn):
 
 def _client(endpoint: str, target: Target) -> AdminClient:
     from hoard.cli.credentials import NoCredentials, find_credentials
-    from hoard.config import Settings
+    from hoard.config import SettingsError, load_settings
 
     if urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
         raise click.UsageError(f"the endpoint must be an http:// or https:// URL, not {endpoint!r}")
     if target.data is not None and target.profile is not None:
         raise click.UsageError("give --data or --profile, not both")
     try:
-        settings = Settings()
-    except ValueError as e:
-        raise click.UsageError(f"the HOARD_* settings: {e}") from None
+        settings = load_settings()
+    except SettingsError as e:  # one line per value, as the server says them
+        raise click.UsageError("; ".join(e.lines)) from None
     try:
         found = find_credentials(target.data, target.profile, (settings.root_access_key, settings.root_secret_key))
     except NoCredentials as e:
