@@ -77,6 +77,21 @@ class Settings(BaseSettings):
         unset="generated",
         pattern=r"^[!-~]{8,128}$",
     )
+    secrets_key: str | None = _setting(
+        None,
+        "the key that seals secret keys kept on the drives (base64 of 32 random bytes: head -c32 /dev/urandom | base64); "
+        "keep it apart from the data folder",
+        allowed="base64 of 32 bytes",
+        unset="the key file's",
+        pattern=r"^[A-Za-z0-9+/]{43}=$",
+    )
+    secrets_key_file: Path | None = _setting(
+        None,
+        "a file holding HOARD_SECRETS_KEY (e.g. /etc/hoard/secrets.key, mode 0600); unset, the file in the user's "
+        "configuration folder named after the deployment, made on first start",
+        allowed="the path of an existing file",
+        unset="~/.config/hoard/secrets/DEPLOYMENT.key",
+    )
     region: str = _setting(
         "us-east-1",
         "region reported and signed for",

@@ -22,7 +22,9 @@ from hoard.app import AdminHandler, Background, HoardApp
 from hoard.config import Settings
 from hoard.http.protocol import refusing_with
 from hoard.iam.authorize import Authorizer
-from hoard.iam.credentials import Identity, KeyRing, load_root
+from hoard.iam.credentials import Identity, load_root
+from hoard.iam.identities import Identities
+from hoard.iam.secrets import SecretBox, load_key
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
 from hoard.model import ObjectRecord
@@ -52,6 +54,7 @@ class Deployment:
     storage: Storage  # drives locked for this server, checked, a crash's temp files removed
     root: Identity
     root_generated: bool  # the root keys were made just now: show them once
+    secrets: SecretBox  # seals and opens the secret keys kept on the drives
     index: Path  # the index file the drives name (opened or rebuilt)
     started_at: float  # the orphan sweep spares files younger than this
 
@@ -83,17 +86,25 @@ def prepare(settings: Settings, storage: Storage) -> tuple[Deployment, MetaStore
     """Open the claimed drives (removing a crash's temp files), the root identity and the index
     (rebuilt from the drives if need be).
 
-    Raises ``hoard.storage.layout.LayoutError`` when the folders do not make a deployment.
+    Raises ``hoard.storage.layout.LayoutError`` when the folders do not make a deployment,
+    ``hoard.iam.secrets.SecretsKeyError`` when the secrets key cannot be had or does not open
+    the secrets the drives keep.
     """
     started_at = time.time()
     removed = storage.open()
     if removed:
         log.info("removed %d temp files left by an earlier crash", removed)
-    root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key)
+    key, key_file, made = load_key(settings.secrets_key, settings.secrets_key_file, storage.deployment)
+    if made:
+        log.warning("made the secrets key %s: keep it, and a copy apart from the data; without it the keys kept on the drives cannot be opened", key_file)
+    box = SecretBox(key)
+    root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key, box)
     store, rebuilt = open_index(storage, root.owner_id, settings.region, lambda path: open_store(settings, path))
     if rebuilt:
         log.info("index rebuilt from the drives: %d objects", rebuilt)
-    return Deployment(settings, storage, root, generated, store.path, started_at), store
+    # Every key's secret must open now, not at its first request.
+    Identities(storage, store, box, root).load()
+    return Deployment(settings, storage, root, generated, box, store.path, started_at), store
 
 
 def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> HoardApp:
@@ -108,6 +119,9 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
     data = ObjectData(storage, report)
     background: list[Background] = []
     admin: AdminHandler
+    # Every process knows every key (and notices changes the leader makes: see Identities).
+    identities = Identities(storage, store, deployment.secrets, deployment.root)
+    identities.load()
     if role.leader:
         reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at)
         healer = Healer(store, storage, data, settings.scanner_rate, settings.probe_interval, collect_reports=role.count > 1)
@@ -115,12 +129,12 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
         # Drive states are shared by every process (StateSlot): one probe serves them all.
         monitor = DriveMonitor(storage, settings.probe_interval, healer.drives_back)
         background = [monitor, healer, reclaimer]
-        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region))
+        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities))
     else:
         assert role.leader_address is not None
         admin = AdminForwarder(role.leader_address)
     services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=Authorizer())
-    authenticator = Authenticator(KeyRing([deployment.root]), settings.region, settings.region_strict, settings.domain)
+    authenticator = Authenticator(identities, settings.region, settings.region_strict, settings.domain)
     return HoardApp(settings, services, authenticator, admin, background, role.host_id)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -66,10 +68,26 @@ class HoardServer:
                 "HOARD_ROOT_ACCESS_KEY": ACCESS_KEY,
                 "HOARD_ROOT_SECRET_KEY": SECRET_KEY,
                 "HOARD_LOG_LEVEL": "info",
+                # The secrets key file a server makes goes beside its data, not into the home folder.
+                "XDG_CONFIG_HOME": str(self.data_dir.parent / "config"),
             }
         )
         env.update(self.env_extra)
         return env
+
+    def generated_root_keys(self) -> tuple[str, str]:
+        """The root keys a server generated (no HOARD_ROOT_* given), read from its data folder
+        and opened with its secrets key, as ``hoard admin --data`` does."""
+        from hoard.iam.credentials import stored_root_keys
+        from hoard.iam.secrets import SecretBox, default_key_file
+
+        data = (self.drives or [self.data_dir])[0]
+        deployment = json.loads((data / ".hoard" / "format.json").read_text())["deployment"]
+        key_path = Path(self.env()["XDG_CONFIG_HOME"]) / "hoard" / "secrets" / f"{deployment}.key"
+        assert key_path.name == default_key_file(deployment).name
+        box = SecretBox(base64.b64decode(key_path.read_text().strip()))
+        access, secret, _ = stored_root_keys((data / ".hoard" / "root-credentials.json").read_bytes(), box)
+        return access, secret
 
     def start(self, timeout: float = 30) -> HoardServer:
         self.log_path = self.data_dir.parent / f"hoard-{self.port}.log"

@@ -17,6 +17,7 @@ from hoard import __version__
 from hoard.http.numbers import decimal
 from hoard.http.request import Request
 from hoard.http.response import Response
+from hoard.iam.identities import Identities
 from hoard.meta.store import MetaStore
 from hoard.objects.index import rebuild
 from hoard.s3.auth.authenticate import AuthContext
@@ -51,6 +52,7 @@ class Cluster:
     workers: int  # server processes
     owner_id: str  # the root's, for buckets a rebuild must recreate
     region: str
+    identities: Identities  # users, keys, groups and policies (the admin API changes them)
 
 
 @dataclass

@@ -92,7 +92,9 @@ def _client(endpoint: str, target: Target) -> AdminClient:
     except SettingsError as e:  # one line per value, as the server says them
         raise click.UsageError("; ".join(e.lines)) from None
     try:
-        found = find_credentials(target.data, target.profile, (settings.root_access_key, settings.root_secret_key))
+        found = find_credentials(
+            target.data, target.profile, (settings.root_access_key, settings.root_secret_key), (settings.secrets_key, settings.secrets_key_file)
+        )
     except NoCredentials as e:
         raise click.UsageError(str(e)) from None
     return AdminClient(endpoint, found.access_key, found.secret_key, settings.region, source=found.source)

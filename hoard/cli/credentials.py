@@ -15,6 +15,7 @@ profile files are asked: never the instance metadata service or any other networ
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from awscrt.auth import AwsCredentialsProvider
 from awscrt.exceptions import AwsCrtError
 
 from hoard.iam.credentials import stored_root_keys
+from hoard.iam.secrets import SecretBox, SecretsKeyError, default_key_file, load_key
 from hoard.storage.pool import CREDENTIALS_FILE
 
 LOOKUP_TIMEOUT = 10.0
@@ -39,14 +41,17 @@ class Credentials:
     source: str  # where they were found, for error messages
 
 
-def find_credentials(data: Path | None, profile: str | None, hoard_keys: tuple[str | None, str | None]) -> Credentials:
+def find_credentials(
+    data: Path | None, profile: str | None, hoard_keys: tuple[str | None, str | None], secrets_key: tuple[str | None, Path | None] = (None, None)
+) -> Credentials:
     """The first credentials found in the order of this module's docstring.
 
-    ``hoard_keys`` are HOARD_ROOT_ACCESS_KEY and HOARD_ROOT_SECRET_KEY as the settings read them.
-    Raises ``NoCredentials``.
+    ``hoard_keys`` are HOARD_ROOT_ACCESS_KEY and HOARD_ROOT_SECRET_KEY as the settings read them;
+    ``secrets_key`` HOARD_SECRETS_KEY and HOARD_SECRETS_KEY_FILE, which open the root secret
+    kept in a data folder. Raises ``NoCredentials``.
     """
     if data is not None:
-        return _from_data_folder(data)
+        return _from_data_folder(data, secrets_key)
     if profile is not None:
         found = _from_profile(profile, explicit=True)
         assert found is not None
@@ -68,10 +73,23 @@ def find_credentials(data: Path | None, profile: str | None, hoard_keys: tuple[s
     )
 
 
-def _from_data_folder(data: Path) -> Credentials:
+def _secrets_box(data: Path, secrets_key: tuple[str | None, Path | None]) -> SecretBox | None:
+    """The box that opens the data folder's sealed secrets, if its key can be found (the
+    deployment's key file, as the server found or made it, or the settings' key)."""
+    try:
+        deployment = json.loads((data / ".hoard" / "format.json").read_text())["deployment"]
+        value, key_file = secrets_key
+        if not value and key_file is None and not default_key_file(deployment).exists():
+            return None
+        return SecretBox(load_key(value, key_file, deployment)[0])
+    except (OSError, ValueError, KeyError, SecretsKeyError):
+        return None
+
+
+def _from_data_folder(data: Path, secrets_key: tuple[str | None, Path | None]) -> Credentials:
     path = data / ".hoard" / CREDENTIALS_FILE
     try:
-        access, secret = stored_root_keys(path.read_bytes())
+        access, secret, _clear = stored_root_keys(path.read_bytes(), _secrets_box(data, secrets_key))
     except FileNotFoundError:
         if not (data / ".hoard" / "format.json").is_file():
             raise NoCredentials(f"{data} is not a Hoard data folder (it has no .hoard/format.json)") from None
@@ -81,6 +99,11 @@ def _from_data_folder(data: Path) -> Credentials:
         ) from None
     except PermissionError:
         raise NoCredentials(f"cannot read {path}: run as the user the server runs as") from None
+    except SecretsKeyError:
+        raise NoCredentials(
+            f"the root secret key in {path} is sealed, and its secrets key was not found: run as the user the server "
+            "runs as, or set HOARD_SECRETS_KEY or HOARD_SECRETS_KEY_FILE as the server has them"
+        ) from None
     except (OSError, ValueError) as e:
         raise NoCredentials(f"cannot read the root keys in {path}: {e}") from None
     return Credentials(access, secret, str(path))

@@ -126,6 +126,7 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
     such as /mnt/disk{1...8} are expanded. Give the drives in the same order every time.
     """
     from hoard import server as composition
+    from hoard.iam.secrets import SecretsKeyError
     from hoard.storage.errors import DriveInUse
     from hoard.supervisor import name_process
 
@@ -164,7 +165,7 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
     name_process("server" if workers_count == 1 else "supervisor", title)
     try:
         deployment, store = composition.prepare(settings, storage)
-    except LayoutError as e:
+    except (LayoutError, SecretsKeyError) as e:
         raise SettingsRefused([str(e)]) from None
     except DriveInUse as e:  # a folder that appeared, or was emptied, since the claim
         raise click.ClickException(str(e)) from None

@@ -42,6 +42,7 @@ class Storage:
     def __init__(self, dirs: list[Path], parity: int | None = None, reduced: int | None = None, inline_limit: int = INLINE_LIMIT) -> None:
         slots = StateSlot.shared(len(dirs))  # see StateSlot: one view of the drives for every worker process
         self.drives = [LocalDrive(d, i, slots[i]) for i, d in enumerate(dirs)]
+        self.deployment = ""  # the deployment's id (format.json), once open
         groups = erasure_sets(len(dirs))
         self.sets = [ErasureSet(n, [self.drives[p] for p in group]) for n, group in enumerate(groups)]
         self.set_size = len(groups[0])
@@ -106,6 +107,7 @@ class Storage:
 
     def _format_new(self) -> None:
         deployment = str(uuid.uuid4())
+        self.deployment = deployment
         ids = [str(uuid.uuid4()) for _ in self.drives]
         for drive in self.drives:
             drive.prepare(create_root=True)
@@ -130,6 +132,7 @@ class Storage:
                     f"this Hoard reads format {FORMAT_VERSION} (see ARCHITECTURE.md, Format version)"
                 )
         deployment, _ = Counter(f["deployment"] for f in formats.values()).most_common(1)[0]
+        self.deployment = deployment
         reference = next(f for f in formats.values() if f["deployment"] == deployment)
         if len(reference["drives"]) != len(self.drives):
             raise LayoutError(
@@ -275,6 +278,25 @@ class Storage:
                     continue
                 found.setdefault(b["name"], Bucket(b["name"], b["created"], b["location"], b["owner_id"], b.get("config", {})))
         return sorted(found.values(), key=lambda b: b.name)
+
+    def read_newest(self, name: str) -> list[bytes]:
+        """``name`` (under ``.hoard/``) from every usable drive that has it: the caller picks the
+        newest (a drive away during a change holds an older copy)."""
+        found = []
+        for drive in self.drives:
+            if drive.usable:
+                try:
+                    found.append(drive.read_file(drive.system / name))
+                except OSError:
+                    continue
+        return found
+
+    def write_shared(self, name: str, data: bytes) -> None:
+        """``name`` (under ``.hoard/``) written to every usable drive, as the bucket files are; a
+        majority of the drives must take it."""
+        written = self._write_everywhere(lambda d: d.system / name, data)
+        if written < len(self.drives) // 2 + 1:
+            raise WriteQuorumError(f"only {written} drives took {name}; {len(self.drives) // 2 + 1} are needed")
 
     def read_credentials(self) -> bytes | None:
         return self._read_anywhere(CREDENTIALS_FILE)

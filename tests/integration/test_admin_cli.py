@@ -96,9 +96,9 @@ def test_credentials_are_found_where_a_user_keeps_them(tmp_path):
     # No HOARD_ROOT_*: the server generates its root keys and keeps them in the data folder.
     srv = HoardServer(data, env_extra={"HOARD_ROOT_ACCESS_KEY": "", "HOARD_ROOT_SECRET_KEY": ""}).start()
     try:
-        keys = json.loads((data / ".hoard" / "root-credentials.json").read_text())
-        access, secret = keys["access_key"], keys["secret_key"]
-        env = bare_env(tmp_path, HOARD_ENDPOINT=srv.endpoint)
+        access, secret = srv.generated_root_keys()
+        # The same user as the server's: its configuration folder, where the secrets key is.
+        env = bare_env(tmp_path, HOARD_ENDPOINT=srv.endpoint, XDG_CONFIG_HOME=srv.env()["XDG_CONFIG_HOME"])
 
         def works(env: dict[str, str], *args: str) -> None:
             done = hoard_admin(env, *args)

@@ -4,7 +4,6 @@ with a TOML settings file under the environment and the options, and the data fo
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -313,8 +312,8 @@ def test_data_is_readable_by_the_server_user_only(tmp_path):
     srv = HoardServer(data, env_extra={"HOARD_ROOT_ACCESS_KEY": "", "HOARD_ROOT_SECRET_KEY": ""})
     srv.start()
     try:
-        keys = json.loads((data / ".hoard" / "root-credentials.json").read_text())
-        s3 = boto3.client("s3", endpoint_url=srv.endpoint, aws_access_key_id=keys["access_key"], aws_secret_access_key=keys["secret_key"],
+        access, secret = srv.generated_root_keys()
+        s3 = boto3.client("s3", endpoint_url=srv.endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
                           region_name="us-east-1")
         s3.create_bucket(Bucket="private")
         s3.put_object(Bucket="private", Key="small", Body=b"tiny")

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from hoard.iam.credentials import Identity, KeyRing
+from hoard.iam.credentials import FixedKeys, Identity
 from hoard.s3.auth.post_policy import (
     FormFields,
     authenticate_form,
@@ -25,7 +25,7 @@ from hoard.s3.errors import S3Error
 ACCESS = "AKIDEXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 ROOT = Identity(ACCESS, SECRET, "0" * 64, "root")
-KEYS = KeyRing([ROOT])
+KEYS = FixedKeys([ROOT])
 FUTURE = "2099-01-01T00:00:00.000Z"
 
 

@@ -21,7 +21,7 @@ import pytest
 from botocore.config import Config
 
 from hoard.http.request import BodyStream, Request
-from hoard.iam.credentials import Identity, KeyRing, canonical_id
+from hoard.iam.credentials import FixedKeys, Identity, canonical_id
 from hoard.s3.auth import sigv4
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
 from hoard.s3.auth.chunked import ChunkedDecoder
@@ -349,7 +349,7 @@ def _hoard_request(method: str, url: str, headers) -> Request:
 
 
 def _authenticator(region: str = "us-east-1", strict: bool = False) -> Authenticator:
-    return Authenticator(KeyRing([IDENTITY]), region, strict)
+    return Authenticator(FixedKeys([IDENTITY]), region, strict)
 
 
 def _hoard_canonical(req: Request) -> str:
@@ -480,14 +480,14 @@ def _assert_s3_error(code: str, fn, *args):
 def test_wrong_secret_is_signature_mismatch(client):
     wire = _wire(client, "get_object", Bucket="bkt", Key="k")
     req = _hoard_request(wire.method, wire.url, wire.headers)
-    other = Authenticator(KeyRing([Identity(TEST_ACCESS, "another-secret", "0" * 64, "x")]), "us-east-1", False)
+    other = Authenticator(FixedKeys([Identity(TEST_ACCESS, "another-secret", "0" * 64, "x")]), "us-east-1", False)
     _assert_s3_error("SignatureDoesNotMatch", other.authenticate, req)
 
 
 def test_unknown_access_key(client):
     wire = _wire(client, "get_object", Bucket="bkt", Key="k")
     req = _hoard_request(wire.method, wire.url, wire.headers)
-    other = Authenticator(KeyRing([Identity("SOMEONEELSE", TEST_SECRET, "0" * 64, "x")]), "us-east-1", False)
+    other = Authenticator(FixedKeys([Identity("SOMEONEELSE", TEST_SECRET, "0" * 64, "x")]), "us-east-1", False)
     _assert_s3_error("InvalidAccessKeyId", other.authenticate, req)
 
 

@@ -1,0 +1,154 @@
+"""Who an access key belongs to: the root account and every user's keys, as authentication
+looks them up and the admin API changes them.
+
+The directory (``hoard.iam.directory``) is kept whole in ``.hoard/iam.json`` on every drive,
+secrets sealed (``hoard.iam.secrets``); each drive's copy names its generation and the newest
+wins, so a drive that was away during a change cannot bring an older directory back. Changes are
+made by the leader process (the admin API runs there); every worker process notices them
+through the index, where each change leaves a new token, looked at at most every
+``RECHECK`` seconds: a revoked key stops working everywhere within that time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hoard.iam.credentials import Identity, canonical_id
+from hoard.iam.directory import AccessKey, Directory, new_access_key, new_secret_key
+from hoard.iam.secrets import SecretBox
+
+if TYPE_CHECKING:
+    from hoard.meta.store import MetaStore
+    from hoard.storage.pool import Storage
+
+log = logging.getLogger("hoard.iam")
+IAM_FILE = "iam.json"
+TOKEN_SETTING = "iam_token"
+RECHECK = 0.5
+
+
+def account_id(deployment: str) -> str:
+    """The deployment's 12-digit account id, as IAM ARNs name an account."""
+    return f"{int(hashlib.sha256(f'hoard-account:{deployment}'.encode()).hexdigest(), 16) % 10**12:012d}"
+
+
+class Identities:
+    """The keys authentication knows (``get``), kept fresh across worker processes."""
+
+    def __init__(self, storage: Storage, store: MetaStore, box: SecretBox, root: Identity) -> None:
+        self.storage = storage
+        self.store = store
+        self.box = box
+        self.root = root
+        self.account = account_id(storage.deployment)
+        self.directory = Directory()
+        self._by_key: dict[str, Identity] = {}
+        self._token: str | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    # -- reading ----------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Read the newest directory the drives hold (blocks). SecretsKeyError if its secrets do not
+        open with this deployment's secrets key."""
+        token = self.store.get_setting_sync(TOKEN_SETTING)
+        copies = []
+        for data in self.storage.read_newest(IAM_FILE):
+            try:
+                copies.append(Directory.from_json(data))
+            except (ValueError, KeyError, TypeError) as e:
+                log.warning("skipping an unreadable copy of %s: %s", IAM_FILE, e)
+        directory = max(copies, key=lambda d: d.generation, default=Directory())
+        self._install(directory)
+        self._token = token
+
+    def _install(self, directory: Directory) -> None:
+        by_key: dict[str, Identity] = {}
+        for key in directory.keys.values():
+            user = directory.users.get(key.user)
+            if user is None:
+                continue
+            secret = self.box.open(key.sealed_secret, key.access_key)
+            by_key[key.access_key] = Identity(
+                access_key=key.access_key,
+                secret_key=secret,
+                owner_id=canonical_id(user.user_id),
+                display_name=user.name,
+                is_root=False,
+                user=user.name,
+                user_id=user.user_id,
+                arn=self.user_arn(user.name),
+                account=self.account,
+                policies=tuple(directory.policy_document(p) for p in directory.effective_policies(user.name) if _exists(directory, p)),
+                enabled=user.enabled,
+                expires=key.expires,
+            )
+        with self._lock:
+            self.directory, self._by_key = directory, by_key
+
+    def user_arn(self, name: str) -> str:
+        return f"arn:aws:iam::{self.account}:user/{name}"
+
+    def get(self, access_key: str) -> Identity | None:
+        """The identity an access key belongs to, if it may be used now (its user enabled, the key
+        not expired); None otherwise."""
+        if access_key == self.root.access_key:
+            return self.root
+        self._refresh()
+        identity = self._by_key.get(access_key)
+        if identity is None or not identity.enabled or (identity.expires is not None and identity.expires <= time.time()):
+            return None
+        return identity
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < RECHECK:
+            return
+        self._checked = now
+        try:
+            token = self.store.get_setting_sync(TOKEN_SETTING)
+        except Exception as e:  # noqa: BLE001 - an index that cannot be read keeps the keys known
+            log.warning("cannot check for IAM changes: %s", e)
+            return
+        if token != self._token:
+            try:
+                self.load()
+            except Exception as e:  # noqa: BLE001 - the keys known stay in force
+                log.error("cannot reload the IAM directory: %s", e)
+
+    # -- changing (the leader) -----------------------------------------------------------------
+    def change(self, mutate: Callable[[Directory], Directory]) -> Directory:
+        """Apply a change, write the new directory to every drive, then tell the other workers.
+        Blocks; raises ``IamError`` for a change the directory refuses (nothing written)."""
+        with self._lock:
+            current = self.directory
+        updated = mutate(current)
+        if updated is current:
+            return current
+        self.storage.write_shared(IAM_FILE, updated.to_json())
+        self._install(updated)
+        token = uuid.uuid4().hex
+        self.store.set_setting_sync(TOKEN_SETTING, token)
+        self._token = token
+        return updated
+
+    def new_key(self, user: str, expires: float | None, now: float) -> tuple[AccessKey, str]:
+        """A new key for ``user``: the key, and its secret, shown once and then only kept sealed."""
+        access_key, secret = new_access_key(), new_secret_key()
+        key = AccessKey(access_key, self.box.seal(secret, access_key), user, now, expires)
+        self.change(lambda d: d.add_key(key))
+        return key, secret
+
+
+def _exists(directory: Directory, policy: str) -> bool:
+    try:
+        directory.policy_document(policy)
+    except Exception:  # noqa: BLE001 - a policy removed from under an attachment applies nothing
+        return False
+    return True
