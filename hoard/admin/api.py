@@ -14,9 +14,11 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from hoard import __version__
+from hoard.admin.iam_api import IamAdmin
 from hoard.http.numbers import decimal
 from hoard.http.request import Request
 from hoard.http.response import Response
+from hoard.iam.authorize import administers
 from hoard.iam.identities import Identities
 from hoard.meta.store import MetaStore
 from hoard.objects.index import rebuild
@@ -35,10 +37,11 @@ def json_response(value: object, status: int = 200) -> Response:
 
 
 def check_admin_request(auth: AuthContext) -> None:
-    if auth.identity is None or not auth.identity.is_root:
-        raise S3Error("AccessDenied", "The admin API needs the root credentials.")
+    """Admin requests come from the root account or an identity a policy allows ``admin:*``."""
+    if auth.identity is None or not (auth.identity.is_root or administers(auth.identity)):
+        raise S3Error("AccessDenied", "The admin API needs the root credentials or a policy allowing admin:*.")
     if auth.streaming:
-        raise S3Error("InvalidRequest", "Admin requests carry no body.")
+        raise S3Error("InvalidRequest", "Admin requests are not sent in aws-chunked encoding.")
 
 
 @dataclass(frozen=True)
@@ -94,11 +97,15 @@ class AdminApi:
         self.healer = cluster.healer
         self.monitor = cluster.monitor
         self.rebuilds: dict[int, RebuildJob] = {}
+        self.iam = IamAdmin(cluster.identities)
         self._rebuild_task: asyncio.Task | None = None
 
     async def handle(self, req: Request, auth: AuthContext) -> Response:
         check_admin_request(auth)
         name = req.path[len(ADMIN_PREFIX) :]
+        action = self.iam.routes.get((req.method, name))
+        if action is not None:
+            return await action(req, auth)
         action = {
             ("GET", "info"): self.info,
             ("POST", "heal"): self.start_heal,

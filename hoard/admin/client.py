@@ -48,15 +48,16 @@ class AdminClient:
         self.region = region
         self.source = source  # where the keys were found, for messages
 
-    def call(self, method: str, name: str, params: dict[str, str] | None = None, timeout: float = TIMEOUT) -> dict:
+    def call(self, method: str, name: str, params: dict[str, str] | None = None, timeout: float = TIMEOUT, body: bytes = b"") -> dict:
         path = f"/.hoard/admin/v1/{name}"
         pairs = sorted((params or {}).items())
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         host = urllib.parse.urlsplit(self.endpoint).netloc
-        headers = {"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": EMPTY_SHA256}
+        payload_hash = hashlib.sha256(body).hexdigest()  # the body is signed: the server checks it
+        headers = {"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": payload_hash}
         signed = tuple(sorted(headers))
         canonical = sigv4.canonical_request(
-            method, sigv4.uri_encode(path, keep_slash=True), sigv4.canonical_query(pairs), headers, signed, EMPTY_SHA256
+            method, sigv4.uri_encode(path, keep_slash=True), sigv4.canonical_query(pairs), headers, signed, payload_hash
         )
         scope = f"{amz_date[:8]}/{self.region}/s3/aws4_request"
         key = sigv4.signing_key(self.secret_key, amz_date[:8], self.region, "s3")
@@ -65,7 +66,7 @@ class AdminClient:
             f"{sigv4.ALGORITHM} Credential={self.access_key}/{scope}, SignedHeaders={';'.join(signed)}, Signature={signature}"
         )
         url = self.endpoint + path + (("?" + sigv4.canonical_query(pairs)) if pairs else "")
-        request = urllib.request.Request(url, method=method, headers={k: v for k, v in headers.items() if k != "host"}, data=b"" if method == "POST" else None)
+        request = urllib.request.Request(url, method=method, headers={k: v for k, v in headers.items() if k != "host"}, data=body if (body or method == "POST") else None)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 body = response.read()

@@ -12,7 +12,8 @@ import http.client
 import socket
 
 from hoard.admin.api import check_admin_request
-from hoard.http.request import Request
+from hoard.http.errors import BodyTooLarge
+from hoard.http.request import BodyStream, Request
 from hoard.http.response import Response
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
@@ -20,6 +21,7 @@ from hoard.s3.errors import S3Error
 # Hop-by-hop headers belong to the client's connection, not to the request passed on.
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-connection", "expect"}
 _KEPT_RESPONSE_HEADERS = ("content-type",)
+MAX_ADMIN_BODY = 64 * 1024  # a policy document is the largest admin request body
 
 
 class _LeaderConnection(http.client.HTTPConnection):
@@ -41,9 +43,13 @@ class AdminForwarder:
 
     async def handle(self, req: Request, auth: AuthContext) -> Response:
         check_admin_request(auth)  # refused here already: no need to bother the leader
-        return await asyncio.to_thread(self._forward, req)
+        try:
+            body = await BodyStream(req.receive, 20.0).read_all(MAX_ADMIN_BODY)
+        except BodyTooLarge:
+            raise S3Error("InvalidRequest", f"Admin request bodies are at most {MAX_ADMIN_BODY} bytes.") from None
+        return await asyncio.to_thread(self._forward, req, body)
 
-    def _forward(self, req: Request) -> Response:
+    def _forward(self, req: Request, body: bytes) -> Response:
         conn = _LeaderConnection(self.leader_address, self.timeout)
         try:
             target = req.raw_path + (f"?{req.raw_query}" if req.raw_query else "")
@@ -51,8 +57,8 @@ class AdminForwarder:
             for name, value in req.headers.items():
                 if name not in _HOP_BY_HOP and name != "content-length":
                     conn.putheader(name, value)
-            conn.putheader("content-length", "0")
-            conn.endheaders()
+            conn.putheader("content-length", str(len(body)))
+            conn.endheaders(body)
             answer = conn.getresponse()
             body = answer.read()
         except OSError as e:

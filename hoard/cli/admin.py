@@ -100,9 +100,9 @@ def _client(endpoint: str, target: Target) -> AdminClient:
     return AdminClient(endpoint, found.access_key, found.secret_key, settings.region, source=found.source)
 
 
-def _call(client: AdminClient, method: str, name: str, **params: str) -> dict:
+def _call(client: AdminClient, method: str, request: str, /, body: bytes = b"", **params: str) -> dict:
     try:
-        return client.call(method, name, params)
+        return client.call(method, request, params, body=body)
     except AdminError as e:
         message = str(e)
         if e.code in _WRONG_KEYS:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from hoard import __version__
+from hoard.cli import admin_iam  # noqa: F401 - registers the identity commands on the admin group
 from hoard.cli.admin import admin
 from hoard.config import (
     Settings,

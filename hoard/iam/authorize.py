@@ -9,6 +9,7 @@ without any handler changing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from hoard.iam.actions import action_for
@@ -37,3 +38,21 @@ class Authorizer:
             raise AccessDenied("Anonymous access is not allowed: no bucket can be made public yet.")
         if not request.requester.is_root:
             raise AccessDenied(f"{request.requester.display_name} may not {request.action}.")
+
+
+def administers(identity: Identity) -> bool:
+    """Whether an identity's policies allow it the admin API (``admin:*``), and none denies it."""
+    allowed = False
+    for document in identity.policies:
+        try:
+            statements = json.loads(document).get("Statement", [])
+        except (ValueError, AttributeError):
+            continue
+        for statement in statements if isinstance(statements, list) else [statements]:
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            if any(a in ("*", "admin:*") for a in actions):
+                if statement.get("Effect") == "Deny":
+                    return False
+                allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed

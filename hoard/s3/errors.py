@@ -7,6 +7,13 @@ from __future__ import annotations
 
 ERRORS: dict[str, tuple[int, str]] = {
     "AccessDenied": (403, "Access Denied"),
+    # IAM's codes, answered by the admin API's identity requests.
+    "NoSuchEntity": (404, "The entity cannot be found."),
+    "EntityAlreadyExists": (409, "The entity already exists."),
+    "DeleteConflict": (409, "The entity is in use."),
+    "LimitExceeded": (409, "A limit was exceeded."),
+    "ValidationError": (400, "A value is not valid."),
+    "MalformedPolicyDocument": (400, "The policy document is not valid."),
     "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
     "AuthorizationQueryParametersError": (400, "Error parsing the X-Amz-Credential parameter."),
     "BadDigest": (400, "The Content-MD5 or checksum you specified did not match what we received."),
