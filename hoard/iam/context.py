@@ -84,6 +84,7 @@ class RequestContext:
     principal: Principal | None = None
     keys: Mapping[str, str | Iterable[str]] = field(default_factory=dict)
     resource_account: str | None = None
+    _values: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         normalized: dict[str, tuple[str, ...]] = {}
@@ -97,11 +98,11 @@ class RequestContext:
             normalized[lower] = normalized.get(lower, ()) + values
         for name, values in _principal_keys(self.principal).items():
             normalized.setdefault(name, values)
-        object.__setattr__(self, "keys", normalized)
+        object.__setattr__(self, "_values", normalized)
 
     def values_of(self, key: str) -> tuple[str, ...]:
         """The key's values; empty when the request has none (which AWS treats as absent)."""
-        return self.keys.get(key.lower(), ())  # type: ignore[return-value]
+        return self._values.get(key.lower(), ())
 
     def variable(self, key: str) -> str | None:
         """The value a policy variable ``${key}`` takes: only a key with exactly one value can

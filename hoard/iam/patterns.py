@@ -109,23 +109,33 @@ class _Segment:
     __slots__ = ("length", "_text", "_regex")
 
     def __init__(self, pieces: list[Piece]) -> None:
-        self.length = sum(1 if p == _ANY else len(p) for p in pieces)  # type: ignore[arg-type]
-        if all(isinstance(p, str) for p in pieces):
-            self._text: str | None = "".join(pieces)  # type: ignore[arg-type]
-            self._regex = None
+        self.length = 0
+        regex: list[str] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                self.length += len(piece)
+                regex.append(re.escape(piece))
+            else:
+                self.length += 1
+                regex.append(".")
+        self._text: str | None = None
+        self._regex: re.Pattern[str] | None = None
+        if all(isinstance(piece, str) for piece in pieces):
+            self._text = "".join(str(piece) for piece in pieces)
         else:
-            self._text = None
-            self._regex = re.compile("".join("." if p == _ANY else re.escape(p) for p in pieces), re.DOTALL)  # type: ignore[arg-type]
+            self._regex = re.compile("".join(regex), re.DOTALL)
 
     def at(self, value: str, pos: int) -> bool:
         if self._text is not None:
             return value.startswith(self._text, pos)
-        return pos + self.length <= len(value) and self._regex.match(value, pos) is not None  # type: ignore[union-attr]
+        assert self._regex is not None
+        return pos + self.length <= len(value) and self._regex.match(value, pos) is not None
 
     def find(self, value: str, start: int, end: int) -> int:
         if self._text is not None:
             return value.find(self._text, start, end)
-        found = self._regex.search(value, start, end)  # type: ignore[union-attr]
+        assert self._regex is not None
+        found = self._regex.search(value, start, end)
         return -1 if found is None else found.start()
 
 
@@ -247,7 +257,8 @@ class ArnPattern:
             return False
         if not all(glob.match(c) for glob, c in zip(self._head, components, strict=False)):
             return False
-        return self._resource.glob(lookup).match(components[5])  # type: ignore[union-attr]
+        assert self._resource is not None
+        return self._resource.glob(lookup).match(components[5])
 
 
 def could_match(pattern: str, prefix: str, *, more: bool) -> bool:

@@ -39,6 +39,7 @@ _ACCOUNT = re.compile(r"\d{12}")
 _PRINCIPAL_ARN = re.compile(r"arn:aws:(iam|sts)::(\d{12}):(\S+)")
 _CANONICAL = re.compile(r"[0-9a-fA-F]{64}")
 _ACTION = re.compile(r"([A-Za-z0-9-]+):(\S+)")
+_SIBLING_SERVICES = {"s3-object-lambda", "s3express"}
 _SID = re.compile(r"[A-Za-z0-9]*")
 _VARIABLE = re.compile(r"\$\{[^}]*\}")
 
@@ -139,6 +140,20 @@ def evaluate(policies: Iterable[Policy], ctx: RequestContext) -> Decision:
     return Decision.ALLOW if allowed else Decision.NOT_APPLICABLE
 
 
+def combine(identity: Decision, resource: Decision, *, same_account: bool) -> Decision:
+    """One decision from the identity's policies and the resource's (the bucket policy), as AWS
+    combines them: a Deny in either wins; within one account an Allow in either suffices; across
+    accounts both must allow (the bucket policy lets the other account in, the other account's
+    own policy lets its user use that)."""
+    if Decision.DENY in (identity, resource):
+        return Decision.DENY
+    if same_account:
+        allowed = Decision.ALLOW in (identity, resource)
+    else:
+        allowed = identity is Decision.ALLOW and resource is Decision.ALLOW
+    return Decision.ALLOW if allowed else Decision.NOT_APPLICABLE
+
+
 # -- parsing -----------------------------------------------------------------------------------------
 
 
@@ -231,10 +246,11 @@ def _statement(raw: Any, *, kind: PolicyKind, bucket: str | None, variables: boo
     resources, not_resource = _either(raw, "Resource", "NotResource")
     action_texts = _strings(actions, "Policy has invalid action")
     resource_texts = _strings(resources, "Policy has invalid resource")
-    globs = tuple(_action(a) for a in action_texts)
+    globs = tuple(_action(a, kind) for a in action_texts)
     arns = tuple(ArnPattern(r, variables=variables) for r in resource_texts)
     if kind == "bucket":
-        kinds = set().union(*(_bucket_resource_kinds(r, bucket) for r in resource_texts))  # type: ignore[arg-type]
+        assert bucket is not None  # parse_policy checked
+        kinds = set().union(*(_bucket_resource_kinds(r, bucket) for r in resource_texts))
         if not not_action and not not_resource:
             _check_actions_reach_resources(action_texts, kinds)
     else:
@@ -283,14 +299,21 @@ def _strings(value: Any, error: str) -> list[str]:
     return items
 
 
-def _action(text: str) -> Glob:
+def _action(text: str, kind: PolicyKind) -> Glob:
     if text == "*":
         return Glob.of("*")
     found = _ACTION.fullmatch(text)
-    if found is None or found.group(1).lower() != "s3":
+    if found is None:
         raise PolicyError("Policy has invalid action")
     lowered = text.lower()
     glob = Glob.of(lowered)
+    service = found.group(1).lower()
+    if kind == "identity" and service in _SIBLING_SERVICES:
+        # AWS's managed S3 policies (AmazonS3FullAccess, ...) name these too; Hoard has none of
+        # their operations, so they parse and never match.
+        return glob
+    if service != "s3":
+        raise PolicyError("Policy has invalid action")
     if "*" in text or "?" in text:
         # A wildcard reaching no S3 action at all is a typo that would grant or deny nothing.
         if not any(glob.match(known) for known in _KNOWN_ACTIONS):

@@ -11,7 +11,7 @@ import pytest
 from hoard.iam.actions import ALL_ACTIONS, BUCKET_ACTIONS, OBJECT_ACTIONS, OTHER_ACTIONS, action_for
 from hoard.iam.context import Principal, RequestContext, resource_arn
 from hoard.iam.errors import PolicyError
-from hoard.iam.policy import BUCKET_POLICY_LIMIT, Decision, Policy, evaluate, parse_policy
+from hoard.iam.policy import BUCKET_POLICY_LIMIT, Decision, Policy, combine, evaluate, parse_policy
 from hoard.s3.router import ROUTES
 
 BUCKET = "amzn-s3-demo-bucket"
@@ -246,6 +246,18 @@ def test_invalid_actions(action):
     )
 
 
+def test_identity_policies_may_name_the_other_s3_namespaces_which_match_nothing_here():
+    # AWS's managed AmazonS3ReadOnlyAccess, as users paste it.
+    policy = identity_policy(
+        {"Effect": "Allow", "Action": ["s3:Get*", "s3:List*", "s3-object-lambda:Get*", "s3-object-lambda:List*"], "Resource": "*"}
+    )
+    assert decide(policy, "s3:GetObject", "k", principal=ALICE) is ALLOW
+    assert decide(policy, "s3-object-lambda:GetObject", "k", principal=ALICE) is ALLOW
+    assert decide(policy, "s3:PutObject", "k", principal=ALICE) is NOT_APPLICABLE
+    identity_policy({"Effect": "Allow", "Action": "s3express:CreateSession", "Resource": "*"})
+    assert refused({"Statement": [statement(Action="s3-object-lambda:GetObject")]}) == "Policy has invalid action"
+
+
 @pytest.mark.parametrize("action", ["*", "s3:*", "s3:Get*", "s3:getobject", "S3:GetObject", "s3:?etObject", "s3:*Object*"])
 def test_valid_actions(action):
     bucket_policy(statement(Action=action))
@@ -407,6 +419,42 @@ def test_deny_in_any_policy_beats_allow_in_another():
     assert decide([denies, grants], "s3:PutObject", "locked/x", principal=ALICE) is DENY
     assert decide([grants, denies], "s3:PutObject", "open/x", principal=ALICE) is ALLOW
     assert decide([denies], "s3:PutObject", "open/x", principal=ALICE) is NOT_APPLICABLE
+
+
+@pytest.mark.parametrize(
+    ("identity", "resource", "same", "cross"),
+    [
+        (ALLOW, NOT_APPLICABLE, ALLOW, NOT_APPLICABLE),
+        (NOT_APPLICABLE, ALLOW, ALLOW, NOT_APPLICABLE),
+        (ALLOW, ALLOW, ALLOW, ALLOW),
+        (NOT_APPLICABLE, NOT_APPLICABLE, NOT_APPLICABLE, NOT_APPLICABLE),
+        (DENY, ALLOW, DENY, DENY),
+        (ALLOW, DENY, DENY, DENY),
+        (DENY, NOT_APPLICABLE, DENY, DENY),
+    ],
+)
+def test_combining_identity_and_bucket_decisions(identity, resource, same, cross):
+    assert combine(identity, resource, same_account=True) is same
+    assert combine(identity, resource, same_account=False) is cross
+
+
+def test_a_user_of_another_account_needs_both_policies():
+    bucket = bucket_policy(statement(Principal={"AWS": OTHER_ACCOUNT}))
+    carols_own = identity_policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"})
+    as_bucket = decide(bucket, "s3:GetObject", "k", principal=CAROL, resource_account=ACCOUNT)
+    as_identity = decide(carols_own, "s3:GetObject", "k", principal=CAROL)
+    assert combine(as_identity, as_bucket, same_account=False) is ALLOW
+    assert combine(NOT_APPLICABLE, as_bucket, same_account=False) is NOT_APPLICABLE
+    # Within the bucket owner's account, naming the account lets no user in by itself...
+    alice_via_account = decide(
+        bucket_policy(statement(Principal={"AWS": ACCOUNT})), "s3:GetObject", "k", principal=ALICE, resource_account=ACCOUNT
+    )
+    assert combine(NOT_APPLICABLE, alice_via_account, same_account=True) is NOT_APPLICABLE
+    # ... while naming the user does.
+    alice_by_name = decide(
+        bucket_policy(statement(Principal={"AWS": ALICE.arn})), "s3:GetObject", "k", principal=ALICE, resource_account=ACCOUNT
+    )
+    assert combine(NOT_APPLICABLE, alice_by_name, same_account=True) is ALLOW
 
 
 # -- Action and NotAction ----------------------------------------------------------------------------
