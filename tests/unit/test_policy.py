@@ -520,7 +520,7 @@ def test_resource_wildcards_in_each_arn_component():
     for resource in ("arn:*:s3:::b/*", "arn:aws:s3:*:*:b/*", "arn:aws:*:::b/*", "arn:aws:s3:::b*"):
         policy = identity_policy({"Effect": "Allow", "Action": "s3:*", "Resource": resource})
         assert decide(policy, "s3:GetObject", "k", bucket="b", principal=ALICE) is ALLOW, resource
-    # The region component's wildcard takes no colons: the value has none to give it here.
+    # S3's ARNs have an empty region: a pattern that wants one matches none of them.
     region = identity_policy({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:us-*:::b/*"})
     assert decide(region, "s3:GetObject", "k", bucket="b", principal=ALICE) is NOT_APPLICABLE
 
