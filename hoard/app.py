@@ -13,8 +13,8 @@ from hoard.config import Settings
 from hoard.http.errors import BodyTimeout, ClientDisconnected
 from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
-from hoard.iam.authorize import AccessRequest
 from hoard.meta.errors import CommitFailed
+from hoard.s3.access import access_request
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
 from hoard.s3.error_map import error_response, to_s3_error
 from hoard.s3.errors import S3Error
@@ -157,7 +157,7 @@ class HoardApp:
             req = req.with_headers(auth.hoisted)
             op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
             trace[0] = op.name
-        self.services.authorizer.authorize(AccessRequest.for_operation(auth.identity, op.name, op.bucket, op.key))
+        await self.services.authorizer.authorize(access_request(req, auth, auth.identity, op.name, op.bucket, op.key))
         handler = self.handlers.get(op.name)
         if handler is None:
             raise S3Error("NotImplemented", f"{op.name} is not implemented yet.")

@@ -53,6 +53,7 @@ class Request:
     headers: dict[str, str]  # lower-case names; repeated headers joined with ","
     client: str
     receive: Receive = field(repr=False)
+    secure: bool = False  # came over TLS (https): what aws:SecureTransport says
 
     @classmethod
     def from_scope(cls, scope: dict[str, Any], receive: Receive) -> Request:
@@ -82,6 +83,7 @@ class Request:
             headers=headers,
             client=f"{client[0]}:{client[1]}",
             receive=receive,
+            secure=scope.get("scheme") in ("https", "wss"),
         )
 
     def with_headers(self, extra: dict[str, str]) -> Request:
@@ -91,6 +93,11 @@ class Request:
     @property
     def host(self) -> str:
         return self.headers.get("host", "")
+
+    @property
+    def client_ip(self) -> str:
+        """The peer's address without its port (an IPv6 address keeps its colons)."""
+        return self.client.rsplit(":", 1)[0]
 
     def header_utf8(self, name: str) -> str | None:
         """A header value decoded as UTF-8 (HTTP hands us latin-1; S3 metadata travels as UTF-8)."""

@@ -1,58 +1,155 @@
 """The authorization step every request passes after authentication and before its handler.
 
 One function decides, for every S3 operation (and for the second resource some of them touch,
-such as a copy's source): ``Authorizer.authorize(AccessRequest)``. Today's rule is the whole
-policy: the root identity may do anything, an anonymous request nothing. Bucket policies, IAM
-users and policies, ACLs and public-access blocks are decided here too, once they exist,
-without any handler changing.
+such as a copy's source): ``Authorizer.authorize(AccessRequest)``. The rules, AWS's:
+
+- The root account may do anything.
+- Everyone else is allowed by a policy and not denied by one: their own IAM policies (attached to
+  them or their groups) and the bucket's policy, combined as AWS combines them within one account
+  (an explicit Deny in either wins; else an Allow in either suffices; else the implicit deny).
+- An anonymous request has only the bucket policy; a public one counts for it only where the
+  bucket's public-access block does not restrict public buckets.
+
+The request context (condition keys) is built by the S3 layer; what the bucket holds (its
+policy, its public-access block) and an object's tags (``s3:ExistingObjectTag``) are looked up
+here, through the callables the composition root hands over.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import functools
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from hoard.iam.actions import action_for
+from hoard.iam.context import Principal, RequestContext, resource_arn
 from hoard.iam.credentials import Identity
-from hoard.iam.errors import AccessDenied
+from hoard.iam.errors import AccessDenied, PolicyError
+from hoard.iam.policy import Decision, Policy, combine, evaluate, parse_policy
+from hoard.iam.public import is_public
+
+BUCKET_POLICY_CONFIG = "policy"  # the bucket configuration the bucket policy's text is kept under
+PUBLIC_ACCESS_BLOCK_CONFIG = "publicAccessBlock"
+ADMIN_RESOURCE = "arn:hoard:admin:::"
+
+# Operations whose IAM action names the version they act on when the request names one.
+_VERSIONED_ACTIONS = {
+    "s3:GetObject": "s3:GetObjectVersion",
+    "s3:DeleteObject": "s3:DeleteObjectVersion",
+    "s3:GetObjectTagging": "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging": "s3:PutObjectVersionTagging",
+    "s3:DeleteObjectTagging": "s3:DeleteObjectVersionTagging",
+    "s3:GetObjectAcl": "s3:GetObjectVersionAcl",
+    "s3:PutObjectAcl": "s3:PutObjectVersionAcl",
+    "s3:GetObjectAttributes": "s3:GetObjectVersionAttributes",
+}
+
+BucketConfig = Callable[[str], Awaitable[dict | None]]  # a bucket's configurations, None if no such bucket
+ObjectTags = Callable[[str, str, str | None], Awaitable[dict[str, str] | None]]  # (bucket, key, version) -> tags
 
 
 @dataclass(frozen=True)
 class AccessRequest:
-    """Who asks to do what to which resource."""
+    """Who asks to do what to which resource, and the request's condition keys."""
 
     requester: Identity | None  # None: an anonymous request
     action: str  # the IAM action, e.g. "s3:GetObject" (see hoard.iam.actions)
     bucket: str | None = None
     key: str | None = None
+    keys: Mapping[str, str | Iterable[str]] = field(default_factory=dict)
+    version: str | None = None  # the version the request names (versionId)
 
     @classmethod
-    def for_operation(cls, requester: Identity | None, operation: str, bucket: str | None, key: str | None) -> AccessRequest:
-        return cls(requester, action_for(operation), bucket, key)
+    def for_operation(
+        cls,
+        requester: Identity | None,
+        operation: str,
+        bucket: str | None,
+        key: str | None,
+        keys: Mapping[str, str | Iterable[str]] | None = None,
+        version: str | None = None,
+    ) -> AccessRequest:
+        action = action_for(operation)
+        if version is not None:
+            action = _VERSIONED_ACTIONS.get(action, action)
+        return cls(requester, action, bucket, key, dict(keys or {}), version)
+
+
+@functools.lru_cache(maxsize=1024)
+def identity_policy(document: str) -> Policy | None:
+    """An identity policy, parsed once; None if it no longer parses (it then grants nothing)."""
+    try:
+        return parse_policy(document, kind="identity")
+    except PolicyError:
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
+def bucket_policy(document: str, bucket: str) -> Policy | None:
+    try:
+        return parse_policy(document, kind="bucket", bucket=bucket)
+    except PolicyError:
+        return None
+
+
+def principal_of(identity: Identity, account: str) -> Principal:
+    if identity.is_root:
+        return Principal(f"arn:aws:iam::{account}:root", account, canonical_id=identity.owner_id)
+    return Principal(identity.arn, identity.account or account, username=identity.user, userid=identity.user_id, canonical_id=identity.owner_id)
+
+
+def _mentions_existing_tags(documents: Iterable[str]) -> bool:
+    """Whether a policy may look at the object's tags: only then are they looked up."""
+    return any("existingobjecttag" in d.lower() for d in documents)
 
 
 class Authorizer:
-    def authorize(self, request: AccessRequest) -> None:
+    def __init__(self, account: str = "", bucket_config: BucketConfig | None = None, object_tags: ObjectTags | None = None) -> None:
+        self.account = account
+        self._bucket_config = bucket_config
+        self._object_tags = object_tags
+
+    async def authorize(self, request: AccessRequest) -> None:
         """Return if the request is allowed; raise AccessDenied otherwise."""
-        if request.requester is None:
-            raise AccessDenied("Anonymous access is not allowed: no bucket can be made public yet.")
-        if not request.requester.is_root:
-            raise AccessDenied(f"{request.requester.display_name} may not {request.action}.")
+        identity = request.requester
+        if identity is not None and identity.is_root:
+            return
+        documents: list[str] = list(identity.policies) if identity is not None else []
+        own = [p for p in (identity_policy(d) for d in documents) if p is not None]
+        config = await self._bucket_config(request.bucket) if (self._bucket_config and request.bucket) else None
+        text = (config or {}).get(BUCKET_POLICY_CONFIG)
+        resource_policy = bucket_policy(text, request.bucket) if text and request.bucket else None
+        if resource_policy is not None and identity is None and _restricted(config or {}) and is_public(resource_policy):
+            # RestrictPublicBuckets: a public policy lets no one in from outside the account.
+            resource_policy = None
+        keys = dict(request.keys)
+        if request.key is not None and self._object_tags and _mentions_existing_tags([*documents, text or ""]):
+            tags = await self._object_tags(request.bucket or "", request.key, request.version)
+            for tag, value in (tags or {}).items():
+                keys[f"s3:ExistingObjectTag/{tag}"] = value
+        ctx = RequestContext(
+            action=request.action,
+            resource=resource_arn(request.bucket, request.key),
+            principal=principal_of(identity, self.account) if identity is not None else None,
+            keys=keys,
+            resource_account=self.account,
+        )
+        mine = evaluate(own, ctx) if own else Decision.NOT_APPLICABLE
+        theirs = evaluate([resource_policy], ctx) if resource_policy is not None else Decision.NOT_APPLICABLE
+        if combine(mine, theirs, same_account=True) is not Decision.ALLOW:
+            who = identity.display_name if identity is not None else "An anonymous request"
+            raise AccessDenied(f"{who} may not {request.action} on {ctx.resource}.")
 
 
-def administers(identity: Identity) -> bool:
-    """Whether an identity's policies allow it the admin API (``admin:*``), and none denies it."""
-    allowed = False
-    for document in identity.policies:
-        try:
-            statements = json.loads(document).get("Statement", [])
-        except (ValueError, AttributeError):
-            continue
-        for statement in statements if isinstance(statements, list) else [statements]:
-            actions = statement.get("Action", [])
-            actions = [actions] if isinstance(actions, str) else actions
-            if any(a in ("*", "admin:*") for a in actions):
-                if statement.get("Effect") == "Deny":
-                    return False
-                allowed = allowed or statement.get("Effect") == "Allow"
-    return allowed
+def _restricted(config: dict) -> bool:
+    return bool((config.get(PUBLIC_ACCESS_BLOCK_CONFIG) or {}).get("RestrictPublicBuckets"))
+
+
+def administers(identity: Identity, operation: str = "*") -> bool:
+    """Whether an identity's policies allow it the admin API's ``operation`` (``admin:*`` allows
+    every one), and none denies it."""
+    if identity.is_root:
+        return True
+    policies = [p for p in (identity_policy(d) for d in identity.policies) if p is not None]
+    ctx = RequestContext(action=f"admin:{operation}", resource=ADMIN_RESOURCE, principal=principal_of(identity, identity.account))
+    return evaluate(policies, ctx) is Decision.ALLOW

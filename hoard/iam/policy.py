@@ -40,6 +40,8 @@ _PRINCIPAL_ARN = re.compile(r"arn:aws:(iam|sts)::(\d{12}):(\S+)")
 _CANONICAL = re.compile(r"[0-9a-fA-F]{64}")
 _ACTION = re.compile(r"([A-Za-z0-9-]+):(\S+)")
 _SIBLING_SERVICES = {"s3-object-lambda", "s3express"}
+# Hoard's own admin API (``admin:*``, ``admin:ListUsers``...), which identity policies may grant.
+_HOARD_SERVICES = {"admin"}
 _SID = re.compile(r"[A-Za-z0-9]*")
 _VARIABLE = re.compile(r"\$\{[^}]*\}")
 
@@ -308,6 +310,8 @@ def _action(text: str, kind: PolicyKind) -> Glob:
     lowered = text.lower()
     glob = Glob.of(lowered)
     service = found.group(1).lower()
+    if kind == "identity" and service in _HOARD_SERVICES:
+        return glob
     if kind == "identity" and service in _SIBLING_SERVICES:
         # AWS's managed S3 policies (AmazonS3FullAccess, ...) name these too; Hoard has none of
         # their operations, so they parse and never match.

@@ -218,7 +218,8 @@ def test_directory_survives_restart_and_index_rebuild(tmp_path):
         def check(server: HoardServer) -> None:
             info = admin_json(server, "user", "info", "erin")
             assert info["groups"] == ["team"] and [k["access_key"] for k in info["keys"]] == [key["access_key"]]
-            assert code_of(client(server, key["access_key"], key["secret_key"]).list_buckets) == "AccessDenied"
+            # readwrite, through the group: the rights came back with the directory.
+            assert code_of(client(server, key["access_key"], key["secret_key"]).list_buckets) == "OK"
 
         check(srv)
         srv.stop()

@@ -1,17 +1,21 @@
-"""The authorization step: which IAM action each operation is, and today's rule."""
+"""The authorization step: which IAM action each operation is, and how policies decide."""
 
 from __future__ import annotations
+
+import asyncio
+import json
 
 import pytest
 
 from hoard.iam.actions import action_for
-from hoard.iam.authorize import AccessRequest, Authorizer
+from hoard.iam.authorize import AccessRequest, Authorizer, administers
 from hoard.iam.credentials import Identity
 from hoard.iam.errors import AccessDenied
 from hoard.s3.router import ROUTES
 
 ROOT = Identity("AKROOT", "secret", "0" * 64, "root")
 USER = Identity("AKUSER", "secret", "1" * 64, "someone", is_root=False)
+ACCOUNT = "123456789012"
 
 
 @pytest.mark.parametrize(
@@ -43,11 +47,121 @@ def test_every_routed_operation_has_an_s3_action():
         assert action_for(route.name).startswith("s3:") and len(action_for(route.name)) > 3
 
 
-def test_todays_rule_root_may_anonymous_may_not():
-    authorizer = Authorizer()
+def test_without_policies_root_may_anyone_else_may_not():
+    authorizer = Authorizer(ACCOUNT)
     for route in ROUTES:
-        authorizer.authorize(AccessRequest.for_operation(ROOT, route.name, "bucket", "key"))
+        asyncio.run(authorizer.authorize(AccessRequest.for_operation(ROOT, route.name, "bucket", "key")))
         with pytest.raises(AccessDenied):
-            authorizer.authorize(AccessRequest.for_operation(None, route.name, "bucket", "key"))
+            asyncio.run(authorizer.authorize(AccessRequest.for_operation(None, route.name, "bucket", "key")))
         with pytest.raises(AccessDenied):
-            authorizer.authorize(AccessRequest.for_operation(USER, route.name, "bucket", "key"))
+            asyncio.run(authorizer.authorize(AccessRequest.for_operation(USER, route.name, "bucket", "key")))
+
+
+def user_with(*statements: dict) -> Identity:
+    doc = json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+    return Identity("AKUSER", "secret", "1" * 64, "someone", is_root=False, user="someone", user_id="AIDAEXAMPLE",
+                    arn=f"arn:aws:iam::{ACCOUNT}:user/someone", account=ACCOUNT, policies=(doc,))  # fmt: skip
+
+
+def allowed(authorizer: Authorizer, identity: Identity | None, operation: str, bucket: str = "b", key: str | None = "k", **keys: str) -> bool:
+    try:
+        asyncio.run(authorizer.authorize(AccessRequest.for_operation(identity, operation, bucket, key, keys)))
+        return True
+    except AccessDenied:
+        return False
+
+
+def test_identity_policies_allow_what_they_say_and_deny_wins():
+    user = user_with(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/public/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b", "Condition": {"StringLike": {"s3:prefix": "public/*"}}},
+        {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/public/secret"},
+    )
+    authorizer = Authorizer(ACCOUNT)
+    assert allowed(authorizer, user, "GetObject", key="public/a")
+    assert allowed(authorizer, user, "HeadObject", key="public/a")
+    assert not allowed(authorizer, user, "GetObject", key="private/a")
+    assert not allowed(authorizer, user, "GetObject", key="public/secret")
+    assert not allowed(authorizer, user, "PutObject", key="public/a")
+    assert allowed(authorizer, user, "ListObjectsV2", key=None, **{"s3:prefix": "public/x"})
+    assert not allowed(authorizer, user, "ListObjectsV2", key=None, **{"s3:prefix": "private/"})
+    assert not allowed(authorizer, user, "ListObjectsV2", key=None)
+
+
+def test_a_named_version_needs_the_version_action():
+    user = user_with({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"})
+    authorizer = Authorizer(ACCOUNT)
+    assert asyncio.run(_try(authorizer, AccessRequest.for_operation(user, "GetObject", "b", "k")))
+    assert not asyncio.run(_try(authorizer, AccessRequest.for_operation(user, "GetObject", "b", "k", version="0" * 24)))
+    assert AccessRequest.for_operation(user, "DeleteObject", "b", "k", version="null").action == "s3:DeleteObjectVersion"
+
+
+async def _try(authorizer: Authorizer, request: AccessRequest) -> bool:
+    try:
+        await authorizer.authorize(request)
+        return True
+    except AccessDenied:
+        return False
+
+
+def bucket_with(policy: dict | None, block: dict | None = None):
+    config = {}
+    if policy is not None:
+        config["policy"] = json.dumps(policy)
+    if block is not None:
+        config["publicAccessBlock"] = block
+
+    async def lookup(name: str) -> dict | None:
+        return config if name == "b" else None
+
+    return lookup
+
+
+PUBLIC_READ = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}
+
+
+def test_a_bucket_policy_lets_anonymous_requests_in_unless_public_buckets_are_restricted():
+    open_bucket = Authorizer(ACCOUNT, bucket_with(PUBLIC_READ))
+    assert allowed(open_bucket, None, "GetObject")
+    assert not allowed(open_bucket, None, "PutObject")
+    assert not allowed(open_bucket, None, "GetObject", bucket="other")
+    restricted = Authorizer(ACCOUNT, bucket_with(PUBLIC_READ, {"RestrictPublicBuckets": True}))
+    assert not allowed(restricted, None, "GetObject")
+    # The account's own users still get in through a public policy (S3: only cross-account and anonymous access is cut).
+    assert allowed(restricted, user_with(), "GetObject")
+
+
+def test_a_bucket_policy_deny_beats_an_identity_allow():
+    deny_user = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/someone"}, "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}],
+    }
+    user = user_with({"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    authorizer = Authorizer(ACCOUNT, bucket_with(deny_user))
+    assert not allowed(authorizer, user, "GetObject")
+    assert allowed(authorizer, user, "GetObject", bucket="other")
+
+
+def test_existing_object_tags_are_looked_up_only_when_a_policy_asks():
+    looked: list[tuple] = []
+
+    async def tags(bucket: str, key: str, version: str | None) -> dict[str, str]:
+        looked.append((bucket, key, version))
+        return {"class": "public"} if key == "tagged" else {}
+
+    user = user_with({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*", "Condition": {"StringEquals": {"s3:ExistingObjectTag/class": "public"}}})
+    authorizer = Authorizer(ACCOUNT, None, tags)
+    assert allowed(authorizer, user, "GetObject", key="tagged")
+    assert not allowed(authorizer, user, "GetObject", key="untagged")
+    assert looked == [("b", "tagged", None), ("b", "untagged", None)]
+    plain = user_with({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"})
+    assert allowed(authorizer, plain, "GetObject", key="tagged")
+    assert len(looked) == 2
+
+
+def test_the_admin_api_needs_admin_actions():
+    assert administers(ROOT)
+    assert administers(user_with({"Effect": "Allow", "Action": "admin:*", "Resource": "*"}))
+    assert not administers(user_with({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::*"}))
+    assert not administers(user_with({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
+    assert not administers(user_with({"Effect": "Allow", "Action": "admin:*", "Resource": "*"}, {"Effect": "Deny", "Action": "admin:*", "Resource": "*"}))

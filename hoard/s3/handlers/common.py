@@ -17,6 +17,7 @@ from hoard.meta.store import MetaStore
 from hoard.model import Bucket
 from hoard.objects.data import ObjectData
 from hoard.objects.versions import now, quote_etag  # noqa: F401 - handlers take them from here
+from hoard.s3.access import condition_keys
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.s3.router import Operation
@@ -75,9 +76,10 @@ class Context:
         """The owner of the buckets and objects: the root account (one account for now)."""
         return self.services.root
 
-    def authorize(self, operation: str, bucket: str | None, key: str | None = None) -> None:
+    async def authorize(self, operation: str, bucket: str | None, key: str | None = None, version: str | None = None) -> None:
         """Authorize the requester for a resource other than the request's own (a copy's source)."""
-        self.services.authorizer.authorize(AccessRequest.for_operation(self.requester, operation, bucket, key))
+        keys = condition_keys(self.req, self.auth)
+        await self.services.authorizer.authorize(AccessRequest.for_operation(self.requester, operation, bucket, key, keys, version))
 
 
 Handler = Callable[[Context], Awaitable[Response]]

@@ -67,7 +67,7 @@ def parse_copy_source(value: str) -> tuple[str, str, str | None]:
 async def load_source(ctx: Context) -> ObjectRecord:
     bucket, key, version = parse_copy_source(ctx.req.headers["x-amz-copy-source"])
     # Reading the source is a permission of its own, on another resource than the request's.
-    ctx.authorize("GetObject", bucket, key)
+    await ctx.authorize("GetObject", bucket, key, version)
     if version is not None and not is_version_id(version):
         raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="x-amz-copy-source", ArgumentValue=version)
     record = await (ctx.store.get_object(bucket, key) if version is None else ctx.store.get_version(bucket, key, version))

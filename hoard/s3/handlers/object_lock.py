@@ -114,7 +114,7 @@ async def put_object_retention(ctx: Context) -> Response:
         until = parse_date(raw_until, "RetainUntilDate")
         if until <= at:
             raise S3Error("InvalidArgument", "The retain until date must be in the future!")
-    reason = retention_change_refused(record, mode, until, at, bypasses_governance(ctx, ctx.bucket, ctx.key))
+    reason = retention_change_refused(record, mode, until, at, await bypasses_governance(ctx, ctx.bucket, ctx.key))
     if reason is not None:
         raise S3Error("AccessDenied", reason)
     if (mode, until) != (record.retention_mode, record.retain_until):

@@ -278,7 +278,7 @@ async def delete(ctx: Context, bucket: Bucket, key: str, version: str | None) ->
     configured (a null one when Suspended, replacing the null version), else remove the object."""
     data, store = ctx.services.data, ctx.store
     if version is not None:
-        removed = await store.delete_version(bucket.name, key, version, deletion_guard(ctx, bucket, key, now()))
+        removed = await store.delete_version(bucket.name, key, version, await deletion_guard(ctx, bucket, key, now()))
         await data.drop_records([removed])
         return Deleted(version, removed is not None and removed.delete_marker)
     state = versioning_of(bucket)

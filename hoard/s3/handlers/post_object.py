@@ -28,10 +28,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from hoard.http.request import BodyStream
 from hoard.http.response import Response, xml_response
-from hoard.iam.authorize import AccessRequest
 from hoard.model import ObjectRecord
 from hoard.objects.versions import single_part_version
 from hoard.s3 import tags, xml
+from hoard.s3.access import access_request
 from hoard.s3.auth import sigv4
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
 from hoard.s3.auth.post_policy import (
@@ -101,7 +101,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     # The form is the request's authentication; the authorization step every request takes
     # follows it (for the object the form names, or the bucket when it names none).
     key = fields.get("key")
-    ctx.services.authorizer.authorize(AccessRequest.for_operation(identity, "PostObject", ctx.bucket, key or None))
+    await ctx.services.authorizer.authorize(access_request(ctx.req, None, identity, "PostObject", ctx.bucket, key or None, post=True))
     policy = parse_policy(fields.get("policy") or "")
     if key is None:
         raise S3Error(

@@ -12,6 +12,7 @@ from hoard.iam.authorize import AccessRequest
 from hoard.model import Bucket, ObjectRecord
 from hoard.objects.lock import MODES, NO_LOCK, LockSettings, default_retention, deletion_refused, lock_enabled
 from hoard.s3 import checksums
+from hoard.s3.access import condition_keys
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context
 
@@ -84,21 +85,22 @@ def lock_headers(record: ObjectRecord) -> dict[str, str]:
     return headers
 
 
-def bypasses_governance(ctx: Context, bucket: str, key: str) -> bool:
+async def bypasses_governance(ctx: Context, bucket: str, key: str) -> bool:
     """Whether the request asks to bypass GOVERNANCE retention: it must then be allowed to
     (``s3:BypassGovernanceRetention``), or it is refused."""
     if ctx.req.headers.get("x-amz-bypass-governance-retention", "").lower() != "true":
         return False
-    ctx.services.authorizer.authorize(AccessRequest(ctx.requester, "s3:BypassGovernanceRetention", bucket, key))
+    keys = condition_keys(ctx.req, ctx.auth)
+    await ctx.services.authorizer.authorize(AccessRequest(ctx.requester, "s3:BypassGovernanceRetention", bucket, key, keys))
     return True
 
 
-def deletion_guard(ctx: Context, bucket: Bucket, key: str, now: float):
+async def deletion_guard(ctx: Context, bucket: Bucket, key: str, now: float):
     """The check a version passes, inside the index transaction that deletes it: AccessDenied
     while its retention or legal hold forbids it. None for a bucket without object lock."""
     if not lock_enabled(bucket):
         return None
-    bypass = bypasses_governance(ctx, bucket.name, key)
+    bypass = await bypasses_governance(ctx, bucket.name, key)
 
     def guard(record: ObjectRecord) -> None:
         reason = deletion_refused(record, now, bypass)
