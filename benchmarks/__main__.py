@@ -123,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     # explicit HOARD_WORKERS in --hoard-env wins.
     workers = args.hoard_workers or len(os.sched_getaffinity(0))
     main_env = {"HOARD_WORKERS": str(workers), **hoard_env}
+    if args.hoard_src:
+        # Absolute: the servers run with their data folder as cwd, where a relative PYTHONPATH
+        # such as the README's `--hoard-src .` would miss this tree and load the installed package.
+        args.hoard_src = args.hoard_src.resolve()
     if args.hoard_src and not (args.hoard_src / "hoard" / "__init__.py").is_file():
         log(f"--hoard-src {args.hoard_src}: no hoard/__init__.py there")
         return 2
