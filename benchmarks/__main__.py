@@ -16,7 +16,20 @@ from pathlib import Path
 
 from benchmarks import ceilings, chart, drives, machine, pyspy, report, runner, servers, summary, syscalls, targets
 from benchmarks.loadgen import Target, run_async
-from benchmarks.workloads import BIG_BUCKET, Payloads, Plan, Site, Workload, plan_for, populate_bucket, prepare, workloads
+from benchmarks.workloads import (
+    BIG_BUCKET,
+    BIG_VERSIONS_BUCKET,
+    VERSIONS_BUCKET,
+    Payloads,
+    Plan,
+    Site,
+    Workload,
+    plan_for,
+    populate_bucket,
+    populate_versions,
+    prepare,
+    workloads,
+)
 
 RESULTS = Path(__file__).parent / "results"
 PROFILED = ("put-4k-c16", "get-64m-c1")  # always profiled; so is every workload whose target was not met
@@ -39,6 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-drives", action="store_true", help="leave out the drives and erasure-coding part")
     ap.add_argument("--no-ceilings", action="store_true", help="skip measuring the machine's ceilings")
     ap.add_argument("--big-keys", type=int, help="keys in the big listing bucket (full mode: 1,000,000; 0 skips)")
+    ap.add_argument("--big-versions", type=int, help="versions in the big versioned bucket (full: 1,000,000; quick: 100,000; 0 skips)")
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -104,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, rounds=args.rounds)
     if args.big_keys is not None:
         plan = dataclasses.replace(plan, big_keys=args.big_keys)
+    if args.big_versions is not None:
+        plan = dataclasses.replace(plan, big_versions=args.big_versions)
     work = workloads(plan)
     with_drives = not args.no_drives
     if args.only:
@@ -123,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     # explicit HOARD_WORKERS in --hoard-env wins.
     workers = args.hoard_workers or len(os.sched_getaffinity(0))
     main_env = {"HOARD_WORKERS": str(workers), **hoard_env}
+    if args.hoard_src:
+        # Absolute: the servers run with their data folder as cwd, where a relative PYTHONPATH
+        # such as the README's `--hoard-src .` would miss this tree and load the installed package.
+        args.hoard_src = args.hoard_src.resolve()
     if args.hoard_src and not (args.hoard_src / "hoard" / "__init__.py").is_file():
         log(f"--hoard-src {args.hoard_src}: no hoard/__init__.py there")
         return 2
@@ -187,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "ceilings": ceil,
         "summary": rows,
-        "targets": (targets.evaluate(rows, ceil, peer_name) if work else []) + (drives_doc["targets"] if drives_doc else []),
+        "targets": (targets.evaluate(rows, ceil, peer_name, dataclasses.asdict(plan)) if work else []) + (drives_doc["targets"] if drives_doc else []),
         "profile": prof,
         "syscalls": strace,
         "drives": drives_doc,
@@ -253,12 +273,23 @@ def _against_peer(
     if plan.big_keys and any(w.key.startswith("page-1m") for w in work):
         # Hoard only: see Workload.note for why the peer is left out.
         setup["hoard"]["populate_big_s"] = run_async(populate_bucket(hoard.site, BIG_BUCKET, plan.big_keys, log))
+    wanted = {w.key for w in work}
+    versioned = [(who, "versions", VERSIONS_BUCKET, plan.versions, False) for who in (hoard, *peers) if "versions-small" in wanted]
+    if "versions-big" in wanted:
+        versioned.append((hoard, "big_versions", BIG_VERSIONS_BUCKET, plan.big_versions, True))  # Hoard only: see Workload.note
+    for who, name, bucket, count, middle in versioned:
+        try:
+            setup[who.server.name][f"populate_{name}_s"] = run_async(populate_versions(who.site, bucket, count, log, middle))
+        except Exception as exc:  # any failure (a peer without versioning...) is this server's, not the run's
+            # The page workload counts an error on every run of this server and the report shows it.
+            log(f"  {who.server.name}: setting up {bucket} failed, its page runs will count errors: {str(exc)[:300]}")
+            who.site.state[f"failed:{bucket}"] = [f"{type(exc).__name__}: {exc}"[:500]]
 
     samples += runner.run(work, hoard, peers, plan.rounds, log)
     if args.profile:
         peer_name = peer.server.name if peer else None
         rows = summary.summarize(samples, work, peer_name, [o.server.name for o in others])
-        missed = {w for t in targets.evaluate(rows, ceil, peer_name) if t["met"] is False for w in t["workloads"]}
+        missed = {w for t in targets.evaluate(rows, ceil, peer_name, dataclasses.asdict(plan)) if t["met"] is False for w in t["workloads"]}
         beaten = {r["workload"] for r in rows for name, side in r["peers"].items() if name != peer_name and _slower(side)}
         prof |= _profile(work, hoard, workdir, set(PROFILED) | missed | beaten)
         strace |= syscalls.measure([(c.server.pid, c.site) for c in (hoard, *peers)], workdir, log)

@@ -8,6 +8,7 @@ requests in the same order.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import os
@@ -27,6 +28,8 @@ DATA_BUCKET = "bench-data"
 SMALL_BUCKET = "bench-small"
 LIST_BUCKET = "bench-list-10k"
 BIG_BUCKET = "bench-list-1m"
+VERSIONS_BUCKET = "bench-versions-small"
+BIG_VERSIONS_BUCKET = "bench-versions-big"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,13 @@ class Plan:
     page_reps: int
     list_keys: int = 10_000
     big_keys: int = 1_000_000  # 0 skips the big-bucket page workloads
+    versions: int = 1_000  # versions in the small versioned bucket (10 keys of 100)
+    # Versions in the big versioned bucket (0 skips it). Quick mode keeps one, smaller (it fills
+    # in a minute or two), so that every run shows whether a page grows with the bucket.
+    big_versions: int = 1_000_000
+    # Versions per key in both versioned buckets: the same in both, so that a 1,000-version page
+    # has the same shape (about ten keys of 100 versions) and only the bucket's size differs.
+    versions_per_key: int = 100
     part_size: int = 8 * MiB  # the AWS CLI's default part size
     populate_concurrency: int = 32
 
@@ -63,6 +73,7 @@ def plan_for(quick: bool) -> Plan:
         return Plan(
             quick=True, rounds=3, time_limit=20, n_1m_c1=192, n_1m_c8=256, n_64m_c1=6, n_64m_c8=12,
             get_1m_c1=768, get_1m_c8=1024, get_64m_c1=32, get_64m_c8=48, n_4k=2500, multipart_bytes=256 * MiB, n_mixed=1000, list_reps=3, page_reps=10, big_keys=0,
+            big_versions=100_000,
         )  # fmt: skip
     return Plan(
         quick=False, rounds=5, time_limit=120, n_1m_c1=256, n_1m_c8=1024, n_64m_c1=8, n_64m_c8=32,
@@ -170,6 +181,47 @@ async def list_page(conn: Connection, bucket: str, *, delimiter: str = "", token
     entries = len(_KEY.findall(r.body)) + len(_PREFIX.findall(r.body))
     match = _TOKEN.search(r.body) if b"<IsTruncated>true</IsTruncated>" in r.body else None
     return entries, match.group(1).decode() if match else ""
+
+
+# Every entry of a ListObjectVersions page is one of these two elements (<VersionId> and
+# <VersionIdMarker> do not match: the ">" is part of the pattern).
+_VERSION_ENTRY = re.compile(rb"<Version>|<DeleteMarker>")
+_VERSION_ID = re.compile(rb"<VersionId>([^<]*)</VersionId>")
+
+
+async def versions_page(conn: Connection, bucket: str, *, prefix: str = "", key_marker: str = "", version_marker: str = "") -> bytes:
+    """One ListObjectVersions page of up to 1,000 entries (its XML)."""
+    query = [("versions", ""), ("max-keys", "1000")]
+    for name, value in (("prefix", prefix), ("key-marker", key_marker), ("version-id-marker", version_marker)):
+        if value:
+            query.append((name, value))
+    r = await conn.request("GET", f"/{bucket}", query=query, payload_hash=EMPTY_SHA256, keep_body=True)
+    return r.body
+
+
+def count_versions(body: bytes) -> int:
+    """Entries of a ListObjectVersions page: versions and delete markers."""
+    return len(_VERSION_ENTRY.findall(body))
+
+
+def version_key(i: int) -> str:
+    return f"v{i:07d}"
+
+
+def versioning_body() -> tuple[bytes, dict[str, str]]:
+    """PutBucketVersioning's document and its Content-MD5 (S3 requires a body checksum on some
+    bucket configurations; sending one always is the safe side with every server)."""
+    doc = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
+    return doc, {"content-md5": base64.b64encode(hashlib.md5(doc).digest()).decode()}
+
+
+def version_marker_of(body: bytes) -> str:
+    """The version id in the middle of one key's listing (newest first): a page starting after it
+    starts inside that key's older versions, so the listing takes its version-id-marker path."""
+    ids = [m.decode() for m in _VERSION_ID.findall(body)]
+    if len(ids) < 2:
+        raise ValueError(f"{len(ids)} version ids in the middle key's listing, expected several: {body[:300]!r}")
+    return ids[len(ids) // 2]
 
 
 # -- runners ---------------------------------------------------------------------------------
@@ -322,6 +374,27 @@ def one_page(bucket: str, delimiter: str, reps: int) -> Runner:
     return lambda site: _loop(site, (page for _ in range(reps)), 1)
 
 
+def one_versions_page(bucket: str, reps: int) -> Runner:
+    """One ListObjectVersions page of 1,000, from where setup left the bucket's markers (none:
+    from the start); anything but 1,000 entries is an error."""
+
+    def run(site: Site) -> Awaitable[RunStats]:
+        failed = site.state.get(f"failed:{bucket}")
+        key_marker, version_marker = site.state.get(f"markers:{bucket}") or ("", "")
+
+        async def page(conn: Connection) -> int:
+            if failed:  # setup failed on this server: every run counts it instead of stopping the suite
+                raise RuntimeError(f"setup of {bucket} failed: {failed[0]}")
+            n = count_versions(await versions_page(conn, bucket, key_marker=key_marker, version_marker=version_marker))
+            if n != 1000:
+                raise ValueError(f"page of {n} versions, expected 1000")
+            return 0
+
+        return _loop(site, (page for _ in range(reps)), 1)
+
+    return run
+
+
 # -- the list --------------------------------------------------------------------------------
 
 
@@ -387,6 +460,30 @@ def workloads(plan: Plan) -> list[Workload]:
                 note=why,
             ),  # fmt: skip
         ]
+    out.append(
+        Workload(
+            "versions-small",
+            f"1,000-version page, {p.versions:,}-version bucket",
+            0,
+            1,
+            "-",
+            one_versions_page(VERSIONS_BUCKET, p.page_reps),
+        )
+    )
+    if p.big_versions:
+        out.append(
+            Workload(
+                "versions-big",
+                f"1,000-version page from the middle, {p.big_versions:,}-version bucket",
+                0,
+                1,
+                "-",
+                one_versions_page(BIG_VERSIONS_BUCKET, p.page_reps),
+                peer=False,
+                note=f"the peers are not populated with {p.big_versions:,} versions: at moto's few hundred PUT/s (one "
+                "connection per request) that alone would take many minutes, and the 20 % target is about Hoard alone",
+            )
+        )
     return out
 
 
@@ -410,6 +507,38 @@ async def populate_bucket(site: Site, bucket: str, count: int, log: Callable[[st
         raise RuntimeError(f"{site.name}: populating {bucket}: {stats.errors} errors, first: {stats.first_error}")
     took = time.perf_counter() - t0
     log(f"  {site.name}: {bucket} populated with {count:,} keys in {took:.1f}s ({count / took:.0f} PUT/s)")
+    return took
+
+
+async def populate_versions(site: Site, bucket: str, count: int, log: Callable[[str], None], middle: bool = False) -> float:
+    """Make ``bucket`` versioned and fill it with ``count`` versions of empty objects by concurrent
+    PUTs, ``plan.versions_per_key`` per key; returns seconds taken. ``middle``: take a key marker
+    and a version-id marker in the middle of the bucket for the page workload (site.state)."""
+    per_key = site.plan.versions_per_key
+    keys = -(-count // per_key)
+    conn = site.target.connection()
+    try:
+        await conn.request("PUT", f"/{bucket}", payload_hash=EMPTY_SHA256)
+        doc, headers = versioning_body()
+        await conn.request("PUT", f"/{bucket}", query=[("versioning", "")], body=doc, headers=headers)
+    finally:
+        conn.close()
+    t0 = time.perf_counter()
+    # Round-robin over the keys: the PUTs in flight at once go to different keys (in the big bucket).
+    ops = (put_op(site, f"/{bucket}/{version_key(i % keys)}", 0, True) for i in range(count))
+    stats = await drive(site.target, ops, site.plan.populate_concurrency, time_limit=24 * 3600)
+    if stats.errors:
+        raise RuntimeError(f"{site.name}: populating {bucket}: {stats.errors} errors, first: {stats.first_error}")
+    took = time.perf_counter() - t0
+    log(f"  {site.name}: {bucket} populated with {count:,} versions of {keys:,} keys in {took:.1f}s ({count / took:.0f} PUT/s)")
+    if middle:
+        key = version_key(keys // 2)
+        conn = site.target.connection()
+        try:
+            body = await versions_page(conn, bucket, prefix=key)
+        finally:
+            conn.close()
+        site.state[f"markers:{bucket}"] = [key, version_marker_of(body)]
     return took
 
 
