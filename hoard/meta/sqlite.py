@@ -843,7 +843,10 @@ def _get_version(conn: sqlite3.Connection, bucket: str, key: str, version_id: st
     row = conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket=? AND key=? AND version_id=?", (bucket, key, version_id)).fetchone()
     if row is not None:
         return _object_from_row(row), True
-    row = conn.execute(f"SELECT {_OBJECT_COLUMNS} FROM versions WHERE bucket=? AND key=? AND version_id=?", (bucket, key, version_id)).fetchone()
+    # INDEXED BY: without statistics SQLite would walk the key's whole history by primary key.
+    row = conn.execute(
+        f"SELECT {_OBJECT_COLUMNS} FROM versions INDEXED BY versions_by_id WHERE bucket=? AND key=? AND version_id=?", (bucket, key, version_id)
+    ).fetchone()
     return (_object_from_row(row), False) if row is not None else (None, False)
 
 
