@@ -61,6 +61,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "NoSuchObjectLockConfiguration": (404, "The specified object does not have a ObjectLock configuration"),
     "InvalidRetentionPeriod": (400, "The retention period is not valid."),
     "NoSuchPublicAccessBlockConfiguration": (404, "The public access block configuration was not found"),
+    "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),
     "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
     "NotImplemented": (501, "A header or query you provided implies functionality that is not implemented."),
     "NotModified": (304, "Not Modified"),

@@ -421,16 +421,12 @@ def test_get_bucket_versioning_has_no_status(s3, bucket):
 
 
 LIFECYCLE = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}
-POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::x/*"}]}'
 CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}
 
 NOT_IMPLEMENTED_BUCKET_CALLS = [
     ("put_bucket_lifecycle_configuration", {"LifecycleConfiguration": LIFECYCLE}),
     ("get_bucket_lifecycle_configuration", {}),
     ("delete_bucket_lifecycle", {}),
-    ("put_bucket_policy", {"Policy": POLICY}),
-    ("get_bucket_policy", {}),
-    ("delete_bucket_policy", {}),
     ("put_bucket_cors", {"CORSConfiguration": CORS}),
     ("get_bucket_cors", {}),
     ("delete_bucket_cors", {}),
