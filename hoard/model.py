@@ -85,6 +85,9 @@ class ObjectRecord:
     retention_mode: str = ""
     retain_until: float = 0.0
     legal_hold: bool = False
+    # The version's ACL: (CanonicalUser or Group, id or URI, permission) grants; () is the
+    # default, the owner's FULL_CONTROL alone (hoard.iam.acl).
+    acl: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def parts_count(self) -> int:
@@ -123,6 +126,7 @@ class Upload:
     retention_mode: str = ""
     retain_until: float = 0.0
     legal_hold: bool = False
+    acl: tuple[tuple[str, str, str], ...] = ()  # given at creation (x-amz-acl, x-amz-grant-*)
 
 
 @dataclass(frozen=True)

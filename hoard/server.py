@@ -133,23 +133,22 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
     else:
         assert role.leader_address is not None
         admin = AdminForwarder(role.leader_address)
-    services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account))
+    services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account, deployment.root.owner_id), identities=identities)
     authenticator = Authenticator(identities, settings.region, settings.region_strict, settings.domain)
     return HoardApp(settings, services, authenticator, admin, background, role.host_id)
 
 
-def authorizer(store: MetaStore, account: str) -> Authorizer:
+def authorizer(store: MetaStore, account: str, owner: str) -> Authorizer:
     """The authorization step, reading the bucket policies and object tags it needs from the index."""
 
     async def bucket_config(name: str) -> dict | None:
         bucket = await store.get_bucket(name)
         return bucket.config if bucket is not None else None
 
-    async def object_tags(bucket: str, key: str, version: str | None) -> dict[str, str] | None:
-        record = await (store.get_object(bucket, key) if version is None else store.get_version(bucket, key, version))
-        return dict(record.tags) if record is not None else None
+    async def object_version(bucket: str, key: str, version: str | None) -> ObjectRecord | None:
+        return await (store.get_object(bucket, key) if version is None else store.get_version(bucket, key, version))
 
-    return Authorizer(account, bucket_config, object_tags)
+    return Authorizer(account, bucket_config, object_version, owner)
 
 
 def uvicorn_server(app: Any, level: str) -> uvicorn.Server:

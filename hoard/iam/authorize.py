@@ -21,14 +21,17 @@ import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from hoard.iam import acl
 from hoard.iam.actions import action_for
 from hoard.iam.context import Principal, RequestContext, resource_arn
 from hoard.iam.credentials import Identity
 from hoard.iam.errors import AccessDenied, PolicyError
 from hoard.iam.policy import Decision, Policy, combine, evaluate, parse_policy
 from hoard.iam.public import is_public
+from hoard.model import ObjectRecord
 
 BUCKET_POLICY_CONFIG = "policy"  # the bucket configuration the bucket policy's text is kept under
+BUCKET_ACL_CONFIG = "acl"  # the bucket's ACL grants (absent: the owner's FULL_CONTROL alone)
 PUBLIC_ACCESS_BLOCK_CONFIG = "publicAccessBlock"
 ADMIN_RESOURCE = "arn:hoard:admin:::"
 
@@ -45,7 +48,7 @@ _VERSIONED_ACTIONS = {
 }
 
 BucketConfig = Callable[[str], Awaitable[dict | None]]  # a bucket's configurations, None if no such bucket
-ObjectTags = Callable[[str, str, str | None], Awaitable[dict[str, str] | None]]  # (bucket, key, version) -> tags
+ObjectLookup = Callable[[str, str, str | None], Awaitable[ObjectRecord | None]]  # (bucket, key, version) -> the version
 
 
 @dataclass(frozen=True)
@@ -104,10 +107,11 @@ def _mentions_existing_tags(documents: Iterable[str]) -> bool:
 
 
 class Authorizer:
-    def __init__(self, account: str = "", bucket_config: BucketConfig | None = None, object_tags: ObjectTags | None = None) -> None:
+    def __init__(self, account: str = "", bucket_config: BucketConfig | None = None, object_lookup: ObjectLookup | None = None, owner: str = "") -> None:
         self.account = account
+        self.owner = owner  # the account's canonical id: every bucket's and object's owner
         self._bucket_config = bucket_config
-        self._object_tags = object_tags
+        self._object_lookup = object_lookup
 
     async def authorize(self, request: AccessRequest) -> None:
         """Return if the request is allowed; raise AccessDenied otherwise."""
@@ -123,9 +127,16 @@ class Authorizer:
             # RestrictPublicBuckets: a public policy lets no one in from outside the account.
             resource_policy = None
         keys = dict(request.keys)
-        if request.key is not None and self._object_tags and _mentions_existing_tags([*documents, text or ""]):
-            tags = await self._object_tags(request.bucket or "", request.key, request.version)
-            for tag, value in (tags or {}).items():
+        looked_up: list[ObjectRecord | None] = []
+
+        async def version() -> ObjectRecord | None:
+            if not looked_up and request.key is not None and self._object_lookup is not None:
+                looked_up.append(await self._object_lookup(request.bucket or "", request.key, request.version))
+            return looked_up[0] if looked_up else None
+
+        if request.key is not None and _mentions_existing_tags([*documents, text or ""]):
+            record = await version()
+            for tag, value in (record.tags if record is not None else ()):
                 keys[f"s3:ExistingObjectTag/{tag}"] = value
         ctx = RequestContext(
             action=request.action,
@@ -136,9 +147,25 @@ class Authorizer:
         )
         mine = evaluate(own, ctx) if own else Decision.NOT_APPLICABLE
         theirs = evaluate([resource_policy], ctx) if resource_policy is not None else Decision.NOT_APPLICABLE
-        if combine(mine, theirs, same_account=True) is not Decision.ALLOW:
-            who = identity.display_name if identity is not None else "An anonymous request"
-            raise AccessDenied(f"{who} may not {request.action} on {ctx.resource}.")
+        decision = combine(mine, theirs, same_account=True)
+        if decision is Decision.ALLOW:
+            return
+        if decision is Decision.NOT_APPLICABLE and await self._acl_allows(request, config or {}, version):
+            return
+        who = identity.display_name if identity is not None else "An anonymous request"
+        raise AccessDenied(f"{who} may not {request.action} on {ctx.resource}.")
+
+    async def _acl_allows(self, request: AccessRequest, config: dict, version: Callable[[], Awaitable[ObjectRecord | None]]) -> bool:
+        """What no policy decided, an ACL may grant: the object version's for object actions, the
+        bucket's for bucket actions (a bucket WRITE grant covers writing its objects)."""
+        requester = request.requester.owner_id if request.requester is not None else None
+        ignore_public = bool((config.get(PUBLIC_ACCESS_BLOCK_CONFIG) or {}).get("IgnorePublicAcls"))
+        if request.key is not None and any(request.action in actions for actions in acl.OBJECT_PERMISSIONS.values()):
+            record = await version()
+            if record is not None and acl.grants_action(acl.effective(record.acl, self.owner), request.action, requester, on_object=True, ignore_public=ignore_public):
+                return True
+        bucket_acl = tuple(tuple(g) for g in config.get(BUCKET_ACL_CONFIG, ()))
+        return bool(bucket_acl) and acl.grants_action(bucket_acl, request.action, requester, on_object=False, ignore_public=ignore_public)
 
 
 def _restricted(config: dict) -> bool:

@@ -92,6 +92,10 @@ class Identities:
         with self._lock:
             self.directory, self._by_key = directory, by_key
 
+    def canonical_ids(self) -> set[str]:
+        """Every canonical user id that names someone: the account's, and each user's."""
+        return {self.root.owner_id} | {canonical_id(u.user_id) for u in self.directory.users.values()}
+
     def user_arn(self, name: str) -> str:
         return f"arn:aws:iam::{self.account}:user/{name}"
 

@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS objects(
     version_id TEXT NOT NULL DEFAULT 'null', seq TEXT NOT NULL DEFAULT '',
     delete_marker INTEGER NOT NULL DEFAULT 0, retention_mode TEXT NOT NULL DEFAULT '',
     retain_until REAL NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0,
+    acl TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY(bucket, key)
 ) WITHOUT ROWID;
 -- A key's current version is its row in objects; every older one is here, newest first.
@@ -69,6 +70,7 @@ CREATE TABLE IF NOT EXISTS versions(
     placement TEXT NOT NULL, data_id TEXT NOT NULL, inline INTEGER NOT NULL, tags TEXT NOT NULL,
     version_id TEXT NOT NULL, seq TEXT NOT NULL, delete_marker INTEGER NOT NULL,
     retention_mode TEXT NOT NULL, retain_until REAL NOT NULL, legal_hold INTEGER NOT NULL,
+    acl TEXT NOT NULL,
     PRIMARY KEY(bucket, key, seq DESC)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_by_id ON versions(bucket, key, version_id);
@@ -76,7 +78,8 @@ CREATE TABLE IF NOT EXISTS uploads(
     upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL,
     storage_class TEXT NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT NOT NULL,
     checksum_type TEXT NOT NULL, owner_id TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
-    retention_mode TEXT NOT NULL DEFAULT '', retain_until REAL NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0
+    retention_mode TEXT NOT NULL DEFAULT '', retain_until REAL NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0,
+    acl TEXT NOT NULL DEFAULT '[]'
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts(
@@ -113,6 +116,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE uploads ADD COLUMN retention_mode TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE uploads ADD COLUMN retain_until REAL NOT NULL DEFAULT 0",
         "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE objects ADD COLUMN acl TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE uploads ADD COLUMN acl TEXT NOT NULL DEFAULT '[]'",
     ),
 }
 
@@ -176,6 +181,7 @@ def _object_row(r: ObjectRecord) -> tuple:
         _segments_json(r.segments), int(r.multipart), r.checksum_algorithm, r.checksum_value,
         r.checksum_type, json.dumps(r.placement.to_json()), r.data_id, int(r.inline), _tags_json(r.tags),
         r.version_id, r.seq, int(r.delete_marker), r.retention_mode, r.retain_until, int(r.legal_hold),
+        json.dumps([list(g) for g in r.acl]),
     )
 
 
@@ -183,9 +189,9 @@ def _object_row(r: ObjectRecord) -> tuple:
 _OBJECT_COLUMNS = (
     "bucket, key, size, etag, last_modified, storage_class, headers, segments, multipart, "
     "checksum_algorithm, checksum_value, checksum_type, placement, data_id, inline, tags, "
-    "version_id, seq, delete_marker, retention_mode, retain_until, legal_hold"
+    "version_id, seq, delete_marker, retention_mode, retain_until, legal_hold, acl"
 )
-_OBJECT_SLOTS = ",".join("?" * 22)
+_OBJECT_SLOTS = ",".join("?" * 23)
 _SEQ_AT = 17
 
 
@@ -198,6 +204,7 @@ def _object_from_row(row: tuple) -> ObjectRecord:
         placement=Placement.from_json(json.loads(row[12])), data_id=row[13], inline=bool(row[14]),
         tags=_tags_from_json(row[15]), version_id=row[16], seq=row[17], delete_marker=bool(row[18]),
         retention_mode=row[19], retain_until=row[20], legal_hold=bool(row[21]),
+        acl=tuple(tuple(g) for g in json.loads(row[22])),
     )
 
 
@@ -220,13 +227,14 @@ def _listed_version_from_row(row: tuple) -> ListedObject:
 
 _UPLOAD_COLUMNS = (
     "upload_id, bucket, key, initiated, storage_class, headers, checksum_algorithm, checksum_type, owner_id, tags, "
-    "retention_mode, retain_until, legal_hold"
+    "retention_mode, retain_until, legal_hold, acl"
 )
 
 
 def _upload_from_row(row: tuple) -> Upload:
     return Upload(
-        row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], _tags_from_json(row[9]), row[10], row[11], bool(row[12])
+        row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], _tags_from_json(row[9]), row[10], row[11], bool(row[12]),
+        tuple(tuple(g) for g in json.loads(row[13])),
     )
 
 
@@ -565,11 +573,12 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> None:
             _require_bucket(conn, upload.bucket)
             conn.execute(
-                f"INSERT INTO uploads({_UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO uploads({_UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     upload.upload_id, upload.bucket, upload.key, upload.initiated, upload.storage_class,
                     json.dumps(upload.headers), upload.checksum_algorithm, upload.checksum_type, upload.owner_id,
                     _tags_json(upload.tags), upload.retention_mode, upload.retain_until, int(upload.legal_hold),
+                    json.dumps([list(g) for g in upload.acl]),
                 ),
             )
 

@@ -80,6 +80,7 @@ def single_part_version(
     checksum_value: str = "",
     versioning: str | None = None,
     lock: LockSettings = NO_LOCK,
+    acl: tuple[tuple[str, str, str], ...] = (),
 ) -> ObjectRecord:
     """A version made of one stored run of bytes (``blob``, "" when inline); ``versioning`` is
     the bucket's state, which decides its version id; ``lock`` its retention and legal hold."""
@@ -102,6 +103,7 @@ def single_part_version(
         tags=tags,
         seq=seq,
         version_id=version_id_for(versioning, seq),
+        acl=acl,
         **lock.fields(),
     )
 
@@ -163,5 +165,6 @@ def multipart_version(
         tags=upload.tags,
         seq=seq,
         version_id=version_id,
+        acl=upload.acl,
         **lock.fields(),
     )

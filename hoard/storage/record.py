@@ -59,6 +59,7 @@ def encode(record: ObjectRecord, fragment: int, inline: bytes = b"") -> bytes:
         "retention_mode": record.retention_mode,
         "retain_until": record.retain_until,
         "legal_hold": record.legal_hold,
+        "acl": [list(g) for g in record.acl],
         "fragment": fragment,
     }
     doc = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
@@ -101,6 +102,7 @@ def decode(data: bytes | bytearray) -> StoredRecord:
             retention_mode=f.get("retention_mode", ""),
             retain_until=f.get("retain_until", 0.0),
             legal_hold=f.get("legal_hold", False),
+            acl=tuple(tuple(g) for g in f.get("acl", ())),
         )
         return StoredRecord(record, f["fragment"], bytes(body[start + length :]))
     except (KeyError, TypeError, ValueError) as e:

@@ -11,6 +11,7 @@ from hoard.iam.actions import action_for
 from hoard.iam.authorize import AccessRequest, Authorizer, administers
 from hoard.iam.credentials import Identity
 from hoard.iam.errors import AccessDenied
+from hoard.model import ObjectRecord
 from hoard.s3.router import ROUTES
 
 ROOT = Identity("AKROOT", "secret", "0" * 64, "root")
@@ -145,9 +146,9 @@ def test_a_bucket_policy_deny_beats_an_identity_allow():
 def test_existing_object_tags_are_looked_up_only_when_a_policy_asks():
     looked: list[tuple] = []
 
-    async def tags(bucket: str, key: str, version: str | None) -> dict[str, str]:
+    async def tags(bucket: str, key: str, version: str | None) -> ObjectRecord:
         looked.append((bucket, key, version))
-        return {"class": "public"} if key == "tagged" else {}
+        return ObjectRecord(bucket, key, 0, '""', 0.0, "STANDARD", {}, (), tags=(("class", "public"),) if key == "tagged" else ())
 
     user = user_with({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*", "Condition": {"StringEquals": {"s3:ExistingObjectTag/class": "public"}}})
     authorizer = Authorizer(ACCOUNT, None, tags)
@@ -165,3 +166,28 @@ def test_the_admin_api_needs_admin_actions():
     assert not administers(user_with({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::*"}))
     assert not administers(user_with({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}))
     assert not administers(user_with({"Effect": "Allow", "Action": "admin:*", "Resource": "*"}, {"Effect": "Deny", "Action": "admin:*", "Resource": "*"}))
+
+
+def test_acls_grant_what_no_policy_decides():
+    owner = "0" * 64
+    public_object = ObjectRecord("b", "k", 0, '""', 0.0, "STANDARD", {}, (), acl=((("CanonicalUser", owner, "FULL_CONTROL")), ("Group", "http://acs.amazonaws.com/groups/global/AllUsers", "READ")))
+
+    async def lookup(bucket: str, key: str, version: str | None) -> ObjectRecord:
+        return public_object if key == "k" else ObjectRecord("b", key, 0, '""', 0.0, "STANDARD", {}, ())
+
+    async def config(name: str) -> dict:
+        return {"acl": [["Group", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers", "READ"]]}
+
+    authorizer = Authorizer(ACCOUNT, config, lookup, owner)
+    assert allowed(authorizer, None, "GetObject", key="k")
+    assert not allowed(authorizer, None, "GetObject", key="private")
+    assert not allowed(authorizer, None, "PutObjectAcl", key="k")
+    assert not allowed(authorizer, None, "ListObjectsV2", key=None)
+    assert allowed(authorizer, user_with(), "ListObjectsV2", key=None)  # the bucket's READ to authenticated users
+    deny = user_with({"Effect": "Deny", "Action": "s3:GetObject", "Resource": "*"})
+    assert not allowed(authorizer, deny, "GetObject", key="k")  # an explicit deny beats any grant
+
+    async def ignoring(name: str) -> dict:
+        return {"publicAccessBlock": {"IgnorePublicAcls": True}}
+
+    assert not allowed(Authorizer(ACCOUNT, ignoring, lookup, owner), None, "GetObject", key="k")

@@ -1,77 +1,69 @@
-"""ACLs, as far as they are true today: the owner has FULL_CONTROL of everything, nobody else has anything.
+"""ACLs: GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl.
 
-Setting an ACL that says exactly that (canned ``private``) is accepted; any other ACL answers
-NotImplemented until access control arrives, because accepting it would pretend.
+A bucket's ACL is one of its configurations (index and bucket files); an object version's lives
+in its record, changed as any metadata of a version is (``ObjectData.replace_metadata``). What
+a grant allows is decided by the authorization step (``hoard.iam.authorize``).
 """
 
 from __future__ import annotations
 
 from hoard.http.response import Response, xml_response
-from hoard.model import Bucket
-from hoard.s3 import xml
+from hoard.iam import acl
+from hoard.iam.authorize import BUCKET_ACL_CONFIG
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.buckets import owner_xml
-from hoard.s3.handlers.common import PUBLIC_GROUPS, Context, check_acl_headers, operation, public_access_blocked, require_bucket
+from hoard.s3.handlers.common import Context, operation, require_bucket
+from hoard.s3.handlers.grants import check_public, document_acl, render, request_acl
 from hoard.s3.handlers.objects import get_record
 from hoard.s3.handlers.payload import receive_document
-
-XSI = "http://www.w3.org/2001/XMLSchema-instance"
-
-
-def _policy(ctx: Context) -> Response:
-    grantee = f'<Grantee xmlns:xsi="{XSI}" xsi:type="CanonicalUser">'
-    owner = owner_xml(ctx)
-    body = xml.render(
-        "AccessControlPolicy",
-        [("Owner", owner), ("AccessControlList", [("Grant", [("GRANTEE", owner), ("Permission", "FULL_CONTROL")])])],
-    )
-    # The Grantee element needs its xsi:type attribute, which the tiny writer does not do.
-    body = body.replace(b"<GRANTEE>", grantee.encode()).replace(b"</GRANTEE>", b"</Grantee>")
-    return xml_response(body)
+from hoard.s3.handlers.versioning import version_headers
 
 
-async def _accept_private_only(ctx: Context, bucket: Bucket) -> None:
-    check_acl_headers(ctx, bucket)
+async def _new_acl(ctx: Context, bucket) -> acl.Acl:
+    """The ACL a PutBucketAcl or PutObjectAcl asks for: in its headers, or its document."""
+    from_headers = request_acl(ctx, bucket)
     body = await receive_document(ctx)
+    if from_headers is not None:
+        if body.strip():
+            raise S3Error("UnexpectedContent", "This request does not support content")
+        return from_headers
     if not body.strip():
-        if "x-amz-acl" not in ctx.req.headers:
-            raise S3Error("MissingSecurityHeader", "Your request was missing a required header", MissingHeaderName="x-amz-acl")
-        return
-    root = xml.parse(body)
-    if root.tag != "AccessControlPolicy":
-        raise S3Error("MalformedXML")
-    grants = root.findall("AccessControlList/Grant")
-    public = any((g.findtext("Grantee/URI") or "") in PUBLIC_GROUPS for g in grants)
-    if public and public_access_blocked(bucket, "BlockPublicAcls"):
-        raise S3Error("AccessDenied", "The bucket's public access block forbids public ACLs.")
-    only_owner = len(grants) == 1 and (
-        (grants[0].findtext("Grantee/ID") or "") == ctx.owner.owner_id
-        and (grants[0].findtext("Permission") or "") == "FULL_CONTROL"
-    )
-    if not only_owner:
-        raise S3Error("NotImplemented", "ACLs other than the owner's FULL_CONTROL come with access control, which is not implemented yet.")
+        raise S3Error("MissingSecurityHeader", "Your request was missing a required header", MissingHeaderName="x-amz-acl")
+    grants = document_acl(ctx, body)
+    check_public(bucket, grants)
+    return grants
+
+
+def _stored(grants: acl.Acl, owner: str) -> acl.Acl:
+    """The default ACL is kept as none at all."""
+    return () if grants == acl.default_acl(owner) else grants
 
 
 @operation("GetBucketAcl")
 async def get_bucket_acl(ctx: Context) -> Response:
-    await require_bucket(ctx)
-    return _policy(ctx)
+    bucket = await require_bucket(ctx)
+    grants = tuple(tuple(g) for g in bucket.config.get(BUCKET_ACL_CONFIG, ()))
+    return xml_response(render(ctx, grants))
 
 
 @operation("PutBucketAcl")
 async def put_bucket_acl(ctx: Context) -> Response:
-    await _accept_private_only(ctx, await require_bucket(ctx))
+    bucket = await require_bucket(ctx)
+    grants = _stored(await _new_acl(ctx, bucket), ctx.owner.owner_id)
+    await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, BUCKET_ACL_CONFIG, [list(g) for g in grants] or None)
     return Response()
 
 
 @operation("GetObjectAcl")
 async def get_object_acl(ctx: Context) -> Response:
-    await get_record(ctx)
-    return _policy(ctx)
+    record = await get_record(ctx)
+    return xml_response(render(ctx, record.acl), headers=version_headers(record, named="versionId" in ctx.req.params))
 
 
 @operation("PutObjectAcl")
 async def put_object_acl(ctx: Context) -> Response:
-    await get_record(ctx)
-    await _accept_private_only(ctx, await require_bucket(ctx))
-    return Response()
+    record = await get_record(ctx)
+    bucket = await require_bucket(ctx)
+    grants = _stored(await _new_acl(ctx, bucket), ctx.owner.owner_id)
+    if grants != record.acl:
+        await ctx.services.data.replace_metadata(ctx.store, record, acl=grants)
+    return Response(headers=version_headers(record, named="versionId" in ctx.req.params))

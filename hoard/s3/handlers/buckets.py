@@ -9,12 +9,15 @@ import binascii
 import re
 
 from hoard.http.response import Response, xml_response
+from hoard.iam import acl
+from hoard.iam.authorize import BUCKET_ACL_CONFIG
 from hoard.model import Bucket
 from hoard.objects.lock import LOCK_CONFIG
 from hoard.objects.versions import ENABLED, VERSIONING_CONFIG
 from hoard.s3 import tags, xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, check_acl_headers, int_param, now, operation, reject_unsupported_headers, require_bucket
+from hoard.s3.handlers.common import Context, int_param, now, operation, reject_unsupported_headers, require_bucket
+from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.payload import receive_document
 
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -81,7 +84,7 @@ async def list_buckets(ctx: Context) -> Response:
 async def create_bucket(ctx: Context) -> Response:
     validate_bucket_name(ctx.bucket)
     reject_unsupported_headers(ctx)
-    check_acl_headers(ctx, None)
+    grants = request_acl(ctx, None)
     if "x-amz-object-ownership" in ctx.req.headers:
         # Who owns objects others write matters once there are other writers (access control).
         raise S3Error("NotImplemented", "Object ownership controls come with access control, which is not implemented yet.")
@@ -105,6 +108,8 @@ async def create_bucket(ctx: Context) -> Response:
             config[tags.BUCKET_CONFIG] = [list(t) for t in tags.check(pairs, tags.MAX_BUCKET_TAGS, bucket=True)]
     if location and not re.match(r"^[A-Za-z0-9-]{1,40}$", location):
         raise S3Error("InvalidLocationConstraint", LocationConstraint=location)
+    if grants and grants != acl.default_acl(ctx.owner.owner_id):
+        config[BUCKET_ACL_CONFIG] = [list(g) for g in grants]
     bucket = Bucket(ctx.bucket, now(), location or ctx.services.settings.region, ctx.owner.owner_id, config)
     existing = await ctx.store.get_bucket(ctx.bucket)
     if existing is not None and existing.owner_id == ctx.owner.owner_id and bucket.location == existing.location == "us-east-1":

@@ -13,6 +13,7 @@ from hoard.http.request import Request
 from hoard.http.response import Response
 from hoard.iam.authorize import AccessRequest, Authorizer
 from hoard.iam.credentials import Identity
+from hoard.iam.identities import Identities
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket
 from hoard.objects.data import ObjectData
@@ -42,6 +43,7 @@ class Services:
     data: ObjectData
     root: Identity
     authorizer: Authorizer
+    identities: Identities | None = None  # users' canonical ids, for ACL grants that name one
 
 
 @dataclass
@@ -104,43 +106,14 @@ async def require_bucket(ctx: Context) -> Bucket:
 
 
 PUBLIC_ACCESS_BLOCK = "publicAccessBlock"  # the bucket configuration it is kept under
-PUBLIC_CANNED_ACLS = {"public-read", "public-read-write", "authenticated-read"}
-PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
-
-
-def grants_public_access(headers: dict[str, str]) -> bool:
-    """Whether an ACL given in headers (canned, or x-amz-grant-*) opens anything to everyone or to
-    every authenticated AWS user: what a public-access block's BlockPublicAcls refuses."""
-    if headers.get("x-amz-acl") in PUBLIC_CANNED_ACLS:
-        return True
-    return any(name.startswith("x-amz-grant-") and any(group in value for group in PUBLIC_GROUPS) for name, value in headers.items())
-
-
 def public_access_blocked(bucket: Bucket | None, setting: str) -> bool:
     """Whether the bucket's public-access block has ``setting`` (BlockPublicAcls, ...) on."""
     return bucket is not None and bool(bucket.config.get(PUBLIC_ACCESS_BLOCK, {}).get(setting))
 
 
-def check_acl_headers(ctx: Context, bucket: Bucket | None) -> None:
-    """An ACL sent with a write: refused with 403 if the bucket's public-access block forbids
-    public ACLs and this one is public, else NotImplemented unless it is canned ``private``
-    (the only ACL that is true today)."""
-    h = ctx.req.headers
-    if grants_public_access(h) and public_access_blocked(bucket, "BlockPublicAcls"):
-        raise S3Error("AccessDenied", "The bucket's public access block forbids public ACLs.")
-    acl = h.get("x-amz-acl")
-    if acl is not None and acl != "private":
-        raise S3Error("NotImplemented", "Canned ACLs other than 'private' come with access control, which is not implemented yet.")
-    for name in h:
-        if name.startswith("x-amz-grant-"):
-            raise S3Error("NotImplemented", "ACL grants are not implemented yet.")
-
-
 async def require_bucket_for_write(ctx: Context) -> Bucket:
-    """``require_bucket`` for a request that writes an object: its ACL headers checked against the bucket."""
-    bucket = await require_bucket(ctx)
-    check_acl_headers(ctx, bucket)
-    return bucket
+    """``require_bucket`` for a request that writes an object (its ACL: ``grants.request_acl``)."""
+    return await require_bucket(ctx)
 
 
 def check_key(key: str) -> None:
@@ -194,7 +167,7 @@ def storage_class(ctx: Context) -> str:
 
 def reject_unsupported_headers(ctx: Context) -> None:
     """Headers that ask for features Hoard does not have yet are refused, never ignored.
-    (ACL headers: ``check_acl_headers``, which needs the bucket.)"""
+    (ACL headers: ``grants.request_acl``, which needs the bucket.)"""
     h = ctx.req.headers
     for name, feature in (
         ("x-amz-server-side-encryption", "Server-side encryption"),

@@ -27,6 +27,7 @@ from hoard.s3.handlers.common import (
     require_bucket_for_write,
     storage_class,
 )
+from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.multipart import part_number, require_upload, store_part
 from hoard.s3.handlers.objects import checksum_headers, write_precondition
 from hoard.s3.handlers.retention import lock_for_write
@@ -148,6 +149,7 @@ async def copy_object(ctx: Context) -> Response:
     precondition = write_precondition(ctx)
     bucket = await require_bucket_for_write(ctx)
     lock = lock_for_write(ctx, bucket, now())
+    grants = request_acl(ctx, bucket) or ()
     source = await load_source(ctx)
     # Copying an older version over its key is how a version is restored: not a copy to itself.
     named_version = parse_copy_source(ctx.req.headers["x-amz-copy-source"])[2] is not None
@@ -181,6 +183,7 @@ async def copy_object(ctx: Context) -> Response:
         checksum_value=copied.checksum,
         versioning=versioning_of(bucket),
         lock=lock,
+        acl=grants,
     )
     await ctx.services.data.commit_version(ctx.store, record, copied.inline, precondition)
     children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]

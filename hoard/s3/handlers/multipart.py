@@ -33,6 +33,7 @@ from hoard.s3.handlers.common import (
     require_bucket_for_write,
     storage_class,
 )
+from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.listing import url_encoder
 from hoard.s3.handlers.objects import write_precondition
 from hoard.s3.handlers.payload import receive_blob, receive_document
@@ -90,6 +91,7 @@ async def create_multipart_upload(ctx: Context) -> Response:
     tag_set = tags.from_header(ctx.req.header_utf8("x-amz-tagging"))
     bucket = await require_bucket_for_write(ctx)
     lock = lock_for_write(ctx, bucket, now())
+    grants = request_acl(ctx, bucket) or ()
     upload = Upload(
         # Time first: one key's uploads list in the order they were initiated (ListMultipartUploads
         # sorts them so), and upload-id-marker compares ids lexicographically.
@@ -103,6 +105,7 @@ async def create_multipart_upload(ctx: Context) -> Response:
         checksum_type=kind,
         owner_id=ctx.owner.owner_id,
         tags=tag_set,
+        acl=grants,
         **lock.fields(),
     )
     await ctx.store.create_upload(upload)

@@ -31,6 +31,7 @@ from hoard.s3.handlers.common import (
     require_bucket_for_write,
     storage_class,
 )
+from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.payload import receive_blob, receive_document
 from hoard.s3.handlers.retention import deletion_guard, lock_for_write, lock_headers
 from hoard.s3.handlers.versioning import read_version, readable, requested_version, version_headers, versioning_of
@@ -89,6 +90,7 @@ async def put_object(ctx: Context) -> Response:
     precondition = write_precondition(ctx)
     bucket = await require_bucket_for_write(ctx)
     lock = lock_for_write(ctx, bucket, now(), integrity=True)
+    grants = request_acl(ctx, bucket) or ()
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
     stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True, defer_commit=True)
     record = single_part_version(
@@ -106,6 +108,7 @@ async def put_object(ctx: Context) -> Response:
         checksum_value=stored.checksum_value,
         versioning=versioning_of(bucket),
         lock=lock,
+        acl=grants,
     )
     await ctx.services.data.commit_version(ctx.store, record, stored.inline, precondition, stored.pending)
     return Response(headers={"etag": record.etag, **checksum_headers(record), **version_headers(record)})

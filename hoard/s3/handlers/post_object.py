@@ -54,6 +54,7 @@ from hoard.s3.handlers.common import (
     require_bucket_for_write,
     storage_class,
 )
+from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.objects import checksum_headers
 from hoard.s3.handlers.payload import BlobSink, BodyDigests
 from hoard.s3.handlers.retention import lock_for_write
@@ -130,6 +131,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     digests = BodyDigests(put)
     bucket = await require_bucket_for_write(put)
     lock = lock_for_write(put, bucket, now())
+    grants = request_acl(put, bucket) or ()
 
     placement = put.services.data.placement(ctx.bucket, key, sclass)
     limit = put.services.settings.max_object_size
@@ -166,6 +168,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
         checksum_value=digests.checksum_value,
         versioning=versioning_of(bucket),
         lock=lock,
+        acl=grants,
     )
     await put.services.data.commit_version(put.store, record, stored.inline, None, None if stored.inline is not None else sink.writer)
     return _success(fields, record, _location(ctx, record))

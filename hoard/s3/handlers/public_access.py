@@ -1,7 +1,7 @@
 """A bucket's public-access block: PutPublicAccessBlock, GetPublicAccessBlock,
 DeletePublicAccessBlock.
 
-What it enforces: BlockPublicAcls (a public ACL sent to the bucket is 403: ``common.check_acl_headers``,
+What it enforces: BlockPublicAcls (a public ACL sent to the bucket is 403: ``grants.request_acl``,
 ``acl.py``), BlockPublicPolicy (a public bucket policy is refused: ``bucket_policy``),
 RestrictPublicBuckets (a public policy lets no anonymous request in: ``hoard.iam.authorize``).
 """

@@ -1,0 +1,117 @@
+"""ACLs on the wire: the ACL a request asks for (``x-amz-acl``, ``x-amz-grant-*``, or an
+AccessControlPolicy document), checked against the bucket's public-access block, and the
+AccessControlPolicy document GetBucketAcl and GetObjectAcl answer. (What grants allow:
+``hoard.iam.acl``; the operations: ``acl``.)
+"""
+
+from __future__ import annotations
+
+import re
+
+from hoard.iam import acl
+from hoard.iam.acl import Acl
+from hoard.model import Bucket
+from hoard.s3 import xml
+from hoard.s3.errors import S3Error
+from hoard.s3.handlers.common import Context, public_access_blocked
+
+GRANT_HEADERS = {
+    "x-amz-grant-read": "READ",
+    "x-amz-grant-write": "WRITE",
+    "x-amz-grant-read-acp": "READ_ACP",
+    "x-amz-grant-write-acp": "WRITE_ACP",
+    "x-amz-grant-full-control": "FULL_CONTROL",
+}
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_GRANTEE = re.compile(r'\s*(id|uri|emailAddress)\s*=\s*"?([^",]*)"?\s*(?:,|$)', re.IGNORECASE)
+
+
+def _known_ids(ctx: Context) -> set[str]:
+    identities = ctx.services.identities
+    return identities.canonical_ids() if identities is not None else {ctx.owner.owner_id}
+
+
+def _grantee(ctx: Context, kind: str, value: str, permission: str, known: set[str]) -> acl.Grant:
+    if kind == "emailaddress":
+        raise S3Error("UnresolvableGrantByEmailAddress", "The e-mail address you provided does not match any account on record.", EmailAddress=value)
+    if kind == "uri":
+        if value not in acl.GROUPS:
+            raise S3Error("InvalidArgument", "Invalid group uri", ArgumentName="uri", ArgumentValue=value)
+        return (acl.GROUP, value, permission)
+    if value not in known:
+        raise S3Error("InvalidArgument", "Invalid id", ArgumentName="CanonicalUser/ID", ArgumentValue=value)
+    return (acl.CANONICAL_USER, value, permission)
+
+
+def request_acl(ctx: Context, bucket: Bucket | None) -> Acl | None:
+    """The ACL the request's headers give what it writes, or None if they give none. Canned and
+    granted at once is refused, as are unknown names and grantees; a public ACL where the
+    bucket's public-access block forbids one is 403."""
+    h = ctx.req.headers
+    name = h.get("x-amz-acl")
+    granted = [(header, value) for header, value in h.items() if header in GRANT_HEADERS]
+    if name is not None and granted:
+        raise S3Error("InvalidRequest", "Specifying both Canned ACLs and Header Grants is not allowed")
+    if name is not None:
+        try:
+            grants = acl.canned(name, ctx.owner.owner_id)
+        except ValueError:
+            raise S3Error("InvalidArgument", None, ArgumentName="x-amz-acl", ArgumentValue=name) from None
+    elif granted:
+        known = _known_ids(ctx)
+        found: list[acl.Grant] = []
+        for header, value in granted:
+            matches = list(_GRANTEE.finditer(value))
+            if not matches or "".join(m.group(0) for m in matches).strip() != value.strip():
+                raise S3Error("InvalidArgument", f"Invalid {header} header value", ArgumentName=header, ArgumentValue=value)
+            found += [_grantee(ctx, m.group(1).lower(), m.group(2).strip(), GRANT_HEADERS[header], known) for m in matches]
+        grants = tuple(found)
+    else:
+        return None
+    check_public(bucket, grants)
+    return grants
+
+
+def check_public(bucket: Bucket | None, grants: Acl) -> None:
+    if acl.is_public(grants) and public_access_blocked(bucket, "BlockPublicAcls"):
+        raise S3Error("AccessDenied", "The bucket's public access block forbids public ACLs.")
+
+
+def document_acl(ctx: Context, body: bytes) -> Acl:
+    """The grants of an AccessControlPolicy document."""
+    root = xml.parse(body)
+    if root.tag != "AccessControlPolicy":
+        raise S3Error("MalformedACLError")
+    owner = root.findtext("Owner/ID")
+    if owner is not None and owner.strip() != ctx.owner.owner_id:
+        raise S3Error("AccessDenied", "The ACL names another owner.")
+    known = _known_ids(ctx)
+    grants: list[acl.Grant] = []
+    for grant in root.findall("AccessControlList/Grant"):
+        permission = (grant.findtext("Permission") or "").strip()
+        grantee = grant.find("Grantee")
+        if permission not in acl.PERMISSIONS or grantee is None:
+            raise S3Error("MalformedACLError")
+        kind = next((k for k in ("ID", "URI", "EmailAddress") if grantee.find(k) is not None), None)
+        if kind is None:
+            raise S3Error("MalformedACLError")
+        grants.append(_grantee(ctx, kind.lower(), (grantee.findtext(kind) or "").strip(), permission, known))
+    return tuple(grants)
+
+
+def render(ctx: Context, grants: Acl) -> bytes:
+    """The AccessControlPolicy document of an ACL (the owner's alone for the default)."""
+    owner = [("ID", ctx.owner.owner_id), ("DisplayName", ctx.owner.display_name)]
+    entries = []
+    for kind, who, permission in acl.effective(grants, ctx.owner.owner_id):
+        if kind == acl.GROUP:
+            entries.append(("Grant", [("GRANTEE_GROUP", [("URI", who)]), ("Permission", permission)]))
+        else:
+            name = ctx.owner.display_name if who == ctx.owner.owner_id else who
+            entries.append(("Grant", [("GRANTEE_USER", [("ID", who), ("DisplayName", name)]), ("Permission", permission)]))
+    body = xml.render("AccessControlPolicy", [("Owner", owner), ("AccessControlList", entries)])
+    # A Grantee names its type in an xsi:type attribute, which the small XML writer does not write.
+    for placeholder, kind in ((b"GRANTEE_GROUP", "Group"), (b"GRANTEE_USER", "CanonicalUser")):
+        body = body.replace(b"<" + placeholder + b">", f'<Grantee xmlns:xsi="{XSI}" xsi:type="{kind}">'.encode())
+        body = body.replace(b"</" + placeholder + b">", b"</Grantee>")
+    return body
