@@ -357,57 +357,93 @@ def test_put_bucket_acl_owner_only_document_is_accepted(s3, bucket):
     assert_owner_full_control(s3.get_bucket_acl(Bucket=bucket))
 
 
-@pytest.mark.parametrize("canned", ["public-read", "public-read-write", "authenticated-read"])
-def test_put_bucket_acl_public_is_not_implemented(s3, bucket, canned):
-    with pytest.raises(ClientError) as e:
-        s3.put_bucket_acl(Bucket=bucket, ACL=canned)
-    assert error_code(e) == "NotImplemented"
-    assert status(e) == 501
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+
+
+def group_grants(acl: dict) -> set[tuple[str, str]]:
+    return {(g["Grantee"]["URI"], g["Permission"]) for g in acl["Grants"] if g["Grantee"]["Type"] == "Group"}
+
+
+@pytest.mark.parametrize(
+    "canned,expected",
+    [
+        ("public-read", {(ALL_USERS, "READ")}),
+        ("public-read-write", {(ALL_USERS, "READ"), (ALL_USERS, "WRITE")}),
+        ("authenticated-read", {(AUTHENTICATED, "READ")}),
+        ("private", set()),
+    ],
+)
+def test_canned_bucket_acls(s3, bucket, canned, expected):
+    s3.put_bucket_acl(Bucket=bucket, ACL=canned)
+    acl = s3.get_bucket_acl(Bucket=bucket)
+    assert group_grants(acl) == expected
+    owner = [g for g in acl["Grants"] if g["Grantee"]["Type"] == "CanonicalUser"]
+    assert [(g["Grantee"]["ID"], g["Permission"]) for g in owner] == [(acl["Owner"]["ID"], "FULL_CONTROL")]
+
+
+def test_bucket_acl_by_document_and_by_grant_header(s3, bucket):
+    acl = s3.get_bucket_acl(Bucket=bucket)
+    grants = acl["Grants"] + [{"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "READ"}]
+    s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": acl["Owner"], "Grants": grants})
+    assert group_grants(s3.get_bucket_acl(Bucket=bucket)) == {(ALL_USERS, "READ")}
+    s3.put_bucket_acl(Bucket=bucket, GrantRead=f'uri="{AUTHENTICATED}"', GrantFullControl=f'id="{acl["Owner"]["ID"]}"')
+    assert group_grants(s3.get_bucket_acl(Bucket=bucket)) == {(AUTHENTICATED, "READ")}
+
+
+def test_bad_acls_are_refused_and_change_nothing(s3, bucket):
+    acl = s3.get_bucket_acl(Bucket=bucket)
+    unknown = acl["Grants"] + [{"Grantee": {"Type": "CanonicalUser", "ID": "f" * 64}, "Permission": "READ"}]
+    bad = [
+        (lambda: s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": acl["Owner"], "Grants": unknown}), "InvalidArgument"),
+        (lambda: s3.put_bucket_acl(Bucket=bucket, ACL="public-everything"), "InvalidArgument"),
+        (lambda: s3.put_bucket_acl(Bucket=bucket, ACL="public-read", GrantRead=f'uri="{ALL_USERS}"'), "InvalidRequest"),
+        (lambda: s3.put_bucket_acl(Bucket=bucket, GrantRead='uri="http://example.com/nobody"'), "InvalidArgument"),
+        (lambda: s3.put_bucket_acl(Bucket=bucket, GrantRead='emailAddress="someone@example.com"'), "UnresolvableGrantByEmailAddress"),
+    ]
+    for call, code in bad:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_code(e) == code
     assert_owner_full_control(s3.get_bucket_acl(Bucket=bucket))
 
 
-def test_put_bucket_acl_grant_to_everyone_is_not_implemented(s3, bucket):
-    acl = s3.get_bucket_acl(Bucket=bucket)
-    grants = acl["Grants"] + [
-        {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}
-    ]
-    with pytest.raises(ClientError) as e:
-        s3.put_bucket_acl(Bucket=bucket, AccessControlPolicy={"Owner": acl["Owner"], "Grants": grants})
-    assert status(e) == 501
-    with pytest.raises(ClientError) as e:
-        s3.put_bucket_acl(Bucket=bucket, GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
-    assert status(e) == 501
+def test_object_acls_open_and_close_anonymous_reads(server, s3, bucket):
+    """The console's "make public" and back, as a user does it; anonymous reads follow."""
+    import requests
 
-
-def test_put_object_acl(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
-    assert s3.put_object_acl(Bucket=bucket, Key="k", ACL="private")["ResponseMetadata"]["HTTPStatusCode"] == 200
-    with pytest.raises(ClientError) as e:
-        s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read")
-    assert error_code(e) == "NotImplemented"
-    assert status(e) == 501
-    assert_owner_full_control(s3.get_object_acl(Bucket=bucket, Key="k"))
+    url = f"{server.endpoint}/{bucket}/k"
+    assert requests.get(url, timeout=10).status_code == 403
+    s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read")
+    assert group_grants(s3.get_object_acl(Bucket=bucket, Key="k")) == {(ALL_USERS, "READ")}
+    got = requests.get(url, timeout=10)
+    assert (got.status_code, got.content) == (200, b"x")
+    assert requests.put(url, data=b"y", timeout=10).status_code == 403  # READ is not WRITE
+    assert requests.get(f"{server.endpoint}/{bucket}/k?acl", timeout=10).status_code == 403  # nor READ_ACP
+    s3.put_object_acl(Bucket=bucket, Key="k", ACL="private")
+    assert requests.get(url, timeout=10).status_code == 403
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
 
 
-def test_create_bucket_with_public_acl_is_not_implemented(s3, new_name):
+def test_acl_given_with_writes(server, s3, new_name):
+    import requests
+
     name = new_name()
-    with pytest.raises(ClientError) as e:
-        s3.create_bucket(Bucket=name, ACL="public-read")
-    assert status(e) == 501
-    with pytest.raises(ClientError) as e:
-        s3.head_bucket(Bucket=name)
-    assert status(e) == 404
-    s3.create_bucket(Bucket=name, ACL="private")
-    assert_owner_full_control(s3.get_bucket_acl(Bucket=name))
-
-
-def test_put_object_with_public_acl_is_not_implemented(s3, bucket):
-    with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="public-read")
-    assert status(e) == 501
-    with pytest.raises(ClientError) as e:
-        s3.head_object(Bucket=bucket, Key="k")
-    assert status(e) == 404
+    s3.create_bucket(Bucket=name, ACL="public-read")
+    assert group_grants(s3.get_bucket_acl(Bucket=name)) == {(ALL_USERS, "READ")}
+    assert requests.get(f"{server.endpoint}/{name}?list-type=2", timeout=10).status_code == 200  # the bucket's READ lists it
+    s3.put_object(Bucket=name, Key="open", Body=b"o", ACL="public-read")
+    s3.put_object(Bucket=name, Key="closed", Body=b"c")
+    s3.copy_object(Bucket=name, Key="copied", CopySource={"Bucket": name, "Key": "open"})  # a copy does not take the source's ACL
+    upload = s3.create_multipart_upload(Bucket=name, Key="multi", ACL="public-read")
+    etag = s3.upload_part(Bucket=name, Key="multi", UploadId=upload["UploadId"], PartNumber=1, Body=b"m")["ETag"]
+    s3.complete_multipart_upload(Bucket=name, Key="multi", UploadId=upload["UploadId"], MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    codes = {key: requests.get(f"{server.endpoint}/{name}/{key}", timeout=10).status_code for key in ("open", "closed", "copied", "multi")}
+    assert codes == {"open": 200, "closed": 403, "copied": 403, "multi": 200}
+    for key in ("open", "closed", "copied", "multi"):
+        s3.delete_object(Bucket=name, Key=key)
+    s3.delete_bucket(Bucket=name)
 
 
 # -- Versioning and everything not implemented -----------------------------------------------

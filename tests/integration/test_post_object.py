@@ -293,8 +293,19 @@ def test_checksums_are_verified(v4, s3, bucket):
     assert_missing(s3, bucket, "sum3")
 
 
+def test_a_form_acl_is_the_objects(v4, s3, bucket):
+    post = v4.generate_presigned_post(bucket, "public", Fields={"acl": "public-read"}, Conditions=[{"acl": "public-read"}])
+    reply = _post(post["url"], post["fields"])
+    assert reply.status == 204, reply.body
+    grants = s3.get_object_acl(Bucket=bucket, Key="public")["Grants"]
+    assert {(g["Grantee"].get("URI"), g["Permission"]) for g in grants if g["Grantee"]["Type"] == "Group"} == {
+        ("http://acs.amazonaws.com/groups/global/AllUsers", "READ")
+    }
+    s3.delete_object(Bucket=bucket, Key="public")
+
+
 def test_unimplemented_features_are_refused(v4, s3, bucket):
-    for name, value in (("acl", "public-read"), ("x-amz-server-side-encryption", "AES256")):
+    for name, value in (("x-amz-server-side-encryption", "AES256"),):
         post = v4.generate_presigned_post(bucket, "feature", Fields={name: value}, Conditions=[{name: value}])
         reply = _post(post["url"], post["fields"])
         assert (reply.status, reply.code) == (501, "NotImplemented"), name

@@ -68,11 +68,12 @@ def test_public_acls_refused_with_403_when_blocked(s3, bucket):
     with pytest.raises(ClientError) as exc:
         s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read")
     assert error(exc) == (403, "AccessDenied")
-    # Without the block, a public ACL is what it was: not implemented yet, never pretended.
+    assert len(s3.get_object_acl(Bucket=bucket, Key="k")["Grants"]) == 1  # still the owner's alone
+    # Without the block, a public ACL is taken.
     s3.delete_public_access_block(Bucket=bucket)
-    with pytest.raises(ClientError) as exc:
-        s3.put_object(Bucket=bucket, Key="k2", Body=b"", ACL="public-read")
-    assert error(exc) == (501, "NotImplemented")
+    s3.put_object(Bucket=bucket, Key="k2", Body=b"", ACL="public-read")
+    assert len(s3.get_object_acl(Bucket=bucket, Key="k2")["Grants"]) == 2
+    s3.delete_object(Bucket=bucket, Key="k2")
 
 
 def test_public_policy_refused_with_403_when_blocked(s3, bucket):
