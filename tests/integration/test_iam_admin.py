@@ -291,3 +291,30 @@ def test_clear_text_root_secret_from_before_is_sealed_at_start(tmp_path):
         assert srv.generated_root_keys() == (access, secret)
     finally:
         srv.stop()
+
+
+def test_a_readonly_user_shares_a_file_for_an_hour(srv, tmp_path):
+    """The README's flow: a user with a read-only key, a presigned URL that works for anyone
+    until its key is revoked; the user cannot write."""
+    import requests
+
+    root = srv.client()
+    root.create_bucket(Bucket="reports")
+    root.put_object(Bucket="reports", Key="q4.pdf", Body=b"%PDF numbers")
+    admin(srv, "user", "add", "reporting")
+    admin(srv, "policy", "attach", "readonly", "--user", "reporting")
+    key = admin_json(srv, "key", "create", "--user", "reporting")
+    time.sleep(0.7)
+    reporting = client(srv, key["access_key"], key["secret_key"])
+    assert reporting.get_object(Bucket="reports", Key="q4.pdf")["Body"].read() == b"%PDF numbers"
+    assert code_of(lambda: reporting.put_object(Bucket="reports", Key="x", Body=b"x")) == "AccessDenied"
+    assert code_of(lambda: reporting.delete_object(Bucket="reports", Key="q4.pdf")) == "AccessDenied"
+    url = reporting.generate_presigned_url("get_object", Params={"Bucket": "reports", "Key": "q4.pdf"}, ExpiresIn=3600)
+    got = requests.get(url, timeout=10)
+    assert (got.status_code, got.content) == (200, b"%PDF numbers")
+    put_url = reporting.generate_presigned_url("put_object", Params={"Bucket": "reports", "Key": "sneaky"}, ExpiresIn=3600)
+    assert requests.put(put_url, data=b"x", timeout=10).status_code == 403  # a URL carries its signer's rights, no more
+    admin(srv, "key", "revoke", key["access_key"])
+    time.sleep(0.7)
+    assert requests.get(url, timeout=10).status_code == 403
+    assert code_of(lambda: root.head_object(Bucket="reports", Key="sneaky")) == "404"
