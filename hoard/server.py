@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from hoard.admin.forward import AdminForwarder
 from hoard.app import AdminHandler, Background, HoardApp
 from hoard.config import Settings
 from hoard.http.protocol import refusing_with
+from hoard.http.tls import ServerCertificate
 from hoard.iam.authorize import Authorizer
 from hoard.iam.credentials import Identity, KeyRing, load_root
 from hoard.meta.sqlite import SqliteMetaStore
@@ -36,6 +38,7 @@ from hoard.s3.handlers.common import Services
 from hoard.storage.erasure_set import renew_drive_pool
 from hoard.storage.pool import Storage
 from hoard.supervisor import Supervisor, listen
+from hoard.workers.certs import CertificateWatcher
 from hoard.workers.healer import Healer
 from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
@@ -54,12 +57,22 @@ class Deployment:
     root_generated: bool  # the root keys were made just now: show them once
     index: Path  # the index file the drives name (opened or rebuilt)
     started_at: float  # the orphan sweep spares files younger than this
+    certificate: ServerCertificate | None = None  # HTTPS, read before the fork: every worker serves it
 
 
 def open_store(settings: Settings, index: Path) -> SqliteMetaStore:
     """The metadata store the settings ask for: SQLite on a drive is the only one so far (a
     PostgreSQL store for several nodes would be chosen here)."""
     return SqliteMetaStore(index)
+
+
+def certificate(settings: Settings) -> ServerCertificate | None:
+    """The certificate to serve HTTPS with, if the settings name one: read and checked before
+    anything else starts. Raises ``hoard.http.tls.CertificateError``."""
+    if settings.certs_dir is None:
+        return None
+    # Not resolved: a folder that is a symlink re-pointed by a renewal is followed to its new place.
+    return ServerCertificate(settings.certs_dir.expanduser().absolute())
 
 
 def claim(settings: Settings, dirs: list[Path]) -> Storage:
@@ -79,7 +92,7 @@ def bind(host: str, port: int, workers: int) -> list[socket.socket]:
     return listen(host, port, workers)
 
 
-def prepare(settings: Settings, storage: Storage) -> tuple[Deployment, MetaStore]:
+def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate | None = None) -> tuple[Deployment, MetaStore]:
     """Open the claimed drives (removing a crash's temp files), the root identity and the index
     (rebuilt from the drives if need be).
 
@@ -93,7 +106,7 @@ def prepare(settings: Settings, storage: Storage) -> tuple[Deployment, MetaStore
     store, rebuilt = open_index(storage, root.owner_id, settings.region, lambda path: open_store(settings, path))
     if rebuilt:
         log.info("index rebuilt from the drives: %d objects", rebuilt)
-    return Deployment(settings, storage, root, generated, store.path, started_at), store
+    return Deployment(settings, storage, root, generated, store.path, started_at, certificate), store
 
 
 def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> HoardApp:
@@ -118,13 +131,18 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
         admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region))
     else:
         assert role.leader_address is not None
-        admin = AdminForwarder(role.leader_address)
+        # The leader's unix socket is served by the same uvicorn as its port, so with TLS too.
+        admin = AdminForwarder(role.leader_address, tls=deployment.certificate is not None)
+    if deployment.certificate is not None:
+        background.append(CertificateWatcher(deployment.certificate))  # each process reloads its own copy
     services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=Authorizer())
     authenticator = Authenticator(KeyRing([deployment.root]), settings.region, settings.region_strict, settings.domain)
     return HoardApp(settings, services, authenticator, admin, background, role.host_id)
 
 
-def uvicorn_server(app: Any, level: str) -> uvicorn.Server:
+def uvicorn_server(app: Any, level: str, tls: ssl.SSLContext | None = None) -> uvicorn.Server:
+    """uvicorn serving ``app``; over TLS on every socket when given a context (kept, not copied:
+    the certificate watcher loads a renewed pair into it)."""
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -134,6 +152,7 @@ def uvicorn_server(app: Any, level: str) -> uvicorn.Server:
         access_log=level == "debug",
         server_header=False,
         timeout_keep_alive=30,
+        ssl_context_factory=(lambda config, default: tls) if tls is not None else None,
     )
     return uvicorn.Server(config)
 
@@ -141,7 +160,7 @@ def uvicorn_server(app: Any, level: str) -> uvicorn.Server:
 def serve_one(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket]) -> None:
     """Serve from this process alone until stopped, on the socket ``bind`` gave."""
     app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at))
-    uvicorn_server(app, level).run(sockets=sockets)
+    uvicorn_server(app, level, _context(deployment)).run(sockets=sockets)
 
 
 def supervise(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket], title: str = "") -> Supervisor:
@@ -153,9 +172,13 @@ def supervise(deployment: Deployment, store: MetaStore, level: str, sockets: lis
 
     def run_worker(role: ProcessRole, sockets: list) -> None:
         app = build_app(deployment, open_store(deployment.settings, deployment.index), role)
-        uvicorn_server(app, level).run(sockets=sockets)
+        uvicorn_server(app, level, _context(deployment)).run(sockets=sockets)
 
     return Supervisor(sockets, run_worker, deployment.started_at, title)
+
+
+def _context(deployment: Deployment) -> ssl.SSLContext | None:
+    return deployment.certificate.context if deployment.certificate is not None else None
 
 
 def _preload(level: str) -> None:

@@ -52,6 +52,8 @@ class Request:
     params: dict[str, str]
     headers: dict[str, str]  # lower-case names; repeated headers joined with ","
     client: str
+    # Whether it came over TLS (the ASGI scheme "https"): what aws:SecureTransport in a policy tests.
+    secure: bool
     receive: Receive = field(repr=False)
 
     @classmethod
@@ -81,6 +83,7 @@ class Request:
             params=params,
             headers=headers,
             client=f"{client[0]}:{client[1]}",
+            secure=scope.get("scheme") == "https",
             receive=receive,
         )
 
