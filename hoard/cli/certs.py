@@ -117,4 +117,4 @@ def self_signed_command(folder: Path, hosts: tuple[str, ...], force: bool) -> No
         raise click.ClickException(f"cannot write in {folder}: {e.strerror or e}") from None
     click.echo(f"Wrote {folder / CERT_FILE} and {folder / KEY_FILE} (for {', '.join(dict.fromkeys([*DEFAULT_HOSTS, *hosts]))}).")
     click.echo(f"Serve it:        hoard server --certs-dir {folder} DATA_DIR")
-    click.echo(f"Trust it:        export AWS_CA_BUNDLE={(folder / CERT_FILE).resolve()}")
+    click.echo(f"Trust it:        export AWS_CA_BUNDLE={(folder / CERT_FILE).absolute()}")

@@ -211,7 +211,7 @@ def server(
         click.echo(f"  export AWS_ENDPOINT_URL={_client_url(scheme, host, port)}")
         if certificate is not None and certificate.pair.self_signed:
             # Clients trust it only when told to: the certificate is its own CA.
-            click.echo(f"  export AWS_CA_BUNDLE={certificate.paths[0].resolve()}")
+            click.echo(f"  export AWS_CA_BUNDLE={certificate.paths[0]}")
         if deployment.root_generated:
             click.echo(f"  export AWS_ACCESS_KEY_ID={root.access_key} AWS_SECRET_ACCESS_KEY='{root.secret_key}'")
         click.echo("  aws s3 ls")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -385,7 +386,7 @@ def test_banner_says_https_and_its_lines_work_pasted(tmp_path):
     try:
         assert f"serving S3 on https://127.0.0.1:{srv.port} " in srv.log()
         exports = [line.strip() for line in srv.log().splitlines() if line.strip().startswith("export AWS_")]
-        assert exports == [f"export AWS_ENDPOINT_URL=https://127.0.0.1:{srv.port}", f"export AWS_CA_BUNDLE={(certs / 'public.crt').resolve()}"]
+        assert exports == [f"export AWS_ENDPOINT_URL=https://127.0.0.1:{srv.port}", f"export AWS_CA_BUNDLE={(certs / 'public.crt').absolute()}"]
         aws = " ".join(aws_cli())
         script = "\n".join([*exports, f"{aws} s3 mb s3://from-the-banner", f"{aws} s3 ls"])
         assert "from-the-banner" in run(["bash", "-c", script], user_env(tmp_path), tmp_path).stdout
@@ -500,7 +501,7 @@ def test_workers_serve_https_and_each_renews(tmp_path):
             body = answer.read()
             conn.close()
             if answer.getheader("x-amz-id-2", "").endswith("-w1"):
-                assert answer.status == 200 and b'"workers": 2' in body.replace(b'"workers":2', b'"workers": 2'), body
+                assert answer.status == 200 and json.loads(body)["workers"] == 2, body
                 break
         else:
             raise AssertionError("no connection reached worker 1")
@@ -557,7 +558,7 @@ def test_self_signed_certificate(tmp_path):
     folder = tmp_path / "certs"
     done = make_certs(folder, "--host", "s3.example.test", "--host", "192.0.2.7")
     assert done.returncode == 0, done.stderr
-    assert f"AWS_CA_BUNDLE={(folder / 'public.crt').resolve()}" in done.stdout
+    assert f"AWS_CA_BUNDLE={(folder / 'public.crt').absolute()}" in done.stdout
     assert (folder / "private.key").stat().st_mode & 0o777 == 0o600
     cert = x509.load_pem_x509_certificate((folder / "public.crt").read_bytes())
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
