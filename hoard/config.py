@@ -62,6 +62,14 @@ class Settings(BaseSettings):
         option="--address",
         allowed="HOST:PORT with a port from 1 to 65535",
     )
+    certs_dir: Path | None = _setting(
+        None,
+        "serve HTTPS with the certificate DIR/public.crt and its key DIR/private.key (PEM), read again "
+        "when they change; hoard admin certs self-signed DIR makes one for development",
+        option="--certs-dir",
+        allowed="a folder holding public.crt and private.key",
+        unset="none: plain HTTP",
+    )
     root_access_key: str | None = _setting(
         None,
         "root access key; with HOARD_ROOT_SECRET_KEY, or neither: then generated on first start, "
@@ -262,7 +270,7 @@ def load_settings(**options: Any) -> Settings:
 
 
 # HOARD_* variables that are not server settings.
-OTHER_VARIABLES = frozenset({"HOARD_ENDPOINT"})  # hoard admin's
+OTHER_VARIABLES = frozenset({"HOARD_ENDPOINT", "HOARD_CA_BUNDLE"})  # hoard admin's
 
 
 def unknown_variables() -> list[str]:

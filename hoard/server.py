@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from hoard.admin.forward import AdminForwarder
 from hoard.app import AdminHandler, Background, HoardApp
 from hoard.config import Settings
 from hoard.http.protocol import refusing_with
+from hoard.http.tls import ServerCertificate
 from hoard.iam.authorize import Authorizer
 from hoard.iam.credentials import Identity, load_root
 from hoard.iam.identities import Identities
@@ -38,6 +40,7 @@ from hoard.s3.handlers.common import Services
 from hoard.storage.erasure_set import renew_drive_pool
 from hoard.storage.pool import Storage
 from hoard.supervisor import Supervisor, listen
+from hoard.workers.certs import CertificateWatcher
 from hoard.workers.healer import Healer
 from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
@@ -57,12 +60,22 @@ class Deployment:
     secrets: SecretBox  # seals and opens the secret keys kept on the drives
     index: Path  # the index file the drives name (opened or rebuilt)
     started_at: float  # the orphan sweep spares files younger than this
+    certificate: ServerCertificate | None = None  # HTTPS, read before the fork: every worker serves it
 
 
 def open_store(settings: Settings, index: Path) -> SqliteMetaStore:
     """The metadata store the settings ask for: SQLite on a drive is the only one so far (a
     PostgreSQL store for several nodes would be chosen here)."""
     return SqliteMetaStore(index)
+
+
+def certificate(settings: Settings) -> ServerCertificate | None:
+    """The certificate to serve HTTPS with, if the settings name one: read and checked before
+    anything else starts. Raises ``hoard.http.tls.CertificateError``."""
+    if settings.certs_dir is None:
+        return None
+    # Not resolved: a folder that is a symlink re-pointed by a renewal is followed to its new place.
+    return ServerCertificate(settings.certs_dir.expanduser().absolute())
 
 
 def claim(settings: Settings, dirs: list[Path]) -> Storage:
@@ -82,7 +95,7 @@ def bind(host: str, port: int, workers: int) -> list[socket.socket]:
     return listen(host, port, workers)
 
 
-def prepare(settings: Settings, storage: Storage) -> tuple[Deployment, MetaStore]:
+def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate | None = None) -> tuple[Deployment, MetaStore]:
     """Open the claimed drives (removing a crash's temp files), the root identity and the index
     (rebuilt from the drives if need be).
 
@@ -104,7 +117,7 @@ def prepare(settings: Settings, storage: Storage) -> tuple[Deployment, MetaStore
         log.info("index rebuilt from the drives: %d objects", rebuilt)
     # Every key's secret must open now, not at its first request.
     Identities(storage, store, box, root).load()
-    return Deployment(settings, storage, root, generated, box, store.path, started_at), store
+    return Deployment(settings, storage, root, generated, box, store.path, started_at, certificate), store
 
 
 def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> HoardApp:
@@ -132,7 +145,10 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
         admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities))
     else:
         assert role.leader_address is not None
-        admin = AdminForwarder(role.leader_address)
+        # The leader's unix socket is served by the same uvicorn as its port, so with TLS too.
+        admin = AdminForwarder(role.leader_address, tls=deployment.certificate is not None)
+    if deployment.certificate is not None:
+        background.append(CertificateWatcher(deployment.certificate))  # each process reloads its own copy
     services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account, deployment.root.owner_id), identities=identities)
     authenticator = Authenticator(identities, settings.region, settings.region_strict, settings.domain)
     return HoardApp(settings, services, authenticator, admin, background, role.host_id)
@@ -151,7 +167,9 @@ def authorizer(store: MetaStore, account: str, owner: str) -> Authorizer:
     return Authorizer(account, bucket_config, object_version, owner)
 
 
-def uvicorn_server(app: Any, level: str) -> uvicorn.Server:
+def uvicorn_server(app: Any, level: str, tls: ssl.SSLContext | None = None) -> uvicorn.Server:
+    """uvicorn serving ``app``; over TLS on every socket when given a context (kept, not copied:
+    the certificate watcher loads a renewed pair into it)."""
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -161,6 +179,7 @@ def uvicorn_server(app: Any, level: str) -> uvicorn.Server:
         access_log=level == "debug",
         server_header=False,
         timeout_keep_alive=30,
+        ssl_context_factory=(lambda config, default: tls) if tls is not None else None,
     )
     return uvicorn.Server(config)
 
@@ -168,7 +187,7 @@ def uvicorn_server(app: Any, level: str) -> uvicorn.Server:
 def serve_one(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket]) -> None:
     """Serve from this process alone until stopped, on the socket ``bind`` gave."""
     app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at))
-    uvicorn_server(app, level).run(sockets=sockets)
+    uvicorn_server(app, level, _context(deployment)).run(sockets=sockets)
 
 
 def supervise(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket], title: str = "") -> Supervisor:
@@ -180,9 +199,13 @@ def supervise(deployment: Deployment, store: MetaStore, level: str, sockets: lis
 
     def run_worker(role: ProcessRole, sockets: list) -> None:
         app = build_app(deployment, open_store(deployment.settings, deployment.index), role)
-        uvicorn_server(app, level).run(sockets=sockets)
+        uvicorn_server(app, level, _context(deployment)).run(sockets=sockets)
 
     return Supervisor(sockets, run_worker, deployment.started_at, title)
+
+
+def _context(deployment: Deployment) -> ssl.SSLContext | None:
+    return deployment.certificate.context if deployment.certificate is not None else None
 
 
 def _preload(level: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import socket
+import ssl
 
 from hoard.admin.api import check_admin_request
 from hoard.http.errors import BodyTooLarge
@@ -24,22 +25,34 @@ _KEPT_RESPONSE_HEADERS = ("content-type",)
 MAX_ADMIN_BODY = 64 * 1024  # a policy document is the largest admin request body
 
 
+def _leader_tls() -> ssl.SSLContext:
+    """TLS to the leader's socket, which uvicorn serves as it serves the port. Its certificate is
+    not checked: the socket's name is known only to this server's processes (and the leader
+    checks each request's signature anyway), and the name it was made for is not the socket's."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class _LeaderConnection(http.client.HTTPConnection):
-    def __init__(self, address: str, timeout: float) -> None:
+    def __init__(self, address: str, timeout: float, tls: ssl.SSLContext | None) -> None:
         super().__init__("leader", timeout=timeout)
         self._address = address
+        self._tls = tls
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         sock.connect(self._address)
-        self.sock = sock
+        self.sock = self._tls.wrap_socket(sock) if self._tls is not None else sock
 
 
 class AdminForwarder:
-    def __init__(self, leader_address: str, timeout: float = 60.0) -> None:
+    def __init__(self, leader_address: str, timeout: float = 60.0, tls: bool = False) -> None:
         self.leader_address = leader_address
         self.timeout = timeout  # every admin request is answered at once: heal jobs and index rebuilds are polled
+        self.tls = _leader_tls() if tls else None  # the leader's socket speaks TLS when the port does
 
     async def handle(self, req: Request, auth: AuthContext) -> Response:
         check_admin_request(auth)  # refused here already: no need to bother the leader
@@ -50,7 +63,7 @@ class AdminForwarder:
         return await asyncio.to_thread(self._forward, req, body)
 
     def _forward(self, req: Request, body: bytes) -> Response:
-        conn = _LeaderConnection(self.leader_address, self.timeout)
+        conn = _LeaderConnection(self.leader_address, self.timeout, self.tls)
         try:
             target = req.raw_path + (f"?{req.raw_query}" if req.raw_query else "")
             conn.putrequest(req.method, target, skip_host=True, skip_accept_encoding=True)

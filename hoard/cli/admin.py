@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from hoard.admin.client import AdminClient, AdminError
+from hoard.cli.certs import certs
 
 
 def _human(n: float) -> str:
@@ -25,6 +26,10 @@ def _human(n: float) -> str:
 ENDPOINT_HELP = "The server's URL (or HOARD_ENDPOINT; default http://127.0.0.1:9000)."
 DATA_HELP = "The server's data folder (any of its drives): sign with the root keys the server generated there."
 PROFILE_HELP = "Sign with the keys of this AWS CLI profile (~/.aws/credentials or ~/.aws/config)."
+CA_BUNDLE_HELP = (
+    "Trust the server's certificate if this file (PEM) holds it or the CA that signed it: for an https:// "
+    "endpoint with a self-signed certificate (or HOARD_CA_BUNDLE, AWS_CA_BUNDLE; default: the system's CAs)."
+)
 # Refusals that mean the keys are not the server's root keys: worth saying which keys were used.
 _WRONG_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}
 
@@ -36,14 +41,16 @@ class Target:
     endpoint: str
     data: Path | None
     profile: str | None
+    ca_bundle: Path | None = None
 
 
 @click.group()
 @click.option("--endpoint", envvar="HOARD_ENDPOINT", default="http://127.0.0.1:9000", show_default=True, help=ENDPOINT_HELP)
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None, help=DATA_HELP)
 @click.option("--profile", default=None, help=PROFILE_HELP)
+@click.option("--ca-bundle", envvar=["HOARD_CA_BUNDLE", "AWS_CA_BUNDLE"], type=click.Path(dir_okay=False, path_type=Path), default=None, help=CA_BUNDLE_HELP)
 @click.pass_context
-def admin(ctx: click.Context, endpoint: str, data: Path | None, profile: str | None) -> None:
+def admin(ctx: click.Context, endpoint: str, data: Path | None, profile: str | None, ca_bundle: Path | None) -> None:
     """Administer a running server.
 
     \b
@@ -57,23 +64,26 @@ def admin(ctx: click.Context, endpoint: str, data: Path | None, profile: str | N
       the AWS CLI's profile: AWS_PROFILE, else default, in ~/.aws/credentials or
                           ~/.aws/config (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE)
     """
-    ctx.obj = Target(endpoint, data, profile)
+    ctx.obj = Target(endpoint, data, profile, ca_bundle)
 
 
 def server_command(fn):
-    """A subcommand that talks to the server: takes ``--endpoint``, ``--data`` and ``--profile``
-    after its name too (``hoard admin heal --endpoint URL``, as people type it), and is handed
+    """A subcommand that talks to the server: takes ``--endpoint``, ``--data``, ``--profile`` and
+    ``--ca-bundle`` after its name too (``hoard admin heal --endpoint URL``, as people type it), and is handed
     the client. Nothing is looked up before the command runs, so ``--help`` needs no credentials."""
 
     @click.option("--endpoint", "endpoint", default=None, help=ENDPOINT_HELP)
     @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None, help=DATA_HELP)
     @click.option("--profile", default=None, help=PROFILE_HELP)
+    @click.option("--ca-bundle", type=click.Path(dir_okay=False, path_type=Path), default=None, help=CA_BUNDLE_HELP)
     @click.pass_context
     @functools.wraps(fn)
-    def command(ctx: click.Context, endpoint: str | None, data: Path | None, profile: str | None, **kwargs):
+    def command(ctx: click.Context, endpoint: str | None, data: Path | None, profile: str | None, ca_bundle: Path | None, **kwargs):
         target: Target = ctx.obj
         if data is not None or profile is not None:  # the subcommand's choice of keys replaces the group's
-            target = Target(target.endpoint, data, profile)
+            target = Target(target.endpoint, data, profile, target.ca_bundle)
+        if ca_bundle is not None:
+            target = Target(target.endpoint, target.data, target.profile, ca_bundle)
         return ctx.invoke(fn, _client(endpoint or target.endpoint, target), **kwargs)
 
     return command
@@ -85,6 +95,8 @@ def _client(endpoint: str, target: Target) -> AdminClient:
 
     if urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
         raise click.UsageError(f"the endpoint must be an http:// or https:// URL, not {endpoint!r}")
+    if target.ca_bundle is not None and not target.ca_bundle.is_file():
+        raise click.UsageError(f"the CA bundle {str(target.ca_bundle)!r} is not a file")
     if target.data is not None and target.profile is not None:
         raise click.UsageError("give --data or --profile, not both")
     try:
@@ -97,7 +109,10 @@ def _client(endpoint: str, target: Target) -> AdminClient:
         )
     except NoCredentials as e:
         raise click.UsageError(str(e)) from None
-    return AdminClient(endpoint, found.access_key, found.secret_key, settings.region, source=found.source)
+    try:
+        return AdminClient(endpoint, found.access_key, found.secret_key, settings.region, source=found.source, ca_bundle=target.ca_bundle)
+    except AdminError as e:  # a CA bundle that holds no certificate
+        raise click.UsageError(str(e)) from None
 
 
 def _call(client: AdminClient, method: str, request: str, /, body: bytes = b"", **params: str) -> dict:
@@ -204,3 +219,6 @@ def rebuild_index(client: AdminClient) -> None:
     if job["state"] == "failed":
         raise click.ClickException(f"the index rebuild failed: {job['error']}")
     click.echo(f"Index rebuilt: {job['buckets']} buckets, {job['objects']} objects")
+
+
+admin.add_command(certs)

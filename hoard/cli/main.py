@@ -114,11 +114,20 @@ def _option_help(name: str) -> str:
 @main.command(epilog=_settings_help())
 @click.option("--config", "config", metavar="FILE", default=None, help=_option_help("config"))
 @click.option("--address", metavar="HOST:PORT", default=None, help=_option_help("address"))
+@click.option("--certs-dir", "certs_dir", metavar="DIR", default=None, help=_option_help("certs_dir"))
 @click.option("--log-level", metavar="[debug|info|warning|error]", default=None, help=_option_help("log_level"))
 @click.option("--parity", metavar="N", default=None, help=_option_help("parity"))
 @click.option("--workers", metavar="N", default=None, help=_option_help("workers"))
 @click.argument("dirs", nargs=-1, required=True)
-def server(config: str | None, address: str | None, log_level: str | None, parity: str | None, workers: str | None, dirs: tuple[str, ...]) -> None:
+def server(
+    config: str | None,
+    address: str | None,
+    certs_dir: str | None,
+    log_level: str | None,
+    parity: str | None,
+    workers: str | None,
+    dirs: tuple[str, ...],
+) -> None:
     """Serve the S3 API from the data folders DIR (one per drive).
 
     One DIR keeps everything in that folder (created if missing). Several DIRs are drives:
@@ -127,22 +136,32 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
     such as /mnt/disk{1...8} are expanded. Give the drives in the same order every time.
     """
     from hoard import server as composition
+    from hoard.http.tls import CertificateError
     from hoard.iam.secrets import SecretsKeyError
     from hoard.storage.errors import DriveInUse
     from hoard.supervisor import name_process
 
-    options = {"config": config, "address": address, "log_level": log_level, "parity": parity, "workers": workers}
+    options = {"config": config, "address": address, "certs_dir": certs_dir, "log_level": log_level, "parity": parity, "workers": workers}
+    given = {k: v for k, v in options.items() if v is not None}
     try:
         settings = load_settings(**options)
         paths = _drive_folders(dirs)
-        _check_parity(settings, {k: v for k, v in options.items() if v is not None}, len(paths))
+        _check_parity(settings, given, len(paths))
     except SettingsError as e:
         raise SettingsRefused(e.lines) from None
+    try:
+        certificate = composition.certificate(settings)
+    except CertificateError as e:
+        raise SettingsRefused([f"{where('certs_dir', given)}={str(settings.certs_dir)!r}: {e}"]) from None
     _tune_malloc()
     level = settings.log_level
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for variable in unknown_variables():
         logging.getLogger("hoard").warning("%s is not a Hoard setting: ignored (see hoard server --help)", variable)
+    if certificate is not None:
+        logging.getLogger("hoard.tls").info("serving HTTPS with the certificate for %s", certificate.pair.describe())
+        if warning := certificate.expiry_warning():
+            logging.getLogger("hoard.tls").warning("%s", warning)
     workers_count = settings.workers
     host, port = parse_address(settings.address)
     if len({p.resolve() for p in paths}) != len(paths):
@@ -165,7 +184,7 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
     title = f"{host}:{sockets[0].getsockname()[1]} {' '.join(dirs)}"
     name_process("server" if workers_count == 1 else "supervisor", title)
     try:
-        deployment, store = composition.prepare(settings, storage)
+        deployment, store = composition.prepare(settings, storage, certificate)
     except (LayoutError, SecretsKeyError) as e:
         raise SettingsRefused([str(e)]) from None
     except DriveInUse as e:  # a folder that appeared, or was emptied, since the claim
@@ -174,9 +193,11 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
         raise click.ClickException(f"cannot use {e.filename or 'a data folder'}: {e.strerror or e}") from None
     storage, root = deployment.storage, deployment.root
 
+    scheme = "https" if certificate is not None else "http"
+
     def banner(port: int) -> None:
         data = paths[0]
-        endpoint = f"http://{_url_host(host)}:{port}"
+        endpoint = f"{scheme}://{_url_host(host)}:{port}"
         drives = str(data) if len(paths) == 1 else f"{len(paths)} drives ({len(storage.sets)} erasure set(s), parity {storage.parity})"
         processes = f" with {workers_count} worker processes" if workers_count > 1 else ""
         click.echo(f"Hoard {__version__} serving S3 on {endpoint} from {drives}{processes}")
@@ -189,7 +210,10 @@ def server(config: str | None, address: str | None, log_level: str | None, parit
         # The AWS CLI and the SDKs (boto3 and others) take the endpoint from AWS_ENDPOINT_URL, so
         # scripts written for AWS run here unchanged.
         click.echo("Use it with the AWS CLI, boto3 and other SDKs, unchanged:")
-        click.echo(f"  export AWS_ENDPOINT_URL={_client_url(host, port)}")
+        click.echo(f"  export AWS_ENDPOINT_URL={_client_url(scheme, host, port)}")
+        if certificate is not None and certificate.pair.self_signed:
+            # Clients trust it only when told to: the certificate is its own CA.
+            click.echo(f"  export AWS_CA_BUNDLE={certificate.paths[0]}")
         if deployment.root_generated:
             click.echo(f"  export AWS_ACCESS_KEY_ID={root.access_key} AWS_SECRET_ACCESS_KEY='{root.secret_key}'")
         click.echo("  aws s3 ls")
@@ -238,11 +262,11 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _client_url(host: str, port: int) -> str:
+def _client_url(scheme: str, host: str, port: int) -> str:
     """Where a client on this machine reaches a server listening on ``host``: a wildcard address
     is not one to connect to."""
     loopback = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    return f"http://{_url_host(loopback)}:{port}"
+    return f"{scheme}://{_url_host(loopback)}:{port}"
 
 
 main.add_command(admin)

@@ -10,7 +10,10 @@ request's details (``hoard.http.request``).
 A client that shuts down its sending side (a half-close) while a request is in progress still
 gets its answer: uvicorn would close the connection at once. Mid-body, the request goes on with
 the bytes that came, so a body shorter than its Content-Length is answered 400 IncompleteBody,
-as S3 does, rather than dropped without a word.
+as S3 does, rather than dropped without a word. Over TLS there is no half-close to answer after:
+a close_notify ends the connection (uvloop's TLS transport), and the request is a disconnect.
+
+Over TLS, the protocol sees the decrypted stream: the head bound counts the same bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from typing import ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD = 64 * 1024
+# Seconds a TLS connection closed while idle waits for the client's close_notify. uvloop waits
+# for it (30 s), and an idle pooled client, reading nothing, never sends it: every stop of the
+# server would wait that long for each SDK that had a connection open.
+TLS_CLOSE_GRACE = 1.0
 
 # (request id, MAX_HEAD) -> the body of the 400 answer to a head too large. The protocol served
 # over HTTP writes it (S3's XML error document): HTTP does not know its shape.
@@ -41,6 +48,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._refused = False
+        self._lost = False
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -61,7 +69,35 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if self._head_bytes > MAX_HEAD:
                 self._refuse()
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self._close_idle_tls()
+
+    def timeout_keep_alive_handler(self) -> None:
+        super().timeout_keep_alive_handler()
+        self._close_idle_tls()
+
+    def _close_idle_tls(self) -> None:
+        """Over TLS, an idle connection just closed (its close_notify sent) is dropped if the
+        client has not answered with its own within ``TLS_CLOSE_GRACE``: nothing is lost, no
+        request being in progress, and TLS does not require waiting for it."""
+        if self.scheme == "https" and self.transport.is_closing() and not self._lost:
+            self.loop.call_later(TLS_CLOSE_GRACE, self._drop)
+
+    def _drop(self) -> None:
+        if not self._lost:
+            self.transport.abort()
+
     def eof_received(self) -> bool | None:
+        if self.scheme == "https":
+            # Over TLS this is the client's close_notify, after which uvloop's TLS layer drops
+            # whatever is written and closes (keeping the connection open is not its to grant):
+            # the request in progress learns of it as a disconnect, as uvicorn has it.
+            return None
         cycle = self.cycle
         if cycle is None or cycle.response_complete or self._in_head:
             return None  # nothing to answer: close, as uvicorn does

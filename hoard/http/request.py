@@ -52,8 +52,9 @@ class Request:
     params: dict[str, str]
     headers: dict[str, str]  # lower-case names; repeated headers joined with ","
     client: str
+    # Whether it came over TLS (the ASGI scheme "https"): what aws:SecureTransport in a policy tests.
+    secure: bool
     receive: Receive = field(repr=False)
-    secure: bool = False  # came over TLS (https): what aws:SecureTransport says
 
     @classmethod
     def from_scope(cls, scope: dict[str, Any], receive: Receive) -> Request:
@@ -82,8 +83,8 @@ class Request:
             params=params,
             headers=headers,
             client=f"{client[0]}:{client[1]}",
-            receive=receive,
             secure=scope.get("scheme") in ("https", "wss"),
+            receive=receive,
         )
 
     def with_headers(self, extra: dict[str, str]) -> Request:

@@ -197,7 +197,7 @@ def _as_headers(fields: FormFields) -> dict[str, str]:
 
 def _location(ctx: Context, record: ObjectRecord) -> str:
     """The new object's URL, as the client addressed this server (path style)."""
-    scheme = ctx.req.headers.get("x-forwarded-proto", "http")
+    scheme = "https" if ctx.req.secure else ctx.req.headers.get("x-forwarded-proto", "http")
     return f"{scheme}://{ctx.req.host}/{quote(record.bucket, safe='')}/{quote(record.key, safe='/~')}"
 
 

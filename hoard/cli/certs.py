@@ -1,0 +1,120 @@
+"""``hoard admin certs``: certificates for HTTPS (``hoard server --certs-dir DIR``)."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import re
+from pathlib import Path
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from hoard.http.tls import CERT_FILE, KEY_FILE
+
+DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
+_HOST_NAME = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+VALID_DAYS = 365  # Apple's clients refuse server certificates valid for more than 825 days
+
+
+def _general_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return x509.DNSName(host.lower())
+
+
+def _check_host(ctx: click.Context, param: click.Parameter, hosts: tuple[str, ...]) -> tuple[str, ...]:
+    for host in hosts:
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            if not _HOST_NAME.match(host.lower()):
+                raise click.BadParameter(f"{host!r}: expected a host name (letters, digits, - and ., as in s3.example.com) or an IP address") from None
+    return hosts
+
+
+def self_signed(hosts: list[str], days: int = VALID_DAYS) -> tuple[bytes, bytes]:
+    """A certificate for ``hosts`` (names or IP addresses) signed by its own key: (certificate,
+    key), both PEM. A new key and a random serial number every time."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0]), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Hoard development")])
+    now = datetime.datetime.now(datetime.UTC)
+    names = list(dict.fromkeys(_general_name(h) for h in hosts))
+    public = key.public_key()
+    # A leaf that is its own trust anchor: not a CA (browsers refuse a CA's certificate for a
+    # site), with both key identifiers, which strict verifiers (Python 3.13's default) require.
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))  # clocks a little behind still accept it
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """Written whole under a temporary name and renamed: a server watching the folder never
+    reads half a file; the key is never readable by others, not even for a moment."""
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)  # an old temp file keeps its mode through O_CREAT
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)
+
+
+@click.group()
+def certs() -> None:
+    """Certificates for HTTPS (hoard server --certs-dir DIR)."""
+
+
+@certs.command("self-signed")
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--host", "hosts", multiple=True, metavar="NAME", callback=_check_host, help="Another name or IP address clients use for the server (repeatable).")
+@click.option("--force", is_flag=True, help="Replace a certificate and key already in DIR.")
+def self_signed_command(folder: Path, hosts: tuple[str, ...], force: bool) -> None:
+    """Make a self-signed certificate for development: DIR/public.crt and DIR/private.key.
+
+    The certificate names localhost, 127.0.0.1 and ::1, and each --host. Serve it with
+    `hoard server --certs-dir DIR`, and give clients DIR/public.crt as their CA bundle:
+    `aws --ca-bundle DIR/public.crt`, AWS_CA_BUNDLE, boto3's verify=.
+    """
+    existing = [folder / name for name in (CERT_FILE, KEY_FILE) if (folder / name).exists()]
+    if existing and not force:
+        raise click.ClickException(f"{existing[0]} already exists: give --force to replace it")
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        cert, key = self_signed([*dict.fromkeys([*DEFAULT_HOSTS, *hosts])])
+        # The key first: a server watching the folder then finds the new certificate with its key.
+        _write(folder / KEY_FILE, key, 0o600)
+        _write(folder / CERT_FILE, cert, 0o644)
+    except OSError as e:
+        raise click.ClickException(f"cannot write in {folder}: {e.strerror or e}") from None
+    click.echo(f"Wrote {folder / CERT_FILE} and {folder / KEY_FILE} (for {', '.join(dict.fromkeys([*DEFAULT_HOSTS, *hosts]))}).")
+    click.echo(f"Serve it:        hoard server --certs-dir {folder} DATA_DIR")
+    click.echo(f"Trust it:        export AWS_CA_BUNDLE={(folder / CERT_FILE).absolute()}")
