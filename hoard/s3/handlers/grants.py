@@ -103,7 +103,9 @@ def render(ctx: Context, grants: Acl) -> bytes:
     """The AccessControlPolicy document of an ACL (the owner's alone for the default)."""
     owner = [("ID", ctx.owner.owner_id), ("DisplayName", ctx.owner.display_name)]
     entries = []
-    for kind, who, permission in acl.effective(grants, ctx.owner.owner_id):
+    # Group grants first, then users' (the order s3-tests reads them in; S3 gives none a meaning).
+    ordered = sorted(acl.effective(grants, ctx.owner.owner_id), key=lambda g: g[0] != acl.GROUP)
+    for kind, who, permission in ordered:
         if kind == acl.GROUP:
             entries.append(("Grant", [("GRANTEE_GROUP", [("URI", who)]), ("Permission", permission)]))
         else:
