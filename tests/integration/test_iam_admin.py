@@ -171,12 +171,13 @@ def test_policies_and_groups(srv, tmp_path):
 @pytest.mark.parametrize(
     "document,why",
     [
-        ('{"Version": "2012-10-17", "Statement": [', "not JSON"),
-        ('["a list"]', "must be a JSON object"),
-        ('{"Version": "2013-01-01", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}', "Version"),
-        ('{"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Action": "s3:*", "Resource": "*"}]}', "Effect"),
-        ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]}', "Principal"),
+        ('{"Version": "2012-10-17", "Statement": [', "invalid Json"),
+        ('["a list"]', "valid JSON"),
+        ('{"Version": "2013-01-01", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}', "version"),
+        ('{"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Action": "s3:*", "Resource": "*"}]}', "effect"),
+        ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]}', "principal"),
         ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*"}]}', "Action"),
+        ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObjectz", "Resource": "*"}]}', "invalid action"),
     ],
 )
 def test_malformed_policies_are_refused(srv, tmp_path, document, why):
