@@ -32,6 +32,8 @@ from hoard.model import ObjectRecord
 
 BUCKET_POLICY_CONFIG = "policy"  # the bucket configuration the bucket policy's text is kept under
 BUCKET_ACL_CONFIG = "acl"  # the bucket's ACL grants (absent: the owner's FULL_CONTROL alone)
+OWNERSHIP_CONFIG = "ownership"  # ObjectOwnership: BucketOwnerEnforced turns ACLs off
+ACLS_DISABLED = "BucketOwnerEnforced"
 PUBLIC_ACCESS_BLOCK_CONFIG = "publicAccessBlock"
 ADMIN_RESOURCE = "arn:hoard:admin:::"
 
@@ -158,6 +160,8 @@ class Authorizer:
     async def _acl_allows(self, request: AccessRequest, config: dict, version: Callable[[], Awaitable[ObjectRecord | None]]) -> bool:
         """What no policy decided, an ACL may grant: the object version's for object actions, the
         bucket's for bucket actions (a bucket WRITE grant covers writing its objects)."""
+        if config.get(OWNERSHIP_CONFIG) == ACLS_DISABLED:
+            return False  # ACLs are off: only policies decide
         requester = request.requester.owner_id if request.requester is not None else None
         ignore_public = bool((config.get(PUBLIC_ACCESS_BLOCK_CONFIG) or {}).get("IgnorePublicAcls"))
         if request.key is not None and any(request.action in actions for actions in acl.OBJECT_PERMISSIONS.values()):

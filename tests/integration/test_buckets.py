@@ -483,7 +483,6 @@ NOT_IMPLEMENTED_BUCKET_CALLS = [
             }
         },
     ),
-    ("put_bucket_ownership_controls", {"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}}),
     ("put_bucket_logging", {"BucketLoggingStatus": {}}),
     ("put_bucket_request_payment", {"RequestPaymentConfiguration": {"Payer": "Requester"}}),
     ("put_bucket_accelerate_configuration", {"AccelerateConfiguration": {"Status": "Enabled"}}),
@@ -548,11 +547,50 @@ def test_create_bucket_with_tags_keeps_them(s3, new_name):
     assert status(e) == 404
 
 
-def test_create_bucket_with_object_ownership_is_501(s3, new_name):
+def test_object_ownership_controls(server, s3, new_name):
+    """BucketOwnerEnforced turns ACLs off: only bucket-owner-full-control is taken, every other
+    ACL is refused, and a public ACL grants nothing; the other settings keep ACLs."""
+    import requests
+
     name = new_name()
+    s3.create_bucket(Bucket=name)
     with pytest.raises(ClientError) as e:
-        s3.create_bucket(Bucket=name, ObjectOwnership="ObjectWriter")
-    assert error_code(e) == "NotImplemented"
+        s3.get_bucket_ownership_controls(Bucket=name)
+    assert (status(e), error_code(e)) == (404, "OwnershipControlsNotFoundError")
+    s3.put_object(Bucket=name, Key="public", Body=b"p", ACL="public-read")
+    s3.put_bucket_acl(Bucket=name, ACL="public-read")
+    enforced = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
     with pytest.raises(ClientError) as e:
-        s3.head_bucket(Bucket=name)
-    assert status(e) == 404
+        s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=enforced)
+    assert (status(e), error_code(e)) == (400, "InvalidBucketAclWithObjectOwnership")
+    s3.put_bucket_acl(Bucket=name, ACL="private")
+    s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=enforced)
+    assert s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"] == enforced
+    assert requests.get(f"{server.endpoint}/{name}/public", timeout=10).status_code == 403  # its ACL no longer counts
+    s3.put_object(Bucket=name, Key="k", Body=b"x", ACL="bucket-owner-full-control")
+    for call in (
+        lambda: s3.put_object(Bucket=name, Key="k2", Body=b"x", ACL="private"),
+        lambda: s3.create_multipart_upload(Bucket=name, Key="k3", ACL="public-read"),
+        lambda: s3.copy_object(Bucket=name, Key="k4", CopySource={"Bucket": name, "Key": "k"}, ACL="private"),
+        lambda: s3.put_bucket_acl(Bucket=name, ACL="private"),
+        lambda: s3.put_object_acl(Bucket=name, Key="k", ACL="private"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert (status(e), error_code(e)) == (400, "AccessControlListNotSupported")
+    s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    assert requests.get(f"{server.endpoint}/{name}/public", timeout=10).status_code == 200  # ACLs count again
+    s3.delete_bucket_ownership_controls(Bucket=name)
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_ownership_controls(Bucket=name)
+    assert error_code(e) == "OwnershipControlsNotFoundError"
+    other = new_name()
+    s3.create_bucket(Bucket=other, ObjectOwnership="BucketOwnerEnforced")
+    assert s3.get_bucket_ownership_controls(Bucket=other)["OwnershipControls"] == enforced
+    with pytest.raises(ClientError) as e:
+        s3.create_bucket(Bucket=new_name(), ObjectOwnership="BucketOwnerEnforced", ACL="public-read")
+    assert error_code(e) == "InvalidBucketAclWithObjectOwnership"
+    for bucket_name, keys in ((name, ("public", "k")), (other, ())):
+        for key in keys:
+            s3.delete_object(Bucket=bucket_name, Key=key)
+        s3.delete_bucket(Bucket=bucket_name)

@@ -1,4 +1,6 @@
-"""ACLs: GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl.
+"""ACLs: GetBucketAcl, PutBucketAcl, GetObjectAcl, PutObjectAcl; and object ownership, which can
+turn them off: PutBucketOwnershipControls, GetBucketOwnershipControls, DeleteBucketOwnershipControls
+(BucketOwnerEnforced: ACLs neither taken nor evaluated; one account owns every object anyway).
 
 A bucket's ACL is one of its configurations (index and bucket files); an object version's lives
 in its record, changed as any metadata of a version is (``ObjectData.replace_metadata``). What
@@ -9,10 +11,12 @@ from __future__ import annotations
 
 from hoard.http.response import Response, xml_response
 from hoard.iam import acl
-from hoard.iam.authorize import BUCKET_ACL_CONFIG
+from hoard.iam.authorize import ACLS_DISABLED, BUCKET_ACL_CONFIG, OWNERSHIP_CONFIG
+from hoard.s3 import xml
 from hoard.s3.errors import S3Error
+from hoard.s3.handlers.buckets import OWNERSHIPS
 from hoard.s3.handlers.common import Context, operation, require_bucket
-from hoard.s3.handlers.grants import check_public, document_acl, render, request_acl
+from hoard.s3.handlers.grants import acls_disabled, check_public, document_acl, render, request_acl
 from hoard.s3.handlers.objects import get_record
 from hoard.s3.handlers.payload import receive_document
 from hoard.s3.handlers.versioning import version_headers
@@ -20,6 +24,8 @@ from hoard.s3.handlers.versioning import version_headers
 
 async def _new_acl(ctx: Context, bucket) -> acl.Acl:
     """The ACL a PutBucketAcl or PutObjectAcl asks for: in its headers, or its document."""
+    if acls_disabled(bucket):
+        raise S3Error("AccessControlListNotSupported")
     from_headers = request_acl(ctx, bucket)
     body = await receive_document(ctx)
     if from_headers is not None:
@@ -67,3 +73,37 @@ async def put_object_acl(ctx: Context) -> Response:
     if grants != record.acl:
         await ctx.services.data.replace_metadata(ctx.store, record, acl=grants)
     return Response(headers=version_headers(record, named="versionId" in ctx.req.params))
+
+
+@operation("PutBucketOwnershipControls")
+async def put_bucket_ownership_controls(ctx: Context) -> Response:
+    bucket = await require_bucket(ctx)
+    root = xml.parse(await receive_document(ctx))
+    rules = root.findall("Rule") if root.tag == "OwnershipControls" else []
+    if len(rules) != 1:
+        raise S3Error("MalformedXML")
+    ownership = (rules[0].findtext("ObjectOwnership") or "").strip()
+    if ownership not in OWNERSHIPS:
+        raise S3Error("MalformedXML")
+    if ownership == ACLS_DISABLED and bucket.config.get(BUCKET_ACL_CONFIG):
+        # ACLs that grant others something would silently stop applying: S3 refuses instead.
+        raise S3Error("InvalidBucketAclWithObjectOwnership")
+    await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, OWNERSHIP_CONFIG, ownership)
+    return Response()
+
+
+@operation("GetBucketOwnershipControls")
+async def get_bucket_ownership_controls(ctx: Context) -> Response:
+    bucket = await require_bucket(ctx)
+    ownership = bucket.config.get(OWNERSHIP_CONFIG)
+    if ownership is None:
+        raise S3Error("OwnershipControlsNotFoundError", BucketName=ctx.bucket)
+    return xml_response(xml.render("OwnershipControls", [("Rule", [("ObjectOwnership", ownership)])]))
+
+
+@operation("DeleteBucketOwnershipControls")
+async def delete_bucket_ownership_controls(ctx: Context) -> Response:
+    bucket = await require_bucket(ctx)
+    if OWNERSHIP_CONFIG in bucket.config:
+        await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, OWNERSHIP_CONFIG, None)
+    return Response(status=204)

@@ -10,7 +10,7 @@ import re
 
 from hoard.http.response import Response, xml_response
 from hoard.iam import acl
-from hoard.iam.authorize import BUCKET_ACL_CONFIG
+from hoard.iam.authorize import ACLS_DISABLED, BUCKET_ACL_CONFIG, OWNERSHIP_CONFIG
 from hoard.model import Bucket
 from hoard.objects.lock import LOCK_CONFIG
 from hoard.objects.versions import ENABLED, VERSIONING_CONFIG
@@ -20,6 +20,7 @@ from hoard.s3.handlers.common import Context, int_param, now, operation, reject_
 from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.payload import receive_document
 
+OWNERSHIPS = ("BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter")
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -85,11 +86,15 @@ async def create_bucket(ctx: Context) -> Response:
     validate_bucket_name(ctx.bucket)
     reject_unsupported_headers(ctx)
     grants = request_acl(ctx, None)
-    if "x-amz-object-ownership" in ctx.req.headers:
-        # Who owns objects others write matters once there are other writers (access control).
-        raise S3Error("NotImplemented", "Object ownership controls come with access control, which is not implemented yet.")
     location = ""
     config: dict = {}
+    ownership = ctx.req.headers.get("x-amz-object-ownership")
+    if ownership is not None:
+        if ownership not in OWNERSHIPS:
+            raise S3Error("InvalidArgument", "Invalid x-amz-object-ownership header", ArgumentName="x-amz-object-ownership", ArgumentValue=ownership)
+        if ownership == ACLS_DISABLED and grants and grants != acl.canned("bucket-owner-full-control", ctx.owner.owner_id):
+            raise S3Error("InvalidBucketAclWithObjectOwnership", "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
+        config[OWNERSHIP_CONFIG] = ownership
     if ctx.req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
         # Object lock needs versions to protect: the bucket is born versioned, for good.
         config[VERSIONING_CONFIG] = ENABLED

@@ -10,6 +10,7 @@ import re
 
 from hoard.iam import acl
 from hoard.iam.acl import Acl
+from hoard.iam.authorize import ACLS_DISABLED, OWNERSHIP_CONFIG
 from hoard.model import Bucket
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
@@ -52,6 +53,12 @@ def request_acl(ctx: Context, bucket: Bucket | None) -> Acl | None:
     granted = [(header, value) for header, value in h.items() if header in GRANT_HEADERS]
     if name is not None and granted:
         raise S3Error("InvalidRequest", "Specifying both Canned ACLs and Header Grants is not allowed")
+    if acls_disabled(bucket):
+        # The bucket owner owns everything and ACLs are off: only this one canned ACL, which
+        # says exactly that, is taken (and changes nothing).
+        if name == "bucket-owner-full-control" or (name is None and not granted):
+            return None
+        raise S3Error("AccessControlListNotSupported")
     if name is not None:
         try:
             grants = acl.canned(name, ctx.owner.owner_id)
@@ -70,6 +77,10 @@ def request_acl(ctx: Context, bucket: Bucket | None) -> Acl | None:
         return None
     check_public(bucket, grants)
     return grants
+
+
+def acls_disabled(bucket: Bucket | None) -> bool:
+    return bucket is not None and bucket.config.get(OWNERSHIP_CONFIG) == ACLS_DISABLED
 
 
 def check_public(bucket: Bucket | None, grants: Acl) -> None:
