@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         allowed="the path of an existing file",
         unset="~/.config/hoard/secrets/DEPLOYMENT.key",
     )
+    block_public_access: bool = _setting(
+        False,
+        "block public access on every bucket, whatever its own public-access block says: public ACLs and public "
+        "bucket policies are refused and ignored, anonymous requests get nothing",
+    )
     region: str = _setting(
         "us-east-1",
         "region reported and signed for",

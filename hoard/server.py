@@ -149,12 +149,12 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
         admin = AdminForwarder(role.leader_address, tls=deployment.certificate is not None)
     if deployment.certificate is not None:
         background.append(CertificateWatcher(deployment.certificate))  # each process reloads its own copy
-    services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account, deployment.root.owner_id), identities=identities)
+    services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account, deployment.root.owner_id, settings.block_public_access), identities=identities)
     authenticator = Authenticator(identities, settings.region, settings.region_strict, settings.domain)
     return HoardApp(settings, services, authenticator, admin, background, role.host_id)
 
 
-def authorizer(store: MetaStore, account: str, owner: str) -> Authorizer:
+def authorizer(store: MetaStore, account: str, owner: str, block_public: bool = False) -> Authorizer:
     """The authorization step, reading the bucket policies and object tags it needs from the index."""
 
     async def bucket_config(name: str) -> dict | None:
@@ -164,7 +164,7 @@ def authorizer(store: MetaStore, account: str, owner: str) -> Authorizer:
     async def object_version(bucket: str, key: str, version: str | None) -> ObjectRecord | None:
         return await (store.get_object(bucket, key) if version is None else store.get_version(bucket, key, version))
 
-    return Authorizer(account, bucket_config, object_version, owner)
+    return Authorizer(account, bucket_config, object_version, owner, block_public)
 
 
 def uvicorn_server(app: Any, level: str, tls: ssl.SSLContext | None = None) -> uvicorn.Server:

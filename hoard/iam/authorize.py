@@ -109,8 +109,11 @@ def _mentions_existing_tags(documents: Iterable[str]) -> bool:
 
 
 class Authorizer:
-    def __init__(self, account: str = "", bucket_config: BucketConfig | None = None, object_lookup: ObjectLookup | None = None, owner: str = "") -> None:
+    def __init__(
+        self, account: str = "", bucket_config: BucketConfig | None = None, object_lookup: ObjectLookup | None = None, owner: str = "", block_public: bool = False
+    ) -> None:
         self.account = account
+        self.block_public = block_public  # HOARD_BLOCK_PUBLIC_ACCESS: every bucket's block fully on
         self.owner = owner  # the account's canonical id: every bucket's and object's owner
         self._bucket_config = bucket_config
         self._object_lookup = object_lookup
@@ -125,7 +128,7 @@ class Authorizer:
         config = await self._bucket_config(request.bucket) if (self._bucket_config and request.bucket) else None
         text = (config or {}).get(BUCKET_POLICY_CONFIG)
         resource_policy = bucket_policy(text, request.bucket) if text and request.bucket else None
-        if resource_policy is not None and identity is None and _restricted(config or {}) and is_public(resource_policy):
+        if resource_policy is not None and identity is None and (self.block_public or _restricted(config or {})) and is_public(resource_policy):
             # RestrictPublicBuckets: a public policy lets no one in from outside the account.
             resource_policy = None
         keys = dict(request.keys)
@@ -163,7 +166,7 @@ class Authorizer:
         if config.get(OWNERSHIP_CONFIG) == ACLS_DISABLED:
             return False  # ACLs are off: only policies decide
         requester = request.requester.owner_id if request.requester is not None else None
-        ignore_public = bool((config.get(PUBLIC_ACCESS_BLOCK_CONFIG) or {}).get("IgnorePublicAcls"))
+        ignore_public = self.block_public or bool((config.get(PUBLIC_ACCESS_BLOCK_CONFIG) or {}).get("IgnorePublicAcls"))
         if request.key is not None and any(request.action in actions for actions in acl.OBJECT_PERMISSIONS.values()):
             record = await version()
             if record is not None and acl.grants_action(acl.effective(record.acl, self.owner), request.action, requester, on_object=True, ignore_public=ignore_public):

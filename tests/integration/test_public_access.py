@@ -149,3 +149,42 @@ def test_bucket_files_end_as_the_index_after_concurrent_changes_in_two_workers(t
         assert s3.get_public_access_block(Bucket="raced")["PublicAccessBlockConfiguration"] == block_before
     finally:
         srv.stop()
+
+
+def test_server_wide_block(tmp_path):
+    """HOARD_BLOCK_PUBLIC_ACCESS: every bucket as if its block were fully on, whatever it says."""
+    import requests
+
+    srv = HoardServer(tmp_path / "data", env_extra={"HOARD_BLOCK_PUBLIC_ACCESS": "true"}).start()
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="open")
+        s3.put_object(Bucket="open", Key="k", Body=b"x")
+        public = json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::open/*"}]}
+        )
+        for call in (
+            lambda: s3.put_bucket_policy(Bucket="open", Policy=public),
+            lambda: s3.put_object_acl(Bucket="open", Key="k", ACL="public-read"),
+            lambda: s3.put_object(Bucket="open", Key="p", Body=b"p", ACL="public-read"),
+        ):
+            with pytest.raises(ClientError) as exc:
+                call()
+            assert error(exc) == (403, "AccessDenied")
+        assert requests.get(f"{srv.endpoint}/open/k", timeout=10).status_code == 403
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket="open", Key="p")
+    finally:
+        srv.stop()
+    # Public grants made before the setting was turned on are ignored under it.
+    srv = HoardServer(tmp_path / "data", port=srv.port).start()
+    try:
+        srv.client().put_object_acl(Bucket="open", Key="k", ACL="public-read")
+        assert requests.get(f"{srv.endpoint}/open/k", timeout=10).status_code == 200
+    finally:
+        srv.stop()
+    srv = HoardServer(tmp_path / "data", port=srv.port, env_extra={"HOARD_BLOCK_PUBLIC_ACCESS": "1"}).start()
+    try:
+        assert requests.get(f"{srv.endpoint}/open/k", timeout=10).status_code == 403
+    finally:
+        srv.stop()

@@ -35,7 +35,7 @@ async def _new_acl(ctx: Context, bucket) -> acl.Acl:
     if not body.strip():
         raise S3Error("MissingSecurityHeader", "Your request was missing a required header", MissingHeaderName="x-amz-acl")
     grants = document_acl(ctx, body)
-    check_public(bucket, grants)
+    check_public(ctx, bucket, grants)
     return grants
 
 

@@ -27,7 +27,7 @@ async def put_bucket_policy(ctx: Context) -> Response:
         policy = parse_policy(body, kind="bucket", bucket=ctx.bucket)
     except PolicyError as e:
         raise S3Error("MalformedPolicy", e.message) from None
-    if is_public(policy) and public_access_blocked(bucket, "BlockPublicPolicy"):
+    if is_public(policy) and public_access_blocked(ctx, bucket, "BlockPublicPolicy"):
         raise S3Error("AccessDenied", "The bucket's public access block forbids public policies.")
     await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, BUCKET_POLICY_CONFIG, body.decode("utf-8"))
     return Response(status=204)

@@ -106,8 +106,11 @@ async def require_bucket(ctx: Context) -> Bucket:
 
 
 PUBLIC_ACCESS_BLOCK = "publicAccessBlock"  # the bucket configuration it is kept under
-def public_access_blocked(bucket: Bucket | None, setting: str) -> bool:
-    """Whether the bucket's public-access block has ``setting`` (BlockPublicAcls, ...) on."""
+def public_access_blocked(ctx: Context, bucket: Bucket | None, setting: str) -> bool:
+    """Whether ``setting`` (BlockPublicAcls, ...) is on for the bucket: in its public-access block,
+    or for every bucket (HOARD_BLOCK_PUBLIC_ACCESS)."""
+    if ctx.services.settings.block_public_access:
+        return True
     return bucket is not None and bool(bucket.config.get(PUBLIC_ACCESS_BLOCK, {}).get(setting))
 
 

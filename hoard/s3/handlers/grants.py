@@ -75,7 +75,7 @@ def request_acl(ctx: Context, bucket: Bucket | None) -> Acl | None:
         grants = tuple(found)
     else:
         return None
-    check_public(bucket, grants)
+    check_public(ctx, bucket, grants)
     return grants
 
 
@@ -83,8 +83,8 @@ def acls_disabled(bucket: Bucket | None) -> bool:
     return bucket is not None and bucket.config.get(OWNERSHIP_CONFIG) == ACLS_DISABLED
 
 
-def check_public(bucket: Bucket | None, grants: Acl) -> None:
-    if acl.is_public(grants) and public_access_blocked(bucket, "BlockPublicAcls"):
+def check_public(ctx: Context, bucket: Bucket | None, grants: Acl) -> None:
+    if acl.is_public(grants) and public_access_blocked(ctx, bucket, "BlockPublicAcls"):
         raise S3Error("AccessDenied", "The bucket's public access block forbids public ACLs.")
 
 
