@@ -14,6 +14,7 @@ from hoard.http.errors import BodyTimeout, ClientDisconnected
 from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
 from hoard.meta.errors import CommitFailed
+from hoard.s3 import cors
 from hoard.s3.access import access_request
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
 from hoard.s3.error_map import error_response, to_s3_error
@@ -21,7 +22,7 @@ from hoard.s3.errors import S3Error
 from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Context, Services
 from hoard.s3.handlers.post_object import UNAUTHENTICATED, post_object
-from hoard.s3.router import route
+from hoard.s3.router import route, split_target
 from hoard.storage.errors import ReadQuorumError
 
 log = logging.getLogger("hoard")
@@ -110,12 +111,17 @@ class HoardApp:
         method = scope.get("method", "GET")
         trace = ["-"]  # the operation's name, once routed, for the log
         tracked = _TrackedReceive(receive)
+        req_for_cors: Request | None = None
         try:
             req = Request.from_scope(scope, tracked)
+            req_for_cors = req
             resource = req.path
             if req.path.startswith(ADMIN_PREFIX):
                 trace[0] = "Admin"
                 response = await self.admin.handle(req, self.authenticator.authenticate(req))
+            elif req.method == "OPTIONS":
+                trace[0] = "Preflight"
+                response = await self._preflight(req)
             else:
                 response = await self._s3(req, request_id, trace)
         except S3Error as e:
@@ -127,6 +133,8 @@ class HoardApp:
             raise
         except Exception as e:
             response = _failure(e, trace[0], resource, request_id)
+        if req_for_cors is not None and req_for_cors.method != "OPTIONS" and "origin" in req_for_cors.headers:
+            response.headers.update(await self._cors_headers(req_for_cors))
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = f"{request_id}-{self._host_id}"
         if not tracked.body_done and _expects_continue(scope):
@@ -143,6 +151,40 @@ class HoardApp:
         except Exception:
             log.exception("%s %s failed while streaming (request %s)", trace[0], resource, request_id)
             raise
+
+    async def _bucket_rules(self, req: Request) -> list[cors.Rule] | None:
+        """The CORS rules of the bucket the request names (None: no such bucket, or not one)."""
+        bucket_name, _ = split_target(req.path, req.host, self.settings.domain)
+        if bucket_name is None:
+            return None
+        bucket = await self.services.store.get_bucket(bucket_name)
+        return cors.rules_of(bucket.config) if bucket is not None else None
+
+    async def _preflight(self, req: Request) -> Response:
+        """A browser's preflight OPTIONS: answered from the bucket's CORS rules, unauthenticated."""
+        origin = req.headers.get("origin")
+        method = req.headers.get("access-control-request-method")
+        if origin is None:
+            raise S3Error("BadRequest", "Insufficient information. Origin request header needed.")
+        if method is None:
+            raise S3Error("BadRequest", "Invalid Access-Control-Request-Method: null")
+        asked = [h.strip().lower() for h in req.headers.get("access-control-request-headers", "").split(",") if h.strip()]
+        rules = await self._bucket_rules(req)
+        rule = cors.match(rules or [], origin, method, asked)
+        if rule is None:
+            raise S3Error("CORSForbidden")
+        return Response(headers=cors.answer_headers(rule, origin, preflight=True, request_headers=asked))
+
+    async def _cors_headers(self, req: Request) -> dict[str, str]:
+        """Access-Control-* for an answer to a cross-origin request (errors included, as S3)."""
+        try:
+            rules = await self._bucket_rules(req)
+        except Exception:  # noqa: BLE001 - the answer stands without CORS headers
+            return {}
+        origin = req.headers["origin"]
+        method = req.headers.get("access-control-request-method", req.method)
+        rule = cors.match(rules or [], origin, method)
+        return cors.answer_headers(rule, origin, preflight=False) if rule is not None else {}
 
     async def _s3(self, req: Request, request_id: str, trace: list[str]) -> Response:
         op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)

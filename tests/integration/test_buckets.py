@@ -457,15 +457,11 @@ def test_get_bucket_versioning_has_no_status(s3, bucket):
 
 
 LIFECYCLE = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}
-CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}
 
 NOT_IMPLEMENTED_BUCKET_CALLS = [
     ("put_bucket_lifecycle_configuration", {"LifecycleConfiguration": LIFECYCLE}),
     ("get_bucket_lifecycle_configuration", {}),
     ("delete_bucket_lifecycle", {}),
-    ("put_bucket_cors", {"CORSConfiguration": CORS}),
-    ("get_bucket_cors", {}),
-    ("delete_bucket_cors", {}),
     (
         "put_bucket_encryption",
         {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}},

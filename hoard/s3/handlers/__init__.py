@@ -10,6 +10,7 @@ def registry() -> dict[str, Handler]:
     from hoard.s3.handlers import (  # noqa: F401
         acl,
         attributes,
+        bucket_cors,
         bucket_policy,
         buckets,
         copy,
