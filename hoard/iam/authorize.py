@@ -49,6 +49,7 @@ _VERSIONED_ACTIONS = {
     "s3:GetObjectAttributes": "s3:GetObjectVersionAttributes",
 }
 
+_READS = {"s3:GetObject", "s3:GetObjectVersion"}
 BucketConfig = Callable[[str], Awaitable[dict | None]]  # a bucket's configurations, None if no such bucket
 ObjectLookup = Callable[[str, str, str | None], Awaitable[ObjectRecord | None]]  # (bucket, key, version) -> the version
 
@@ -157,8 +158,21 @@ class Authorizer:
             return
         if decision is Decision.NOT_APPLICABLE and await self._acl_allows(request, config or {}, version):
             return
+        missing = self._object_lookup is not None and request.key is not None and await version() is None
+        if decision is Decision.NOT_APPLICABLE and request.action in _READS and missing and await self._may_list(request):
+            # S3 tells a reader who may list the bucket that the key is missing (404) rather
+            # than that it may not read it (403): the listing would say so anyway.
+            return
         who = identity.display_name if identity is not None else "An anonymous request"
         raise AccessDenied(f"{who} may not {request.action} on {ctx.resource}.")
+
+    async def _may_list(self, request: AccessRequest) -> bool:
+        listing = AccessRequest(request.requester, "s3:ListBucket", request.bucket, None, request.keys)
+        try:
+            await self.authorize(listing)
+        except AccessDenied:
+            return False
+        return True
 
     async def _acl_allows(self, request: AccessRequest, config: dict, version: Callable[[], Awaitable[ObjectRecord | None]]) -> bool:
         """What no policy decided, an ACL may grant: the object version's for object actions, the

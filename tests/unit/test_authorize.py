@@ -191,3 +191,19 @@ def test_acls_grant_what_no_policy_decides():
         return {"publicAccessBlock": {"IgnorePublicAcls": True}}
 
     assert not allowed(Authorizer(ACCOUNT, ignoring, lookup, owner), None, "GetObject", key="k")
+
+
+def test_a_missing_key_is_told_to_whoever_may_list_the_bucket():
+    async def lookup(bucket: str, key: str, version: str | None):
+        return None  # no such key
+
+    async def public_list(name: str) -> dict:
+        return {"acl": [["Group", "http://acs.amazonaws.com/groups/global/AllUsers", "READ"]]}
+
+    async def private(name: str) -> dict:
+        return {}
+
+    # May list: the read goes on, for the handler's 404; may not: 403.
+    assert allowed(Authorizer(ACCOUNT, public_list, lookup, "0" * 64), None, "GetObject", key="missing")
+    assert not allowed(Authorizer(ACCOUNT, private, lookup, "0" * 64), None, "GetObject", key="missing")
+    assert not allowed(Authorizer(ACCOUNT, public_list, lookup, "0" * 64), None, "PutObject", key="missing")
