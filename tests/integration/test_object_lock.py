@@ -155,6 +155,13 @@ def test_lock_needs_a_body_checksum(server, locked):
     assert bare.head_object(Bucket=locked, Key="k")["ObjectLockMode"] == "GOVERNANCE"
     # Without lock settings (and no default retention) no checksum is needed.
     bare.put_object(Bucket=locked, Key="plain", Body=b"data")
+    # The parts of a locked multipart upload need one too.
+    upload = bare.create_multipart_upload(Bucket=locked, Key="mp", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=FUTURE)
+    with pytest.raises(ClientError) as exc:
+        bare.upload_part(Bucket=locked, Key="mp", UploadId=upload["UploadId"], PartNumber=1, Body=b"part")
+    assert error(exc) == (400, "InvalidRequest")
+    bare.upload_part(Bucket=locked, Key="mp", UploadId=upload["UploadId"], PartNumber=1, Body=b"part", ContentMD5=base64.b64encode(hashlib.md5(b"part").digest()).decode())
+    bare.abort_multipart_upload(Bucket=locked, Key="mp", UploadId=upload["UploadId"])
 
 
 # -- what a lock forbids -------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.listing import url_encoder
 from hoard.s3.handlers.objects import write_precondition
 from hoard.s3.handlers.payload import receive_blob, receive_document
-from hoard.s3.handlers.retention import lock_for_write
+from hoard.s3.handlers.retention import lock_for_write, require_body_integrity
 from hoard.s3.handlers.versioning import version_headers, versioning_of
 
 MAX_PART_SIZE = 5 * 1024**3
@@ -133,6 +133,9 @@ async def store_part(ctx: Context, upload: Upload, number: int, blob: str, size:
 async def upload_part(ctx: Context) -> Response:
     number = part_number(ctx)
     upload = await require_upload(ctx)
+    if upload.retention_mode or upload.legal_hold:
+        # The parts of a locked object come with a Content-MD5 or checksum, as its PUT would.
+        require_body_integrity(ctx)
     placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
     stored = await receive_blob(ctx, MAX_PART_SIZE, placement, upload.checksum_algorithm)
     checksum = stored.checksum_value if upload.checksum_algorithm else ""
