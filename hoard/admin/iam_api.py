@@ -18,8 +18,9 @@ from collections.abc import Awaitable, Callable
 from hoard.http.request import BodyStream, Request
 from hoard.http.response import Response
 from hoard.iam.directory import AccessKey, Directory, IamError
+from hoard.iam.errors import PolicyError
 from hoard.iam.identities import Identities
-from hoard.iam.policy_check import check_identity_policy
+from hoard.iam.policy import parse_policy
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 
@@ -181,9 +182,9 @@ class IamAdmin:
         except UnicodeDecodeError:
             raise S3Error("MalformedPolicyDocument", "The policy is not UTF-8 text.") from None
         try:
-            check_identity_policy(document)
-        except ValueError as e:
-            raise S3Error("MalformedPolicyDocument", str(e)) from None
+            parse_policy(document, kind="identity")
+        except PolicyError as e:
+            raise S3Error("MalformedPolicyDocument", e.message) from None
         await self._change(lambda d: d.add_policy(name, document, _now()))
         return json_answer({"name": name, "document": json.loads(document)}, 201)
 

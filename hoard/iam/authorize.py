@@ -106,7 +106,13 @@ def principal_of(identity: Identity, account: str) -> Principal:
 
 def _mentions_existing_tags(documents: Iterable[str]) -> bool:
     """Whether a policy may look at the object's tags: only then are they looked up."""
-    return any("existingobjecttag" in d.lower() for d in documents)
+    return any(_tests_tags(d) for d in documents)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tests_tags(document: str) -> bool:
+    # Once per policy text, not on every request that policy decides.
+    return "existingobjecttag" in document.lower()
 
 
 class Authorizer:

@@ -882,10 +882,12 @@ def _add_version(conn: sqlite3.Connection, record: ObjectRecord) -> ObjectRecord
             if old.seq > record.seq:
                 _queue_reclaim(conn, (s.blob for s in record.segments))
                 return record
-            _remove_version(conn, old, old_is_current)
+            # A current null version gives its place straight to the newer record (no older
+            # version is promoted only to be pushed down again).
+            _remove_version(conn, old, old_is_current, promote=False)
             removed = old
             if old_is_current:
-                current = _get_object(conn, record.bucket, record.key)
+                current = None
     if current is None or record.seq > current.seq or (record.seq == current.seq == ""):
         if current is not None:
             conn.execute("DELETE FROM objects WHERE bucket=? AND key=?", (current.bucket, current.key))
@@ -896,12 +898,12 @@ def _add_version(conn: sqlite3.Connection, record: ObjectRecord) -> ObjectRecord
     return removed
 
 
-def _remove_version(conn: sqlite3.Connection, record: ObjectRecord, is_current: bool) -> None:
+def _remove_version(conn: sqlite3.Connection, record: ObjectRecord, is_current: bool, promote: bool = True) -> None:
     """Take a version out of the index, its bytes to reclaim; the newest older version, if any,
-    becomes current in place of a current one."""
+    becomes current in place of a current one (unless ``promote`` is off: a newer one comes)."""
     if is_current:
         conn.execute("DELETE FROM objects WHERE bucket=? AND key=?", (record.bucket, record.key))
-        row = conn.execute(
+        row = None if not promote else conn.execute(
             f"SELECT {_OBJECT_COLUMNS} FROM versions WHERE bucket=? AND key=? ORDER BY seq DESC LIMIT 1", (record.bucket, record.key)
         ).fetchone()
         if row is not None:

@@ -4,18 +4,16 @@ answer and the headers on real answers: ``hoard.s3.cors``; applied by ``hoard.ap
 from __future__ import annotations
 
 from hoard.http.response import Response, xml_response
-from hoard.s3 import checksums, cors
+from hoard.s3 import cors
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, operation, require_bucket
+from hoard.s3.handlers.common import Context, operation, require_body_checksum, require_bucket
 from hoard.s3.handlers.payload import receive_document
 
 
 @operation("PutBucketCors")
 async def put_bucket_cors(ctx: Context) -> Response:
     await require_bucket(ctx)
-    h = ctx.req.headers
-    if "content-md5" not in h and not checksums.requested_algorithm(h)[0]:
-        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
+    require_body_checksum(ctx)
     rules = cors.parse(await receive_document(ctx))
     await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, cors.CONFIG, [r.to_json() for r in rules])
     return Response()

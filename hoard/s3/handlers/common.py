@@ -18,6 +18,7 @@ from hoard.meta.store import MetaStore
 from hoard.model import Bucket
 from hoard.objects.data import ObjectData
 from hoard.objects.versions import now, quote_etag  # noqa: F401 - handlers take them from here
+from hoard.s3 import checksums
 from hoard.s3.access import condition_keys
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
@@ -117,6 +118,14 @@ def public_access_blocked(ctx: Context, bucket: Bucket | None, setting: str) -> 
 async def require_bucket_for_write(ctx: Context) -> Bucket:
     """``require_bucket`` for a request that writes an object (its ACL: ``grants.request_acl``)."""
     return await require_bucket(ctx)
+
+
+def require_body_checksum(ctx: Context, message: str = "Missing required header for this request: Content-MD5") -> None:
+    """Requests S3 takes only with a Content-MD5 or a checksum of their body (DeleteObjects, tag
+    sets, CORS rules, object lock settings): InvalidRequest otherwise. SDKs send one."""
+    h = ctx.req.headers
+    if "content-md5" not in h and not checksums.requested_algorithm(h)[0]:
+        raise S3Error("InvalidRequest", message)
 
 
 def check_key(key: str) -> None:

@@ -20,7 +20,7 @@ from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, now, operation, require_bucket
 from hoard.s3.handlers.objects import get_record
 from hoard.s3.handlers.payload import receive_document
-from hoard.s3.handlers.retention import MISSING_LOCK, bypasses_governance, format_date, parse_date, require_body_integrity
+from hoard.s3.handlers.retention import MISSING_LOCK, bypasses_governance, parse_date, require_body_integrity
 from hoard.s3.handlers.versioning import version_headers, versioning_of
 
 MAX_RETENTION_DAYS = 36500  # S3 allows default retention periods up to 100 years
@@ -127,7 +127,7 @@ async def get_object_retention(ctx: Context) -> Response:
     _, record = await _locked_version(ctx)
     if not record.retention_mode:
         raise S3Error("NoSuchObjectLockConfiguration")
-    body = xml.render("Retention", [("Mode", record.retention_mode), ("RetainUntilDate", format_date(record.retain_until))])
+    body = xml.render("Retention", [("Mode", record.retention_mode), ("RetainUntilDate", xml.format_time(record.retain_until))])
     return xml_response(body, headers=_named(ctx, record))
 
 

@@ -27,6 +27,7 @@ from hoard.s3.handlers.common import (
     operation,
     parse_http_date,
     reject_unsupported_headers,
+    require_body_checksum,
     require_bucket,
     require_bucket_for_write,
     storage_class,
@@ -308,9 +309,7 @@ async def delete_object(ctx: Context) -> Response:
 
 @operation("DeleteObjects")
 async def delete_objects(ctx: Context) -> Response:
-    h = ctx.req.headers
-    if "content-md5" not in h and not checksums.requested_algorithm(h)[0]:
-        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
+    require_body_checksum(ctx)
     body = await receive_document(ctx)
     root = xml.parse(body)
     if root.tag != "Delete":

@@ -11,10 +11,10 @@ import datetime as dt
 from hoard.iam.authorize import AccessRequest
 from hoard.model import Bucket, ObjectRecord
 from hoard.objects.lock import MODES, NO_LOCK, LockSettings, default_retention, deletion_refused, lock_enabled
-from hoard.s3 import checksums
+from hoard.s3 import xml
 from hoard.s3.access import condition_keys
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context
+from hoard.s3.handlers.common import Context, require_body_checksum
 
 MISSING_LOCK = "Bucket is missing Object Lock Configuration"
 
@@ -30,16 +30,9 @@ def parse_date(value: str, name: str) -> float:
     return parsed.timestamp()
 
 
-def format_date(ts: float) -> str:
-    d = dt.datetime.fromtimestamp(ts, dt.UTC)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
-
-
 def require_body_integrity(ctx: Context) -> None:
     """S3 takes object lock settings only with a Content-MD5 or a checksum of the body."""
-    h = ctx.req.headers
-    if "content-md5" not in h and not checksums.requested_algorithm(h)[0]:
-        raise S3Error("InvalidRequest", "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters")
+    require_body_checksum(ctx, "Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters")
 
 
 def lock_for_write(ctx: Context, bucket: Bucket, now: float, integrity: bool = False) -> LockSettings:
@@ -79,7 +72,7 @@ def lock_headers(record: ObjectRecord) -> dict[str, str]:
     headers = {}
     if record.retention_mode:
         headers["x-amz-object-lock-mode"] = record.retention_mode
-        headers["x-amz-object-lock-retain-until-date"] = format_date(record.retain_until)
+        headers["x-amz-object-lock-retain-until-date"] = xml.format_time(record.retain_until)
     if record.legal_hold:
         headers["x-amz-object-lock-legal-hold"] = "ON"
     return headers

@@ -12,19 +12,12 @@ from __future__ import annotations
 
 from hoard.http.response import Response, xml_response
 from hoard.model import Tags
-from hoard.s3 import checksums, tags
+from hoard.s3 import tags
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, operation, require_bucket
+from hoard.s3.handlers.common import Context, operation, require_body_checksum, require_bucket
 from hoard.s3.handlers.objects import get_record
 from hoard.s3.handlers.payload import receive_document
 from hoard.s3.handlers.versioning import version_headers
-
-
-def _require_body_checksum(ctx: Context) -> None:
-    """S3 takes a tag set only with a Content-MD5 or a checksum of the body (SDKs send one)."""
-    h = ctx.req.headers
-    if "content-md5" not in h and not checksums.requested_algorithm(h)[0]:
-        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
 
 
 async def _set_object_tags(ctx: Context, new: Tags) -> dict[str, str]:
@@ -37,7 +30,7 @@ async def _set_object_tags(ctx: Context, new: Tags) -> dict[str, str]:
 
 @operation("PutObjectTagging")
 async def put_object_tagging(ctx: Context) -> Response:
-    _require_body_checksum(ctx)
+    require_body_checksum(ctx)
     new = tags.from_document(await receive_document(ctx))
     return Response(headers=await _set_object_tags(ctx, new))
 
@@ -56,7 +49,7 @@ async def delete_object_tagging(ctx: Context) -> Response:
 @operation("PutBucketTagging")
 async def put_bucket_tagging(ctx: Context) -> Response:
     await require_bucket(ctx)
-    _require_body_checksum(ctx)
+    require_body_checksum(ctx)
     new = tags.from_document(await receive_document(ctx), tags.MAX_BUCKET_TAGS, bucket=True)
     # An empty tag set leaves the bucket without one, as DeleteBucketTagging does.
     await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, tags.BUCKET_CONFIG, [list(t) for t in new] or None)
