@@ -275,23 +275,24 @@ class Deleted:
 
     version_id: str | None  # the version removed or the delete marker added (None: no version named, none added)
     delete_marker: bool  # a delete marker was added, or the version removed was one
+    removed: ObjectRecord | None = None  # the version that left the index: its records are the caller's to drop
 
 
 async def delete(ctx: Context, bucket: Bucket, key: str, version: str | None) -> Deleted:
     """Delete ``version`` of the key, or without one: add a delete marker where versioning is
-    configured (a null one when Suspended, replacing the null version), else remove the object."""
+    configured (a null one when Suspended, replacing the null version), else remove the object.
+    The removed version's records are left to the caller (``ObjectData.drop_records``), so a
+    batch drops them all in one go."""
     data, store = ctx.services.data, ctx.store
     if version is not None:
         removed = await store.delete_version(bucket.name, key, version, await deletion_guard(ctx, bucket, key, now()))
-        await data.drop_records([removed])
-        return Deleted(version, removed is not None and removed.delete_marker)
+        return Deleted(version, removed is not None and removed.delete_marker, removed)
     state = versioning_of(bucket)
     if state in (ENABLED, SUSPENDED):
         marker = delete_marker(bucket.name, key, data.placement(bucket.name, key, "STANDARD"), state)
         await data.commit_version(store, marker, None)
         return Deleted(marker.version_id, True)
-    await data.drop_records([await store.delete_object(bucket.name, key)])
-    return Deleted(None, False)
+    return Deleted(None, False, await store.delete_object(bucket.name, key))
 
 
 @operation("DeleteObject")
@@ -299,6 +300,7 @@ async def delete_object(ctx: Context) -> Response:
     version = requested_version(ctx)
     bucket = await require_bucket(ctx)
     deleted = await delete(ctx, bucket, ctx.key, version)
+    await ctx.services.data.drop_records([deleted.removed])
     headers = {}
     if deleted.version_id is not None:
         headers["x-amz-version-id"] = deleted.version_id
@@ -335,6 +337,7 @@ async def delete_objects(ctx: Context) -> Response:
             return "Error", entry + [("Code", "NoSuchVersion"), ("Message", "The specified version does not exist.")]
         try:
             deleted = await delete(ctx, bucket, key, version)
+            removed.append(deleted.removed)
         except S3Error as e:  # this key's failure (a locked version, say) is this entry's answer
             return "Error", entry + [("Code", e.code), ("Message", e.message)]
         if quiet:
@@ -345,5 +348,7 @@ async def delete_objects(ctx: Context) -> Response:
         return "Deleted", entry
 
     # Side by side: each is its own index write, and the writer commits them together.
+    removed: list[ObjectRecord | None] = []
     outcomes = await asyncio.gather(*(one(key, version) for key, version in requests))
+    await ctx.services.data.drop_records(removed)  # one trip to a worker thread for the whole batch
     return xml_response(xml.render("DeleteResult", [o for o in outcomes if o is not None]))
