@@ -21,6 +21,7 @@ from hoard.s3.error_map import error_response, to_s3_error
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Context, Services
+from hoard.s3.handlers.owners import check_expected_owner
 from hoard.s3.handlers.post_object import UNAUTHENTICATED, post_object
 from hoard.s3.router import route, split_target
 from hoard.storage.errors import ReadQuorumError
@@ -203,7 +204,9 @@ class HoardApp:
         handler = self.handlers.get(op.name)
         if handler is None:
             raise S3Error("NotImplemented", f"{op.name} is not implemented yet.")
-        return await handler(Context(req, op, auth, self.services, request_id))
+        ctx = Context(req, op, auth, self.services, request_id)
+        await check_expected_owner(ctx)
+        return await handler(ctx)
 
 
 def _failure(error: Exception, operation: str, resource: str, request_id: str) -> Response:

@@ -88,6 +88,9 @@ class ObjectRecord:
     # The version's ACL: (CanonicalUser or Group, id or URI, permission) grants; () is the
     # default, the owner's FULL_CONTROL alone (hoard.iam.acl).
     acl: tuple[tuple[str, str, str], ...] = ()
+    # The canonical id of the account that owns the version, where another account than the
+    # bucket's owner wrote it (ObjectWriter ownership); "" for the bucket owner's.
+    owner_id: str = ""
 
     @property
     def parts_count(self) -> int:
@@ -108,6 +111,7 @@ class ListedObject:
     version_id: str = "null"
     is_latest: bool = True
     delete_marker: bool = False
+    owner_id: str = ""  # as ObjectRecord.owner_id: "" for the bucket owner
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from hoard.iam.identities import Identities
 from hoard.iam.secrets import SecretBox, load_key
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
-from hoard.model import ObjectRecord
+from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import ObjectData
 from hoard.objects.index import open_index
 from hoard.process_role import ProcessRole
@@ -157,14 +157,13 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
 def authorizer(store: MetaStore, account: str, owner: str, block_public: bool = False) -> Authorizer:
     """The authorization step, reading the bucket policies and object tags it needs from the index."""
 
-    async def bucket_config(name: str) -> dict | None:
-        bucket = await store.get_bucket(name)
-        return bucket.config if bucket is not None else None
+    async def bucket(name: str) -> Bucket | None:
+        return await store.get_bucket(name)
 
     async def object_version(bucket: str, key: str, version: str | None) -> ObjectRecord | None:
         return await (store.get_object(bucket, key) if version is None else store.get_version(bucket, key, version))
 
-    return Authorizer(account, bucket_config, object_version, owner, block_public)
+    return Authorizer(account, bucket, object_version, owner, block_public)
 
 
 def uvicorn_server(app: Any, level: str, tls: ssl.SSLContext | None = None) -> uvicorn.Server:

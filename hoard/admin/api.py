@@ -97,8 +97,11 @@ class AdminApi:
         self.healer = cluster.healer
         self.monitor = cluster.monitor
         self.rebuilds: dict[int, RebuildJob] = {}
-        self.iam = IamAdmin(cluster.identities)
+        self.iam = IamAdmin(cluster.identities, self._buckets_owned)
         self._rebuild_task: asyncio.Task | None = None
+
+    async def _buckets_owned(self, owner: str) -> list[str]:
+        return [b.name for b in await self.cluster.store.list_buckets("", "", 11, owner=owner)]
 
     async def handle(self, req: Request, auth: AuthContext) -> Response:
         check_admin_request(auth)

@@ -1,5 +1,5 @@
-"""The admin API's identity requests: users, access keys, policies and groups (``hoard admin user
-| key | policy | group``). JSON in, JSON out; a refusal is an S3-style error document with IAM's
+"""The admin API's identity requests: accounts, users, access keys, policies and groups (``hoard
+admin account | user | key | policy | group``). JSON in, JSON out; a refusal is an S3-style error document with IAM's
 code (NoSuchEntity, EntityAlreadyExists, DeleteConflict, ...).
 
 Every change goes through ``Identities.change``: the whole directory written to every drive,
@@ -63,10 +63,18 @@ def _key_json(key: AccessKey) -> dict:
     return {"access_key": key.access_key, "user": key.user, "created": key.created, "expires": key.expires}
 
 
+BucketsOwned = Callable[[str], Awaitable[list[str]]]  # a canonical id -> the buckets it owns
+
+
 class IamAdmin:
-    def __init__(self, identities: Identities) -> None:
+    def __init__(self, identities: Identities, buckets_owned: BucketsOwned | None = None) -> None:
         self.identities = identities
+        self.buckets_owned = buckets_owned
         self.routes: dict[tuple[str, str], Handler] = {
+            ("GET", "iam/accounts"): self.list_accounts,
+            ("POST", "iam/accounts"): self.add_account,
+            ("GET", "iam/account"): self.account_info,
+            ("DELETE", "iam/account"): self.remove_account,
             ("GET", "iam/users"): self.list_users,
             ("POST", "iam/users"): self.add_user,
             ("GET", "iam/user"): self.user_info,
@@ -99,6 +107,48 @@ class IamAdmin:
     def _dir(self) -> Directory:
         return self.identities.directory
 
+    # -- accounts -----------------------------------------------------------------------------
+    def _account_json(self, d: Directory, name: str) -> dict:
+        a = d.account(name)
+        return {
+            "name": a.name,
+            "account_id": a.account_id,
+            "canonical_id": a.canonical_id,
+            "email": a.email,
+            "created": a.created,
+            "users": sorted(u.name for u in d.users.values() if u.account == a.name),
+        }
+
+    async def list_accounts(self, req: Request, auth: AuthContext) -> Response:
+        d = self._dir
+        root = self.identities.root
+        main = {"name": "", "account_id": self.identities.account, "canonical_id": root.owner_id, "display_name": root.display_name}
+        return json_answer({"deployment": main, "accounts": [self._account_json(d, n) for n in sorted(d.accounts)]})
+
+    async def add_account(self, req: Request, auth: AuthContext) -> Response:
+        name, email = _param(req, "name"), req.params.get("email", "")
+        d = await self._change(lambda d: d.add_account(name, email, _now(), self.identities.account))
+        return json_answer(self._account_json(d, name), 201)
+
+    async def account_info(self, req: Request, auth: AuthContext) -> Response:
+        try:
+            return json_answer(self._account_json(self._dir, _param(req, "name")))
+        except IamError as e:
+            raise _refused(e) from None
+
+    async def remove_account(self, req: Request, auth: AuthContext) -> Response:
+        name = _param(req, "name")
+        try:
+            account = self._dir.account(name)
+        except IamError as e:
+            raise _refused(e) from None
+        owned = await self.buckets_owned(account.canonical_id) if self.buckets_owned is not None else []
+        if owned:
+            # Its buckets would be left with an owner nobody can act as.
+            raise S3Error("DeleteConflict", f"The account {name} still owns buckets: {', '.join(owned[:10])}. Delete them first.", status=409)
+        await self._change(lambda d: d.remove_account(name))
+        return json_answer({"removed": name})
+
     # -- users --------------------------------------------------------------------------------
     async def list_users(self, req: Request, auth: AuthContext) -> Response:
         d = self._dir
@@ -106,10 +156,12 @@ class IamAdmin:
 
     def _user_json(self, d: Directory, name: str) -> dict:
         u = d.user(name)
+        account = d.accounts[u.account].account_id if u.account in d.accounts else None
         return {
             "name": u.name,
+            "account": u.account,
             "user_id": u.user_id,
-            "arn": self.identities.user_arn(u.name),
+            "arn": self.identities.user_arn(u.name, account),
             "created": u.created,
             "enabled": u.enabled,
             "policies": list(u.policies),
@@ -118,8 +170,8 @@ class IamAdmin:
         }
 
     async def add_user(self, req: Request, auth: AuthContext) -> Response:
-        name = _param(req, "name")
-        d = await self._change(lambda d: d.add_user(name, _now()))
+        name, account = _param(req, "name"), req.params.get("account", "")
+        d = await self._change(lambda d: d.add_user(name, _now(), account))
         return json_answer(self._user_json(d, name), 201)
 
     async def user_info(self, req: Request, auth: AuthContext) -> Response:

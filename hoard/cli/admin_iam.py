@@ -1,4 +1,5 @@
-"""``hoard admin user | key | policy | group``: identities and their rights, through the admin API."""
+"""``hoard admin account | user | key | policy | group``: identities and their rights, through the
+admin API."""
 
 from __future__ import annotations
 
@@ -27,6 +28,61 @@ def _show(data: dict, as_json: bool, lines: list[str]) -> None:
 JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
 
 
+# -- accounts ------------------------------------------------------------------------------------
+@admin.group()
+def account() -> None:
+    """Accounts: separate owners of buckets, as AWS accounts are (a team or a customer each)."""
+
+
+@account.command("add")
+@click.argument("name")
+@click.option("--email", default="", help="An e-mail address ACL grants may name the account by.")
+@JSON_FLAG
+@server_command
+def account_add(client: AdminClient, name: str, email: str, as_json: bool) -> None:
+    """Add an account; give it users with `user add --account NAME`."""
+    a = _call(client, "POST", "iam/accounts", name=name, email=email)
+    _show(a, as_json, [f"Account {a['name']} added (id {a['account_id']}, canonical id {a['canonical_id']})"])
+
+
+@account.command("list")
+@JSON_FLAG
+@server_command
+def account_list(client: AdminClient, as_json: bool) -> None:
+    """The deployment's own account and every other one."""
+    data = _call(client, "GET", "iam/accounts")
+    main = data["deployment"]
+    lines = [f"{'name':24} {'id':12}  canonical id", f"{'(deployment) ' + main['display_name']:24} {main['account_id']:12}  {main['canonical_id']}"]
+    lines += [f"{a['name']:24} {a['account_id']:12}  {a['canonical_id']}" for a in data["accounts"]]
+    _show(data, as_json, lines)
+
+
+@account.command("info")
+@click.argument("name")
+@JSON_FLAG
+@server_command
+def account_info(client: AdminClient, name: str, as_json: bool) -> None:
+    """An account's ids, e-mail address and users."""
+    a = _call(client, "GET", "iam/account", name=name)
+    lines = [
+        f"Account {a['name']}",
+        f"  id: {a['account_id']}",
+        f"  canonical id: {a['canonical_id']}",
+        f"  e-mail: {a['email'] or 'none'}",
+        f"  users: {', '.join(a['users']) or 'none'}",
+    ]
+    _show(a, as_json, lines)
+
+
+@account.command("remove")
+@click.argument("name")
+@server_command
+def account_remove(client: AdminClient, name: str) -> None:
+    """Remove an account that has no users and owns no buckets."""
+    _call(client, "DELETE", "iam/account", name=name)
+    click.echo(f"Account {name} removed")
+
+
 # -- users ---------------------------------------------------------------------------------------
 @admin.group()
 def user() -> None:
@@ -35,10 +91,11 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
+@click.option("--account", "account_name", default="", help="The account it belongs to (default: the deployment's own).")
 @server_command
-def user_add(client: AdminClient, name: str) -> None:
+def user_add(client: AdminClient, name: str, account_name: str) -> None:
     """Add a user (no keys, no rights yet: see `key create` and `policy attach`)."""
-    u = _call(client, "POST", "iam/users", name=name)
+    u = _call(client, "POST", "iam/users", name=name, account=account_name)
     click.echo(f"User {u['name']} added ({u['arn']})")
 
 

@@ -38,12 +38,16 @@ def default_acl(owner: str) -> Acl:
     return ((CANONICAL_USER, owner, "FULL_CONTROL"),)
 
 
-def canned(name: str, owner: str) -> Acl:
-    """The grants of a canned ACL (``x-amz-acl``); ValueError for a name S3 does not have. In one
-    account the bucket owner and the object owner are the same: bucket-owner-* add nothing."""
+def canned(name: str, owner: str, bucket_owner: str | None = None) -> Acl:
+    """The grants of a canned ACL (``x-amz-acl``) on what ``owner`` owns; ValueError for a name S3
+    does not have. bucket-owner-* grant the bucket's owner, where that is another account."""
     grants = list(default_acl(owner))
-    if name in ("private", "bucket-owner-read", "bucket-owner-full-control", "aws-exec-read"):
+    other = bucket_owner is not None and bucket_owner != owner
+    if name in ("private", "aws-exec-read"):
         pass
+    elif name in ("bucket-owner-read", "bucket-owner-full-control"):
+        if other:
+            grants.append((CANONICAL_USER, bucket_owner, "READ" if name == "bucket-owner-read" else "FULL_CONTROL"))
     elif name == "public-read":
         grants.append((GROUP, ALL_USERS, "READ"))
     elif name == "public-read-write":

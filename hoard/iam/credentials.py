@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class Identity:
     access_key: str
     secret_key: str
-    owner_id: str  # S3 canonical user id: 64 hex characters
+    owner_id: str  # its account's S3 canonical user id (64 hex characters): what owns what it makes
     display_name: str
     is_root: bool = True
     # An IAM user's (empty for the root account):
@@ -32,6 +32,13 @@ class Identity:
     policies: tuple[str, ...] = ()  # the JSON documents of every policy that applies to it
     enabled: bool = True
     expires: float | None = None
+    # The account it belongs to, by name ("": the deployment's own) and as owners are shown.
+    account_name: str = ""
+    owner_name: str = ""
+
+    @property
+    def owner_display_name(self) -> str:
+        return self.owner_name or self.display_name
 
 
 def canonical_id(access_key: str) -> str:

@@ -1,5 +1,10 @@
-"""The deployment's IAM directory: users, their access keys, groups and the policies attached to
-them, as plain data with the rules every change must keep (names, limits, references).
+"""The deployment's IAM directory: accounts, users, their access keys, groups and the policies
+attached to them, as plain data with the rules every change must keep (names, limits, references).
+
+An account is what owns buckets and objects and what ACLs grant to, as on AWS: the deployment's
+own account (its root key's, named by no entry here), and every further account made with
+``hoard admin account add``, each a separate owner whose users reach another account's buckets
+only where that account's bucket policy or ACLs let them. A user belongs to one account.
 
 It is kept whole in one file on every drive (``hoard.iam.identities``); secret keys in it are
 sealed (``hoard.iam.secrets``). Each change makes a new directory with a higher generation.
@@ -82,6 +87,15 @@ class AccessKey:
 
 
 @dataclass(frozen=True)
+class Account:
+    name: str
+    account_id: str  # 12 digits, as ARNs name an account
+    canonical_id: str  # 64 hex characters: the account's canonical user id, which ACLs name
+    created: float
+    email: str = ""  # for ACL grants by e-mail address (emailAddress=...)
+
+
+@dataclass(frozen=True)
 class User:
     name: str
     user_id: str  # AWS's unique id of an IAM user (AIDA...): what aws:userid is
@@ -89,6 +103,7 @@ class User:
     enabled: bool = True
     policies: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    account: str = ""  # the name of the account it belongs to; "" for the deployment's own
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,11 @@ def new_secret_key() -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits + "+/") for _ in range(40))
 
 
+def _new_account(name: str, email: str, now: float, taken: set[str]) -> Account:
+    account_id = next(a for a in iter(lambda: f"{secrets.randbelow(10**12):012d}", None) if a not in taken)
+    return Account(name, account_id, secrets.token_hex(32), now, email)
+
+
 def _new_user_id() -> str:
     return "AIDA" + "".join(secrets.choice(string.ascii_uppercase + "234567") for _ in range(17))
 
@@ -124,12 +144,18 @@ class Directory:
     keys: dict[str, AccessKey] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
     policies: dict[str, ManagedPolicy] = field(default_factory=dict)
+    accounts: dict[str, Account] = field(default_factory=dict)
 
     # -- reading -------------------------------------------------------------------------------
     def user(self, name: str) -> User:
         if name not in self.users:
             raise _no_such("user", name)
         return self.users[name]
+
+    def account(self, name: str) -> Account:
+        if name not in self.accounts:
+            raise _no_such("account", name)
+        return self.accounts[name]
 
     def group(self, name: str) -> Group:
         if name not in self.groups:
@@ -164,11 +190,30 @@ class Directory:
     def _next(self, **changes: dict) -> Directory:
         return replace(self, generation=self.generation + 1, **changes)
 
-    def add_user(self, name: str, now: float) -> Directory:
+    def add_account(self, name: str, email: str, now: float, main_account_id: str) -> Directory:
+        _check_name("account", name)
+        if name in self.accounts:
+            raise _exists("account", name)
+        if email and any(a.email.lower() == email.lower() for a in self.accounts.values()):
+            raise IamError("EntityAlreadyExists", f"An account with the e-mail address {email} already exists.", 409)
+        taken = {main_account_id} | {a.account_id for a in self.accounts.values()}
+        return self._next(accounts={**self.accounts, name: _new_account(name, email, now, taken)})
+
+    def remove_account(self, name: str) -> Directory:
+        """Refused while users belong to it (the admin API also refuses while it owns buckets)."""
+        self.account(name)
+        users = sorted(u.name for u in self.users.values() if u.account == name)
+        if users:
+            raise IamError("DeleteConflict", f"The account {name} still has users: {', '.join(users)}. Remove them first.", 409)
+        return self._next(accounts={k: v for k, v in self.accounts.items() if k != name})
+
+    def add_user(self, name: str, now: float, account: str = "") -> Directory:
         _check_name("user", name)
         if name in self.users:
             raise _exists("user", name)
-        return self._next(users={**self.users, name: User(name, _new_user_id(), now)})
+        if account:
+            self.account(account)
+        return self._next(users={**self.users, name: User(name, _new_user_id(), now, account=account)})
 
     def set_enabled(self, name: str, enabled: bool) -> Directory:
         return self._next(users={**self.users, name: replace(self.user(name), enabled=enabled)})
@@ -268,6 +313,7 @@ class Directory:
             "keys": [asdict(k) for k in self.keys.values()],
             "groups": [asdict(g) for g in self.groups.values()],
             "policies": [asdict(p) for p in self.policies.values()],
+            "accounts": [asdict(a) for a in self.accounts.values()],
         }
         return json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
 
@@ -280,4 +326,6 @@ class Directory:
             keys={k["access_key"]: AccessKey(**k) for k in doc["keys"]},
             groups={g["name"]: Group(**{**g, "policies": tuple(g["policies"])}) for g in doc["groups"]},
             policies={p["name"]: ManagedPolicy(**p) for p in doc["policies"]},
+            # Directories written before accounts have none: every user is the deployment's.
+            accounts={a["name"]: Account(**a) for a in doc.get("accounts", ())},
         )

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hoard.iam.credentials import Identity, canonical_id
+from hoard.iam.credentials import Identity
 from hoard.iam.directory import AccessKey, Directory, new_access_key, new_secret_key
 from hoard.iam.secrets import SecretBox
 
@@ -31,6 +31,7 @@ log = logging.getLogger("hoard.iam")
 IAM_FILE = "iam.json"
 TOKEN_SETTING = "iam_token"
 RECHECK = 0.5
+MISS_RECHECK = 0.05
 
 
 def account_id(deployment: str) -> str:
@@ -72,19 +73,22 @@ class Identities:
         by_key: dict[str, Identity] = {}
         for key in directory.keys.values():
             user = directory.users.get(key.user)
-            if user is None:
+            if user is None or (user.account and user.account not in directory.accounts):
                 continue
             secret = self.box.open(key.sealed_secret, key.access_key)
+            owner_id, account, owner_name = self._account_of(directory, user.account)
             by_key[key.access_key] = Identity(
                 access_key=key.access_key,
                 secret_key=secret,
-                owner_id=canonical_id(user.user_id),
+                owner_id=owner_id,
                 display_name=user.name,
                 is_root=False,
                 user=user.name,
                 user_id=user.user_id,
-                arn=self.user_arn(user.name),
-                account=self.account,
+                arn=self.user_arn(user.name, account),
+                account=account,
+                account_name=user.account,
+                owner_name=owner_name,
                 policies=tuple(directory.policy_document(p) for p in directory.effective_policies(user.name) if _exists(directory, p)),
                 enabled=user.enabled,
                 expires=key.expires,
@@ -92,12 +96,34 @@ class Identities:
         with self._lock:
             self.directory, self._by_key = directory, by_key
 
-    def canonical_ids(self) -> set[str]:
-        """Every canonical user id that names someone: the account's, and each user's."""
-        return {self.root.owner_id} | {canonical_id(u.user_id) for u in self.directory.users.values()}
+    def _account_of(self, directory: Directory, name: str) -> tuple[str, str, str]:
+        """An account's canonical id, 12-digit id and display name ("": the deployment's own)."""
+        if not name:
+            return self.root.owner_id, self.account, self.root.display_name
+        a = directory.accounts[name]
+        return a.canonical_id, a.account_id, a.name
 
-    def user_arn(self, name: str) -> str:
-        return f"arn:aws:iam::{self.account}:user/{name}"
+    def canonical_ids(self) -> set[str]:
+        """Every canonical user id that names an account, as ACL grants may."""
+        return {self.root.owner_id} | {a.canonical_id for a in self.directory.accounts.values()}
+
+    def owner_name(self, canonical: str) -> str:
+        """The display name of the account a canonical id names (the id itself if none does)."""
+        if canonical == self.root.owner_id:
+            return self.root.display_name
+        return next((a.name for a in self.directory.accounts.values() if a.canonical_id == canonical), canonical)
+
+    def account_id(self, canonical: str) -> str | None:
+        """The 12-digit id of the account a canonical id names."""
+        if canonical == self.root.owner_id:
+            return self.account
+        return next((a.account_id for a in self.directory.accounts.values() if a.canonical_id == canonical), None)
+
+    def canonical_for_email(self, email: str) -> str | None:
+        return next((a.canonical_id for a in self.directory.accounts.values() if a.email and a.email.lower() == email.lower()), None)
+
+    def user_arn(self, name: str, account: str | None = None) -> str:
+        return f"arn:aws:iam::{account or self.account}:user/{name}"
 
     def get(self, access_key: str) -> Identity | None:
         """The identity an access key belongs to, if it may be used now (its user enabled, the key
@@ -106,13 +132,19 @@ class Identities:
             return self.root
         self._refresh()
         identity = self._by_key.get(access_key)
+        if identity is None:
+            # A key made a moment ago in another process: look again now rather than refuse it
+            # for up to RECHECK (a script that makes a key and uses it at once). Bounded, so
+            # that unknown keys cannot make every request read the index.
+            self._refresh(MISS_RECHECK)
+            identity = self._by_key.get(access_key)
         if identity is None or not identity.enabled or (identity.expires is not None and identity.expires <= time.time()):
             return None
         return identity
 
-    def _refresh(self) -> None:
+    def _refresh(self, interval: float = RECHECK) -> None:
         now = time.monotonic()
-        if now - self._checked < RECHECK:
+        if now - self._checked < interval:
             return
         self._checked = now
         try:

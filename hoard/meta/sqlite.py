@@ -42,7 +42,7 @@ Guard = Callable[[ObjectRecord], None]
 NULL_VERSION = "null"  # the id of the version written where versioning is not Enabled
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets(
     name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL,
@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS objects(
     version_id TEXT NOT NULL DEFAULT 'null', seq TEXT NOT NULL DEFAULT '',
     delete_marker INTEGER NOT NULL DEFAULT 0, retention_mode TEXT NOT NULL DEFAULT '',
     retain_until REAL NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0,
-    acl TEXT NOT NULL DEFAULT '[]',
+    acl TEXT NOT NULL DEFAULT '[]', owner_id TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(bucket, key)
 ) WITHOUT ROWID;
 -- A key's current version is its row in objects; every older one is here, newest first.
@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS versions(
     placement TEXT NOT NULL, data_id TEXT NOT NULL, inline INTEGER NOT NULL, tags TEXT NOT NULL,
     version_id TEXT NOT NULL, seq TEXT NOT NULL, delete_marker INTEGER NOT NULL,
     retention_mode TEXT NOT NULL, retain_until REAL NOT NULL, legal_hold INTEGER NOT NULL,
-    acl TEXT NOT NULL,
+    acl TEXT NOT NULL, owner_id TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(bucket, key, seq DESC)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_by_id ON versions(bucket, key, version_id);
@@ -118,6 +118,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE uploads ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE objects ADD COLUMN acl TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE uploads ADD COLUMN acl TEXT NOT NULL DEFAULT '[]'",
+    ),
+    # Accounts: who owns a version another account than the bucket's owner wrote.
+    4: (
+        "ALTER TABLE objects ADD COLUMN owner_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE versions ADD COLUMN owner_id TEXT NOT NULL DEFAULT ''",
     ),
 }
 
@@ -181,7 +186,7 @@ def _object_row(r: ObjectRecord) -> tuple:
         _segments_json(r.segments), int(r.multipart), r.checksum_algorithm, r.checksum_value,
         r.checksum_type, json.dumps(r.placement.to_json()), r.data_id, int(r.inline), _tags_json(r.tags),
         r.version_id, r.seq, int(r.delete_marker), r.retention_mode, r.retain_until, int(r.legal_hold),
-        json.dumps([list(g) for g in r.acl]),
+        json.dumps([list(g) for g in r.acl]), r.owner_id,
     )
 
 
@@ -189,9 +194,9 @@ def _object_row(r: ObjectRecord) -> tuple:
 _OBJECT_COLUMNS = (
     "bucket, key, size, etag, last_modified, storage_class, headers, segments, multipart, "
     "checksum_algorithm, checksum_value, checksum_type, placement, data_id, inline, tags, "
-    "version_id, seq, delete_marker, retention_mode, retain_until, legal_hold, acl"
+    "version_id, seq, delete_marker, retention_mode, retain_until, legal_hold, acl, owner_id"
 )
-_OBJECT_SLOTS = ",".join("?" * 23)
+_OBJECT_SLOTS = ",".join("?" * 24)
 _SEQ_AT = 17
 
 
@@ -204,16 +209,16 @@ def _object_from_row(row: tuple) -> ObjectRecord:
         placement=Placement.from_json(json.loads(row[12])), data_id=row[13], inline=bool(row[14]),
         tags=_tags_from_json(row[15]), version_id=row[16], seq=row[17], delete_marker=bool(row[18]),
         retention_mode=row[19], retain_until=row[20], legal_hold=bool(row[21]),
-        acl=tuple(tuple(g) for g in json.loads(row[22])),
+        acl=tuple(tuple(g) for g in json.loads(row[22])), owner_id=row[23],
     )
 
 
 # A listing reads only what it shows (the key must be the second column, as in _OBJECT_COLUMNS).
-_LISTED_COLUMNS = "bucket, key, size, etag, last_modified, storage_class, checksum_algorithm, checksum_type"
+_LISTED_COLUMNS = "bucket, key, size, etag, last_modified, storage_class, checksum_algorithm, checksum_type, owner_id"
 
 
 def _listed_from_row(row: tuple) -> ListedObject:
-    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7], owner_id=row[8])
 
 
 # A version listing's rows: the listed columns, then the version's id, seq and marker flag, and
@@ -222,7 +227,7 @@ _VERSION_LISTED_COLUMNS = _LISTED_COLUMNS + ", version_id, seq, delete_marker"
 
 
 def _listed_version_from_row(row: tuple) -> ListedObject:
-    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], bool(row[11]), bool(row[10]))
+    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[9], bool(row[12]), bool(row[11]), owner_id=row[8])
 
 
 _UPLOAD_COLUMNS = (
@@ -446,10 +451,13 @@ class SqliteMetaStore:
 
         return await self._write(op)
 
-    async def list_buckets(self, prefix: str, after: str, limit: int) -> list[Bucket]:
+    async def list_buckets(self, prefix: str, after: str, limit: int, owner: str | None = None) -> list[Bucket]:
         def op(conn: sqlite3.Connection) -> list[Bucket]:
             sql = f"SELECT {_BUCKET_COLUMNS} FROM buckets WHERE name > ?"
             args: list[Any] = [after]
+            if owner is not None:
+                sql += " AND owner_id=?"
+                args.append(owner)
             where, more = _prefix_range("name", prefix)
             sql += where
             args += more
@@ -822,6 +830,9 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         for statement in MIGRATIONS[version]:
+            words = statement.split()
+            if words[:2] == ["ALTER", "TABLE"] and conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (words[2],)).fetchone() is None:
+                continue  # a table a later version added: SCHEMA makes it whole once the steps are done
             conn.execute(statement)
         conn.execute("UPDATE schema_version SET version=?", (version + 1,))
         conn.execute("COMMIT")
@@ -1015,7 +1026,7 @@ _BACKWARDS = str.maketrans("0123456789abcdef", "fedcba9876543210")
 
 
 def _version_order(row: tuple) -> tuple[str, str]:
-    return row[1], row[9].translate(_BACKWARDS) + "~"
+    return row[1], row[10].translate(_BACKWARDS) + "~"
 
 
 def _list_versions(

@@ -52,8 +52,9 @@ class MetaStore(Protocol):
         return the bucket as it now is. BucketNotFound."""
         ...
 
-    async def list_buckets(self, prefix: str, after: str, limit: int) -> list[Bucket]:
-        """Up to ``limit`` buckets named after ``after`` and starting with ``prefix``, by name."""
+    async def list_buckets(self, prefix: str, after: str, limit: int, owner: str | None = None) -> list[Bucket]:
+        """Up to ``limit`` buckets named after ``after`` and starting with ``prefix``, by name;
+        only those ``owner`` (a canonical id) owns, if given."""
         ...
 
     async def delete_bucket(self, name: str) -> None:

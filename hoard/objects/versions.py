@@ -81,9 +81,11 @@ def single_part_version(
     versioning: str | None = None,
     lock: LockSettings = NO_LOCK,
     acl: tuple[tuple[str, str, str], ...] = (),
+    owner_id: str = "",
 ) -> ObjectRecord:
     """A version made of one stored run of bytes (``blob``, "" when inline); ``versioning`` is
-    the bucket's state, which decides its version id; ``lock`` its retention and legal hold."""
+    the bucket's state, which decides its version id; ``lock`` its retention and legal hold;
+    ``owner_id`` its owner where that is not the bucket's."""
     seq = new_seq()
     return ObjectRecord(
         bucket=bucket,
@@ -104,6 +106,7 @@ def single_part_version(
         seq=seq,
         version_id=version_id_for(versioning, seq),
         acl=acl,
+        owner_id=owner_id,
         **lock.fields(),
     )
 
@@ -139,6 +142,7 @@ def multipart_version(
     seq: str,
     version_id: str,
     lock: LockSettings = NO_LOCK,
+    owner_id: str = "",
 ) -> ObjectRecord:
     """The version an upload becomes: its parts, in order, as segments (no byte is copied).
 
@@ -166,5 +170,6 @@ def multipart_version(
         seq=seq,
         version_id=version_id,
         acl=upload.acl,
+        owner_id=owner_id,
         **lock.fields(),
     )

@@ -60,6 +60,7 @@ def encode(record: ObjectRecord, fragment: int, inline: bytes = b"") -> bytes:
         "retain_until": record.retain_until,
         "legal_hold": record.legal_hold,
         "acl": [list(g) for g in record.acl],
+        "owner_id": record.owner_id,
         "fragment": fragment,
     }
     doc = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
@@ -103,6 +104,7 @@ def decode(data: bytes | bytearray) -> StoredRecord:
             retain_until=f.get("retain_until", 0.0),
             legal_hold=f.get("legal_hold", False),
             acl=tuple(tuple(g) for g in f.get("acl", ())),
+            owner_id=f.get("owner_id", ""),
         )
         return StoredRecord(record, f["fragment"], bytes(body[start + length :]))
     except (KeyError, TypeError, ValueError) as e:

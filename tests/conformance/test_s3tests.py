@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ACCESS_KEY, SECRET_KEY, HoardServer
+from tests.conftest import HoardServer
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT / "conformance" / "run.sh"
@@ -28,12 +28,31 @@ def expected_passes() -> list[str]:
     return [line.strip() for line in EXPECTED.read_text().splitlines() if line.strip() and not line.startswith("#")]
 
 
-def run_suite(server: HoardServer, out_dir: Path, subset: Path | None = None) -> dict[str, dict]:
-    env = dict(os.environ, OUT_DIR=str(out_dir), JOBS="2", TOTAL_TIMEOUT="1800", LABEL="hoard-ci")
+ALT_EMAIL = "john.doe@example.com"  # s3-tests' alt user's address, which its grant-by-email tests name
+
+
+def suite_users(server: HoardServer) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The suite's two users, made as an operator would with ``hoard admin``: "main", a user of
+    the deployment's own account, and "alt", a user of a second account, so that what the suite
+    checks one user may do to the other's buckets is checked across two owners. Each has the
+    built-in ``readwrite`` policy: everything S3 within what its account owns or is granted."""
+
+    def user(name: str, account: str = "") -> tuple[str, str]:
+        server.admin("user", "add", name, *(["--account", account] if account else []))
+        server.admin("policy", "attach", "readwrite", "--user", name)
+        key = json.loads(server.admin("key", "create", "--user", name, "--json").stdout)
+        return key["access_key"], key["secret_key"]
+
+    server.admin("account", "add", "alt", "--email", ALT_EMAIL)
+    return user("s3tests-main"), user("s3tests-alt", "alt")
+
+
+def run_suite(server: HoardServer, out_dir: Path, users: tuple[tuple[str, str], tuple[str, str]], subset: Path | None = None) -> dict[str, dict]:
+    env = dict(os.environ, OUT_DIR=str(out_dir), JOBS="2", TOTAL_TIMEOUT="1800", LABEL="hoard-ci", S3_ALT_EMAIL=ALT_EMAIL)
     if subset is not None:
         env["SUBSET"] = str(subset)
-    # Hoard has one user so far: the root key is both of the suite's users (cross-user tests fail).
-    args = [str(HARNESS), "127.0.0.1", str(server.port), ACCESS_KEY, SECRET_KEY, ACCESS_KEY, SECRET_KEY]
+    (main_key, main_secret), (alt_key, alt_secret) = users
+    args = [str(HARNESS), "127.0.0.1", str(server.port), main_key, main_secret, alt_key, alt_secret]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=2400)
     assert done.returncode == 0, f"the conformance harness failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return json.loads((out_dir / "results.json").read_text())["tests"]
@@ -43,7 +62,8 @@ def run_suite(server: HoardServer, out_dir: Path, subset: Path | None = None) ->
 def test_no_expected_pass_is_lost(tmp_path):
     server = HoardServer(tmp_path / "data").start()
     try:
-        results = run_suite(server, tmp_path / "run")
+        users = suite_users(server)
+        results = run_suite(server, tmp_path / "run", users)
         expected = expected_passes()
         lost = [name for name in expected if results.get(name, {}).get("outcome") != "passed"]
         if lost:
@@ -51,7 +71,7 @@ def test_no_expected_pass_is_lost(tmp_path):
             # threads); run just those again before calling it lost.
             subset = tmp_path / "again.txt"
             subset.write_text("\n".join(lost) + "\n")
-            again = run_suite(server, tmp_path / "again", subset)
+            again = run_suite(server, tmp_path / "again", users, subset)
             lost = [name for name in lost if again.get(name, {}).get("outcome") != "passed"]
         gained = sorted(name for name, r in results.items() if r.get("outcome") == "passed" and name not in set(expected))
         if gained:

@@ -229,10 +229,19 @@ def test_malformed_policy(server, bucket, s3, document):
     assert_missing(s3, bucket, "k")
 
 
-def test_anonymous_upload_is_refused_for_now(server, bucket, s3):
+def test_anonymous_upload_needs_a_bucket_that_lets_anyone_write(server, bucket, s3):
+    # No credentials and no policy: only the bucket's ACL or policy may let it in.
     reply = _post(f"{server.endpoint}/{bucket}", {"key": "anon"})
     assert (reply.status, reply.code) == (403, "AccessDenied")
     assert_missing(s3, bucket, "anon")
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
+    reply = _post(f"{server.endpoint}/{bucket}", {"key": "anon", "success_action_status": "201"}, b"from anyone")
+    assert reply.status == 201, reply.body
+    assert s3.get_object(Bucket=bucket, Key="anon")["Body"].read() == b"from anyone"
+    # A policy without credentials is still a signed upload missing its signature.
+    reply = _post(f"{server.endpoint}/{bucket}", {"key": "anon2", "policy": base64.b64encode(b'{"conditions": []}').decode()})
+    assert (reply.status, reply.code) == (400, "InvalidArgument")
+    assert_missing(s3, bucket, "anon2")
 
 
 def test_large_file_streams(v4, s3, bucket):

@@ -18,6 +18,7 @@ from hoard.s3 import tags, xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, int_param, now, operation, reject_unsupported_headers, require_bucket
 from hoard.s3.handlers.grants import request_acl
+from hoard.s3.handlers.owners import owner_xml, requester_account
 from hoard.s3.handlers.payload import receive_document
 
 OWNERSHIPS = ("BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter")
@@ -41,10 +42,6 @@ def validate_bucket_name(name: str) -> None:
         raise S3Error("InvalidBucketName", BucketName=name)
 
 
-def owner_xml(ctx: Context) -> list[tuple[str, str]]:
-    return [("ID", ctx.owner.owner_id), ("DisplayName", ctx.owner.display_name)]
-
-
 def region_of(ctx: Context, bucket: Bucket) -> str:
     return bucket.location or ctx.services.settings.region
 
@@ -60,7 +57,9 @@ async def list_buckets(ctx: Context) -> Response:
             after = base64.urlsafe_b64decode(token.encode()).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise S3Error("InvalidArgument", "The continuation token provided is incorrect", ArgumentName="continuation-token") from None
-    buckets = await ctx.store.list_buckets(prefix, after, limit + 1)
+    # An account lists its own buckets, as on S3.
+    account = requester_account(ctx)
+    buckets = await ctx.store.list_buckets(prefix, after, limit + 1, owner=account)
     truncated = len(buckets) > limit
     buckets = buckets[:limit]
     children: list = [
@@ -72,7 +71,7 @@ async def list_buckets(ctx: Context) -> Response:
             ])
             for b in buckets
         ]),
-        ("Owner", owner_xml(ctx)),
+        ("Owner", owner_xml(ctx, account)),
     ]
     if truncated:
         children.append(("ContinuationToken", base64.urlsafe_b64encode(buckets[-1].name.encode()).decode()))
@@ -85,14 +84,15 @@ async def list_buckets(ctx: Context) -> Response:
 async def create_bucket(ctx: Context) -> Response:
     validate_bucket_name(ctx.bucket)
     reject_unsupported_headers(ctx)
-    grants = request_acl(ctx, None)
+    owner = requester_account(ctx)
+    grants = request_acl(ctx, None, owner)
     location = ""
     config: dict = {}
     ownership = ctx.req.headers.get("x-amz-object-ownership")
     if ownership is not None:
         if ownership not in OWNERSHIPS:
             raise S3Error("InvalidArgument", "Invalid x-amz-object-ownership header", ArgumentName="x-amz-object-ownership", ArgumentValue=ownership)
-        if ownership == ACLS_DISABLED and grants and grants != acl.canned("bucket-owner-full-control", ctx.owner.owner_id):
+        if ownership == ACLS_DISABLED and grants and grants != acl.default_acl(owner):
             raise S3Error("InvalidBucketAclWithObjectOwnership", "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
         config[OWNERSHIP_CONFIG] = ownership
     if ctx.req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
@@ -113,11 +113,11 @@ async def create_bucket(ctx: Context) -> Response:
             config[tags.BUCKET_CONFIG] = [list(t) for t in tags.check(pairs, tags.MAX_BUCKET_TAGS, bucket=True)]
     if location and not re.match(r"^[A-Za-z0-9-]{1,40}$", location):
         raise S3Error("InvalidLocationConstraint", LocationConstraint=location)
-    if grants and grants != acl.default_acl(ctx.owner.owner_id):
+    if grants and grants != acl.default_acl(owner):
         config[BUCKET_ACL_CONFIG] = [list(g) for g in grants]
-    bucket = Bucket(ctx.bucket, now(), location or ctx.services.settings.region, ctx.owner.owner_id, config)
+    bucket = Bucket(ctx.bucket, now(), location or ctx.services.settings.region, owner, config)
     existing = await ctx.store.get_bucket(ctx.bucket)
-    if existing is not None and existing.owner_id == ctx.owner.owner_id and bucket.location == existing.location == "us-east-1":
+    if existing is not None and existing.owner_id == owner and bucket.location == existing.location == "us-east-1":
         # S3's us-east-1 answers its owner 200 and changes nothing (every other region: 409).
         return Response(headers={"location": f"/{ctx.bucket}"})
     await ctx.store.create_bucket(bucket)

@@ -74,11 +74,6 @@ class Context:
         """Who sent the request (None: anonymous), as authentication established."""
         return self.auth.identity
 
-    @property
-    def owner(self) -> Identity:
-        """The owner of the buckets and objects: the root account (one account for now)."""
-        return self.services.root
-
     async def authorize(self, operation: str, bucket: str | None, key: str | None = None, version: str | None = None) -> None:
         """Authorize the requester for a resource other than the request's own (a copy's source)."""
         keys = condition_keys(self.req, self.auth)

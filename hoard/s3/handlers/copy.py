@@ -30,6 +30,7 @@ from hoard.s3.handlers.common import (
 from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.multipart import part_number, require_upload, store_part
 from hoard.s3.handlers.objects import checksum_headers, write_precondition
+from hoard.s3.handlers.owners import note_owner, version_owner
 from hoard.s3.handlers.retention import lock_for_write
 from hoard.s3.handlers.versioning import version_headers, versioning_of
 
@@ -150,6 +151,7 @@ async def copy_object(ctx: Context) -> Response:
     bucket = await require_bucket_for_write(ctx)
     lock = lock_for_write(ctx, bucket, now())
     grants = request_acl(ctx, bucket) or ()
+    owner = version_owner(ctx, bucket, grants)
     source = await load_source(ctx)
     # Copying an older version over its key is how a version is restored: not a copy to itself.
     named_version = parse_copy_source(ctx.req.headers["x-amz-copy-source"])[2] is not None
@@ -184,7 +186,9 @@ async def copy_object(ctx: Context) -> Response:
         versioning=versioning_of(bucket),
         lock=lock,
         acl=grants,
+        owner_id=owner,
     )
+    await note_owner(ctx, bucket, owner)
     await ctx.services.data.commit_version(ctx.store, record, copied.inline, precondition)
     children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]
     if algorithm:

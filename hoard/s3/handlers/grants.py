@@ -15,6 +15,7 @@ from hoard.model import Bucket
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, public_access_blocked
+from hoard.s3.handlers.owners import display_name, writer
 
 GRANT_HEADERS = {
     "x-amz-grant-read": "READ",
@@ -29,12 +30,17 @@ _GRANTEE = re.compile(r'\s*(id|uri|emailAddress)\s*=\s*"?([^",]*)"?\s*(?:,|$)', 
 
 def _known_ids(ctx: Context) -> set[str]:
     identities = ctx.services.identities
-    return identities.canonical_ids() if identities is not None else {ctx.owner.owner_id}
+    return identities.canonical_ids() if identities is not None else {ctx.services.root.owner_id}
 
 
 def _grantee(ctx: Context, kind: str, value: str, permission: str, known: set[str]) -> acl.Grant:
     if kind == "emailaddress":
-        raise S3Error("UnresolvableGrantByEmailAddress", "The e-mail address you provided does not match any account on record.", EmailAddress=value)
+        # S3 keeps a grant by e-mail address as a grant to the account's canonical id.
+        identities = ctx.services.identities
+        found = identities.canonical_for_email(value) if identities is not None else None
+        if found is None:
+            raise S3Error("UnresolvableGrantByEmailAddress", "The e-mail address you provided does not match any account on record.", EmailAddress=value)
+        return (acl.CANONICAL_USER, found, permission)
     if kind == "uri":
         if value not in acl.GROUPS:
             raise S3Error("InvalidArgument", "Invalid group uri", ArgumentName="uri", ArgumentValue=value)
@@ -44,10 +50,11 @@ def _grantee(ctx: Context, kind: str, value: str, permission: str, known: set[st
     return (acl.CANONICAL_USER, value, permission)
 
 
-def request_acl(ctx: Context, bucket: Bucket | None) -> Acl | None:
-    """The ACL the request's headers give what it writes, or None if they give none. Canned and
-    granted at once is refused, as are unknown names and grantees; a public ACL where the
-    bucket's public-access block forbids one is 403."""
+def request_acl(ctx: Context, bucket: Bucket | None, owner: str | None = None) -> Acl | None:
+    """The ACL the request's headers give what it writes (owned by ``owner``; by default, the
+    writer's account), or None if they give none. Canned and granted at once is refused, as are
+    unknown names and grantees; a public ACL where the bucket's public-access block forbids one
+    is 403."""
     h = ctx.req.headers
     name = h.get("x-amz-acl")
     granted = [(header, value) for header, value in h.items() if header in GRANT_HEADERS]
@@ -61,7 +68,7 @@ def request_acl(ctx: Context, bucket: Bucket | None) -> Acl | None:
         raise S3Error("AccessControlListNotSupported")
     if name is not None:
         try:
-            grants = acl.canned(name, ctx.owner.owner_id)
+            grants = acl.canned(name, owner or writer(ctx, bucket), bucket.owner_id if bucket is not None else None)
         except ValueError:
             raise S3Error("InvalidArgument", None, ArgumentName="x-amz-acl", ArgumentValue=name) from None
     elif granted:
@@ -88,13 +95,13 @@ def check_public(ctx: Context, bucket: Bucket | None, grants: Acl) -> None:
         raise S3Error("AccessDenied", "The bucket's public access block forbids public ACLs.")
 
 
-def document_acl(ctx: Context, body: bytes) -> Acl:
-    """The grants of an AccessControlPolicy document."""
+def document_acl(ctx: Context, body: bytes, owner: str) -> Acl:
+    """The grants of an AccessControlPolicy document for what ``owner`` owns."""
     root = xml.parse(body)
     if root.tag != "AccessControlPolicy":
         raise S3Error("MalformedACLError")
-    owner = root.findtext("Owner/ID")
-    if owner is not None and owner.strip() != ctx.owner.owner_id:
+    named = root.findtext("Owner/ID")
+    if named is not None and named.strip() != owner:
         raise S3Error("AccessDenied", "The ACL names another owner.")
     known = _known_ids(ctx)
     grants: list[acl.Grant] = []
@@ -110,19 +117,18 @@ def document_acl(ctx: Context, body: bytes) -> Acl:
     return tuple(grants)
 
 
-def render(ctx: Context, grants: Acl) -> bytes:
-    """The AccessControlPolicy document of an ACL (the owner's alone for the default)."""
-    owner = [("ID", ctx.owner.owner_id), ("DisplayName", ctx.owner.display_name)]
+def render(ctx: Context, grants: Acl | None, owner: str) -> bytes:
+    """The AccessControlPolicy document of an ACL on what ``owner`` owns; None (or, for objects,
+    no grants) is the default, the owner's FULL_CONTROL alone."""
     entries = []
     # Group grants first, then users' (the order s3-tests reads them in; S3 gives none a meaning).
-    ordered = sorted(acl.effective(grants, ctx.owner.owner_id), key=lambda g: g[0] != acl.GROUP)
+    ordered = sorted(acl.default_acl(owner) if grants is None else grants, key=lambda g: g[0] != acl.GROUP)
     for kind, who, permission in ordered:
         if kind == acl.GROUP:
             entries.append(("Grant", [("GRANTEE_GROUP", [("URI", who)]), ("Permission", permission)]))
         else:
-            name = ctx.owner.display_name if who == ctx.owner.owner_id else who
-            entries.append(("Grant", [("GRANTEE_USER", [("ID", who), ("DisplayName", name)]), ("Permission", permission)]))
-    body = xml.render("AccessControlPolicy", [("Owner", owner), ("AccessControlList", entries)])
+            entries.append(("Grant", [("GRANTEE_USER", [("ID", who), ("DisplayName", display_name(ctx, who))]), ("Permission", permission)]))
+    body = xml.render("AccessControlPolicy", [("Owner", [("ID", owner), ("DisplayName", display_name(ctx, owner))]), ("AccessControlList", entries)])
     # A Grantee names its type in an xsi:type attribute, which the small XML writer does not write.
     for placeholder, kind in ((b"GRANTEE_GROUP", "Group"), (b"GRANTEE_USER", "CanonicalUser")):
         body = body.replace(b"<" + placeholder + b">", f'<Grantee xmlns:xsi="{XSI}" xsi:type="{kind}">'.encode())

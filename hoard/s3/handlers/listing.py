@@ -11,8 +11,8 @@ from hoard.model import ListedObject, Listing
 from hoard.objects.versions import is_version_id
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.buckets import owner_xml
 from hoard.s3.handlers.common import Context, int_param, operation, require_bucket
+from hoard.s3.handlers.owners import owner_xml
 
 MAX_KEYS = 1000
 
@@ -32,7 +32,8 @@ def _common(ctx: Context) -> tuple[str, str, int]:
     return params.get("prefix", ""), params.get("delimiter", ""), int_param(ctx, "max-keys", MAX_KEYS, 0, 2147483647)
 
 
-def _contents(ctx: Context, record: ListedObject, enc, with_owner: bool, tag: str = "Contents", versions: bool = False):
+def _contents(ctx: Context, record: ListedObject, enc, bucket_owner: str | None, tag: str = "Contents", versions: bool = False):
+    """One listed version; its Owner shown where ``bucket_owner`` is given (None: not asked for)."""
     children: list = [("Key", enc(record.key))]
     if versions:
         children += [("VersionId", record.version_id), ("IsLatest", record.is_latest)]
@@ -43,8 +44,8 @@ def _contents(ctx: Context, record: ListedObject, enc, with_owner: bool, tag: st
     if record.checksum_algorithm:
         children += [("ChecksumAlgorithm", record.checksum_algorithm), ("ChecksumType", record.checksum_type)]
     children += [("Size", record.size), ("StorageClass", record.storage_class)]
-    if with_owner:
-        children.append(("Owner", owner_xml(ctx)))
+    if bucket_owner is not None:
+        children.append(("Owner", owner_xml(ctx, record.owner_id or bucket_owner)))
     return (tag, children)
 
 
@@ -57,7 +58,7 @@ async def list_objects(ctx: Context) -> Response:
     enc = url_encoder(ctx)
     prefix, delimiter, max_keys = _common(ctx)
     marker = ctx.req.params.get("marker", "")
-    await require_bucket(ctx)
+    bucket = await require_bucket(ctx)
     listing = await ctx.store.list_objects(ctx.bucket, prefix, delimiter, marker, min(max_keys, MAX_KEYS))
     children: list = [
         ("Name", ctx.bucket),
@@ -72,7 +73,7 @@ async def list_objects(ctx: Context) -> Response:
     ]
     if listing.truncated and delimiter:
         children.append(("NextMarker", enc(listing.next_marker)))
-    children += [_contents(ctx, r, enc, True) for r in listing.entries]
+    children += [_contents(ctx, r, enc, bucket.owner_id) for r in listing.entries]
     children += _prefixes(listing, enc)
     return xml_response(xml.render("ListBucketResult", children))
 
@@ -94,7 +95,7 @@ async def list_objects_v2(ctx: Context) -> Response:
     # An empty token is no token: the listing starts at start-after (and the answer echoes it).
     after = _decode_token(token) if token else start_after
     fetch_owner = params.get("fetch-owner", "").lower() == "true"
-    await require_bucket(ctx)
+    bucket = await require_bucket(ctx)
     listing = await ctx.store.list_objects(ctx.bucket, prefix, delimiter, after, min(max_keys, MAX_KEYS))
     children: list = [
         ("Name", ctx.bucket),
@@ -109,12 +110,12 @@ async def list_objects_v2(ctx: Context) -> Response:
     ]
     if listing.truncated:
         children.append(("NextContinuationToken", base64.urlsafe_b64encode(listing.next_marker.encode()).decode()))
-    children += [_contents(ctx, r, enc, fetch_owner) for r in listing.entries]
+    children += [_contents(ctx, r, enc, bucket.owner_id if fetch_owner else None) for r in listing.entries]
     children += _prefixes(listing, enc)
     return xml_response(xml.render("ListBucketResult", children))
 
 
-def _delete_marker(ctx: Context, record: ListedObject, enc):
+def _delete_marker(ctx: Context, record: ListedObject, enc, bucket_owner: str):
     return (
         "DeleteMarker",
         [
@@ -122,7 +123,7 @@ def _delete_marker(ctx: Context, record: ListedObject, enc):
             ("VersionId", record.version_id),
             ("IsLatest", record.is_latest),
             ("LastModified", xml.format_time(record.last_modified)),
-            ("Owner", owner_xml(ctx)),
+            ("Owner", owner_xml(ctx, record.owner_id or bucket_owner)),
         ],
     )
 
@@ -138,7 +139,7 @@ async def list_object_versions(ctx: Context) -> Response:
         raise S3Error("InvalidArgument", "A version-id marker cannot be specified without a key marker.", ArgumentName="version-id-marker", ArgumentValue=version_marker)
     if version_marker and not is_version_id(version_marker):
         raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="version-id-marker", ArgumentValue=version_marker)
-    await require_bucket(ctx)
+    bucket = await require_bucket(ctx)
     listing = await ctx.store.list_versions(ctx.bucket, prefix, delimiter, key_marker, version_marker, min(max_keys, MAX_KEYS))
     children: list = [
         ("Name", ctx.bucket),
@@ -155,7 +156,7 @@ async def list_object_versions(ctx: Context) -> Response:
         if listing.entries and listing.entries[-1].key == listing.next_marker:
             children.append(("NextVersionIdMarker", listing.entries[-1].version_id))
     children += [
-        _delete_marker(ctx, r, enc) if r.delete_marker else _contents(ctx, r, enc, True, tag="Version", versions=True) for r in listing.entries
+        _delete_marker(ctx, r, enc, bucket.owner_id) if r.delete_marker else _contents(ctx, r, enc, bucket.owner_id, tag="Version", versions=True) for r in listing.entries
     ]
     children += _prefixes(listing, enc)
     return xml_response(xml.render("ListVersionsResult", children))

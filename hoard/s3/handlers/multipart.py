@@ -12,12 +12,11 @@ import time
 
 from hoard.http.numbers import decimal
 from hoard.http.response import Response, xml_response
-from hoard.model import ObjectRecord, Part, Upload
+from hoard.model import Bucket, ObjectRecord, Part, Upload
 from hoard.objects.lock import LockSettings
 from hoard.objects.versions import multipart_version, new_seq, version_id_for
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.buckets import owner_xml
 from hoard.s3.handlers.common import (
     MAX_PART_NUMBER,
     MIN_PART_SIZE,
@@ -36,6 +35,7 @@ from hoard.s3.handlers.common import (
 from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.listing import url_encoder
 from hoard.s3.handlers.objects import write_precondition
+from hoard.s3.handlers.owners import note_owner, owner_of_upload, owner_xml, writer
 from hoard.s3.handlers.payload import receive_blob, receive_document
 from hoard.s3.handlers.retention import lock_for_write, require_body_integrity
 from hoard.s3.handlers.versioning import version_headers, versioning_of
@@ -103,7 +103,7 @@ async def create_multipart_upload(ctx: Context) -> Response:
         headers=headers,
         checksum_algorithm=algorithm,
         checksum_type=kind,
-        owner_id=ctx.owner.owner_id,
+        owner_id=writer(ctx, bucket),
         tags=tag_set,
         acl=grants,
         **lock.fields(),
@@ -242,7 +242,10 @@ async def complete_multipart_upload(ctx: Context) -> Response:
     data_id = data.new_data_id()
     completed_at = now()
     seq = new_seq()
-    version_id = version_id_for(versioning_of(await require_bucket(ctx)), seq)
+    bucket = await require_bucket(ctx)
+    version_id = version_id_for(versioning_of(bucket), seq)
+    owner = owner_of_upload(bucket, upload.owner_id or bucket.owner_id, upload.acl)
+    await note_owner(ctx, bucket, owner)
     if upload.checksum_algorithm:
         claimed_object_checksum = ctx.req.headers.get(checksums.header_name(upload.checksum_algorithm))
 
@@ -270,7 +273,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
             if claimed_object_checksum is not None and not _same_checksum(claimed_object_checksum, checksum):
                 raise S3Error("BadDigest", f"The {current.checksum_algorithm} you specified did not match the calculated checksum.")
         lock = LockSettings(current.retention_mode, current.retain_until, current.legal_hold)
-        record = multipart_version(current, chosen, placement, data_id, completed_at, checksum, seq, version_id, lock)
+        record = multipart_version(current, chosen, placement, data_id, completed_at, checksum, seq, version_id, lock, owner)
         return record, {p.number for p in chosen}
 
     # The version's records must be on the drives before the index commit makes it visible,
@@ -296,13 +299,18 @@ async def abort_multipart_upload(ctx: Context) -> Response:
     return Response(status=204)
 
 
-def _initiator(ctx: Context) -> list:
-    return [("Initiator", owner_xml(ctx)), ("Owner", owner_xml(ctx))]
+def _initiator(ctx: Context, upload: Upload, bucket: Bucket) -> list:
+    """Who started the upload (its account; uploads from before accounts: the deployment's), and
+    who will own the object it becomes (the bucket's owner, where ownership rules say so)."""
+    initiator = upload.owner_id or ctx.services.root.owner_id
+    owner = owner_of_upload(bucket, initiator, upload.acl) or bucket.owner_id
+    return [("Initiator", owner_xml(ctx, initiator)), ("Owner", owner_xml(ctx, owner))]
 
 
 @operation("ListParts")
 async def list_parts(ctx: Context) -> Response:
     upload = await require_upload(ctx)
+    bucket = await require_bucket(ctx)
     max_parts = int_param(ctx, "max-parts", 1000, 0, 2147483647)
     marker = int_param(ctx, "part-number-marker", 0, 0, 2147483647)
     parts = await ctx.store.list_parts(upload.upload_id, marker, min(max_parts, 1000) + 1)
@@ -327,7 +335,7 @@ async def list_parts(ctx: Context) -> Response:
         if upload.checksum_algorithm and p.checksum:
             entry.append((f"Checksum{upload.checksum_algorithm}", p.checksum))
         children.append(("Part", entry))
-    children += _initiator(ctx)
+    children += _initiator(ctx, upload, bucket)
     children.append(("StorageClass", upload.storage_class))
     if upload.checksum_algorithm:
         children += [("ChecksumAlgorithm", upload.checksum_algorithm), ("ChecksumType", upload.checksum_type)]
@@ -347,7 +355,7 @@ async def list_multipart_uploads(ctx: Context) -> Response:
         raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request", ArgumentName="encoding-type")
 
     enc = url_encoder(ctx)
-    await require_bucket(ctx)
+    bucket = await require_bucket(ctx)
     listing = await ctx.store.list_uploads(ctx.bucket, prefix, delimiter, key_marker, upload_id_marker, min(max_uploads, 1000))
     children: list = [
         ("Bucket", ctx.bucket),
@@ -368,7 +376,7 @@ async def list_multipart_uploads(ctx: Context) -> Response:
     ]
     for u in listing.entries:
         entry: list = [("Key", enc(u.key)), ("UploadId", u.upload_id)]
-        entry += _initiator(ctx)
+        entry += _initiator(ctx, u, bucket)
         entry += [("StorageClass", u.storage_class), ("Initiated", xml.format_time(u.initiated))]
         if u.checksum_algorithm:
             entry += [("ChecksumAlgorithm", u.checksum_algorithm), ("ChecksumType", u.checksum_type)]

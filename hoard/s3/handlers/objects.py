@@ -33,6 +33,7 @@ from hoard.s3.handlers.common import (
     storage_class,
 )
 from hoard.s3.handlers.grants import request_acl
+from hoard.s3.handlers.owners import note_owner, version_owner
 from hoard.s3.handlers.payload import receive_blob, receive_document
 from hoard.s3.handlers.retention import deletion_guard, lock_for_write, lock_headers
 from hoard.s3.handlers.versioning import read_version, readable, requested_version, version_headers, versioning_of
@@ -92,6 +93,7 @@ async def put_object(ctx: Context) -> Response:
     bucket = await require_bucket_for_write(ctx)
     lock = lock_for_write(ctx, bucket, now(), integrity=True)
     grants = request_acl(ctx, bucket) or ()
+    owner = version_owner(ctx, bucket, grants)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
     stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True, defer_commit=True)
     record = single_part_version(
@@ -110,7 +112,9 @@ async def put_object(ctx: Context) -> Response:
         versioning=versioning_of(bucket),
         lock=lock,
         acl=grants,
+        owner_id=owner,
     )
+    await note_owner(ctx, bucket, owner)
     await ctx.services.data.commit_version(ctx.store, record, stored.inline, precondition, stored.pending)
     return Response(headers={"etag": record.etag, **checksum_headers(record), **version_headers(record)})
 

@@ -56,6 +56,7 @@ from hoard.s3.handlers.common import (
 )
 from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.objects import checksum_headers
+from hoard.s3.handlers.owners import note_owner, version_owner
 from hoard.s3.handlers.payload import BlobSink, BodyDigests
 from hoard.s3.handlers.retention import lock_for_write
 from hoard.s3.handlers.versioning import version_headers, versioning_of
@@ -103,7 +104,8 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     # follows it (for the object the form names, or the bucket when it names none).
     key = fields.get("key")
     await ctx.services.authorizer.authorize(access_request(ctx.req, None, identity, "PostObject", ctx.bucket, key or None, post=True))
-    policy = parse_policy(fields.get("policy") or "")
+    # An anonymous form (no credentials) needs no policy: the bucket's ACL or policy decided above.
+    policy = parse_policy(fields.get("policy") or "") if identity is not None or fields.get("policy") is not None else None
     if key is None:
         raise S3Error(
             "InvalidArgument",
@@ -111,7 +113,8 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
             ArgumentName="key",
             ArgumentValue="",
         )
-    check_policy(policy, fields, ctx.bucket, time.time())
+    if policy is not None:
+        check_policy(policy, fields, ctx.bucket, time.time())
     if filename is None:
         raise S3Error("IncorrectNumberOfFilesInPostRequest")
     if not key:
@@ -132,10 +135,11 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     bucket = await require_bucket_for_write(put)
     lock = lock_for_write(put, bucket, now())
     grants = request_acl(put, bucket) or ()
+    owner = version_owner(put, bucket, grants)
 
     placement = put.services.data.placement(ctx.bucket, key, sclass)
     limit = put.services.settings.max_object_size
-    if policy.length_range is not None:
+    if policy is not None and policy.length_range is not None:
         limit = min(limit, policy.length_range[1])
     sink = BlobSink(put.services.data, placement, digests.hashers, limit)
     try:
@@ -169,7 +173,9 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
         versioning=versioning_of(bucket),
         lock=lock,
         acl=grants,
+        owner_id=owner,
     )
+    await note_owner(put, bucket, owner)
     await put.services.data.commit_version(put.store, record, stored.inline, None, None if stored.inline is not None else sink.writer)
     return _success(fields, record, _location(ctx, record))
 
