@@ -87,13 +87,17 @@ def test_create_bucket_malformed_location_constraint(s3, new_name):
     assert status(e) == 404
 
 
-def test_create_existing_bucket_in_us_east_1_succeeds_and_changes_nothing(s3, bucket):
+def test_create_existing_bucket_in_us_east_1_succeeds_and_resets_only_its_acl(s3, bucket):
     """S3's us-east-1 answers 200 to its owner re-creating a bucket (the AWS CLI's `s3 mb` on a
-    bucket that exists); the bucket keeps its objects."""
+    bucket that exists) and resets the bucket's ACL to the request's; the bucket keeps its objects."""
     s3.put_object(Bucket=bucket, Key="kept", Body=b"still here")
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
     again = s3.create_bucket(Bucket=bucket)
     assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"still here"
+    assert [g["Permission"] for g in s3.get_bucket_acl(Bucket=bucket)["Grants"]] == ["FULL_CONTROL"]
+    s3.create_bucket(Bucket=bucket, ACL="authenticated-read")
+    assert {g["Grantee"].get("URI") for g in s3.get_bucket_acl(Bucket=bucket)["Grants"]} == {None, "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"}
 
 
 def test_create_existing_bucket_elsewhere_is_already_owned_by_you(s3, bucket):

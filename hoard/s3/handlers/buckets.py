@@ -118,7 +118,10 @@ async def create_bucket(ctx: Context) -> Response:
     bucket = Bucket(ctx.bucket, now(), location or ctx.services.settings.region, owner, config)
     existing = await ctx.store.get_bucket(ctx.bucket)
     if existing is not None and existing.owner_id == owner and bucket.location == existing.location == "us-east-1":
-        # S3's us-east-1 answers its owner 200 and changes nothing (every other region: 409).
+        # S3's us-east-1 answers its owner 200 (every other region: 409) and, "for legacy
+        # compatibility", resets the bucket's ACL: to the one this request gives, else the default.
+        if existing.config.get(OWNERSHIP_CONFIG) != ACLS_DISABLED and existing.config.get(BUCKET_ACL_CONFIG) != config.get(BUCKET_ACL_CONFIG):
+            await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, BUCKET_ACL_CONFIG, config.get(BUCKET_ACL_CONFIG))
         return Response(headers={"location": f"/{ctx.bucket}"})
     await ctx.store.create_bucket(bucket)
     # Every drive keeps the bucket's configuration, so the index can be rebuilt without it.
