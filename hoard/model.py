@@ -166,3 +166,24 @@ class Listing:
     prefixes: list[str] = field(default_factory=list)
     truncated: bool = False
     next_marker: str = ""  # the last key or prefix returned, for the next page
+
+
+# The header a replica carries on its target (x-amz-replication-status: REPLICA), kept with its
+# other headers: what it is, shown on GET and HEAD, and what keeps it from being replicated again.
+REPLICATION_STATUS_HEADER = "x-amz-replication-status"
+REPLICA = "REPLICA"
+
+
+@dataclass(frozen=True)
+class ReplicationTask:
+    """A version waiting to be replicated: its bytes and metadata ("object"), or, once they are
+    there, only a change of its tags or lock settings ("meta")."""
+
+    bucket: str
+    key: str
+    version_id: str
+    op: str
+    attempts: int = 0
+    queued: float = 0.0
+    error: str = ""
+    gen: int = 0  # bumped each time the version is queued again: a result counts only for its own

@@ -34,15 +34,30 @@ from hoard.meta.errors import (
     VersionChanged,
 )
 from hoard.meta.listing import Bound, Page, first_bound, prefix_end, rolled_up_marker
-from hoard.model import Bucket, CompletedUpload, ListedObject, Listing, ObjectRecord, Part, Placement, Segment, Tags, Upload
+from hoard.model import (
+    REPLICA,
+    REPLICATION_STATUS_HEADER,
+    Bucket,
+    CompletedUpload,
+    ListedObject,
+    Listing,
+    ObjectRecord,
+    Part,
+    Placement,
+    ReplicationTask,
+    Segment,
+    Tags,
+    Upload,
+)
 from hoard.nowait import WouldBlock
 
 log = logging.getLogger("hoard.meta")
 Guard = Callable[[ObjectRecord], None]
 NULL_VERSION = "null"  # the id of the version written where versioning is not Enabled
+PENDING, COMPLETED, FAILED = "PENDING", "COMPLETED", "FAILED"  # a version's replication status
 T = TypeVar("T")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets(
     name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL,
@@ -95,6 +110,16 @@ CREATE TABLE IF NOT EXISTS completed_uploads(
 CREATE TABLE IF NOT EXISTS reclaim(blob TEXT PRIMARY KEY, queued REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS damage_reports(bucket TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(bucket, key)) WITHOUT ROWID;
+-- Bucket replication: one row per version of a bucket with a replication configuration, added in
+-- the transaction that commits the version (so a version is never visible and unqueued), kept
+-- once done for the x-amz-replication-status it answers (PENDING, COMPLETED, FAILED).
+CREATE TABLE IF NOT EXISTS replication(
+    bucket TEXT NOT NULL, key TEXT NOT NULL, version_id TEXT NOT NULL, op TEXT NOT NULL,
+    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL,
+    queued REAL NOT NULL, error TEXT NOT NULL DEFAULT '', gen INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY(bucket, key, version_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS replication_due ON replication(status, next_try);
 """
 
 # What turns an index of schema version N into N + 1 (one transaction per step). Only additions:
@@ -119,6 +144,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE objects ADD COLUMN acl TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE uploads ADD COLUMN acl TEXT NOT NULL DEFAULT '[]'",
     ),
+    # Bucket replication: its table is in SCHEMA.
+    5: (),
     # Accounts: who owns a version another account than the bucket's owner wrote.
     4: (
         "ALTER TABLE objects ADD COLUMN owner_id TEXT NOT NULL DEFAULT ''",
@@ -511,6 +538,8 @@ class SqliteMetaStore:
             if found is None or found.data_id != old.data_id:
                 raise VersionChanged(f"{old.bucket}/{old.key} changed while its metadata was being replaced")
             _insert(conn, "objects" if current else "versions", new)
+            if _replicated(conn, new):
+                _queue_replication(conn, new.bucket, new.key, new.version_id, "meta")
 
         await self._write(op)
 
@@ -791,6 +820,78 @@ class SqliteMetaStore:
             return []
         return await self._write(op)
 
+    # -- replication ------------------------------------------------------------------------
+    async def replication_due(self, now: float, limit: int) -> list[ReplicationTask]:
+        def op(conn: sqlite3.Connection) -> list[ReplicationTask]:
+            rows = conn.execute(
+                "SELECT bucket, key, version_id, op, attempts, queued, error, gen FROM replication INDEXED BY replication_due "
+                "WHERE status IN (?, ?) AND next_try <= ? ORDER BY next_try LIMIT ?",
+                (PENDING, FAILED, now, limit),
+            ).fetchall()
+            return [ReplicationTask(*row) for row in rows]
+
+        return await self._read(op)
+
+    async def replication_done(self, task: ReplicationTask) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            # Only if nothing was queued for the version meanwhile (the generation it was taken at).
+            conn.execute(
+                "UPDATE replication SET status=?, error='' WHERE bucket=? AND key=? AND version_id=? AND gen=?",
+                (COMPLETED, task.bucket, task.key, task.version_id, task.gen),
+            )
+
+        await self._write(op)
+
+    async def replication_failed(self, task: ReplicationTask, error: str, retry_at: float, failed: bool) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE replication SET status=?, attempts=attempts+1, next_try=?, error=? WHERE bucket=? AND key=? AND version_id=? AND gen=?",
+                (FAILED if failed else PENDING, retry_at, error[:1000], task.bucket, task.key, task.version_id, task.gen),
+            )
+
+        await self._write(op)
+
+    async def replication_forget(self, task: ReplicationTask) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM replication WHERE bucket=? AND key=? AND version_id=? AND gen=?", (task.bucket, task.key, task.version_id, task.gen))
+
+        await self._write(op)
+
+    async def replication_status(self, bucket: str, key: str, version_id: str) -> str | None:
+        def op(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT status FROM replication WHERE bucket=? AND key=? AND version_id=?", (bucket, key, version_id)).fetchone()
+            return row[0] if row else None
+
+        return await self._read_point(op)
+
+    async def replication_queue_bucket(self, bucket: str) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            count = 0
+            for table in ("objects", "versions"):
+                rows = conn.execute(f"SELECT key, version_id, headers FROM {table} WHERE bucket=?", (bucket,)).fetchall()
+                for key, version_id, headers in rows:
+                    if json.loads(headers).get(REPLICATION_STATUS_HEADER) == REPLICA:
+                        continue
+                    _queue_replication(conn, bucket, key, version_id, "object")
+                    count += 1
+            return count
+
+        return await self._write(op)
+
+    async def replication_backlog(self, bucket: str = "") -> dict[str, float]:
+        def op(conn: sqlite3.Connection) -> dict[str, float]:
+            where, args = ("WHERE bucket=?", [bucket]) if bucket else ("", [])
+            counts = dict(conn.execute(f"SELECT status, COUNT(*) FROM replication {where} GROUP BY status", args).fetchall())
+            oldest = conn.execute(f"SELECT MIN(queued) FROM replication {where}{' AND' if where else ' WHERE'} status IN (?, ?)", [*args, PENDING, FAILED]).fetchone()[0]
+            return {
+                "pending": counts.get(PENDING, 0),
+                "failed": counts.get(FAILED, 0),
+                "completed": counts.get(COMPLETED, 0),
+                "oldest_queued": oldest or 0.0,
+            }
+
+        return await self._read(op)
+
     def get_setting_sync(self, name: str) -> str | None:
         row = self._read_sync(lambda c: c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone())
         return row[0] if row else None
@@ -874,31 +975,56 @@ def _insert(conn: sqlite3.Connection, table: str, record: ObjectRecord) -> None:
     conn.execute(f"INSERT OR REPLACE INTO {table}({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", _object_row(record))
 
 
+def _replicated(conn: sqlite3.Connection, record: ObjectRecord) -> bool:
+    """Whether a change to this version is to be replicated: its bucket has a replication
+    configuration, and it is no replica itself (which would send it back where it came from)."""
+    if record.headers.get(REPLICATION_STATUS_HEADER) == REPLICA:
+        return False
+    row = conn.execute("SELECT json_type(config, '$.replication') FROM buckets WHERE name=?", (record.bucket,)).fetchone()
+    return row is not None and row[0] is not None
+
+
+def _queue_replication(conn: sqlite3.Connection, bucket: str, key: str, version_id: str, op: str) -> None:
+    """Queue a version's replication; a change of metadata waiting behind its bytes rides with them."""
+    now = time.time()
+    conn.execute(
+        "INSERT INTO replication(bucket, key, version_id, op, status, attempts, next_try, queued) VALUES(?,?,?,?,?,0,?,?) "
+        "ON CONFLICT(bucket, key, version_id) DO UPDATE SET "
+        "op=CASE WHEN replication.status='COMPLETED' THEN excluded.op WHEN replication.op='object' THEN 'object' ELSE excluded.op END, "
+        "status='PENDING', attempts=0, next_try=excluded.next_try, error='', gen=replication.gen+1",
+        (bucket, key, version_id, op, PENDING, now, now),
+    )
+
+
 def _add_version(conn: sqlite3.Connection, record: ObjectRecord) -> ObjectRecord | None:
     """Add a version to its key's history; returns the version that leaves the index with it.
 
     The newest version (by seq) is the current one; the one it displaces becomes an older
     version. A ``null`` version replaces the key's null version, if there is one (unversioned
-    and Suspended buckets): that one is removed and its bytes reclaimed. If a newer null version
-    got there first (two writes racing), the newer stays and ``record`` itself is the one removed.
+    and Suspended buckets), and a version with an id the version of that id (a replica sent
+    again): that one is removed and its bytes reclaimed. If a newer null version got there first
+    (two writes racing), the newer stays and ``record`` itself is the one removed.
     """
+    if _replicated(conn, record):
+        _queue_replication(conn, record.bucket, record.key, record.version_id, "object")
     current = _get_object(conn, record.bucket, record.key)
     removed = None
-    if record.version_id == NULL_VERSION:
-        if current is not None and current.version_id == NULL_VERSION:
-            old, old_is_current = current, True
-        else:
-            old, old_is_current = _get_version(conn, record.bucket, record.key, NULL_VERSION)
-        if old is not None:
-            if old.seq > record.seq:
-                _queue_reclaim(conn, (s.blob for s in record.segments))
-                return record
-            # A current null version gives its place straight to the newer record (no older
-            # version is promoted only to be pushed down again).
-            _remove_version(conn, old, old_is_current, promote=False)
-            removed = old
-            if old_is_current:
-                current = None
+    # A null version replaces the key's null version; a version with an id replaces only itself
+    # (a replica sent again: the same version, not a second one).
+    if current is not None and current.version_id == record.version_id:
+        old, old_is_current = current, True
+    else:
+        old, old_is_current = _get_version(conn, record.bucket, record.key, record.version_id)
+    if old is not None:
+        if old.seq > record.seq:
+            _queue_reclaim(conn, (s.blob for s in record.segments))
+            return record
+        # A current version replaced gives its place straight to the newer record (no older
+        # version is promoted only to be pushed down again).
+        _remove_version(conn, old, old_is_current, promote=False)
+        removed = old
+        if old_is_current:
+            current = None
     if current is None or record.seq > current.seq or (record.seq == current.seq == ""):
         if current is not None:
             conn.execute("DELETE FROM objects WHERE bucket=? AND key=?", (current.bucket, current.key))

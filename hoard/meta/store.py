@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from hoard.model import Bucket, CompletedUpload, Listing, ObjectRecord, Part, Upload
+from hoard.model import Bucket, CompletedUpload, Listing, ObjectRecord, Part, ReplicationTask, Upload
 
 Precondition = Callable[[ObjectRecord | None], None]
 Guard = Callable[[ObjectRecord], None]
@@ -203,6 +203,38 @@ class MetaStore(Protocol):
 
     async def take_damage_reports(self, limit: int = 100) -> list[tuple[str, str]]:
         """Remove and return up to ``limit`` reported (bucket, key) pairs."""
+        ...
+
+    # -- bucket replication -----------------------------------------------------------------
+    # A version of a bucket with a replication configuration (its "replication" configuration)
+    # is queued in the transaction that commits it ("object"), and again when its tags or lock
+    # settings change ("meta"); replicas (x-amz-replication-status: REPLICA) never are.
+    async def replication_due(self, now: float, limit: int) -> list[ReplicationTask]:
+        """Up to ``limit`` queued versions whose time has come (PENDING or FAILED), soonest first."""
+        ...
+
+    async def replication_done(self, task: ReplicationTask) -> None:
+        """Mark a version replicated (COMPLETED), unless it was queued again since ``task`` was taken."""
+        ...
+
+    async def replication_failed(self, task: ReplicationTask, error: str, retry_at: float, failed: bool) -> None:
+        """Count a failed attempt; try again at ``retry_at``; FAILED (shown as such) if ``failed``."""
+        ...
+
+    async def replication_forget(self, task: ReplicationTask) -> None:
+        """Drop a task there is nothing to replicate for (the version is gone, or no rule covers it)."""
+        ...
+
+    async def replication_status(self, bucket: str, key: str, version_id: str) -> str | None:
+        """PENDING, COMPLETED or FAILED; None for a version never queued."""
+        ...
+
+    async def replication_queue_bucket(self, bucket: str) -> int:
+        """Queue every version of a bucket (but replicas) again: existing objects, a resync. Returns how many."""
+        ...
+
+    async def replication_backlog(self, bucket: str = "") -> dict[str, float]:
+        """pending, failed and completed counts, and oldest_queued (a Unix time; 0 if nothing waits)."""
         ...
 
     # -- settings and rebuilding ------------------------------------------------------------

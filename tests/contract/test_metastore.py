@@ -480,3 +480,45 @@ def test_replace_contents(meta):
     assert [(r.bucket, r.key) for r in meta.run(meta.store.objects_after("", "", 100))] == [("kept", "b"), ("new", "a")]
     assert meta.run(meta.store.get_upload("u-old")) is None
     assert meta.run(meta.store.get_upload("u-kept")) is not None
+
+
+def test_replication_is_queued_with_the_commit_and_answered_per_version(meta):
+    meta.bucket("plain")
+    meta.bucket("repl")
+    meta.run(meta.store.set_bucket_config("repl", "replication", {"remote": "dr", "rules": []}))
+    meta.put("plain", "k")
+    meta.put("repl", "k")
+    replica = dataclasses.replace(record("repl", "copy"), headers={"x-amz-replication-status": "REPLICA"})
+    meta.run(meta.store.put_object(replica))
+    due = meta.run(meta.store.replication_due(time.time() + 1, 10))
+    # Only the version of the replicated bucket, and not the replica (it would go back where it came from).
+    assert [(t.bucket, t.key, t.op) for t in due] == [("repl", "k", "object")]
+    assert meta.run(meta.store.replication_status("repl", "k", "null")) == "PENDING"
+    assert meta.run(meta.store.replication_status("plain", "k", "null")) is None
+    # A failure counts, waits, and shows as FAILED when the engine says so.
+    task = due[0]
+    meta.run(meta.store.replication_failed(task, "remote down", time.time() + 60, failed=True))
+    assert meta.run(meta.store.replication_due(time.time() + 1, 10)) == []
+    assert meta.run(meta.store.replication_status("repl", "k", "null")) == "FAILED"
+    [again] = meta.run(meta.store.replication_due(time.time() + 61, 10))
+    assert (again.attempts, again.error) == (1, "remote down")
+    # A tag change queued while an attempt is in flight is not lost to that attempt's success.
+    current = meta.run(meta.store.get_object("repl", "k"))
+    meta.run(meta.store.replace_version(current, dataclasses.replace(current, tags=(("a", "1"),))))
+    meta.run(meta.store.replication_done(again))
+    [queued] = meta.run(meta.store.replication_due(time.time() + 1, 10))
+    assert queued.op == "object" and queued.attempts == 0  # the bytes are not there yet: they carry the tags
+    meta.run(meta.store.replication_done(queued))
+    assert meta.run(meta.store.replication_status("repl", "k", "null")) == "COMPLETED"
+    assert meta.run(meta.store.replication_due(time.time() + 1, 10)) == []
+    # Once replicated, a change of tags alone is a "meta" task.
+    current = meta.run(meta.store.get_object("repl", "k"))
+    meta.run(meta.store.replace_version(current, dataclasses.replace(current, tags=(("a", "2"),))))
+    [meta_task] = meta.run(meta.store.replication_due(time.time() + 1, 10))
+    assert meta_task.op == "meta"
+    meta.run(meta.store.replication_forget(meta_task))
+    assert meta.run(meta.store.replication_status("repl", "k", "null")) is None
+    # A resync queues every version but replicas; the backlog counts them.
+    assert meta.run(meta.store.replication_queue_bucket("repl")) == 1
+    backlog = meta.run(meta.store.replication_backlog("repl"))
+    assert backlog["pending"] == 1 and backlog["oldest_queued"] > 0

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 from hoard.http.numbers import decimal
 from hoard.http.response import Response, xml_response
-from hoard.model import ObjectRecord, Placement
+from hoard.model import REPLICATION_STATUS_HEADER, ObjectRecord, Placement
 from hoard.objects.data import ObjectData, read_all
 from hoard.objects.versions import NULL_VERSION, is_version_id, single_part_version
 from hoard.s3 import checksums, tags, xml
@@ -31,6 +31,7 @@ from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.multipart import part_number, require_upload, store_part
 from hoard.s3.handlers.objects import checksum_headers, write_precondition
 from hoard.s3.handlers.owners import note_owner, version_owner
+from hoard.s3.handlers.replicas import replication_marks
 from hoard.s3.handlers.retention import lock_for_write
 from hoard.s3.handlers.versioning import version_headers, versioning_of
 
@@ -170,6 +171,9 @@ async def copy_object(ctx: Context) -> Response:
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
     copied, source = await copy_bytes(ctx, source, _whole, algorithm, placement, inline=True)
     headers = dict(source.headers) if directive == "COPY" else object_headers(ctx)
+    # A copy is a new version of its own: not a replica, and replicated if its bucket is.
+    headers.pop(REPLICATION_STATUS_HEADER, None)
+    headers.update(replication_marks(bucket))
     record = single_part_version(
         bucket=ctx.bucket,
         key=ctx.key,

@@ -37,6 +37,7 @@ from hoard.s3.handlers.listing import url_encoder
 from hoard.s3.handlers.objects import write_precondition
 from hoard.s3.handlers.owners import note_owner, owner_of_upload, owner_xml, writer
 from hoard.s3.handlers.payload import receive_blob, receive_document
+from hoard.s3.handlers.replicas import parse_replica, replica_write, replication_marks
 from hoard.s3.handlers.retention import lock_for_write, require_body_integrity
 from hoard.s3.handlers.versioning import version_headers, versioning_of
 
@@ -92,6 +93,9 @@ async def create_multipart_upload(ctx: Context) -> Response:
     bucket = await require_bucket_for_write(ctx)
     lock = lock_for_write(ctx, bucket, now())
     grants = request_acl(ctx, bucket) or ()
+    # A replica's source version rides with the upload to its completion.
+    replica = await replica_write(ctx, bucket)
+    headers = {**headers, **replication_marks(bucket), **(replica.headers() if replica is not None else {})}
     upload = Upload(
         # Time first: one key's uploads list in the order they were initiated (ListMultipartUploads
         # sorts them so), and upload-id-marker compares ids lexicographically.
@@ -245,6 +249,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
     bucket = await require_bucket(ctx)
     version_id = version_id_for(versioning_of(bucket), seq)
     owner = owner_of_upload(bucket, upload.owner_id or bucket.owner_id, upload.acl)
+    replica = parse_replica(upload.headers)
     await note_owner(ctx, bucket, owner)
     if upload.checksum_algorithm:
         claimed_object_checksum = ctx.req.headers.get(checksums.header_name(upload.checksum_algorithm))
@@ -274,6 +279,8 @@ async def complete_multipart_upload(ctx: Context) -> Response:
                 raise S3Error("BadDigest", f"The {current.checksum_algorithm} you specified did not match the calculated checksum.")
         lock = LockSettings(current.retention_mode, current.retain_until, current.legal_hold)
         record = multipart_version(current, chosen, placement, data_id, completed_at, checksum, seq, version_id, lock, owner)
+        if replica is not None:
+            record = replica.apply(record)
         return record, {p.number for p in chosen}
 
     # The version's records must be on the drives before the index commit makes it visible,

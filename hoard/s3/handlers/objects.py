@@ -35,6 +35,7 @@ from hoard.s3.handlers.common import (
 from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.owners import note_owner, version_owner
 from hoard.s3.handlers.payload import receive_blob, receive_document
+from hoard.s3.handlers.replicas import ReplicaOf, replica_write, replication_marks, show_replication_status
 from hoard.s3.handlers.retention import deletion_guard, lock_for_write, lock_headers
 from hoard.s3.handlers.versioning import read_version, readable, requested_version, version_headers, versioning_of
 
@@ -94,6 +95,7 @@ async def put_object(ctx: Context) -> Response:
     lock = lock_for_write(ctx, bucket, now(), integrity=True)
     grants = request_acl(ctx, bucket) or ()
     owner = version_owner(ctx, bucket, grants)
+    replica = await replica_write(ctx, bucket)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
     stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True, defer_commit=True)
     record = single_part_version(
@@ -105,7 +107,7 @@ async def put_object(ctx: Context) -> Response:
         placement=placement,
         inline=stored.inline is not None,
         storage_class=sclass,
-        headers=headers,
+        headers={**headers, **replication_marks(bucket)},
         tags=tag_set,
         checksum_algorithm=stored.checksum_algorithm or "",
         checksum_value=stored.checksum_value,
@@ -114,6 +116,8 @@ async def put_object(ctx: Context) -> Response:
         acl=grants,
         owner_id=owner,
     )
+    if replica is not None:
+        record = replica.apply(record)
     await note_owner(ctx, bucket, owner)
     await ctx.services.data.commit_version(ctx.store, record, stored.inline, precondition, stored.pending)
     return Response(headers={"etag": record.etag, **checksum_headers(record), **version_headers(record)})
@@ -221,6 +225,7 @@ async def _read_object(ctx: Context, head: bool) -> Response:
         check_read_conditions(ctx, record)
         headers = read_headers(ctx, record)
         headers.update(version_headers(record, named=version is not None))
+        await show_replication_status(ctx, record, headers)
         status = 200
         part = _part_span(ctx, record)
         if part is not None:
@@ -282,11 +287,11 @@ class Deleted:
     removed: ObjectRecord | None = None  # the version that left the index: its records are the caller's to drop
 
 
-async def delete(ctx: Context, bucket: Bucket, key: str, version: str | None) -> Deleted:
+async def delete(ctx: Context, bucket: Bucket, key: str, version: str | None, replica: ReplicaOf | None = None) -> Deleted:
     """Delete ``version`` of the key, or without one: add a delete marker where versioning is
     configured (a null one when Suspended, replacing the null version), else remove the object.
     The removed version's records are left to the caller (``ObjectData.drop_records``), so a
-    batch drops them all in one go."""
+    batch drops them all in one go. ``replica``: the delete marker replicates a source's."""
     data, store = ctx.services.data, ctx.store
     if version is not None:
         removed = await store.delete_version(bucket.name, key, version, await deletion_guard(ctx, bucket, key, now()))
@@ -294,6 +299,9 @@ async def delete(ctx: Context, bucket: Bucket, key: str, version: str | None) ->
     state = versioning_of(bucket)
     if state in (ENABLED, SUSPENDED):
         marker = delete_marker(bucket.name, key, data.placement(bucket.name, key, "STANDARD"), state)
+        marker = dataclasses.replace(marker, headers=replication_marks(bucket))
+        if replica is not None:
+            marker = replica.apply(marker)
         await data.commit_version(store, marker, None)
         return Deleted(marker.version_id, True)
     return Deleted(None, False, await store.delete_object(bucket.name, key))
@@ -303,7 +311,10 @@ async def delete(ctx: Context, bucket: Bucket, key: str, version: str | None) ->
 async def delete_object(ctx: Context) -> Response:
     version = requested_version(ctx)
     bucket = await require_bucket(ctx)
-    deleted = await delete(ctx, bucket, ctx.key, version)
+    replica = await replica_write(ctx, bucket, delete=True)
+    if replica is not None and version is not None:
+        raise S3Error("InvalidArgument", "A replica delete adds a delete marker; it names no version.", ArgumentName="versionId")
+    deleted = await delete(ctx, bucket, ctx.key, version, replica)
     await ctx.services.data.drop_records([deleted.removed])
     headers = {}
     if deleted.version_id is not None:

@@ -58,6 +58,7 @@ from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.objects import checksum_headers
 from hoard.s3.handlers.owners import note_owner, version_owner
 from hoard.s3.handlers.payload import BlobSink, BodyDigests
+from hoard.s3.handlers.replicas import replication_marks
 from hoard.s3.handlers.retention import lock_for_write
 from hoard.s3.handlers.versioning import version_headers, versioning_of
 from hoard.s3.router import Operation
@@ -166,7 +167,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
         placement=placement,
         inline=stored.inline is not None,
         storage_class=sclass,
-        headers=headers,
+        headers={**headers, **replication_marks(bucket)},
         tags=tag_set,
         checksum_algorithm=digests.algorithm,
         checksum_value=digests.checksum_value,
