@@ -126,11 +126,9 @@ class Archive:
         covered: set[int] = set()
         top = -1
         for name in self.store.names("manifest"):
-            try:
-                entries = self._read_chunk(name)
-            except ValueError as e:
-                found.append(f"{name}: {e}")
-                continue
+            entries, problem = self._read_chunk(name)
+            if problem is not None:
+                found.append(f"{name}: {problem}")
             for seq, entry in entries:
                 catalog.add(entry)
                 covered.add(seq)
@@ -156,19 +154,30 @@ class Archive:
         self.next_seq = top + 1
         return catalog
 
-    def _read_chunk(self, name: str) -> list[tuple[int, dict[str, Any]]]:
+    def _read_chunk(self, name: str) -> tuple[list[tuple[int, dict[str, Any]]], str | None]:
+        """A chunk's entries, and what is wrong with it if anything: the entries of a damaged
+        chunk that still read as entries are kept, so that verify checks their data too."""
         raw = self.store.read(name)
         body, _, trailer = raw.rstrip(b"\n").rpartition(b"\n")
+        entries = []
+        unreadable = 0
+        for line in body.split(b"\n") if body else []:
+            try:
+                record = json.loads(line)
+                entries.append((int(record["seq"]), record["entry"]))
+            except (ValueError, KeyError, TypeError):
+                unreadable += 1
         try:
             end = json.loads(trailer)
-            lines = [json.loads(line) for line in body.split(b"\n")] if body else []
         except ValueError:
-            raise ValueError("not JSON lines: damaged") from None
-        if not isinstance(end, dict) or end.get("sha256") != hashlib.sha256(body + b"\n" if body else b"").hexdigest():
-            raise ValueError("its SHA-256 does not match: damaged")
-        if end.get("count") != len(lines):
-            raise ValueError("its entry count does not match: damaged")
-        return [(int(line["seq"]), line["entry"]) for line in lines]
+            end = None
+        if not isinstance(end, dict):
+            return entries, "its last line is not its checksum: damaged"
+        if end.get("sha256") != hashlib.sha256(body + b"\n" if body else b"").hexdigest():
+            return entries, f"its SHA-256 does not match: damaged{f', {unreadable} entries unreadable' if unreadable else ''}"
+        if end.get("count") != len(entries) or unreadable:
+            return entries, "its entry count does not match: damaged"
+        return entries, None
 
     def _read_journal(self, name: str) -> tuple[int, dict[str, Any]]:
         try:

@@ -80,8 +80,11 @@ class Store(Protocol):
     def hold(self) -> contextlib.AbstractContextManager[None]:
         """Keep other runs out for as long as the context lasts (where it can be done)."""
 
+    def make(self) -> None:
+        """Make the backup's place (a folder, a bucket) if there is none yet."""
+
     def prepare(self) -> None:
-        """Make the backup's place and drop what an interrupted run left half-written."""
+        """Drop what an interrupted run left half-written."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -201,8 +204,10 @@ class FolderStore:
             lock.flush()
             yield
 
-    def prepare(self) -> None:
+    def make(self) -> None:
         self._make_dirs(self.root)
+
+    def prepare(self) -> None:
         # Whatever is in tmp/ was being written when a run stopped: never counted, so never missed.
         if self.tmp.is_dir():
             shutil.rmtree(self.tmp)
@@ -307,6 +312,9 @@ class BucketStore:
         yield
 
     def prepare(self) -> None:
+        pass  # data is spooled outside the bucket: nothing half-written is ever in it
+
+    def make(self) -> None:
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError as e:
