@@ -75,6 +75,9 @@ def run_backup(client: Any, bucket: str, prefix: str, archive: Archive, jobs: in
     summary.config = sorted(config)
     archive.save_config(run, started, config)
     listed = list(source.list_versions(client, bucket, prefix))
+    # What the listing lacks went between the last run's listing and the end of this one: the
+    # end is the latest it can have been, and a restore to a time before it keeps the version.
+    listed_at = times.now()
     summary.listed = len(listed)
     plan = backup_plan(catalog, listed)
     summary.already = plan.already
@@ -106,7 +109,7 @@ def run_backup(client: Any, bucket: str, prefix: str, archive: Archive, jobs: in
         progress.finish()
     # The listing was whole, so what it lacks is gone, whether or not every copy succeeded.
     for identity in plan.gone:
-        archive.record(gone_entry(identity, started, run))
+        archive.record(gone_entry(identity, listed_at, run))
     summary.gone = len(plan.gone)
     archive.record(run_entry(run, started, times.now(), len(listed)))
     archive.checkpoint()

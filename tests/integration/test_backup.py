@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 
 from hoard.backup.archive import Archive
 from hoard.backup.store import FolderStore
@@ -309,20 +310,28 @@ def _client_with(server: HoardServer, access: str, secret: str):
     )
 
 
-def test_a_killed_backup_resumes_without_copying_again(primary, env, tmp_path):
+def killed_when(env: dict[str, str], args: list[str], ready) -> None:
+    """Run ``hoard ARGS`` and SIGKILL it once ``ready()`` holds."""
+    run = subprocess.Popen([sys.executable, "-m", "hoard", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(ready, timeout=60)
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert run.returncode == -signal.SIGKILL
+
+
+def test_a_killed_backup_or_restore_resumes_without_copying_again(primary, env, tmp_path):
     s3 = primary.client()
     bucket = new_name("many")
     s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     count = 300
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"k/{i:04d}", Body=os.urandom(2048)), range(count)))
     dest = tmp_path / "backup"
-    run = subprocess.Popen([sys.executable, "-m", "hoard", "backup", bucket, str(dest), "--jobs", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     journal = dest / "journal"
-    assert wait_for(lambda: journal.is_dir() and len(list(journal.iterdir())) >= 25, timeout=60)
-    run.send_signal(signal.SIGKILL)
-    run.wait()
-    assert run.returncode == -signal.SIGKILL
+    killed_when(env, ["backup", bucket, str(dest), "--jobs", "1"], lambda: journal.is_dir() and len(list(journal.iterdir())) >= 25)
     recorded = len(Archive.open(FolderStore(dest)).load().versions)
     assert 25 <= recorded < count, "the backup finished before it could be killed"
 
@@ -331,6 +340,26 @@ def test_a_killed_backup_resumes_without_copying_again(primary, env, tmp_path):
     assert list((dest / "tmp").iterdir()) == []
     verified = summary(env, "backup", "verify", str(dest))
     assert verified["ok"] and verified["versions"] == count
+
+    # A restore killed halfway, run again: every key once, none twice.
+    restored = new_name("again")
+    killed_when(env, ["restore", str(dest), restored, "--jobs", "1"], lambda: _count(s3, restored) >= 25)
+    written = _count(s3, restored)
+    assert written < count, "the restore finished before it could be killed"
+    finished = summary(env, "restore", str(dest), restored)
+    assert finished["already"] >= written and finished["already"] + finished["restored"] == count
+    versions = history(s3, restored)
+    assert len(versions) == count and all(len(v) == 1 for v in versions.values())
+
+
+def _count(s3, bucket: str) -> int:
+    """Versions in ``bucket``; 0 before it is made."""
+    try:
+        return sum(len(page.get("Versions", [])) for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket))
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "NoSuchBucket":
+            raise
+        return 0
 
 
 def in_a_terminal(env: dict[str, str], *args: str) -> tuple[int, str]:
