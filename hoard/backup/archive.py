@@ -102,17 +102,26 @@ class Archive:
         return cls(store, info)
 
     @classmethod
-    def create(cls, store: Store, bucket: str, prefix: str) -> Archive:
-        """The backup of ``bucket``/``prefix`` in ``store``, begun if the store holds none yet.
+    def check_place(cls, store: Store, bucket: str, prefix: str) -> Archive | None:
+        """The backup of ``bucket``/``prefix`` already in ``store``, or None for an empty place.
         Raises OtherSource, or NotABackup for a place that holds something else."""
         if store.exists(FORMAT_FILE):
             archive = cls.open(store)
             if (archive.bucket, archive.prefix) != (bucket, prefix):
-                theirs = archive.source
-                raise OtherSource(f"{store.describe()} holds the backup of {theirs!r}, not of {f'{bucket}/{prefix}' if prefix else bucket!r}")
+                ours = f"{bucket}/{prefix}" if prefix else bucket
+                raise OtherSource(f"{store.describe()} holds the backup of {archive.source!r}, not of {ours!r}")
             return archive
         if not store.empty():
             raise NotABackup(f"{store.describe()} is neither empty nor a Hoard backup: give an empty or new place")
+        return None
+
+    @classmethod
+    def create(cls, store: Store, bucket: str, prefix: str) -> Archive:
+        """The backup of ``bucket``/``prefix`` in ``store``, begun if the store holds none yet.
+        Raises as check_place."""
+        archive = cls.check_place(store, bucket, prefix)
+        if archive is not None:
+            return archive
         info = {"format": FORMAT, "version": VERSION, "bucket": bucket, "prefix": prefix, "created": times.now()}
         store.write(FORMAT_FILE, json.dumps(info, indent=1).encode() + b"\n")
         return cls(store, info)
@@ -240,6 +249,16 @@ class Archive:
         document = {"run": run, "started": started, "bucket": self.bucket, "config": config}
         self.store.write(f"config/{run}.json", json.dumps(document, indent=1, sort_keys=True).encode() + b"\n")
         return True
+
+    def config_problems(self) -> list[str]:
+        """The configuration files that do not read back as JSON."""
+        problems = []
+        for name in self.store.names("config"):
+            try:
+                json.loads(self.store.read(name))
+            except ValueError:
+                problems.append(f"{name}: not JSON: damaged")
+        return problems
 
     def _configs(self) -> list[dict[str, Any]]:
         documents = []

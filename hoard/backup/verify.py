@@ -1,7 +1,8 @@
 """``hoard backup verify``: a backup checked on its own, with no bucket to compare it with.
 
-Every manifest file is read back and checked against the SHA-256 it carries, and every data
-file an entry names is read whole and hashed: its name is the SHA-256 its bytes must have.
+Every manifest file is read back and checked against the SHA-256 it carries, every
+configuration file read as JSON, and every data file an entry names is read whole and hashed:
+its name is the SHA-256 its bytes must have.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def verify(archive: Archive, progress: Progress | None = None) -> VerifyReport:
     progress = progress or Silent()
     report = VerifyReport(backup=archive.store.describe())
     catalog = archive.load(report.problems)
+    report.problems.extend(archive.config_problems())
     by_data: dict[str, list[Version]] = {}
     for version in catalog.versions.values():
         if not version.delete_marker:

@@ -185,6 +185,8 @@ def run(source: str, dest: str, endpoint, profile, ca_bundle, backup_endpoint, b
     store = _store(dest, "DEST", store_endpoint)
     with _failures(store_endpoint, _where(store, store_endpoint)):
         store.make()
+        # Checked before the lock is taken too: a place refused is left as it was found.
+        Archive.check_place(store, bucket, prefix)
         with store.hold():
             archive = Archive.create(store, bucket, prefix)
             store.prepare()

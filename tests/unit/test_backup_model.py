@@ -230,3 +230,70 @@ def test_data_files_are_content_addressed_and_written_once(tmp_path):
         assert not temp.exists()
     assert (tmp_path / "b" / data_name(sha)).read_bytes() == b"hello"
     assert list((tmp_path / "b" / "tmp").iterdir()) == []
+
+
+def test_a_damaged_configuration_file_is_named(tmp_path):
+    store = FolderStore(tmp_path / "b")
+    archive = Archive.create(store, "bkt", "")
+    assert archive.save_config("r1", t(1), {"versioning": {"Status": "Enabled"}})
+    assert not archive.save_config("r2", t(2), {"versioning": {"Status": "Enabled"}})  # unchanged: not kept twice
+    assert archive.save_config("r3", t(3), {})
+    assert archive.config_as_of(t(2)) == {"versioning": {"Status": "Enabled"}} and archive.config_as_of(None) == {}
+    (tmp_path / "b" / "config" / "r1.json").write_text("{ torn")
+    assert archive.config_problems() == ["config/r1.json: not JSON: damaged"]
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def iter_chunks(self, size: int):
+        for i in range(0, len(self.data), size):
+            yield self.data[i : i + size]
+
+
+class _Bucket:
+    """A stand-in for an S3 client's GetObject over one multipart object, with or without
+    partNumber reads."""
+
+    def __init__(self, parts: list[bytes], part_numbers: bool = True) -> None:
+        self.parts = parts
+        self.part_numbers = part_numbers
+        self.calls: list[dict] = []
+
+    def get_object(self, **args):
+        self.calls.append(args)
+        whole = b"".join(self.parts)
+        common = {"ResponseMetadata": {"HTTPHeaders": {"content-type": "video/mp4"}}, "Metadata": {"a": "b"}}
+        if "PartNumber" in args and self.part_numbers:
+            body = self.parts[args["PartNumber"] - 1]
+            return {**common, "Body": _Body(body), "ContentLength": len(body), "PartsCount": len(self.parts)}
+        return {**common, "Body": _Body(whole), "ContentLength": len(whole)}
+
+
+def _multipart_etag(parts: list[bytes]) -> str:
+    return hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest() + f"-{len(parts)}"
+
+
+def test_an_object_in_parts_is_read_part_by_part(tmp_path):
+    import io
+
+    from hoard.backup import source
+
+    parts = [b"a" * 10, b"b" * 3]
+    listed = Listed("k", "v1", _multipart_etag(parts), t(1), size=13)
+    bucket = _Bucket(parts)
+    out = io.BytesIO()
+    got = source.fetch(bucket, "bkt", listed, out)
+    assert out.getvalue() == b"".join(parts) and [c["PartNumber"] for c in bucket.calls] == [1, 2]
+    assert got.parts == tuple((len(p), hashlib.md5(p).hexdigest()) for p in parts)
+    assert got.restored_etag() == listed.etag and got.headers == (("content-type", "video/mp4"),)
+    # A server that ignores partNumber answers the whole object: read once, restored in one PUT.
+    plain = _Bucket(parts, part_numbers=False)
+    out = io.BytesIO()
+    got = source.fetch(plain, "bkt", listed, out)
+    assert out.getvalue() == b"".join(parts) and len(plain.calls) == 1 and got.parts == ()
+    assert got.restored_etag() == hashlib.md5(b"".join(parts)).hexdigest()
+    # Bytes that do not make the listed ETag are not taken.
+    with pytest.raises(source.Changed):
+        source.fetch(_Bucket([b"a" * 10, b"c" * 3]), "bkt", listed, io.BytesIO())
