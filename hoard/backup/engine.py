@@ -88,23 +88,30 @@ def run_backup(client: Any, bucket: str, prefix: str, archive: Archive, jobs: in
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {pool.submit(_copy, client, bucket, item, archive): item for item in plan.fetch}
-            # Only this thread writes the manifest: entries go in one at a time, each after its
-            # data file is whole and durable.
-            for future in as_completed(futures):
-                item = futures[future]
-                try:
-                    version, new = future.result()
-                except source.Changed:
-                    summary.changed += 1
-                except (ClientError, BotoCoreError, ConnectionError, OSError) as e:
-                    reason = explain(e) if isinstance(e, ClientError | BotoCoreError) else e
-                    summary.failed.append(f"{item.key!r} version {item.version_id}: {reason}")
-                else:
-                    archive.record({**version.to_json(), "run": run})
-                    summary.copied += 1
-                    summary.copied_bytes += version.size
-                    summary.new_data += new
-                progress.advance(item.size)
+            try:
+                # Only this thread writes the manifest: entries go in one at a time, each after
+                # its data file is whole and durable.
+                for future in as_completed(futures):
+                    item = futures[future]
+                    try:
+                        version, new = future.result()
+                    except source.Changed:
+                        summary.changed += 1
+                    except (ClientError, BotoCoreError, OSError) as e:
+                        reason = explain(e) if isinstance(e, ClientError | BotoCoreError) else e
+                        summary.failed.append(f"{item.key!r} version {item.version_id}: {reason}")
+                    else:
+                        archive.record({**version.to_json(), "run": run})
+                        summary.copied += 1
+                        summary.copied_bytes += version.size
+                        summary.new_data += new
+                    progress.advance(item.size)
+            except BaseException:
+                # Interrupted (Ctrl-C) or the manifest unwritable: stop after the copies under
+                # way rather than after all of them; the next run goes on from here.
+                for future in futures:
+                    future.cancel()
+                raise
     finally:
         progress.finish()
     # The listing was whole, so what it lacks is gone, whether or not every copy succeeded.

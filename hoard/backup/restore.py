@@ -117,16 +117,21 @@ def run_restore(
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {pool.submit(_restore_key, client, bucket, archive, versions, state.locked): key for key, versions in todo.items()}
-            for future in as_completed(futures):
-                written, error = future.result()
-                if error is not None:
-                    summary.failed.append(f"{futures[future]!r}: {error}")
-                for version, etag in written:
-                    summary.restored += 1
-                    summary.restored_bytes += version.size
-                    summary.delete_markers += version.delete_marker
-                    mismatched += etag != version.restored_etag()
-                    progress.advance(version.size)
+            try:
+                for future in as_completed(futures):
+                    written, error = future.result()
+                    if error is not None:
+                        summary.failed.append(f"{futures[future]!r}: {error}")
+                    for version, etag in written:
+                        summary.restored += 1
+                        summary.restored_bytes += version.size
+                        summary.delete_markers += version.delete_marker
+                        mismatched += etag != version.restored_etag()
+                        progress.advance(version.size)
+            except BaseException:
+                for future in futures:  # interrupted: stop after the keys under way
+                    future.cancel()
+                raise
     finally:
         progress.finish()
     if mismatched:
