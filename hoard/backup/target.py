@@ -135,7 +135,9 @@ def _write_args(version: Version, lock: bool) -> dict[str, Any]:
         else:
             args[param] = value
     if version.tags:
-        args["Tagging"] = urllib.parse.urlencode(version.tags)
+        # %20, never "+", for a space: the header is decoded as a URL's query, and not every
+        # server reads "+" as a space.
+        args["Tagging"] = urllib.parse.urlencode(version.tags, quote_via=urllib.parse.quote)
     if version.storage_class and version.storage_class != "STANDARD":
         args["StorageClass"] = version.storage_class
     if lock:

@@ -170,6 +170,7 @@ def test_versioned_locked_bucket_backed_up_incrementally_and_restored(primary, e
     s3.put_object(Bucket=bucket, Key="doc.txt", Body=b"second", Metadata={"author": "bob"})
     s3.delete_object(Bucket=bucket, Key="doc.txt")
     s3.put_object(Bucket=bucket, Key="doc.txt", Body=b"third", Tagging="stage=final")
+    s3.put_object_tagging(Bucket=bucket, Key="doc.txt", Tagging={"TagSet": [{"Key": "note", "Value": "a b+c=d/ü@x:y"}, {"Key": "k 2", "Value": ""}]})
     s3.put_object(Bucket=bucket, Key="gone.txt", Body=b"short-lived")
     s3.delete_object(Bucket=bucket, Key="gone.txt")
     multipart(s3, bucket, "big.bin", [os.urandom(5 * MIB), os.urandom(1000)], Metadata={"kind": "video"}, Tagging="size=big", ContentType="video/mp4")
