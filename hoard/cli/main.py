@@ -15,6 +15,7 @@ import click
 from hoard import __version__
 from hoard.cli import admin_iam  # noqa: F401 - registers the identity commands on the admin group
 from hoard.cli.admin import admin
+from hoard.cli.backup import backup, restore
 from hoard.config import (
     Settings,
     SettingsError,
@@ -270,6 +271,8 @@ def _client_url(scheme: str, host: str, port: int) -> str:
 
 
 main.add_command(admin)
+main.add_command(backup)
+main.add_command(restore)
 
 if __name__ == "__main__":
     main()
