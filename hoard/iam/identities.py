@@ -59,13 +59,7 @@ class Identities:
         """Read the newest directory the drives hold (blocks). SecretsKeyError if its secrets do not
         open with this deployment's secrets key."""
         token = self.store.get_setting_sync(TOKEN_SETTING)
-        copies = []
-        for data in self.storage.read_newest(IAM_FILE):
-            try:
-                copies.append(Directory.from_json(data))
-            except (ValueError, KeyError, TypeError) as e:
-                log.warning("skipping an unreadable copy of %s: %s", IAM_FILE, e)
-        directory = max(copies, key=lambda d: d.generation, default=Directory())
+        directory = self.storage.read_newest_copy(IAM_FILE, Directory.from_json) or Directory()
         self._install(directory)
         self._token = token
 

@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from hoard.model import Bucket, Placement
 from hoard.storage.drive import DriveState, LocalDrive, StateSlot
@@ -36,6 +37,16 @@ log = logging.getLogger("hoard.storage")
 FORMAT_VERSION = 1
 INDEX_ID_FILE = "index-id"
 CREDENTIALS_FILE = "root-credentials.json"
+
+
+class Generational(Protocol):
+    """A document kept whole on every drive whose every change has a higher ``generation``."""
+
+    @property
+    def generation(self) -> int: ...
+
+
+G = TypeVar("G", bound=Generational)
 
 
 class Storage:
@@ -290,6 +301,22 @@ class Storage:
                 except OSError:
                     continue
         return found
+
+    def read_newest_copy(self, name: str, parse: Callable[[bytes], G]) -> G | None:
+        """``name`` (under ``.hoard/``) as its newest copy on the drives holds it, parsed: each change
+        writes a copy with a higher ``generation`` to every drive (``write_shared``), so a drive
+        that was away during a change cannot bring an older one back. A copy ``parse`` refuses
+        (ValueError, KeyError, TypeError) is skipped, logged; None if no drive has a readable one."""
+        newest: G | None = None
+        for data in self.read_newest(name):
+            try:
+                copy = parse(data)
+            except (ValueError, KeyError, TypeError) as e:
+                log.warning("skipping an unreadable copy of %s: %s", name, e)
+                continue
+            if newest is None or copy.generation > newest.generation:
+                newest = copy
+        return newest
 
     def write_shared(self, name: str, data: bytes) -> None:
         """``name`` (under ``.hoard/``) written to every usable drive, as the bucket files are; a
