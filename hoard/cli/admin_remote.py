@@ -103,7 +103,7 @@ def remote_check(client: AdminClient, name: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(r, indent=1))
     elif r["ok"]:
-        count = len(r["buckets"])
-        click.echo(f"Remote {name} ({r['url']}) answers: {count} bucket{'' if count == 1 else 's'}{': ' if count else ''}{', '.join(r['buckets'][:20])}")
+        count, shown = len(r["buckets"]), ", ".join(r["buckets"][:20]) + (", ..." if len(r["buckets"]) > 20 else "")
+        click.echo(f"Remote {name} ({r['url']}) answers: {count} bucket{'' if count == 1 else 's'}{': ' if count else ''}{shown}")
     if not r["ok"]:
         raise click.ClickException(f"remote {name} ({r['url']}): {r['error']}")
