@@ -419,3 +419,33 @@ def test_remotes_and_configurations_survive_a_restart(tmp_path, target):
     finally:
         srv.stop()
     assert "Traceback" not in srv.log()
+
+
+def test_a_remote_with_a_user_of_its_own_as_documented(source, target, tmp_path):
+    """docs/replication.md's way: a user of the remote with s3:* on the destination bucket only."""
+    destination, other = versioned_bucket(target), versioned_bucket(target)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": [f"arn:aws:s3:::{destination}", f"arn:aws:s3:::{destination}/*"]},
+            {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
+        ],
+    }
+    (tmp_path / "policy.json").write_text(json.dumps(policy))
+    user = f"replicator-{uuid.uuid4().hex[:6]}"
+    target.admin("user", "add", user)
+    target.admin("policy", "create", user, str(tmp_path / "policy.json"))
+    target.admin("policy", "attach", user, "--user", user)
+    key = json.loads(target.admin("key", "create", "--user", user, "--json").stdout)
+    source.admin("remote", "add", user, target.endpoint, "--access-key", key["access_key"], "--secret-key", key["secret_key"])
+    try:
+        assert json.loads(source.admin("remote", "check", user, "--json").stdout)["ok"]
+        bucket = versioned_bucket(source)
+        s3 = source.client()
+        s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration=configuration(user, v2_rule(destination)))
+        status, code, message = error(put(source, bucket, configuration(user, v2_rule(other))))
+        assert (status, code) == (400, "InvalidRequest") and "AccessDenied" in message
+        assert s3.get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]["Rules"][0]["Destination"]["Bucket"].endswith(destination)
+        s3.delete_bucket_replication(Bucket=bucket)
+    finally:
+        source.admin("remote", "remove", user)
