@@ -33,6 +33,7 @@ from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import ObjectData
 from hoard.objects.index import open_index
 from hoard.process_role import ProcessRole
+from hoard.replication.remotes import Remotes
 from hoard.s3.auth.authenticate import Authenticator
 from hoard.s3.error_map import head_too_large_document
 from hoard.s3.handlers import registry
@@ -44,6 +45,7 @@ from hoard.workers.certs import CertificateWatcher
 from hoard.workers.healer import Healer
 from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
+from hoard.workers.replicator import Replicator
 
 log = logging.getLogger("hoard")
 
@@ -135,21 +137,23 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
     # Every process knows every key (and notices changes the leader makes: see Identities).
     identities = Identities(storage, store, deployment.secrets, deployment.root)
     identities.load()
+    remotes = Remotes(storage, deployment.secrets)
     if role.leader:
         reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at)
         healer = Healer(store, storage, data, settings.scanner_rate, settings.probe_interval, collect_reports=role.count > 1)
         data.on_damage = healer.damaged  # repaired here, within seconds
         # Drive states are shared by every process (StateSlot): one probe serves them all.
         monitor = DriveMonitor(storage, settings.probe_interval, healer.drives_back)
-        background = [monitor, healer, reclaimer]
-        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities))
+        replicator = Replicator(store, data, remotes)
+        background = [monitor, healer, reclaimer, replicator]
+        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes))
     else:
         assert role.leader_address is not None
         # The leader's unix socket is served by the same uvicorn as its port, so with TLS too.
         admin = AdminForwarder(role.leader_address, tls=deployment.certificate is not None)
     if deployment.certificate is not None:
         background.append(CertificateWatcher(deployment.certificate))  # each process reloads its own copy
-    services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account, deployment.root.owner_id, settings.block_public_access), identities=identities)
+    services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account, deployment.root.owner_id, settings.block_public_access), identities=identities, remotes=remotes)
     authenticator = Authenticator(identities, settings.region, settings.region_strict, settings.domain)
     return HoardApp(settings, services, authenticator, admin, background, role.host_id)
 

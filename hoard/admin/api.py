@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 
 from hoard import __version__
 from hoard.admin.iam_api import IamAdmin
+from hoard.admin.remotes_api import RemotesAdmin
+from hoard.admin.replication_api import ReplicationAdmin
 from hoard.http.numbers import decimal
 from hoard.http.request import Request
 from hoard.http.response import Response
@@ -22,6 +24,7 @@ from hoard.iam.authorize import administers
 from hoard.iam.identities import Identities
 from hoard.meta.store import MetaStore
 from hoard.objects.index import rebuild
+from hoard.replication.remotes import Remotes
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.storage.pool import Storage
@@ -56,6 +59,7 @@ class Cluster:
     owner_id: str  # the root's, for buckets a rebuild must recreate
     region: str
     identities: Identities  # users, keys, groups and policies (the admin API changes them)
+    remotes: Remotes | None = None  # where bucket replication writes (hoard admin remote)
 
 
 @dataclass
@@ -98,6 +102,8 @@ class AdminApi:
         self.monitor = cluster.monitor
         self.rebuilds: dict[int, RebuildJob] = {}
         self.iam = IamAdmin(cluster.identities, self._buckets_owned)
+        self.replication = ReplicationAdmin(cluster.store)
+        self.remotes = RemotesAdmin(cluster.remotes, cluster.store) if cluster.remotes is not None else None
         self._rebuild_task: asyncio.Task | None = None
 
     async def _buckets_owned(self, owner: str) -> list[str]:
@@ -106,7 +112,9 @@ class AdminApi:
     async def handle(self, req: Request, auth: AuthContext) -> Response:
         check_admin_request(auth)
         name = req.path[len(ADMIN_PREFIX) :]
-        action = self.iam.routes.get((req.method, name))
+        action = self.iam.routes.get((req.method, name)) or self.replication.routes.get((req.method, name))
+        if action is None and self.remotes is not None:
+            action = self.remotes.routes.get((req.method, name))
         if action is not None:
             return await action(req, auth)
         action = {

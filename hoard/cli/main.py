@@ -13,7 +13,11 @@ from typing import Any
 import click
 
 from hoard import __version__
-from hoard.cli import admin_iam  # noqa: F401 - registers the identity commands on the admin group
+from hoard.cli import (
+    admin_iam,  # noqa: F401 - registers the identity commands on the admin group
+    admin_remote,  # noqa: F401 - registers the remote commands on the admin group
+    admin_replicate,  # noqa: F401 - registers the replication commands on the admin group
+)
 from hoard.cli.admin import admin
 from hoard.cli.backup import backup, restore
 from hoard.config import (

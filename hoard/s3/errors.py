@@ -66,6 +66,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "NoSuchUpload": (404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
     "NoSuchVersion": (404, "The specified version does not exist."),
     "InvalidBucketState": (409, "The request is not valid with the current state of the bucket."),
+    "ReplicationConfigurationNotFoundError": (404, "The replication configuration was not found"),
     "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist for this bucket"),
     "NoSuchObjectLockConfiguration": (404, "The specified object does not have a ObjectLock configuration"),
     "InvalidRetentionPeriod": (400, "The retention period is not valid."),

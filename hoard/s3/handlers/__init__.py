@@ -19,6 +19,7 @@ def registry() -> dict[str, Handler]:
         object_lock,
         objects,
         public_access,
+        replication,
         tagging,
         versioning,
     )

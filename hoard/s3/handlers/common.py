@@ -18,6 +18,7 @@ from hoard.meta.store import MetaStore
 from hoard.model import Bucket
 from hoard.objects.data import ObjectData
 from hoard.objects.versions import now, quote_etag  # noqa: F401 - handlers take them from here
+from hoard.replication.remotes import Remotes
 from hoard.s3 import checksums
 from hoard.s3.access import condition_keys
 from hoard.s3.auth.authenticate import AuthContext
@@ -45,6 +46,7 @@ class Services:
     root: Identity
     authorizer: Authorizer
     identities: Identities | None = None  # users' canonical ids, for ACL grants that name one
+    remotes: Remotes | None = None  # where bucket replication writes (PutBucketReplication checks them)
 
 
 @dataclass

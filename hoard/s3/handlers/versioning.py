@@ -13,6 +13,7 @@ from hoard.http.response import Response, xml_response
 from hoard.model import Bucket, ObjectRecord
 from hoard.objects.lock import lock_enabled
 from hoard.objects.versions import ENABLED, NULL_VERSION, SUSPENDED, VERSIONING_CONFIG, is_version_id
+from hoard.replication.rules import REPLICATION_CONFIG
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, http_date, operation, require_bucket
@@ -89,6 +90,9 @@ async def put_bucket_versioning(ctx: Context) -> Response:
         raise S3Error("NotImplemented", "MFA delete is not implemented.")
     if status == SUSPENDED and lock_enabled(bucket):
         raise S3Error("InvalidBucketState", "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.")
+    if status == SUSPENDED and REPLICATION_CONFIG in bucket.config:
+        # Replication keeps versions apart by their ids: S3 refuses as for object lock.
+        raise S3Error("InvalidBucketState", "A replication configuration is present on this bucket, so the versioning state cannot be changed.")
     if versioning_of(bucket) != status:
         await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, VERSIONING_CONFIG, status)
     return Response()
