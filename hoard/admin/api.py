@@ -139,6 +139,7 @@ class AdminApi:
                 "objects": await cluster.store.count_objects(),
                 "healing": self.healer.status(),
                 "workers": cluster.workers,
+                "replication": await self.replication.backlog(""),
             }
         )
         return json_response(info)

@@ -40,7 +40,11 @@ class ReplicationAdmin:
         name = req.params.get("bucket", "")
         if name and await self.store.get_bucket(name) is None:
             raise S3Error("NoSuchBucket", BucketName=name)
-        backlog = await self.store.replication_backlog(name)
+        return json_answer(await self.backlog(name), 200)
+
+    async def backlog(self, bucket: str) -> dict:
+        """The replication queue of one bucket (every bucket: ""): counts by status, and the lag:
+        how long the oldest version still waiting has waited (0 when none waits)."""
+        backlog = await self.store.replication_backlog(bucket)
         oldest = backlog.pop("oldest_queued")
-        # Lag: how long the oldest version still waiting has waited (0 when nothing waits).
-        return json_answer({"bucket": name, **backlog, "lag_seconds": round(time.time() - oldest, 3) if oldest else 0.0}, 200)
+        return {"bucket": bucket, **backlog, "lag_seconds": round(time.time() - oldest, 3) if oldest else 0.0}

@@ -134,6 +134,10 @@ def test_a_target_down_for_a_while_loses_nothing(sites):
     for i in range(5):
         src.put_object(Bucket="docs", Key=f"doc-{i}", Body=f"written while the target was down {i}".encode())
     assert wait_for(lambda: status(src, "docs", "doc-0") == "FAILED", WAIT)
+    # The backlog and its lag, in the admin info as in the replication status.
+    backlog = json.loads(primary.admin("info", "--json").stdout)["replication"]
+    assert backlog["failed"] >= 1 and backlog["lag_seconds"] > 0
+    assert "Replication:" in primary.admin("info").stdout
     # Killed with versions still queued: the queue is in the index, committed with them.
     primary.kill()
     primary.start()
