@@ -133,24 +133,30 @@ class Replicator(Periodic):
             return
         params = _object_params(record, rule)
         extra = {**_identity(record), **_raw_metadata(record)}
+        # The version's own checksum goes with it: the target checks it and keeps the same one.
+        algorithm = record.checksum_algorithm
+        checksum = f"Checksum{algorithm}"
         if not record.multipart:
             with _extra(extra):
                 client.put_object(
                     Bucket=dest, Key=record.key, Body=_Stream(lambda: self._pieces(record, 0, record.size - 1), record.size), ContentLength=record.size,
-                    ContentMD5=_md5_of(record.etag), **params,
+                    ContentMD5=_md5_of(record.etag), **params, **({checksum: record.checksum_value} if algorithm and record.checksum_value else {}),
                 )  # fmt: skip
             return
+        kind = {"ChecksumAlgorithm": algorithm, "ChecksumType": record.checksum_type or "COMPOSITE"} if algorithm else {}
         with _extra(extra):
-            upload = client.create_multipart_upload(Bucket=dest, Key=record.key, **params)["UploadId"]
+            upload = client.create_multipart_upload(Bucket=dest, Key=record.key, **params, **kind)["UploadId"]
         try:
             parts, start = [], 0
             for number, segment in enumerate(record.segments, 1):
                 end = start + segment.size - 1
+                part_checksum = {checksum: segment.checksum} if algorithm and segment.checksum else {}
                 answer = client.upload_part(
                     Bucket=dest, Key=record.key, UploadId=upload, PartNumber=number, ContentLength=segment.size,
-                    Body=_Stream(lambda s=start, e=end: self._pieces(record, s, e), segment.size), **({"ContentMD5": _md5_of(segment.etag)} if segment.etag else {}),
+                    Body=_Stream(lambda s=start, e=end: self._pieces(record, s, e), segment.size),
+                    **({"ContentMD5": _md5_of(segment.etag)} if segment.etag else {}), **part_checksum,
                 )  # fmt: skip
-                parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                parts.append({"ETag": answer["ETag"], "PartNumber": number, **part_checksum})
                 start = end + 1
             client.complete_multipart_upload(Bucket=dest, Key=record.key, UploadId=upload, MultipartUpload={"Parts": parts})
         except BaseException:

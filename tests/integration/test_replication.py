@@ -6,6 +6,7 @@ demand (``hoard admin replicate resync``)."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import time
@@ -106,6 +107,19 @@ def test_every_kind_of_write_arrives_whole(sites):
     big = dst.get_object(Bucket="photos-dr", Key="big.bin")
     assert hashlib.sha256(big["Body"].read()).digest() == hashlib.sha256(b"".join(parts)).digest()
     assert big["ETag"] == src.head_object(Bucket="photos", Key="big.bin")["ETag"] and big["ETag"].endswith('-3"')
+    # Checksums travel with the bytes: a single part's, and a multipart version's parts' (the same composite).
+    src.put_object(Bucket="photos", Key="summed", Body=b"checked", ChecksumAlgorithm="SHA256")
+    upload = src.create_multipart_upload(Bucket="photos", Key="summed-mp", ChecksumAlgorithm="CRC32")["UploadId"]
+    sent = [src.upload_part(Bucket="photos", Key="summed-mp", UploadId=upload, PartNumber=i + 1, Body=p, ChecksumAlgorithm="CRC32") for i, p in enumerate(parts[1:])]
+    src.complete_multipart_upload(
+        Bucket="photos", Key="summed-mp", UploadId=upload,
+        MultipartUpload={"Parts": [{"ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"], "PartNumber": i + 1} for i, r in enumerate(sent)]},
+    )  # fmt: skip
+    assert wait_for(lambda: drained(primary, "photos"), WAIT)
+    for key, field in (("summed", "ChecksumSHA256"), ("summed-mp", "ChecksumCRC32")):
+        there = dst.head_object(Bucket="photos-dr", Key=key, ChecksumMode="ENABLED")
+        here = src.head_object(Bucket="photos", Key=key, ChecksumMode="ENABLED")
+        assert there[field] == here[field] and there["ETag"] == here["ETag"]
     # A change of tags alone travels too.
     src.put_object_tagging(Bucket="photos", Key="a.jpg", VersionId=first, Tagging={"TagSet": [{"Key": "album", "Value": "best"}]})
     assert wait_for(lambda: dst.get_object_tagging(Bucket="photos-dr", Key="a.jpg", VersionId=first)["TagSet"] == [{"Key": "album", "Value": "best"}], WAIT)
@@ -181,3 +195,20 @@ def test_existing_versions_replicate_on_demand(sites):
     done = primary.admin("replicate", "resync", "archive", "--timeout", "60")
     assert "3 versions of archive queued" in done.stdout
     assert versions(secondary.client(), "archive-dr") == versions(src, "archive")
+
+
+def test_object_lock_settings_travel_with_the_version(sites):
+    primary, secondary = sites
+    for site, name in ((primary, "vault"), (secondary, "vault-dr")):
+        site.client().create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    replicate(primary, "vault", "vault-dr")
+    src, dst = primary.client(), secondary.client()
+    until = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(days=1)
+    src.put_object(Bucket="vault", Key="ledger", Body=b"kept", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until, ObjectLockLegalHoldStatus="ON")
+    assert wait_for(lambda: drained(primary, "vault"), WAIT)
+    there = dst.head_object(Bucket="vault-dr", Key="ledger")
+    assert (there["ObjectLockMode"], there["ObjectLockRetainUntilDate"], there["ObjectLockLegalHoldStatus"]) == ("GOVERNANCE", until, "ON")
+    # Lifting the legal hold on the source lifts it on the target.
+    version = there["VersionId"]
+    src.put_object_legal_hold(Bucket="vault", Key="ledger", VersionId=version, LegalHold={"Status": "OFF"})
+    assert wait_for(lambda: dst.get_object_legal_hold(Bucket="vault-dr", Key="ledger", VersionId=version)["LegalHold"]["Status"] == "OFF", WAIT)
