@@ -474,15 +474,6 @@ NOT_IMPLEMENTED_BUCKET_CALLS = [
     ("put_bucket_website", {"WebsiteConfiguration": {"IndexDocument": {"Suffix": "index.html"}}}),
     ("get_bucket_website", {}),
     ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),
-    (
-        "put_bucket_replication",
-        {
-            "ReplicationConfiguration": {
-                "Role": "arn:aws:iam::1:role/r",
-                "Rules": [{"Status": "Enabled", "Destination": {"Bucket": "arn:aws:s3:::d"}}],
-            }
-        },
-    ),
     ("put_bucket_logging", {"BucketLoggingStatus": {}}),
     ("put_bucket_request_payment", {"RequestPaymentConfiguration": {"Payer": "Requester"}}),
     ("put_bucket_accelerate_configuration", {"AccelerateConfiguration": {"Status": "Enabled"}}),
