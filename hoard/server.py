@@ -45,6 +45,7 @@ from hoard.workers.certs import CertificateWatcher
 from hoard.workers.healer import Healer
 from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
+from hoard.workers.replicator import Replicator
 
 log = logging.getLogger("hoard")
 
@@ -144,7 +145,8 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
         data.on_damage = healer.damaged  # repaired here, within seconds
         # Drive states are shared by every process (StateSlot): one probe serves them all.
         monitor = DriveMonitor(storage, settings.probe_interval, healer.drives_back)
-        background = [monitor, healer, reclaimer]
+        replicator = Replicator(store, data, remotes)
+        background = [monitor, healer, reclaimer, replicator]
         admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes))
     else:
         assert role.leader_address is not None

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from hoard import __version__
 from hoard.admin.iam_api import IamAdmin
 from hoard.admin.remotes_api import RemotesAdmin
+from hoard.admin.replication_api import ReplicationAdmin
 from hoard.http.numbers import decimal
 from hoard.http.request import Request
 from hoard.http.response import Response
@@ -101,6 +102,7 @@ class AdminApi:
         self.monitor = cluster.monitor
         self.rebuilds: dict[int, RebuildJob] = {}
         self.iam = IamAdmin(cluster.identities, self._buckets_owned)
+        self.replication = ReplicationAdmin(cluster.store)
         self.remotes = RemotesAdmin(cluster.remotes, cluster.store) if cluster.remotes is not None else None
         self._rebuild_task: asyncio.Task | None = None
 
@@ -110,7 +112,7 @@ class AdminApi:
     async def handle(self, req: Request, auth: AuthContext) -> Response:
         check_admin_request(auth)
         name = req.path[len(ADMIN_PREFIX) :]
-        action = self.iam.routes.get((req.method, name))
+        action = self.iam.routes.get((req.method, name)) or self.replication.routes.get((req.method, name))
         if action is None and self.remotes is not None:
             action = self.remotes.routes.get((req.method, name))
         if action is not None:
@@ -137,6 +139,7 @@ class AdminApi:
                 "objects": await cluster.store.count_objects(),
                 "healing": self.healer.status(),
                 "workers": cluster.workers,
+                "replication": await self.replication.backlog(""),
             }
         )
         return json_response(info)

@@ -160,6 +160,8 @@ def info(client: AdminClient, as_json: bool) -> None:
     else:
         click.echo("Heal: none run since start")
     click.echo(f"Repairs queued by reads: {heal['queued_repairs']}; background scanner passes: {heal['scanner_passes']}")
+    r = data["replication"]
+    click.echo(f"Replication: {r['pending']} versions pending, {r['failed']} failed (retried), {r['completed']} completed; lag {r['lag_seconds']:.1f} s")
 
 
 @admin.command()

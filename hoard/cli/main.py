@@ -16,6 +16,7 @@ from hoard import __version__
 from hoard.cli import (
     admin_iam,  # noqa: F401 - registers the identity commands on the admin group
     admin_remote,  # noqa: F401 - registers the remote commands on the admin group
+    admin_replicate,  # noqa: F401 - registers the replication commands on the admin group
 )
 from hoard.cli.admin import admin
 from hoard.cli.backup import backup, restore

@@ -10,8 +10,8 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
+from hoard.objects.replicas import ReplicaOf
 from hoard.objects.versions import new_seq
-from hoard.s3.handlers.replicas import ReplicaOf
 from tests.integration.test_iam_admin import client
 
 SEQ = "0005f9a3b2c4d1e2a1b2c3d4"

@@ -17,46 +17,16 @@ DeleteObject (a delete marker); only an identity allowed ``s3:ReplicateObject`` 
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-
 from hoard.http.numbers import decimal
 from hoard.model import REPLICA, REPLICATION_STATUS_HEADER, Bucket, ObjectRecord
+from hoard.objects.replicas import REPLICA_HEADERS, REPLICA_MODIFIED_HEADER, REPLICA_SEQ_HEADER, ReplicaOf
 from hoard.objects.versions import ENABLED, NULL_VERSION, is_version_id
+from hoard.replication.rules import REPLICATION_CONFIG
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context
 from hoard.s3.handlers.versioning import versioning_of
 
-REPLICATION_CONFIG = "replication"  # the bucket configuration a replication configuration is kept under
 PENDING = "PENDING"
-REPLICA_VERSION_HEADER = "x-hoard-replica-version-id"
-REPLICA_SEQ_HEADER = "x-hoard-replica-seq"
-REPLICA_MODIFIED_HEADER = "x-hoard-replica-last-modified"  # milliseconds since the epoch
-REPLICA_HEADERS = (REPLICA_VERSION_HEADER, REPLICA_SEQ_HEADER, REPLICA_MODIFIED_HEADER)
-
-
-@dataclass(frozen=True)
-class ReplicaOf:
-    """The source version a replica write copies: its id, seq and last-modified time."""
-
-    version_id: str
-    seq: str
-    last_modified: float
-
-    def headers(self) -> dict[str, str]:
-        return {REPLICA_VERSION_HEADER: self.version_id, REPLICA_SEQ_HEADER: self.seq, REPLICA_MODIFIED_HEADER: str(round(self.last_modified * 1000))}
-
-    @classmethod
-    def of(cls, record: ObjectRecord) -> ReplicaOf:
-        return cls(record.version_id, record.seq, record.last_modified)
-
-    def apply(self, record: ObjectRecord) -> ObjectRecord:
-        """The version as the target keeps it: the source's identity, and marked a replica."""
-        headers = {k: v for k, v in record.headers.items() if k not in REPLICA_HEADERS}
-        headers[REPLICATION_STATUS_HEADER] = REPLICA
-        return dataclasses.replace(record, version_id=self.version_id, seq=self.seq, last_modified=self.last_modified, headers=headers)
-
-
 def parse_replica(headers: dict[str, str]) -> ReplicaOf | None:
     """The replica headers of a request (or an upload's stored headers); None if it has none."""
     if not any(h in headers for h in REPLICA_HEADERS):
