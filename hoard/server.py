@@ -19,6 +19,7 @@ import uvicorn
 
 from hoard.admin.api import AdminApi, Cluster
 from hoard.admin.forward import AdminForwarder
+from hoard.admin.site_sync import SiteSync
 from hoard.app import AdminHandler, Background, HoardApp
 from hoard.config import Settings
 from hoard.http.protocol import refusing_with
@@ -146,8 +147,9 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
         # Drive states are shared by every process (StateSlot): one probe serves them all.
         monitor = DriveMonitor(storage, settings.probe_interval, healer.drives_back)
         replicator = Replicator(store, data, remotes)
-        background = [monitor, healer, reclaimer, replicator]
-        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes))
+        sites = SiteSync(identities, store, data, remotes)
+        background = [monitor, healer, reclaimer, replicator, sites]
+        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites))
     else:
         assert role.leader_address is not None
         # The leader's unix socket is served by the same uvicorn as its port, so with TLS too.

@@ -17,12 +17,15 @@ from hoard import __version__
 from hoard.admin.iam_api import IamAdmin
 from hoard.admin.remotes_api import RemotesAdmin
 from hoard.admin.replication_api import ReplicationAdmin
+from hoard.admin.site_sync import SiteSync
+from hoard.admin.sites_api import SitesAdmin
 from hoard.http.numbers import decimal
 from hoard.http.request import Request
 from hoard.http.response import Response
 from hoard.iam.authorize import administers
 from hoard.iam.identities import Identities
 from hoard.meta.store import MetaStore
+from hoard.objects.data import ObjectData
 from hoard.objects.index import rebuild
 from hoard.replication.remotes import Remotes
 from hoard.s3.auth.authenticate import AuthContext
@@ -60,6 +63,8 @@ class Cluster:
     region: str
     identities: Identities  # users, keys, groups and policies (the admin API changes them)
     remotes: Remotes | None = None  # where bucket replication writes (hoard admin remote)
+    data: ObjectData | None = None  # buckets made as another site has them (site replication)
+    site_sync: SiteSync | None = None  # site replication's loop and what it last found
 
 
 @dataclass
@@ -104,6 +109,12 @@ class AdminApi:
         self.iam = IamAdmin(cluster.identities, self._buckets_owned)
         self.replication = ReplicationAdmin(cluster.store)
         self.remotes = RemotesAdmin(cluster.remotes, cluster.store) if cluster.remotes is not None else None
+        sync = cluster.site_sync
+        self.sites = (
+            SitesAdmin(cluster.identities, cluster.store, cluster.data, cluster.remotes, lambda: dict(sync.status), sync.deleted)
+            if sync is not None and cluster.data is not None and cluster.remotes is not None
+            else None
+        )
         self._rebuild_task: asyncio.Task | None = None
 
     async def _buckets_owned(self, owner: str) -> list[str]:
@@ -115,6 +126,8 @@ class AdminApi:
         action = self.iam.routes.get((req.method, name)) or self.replication.routes.get((req.method, name))
         if action is None and self.remotes is not None:
             action = self.remotes.routes.get((req.method, name))
+        if action is None and self.sites is not None:
+            action = self.sites.routes.get((req.method, name))
         if action is not None:
             return await action(req, auth)
         action = {

@@ -17,6 +17,7 @@ from hoard.cli import (
     admin_iam,  # noqa: F401 - registers the identity commands on the admin group
     admin_remote,  # noqa: F401 - registers the remote commands on the admin group
     admin_replicate,  # noqa: F401 - registers the replication commands on the admin group
+    admin_site,  # noqa: F401 - registers the site replication commands on the admin group
 )
 from hoard.cli.admin import admin
 from hoard.cli.backup import backup, restore

@@ -34,9 +34,10 @@ RECHECK = 0.5
 MISS_RECHECK = 0.05
 
 
-def account_id(deployment: str) -> str:
-    """The deployment's 12-digit account id, as IAM ARNs name an account."""
-    return f"{int(hashlib.sha256(f'hoard-account:{deployment}'.encode()).hexdigest(), 16) % 10**12:012d}"
+def account_id(root_owner: str) -> str:
+    """The deployment's own account's 12-digit id, as IAM ARNs name an account: made from its root's
+    canonical id, so that the sites of a site group (which share their root keys) have one."""
+    return f"{int(hashlib.sha256(f'hoard-account:{root_owner}'.encode()).hexdigest(), 16) % 10**12:012d}"
 
 
 class Identities:
@@ -47,7 +48,7 @@ class Identities:
         self.store = store
         self.box = box
         self.root = root
-        self.account = account_id(storage.deployment)
+        self.account = account_id(root.owner_id)
         self.directory = Directory()
         self._by_key: dict[str, Identity] = {}
         self._token: str | None = None
@@ -167,6 +168,19 @@ class Identities:
         self.store.set_setting_sync(TOKEN_SETTING, token)
         self._token = token
         return updated
+
+    def adopt(self, directory: Directory) -> bool:
+        """Take another site's directory if it is newer than ours (site replication); whether it was
+        taken. Equal generations with other contents: the one whose text sorts last wins on every
+        site alike, so the sites settle on one."""
+        def newer(current: Directory) -> Directory:
+            if (directory.generation, directory.to_json()) > (current.generation, current.to_json()):
+                return directory
+            return current
+
+        with self._lock:
+            before = self.directory
+        return self.change(newer) is not before
 
     def new_key(self, user: str, expires: float | None, now: float) -> tuple[AccessKey, str]:
         """A new key for ``user``: the key, and its secret, shown once and then only kept sealed."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -20,6 +21,12 @@ from hoard.storage.errors import ReadQuorumError
 from hoard.storage.pool import Storage
 
 log = logging.getLogger("hoard.data")
+
+
+# A bucket's configurations that stay with one site (site replication carries the others), and
+# the one that says when those others last changed.
+SITE_STAMP = "siteStamp"
+SITE_LOCAL_CONFIGS = frozenset({"replication", "foreignObjects", SITE_STAMP})
 
 
 class ObjectData:
@@ -56,6 +63,9 @@ class ObjectData:
         async with self._bucket_files:  # one bucket file write at a time in this process
             before = await store.get_bucket(name)
             bucket = await store.set_bucket_config(name, config_name, value)
+            if config_name not in SITE_LOCAL_CONFIGS:
+                # When it last changed: between sites, the newer configuration wins.
+                bucket = await store.set_bucket_config(name, SITE_STAMP, round(time.time(), 6))
             try:
                 written = bucket
                 for _ in range(5):
@@ -71,6 +81,23 @@ class ObjectData:
                 await store.set_bucket_config(name, config_name, previous)
                 raise
             return bucket
+
+    async def adopt_bucket(self, store: MetaStore, bucket: Bucket) -> Bucket:
+        """Make a bucket what another site of the site group has: created with its owner if missing,
+        else its configurations (all but this site's own) set as given, with the other site's
+        stamp, not a new one (a new stamp would send them back). Returns the bucket as it now is."""
+        async with self._bucket_files:
+            current = await store.get_bucket(bucket.name)
+            if current is None:
+                await store.create_bucket(bucket)
+                current = bucket
+            else:
+                wanted = {k: v for k, v in bucket.config.items() if k not in SITE_LOCAL_CONFIGS or k == SITE_STAMP}
+                for name in sorted(set(wanted) | {k for k in current.config if k not in SITE_LOCAL_CONFIGS}):
+                    if current.config.get(name) != wanted.get(name):
+                        current = await store.set_bucket_config(bucket.name, name, wanted.get(name))
+            await asyncio.to_thread(self.storage.save_bucket, current)
+            return current
 
     async def replace_metadata(self, store: MetaStore, old: ObjectRecord, **changes: Any) -> ObjectRecord:
         """Give the current version ``old`` other metadata (tags, ...) and the same bytes.

@@ -98,6 +98,7 @@ class StoredRemote:
     sealed_secret: str
     region: str = "us-east-1"
     ca_bundle: str = ""  # a PEM file on the server's machine ("": the system's CAs)
+    site: bool = False  # another site of this one's site group (hoard admin site add)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Remote:
     secret_key: str = field(repr=False)
     region: str = "us-east-1"
     ca_bundle: str = ""
+    site: bool = False
 
     def s3_client(self, timeout: float = 30.0) -> Any:
         """A boto3 S3 client for the remote: path-style addressing (a bucket name is never a host
@@ -214,11 +216,11 @@ class Remotes:
 
     def open(self, stored: StoredRemote) -> Remote:
         secret = self.box.open(stored.sealed_secret, _context(stored.name))
-        return Remote(stored.name, stored.url, stored.access_key, secret, stored.region, stored.ca_bundle)
+        return Remote(stored.name, stored.url, stored.access_key, secret, stored.region, stored.ca_bundle, stored.site)
 
     def seal(self, remote: Remote) -> StoredRemote:
         sealed = self.box.seal(remote.secret_key, _context(remote.name))
-        return StoredRemote(remote.name, remote.url, remote.access_key, sealed, remote.region, remote.ca_bundle)
+        return StoredRemote(remote.name, remote.url, remote.access_key, sealed, remote.region, remote.ca_bundle, remote.site)
 
     def change(self, mutate: Callable[[dict[str, StoredRemote]], dict[str, StoredRemote]]) -> None:
         """Write the remotes ``mutate`` makes of the current ones to every drive, with the next
