@@ -4,9 +4,9 @@ on one side is made there; of two configurations the one changed last wins: ``si
 give every versioned bucket a replication configuration toward the other site, so its versions
 follow (existing versions too). A site that was down catches up on its next round.
 
-A bucket deleted here is remembered (the names seen at the last round, less those here now), so
-that the other site does not bring it back; the other site is told, and deletes its copy when
-empty (its versions are its own: permanent deletes are not replicated, as on S3).
+A bucket deleted here is remembered (DeleteBucket notes when), so that the other site does not
+bring it back; the other site is told, and deletes its copy when empty (its versions are its
+own: permanent deletes are not replicated, as on S3).
 """
 
 from __future__ import annotations
@@ -24,15 +24,13 @@ from hoard.iam.identities import Identities
 from hoard.meta.errors import BucketNotEmpty, BucketNotFound
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket
-from hoard.objects.data import SITE_STAMP, ObjectData
+from hoard.objects.data import DELETED_BUCKET_PREFIX, SITE_STAMP, ObjectData
 from hoard.objects.versions import ENABLED, VERSIONING_CONFIG
 from hoard.replication.remotes import Remote, Remotes
 from hoard.replication.rules import REPLICATION_CONFIG, ReplicationConfig, Rule
 from hoard.workers.periodic import Periodic
 
 log = logging.getLogger("hoard.sites")
-SEEN_SETTING = "site_buckets_seen"
-DELETED_SETTING = "site_buckets_deleted"
 
 
 class SiteSync(Periodic):
@@ -47,14 +45,13 @@ class SiteSync(Periodic):
         self.status: dict[str, dict[str, Any]] = {}
 
     def deleted(self) -> dict[str, float]:
-        """Buckets deleted here since they were first seen by a round, and when (blocks)."""
-        return json.loads(self.store.get_setting_sync(DELETED_SETTING) or "{}")
+        """Buckets deleted here, and when (DeleteBucket notes each). Blocks."""
+        return {name[len(DELETED_BUCKET_PREFIX) :]: float(value) for name, value in self.store.settings_with_prefix_sync(DELETED_BUCKET_PREFIX).items()}
 
     async def run_once(self) -> int:
         sites = [r for r in (await asyncio.to_thread(self.remotes.load)).values() if r.site]
         if not sites:
             return 0
-        await self._note_deletions()
         for site in sites:
             try:
                 report = await self.sync(site)
@@ -64,22 +61,6 @@ class SiteSync(Periodic):
                 continue
             self.status[site.name] = {"ok": True, "error": "", "last_sync": time.time(), "last_attempt": time.time(), **report}
         return len(sites)
-
-    async def _note_deletions(self) -> None:
-        names = {b.name for b in await self.store.list_buckets("", "", 1_000_000)}
-        seen = set(json.loads(await asyncio.to_thread(self.store.get_setting_sync, SEEN_SETTING) or "[]"))
-        deleted = await asyncio.to_thread(self.deleted)
-        now = time.time()
-        changed = False
-        for name in seen - names:
-            deleted[name], changed = now, True
-        for name in names & set(deleted):
-            del deleted[name]  # made again since
-            changed = True
-        if changed:
-            await asyncio.to_thread(self.store.set_setting_sync, DELETED_SETTING, json.dumps(deleted))
-        if names != seen:
-            await asyncio.to_thread(self.store.set_setting_sync, SEEN_SETTING, json.dumps(sorted(names)))
 
     async def sync(self, site: Remote) -> dict[str, Any]:
         client = site_client(site)

@@ -24,7 +24,7 @@ from hoard.iam.identities import Identities
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket
 from hoard.objects.data import SITE_LOCAL_CONFIGS, SITE_STAMP, ObjectData
-from hoard.replication.remotes import Remote, Remotes, StoredRemote, check_remote
+from hoard.replication.remotes import Remote, RemoteError, Remotes, StoredRemote, check_name, check_url
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 
@@ -99,12 +99,11 @@ class SitesAdmin:
         return json_answer({"this": self.identity_of_this_site(), "sites": [{"name": r.name, "url": r.url, **status.get(r.name, {})} for r in sites]})
 
     async def add_site(self, req: Request, auth: AuthContext) -> Response:
-        name, url = _param(req, "name"), _param(req, "url").rstrip("/")
         try:
-            check_remote(name, url)
+            name, url = check_name(_param(req, "name")), check_url(_param(req, "url"))
             doc = json.loads(await _signed_body(req, auth, 16 * 1024))
             remote = Remote(name, url, str(doc["access_key"]), str(doc["secret_key"]), req.params.get("region") or "us-east-1", site=True)
-        except (ValueError, KeyError, TypeError) as e:
+        except (RemoteError, ValueError, KeyError, TypeError) as e:
             raise S3Error("InvalidArgument", f"Invalid site: {e}", ArgumentName="site") from None
         try:
             theirs = await asyncio.to_thread(site_client(remote).call, "GET", "site/identity", {})

@@ -896,6 +896,13 @@ class SqliteMetaStore:
         row = self._read_sync(lambda c: c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone())
         return row[0] if row else None
 
+    def settings_with_prefix_sync(self, prefix: str) -> dict[str, str]:
+        def op(conn: sqlite3.Connection) -> dict[str, str]:
+            sql, args = _prefix_range("name", prefix)
+            return dict(conn.execute("SELECT name, value FROM settings WHERE 1" + sql, args).fetchall())
+
+        return self._read_sync(op)
+
     def set_setting_sync(self, name: str, value: str) -> None:
         self._write_sync(lambda c: c.execute("INSERT OR REPLACE INTO settings(name, value) VALUES(?, ?)", (name, value)) and None)
 

@@ -242,6 +242,10 @@ class MetaStore(Protocol):
         """A named value kept in the index (its id, the scanner's cursor), or None. Blocks."""
         ...
 
+    def settings_with_prefix_sync(self, prefix: str) -> dict[str, str]:
+        """Every named value whose name starts with ``prefix``. Blocks."""
+        ...
+
     def set_setting_sync(self, name: str, value: str) -> None:
         """Keep a named value. Blocks."""
         ...

@@ -27,6 +27,7 @@ log = logging.getLogger("hoard.data")
 # the one that says when those others last changed.
 SITE_STAMP = "siteStamp"
 SITE_LOCAL_CONFIGS = frozenset({"replication", "foreignObjects", SITE_STAMP})
+DELETED_BUCKET_PREFIX = "bucket-deleted/"  # index settings: when each deleted bucket was deleted
 
 
 class ObjectData:

@@ -7,11 +7,13 @@ import asyncio
 import base64
 import binascii
 import re
+import time
 
 from hoard.http.response import Response, xml_response
 from hoard.iam import acl
 from hoard.iam.authorize import ACLS_DISABLED, BUCKET_ACL_CONFIG, OWNERSHIP_CONFIG
 from hoard.model import Bucket
+from hoard.objects.data import DELETED_BUCKET_PREFIX
 from hoard.objects.lock import LOCK_CONFIG
 from hoard.objects.versions import ENABLED, VERSIONING_CONFIG
 from hoard.s3 import tags, xml
@@ -152,4 +154,6 @@ async def get_bucket_location(ctx: Context) -> Response:
 async def delete_bucket(ctx: Context) -> Response:
     await ctx.store.delete_bucket(ctx.bucket)
     await asyncio.to_thread(ctx.services.data.remove_bucket, ctx.bucket)
+    # Remembered, so that another site of a site group deletes its copy rather than bring it back.
+    await asyncio.to_thread(ctx.store.set_setting_sync, f"{DELETED_BUCKET_PREFIX}{ctx.bucket}", f"{time.time():.6f}")
     return Response(status=204)
