@@ -27,12 +27,15 @@ def sites(tmp_path_factory):
         (base / site).mkdir()
     primary = HoardServer(base / "primary" / "data").start()
     secondary = HoardServer(base / "secondary" / "data").start()
-    add_remote(primary, REMOTE, secondary)
-    add_remote(primary, "east", secondary)
-    add_remote(secondary, "west", primary)
-    yield primary, secondary
+    try:  # the servers stop even when the setup fails
+        add_remote(primary, REMOTE, secondary)
+        add_remote(primary, "east", secondary)
+        add_remote(secondary, "west", primary)
+        yield primary, secondary
+    finally:
+        for site in (primary, secondary):
+            site.stop()
     for site in (primary, secondary):
-        site.stop()
         assert "Traceback" not in site.log(), site.log()[-5000:]
 
 

@@ -27,11 +27,14 @@ def group(tmp_path_factory):
     east = HoardServer(base / "east" / "data", env_extra=dict(SHARED)).start()
     west = HoardServer(base / "west" / "data", env_extra=dict(SHARED)).start()
     stranger = HoardServer(base / "stranger" / "data").start()  # its own secrets key
-    east.admin("site", "add", "west", west.endpoint, "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY)
-    west.admin("site", "add", "east", east.endpoint, "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY)
-    yield east, west, stranger
+    try:  # the servers stop even when the setup fails
+        east.admin("site", "add", "west", west.endpoint, "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY)
+        west.admin("site", "add", "east", east.endpoint, "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY)
+        yield east, west, stranger
+    finally:
+        for site in (east, west, stranger):
+            site.stop()
     for site in (east, west, stranger):
-        site.stop()
         assert "Traceback" not in site.log(), site.log()[-5000:]
 
 
