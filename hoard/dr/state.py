@@ -70,9 +70,13 @@ def wait_backlog(site: Site, bucket: str, timeout: float, since: float | None = 
     deadline = time.monotonic() + timeout
     last_said = 0.0
     while True:
+        # The lag is the server's own difference of two instants (now, and when the oldest waiting
+        # version was queued), so clocks need not agree; the server took "now" after ``asked``,
+        # so the oldest waiting version was queued at or after ``asked - lag``.
+        asked = time.time()
         s = backlog(site, bucket)
         left = s["pending"] + s["failed"]
-        if left == 0 or (since is not None and s["lag_seconds"] < time.time() - since):
+        if left == 0 or (since is not None and asked - s["lag_seconds"] > since):
             return s
         if time.monotonic() > deadline:
             raise SiteError(f"{site.name}: replication of {bucket} has not caught up after {timeout:g} s: {left} versions waiting, lag {s['lag_seconds']:.1f} s")
