@@ -98,6 +98,7 @@ class Drill:
     # -- the whole drill ----------------------------------------------------------------------
     def run(self) -> dict:
         self.failed = True
+        self.touched = False
         try:
             self._sites()
             self._drill()
@@ -126,6 +127,7 @@ class Drill:
 
     def _drill(self) -> None:
         o = self.o
+        self.touched = True  # the sites now hold something of the drill's
         self._setup()
         groups = {"a": "primary", "b": "secondary"} if o.strategy == "active-active" else {"app": "primary"}
         self.load = Load({"primary": self.primary, "secondary": self.secondary}, self.bucket, o.rate, o.size, groups)
@@ -371,11 +373,12 @@ class Drill:
                 site.stop()
                 self.result.setdefault("server_tracebacks", 0)
                 self.result["server_tracebacks"] += site.tracebacks()
-        if not self.local and not self.o.keep and not self.failed:
-            self._clean_remote_sites()
-        elif not self.local:
-            self.say(f"left on the sites: the bucket {self.bucket}, its replication, the remotes {self.to_secondary} and {self.to_primary}")
-        if self.o.keep or self.failed:
+        if not self.local and self.touched:
+            if not self.o.keep and not self.failed:
+                self._clean_remote_sites()
+            else:
+                self.say(f"left on the sites: the bucket {self.bucket}, its replication, the remotes {self.to_secondary} and {self.to_primary}")
+        if (self.o.keep or self.failed) and self.touched:
             self.say(f"kept for inspection (the sites' data and server.log, the backups): {self.workdir}")
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
