@@ -21,6 +21,7 @@ from hoard.cli import (
 )
 from hoard.cli.admin import admin
 from hoard.cli.backup import backup, restore
+from hoard.cli.dr import dr
 from hoard.config import (
     Settings,
     SettingsError,
@@ -278,6 +279,7 @@ def _client_url(scheme: str, host: str, port: int) -> str:
 main.add_command(admin)
 main.add_command(backup)
 main.add_command(restore)
+main.add_command(dr)
 
 if __name__ == "__main__":
     main()
