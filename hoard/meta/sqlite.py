@@ -998,7 +998,9 @@ def _queue_replication(conn: sqlite3.Connection, bucket: str, key: str, version_
         "INSERT INTO replication(bucket, key, version_id, op, status, attempts, next_try, queued) VALUES(?,?,?,?,?,0,?,?) "
         "ON CONFLICT(bucket, key, version_id) DO UPDATE SET "
         "op=CASE WHEN replication.status='COMPLETED' THEN excluded.op WHEN replication.op='object' THEN 'object' ELSE excluded.op END, "
-        "status='PENDING', attempts=0, next_try=excluded.next_try, error='', gen=replication.gen+1",
+        "status='PENDING', attempts=0, next_try=excluded.next_try, error='', gen=replication.gen+1, "
+        # A version queued again after it was done waits from now (its lag), not from its first time.
+        "queued=CASE WHEN replication.status='COMPLETED' THEN excluded.queued ELSE replication.queued END",
         (bucket, key, version_id, op, PENDING, now, now),
     )
 

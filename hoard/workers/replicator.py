@@ -35,7 +35,7 @@ from hoard.workers.periodic import Periodic
 
 log = logging.getLogger("hoard.replication")
 BATCH = 64
-PARALLEL = 4
+PARALLEL = 8
 FIRST_DELAY = 1.0
 MAX_DELAY = 30.0
 FAILED_AFTER = 3
@@ -64,17 +64,23 @@ class Replicator(Periodic):
         self._lock = threading.Lock()
 
     async def run_once(self) -> int:
-        tasks = await self.store.replication_due(time.time(), BATCH)
-        if not tasks:
-            return 0
+        """Replicate what is due, batch after batch until the queue has no more due now (a
+        backlog is worked off without pausing between batches); the pause is for an idle queue."""
+        done = 0
         limit = asyncio.Semaphore(PARALLEL)
 
         async def one(task: ReplicationTask) -> None:
             async with limit:
                 await self.replicate(task)
 
-        await asyncio.gather(*(one(t) for t in tasks))
-        return len(tasks)
+        while True:
+            tasks = await self.store.replication_due(time.time(), BATCH)
+            if not tasks:
+                return done
+            await asyncio.gather(*(one(t) for t in tasks))
+            done += len(tasks)
+            if len(tasks) < BATCH:
+                return done
 
     async def replicate(self, task: ReplicationTask) -> None:
         bucket = await self.store.get_bucket(task.bucket)

@@ -511,11 +511,12 @@ def test_replication_is_queued_with_the_commit_and_answered_per_version(meta):
     meta.run(meta.store.replication_done(queued))
     assert meta.run(meta.store.replication_status("repl", "k", "null")) == "COMPLETED"
     assert meta.run(meta.store.replication_due(time.time() + 1, 10)) == []
-    # Once replicated, a change of tags alone is a "meta" task.
+    # Once replicated, a change of tags alone is a "meta" task, waiting from now (its lag).
     current = meta.run(meta.store.get_object("repl", "k"))
+    requeued_at = time.time()
     meta.run(meta.store.replace_version(current, dataclasses.replace(current, tags=(("a", "2"),))))
     [meta_task] = meta.run(meta.store.replication_due(time.time() + 1, 10))
-    assert meta_task.op == "meta"
+    assert meta_task.op == "meta" and meta_task.queued >= requeued_at
     meta.run(meta.store.replication_forget(meta_task))
     assert meta.run(meta.store.replication_status("repl", "k", "null")) is None
     # A resync queues every version but replicas; the backlog counts them.
