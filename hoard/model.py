@@ -172,6 +172,7 @@ class Listing:
 # other headers: what it is, shown on GET and HEAD, and what keeps it from being replicated again.
 REPLICATION_STATUS_HEADER = "x-amz-replication-status"
 REPLICA = "REPLICA"
+PENDING, COMPLETED, FAILED = "PENDING", "COMPLETED", "FAILED"  # a source version's replication status
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ from hoard.meta.errors import (
 )
 from hoard.meta.listing import Bound, Page, first_bound, prefix_end, rolled_up_marker
 from hoard.model import (
+    COMPLETED,
+    FAILED,
+    PENDING,
     REPLICA,
     REPLICATION_STATUS_HEADER,
     Bucket,
@@ -54,7 +57,6 @@ from hoard.nowait import WouldBlock
 log = logging.getLogger("hoard.meta")
 Guard = Callable[[ObjectRecord], None]
 NULL_VERSION = "null"  # the id of the version written where versioning is not Enabled
-PENDING, COMPLETED, FAILED = "PENDING", "COMPLETED", "FAILED"  # a version's replication status
 T = TypeVar("T")
 
 SCHEMA_VERSION = 6

@@ -18,7 +18,7 @@ DeleteObject (a delete marker); only an identity allowed ``s3:ReplicateObject`` 
 from __future__ import annotations
 
 from hoard.http.numbers import decimal
-from hoard.model import REPLICA, REPLICATION_STATUS_HEADER, Bucket, ObjectRecord
+from hoard.model import PENDING, REPLICA, REPLICATION_STATUS_HEADER, Bucket, ObjectRecord
 from hoard.objects.replicas import REPLICA_HEADERS, REPLICA_MODIFIED_HEADER, REPLICA_SEQ_HEADER, ReplicaOf
 from hoard.objects.versions import ENABLED, NULL_VERSION, is_version_id
 from hoard.replication.rules import REPLICATION_CONFIG
@@ -26,7 +26,7 @@ from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context
 from hoard.s3.handlers.versioning import versioning_of
 
-PENDING = "PENDING"
+
 def parse_replica(headers: dict[str, str]) -> ReplicaOf | None:
     """The replica headers of a request (or an upload's stored headers); None if it has none."""
     if not any(h in headers for h in REPLICA_HEADERS):
