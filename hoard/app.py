@@ -200,11 +200,11 @@ class HoardApp:
             req = req.with_headers(auth.hoisted)
             op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
             trace[0] = op.name
-        await self.services.authorizer.authorize(access_request(req, auth, auth.identity, op.name, op.bucket, op.key))
+        bucket = await self.services.authorizer.authorize(access_request(req, auth, auth.identity, op.name, op.bucket, op.key))
         handler = self.handlers.get(op.name)
         if handler is None:
             raise S3Error("NotImplemented", f"{op.name} is not implemented yet.")
-        ctx = Context(req, op, auth, self.services, request_id)
+        ctx = Context(req, op, auth, self.services, request_id, bucket)
         await check_expected_owner(ctx)
         return await handler(ctx)
 

@@ -172,6 +172,43 @@ class Settings(BaseSettings):
         gt=0,
         allow_inf_nan=False,
     )
+    tier_cold: str | None = _setting(
+        None,
+        "where the bytes of GLACIER, GLACIER_IR and DEEP_ARCHIVE objects go: a folder (on a cheaper disk, "
+        "say), or remote:NAME/BUCKET[/PREFIX], a bucket on a remote made with hoard admin remote add "
+        "(another Hoard, or AWS); zstd-compressed where that helps",
+        allowed="an absolute folder path, or remote:NAME/BUCKET[/PREFIX]",
+        unset="the folder .hoard-tiers/cold beside .hoard in the first data folder",
+        pattern=r"^(/.*|file:///.*|remote:[A-Za-z0-9._-]{1,64}/[a-z0-9.-]{3,63}(/.*)?)$",
+    )
+    tier_ia: str | None = _setting(
+        None,
+        "where the bytes of STANDARD_IA and ONEZONE_IA objects go, as for HOARD_TIER_COLD",
+        allowed="as for HOARD_TIER_COLD",
+        unset="kept on the drives with STANDARD's",
+        pattern=r"^(/.*|file:///.*|remote:[A-Za-z0-9._-]{1,64}/[a-z0-9.-]{3,63}(/.*)?)$",
+    )
+    restore_expedited_seconds: float = _setting(
+        1.0, "seconds an Expedited RestoreObject takes before the copy is readable", ge=0, le=30 * 86400, allow_inf_nan=False
+    )
+    restore_standard_seconds: float = _setting(
+        60.0, "seconds a Standard RestoreObject (the default tier) takes", ge=0, le=30 * 86400, allow_inf_nan=False
+    )
+    restore_bulk_seconds: float = _setting(300.0, "seconds a Bulk RestoreObject takes", ge=0, le=30 * 86400, allow_inf_nan=False)
+    lifecycle_day_seconds: float = _setting(
+        86400.0,
+        "how long a day is to lifecycle rules and restores (their Days, and midnight): shorten it to see rules "
+        "act in tests and demos (like RGW's rgw_lc_debug_interval)",
+        ge=0.01,
+        le=86400,
+        allow_inf_nan=False,
+    )
+    lifecycle_rate: float = _setting(
+        200.0,
+        "lifecycle actions (expirations, transitions, aborted uploads) per second at most",
+        gt=0,
+        allow_inf_nan=False,
+    )
     log_level: Literal["debug", "info", "warning", "error"] = _setting("info", "how much to log", option="--log-level")
     workers: int = _setting(
         1,

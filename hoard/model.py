@@ -55,6 +55,52 @@ class Segment:
     checksum: str = ""  # the part's checksum (base64), when the upload named an algorithm
 
 
+TIER_BLOB_PREFIX = "tier:"  # reclaim-queue names of tier blobs: tier:<tier>:<ref>
+
+
+@dataclass(frozen=True)
+class Archive:
+    """Where an archived version's bytes are when they have left the drives: a blob in a tier
+    (``hoard.tiers``: a folder or a bucket on another S3 endpoint)."""
+
+    tier: str  # the tier's name ("cold", "ia")
+    ref: str  # the blob's name in that tier
+    stored: int = 0  # bytes the blob takes there (compressed)
+
+    @property
+    def blob_id(self) -> str:
+        """The blob's name in the reclaim queue, beside shard ids (which never hold a ':')."""
+        return f"{TIER_BLOB_PREFIX}{self.tier}:{self.ref}"
+
+    def to_json(self) -> list:
+        return [self.tier, self.ref, self.stored]
+
+    @classmethod
+    def from_json(cls, value: list | None) -> Archive | None:
+        return None if not value else cls(value[0], value[1], value[2])
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A RestoreObject of an archival version: asked for, made ready at ``ready_at`` (the tier's
+    delay), and once ready (``expires`` set) readable until ``expires``."""
+
+    ready_at: float
+    days: int
+    expires: float = 0.0  # 0 while the restore is ongoing
+
+    @property
+    def ongoing(self) -> bool:
+        return not self.expires
+
+    def to_json(self) -> list:
+        return [self.ready_at, self.days, self.expires]
+
+    @classmethod
+    def from_json(cls, value: list | None) -> Restore | None:
+        return None if not value else cls(value[0], value[1], value[2])
+
+
 @dataclass(frozen=True)
 class ObjectRecord:
     bucket: str
@@ -91,6 +137,15 @@ class ObjectRecord:
     # The canonical id of the account that owns the version, where another account than the
     # bucket's owner wrote it (ObjectWriter ownership); "" for the bucket owner's.
     owner_id: str = ""
+    # Archival storage: the tier blob holding the bytes (then segments name shard files only for
+    # a restored copy), and the state of a restore.
+    archive: Archive | None = None
+    restore: Restore | None = None
+
+    @property
+    def on_drives(self) -> bool:
+        """Whether the bytes (or a restored copy of them) are in shard files or inline on the drives."""
+        return self.inline or any(s.blob for s in self.segments) or not self.size
 
     @property
     def parts_count(self) -> int:
@@ -156,6 +211,19 @@ class Part:
     blob: str
     last_modified: float
     checksum: str = ""
+
+
+@dataclass(frozen=True)
+class ClassUsage:
+    """What a bucket keeps in one storage class (every version, delete markers aside)."""
+
+    bucket: str
+    storage_class: str
+    objects: int
+    bytes: int
+    billable: int  # bytes, objects under the class's minimum billable size counted as that size
+    archived: int  # versions whose bytes are in a tier
+    tier_bytes: int  # what those take in their tier (compressed)
 
 
 @dataclass

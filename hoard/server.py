@@ -11,6 +11,7 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from hoard.meta.store import MetaStore
 from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import ObjectData
 from hoard.objects.index import open_index
+from hoard.objects.tiering import COLD_TIER, IA_TIER
 from hoard.process_role import ProcessRole
 from hoard.replication.remotes import Remotes
 from hoard.s3.auth.authenticate import Authenticator
@@ -42,8 +44,10 @@ from hoard.s3.handlers.common import Services
 from hoard.storage.erasure_set import renew_drive_pool
 from hoard.storage.pool import Storage
 from hoard.supervisor import Supervisor, listen
+from hoard.tiers import TierStore, open_tier
 from hoard.workers.certs import CertificateWatcher
 from hoard.workers.healer import Healer
+from hoard.workers.lifecycle import LifecycleWorker, Restorer
 from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
 from hoard.workers.replicator import Replicator
@@ -120,7 +124,12 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
         log.info("index rebuilt from the drives: %d objects", rebuilt)
     # Every key's secret must open now, not at its first request; so must the remotes' (replication).
     Identities(storage, store, box, root).load()
-    Remotes(storage, box).load()
+    remotes = Remotes(storage, box)
+    remotes.load()
+    try:
+        open_tiers(settings, storage, remotes)  # refused here, before any process serves
+    except ValueError as e:
+        raise TierSettingError(str(e)) from None
     return Deployment(settings, storage, root, generated, box, store.path, started_at, certificate), store
 
 
@@ -133,23 +142,25 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
         # through the index.
         store.report_damage(record.bucket, record.key)
 
-    data = ObjectData(storage, report)
     background: list[Background] = []
     admin: AdminHandler
     # Every process knows every key (and notices changes the leader makes: see Identities).
     identities = Identities(storage, store, deployment.secrets, deployment.root)
     identities.load()
     remotes = Remotes(storage, deployment.secrets)  # read from the drives when needed, in any process
+    data = ObjectData(storage, report, open_tiers(settings, storage, remotes))
     if role.leader:
-        reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at)
+        reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at, tiers=data.tiers)
         healer = Healer(store, storage, data, settings.scanner_rate, settings.probe_interval, collect_reports=role.count > 1)
         data.on_damage = healer.damaged  # repaired here, within seconds
         # Drive states are shared by every process (StateSlot): one probe serves them all.
         monitor = DriveMonitor(storage, settings.probe_interval, healer.drives_back)
         replicator = Replicator(store, data, remotes)
         sites = SiteSync(identities, store, data, remotes)
-        background = [monitor, healer, reclaimer, replicator, sites]
-        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites))
+        lifecycle = LifecycleWorker(store, data, settings.lifecycle_day_seconds, settings.lifecycle_rate)
+        restorer = Restorer(store, data, settings.lifecycle_day_seconds)
+        background = [monitor, healer, reclaimer, replicator, sites, lifecycle, restorer]
+        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites, lifecycle))
     else:
         assert role.leader_address is not None
         # The leader's unix socket is served by the same uvicorn as its port, so with TLS too.
@@ -159,6 +170,37 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
     services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account, deployment.root.owner_id, settings.block_public_access), identities=identities, remotes=remotes)
     authenticator = Authenticator(identities, settings.region, settings.region_strict, settings.domain)
     return HoardApp(settings, services, authenticator, admin, background, role.host_id)
+
+
+class TierSettingError(Exception):
+    """HOARD_TIER_COLD or HOARD_TIER_IA names a tier that cannot be used."""
+
+
+def default_cold_tier(storage: Storage) -> Path:
+    """Where the cold tier is when no HOARD_TIER_COLD says: beside ``.hoard`` in the first data folder."""
+    return storage.drives[0].root / ".hoard-tiers" / COLD_TIER
+
+
+def open_tiers(settings: Settings, storage: Storage, remotes: Remotes) -> dict[str, TierStore]:
+    """The tiers the settings name (the cold one always; the IA one if configured). Raises
+    ValueError for a tier that names a remote that is not configured."""
+
+    def client_for_remote(name: str) -> Callable[[], Any]:
+        clients: list[Any] = []
+
+        def client() -> Any:
+            if not clients:  # made once, when first needed: the remote's keys are read then
+                clients.append(remotes.load()[name].s3_client())
+            return clients[0]
+
+        if name not in {r.name for r in remotes.listed()}:
+            raise KeyError(name)
+        return client
+
+    tiers = {COLD_TIER: open_tier(COLD_TIER, settings.tier_cold or str(default_cold_tier(storage)), client_for_remote)}
+    if settings.tier_ia:
+        tiers[IA_TIER] = open_tier(IA_TIER, settings.tier_ia, client_for_remote)
+    return tiers
 
 
 def authorizer(store: MetaStore, account: str, owner: str, block_public: bool = False) -> Authorizer:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from hoard import __version__
 from hoard.admin.iam_api import IamAdmin
+from hoard.admin.lifecycle_api import LifecycleAdmin
 from hoard.admin.remotes_api import RemotesAdmin
 from hoard.admin.replication_api import ReplicationAdmin
 from hoard.admin.site_sync import SiteSync
@@ -32,6 +33,7 @@ from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.storage.pool import Storage
 from hoard.workers.healer import Healer
+from hoard.workers.lifecycle import LifecycleWorker
 from hoard.workers.monitor import DriveMonitor
 
 ADMIN_PREFIX = "/.hoard/admin/v1/"
@@ -65,6 +67,7 @@ class Cluster:
     remotes: Remotes | None = None  # where bucket replication writes (hoard admin remote)
     data: ObjectData | None = None  # buckets made as another site has them (site replication)
     site_sync: SiteSync | None = None  # site replication's loop and what it last found
+    lifecycle: LifecycleWorker | None = None  # what the lifecycle worker did (hoard admin lifecycle)
 
 
 @dataclass
@@ -108,6 +111,7 @@ class AdminApi:
         self.rebuilds: dict[int, RebuildJob] = {}
         self.iam = IamAdmin(cluster.identities, self._buckets_owned)
         self.replication = ReplicationAdmin(cluster.store)
+        self.lifecycle = LifecycleAdmin(cluster.store, cluster.data.tiers if cluster.data is not None else {}, cluster.lifecycle)
         self.remotes = RemotesAdmin(cluster.remotes, cluster.store) if cluster.remotes is not None else None
         sync = cluster.site_sync
         self.sites = (
@@ -123,7 +127,11 @@ class AdminApi:
     async def handle(self, req: Request, auth: AuthContext) -> Response:
         check_admin_request(auth)
         name = req.path[len(ADMIN_PREFIX) :]
-        action = self.iam.routes.get((req.method, name)) or self.replication.routes.get((req.method, name))
+        action = (
+            self.iam.routes.get((req.method, name))
+            or self.replication.routes.get((req.method, name))
+            or self.lifecycle.routes.get((req.method, name))
+        )
         if action is None and self.remotes is not None:
             action = self.remotes.routes.get((req.method, name))
         if action is None and self.sites is not None:

@@ -15,6 +15,7 @@ import click
 from hoard import __version__
 from hoard.cli import (
     admin_iam,  # noqa: F401 - registers the identity commands on the admin group
+    admin_lifecycle,  # noqa: F401 - registers usage and lifecycle on the admin group
     admin_remote,  # noqa: F401 - registers the remote commands on the admin group
     admin_replicate,  # noqa: F401 - registers the replication commands on the admin group
     admin_site,  # noqa: F401 - registers the site replication commands on the admin group
@@ -192,7 +193,7 @@ def server(
     name_process("server" if workers_count == 1 else "supervisor", title)
     try:
         deployment, store = composition.prepare(settings, storage, certificate)
-    except (LayoutError, SecretsKeyError) as e:
+    except (LayoutError, SecretsKeyError, composition.TierSettingError) as e:
         raise SettingsRefused([str(e)]) from None
     except DriveInUse as e:  # a folder that appeared, or was emptied, since the claim
         raise click.ClickException(str(e)) from None

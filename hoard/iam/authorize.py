@@ -132,10 +132,10 @@ class Authorizer:
         self._bucket_lookup = bucket_lookup
         self._object_lookup = object_lookup
 
-    async def authorize(self, request: AccessRequest) -> None:
-        """Return if the request is allowed; raise AccessDenied otherwise (BucketNotFound for a
-        bucket that does not exist)."""
-        identity = request.requester
+    async def authorize(self, request: AccessRequest) -> Bucket | None:
+        """Return the request's bucket as looked up (None where there is none to look up) if the
+        request is allowed; raise AccessDenied otherwise (BucketNotFound for a bucket that does
+        not exist)."""
         # Creating a bucket is asked of the requester's own account: whether another account
         # holds the name is the handler's to say (BucketAlreadyExists), not a refusal.
         creating = request.action == "s3:CreateBucket"
@@ -143,6 +143,11 @@ class Authorizer:
         if bucket is None and request.bucket and self._bucket_lookup is not None and not creating:
             # S3 tells anyone that a bucket does not exist (its name is public, as DNS tells).
             raise BucketNotFound(request.bucket)
+        await self._decide(request, bucket)
+        return bucket
+
+    async def _decide(self, request: AccessRequest, bucket: Bucket | None) -> None:
+        identity = request.requester
         config = bucket.config if bucket is not None else {}
         looked_up: list[ObjectRecord | None] = []
 

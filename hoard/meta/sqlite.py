@@ -40,7 +40,9 @@ from hoard.model import (
     PENDING,
     REPLICA,
     REPLICATION_STATUS_HEADER,
+    Archive,
     Bucket,
+    ClassUsage,
     CompletedUpload,
     ListedObject,
     Listing,
@@ -48,6 +50,7 @@ from hoard.model import (
     Part,
     Placement,
     ReplicationTask,
+    Restore,
     Segment,
     Tags,
     Upload,
@@ -59,7 +62,7 @@ Guard = Callable[[ObjectRecord], None]
 NULL_VERSION = "null"  # the id of the version written where versioning is not Enabled
 T = TypeVar("T")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets(
     name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL,
@@ -76,6 +79,7 @@ CREATE TABLE IF NOT EXISTS objects(
     delete_marker INTEGER NOT NULL DEFAULT 0, retention_mode TEXT NOT NULL DEFAULT '',
     retain_until REAL NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0,
     acl TEXT NOT NULL DEFAULT '[]', owner_id TEXT NOT NULL DEFAULT '',
+    tiering TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(bucket, key)
 ) WITHOUT ROWID;
 -- A key's current version is its row in objects; every older one is here, newest first.
@@ -87,7 +91,7 @@ CREATE TABLE IF NOT EXISTS versions(
     placement TEXT NOT NULL, data_id TEXT NOT NULL, inline INTEGER NOT NULL, tags TEXT NOT NULL,
     version_id TEXT NOT NULL, seq TEXT NOT NULL, delete_marker INTEGER NOT NULL,
     retention_mode TEXT NOT NULL, retain_until REAL NOT NULL, legal_hold INTEGER NOT NULL,
-    acl TEXT NOT NULL, owner_id TEXT NOT NULL DEFAULT '',
+    acl TEXT NOT NULL, owner_id TEXT NOT NULL DEFAULT '', tiering TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(bucket, key, seq DESC)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_by_id ON versions(bucket, key, version_id);
@@ -122,6 +126,13 @@ CREATE TABLE IF NOT EXISTS replication(
     PRIMARY KEY(bucket, key, version_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS replication_due ON replication(status, next_try);
+-- Archival restores still to act on: a copy to make ready, or a restored copy to remove, at due.
+-- Written in the transaction that records the restore on its version.
+CREATE TABLE IF NOT EXISTS restores(
+    bucket TEXT NOT NULL, key TEXT NOT NULL, version_id TEXT NOT NULL, due REAL NOT NULL,
+    PRIMARY KEY(bucket, key, version_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS restores_due ON restores(due);
 """
 
 # What turns an index of schema version N into N + 1 (one transaction per step). Only additions:
@@ -152,6 +163,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     4: (
         "ALTER TABLE objects ADD COLUMN owner_id TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE versions ADD COLUMN owner_id TEXT NOT NULL DEFAULT ''",
+    ),
+    # Archival tiers and restores (the restores table is in SCHEMA).
+    6: (
+        "ALTER TABLE objects ADD COLUMN tiering TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE versions ADD COLUMN tiering TEXT NOT NULL DEFAULT ''",
     ),
 }
 
@@ -209,13 +225,26 @@ def _tags_from_json(raw: str) -> Tags:
     return tuple((k, v) for k, v in json.loads(raw))
 
 
+def _tiering_json(r: ObjectRecord) -> str:
+    if r.archive is None and r.restore is None:
+        return ""
+    return json.dumps([r.archive.to_json() if r.archive else None, r.restore.to_json() if r.restore else None])
+
+
+def _tiering_from_json(raw: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    archive, restore = json.loads(raw)
+    return {"archive": Archive.from_json(archive), "restore": Restore.from_json(restore)}
+
+
 def _object_row(r: ObjectRecord) -> tuple:
     return (
         r.bucket, r.key, r.size, r.etag, r.last_modified, r.storage_class, json.dumps(r.headers),
         _segments_json(r.segments), int(r.multipart), r.checksum_algorithm, r.checksum_value,
         r.checksum_type, json.dumps(r.placement.to_json()), r.data_id, int(r.inline), _tags_json(r.tags),
         r.version_id, r.seq, int(r.delete_marker), r.retention_mode, r.retain_until, int(r.legal_hold),
-        json.dumps([list(g) for g in r.acl]), r.owner_id,
+        json.dumps([list(g) for g in r.acl]), r.owner_id, _tiering_json(r),
     )
 
 
@@ -223,9 +252,9 @@ def _object_row(r: ObjectRecord) -> tuple:
 _OBJECT_COLUMNS = (
     "bucket, key, size, etag, last_modified, storage_class, headers, segments, multipart, "
     "checksum_algorithm, checksum_value, checksum_type, placement, data_id, inline, tags, "
-    "version_id, seq, delete_marker, retention_mode, retain_until, legal_hold, acl, owner_id"
+    "version_id, seq, delete_marker, retention_mode, retain_until, legal_hold, acl, owner_id, tiering"
 )
-_OBJECT_SLOTS = ",".join("?" * 24)
+_OBJECT_SLOTS = ",".join("?" * 25)
 _SEQ_AT = 17
 
 
@@ -239,6 +268,7 @@ def _object_from_row(row: tuple) -> ObjectRecord:
         tags=_tags_from_json(row[15]), version_id=row[16], seq=row[17], delete_marker=bool(row[18]),
         retention_mode=row[19], retain_until=row[20], legal_hold=bool(row[21]),
         acl=tuple(tuple(g) for g in json.loads(row[22])), owner_id=row[23],
+        **_tiering_from_json(row[24]),
     )
 
 
@@ -531,16 +561,21 @@ class SqliteMetaStore:
 
         return await self._write(op)
 
-    async def replace_version(self, old: ObjectRecord, new: ObjectRecord) -> None:
+    async def replace_version(self, old: ObjectRecord, new: ObjectRecord, reclaim: Iterable[str] = ()) -> None:
         """Put ``new`` (the same bytes, other metadata: tags, ...) in place of ``old``, if ``old``
-        is still there, current or not; its shard files stay in use. VersionChanged otherwise."""
+        is still there, current or not; its shard files stay in use, but for ``reclaim`` (the
+        shards of bytes that moved to a tier, or of a restored copy that expired).
+        VersionChanged otherwise. The restores table follows ``new.restore``."""
+        reclaim = list(reclaim)
 
         def op(conn: sqlite3.Connection) -> None:
             found, current = _get_version(conn, old.bucket, old.key, old.version_id)
             if found is None or found.data_id != old.data_id:
                 raise VersionChanged(f"{old.bucket}/{old.key} changed while its metadata was being replaced")
             _insert(conn, "objects" if current else "versions", new)
-            if _replicated(conn, new):
+            _track_restore(conn, new)
+            _queue_reclaim(conn, reclaim)
+            if _replicated(conn, new) and new.restore == old.restore and new.archive == old.archive:
                 _queue_replication(conn, new.bucket, new.key, new.version_id, "meta")
 
         await self._write(op)
@@ -880,6 +915,42 @@ class SqliteMetaStore:
 
         return await self._write(op)
 
+    # -- archival restores and storage usage ------------------------------------------------
+    async def restores_due(self, now: float, limit: int) -> list[tuple[str, str, str]]:
+        def op(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            rows = conn.execute("SELECT bucket, key, version_id FROM restores WHERE due <= ? ORDER BY due LIMIT ?", (now, limit))
+            return [tuple(r) for r in rows.fetchall()]
+
+        return await self._read(op)
+
+    async def next_restore_due(self) -> float | None:
+        return await self._read(lambda c: c.execute("SELECT MIN(due) FROM restores").fetchone()[0])
+
+    async def usage(self, min_billable: dict[str, int]) -> list[ClassUsage]:
+        def op(conn: sqlite3.Connection) -> list[ClassUsage]:
+            out: dict[tuple[str, str], list[int]] = {}
+            for table in ("objects", "versions"):
+                rows = conn.execute(
+                    f"SELECT bucket, storage_class, COUNT(*), SUM(size), "
+                    f"SUM(CASE WHEN tiering != '' AND json_extract(tiering, '$[0]') IS NOT NULL THEN 1 ELSE 0 END), "
+                    f"SUM(CASE WHEN tiering != '' THEN COALESCE(json_extract(tiering, '$[0][2]'), 0) ELSE 0 END), "
+                    f"GROUP_CONCAT(CASE WHEN size < 131072 THEN size END) "
+                    f"FROM {table} WHERE delete_marker = 0 GROUP BY bucket, storage_class"
+                )
+                for bucket, sclass, count, size, archived, stored, small in rows:
+                    acc = out.setdefault((bucket, sclass), [0, 0, 0, 0, 0])
+                    floor = min_billable.get(sclass, 0)
+                    # Objects under the class's minimum are billed as that minimum (S3's 128 KiB rule).
+                    smalls = [int(x) for x in small.split(",")] if small and floor else []
+                    acc[0] += count
+                    acc[1] += size or 0
+                    acc[2] += (size or 0) + sum(max(0, floor - x) for x in smalls)
+                    acc[3] += archived or 0
+                    acc[4] += stored or 0
+            return [ClassUsage(b, c, *v) for (b, c), v in sorted(out.items())]
+
+        return await self._read(op)
+
     async def replication_backlog(self, bucket: str = "") -> dict[str, float]:
         def op(conn: sqlite3.Connection) -> dict[str, float]:
             where, args = ("WHERE bucket=?", [bucket]) if bucket else ("", [])
@@ -984,6 +1055,19 @@ def _insert(conn: sqlite3.Connection, table: str, record: ObjectRecord) -> None:
     conn.execute(f"INSERT OR REPLACE INTO {table}({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", _object_row(record))
 
 
+def _track_restore(conn: sqlite3.Connection, record: ObjectRecord) -> None:
+    """Keep the version's row in restores as its restore asks: due when the copy is to be made
+    ready (ongoing) or to go (ready); none without a restore."""
+    r = record.restore
+    if r is None:
+        conn.execute("DELETE FROM restores WHERE bucket=? AND key=? AND version_id=?", (record.bucket, record.key, record.version_id))
+    else:
+        conn.execute(
+            "INSERT OR REPLACE INTO restores(bucket, key, version_id, due) VALUES(?, ?, ?, ?)",
+            (record.bucket, record.key, record.version_id, r.ready_at if r.ongoing else r.expires),
+        )
+
+
 def _replicated(conn: sqlite3.Connection, record: ObjectRecord) -> bool:
     """Whether a change to this version is to be replicated: its bucket has a replication
     configuration, and it is no replica itself (which would send it back where it came from)."""
@@ -1059,7 +1143,11 @@ def _remove_version(conn: sqlite3.Connection, record: ObjectRecord, is_current: 
             conn.execute(f"INSERT INTO objects({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", row)
     else:
         conn.execute("DELETE FROM versions WHERE bucket=? AND key=? AND seq=?", (record.bucket, record.key, record.seq))
-    _queue_reclaim(conn, (s.blob for s in record.segments))
+    _queue_reclaim(conn, (s.blob for s in record.segments if s.blob))
+    if record.archive is not None:
+        _queue_reclaim(conn, [record.archive.blob_id])
+    if record.restore is not None:
+        conn.execute("DELETE FROM restores WHERE bucket=? AND key=? AND version_id=?", (record.bucket, record.key, record.version_id))
 
 
 def _delete_version(conn: sqlite3.Connection, bucket: str, key: str, version_id: str, guard: Guard | None = None) -> ObjectRecord | None:

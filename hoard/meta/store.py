@@ -17,10 +17,10 @@ The contract every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
-from hoard.model import Bucket, CompletedUpload, Listing, ObjectRecord, Part, ReplicationTask, Upload
+from hoard.model import Bucket, ClassUsage, CompletedUpload, Listing, ObjectRecord, Part, ReplicationTask, Upload
 
 Precondition = Callable[[ObjectRecord | None], None]
 Guard = Callable[[ObjectRecord], None]
@@ -82,9 +82,12 @@ class MetaStore(Protocol):
         """Every version of the key, newest first."""
         ...
 
-    async def replace_version(self, old: ObjectRecord, new: ObjectRecord) -> None:
-        """Put ``new`` (the same bytes and version id with other metadata, e.g. tags) in place of
-        ``old`` if ``old`` is still there; nothing is reclaimed. VersionChanged otherwise."""
+    async def replace_version(self, old: ObjectRecord, new: ObjectRecord, reclaim: Iterable[str] = ()) -> None:
+        """Put ``new`` (the same bytes and version id with other metadata, e.g. tags, or the same
+        bytes in another place: a tier, a restored copy) in place of ``old`` if ``old`` is still
+        there; only the shard ids in ``reclaim`` are queued for reclaim. VersionChanged otherwise.
+        The version's restore task follows ``new.restore``: due at ``ready_at`` while ongoing, at
+        ``expires`` once ready, none without one."""
         ...
 
     def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
@@ -182,6 +185,21 @@ class MetaStore(Protocol):
 
     def referenced(self) -> tuple[set[str], set[str]]:
         """Every shard id (objects, parts, reclaim queue) and record id the index points at, from one snapshot. Blocks."""
+        ...
+
+    # -- archival restores and usage ---------------------------------------------------------
+    async def restores_due(self, now: float, limit: int) -> list[tuple[str, str, str]]:
+        """(bucket, key, version id) of up to ``limit`` restores due by ``now``: a copy to make
+        ready, or a restored copy to remove."""
+        ...
+
+    async def next_restore_due(self) -> float | None:
+        """When the next restore is due, None if there is none."""
+        ...
+
+    async def usage(self, min_billable: dict[str, int]) -> list[ClassUsage]:
+        """Per bucket and storage class: versions, bytes, billable bytes (objects smaller than
+        ``min_billable[class]`` counted as that), versions archived to a tier and their tier bytes."""
         ...
 
     # -- walking the index ------------------------------------------------------------------

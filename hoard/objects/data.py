@@ -16,9 +16,11 @@ from typing import Any
 from hoard.meta.store import BuildObject, MetaStore, Precondition
 from hoard.model import Bucket, ObjectRecord, Placement
 from hoard.nowait import WouldBlock
+from hoard.objects.tier_reader import TierReader
 from hoard.storage.erasure_set import ShardSetReader, ShardSetWriter, new_id
 from hoard.storage.errors import ReadQuorumError
 from hoard.storage.pool import Storage
+from hoard.tiers import TierStore, TierUnavailable
 
 log = logging.getLogger("hoard.data")
 
@@ -31,9 +33,11 @@ DELETED_BUCKET_PREFIX = "bucket-deleted/"  # index settings: when each deleted b
 
 
 class ObjectData:
-    def __init__(self, storage: Storage, on_damage: Callable[[ObjectRecord], None]) -> None:
+    def __init__(self, storage: Storage, on_damage: Callable[[ObjectRecord], None], tiers: dict[str, TierStore] | None = None) -> None:
         self.storage = storage
         self.on_damage = on_damage
+        # Where archived versions' bytes are, by tier name (``hoard.objects.tiering``).
+        self.tiers: dict[str, TierStore] = tiers or {}
         self._bucket_files = asyncio.Lock()
 
     def placement(self, bucket: str, key: str, storage_class: str) -> Placement:
@@ -50,9 +54,18 @@ class ObjectData:
         """``writer`` for a worker thread (a copy reads and writes in one)."""
         return self.storage.set_of(placement).writer(placement, hashers, inline)
 
-    def open_sync(self, record: ObjectRecord, start: int, end: int) -> ShardSetReader:
+    def open_sync(self, record: ObjectRecord, start: int, end: int) -> ShardSetReader | TierReader:
         """``open`` for a worker thread."""
+        if record.archive is not None and not record.on_drives:
+            return self._tier_reader(record, start, end)
         return self.storage.set_of(record.placement).open(record, start, end, self.on_damage)
+
+    def _tier_reader(self, record: ObjectRecord, start: int, end: int) -> TierReader:
+        assert record.archive is not None
+        tier = self.tiers.get(record.archive.tier)
+        if tier is None:
+            raise TierUnavailable(f"the tier {record.archive.tier!r} holding {record.bucket}/{record.key} is not configured")
+        return TierReader(tier, record, start, end)
 
     def save_bucket(self, bucket: Bucket) -> None:
         """Keep the bucket's configuration on every drive, so the index can be rebuilt without it (blocks)."""
@@ -219,8 +232,8 @@ class ObjectData:
             except OSError as e:
                 log.warning("could not remove replaced version records: %s", e)
 
-    async def open(self, record: ObjectRecord, start: int, end: int) -> ShardSetReader:
-        return await asyncio.to_thread(self.storage.set_of(record.placement).open, record, start, end, self.on_damage)
+    async def open(self, record: ObjectRecord, start: int, end: int) -> ShardSetReader | TierReader:
+        return await asyncio.to_thread(self.open_sync, record, start, end)
 
     async def lookup(
         self, store: MetaStore, bucket: str, key: str, read_inline: bool = True
@@ -250,7 +263,7 @@ class ObjectData:
         self.storage.remove_shard(shard_id)
 
 
-async def stream(reader: ShardSetReader) -> AsyncIterator[bytes]:
+async def stream(reader: ShardSetReader | TierReader) -> AsyncIterator[bytes]:
     """Yield the opened bytes in order; closes the files when done or abandoned."""
     pending: asyncio.Future | None = None
     try:
@@ -281,7 +294,7 @@ async def stream(reader: ShardSetReader) -> AsyncIterator[bytes]:
             await asyncio.to_thread(reader.close)
 
 
-def read_all(reader: ShardSetReader, sink: Callable[[bytes], None]) -> None:
+def read_all(reader: ShardSetReader | TierReader, sink: Callable[[bytes], None]) -> None:
     """Feed every opened byte to ``sink`` (copies; runs in a worker thread)."""
     if reader.inline_data is not None:
         if reader.end >= reader.start:

@@ -444,8 +444,8 @@ class ErasureSet:
             return result
 
         for seg in record.segments:
-            if seg.size == 0:
-                continue
+            if seg.size == 0 or not seg.blob:
+                continue  # empty, or archived to a tier: no shard files (the records still heal)
             geometry = ShardGeometry(seg.size, c)
             bad = self._check_shards(placement, seg.blob, geometry, deep, usable)
             if bad:

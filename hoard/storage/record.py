@@ -16,7 +16,7 @@ import json
 import struct
 from dataclasses import dataclass
 
-from hoard.model import ObjectRecord, Placement, Segment
+from hoard.model import Archive, ObjectRecord, Placement, Restore, Segment
 from hoard.storage.bitrot import HASH_SIZE, block_hash
 
 MAGIC = b"HOARDREC1\n"
@@ -63,6 +63,11 @@ def encode(record: ObjectRecord, fragment: int, inline: bytes = b"") -> bytes:
         "owner_id": record.owner_id,
         "fragment": fragment,
     }
+    # Written only when set, so a version that was never archived has the record it always had.
+    if record.archive is not None:
+        fields["archive"] = record.archive.to_json()
+    if record.restore is not None:
+        fields["restore"] = record.restore.to_json()
     doc = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
     body = MAGIC + _LEN.pack(len(doc)) + doc + inline
     return body + block_hash(body)
@@ -105,6 +110,8 @@ def decode(data: bytes | bytearray) -> StoredRecord:
             legal_hold=f.get("legal_hold", False),
             acl=tuple(tuple(g) for g in f.get("acl", ())),
             owner_id=f.get("owner_id", ""),
+            archive=Archive.from_json(f.get("archive")),
+            restore=Restore.from_json(f.get("restore")),
         )
         return StoredRecord(record, f["fragment"], bytes(body[start + length :]))
     except (KeyError, TypeError, ValueError) as e:

@@ -97,8 +97,8 @@ def _readable(storage: Storage, r: ObjectRecord) -> bool:
     eset = storage.set_of(r.placement)
     c = codec(r.placement.data, r.placement.parity)
     for seg in r.segments:
-        if not seg.size:
-            continue
+        if not seg.size or (r.archive is not None and not seg.blob):
+            continue  # empty, or its bytes are in a tier
         expected = ShardGeometry(seg.size, c).file_size()
         found = 0
         for position in r.placement.distribution:

@@ -11,7 +11,9 @@ import logging
 import time
 
 from hoard.meta.store import MetaStore
+from hoard.model import TIER_BLOB_PREFIX
 from hoard.storage.pool import Storage
+from hoard.tiers import TierStore, TierUnavailable
 from hoard.workers.periodic import Periodic
 
 log = logging.getLogger("hoard.reclaim")
@@ -22,11 +24,12 @@ class Reclaimer(Periodic):
     what = "reclaim"
 
     def __init__(
-        self, store: MetaStore, storage: Storage, grace: float, started_at: float, interval: float = 1.0
+        self, store: MetaStore, storage: Storage, grace: float, started_at: float, interval: float = 1.0, tiers: dict[str, TierStore] | None = None
     ) -> None:
         super().__init__(interval)
         self.store = store
         self.storage = storage
+        self.tiers = tiers or {}  # archived bytes left behind go from their tier
         self.grace = grace
         # The orphan sweep spares files written after this: they may be uploads in flight.
         self.started_at = started_at
@@ -46,9 +49,32 @@ class Reclaimer(Periodic):
         blobs = await self.store.reclaimable(time.time() - self.grace, BATCH)
         if not blobs:
             return 0
-        await asyncio.to_thread(lambda: [self.storage.remove_shard(b) for b in blobs])
-        await self.store.reclaimed(blobs)
-        return len(blobs)
+        done = await asyncio.to_thread(self._remove, blobs)
+        if done:
+            await self.store.reclaimed(done)
+        return len(done)
+
+    def _remove(self, blobs: list[str]) -> list[str]:
+        """Remove shard files and tier blobs; returns those done with. A tier that cannot be reached
+        keeps its blobs queued for a later round; one no longer configured cannot be cleaned here."""
+        done: list[str] = []
+        for blob in blobs:
+            if blob.startswith(TIER_BLOB_PREFIX):
+                name, _, ref = blob[len(TIER_BLOB_PREFIX) :].partition(":")
+                tier = self.tiers.get(name)
+                if tier is None:
+                    log.warning("tier %s is no longer configured: its blob %s is left there", name, ref)
+                    done.append(blob)
+                    continue
+                try:
+                    tier.delete(ref)
+                except TierUnavailable as e:
+                    log.warning("tier %s unreachable, its blob %s stays queued for reclaim: %s", name, ref, e)
+                    continue
+            else:
+                self.storage.remove_shard(blob)
+            done.append(blob)
+        return done
 
     def sweep_orphans(self) -> int:
         """Remove shard files and records the index does not point at, written before the server

@@ -15,8 +15,9 @@ from hoard.iam.authorize import AccessRequest, Authorizer
 from hoard.iam.credentials import Identity
 from hoard.iam.identities import Identities
 from hoard.meta.store import MetaStore
-from hoard.model import Bucket
+from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import ObjectData
+from hoard.objects.tiering import STORAGE_CLASSES, readable
 from hoard.objects.versions import now, quote_etag  # noqa: F401 - handlers take them from here
 from hoard.replication.remotes import Remotes
 from hoard.s3 import checksums
@@ -31,9 +32,6 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
 READ_CHUNK = 1024 * 1024
 
-# Classes whose bytes are readable at once; archival classes need restore (a later issue).
-STORAGE_CLASSES = {"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR"}
-ARCHIVE_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
 
 CONTENT_HEADERS = ("content-type", "content-encoding", "content-disposition", "content-language", "cache-control", "expires")
 
@@ -56,6 +54,9 @@ class Context:
     auth: AuthContext
     services: Services
     request_id: str
+    # The request's bucket as authorization looked it up just before (None for requests without
+    # one, or where none was looked up): what a read shows of its bucket's rules without a second lookup.
+    looked_up_bucket: Bucket | None = None
 
     @property
     def bucket(self) -> str:
@@ -167,11 +168,15 @@ def content_md5(ctx: Context) -> bytes | None:
 
 def storage_class(ctx: Context) -> str:
     value = ctx.req.headers.get("x-amz-storage-class", "STANDARD")
-    if value in ARCHIVE_CLASSES:
-        raise S3Error("NotImplemented", f"Storage class {value} needs archival tiers with restore, which are not implemented yet.")
     if value not in STORAGE_CLASSES:
         raise S3Error("InvalidStorageClass", StorageClassRequested=value)
     return value
+
+
+def require_restored(record: ObjectRecord) -> None:
+    """A GLACIER or DEEP_ARCHIVE version's bytes are read (or copied) only from a restored copy: S3's 403."""
+    if not readable(record, now()):
+        raise S3Error("InvalidObjectState", StorageClass=record.storage_class)
 
 
 def reject_unsupported_headers(ctx: Context) -> None:

@@ -25,6 +25,7 @@ from hoard.s3.handlers.common import (
     parse_http_date,
     reject_unsupported_headers,
     require_bucket_for_write,
+    require_restored,
     storage_class,
 )
 from hoard.s3.handlers.grants import request_acl
@@ -82,6 +83,7 @@ async def load_source(ctx: Context) -> ObjectRecord:
         raise S3Error("NoSuchKey", Key=key)
     if record.delete_marker:
         raise S3Error("InvalidRequest", "The source of a copy request may not specifically refer to a delete marker by version id.")
+    require_restored(record)
     h = ctx.req.headers
     modified = int(record.last_modified)
     if "x-amz-copy-source-if-match" in h and not etag_matches(h["x-amz-copy-source-if-match"], record.etag):

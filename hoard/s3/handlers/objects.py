@@ -13,6 +13,7 @@ from hoard.http.ranges import parse_range
 from hoard.http.response import Response, xml_response
 from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import stream
+from hoard.objects.tiering import restore_header
 from hoard.objects.versions import ENABLED, SUSPENDED, delete_marker, is_version_id, single_part_version
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
@@ -30,9 +31,11 @@ from hoard.s3.handlers.common import (
     require_body_checksum,
     require_bucket,
     require_bucket_for_write,
+    require_restored,
     storage_class,
 )
 from hoard.s3.handlers.grants import request_acl
+from hoard.s3.handlers.lifecycle import expiration_header
 from hoard.s3.handlers.owners import note_owner, version_owner
 from hoard.s3.handlers.payload import receive_blob, receive_document
 from hoard.s3.handlers.replicas import ReplicaOf, replica_write, replication_marks, show_replication_status
@@ -120,7 +123,7 @@ async def put_object(ctx: Context) -> Response:
         record = replica.apply(record)
     await note_owner(ctx, bucket, owner)
     await ctx.services.data.commit_version(ctx.store, record, stored.inline, precondition, stored.pending)
-    return Response(headers={"etag": record.etag, **checksum_headers(record), **version_headers(record)})
+    return Response(headers={"etag": record.etag, **checksum_headers(record), **version_headers(record), **expiration_header(ctx, bucket, record)})
 
 
 async def get_record(ctx: Context) -> ObjectRecord:
@@ -192,6 +195,9 @@ def read_headers(ctx: Context, record: ObjectRecord) -> dict[str, str]:
     headers.update((name, mail_safe(value) if name.startswith("x-amz-meta-") else value) for name, value in record.headers.items())
     if record.storage_class != "STANDARD":
         headers["x-amz-storage-class"] = record.storage_class
+    restore = restore_header(record)
+    if restore is not None:
+        headers["x-amz-restore"] = restore
     if record.tags:
         headers["x-amz-tagging-count"] = str(len(record.tags))
     headers.update(lock_headers(record))
@@ -222,9 +228,13 @@ async def _read_object(ctx: Context, head: bool) -> Response:
         else:
             looked_up, preread = await ctx.store.get_version(ctx.bucket, ctx.key, version), None
         record = await readable(ctx, looked_up, version)
+        if not head:
+            require_restored(record)
         check_read_conditions(ctx, record)
         headers = read_headers(ctx, record)
         headers.update(version_headers(record, named=version is not None))
+        if version is None:
+            headers.update(expiration_header(ctx, ctx.looked_up_bucket, record))
         await show_replication_status(ctx, record, headers)
         status = 200
         part = _part_span(ctx, record)
