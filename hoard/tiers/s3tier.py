@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, IncompleteReadError
 
 from hoard.tiers.blob import (
     TRAILER_SIZE,
@@ -86,8 +86,10 @@ def _translate(error: BaseException, what: str) -> TierError | None:
     """A botocore error as a tier error: missing, unavailable (worth retrying later), or a refusal
     (wrong keys, no bucket) that retrying will not cure. None for anything else."""
     cause: BaseException | None = error
-    # upload_file and s3transfer wrap the client's error; the first botocore error in the chain decides.
-    while cause is not None and not isinstance(cause, ClientError | BotoCoreError):
+    # boto3's and s3transfer's own errors wrap the client's: the botocore error inside decides.
+    # Nothing else is unwrapped: an error of this module's raised while handling a botocore one
+    # (a TierCorrupt after a 412) is not that error.
+    while cause is not None and type(cause).__module__.split(".")[0] in ("boto3", "s3transfer"):
         cause = cause.__cause__ or cause.__context__
     if isinstance(cause, ClientError):
         code, status = _code(cause), _status(cause)
@@ -293,14 +295,14 @@ class S3Tier:
         if entry is not None:
             return entry, b"", 0
         key = self.key(ref)
-        for attempt in (1, 2):
+        for _ in (1, 2):
             try:
                 return self._fetch_index(ref)
             except Exception as e:
-                if attempt == 1 and _precondition_failed(e):
+                if _precondition_failed(e):
                     continue  # replaced between the tail's GET and the index's
                 _fail(e, f"reading {key} from tier {self.name!r}")
-        raise AssertionError("unreachable")
+        raise TierUnavailable(f"tier {self.name!r}: {key} was replaced while its index was read")
 
     def read(self, ref: str, start: int, end: int) -> Iterator[bytes]:
         key = self.key(ref)
@@ -317,10 +319,11 @@ class S3Tier:
             try:
                 response, _, _ = self._get(key, f"bytes={first}-{last - 1}", entry.etag)
             except Exception as e:
-                if attempt == 1 and _precondition_failed(e):
-                    # The blob under this ref is not the one the cached index is of.
+                if _precondition_failed(e):
+                    # The blob under this ref is not the one the index is of: read its own.
                     self._forget(ref)
-                    entry, tail, tail_start = self._entry(ref, refresh=True)
+                    if attempt == 1:
+                        entry, tail, tail_start = self._entry(ref, refresh=True)
                     continue
                 _fail(e, f"reading {key} from tier {self.name!r}")
             return decode_range(self._stream(key, response["Body"], frames), start, end)

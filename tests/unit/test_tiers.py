@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -609,8 +610,15 @@ def test_s3_errors_are_tier_errors():
     try:
         try:
             raise client_error("SlowDown", 503)
-        except ClientError as e:
-            raise RuntimeError("wrapped") from e
-    except RuntimeError as wrapped:
+        except ClientError:
+            raise S3UploadFailedError("wrapped")  # noqa: B904 - as boto3 raises it
+    except S3UploadFailedError as wrapped:
         assert isinstance(_translate(wrapped, "x"), TierUnavailable)
+    try:
+        try:
+            raise client_error("PreconditionFailed", 412)
+        except ClientError:
+            raise TierCorrupt("found after a 412") from None
+    except TierCorrupt as corrupt:
+        assert _translate(corrupt, "x") is None  # not taken for the error it was raised while handling
     assert _translate(KeyError("k"), "x") is None
