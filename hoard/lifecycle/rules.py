@@ -25,9 +25,10 @@ than two conditions, an Expiration with none or more than one of Days/Date/Expir
 a Transition without exactly one of Days/Date, a number that is not an integer, a date that is not
 ISO 8601, a storage class S3 does not know) is MalformedXML. InvalidArgument: an expiration's Days,
 NoncurrentDays or DaysAfterInitiation under 1, a transition's Days under 0 or under 30 to
-STANDARD_IA/ONEZONE_IA, a Date not at midnight UTC, NewerNoncurrentVersions outside 1..100, an ID over
-255 characters or used twice, transitions out of order (to a colder class later, and 30 days after a
-move to STANDARD_IA/ONEZONE_IA, 90 after one to GLACIER_IR/GLACIER), an expiration not after the
+STANDARD_IA/ONEZONE_IA, a transition to STANDARD or REDUCED_REDUNDANCY, a Date not at midnight UTC,
+NewerNoncurrentVersions outside 1..100, an ID over 255 characters or used twice, transitions out of
+order (to a colder class later, and 30 days after a move to STANDARD_IA/ONEZONE_IA, 90 after one to
+GLACIER_IR/GLACIER) or between classes S3 does not move objects between, an expiration not after the
 transitions. InvalidRequest: a rule with no action, more than 1,000 rules, mixed Date and Days
 transitions (or expiration), two transitions to one class, ExpiredObjectDeleteMarker or
 AbortIncompleteMultipartUpload with a tag or size filter, tag keys over 128 or values over 256
@@ -61,8 +62,8 @@ marker has no tags and no size, so a rule with a tag or size condition never sel
   INTELLIGENT_TIERING to ONEZONE_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE; ONEZONE_IA and GLACIER_IR to
   GLACIER, DEEP_ARCHIVE; GLACIER to DEEP_ARCHIVE), never to the class the version is in, and not for
   an object under 128 KiB: with ``all_storage_classes_128K`` to no class, with
-  ``varies_by_storage_class`` to any but GLACIER and DEEP_ARCHIVE, unless the rule's filter has a size
-  condition (S3's way to choose another minimum).
+  ``varies_by_storage_class`` to none but GLACIER and DEEP_ARCHIVE, unless the rule's filter has a
+  size condition (S3's way to choose another minimum).
 
 Where several are due, S3's rules for conflicts decide: permanent deletion (``delete-version``,
 ``delete-marker``, and ``expire`` in a bucket that is not versioned) before a transition; a transition
@@ -652,13 +653,13 @@ def _rule(element: Element) -> Rule:
             raise _invalid_request(
                 f"Found mixed 'Date' and 'Days' based Expiration and Transition actions in lifecycle rule for {described}"
             )
-        if expiration_days is not None and expiration_days <= max(t.days or 0 for t in transitions):
+        if expiration_days is not None and expiration_days <= max(t.days for t in transitions if t.days is not None):
             raise _invalid_argument(
                 f"'Days' in the Expiration action for {described} must be greater than 'Days' in the Transition action",
                 "Days",
                 expiration_days,
             )
-        if expiration_date is not None and expiration_date <= max(t.date or 0.0 for t in transitions):
+        if expiration_date is not None and expiration_date <= max(t.date for t in transitions if t.date is not None):
             raise _invalid_argument(
                 f"'Date' in the Expiration action for {described} must be greater than 'Date' in the Transition action",
                 "Date",
