@@ -155,13 +155,11 @@ async def restore_copy(data: ObjectData, store: MetaStore, record: ObjectRecord,
     """Finish an ongoing restore: the bytes on the drives (copied back from the tier if they
     left), readable until ``expires``."""
     assert record.restore is not None
-    segments = record.segments
-    copied: tuple[Segment, ...] = ()
-    if not record.on_drives:
-        copied = segments = await asyncio.to_thread(_copy_back, data, record)
-    new = dataclasses.replace(
-        record, segments=segments, restore=dataclasses.replace(record.restore, expires=expires), data_id=new_id(), replaces=record.data_id
-    )
+    ready = dataclasses.replace(record.restore, expires=expires)
+    if record.on_drives:  # never moved (or kept inline): only the restore's state changes
+        return await data.replace_metadata(store, record, restore=ready)
+    copied = await asyncio.to_thread(_copy_back, data, record)
+    new = dataclasses.replace(record, segments=copied, restore=ready, data_id=new_id(), replaces=record.data_id)
     try:
         await data.publish(new, None)
         try:
@@ -180,7 +178,9 @@ async def restore_copy(data: ObjectData, store: MetaStore, record: ObjectRecord,
 async def drop_copy(data: ObjectData, store: MetaStore, record: ObjectRecord) -> ObjectRecord:
     """End an expired restore: the restored copy of archived bytes goes (reclaimed after the grace)."""
     copy = [s.blob for s in record.segments if s.blob] if record.archive is not None else []
-    segments = tuple(dataclasses.replace(s, blob="") for s in record.segments) if copy else record.segments
+    if not copy:  # the bytes never left the drives: only the restore's state changes
+        return await data.replace_metadata(store, record, restore=None)
+    segments = tuple(dataclasses.replace(s, blob="") for s in record.segments)
     new = dataclasses.replace(record, segments=segments, restore=None, data_id=new_id(), replaces=record.data_id)
     await data.publish(new, None)
     try:

@@ -37,7 +37,7 @@ from hoard.meta.store import MetaStore
 from hoard.model import Bucket, ObjectRecord
 from hoard.objects import tiering
 from hoard.objects.data import ObjectData
-from hoard.objects.lock import retained
+from hoard.objects.lock import deletion_refused
 from hoard.objects.versions import ENABLED, NULL_VERSION, SUSPENDED, VERSIONING_CONFIG, delete_marker
 from hoard.tiers import TierUnavailable
 from hoard.workers.periodic import Periodic
@@ -67,18 +67,26 @@ class RateLimit:
         self.next = max(self.next, t) + self.gap
 
 
-def _unchanged(expected: ObjectRecord) -> Callable[[ObjectRecord | None], None]:
-    """A check, inside the index transaction, that the version acted on is the one judged."""
+class Locked(Exception):
+    """The version's retention or legal hold forbids removing it."""
+
+
+def _unchanged(expected: ObjectRecord, removing: bool = False) -> Callable[[ObjectRecord | None], None]:
+    """A check, inside the index transaction, that the version acted on is the one judged (and,
+    when it is to be removed, that no retention or legal hold came to protect it meanwhile)."""
 
     def check(found: ObjectRecord | None) -> None:
         if found is None or found.data_id != expected.data_id:
             raise VersionChanged(f"{expected.bucket}/{expected.key} changed since the lifecycle scan read it")
+        if removing and deletion_refused(found, time.time(), bypass_governance=False):
+            raise Locked(f"{expected.bucket}/{expected.key} version {expected.version_id} is locked")
 
     return check
 
 
-def facts_of(versions: list[ObjectRecord]) -> list[VersionFacts]:
-    """What the rules judge of each of one key's versions (newest first, the current one first)."""
+def facts_of(versions: list[ObjectRecord], versioned: bool) -> list[VersionFacts]:
+    """What the rules judge of each of one key's versions (newest first, the current one first);
+    ``versioned``: the bucket's versioning is Enabled or Suspended (expiring then adds a delete marker)."""
     out = []
     for i, v in enumerate(versions):
         out.append(
@@ -93,6 +101,7 @@ def facts_of(versions: list[ObjectRecord]) -> list[VersionFacts]:
                 noncurrent_since=None if i == 0 else versions[i - 1].last_modified,
                 newer_noncurrent=max(0, i - 1),
                 only_version=len(versions) == 1,
+                versioned=versioned,
             )
         )
     return out
@@ -162,7 +171,9 @@ class LifecycleWorker(Periodic):
 
     def _count(self, what: str, record: ObjectRecord, detail: str = "") -> None:
         self.stats[what] += 1
-        log.info("lifecycle %s: %s/%s version %s%s", what, record.bucket, record.key, record.version_id, detail)
+        # A locked version is found again on every pass: said once at info would be said forever.
+        level = logging.DEBUG if what == "kept-locked" else logging.INFO
+        log.log(level, "lifecycle %s: %s/%s version %s%s", what, record.bucket, record.key, record.version_id, detail)
 
     async def _key(self, bucket: Bucket | None, versions: list[ObjectRecord]) -> None:
         if bucket is None:
@@ -170,7 +181,7 @@ class LifecycleWorker(Periodic):
         value = bucket.config.get(LIFECYCLE_CONFIG)
         config = LifecycleConfig.from_json(value) if value else None
         now = time.time()
-        for record, facts in zip(versions, facts_of(versions), strict=True):
+        for record, facts in zip(versions, facts_of(versions, bucket.config.get(VERSIONING_CONFIG) is not None), strict=True):
             action = action_for(config, facts, now, self.day_seconds) if config is not None else None
             try:
                 if action is not None and await self._act(bucket, record, action, now):
@@ -195,10 +206,11 @@ class LifecycleWorker(Periodic):
         if action.kind == "expire":
             return await self._expire(bucket, record, detail)
         # A noncurrent version, or an expired object delete marker: removed for good.
-        if retained(record, now):
+        try:
+            removed = await self.store.delete_version(record.bucket, record.key, record.version_id, _unchanged(record, removing=True))
+        except Locked:
             self._count("kept-locked", record, detail)
             return False
-        removed = await self.store.delete_version(record.bucket, record.key, record.version_id, _unchanged(record))
         if removed is not None:
             await self.data.drop_records([removed])
             self._count("removed-marker" if record.delete_marker else "removed-noncurrent", record, detail)
@@ -219,7 +231,9 @@ class LifecycleWorker(Periodic):
         if record.delete_marker:
             return False
         state = bucket.config.get(VERSIONING_CONFIG)
-        if state == ENABLED or (state == SUSPENDED and not (record.version_id == NULL_VERSION and retained(record, time.time()))):
+        # A delete marker over a locked version is allowed; replacing a locked null version is not.
+        replaces_locked = record.version_id == NULL_VERSION and deletion_refused(record, time.time(), bypass_governance=False)
+        if state == ENABLED or (state == SUSPENDED and not replaces_locked):
             marker = delete_marker(bucket.name, record.key, self.data.placement(bucket.name, record.key, "STANDARD"), state)
             await self.data.commit_version(self.store, marker, None, _unchanged(record))
             self._count("expired", record, f": delete marker {marker.version_id}{detail}")
@@ -227,7 +241,11 @@ class LifecycleWorker(Periodic):
         if state is not None:
             self._count("kept-locked", record, detail)
             return False
-        removed = await self.store.delete_version(record.bucket, record.key, NULL_VERSION, _unchanged(record))
+        try:
+            removed = await self.store.delete_version(record.bucket, record.key, NULL_VERSION, _unchanged(record, removing=True))
+        except Locked:
+            self._count("kept-locked", record, detail)
+            return False
         if removed is not None:
             await self.data.drop_records([removed])
             self._count("expired", record, detail)
