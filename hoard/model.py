@@ -55,6 +55,8 @@ class Segment:
     checksum: str = ""  # the part's checksum (base64), when the upload named an algorithm
 
 
+# Storage classes whose bytes may live in a tier (hoard.objects.tiering says which tier, if any).
+TIERED_CLASSES = frozenset({"GLACIER", "GLACIER_IR", "DEEP_ARCHIVE", "STANDARD_IA", "ONEZONE_IA"})
 TIER_BLOB_PREFIX = "tier:"  # reclaim-queue names of tier blobs: tier:<tier>:<ref>
 
 

@@ -47,7 +47,7 @@ from hoard.supervisor import Supervisor, listen
 from hoard.tiers import TierStore, open_tier
 from hoard.workers.certs import CertificateWatcher
 from hoard.workers.healer import Healer
-from hoard.workers.lifecycle import LifecycleWorker, Restorer
+from hoard.workers.lifecycle import LifecycleWorker, TierWorker
 from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
 from hoard.workers.replicator import Replicator
@@ -158,9 +158,9 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
         replicator = Replicator(store, data, remotes)
         sites = SiteSync(identities, store, data, remotes)
         lifecycle = LifecycleWorker(store, data, settings.lifecycle_day_seconds, settings.lifecycle_rate)
-        restorer = Restorer(store, data, settings.lifecycle_day_seconds)
-        background = [monitor, healer, reclaimer, replicator, sites, lifecycle, restorer]
-        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites, lifecycle))
+        tier_worker = TierWorker(store, data, settings.lifecycle_day_seconds)
+        background = [monitor, healer, reclaimer, replicator, sites, lifecycle, tier_worker]
+        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites, lifecycle, tier_worker))
     else:
         assert role.leader_address is not None
         # The leader's unix socket is served by the same uvicorn as its port, so with TLS too.

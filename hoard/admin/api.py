@@ -33,7 +33,7 @@ from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.storage.pool import Storage
 from hoard.workers.healer import Healer
-from hoard.workers.lifecycle import LifecycleWorker
+from hoard.workers.lifecycle import LifecycleWorker, TierWorker
 from hoard.workers.monitor import DriveMonitor
 
 ADMIN_PREFIX = "/.hoard/admin/v1/"
@@ -68,6 +68,7 @@ class Cluster:
     data: ObjectData | None = None  # buckets made as another site has them (site replication)
     site_sync: SiteSync | None = None  # site replication's loop and what it last found
     lifecycle: LifecycleWorker | None = None  # what the lifecycle worker did (hoard admin lifecycle)
+    tier_worker: TierWorker | None = None  # what the tier worker did
 
 
 @dataclass
@@ -111,7 +112,7 @@ class AdminApi:
         self.rebuilds: dict[int, RebuildJob] = {}
         self.iam = IamAdmin(cluster.identities, self._buckets_owned)
         self.replication = ReplicationAdmin(cluster.store)
-        self.lifecycle = LifecycleAdmin(cluster.store, cluster.data.tiers if cluster.data is not None else {}, cluster.lifecycle)
+        self.lifecycle = LifecycleAdmin(cluster.store, cluster.data.tiers if cluster.data is not None else {}, cluster.lifecycle, cluster.tier_worker)
         self.remotes = RemotesAdmin(cluster.remotes, cluster.store) if cluster.remotes is not None else None
         sync = cluster.site_sync
         self.sites = (

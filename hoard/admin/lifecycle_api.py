@@ -17,16 +17,17 @@ from hoard.objects.tiering import MIN_BILLABLE
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.tiers import TierError, TierStore
-from hoard.workers.lifecycle import LifecycleWorker
+from hoard.workers.lifecycle import LifecycleWorker, TierWorker
 
 Handler = Callable[[Request, AuthContext], Awaitable[Response]]
 
 
 class LifecycleAdmin:
-    def __init__(self, store: MetaStore, tiers: dict[str, TierStore], worker: LifecycleWorker | None) -> None:
+    def __init__(self, store: MetaStore, tiers: dict[str, TierStore], worker: LifecycleWorker | None, tier_worker: TierWorker | None = None) -> None:
         self.store = store
         self.tiers = tiers
         self.worker = worker
+        self.tier_worker = tier_worker
         self.routes: dict[tuple[str, str], Handler] = {
             ("GET", "usage"): self.usage,
             ("GET", "lifecycle"): self.status,
@@ -50,12 +51,13 @@ class LifecycleAdmin:
 
     async def status(self, req: Request, auth: AuthContext) -> Response:
         w = self.worker
-        due = await self.store.next_restore_due()
+        due = await self.store.next_tier_task()
         doc = {
             "actions": dict(w.stats) if w is not None else {},
             "passes": w.passes if w is not None else 0,
             "lastPass": w.last_pass if w is not None else 0.0,
             "daySeconds": w.day_seconds if w is not None else 0,
-            "nextRestoreDueIn": round(max(0.0, due - time.time()), 3) if due is not None else None,
+            "tiers": dict(self.tier_worker.stats) if self.tier_worker is not None else {},
+            "nextTierTaskIn": round(max(0.0, due - time.time()), 3) if due is not None else None,
         }
         return json_answer(doc, 200)

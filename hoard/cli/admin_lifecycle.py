@@ -47,7 +47,7 @@ def usage(client: AdminClient, bucket: str, as_json: bool) -> None:
 @server_command
 def lifecycle(client: AdminClient, as_json: bool) -> None:
     """What the lifecycle worker did: expirations, transitions, removed versions and delete markers,
-    aborted uploads, versions moved to a tier; its passes; the next restore due."""
+    aborted uploads, versions moved to a tier; its passes; the next tier task due."""
     doc = _call(client, "GET", "lifecycle")
     if as_json:
         click.echo(json.dumps(doc, indent=1))
@@ -56,5 +56,7 @@ def lifecycle(client: AdminClient, as_json: bool) -> None:
     click.echo(f"passes: {doc['passes']} (last finished {last}); a day is {doc['daySeconds']} s")
     for what, n in sorted(doc["actions"].items()):
         click.echo(f"  {what}: {n}")
-    if doc["nextRestoreDueIn"] is not None:
-        click.echo(f"next restore due in {doc['nextRestoreDueIn']:.1f} s")
+    for what, n in sorted(doc["tiers"].items()):
+        click.echo(f"  tiers {what}: {n} (since the server started)")
+    if doc["nextTierTaskIn"] is not None:
+        click.echo(f"next tier task (a move to a tier, a restore made ready or expired) due in {doc['nextTierTaskIn']:.1f} s")

@@ -40,6 +40,7 @@ from hoard.model import (
     PENDING,
     REPLICA,
     REPLICATION_STATUS_HEADER,
+    TIERED_CLASSES,
     Archive,
     Bucket,
     ClassUsage,
@@ -126,13 +127,14 @@ CREATE TABLE IF NOT EXISTS replication(
     PRIMARY KEY(bucket, key, version_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS replication_due ON replication(status, next_try);
--- Archival restores still to act on: a copy to make ready, or a restored copy to remove, at due.
--- Written in the transaction that records the restore on its version.
-CREATE TABLE IF NOT EXISTS restores(
+-- Versions the tier worker has something to do to, and when: bytes of a tiered class to move to
+-- their tier (due at once), a restore's copy to make ready, or a restored copy to remove.
+-- Written in the transaction that commits or changes the version (_track_tiering).
+CREATE TABLE IF NOT EXISTS tier_tasks(
     bucket TEXT NOT NULL, key TEXT NOT NULL, version_id TEXT NOT NULL, due REAL NOT NULL,
     PRIMARY KEY(bucket, key, version_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS restores_due ON restores(due);
+CREATE INDEX IF NOT EXISTS tier_tasks_due ON tier_tasks(due);
 """
 
 # What turns an index of schema version N into N + 1 (one transaction per step). Only additions:
@@ -164,7 +166,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE objects ADD COLUMN owner_id TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE versions ADD COLUMN owner_id TEXT NOT NULL DEFAULT ''",
     ),
-    # Archival tiers and restores (the restores table is in SCHEMA).
+    # Archival tiers and restores (the tier_tasks table is in SCHEMA).
     6: (
         "ALTER TABLE objects ADD COLUMN tiering TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE versions ADD COLUMN tiering TEXT NOT NULL DEFAULT ''",
@@ -573,7 +575,7 @@ class SqliteMetaStore:
             if found is None or found.data_id != old.data_id:
                 raise VersionChanged(f"{old.bucket}/{old.key} changed while its metadata was being replaced")
             _insert(conn, "objects" if current else "versions", new)
-            _track_restore(conn, new)
+            _track_tiering(conn, new)
             _queue_reclaim(conn, reclaim)
             if _replicated(conn, new) and new.restore == old.restore and new.archive == old.archive:
                 _queue_replication(conn, new.bucket, new.key, new.version_id, "meta")
@@ -916,15 +918,25 @@ class SqliteMetaStore:
         return await self._write(op)
 
     # -- archival restores and storage usage ------------------------------------------------
-    async def restores_due(self, now: float, limit: int) -> list[tuple[str, str, str]]:
-        def op(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
-            rows = conn.execute("SELECT bucket, key, version_id FROM restores WHERE due <= ? ORDER BY due LIMIT ?", (now, limit))
+    async def tier_tasks_due(self, now: float, limit: int) -> list[tuple[str, str, str, float]]:
+        def op(conn: sqlite3.Connection) -> list[tuple[str, str, str, float]]:
+            rows = conn.execute("SELECT bucket, key, version_id, due FROM tier_tasks WHERE due <= ? ORDER BY due LIMIT ?", (now, limit))
             return [tuple(r) for r in rows.fetchall()]
 
         return await self._read(op)
 
-    async def next_restore_due(self) -> float | None:
-        return await self._read(lambda c: c.execute("SELECT MIN(due) FROM restores").fetchone()[0])
+    async def next_tier_task(self) -> float | None:
+        return await self._read(lambda c: c.execute("SELECT MIN(due) FROM tier_tasks").fetchone()[0])
+
+    async def tier_task_reschedule(self, bucket: str, key: str, version_id: str, due: float, new_due: float | None) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            where = "bucket=? AND key=? AND version_id=? AND due=?"
+            if new_due is None:
+                conn.execute(f"DELETE FROM tier_tasks WHERE {where}", (bucket, key, version_id, due))
+            else:
+                conn.execute(f"UPDATE tier_tasks SET due=? WHERE {where}", (new_due, bucket, key, version_id, due))
+
+        await self._write(op)
 
     async def usage(self, min_billable: dict[str, int]) -> list[ClassUsage]:
         def op(conn: sqlite3.Connection) -> list[ClassUsage]:
@@ -1055,17 +1067,23 @@ def _insert(conn: sqlite3.Connection, table: str, record: ObjectRecord) -> None:
     conn.execute(f"INSERT OR REPLACE INTO {table}({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", _object_row(record))
 
 
-def _track_restore(conn: sqlite3.Connection, record: ObjectRecord) -> None:
-    """Keep the version's row in restores as its restore asks: due when the copy is to be made
-    ready (ongoing) or to go (ready); none without a restore."""
+def _track_tiering(conn: sqlite3.Connection, record: ObjectRecord) -> None:
+    """Keep the version's row in tier_tasks as its state asks: due when a restore's copy is to be
+    made ready (ongoing) or to go (ready); at once for bytes of a tiered class still on the drives;
+    none otherwise."""
     r = record.restore
-    if r is None:
-        conn.execute("DELETE FROM restores WHERE bucket=? AND key=? AND version_id=?", (record.bucket, record.key, record.version_id))
+    if r is not None:
+        due = r.ready_at if r.ongoing else r.expires
+    elif (
+        record.archive is None and record.storage_class in TIERED_CLASSES and record.size and not record.inline and not record.delete_marker
+    ):
+        due = time.time()
     else:
-        conn.execute(
-            "INSERT OR REPLACE INTO restores(bucket, key, version_id, due) VALUES(?, ?, ?, ?)",
-            (record.bucket, record.key, record.version_id, r.ready_at if r.ongoing else r.expires),
-        )
+        conn.execute("DELETE FROM tier_tasks WHERE bucket=? AND key=? AND version_id=?", (record.bucket, record.key, record.version_id))
+        return
+    conn.execute(
+        "INSERT OR REPLACE INTO tier_tasks(bucket, key, version_id, due) VALUES(?, ?, ?, ?)", (record.bucket, record.key, record.version_id, due)
+    )
 
 
 def _replicated(conn: sqlite3.Connection, record: ObjectRecord) -> bool:
@@ -1127,6 +1145,7 @@ def _add_version(conn: sqlite3.Connection, record: ObjectRecord) -> ObjectRecord
         _insert(conn, "objects", record)
     else:
         _insert(conn, "versions", record)
+    _track_tiering(conn, record)
     return removed
 
 
@@ -1146,8 +1165,7 @@ def _remove_version(conn: sqlite3.Connection, record: ObjectRecord, is_current: 
     _queue_reclaim(conn, (s.blob for s in record.segments if s.blob))
     if record.archive is not None:
         _queue_reclaim(conn, [record.archive.blob_id])
-    if record.restore is not None:
-        conn.execute("DELETE FROM restores WHERE bucket=? AND key=? AND version_id=?", (record.bucket, record.key, record.version_id))
+    conn.execute("DELETE FROM tier_tasks WHERE bucket=? AND key=? AND version_id=?", (record.bucket, record.key, record.version_id))
 
 
 def _delete_version(conn: sqlite3.Connection, bucket: str, key: str, version_id: str, guard: Guard | None = None) -> ObjectRecord | None:

@@ -86,8 +86,8 @@ class MetaStore(Protocol):
         """Put ``new`` (the same bytes and version id with other metadata, e.g. tags, or the same
         bytes in another place: a tier, a restored copy) in place of ``old`` if ``old`` is still
         there; only the shard ids in ``reclaim`` are queued for reclaim. VersionChanged otherwise.
-        The version's restore task follows ``new.restore``: due at ``ready_at`` while ongoing, at
-        ``expires`` once ready, none without one."""
+        The version's tier task follows ``new``: due at its restore's ``ready_at`` while ongoing, at
+        ``expires`` once ready, at once for bytes of a tiered class still on the drives."""
         ...
 
     def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
@@ -188,13 +188,19 @@ class MetaStore(Protocol):
         ...
 
     # -- archival restores and usage ---------------------------------------------------------
-    async def restores_due(self, now: float, limit: int) -> list[tuple[str, str, str]]:
-        """(bucket, key, version id) of up to ``limit`` restores due by ``now``: a copy to make
-        ready, or a restored copy to remove."""
+    async def tier_tasks_due(self, now: float, limit: int) -> list[tuple[str, str, str, float]]:
+        """(bucket, key, version id, due) of up to ``limit`` versions the tier worker has something
+        to do to by ``now``: bytes to move to their tier, a restore's copy to make ready or remove.
+        The index keeps this list as it commits versions and changes them (``replace_version``)."""
         ...
 
-    async def next_restore_due(self) -> float | None:
-        """When the next restore is due, None if there is none."""
+    async def next_tier_task(self) -> float | None:
+        """When the next tier task is due, None if there is none."""
+        ...
+
+    async def tier_task_reschedule(self, bucket: str, key: str, version_id: str, due: float, new_due: float | None) -> None:
+        """Move a task still due at ``due`` to ``new_due`` (a retry), or with None drop it (nothing
+        to do); one that changed since it was read is left as it is."""
         ...
 
     async def usage(self, min_billable: dict[str, int]) -> list[ClassUsage]:

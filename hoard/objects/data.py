@@ -65,7 +65,7 @@ class ObjectData:
         tier = self.tiers.get(record.archive.tier)
         if tier is None:
             raise TierUnavailable(f"the tier {record.archive.tier!r} holding {record.bucket}/{record.key} is not configured")
-        return TierReader(tier, record, start, end)
+        return TierReader(tier, record, start, end).begin()
 
     def save_bucket(self, bucket: Bucket) -> None:
         """Keep the bucket's configuration on every drive, so the index can be rebuilt without it (blocks)."""

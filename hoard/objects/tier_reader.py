@@ -36,12 +36,18 @@ class TierReader:
         for lo in range(self.start, self.end + 1, PIECE):
             yield lo, min(self.end, lo + PIECE - 1)
 
-    def read_piece(self, piece: tuple[int, int], nowait: bool = False) -> bytes:
-        if nowait:
-            raise WouldBlock()
+    def begin(self) -> TierReader:
+        """Start the read: the tier's trailer and index are read now, so that a tier that cannot
+        be reached (TierUnavailable) or a blob that is gone is an error before any byte is sent."""
         assert self.record.archive is not None
         if self._source is None:
             self._source = self.tier.read(self.record.archive.ref, self.start, self.end)
+        return self
+
+    def read_piece(self, piece: tuple[int, int], nowait: bool = False) -> bytes:
+        if nowait:
+            raise WouldBlock()
+        assert self._source is not None, "begin() first"
         want = piece[1] - piece[0] + 1
         held = bytearray(self._held)
         while len(held) < want:

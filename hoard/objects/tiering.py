@@ -32,7 +32,7 @@ from hoard.tiers import TierStore
 
 log = logging.getLogger("hoard.tiering")
 
-COLD_CLASSES = frozenset({"GLACIER", "GLACIER_IR", "DEEP_ARCHIVE"})
+COLD_CLASSES = frozenset({"GLACIER", "GLACIER_IR", "DEEP_ARCHIVE"})  # with IA_CLASSES, model.TIERED_CLASSES
 RESTORE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})  # read only once restored
 IA_CLASSES = frozenset({"STANDARD_IA", "ONEZONE_IA"})
 # What Hoard stores (and accepts on writes); INTELLIGENT_TIERING is kept with STANDARD's bytes.

@@ -14,6 +14,7 @@ from hoard.meta import errors as meta
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.storage.errors import ReadQuorumError, WriteQuorumError
+from hoard.tiers import TierUnavailable
 
 
 def to_s3_error(error: BaseException) -> S3Error | None:
@@ -40,6 +41,8 @@ def to_s3_error(error: BaseException) -> S3Error | None:
             return S3Error("SlowDown", f"Not enough drives are online to store this: {error}")
         case ReadQuorumError():
             return S3Error("ServiceUnavailable", f"Not enough drives are online to read this: {error}")
+        case TierUnavailable():
+            return S3Error("ServiceUnavailable", f"The storage tier holding this object cannot be reached now: {error}")
         case http.BadPercentEncoding():
             return S3Error("InvalidURI")
         case http.HeaderSectionTooLarge():

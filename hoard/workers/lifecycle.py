@@ -7,7 +7,8 @@ where it stopped. For each version the bucket's rules say what is due (``hoard.l
 action_for``): expire the current version (a delete marker where versioning is on, else the
 object goes), remove a noncurrent version or an expired object delete marker, or move it to
 another storage class. Independently of rules, a version whose class has a tier but whose bytes
-are still on the drives (a PutObject with ``x-amz-storage-class: GLACIER``, say) is moved there.
+are still on the drives is moved there (the tier worker does that soon after a write; the scan
+catches what it has not, such as versions written before the tier was configured).
 Incomplete multipart uploads a rule's AbortIncompleteMultipartUpload covers are aborted once a
 pass. Then the scan rests (a quarter of a lifecycle day, between half a second and an hour).
 
@@ -18,8 +19,9 @@ never removed (adding a delete marker over it is allowed, as on S3). Actions are
 ``HOARD_LIFECYCLE_RATE`` per second. Each is logged and counted (``stats``: kept in the index,
 shown by ``hoard admin lifecycle``).
 
-**Restores** (``Restorer``): the index's restores table says which version is due, when: a copy
-to make ready (copied back from the tier if the bytes left the drives) or one to remove.
+**Tier tasks** (``TierWorker``): the index's tier_tasks table says which version has something
+due, when: bytes to move to their tier, a restore's copy to make ready (copied back from the tier
+if the bytes left the drives) or one to remove.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from hoard.objects import tiering
 from hoard.objects.data import ObjectData
 from hoard.objects.lock import deletion_refused
 from hoard.objects.versions import ENABLED, NULL_VERSION, SUSPENDED, VERSIONING_CONFIG, delete_marker
-from hoard.tiers import TierUnavailable
+from hoard.tiers import TierError, TierUnavailable
 from hoard.workers.periodic import Periodic
 
 log = logging.getLogger("hoard.lifecycle")
@@ -276,38 +278,57 @@ class LifecycleWorker(Periodic):
             key_marker, upload_marker = page.entries[-1].key, page.entries[-1].upload_id
 
 
-class Restorer(Periodic):
-    """Makes restored copies ready when their retrieval delay has passed, and removes them when
-    they expire (the index's restores table says which, when)."""
+class TierWorker(Periodic):
+    """Works the index's tier tasks as they fall due: moves the bytes of a tiered class to their
+    tier (soon after the write, not on the next lifecycle pass), makes a restore's copy ready when
+    its retrieval delay has passed, and removes it when it expires. A task that fails because a
+    tier cannot be reached is tried again ``RETRY`` seconds later."""
 
-    what = "restores"
+    what = "tiers"
+    RETRY = 30.0
 
     def __init__(self, store: MetaStore, data: ObjectData, day_seconds: float, interval: float = 0.5) -> None:
         super().__init__(interval)
         self.store = store
         self.data = data
         self.day_seconds = day_seconds
+        self.stats: Counter[str] = Counter()  # since this process started: archived, restored, restore-expired, retried
 
     async def run_once(self) -> int:
         done = 0
-        for bucket, key, version_id in await self.store.restores_due(time.time(), 100):
+        for bucket, key, version_id, due in await self.store.tier_tasks_due(time.time(), 50):
             record = await self.store.get_version(bucket, key, version_id)
-            if record is None or record.restore is None:
-                continue
-            now = time.time()
             try:
-                if record.restore.ongoing and record.restore.ready_at <= now:
-                    expires = due_after(now, record.restore.days, self.day_seconds)
-                    await tiering.restore_copy(self.data, self.store, record, expires)
-                    log.info("restored %s/%s version %s until %s", bucket, key, version_id, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(expires)))
-                elif not record.restore.ongoing and record.restore.expires <= now:
-                    await tiering.drop_copy(self.data, self.store, record)
-                    log.info("restored copy of %s/%s version %s expired", bucket, key, version_id)
+                if record is not None and await self._work(record):
+                    done += 1
                 else:
-                    continue
-                done += 1
+                    await self.store.tier_task_reschedule(bucket, key, version_id, due, None)
             except VersionChanged:
-                continue
-            except TierUnavailable as e:
-                log.warning("restore of %s/%s waits: its tier cannot be reached: %s", bucket, key, e)
+                continue  # changed meanwhile: its task was written again with the change
+            except TierError as e:
+                self.stats["retried"] += 1
+                log.warning("tier work on %s/%s version %s waits %.0f s: %s", bucket, key, version_id, self.RETRY, e)
+                await self.store.tier_task_reschedule(bucket, key, version_id, due, time.time() + self.RETRY)
         return done
+
+    async def _work(self, record: ObjectRecord) -> bool:
+        """Do what is due to the version; False if nothing is (the task goes)."""
+        restore, now = record.restore, time.time()
+        if restore is not None and restore.ongoing and restore.ready_at <= now:
+            expires = due_after(now, restore.days, self.day_seconds)
+            await tiering.restore_copy(self.data, self.store, record, expires)
+            self.stats["restored"] += 1
+            log.info("restored %s/%s version %s until %s", record.bucket, record.key, record.version_id, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(expires)))
+            return True
+        if restore is not None and not restore.ongoing and restore.expires <= now:
+            await tiering.drop_copy(self.data, self.store, record)
+            self.stats["restore-expired"] += 1
+            log.info("restored copy of %s/%s version %s expired", record.bucket, record.key, record.version_id)
+            return True
+        tier = tiering.wants_archive(record, self.data.tiers)
+        if tier is not None:
+            await tiering.archive(self.data, self.store, record, tier)
+            self.stats["archived"] += 1
+            log.info("moved %s/%s version %s (%s) to tier %s", record.bucket, record.key, record.version_id, record.storage_class, tier.name)
+            return True
+        return False
