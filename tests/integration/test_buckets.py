@@ -460,12 +460,7 @@ def test_get_bucket_versioning_has_no_status(s3, bucket):
     assert "MFADelete" not in resp
 
 
-LIFECYCLE = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}
-
 NOT_IMPLEMENTED_BUCKET_CALLS = [
-    ("put_bucket_lifecycle_configuration", {"LifecycleConfiguration": LIFECYCLE}),
-    ("get_bucket_lifecycle_configuration", {}),
-    ("delete_bucket_lifecycle", {}),
     (
         "put_bucket_encryption",
         {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}},
@@ -493,7 +488,7 @@ def test_unimplemented_bucket_operations_are_501(s3, bucket, method, kwargs):
 
 
 NOT_IMPLEMENTED_OBJECT_CALLS = [
-    ("restore_object", {"RestoreRequest": {"Days": 1}}),
+    ("get_object_torrent", {}),
 ]
 
 

@@ -201,12 +201,14 @@ def test_standard_storage_class(s3, bucket):
 
 
 @pytest.mark.parametrize("sclass", ["GLACIER", "DEEP_ARCHIVE"])
-def test_archive_storage_classes_are_not_implemented(s3, bucket, sclass):
+def test_archive_storage_classes_are_read_only_once_restored(s3, bucket, sclass):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", StorageClass=sclass)
+    assert s3.head_object(Bucket=bucket, Key="k")["StorageClass"] == sclass
     with pytest.raises(ClientError) as e:
-        s3.put_object(Bucket=bucket, Key="k", Body=b"x", StorageClass=sclass)
-    assert error_code(e) == "NotImplemented"
-    assert status(e) == 501
-    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+        s3.get_object(Bucket=bucket, Key="k")
+    assert error_code(e) == "InvalidObjectState"
+    assert status(e) == 403
+    assert s3.list_objects_v2(Bucket=bucket)["Contents"][0]["StorageClass"] == sclass
 
 
 def test_bogus_storage_class(s3, bucket):
