@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -363,11 +364,14 @@ def test_the_aws_cli_sets_a_lifecycle_and_restores(lc_server, bucket, tmp_path):
     def aws(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*aws_cli(), "--endpoint-url", lc_server.endpoint, *args], env=env, capture_output=True, text=True, timeout=120)
 
-    config = {"Rules": [{"ID": "r1", "Status": "Enabled", "Filter": {"Prefix": "x/"}, "Expiration": {"Days": 400}}]}
-    done = aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", bucket, "--lifecycle-configuration", json.dumps(config))
+    # The example docs/lifecycle.md gives (the README's rule), as a user would send it.
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md").read_text()
+    (tmp_path / "lifecycle.json").write_text(re.search(r"```json\n(.*?)```", doc, re.S).group(1))
+    done = aws("s3api", "put-bucket-lifecycle-configuration", "--bucket", bucket, "--lifecycle-configuration", f"file://{tmp_path / 'lifecycle.json'}")
     assert done.returncode == 0, done.stderr
     got = json.loads(aws("s3api", "get-bucket-lifecycle-configuration", "--bucket", bucket).stdout)
-    assert got["Rules"][0]["ID"] == "r1"
+    assert [r["ID"] for r in got["Rules"]] == ["logs", "uploads"]
+    assert got["Rules"][0]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1, "NewerNoncurrentVersions": 3}
     src = tmp_path / "f.bin"
     src.write_bytes(os.urandom(BIG))
     assert aws("s3", "cp", str(src), f"s3://{bucket}/cold.bin", "--storage-class", "DEEP_ARCHIVE").returncode == 0
