@@ -31,7 +31,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from hoard.lifecycle.rules import LIFECYCLE_CONFIG, Action, LifecycleConfig, VersionFacts, abort_due, action_for, due_after
 from hoard.meta.errors import UploadNotFound, VersionChanged
@@ -57,15 +57,18 @@ def rest_between_passes(day_seconds: float) -> float:
 class RateLimit:
     """At most ``rate`` actions per second, smoothed."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
         self.gap = 1.0 / rate
         self.clock = clock
+        self.sleep = sleep
         self.next = 0.0
 
     async def wait(self) -> None:
         t = self.clock()
         if self.next > t:
-            await asyncio.sleep(self.next - t)
+            await self.sleep(self.next - t)
         self.next = max(self.next, t) + self.gap
 
 

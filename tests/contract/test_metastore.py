@@ -16,7 +16,7 @@ import pytest
 from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, UploadNotFound, VersionChanged
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
-from hoard.model import Bucket, ObjectRecord, Part, Placement, Segment, Upload
+from hoard.model import Archive, Bucket, ClassUsage, ObjectRecord, Part, Placement, Restore, Segment, Upload
 from hoard.nowait import WouldBlock
 
 IMPLEMENTATIONS: dict[str, Callable[[Path], MetaStore]] = {
@@ -523,3 +523,60 @@ def test_replication_is_queued_with_the_commit_and_answered_per_version(meta):
     assert meta.run(meta.store.replication_queue_bucket("repl")) == 1
     backlog = meta.run(meta.store.replication_backlog("repl"))
     assert backlog["pending"] == 1 and backlog["oldest_queued"] > 0
+
+
+# -- archival tiers, restores and usage -----------------------------------------------------------
+def tasks(meta: Harness) -> dict[tuple[str, str, str], float]:
+    return {(b, k, v): due for b, k, v, due in meta.run(meta.store.tier_tasks_due(time.time() + 10**9, 1000))}
+
+
+def test_a_tiered_class_written_gets_a_tier_task_and_moving_it_ends_it(meta):
+    meta.bucket()
+    meta.run(meta.store.put_object(dataclasses.replace(record("bkt", "cold", "shard-c"), storage_class="GLACIER")))
+    meta.run(meta.store.put_object(dataclasses.replace(record("bkt", "inline", ""), storage_class="GLACIER", inline=True)))
+    meta.put("bkt", "plain")
+    assert set(tasks(meta)) == {("bkt", "cold", "null")}  # inline and STANDARD versions stay where they are
+    assert meta.run(meta.store.tier_tasks_due(time.time() - 60, 10)) == []  # due from its commit on
+    old = meta.run(meta.store.get_object("bkt", "cold"))
+    moved = dataclasses.replace(old, data_id="rec-moved", archive=Archive("cold", "bkt/rec-moved", 10), segments=(Segment("", 3, "", ""),))
+    meta.run(meta.store.replace_version(old, moved, reclaim=["shard-c"]))
+    assert tasks(meta) == {}
+    assert meta.run(meta.store.get_object("bkt", "cold")).archive == Archive("cold", "bkt/rec-moved", 10)
+    assert "shard-c" in reclaim_queue(meta)
+    # Removing an archived version queues its tier blob for reclaim under a name no shard id has.
+    meta.run(meta.store.delete_object("bkt", "cold"))
+    assert "tier:cold:bkt/rec-moved" in reclaim_queue(meta)
+
+
+def test_a_restore_is_due_when_ready_then_when_it_expires(meta):
+    meta.bucket()
+    archived = dataclasses.replace(record("bkt", "k", ""), storage_class="GLACIER", archive=Archive("cold", "bkt/r", 5), segments=(Segment("", 3, "", ""),))
+    meta.run(meta.store.put_object(archived))
+    assert tasks(meta) == {}
+    asked = dataclasses.replace(archived, data_id="rec-2", restore=Restore(5000.0, 3))
+    meta.run(meta.store.replace_version(archived, asked))
+    assert tasks(meta) == {("bkt", "k", "null"): 5000.0}
+    assert meta.run(meta.store.get_object("bkt", "k")).restore == Restore(5000.0, 3)
+    ready = dataclasses.replace(asked, data_id="rec-3", restore=Restore(5000.0, 3, 9000.0), segments=(Segment("copy", 3, "", ""),))
+    meta.run(meta.store.replace_version(asked, ready))
+    assert tasks(meta) == {("bkt", "k", "null"): 9000.0}
+    assert meta.run(meta.store.next_tier_task()) == 9000.0
+    # A retry moves a task only if it is still due when it was read; None drops it.
+    meta.run(meta.store.tier_task_reschedule("bkt", "k", "null", 1234.0, 9999.0))
+    assert tasks(meta) == {("bkt", "k", "null"): 9000.0}
+    meta.run(meta.store.tier_task_reschedule("bkt", "k", "null", 9000.0, 9500.0))
+    assert tasks(meta) == {("bkt", "k", "null"): 9500.0}
+    meta.run(meta.store.tier_task_reschedule("bkt", "k", "null", 9500.0, None))
+    assert tasks(meta) == {} and meta.run(meta.store.next_tier_task()) is None
+
+
+def test_usage_per_bucket_and_class(meta):
+    meta.bucket()
+    meta.put("bkt", "a", size=1000)
+    meta.put("bkt", "b", size=200_000)
+    meta.run(meta.store.put_object(dataclasses.replace(record("bkt", "ia", size=1000), storage_class="STANDARD_IA")))
+    meta.run(meta.store.put_object(dataclasses.replace(record("bkt", "gl", size=500_000), storage_class="GLACIER", archive=Archive("cold", "x", 1234))))
+    rows = {(u.bucket, u.storage_class): u for u in meta.run(meta.store.usage({"STANDARD_IA": 128 * 1024}))}
+    assert rows[("bkt", "STANDARD")] == ClassUsage("bkt", "STANDARD", 2, 201_000, 201_000, 0, 0)
+    assert rows[("bkt", "STANDARD_IA")] == ClassUsage("bkt", "STANDARD_IA", 1, 1000, 128 * 1024, 0, 0)
+    assert rows[("bkt", "GLACIER")] == ClassUsage("bkt", "GLACIER", 1, 500_000, 500_000, 1, 1234)

@@ -109,3 +109,42 @@ def test_killed_while_archiving_loses_nothing_and_a_rebuilt_index_keeps_the_tier
     finally:
         srv.stop()
     assert "Traceback" not in srv.log()
+
+
+def test_with_two_worker_processes_restores_and_rules_run_once(tmp_path):
+    """Requests reach either worker; the leader alone moves bytes, makes restores ready and applies
+    rules, and every worker sees the result."""
+    srv = HoardServer(
+        tmp_path / "data", extra_args=["--workers", "2"],
+        env_extra={"HOARD_LIFECYCLE_DAY_SECONDS": "0.2", "HOARD_RESTORE_EXPEDITED_SECONDS": "0.2"},
+    ).start()
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="two")
+        body = os.urandom(BIG)
+        s3.put_object(Bucket="two", Key="frozen", Body=body, StorageClass="GLACIER")
+        wait_until(lambda: archived_count(s3, "two", srv) == 1)
+        assert s3.restore_object(Bucket="two", Key="frozen", RestoreRequest={"Days": 500, "Tier": "Expedited"})["ResponseMetadata"]["HTTPStatusCode"] == 202
+        wait_until(lambda: 'ongoing-request="false"' in s3.head_object(Bucket="two", Key="frozen").get("Restore", ""))
+        for _ in range(6):  # several requests: both workers serve the restored copy
+            assert s3.get_object(Bucket="two", Key="frozen")["Body"].read() == body
+        # In place: a copy onto itself changes the class (the bytes then move to the tier).
+        s3.put_object(Bucket="two", Key="warm", Body=body)
+        s3.copy_object(Bucket="two", Key="warm", CopySource={"Bucket": "two", "Key": "warm"}, StorageClass="GLACIER_IR")
+        assert s3.head_object(Bucket="two", Key="warm")["StorageClass"] == "GLACIER_IR"
+        wait_until(lambda: archived_count(s3, "two", srv) == 2)
+        assert s3.get_object(Bucket="two", Key="warm")["Body"].read() == body
+        s3.put_bucket_lifecycle_configuration(
+            Bucket="two", LifecycleConfiguration={"Rules": [{"ID": "x", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}}]}
+        )
+        for i in range(10):
+            s3.put_object(Bucket="two", Key=f"tmp/{i}", Body=b"t")
+        wait_until(lambda: not s3.list_objects_v2(Bucket="two", Prefix="tmp/").get("Contents"))
+        import json
+
+        status = json.loads(srv.admin("lifecycle", "--json").stdout)
+        assert status["actions"]["expired"] == 10  # each once, by the leader alone
+        assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="two")["Contents"]) == ["frozen", "warm"]
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.log()
