@@ -1067,10 +1067,11 @@ def _insert(conn: sqlite3.Connection, table: str, record: ObjectRecord) -> None:
     conn.execute(f"INSERT OR REPLACE INTO {table}({_OBJECT_COLUMNS}) VALUES({_OBJECT_SLOTS})", _object_row(record))
 
 
-def _track_tiering(conn: sqlite3.Connection, record: ObjectRecord) -> None:
+def _track_tiering(conn: sqlite3.Connection, record: ObjectRecord, fresh: bool = False) -> None:
     """Keep the version's row in tier_tasks as its state asks: due when a restore's copy is to be
     made ready (ongoing) or to go (ready); at once for bytes of a tiered class still on the drives;
-    none otherwise."""
+    none otherwise. ``fresh``: a version just added, which has no row to remove (the one it
+    replaced took its own along): an ordinary PUT costs no statement here."""
     r = record.restore
     if r is not None:
         due = r.ready_at if r.ongoing else r.expires
@@ -1079,7 +1080,8 @@ def _track_tiering(conn: sqlite3.Connection, record: ObjectRecord) -> None:
     ):
         due = time.time()
     else:
-        conn.execute("DELETE FROM tier_tasks WHERE bucket=? AND key=? AND version_id=?", (record.bucket, record.key, record.version_id))
+        if not fresh:
+            conn.execute("DELETE FROM tier_tasks WHERE bucket=? AND key=? AND version_id=?", (record.bucket, record.key, record.version_id))
         return
     conn.execute(
         "INSERT OR REPLACE INTO tier_tasks(bucket, key, version_id, due) VALUES(?, ?, ?, ?)", (record.bucket, record.key, record.version_id, due)
@@ -1145,7 +1147,7 @@ def _add_version(conn: sqlite3.Connection, record: ObjectRecord) -> ObjectRecord
         _insert(conn, "objects", record)
     else:
         _insert(conn, "versions", record)
-    _track_tiering(conn, record)
+    _track_tiering(conn, record, fresh=True)
     return removed
 
 
@@ -1165,7 +1167,8 @@ def _remove_version(conn: sqlite3.Connection, record: ObjectRecord, is_current: 
     _queue_reclaim(conn, (s.blob for s in record.segments if s.blob))
     if record.archive is not None:
         _queue_reclaim(conn, [record.archive.blob_id])
-    conn.execute("DELETE FROM tier_tasks WHERE bucket=? AND key=? AND version_id=?", (record.bucket, record.key, record.version_id))
+    if record.restore is not None or record.storage_class in TIERED_CLASSES:  # only these can have a tier task
+        conn.execute("DELETE FROM tier_tasks WHERE bucket=? AND key=? AND version_id=?", (record.bucket, record.key, record.version_id))
 
 
 def _delete_version(conn: sqlite3.Connection, bucket: str, key: str, version_id: str, guard: Guard | None = None) -> ObjectRecord | None:
