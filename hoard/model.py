@@ -169,6 +169,7 @@ class ListedObject:
     is_latest: bool = True
     delete_marker: bool = False
     owner_id: str = ""  # as ObjectRecord.owner_id: "" for the bucket owner
+    restore: Restore | None = None  # an archival version's restore (RestoreStatus, when asked for)
 
 
 @dataclass(frozen=True)

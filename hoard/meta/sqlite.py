@@ -275,11 +275,16 @@ def _object_from_row(row: tuple) -> ObjectRecord:
 
 
 # A listing reads only what it shows (the key must be the second column, as in _OBJECT_COLUMNS).
-_LISTED_COLUMNS = "bucket, key, size, etag, last_modified, storage_class, checksum_algorithm, checksum_type, owner_id"
+_LISTED_COLUMNS = "bucket, key, size, etag, last_modified, storage_class, checksum_algorithm, checksum_type, owner_id, tiering"
+
+
+def _listed_restore(raw: str) -> Restore | None:
+    """A listed version's restore, for ListObjects' RestoreStatus (parsed only where there is one)."""
+    return _tiering_from_json(raw).get("restore") if raw else None
 
 
 def _listed_from_row(row: tuple) -> ListedObject:
-    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7], owner_id=row[8])
+    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7], owner_id=row[8], restore=_listed_restore(row[9]))
 
 
 # A version listing's rows: the listed columns, then the version's id, seq and marker flag, and
@@ -288,7 +293,9 @@ _VERSION_LISTED_COLUMNS = _LISTED_COLUMNS + ", version_id, seq, delete_marker"
 
 
 def _listed_version_from_row(row: tuple) -> ListedObject:
-    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[9], bool(row[12]), bool(row[11]), owner_id=row[8])
+    return ListedObject(
+        row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[10], bool(row[13]), bool(row[12]), owner_id=row[8], restore=_listed_restore(row[9])
+    )
 
 
 _UPLOAD_COLUMNS = (
@@ -1272,7 +1279,7 @@ _BACKWARDS = str.maketrans("0123456789abcdef", "fedcba9876543210")
 
 
 def _version_order(row: tuple) -> tuple[str, str]:
-    return row[1], row[10].translate(_BACKWARDS) + "~"
+    return row[1], row[11].translate(_BACKWARDS) + "~"
 
 
 def _list_versions(

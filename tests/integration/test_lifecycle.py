@@ -388,3 +388,25 @@ def test_the_aws_cli_sets_a_lifecycle_and_restores(lc_server, bucket, tmp_path):
     back = aws("s3", "cp", f"s3://{bucket}/cold.bin", str(tmp_path / "back.bin"), "--force-glacier-transfer")
     assert back.returncode == 0, back.stderr
     assert (tmp_path / "back.bin").read_bytes() == src.read_bytes()
+
+
+def test_listings_show_restore_status_when_asked(lc_server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="frozen", Body=os.urandom(BIG), StorageClass="GLACIER")
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"p")
+    listed = {o["Key"]: o for o in s3.list_objects_v2(Bucket=bucket, OptionalObjectAttributes=["RestoreStatus"])["Contents"]}
+    assert "RestoreStatus" not in listed["frozen"] and "RestoreStatus" not in listed["plain"]
+    s3.restore_object(Bucket=bucket, Key="frozen", RestoreRequest={"Days": 100, "GlacierJobParameters": {"Tier": "Bulk"}})
+    listed = {o["Key"]: o for o in s3.list_objects_v2(Bucket=bucket, OptionalObjectAttributes=["RestoreStatus"])["Contents"]}
+    assert listed["frozen"]["RestoreStatus"] == {"IsRestoreInProgress": True}
+    assert "RestoreStatus" not in s3.list_objects_v2(Bucket=bucket)["Contents"][0]  # only when asked
+
+    def ready() -> dict | None:
+        status = s3.list_objects(Bucket=bucket, OptionalObjectAttributes=["RestoreStatus"])["Contents"][0].get("RestoreStatus", {})
+        return status if status.get("IsRestoreInProgress") is False else None
+
+    status = wait_until(ready)
+    assert status["RestoreExpiryDate"] > datetime.now(UTC)
+    versions = s3.list_object_versions(Bucket=bucket, OptionalObjectAttributes=["RestoreStatus"])["Versions"]
+    assert [v.get("RestoreStatus", {}).get("IsRestoreInProgress") for v in versions] == [False, None]
+    answer = send(lc_server, "GET", f"/{bucket}?list-type=2", headers={"x-amz-optional-object-attributes": "Owner"})
+    assert answer.status == 400 and answer.code == "InvalidArgument"

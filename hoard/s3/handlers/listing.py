@@ -32,8 +32,35 @@ def _common(ctx: Context) -> tuple[str, str, int]:
     return params.get("prefix", ""), params.get("delimiter", ""), int_param(ctx, "max-keys", MAX_KEYS, 0, 2147483647)
 
 
-def _contents(ctx: Context, record: ListedObject, enc, bucket_owner: str | None, tag: str = "Contents", versions: bool = False):
-    """One listed version; its Owner shown where ``bucket_owner`` is given (None: not asked for)."""
+OPTIONAL_ATTRIBUTES = ("RestoreStatus",)
+
+
+def restore_status_wanted(ctx: Context) -> bool:
+    """Whether ``x-amz-optional-object-attributes`` asks for RestoreStatus (the one S3 has)."""
+    raw = ctx.req.headers.get("x-amz-optional-object-attributes")
+    if raw is None:
+        return False
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    for name in names:
+        if name not in OPTIONAL_ATTRIBUTES:
+            raise S3Error("InvalidArgument", "Invalid attribute name specified.", ArgumentName="x-amz-optional-object-attributes", ArgumentValue=name)
+    return "RestoreStatus" in names
+
+
+def _restore_status(record: ListedObject) -> tuple | None:
+    r = record.restore
+    if r is None:
+        return None
+    if r.ongoing:
+        return ("RestoreStatus", [("IsRestoreInProgress", True)])
+    return ("RestoreStatus", [("IsRestoreInProgress", False), ("RestoreExpiryDate", xml.format_time(r.expires))])
+
+
+def _contents(
+    ctx: Context, record: ListedObject, enc, bucket_owner: str | None, tag: str = "Contents", versions: bool = False, restore: bool = False
+):
+    """One listed version; its Owner shown where ``bucket_owner`` is given (None: not asked for),
+    its RestoreStatus where ``restore`` asks and it has one."""
     children: list = [("Key", enc(record.key))]
     if versions:
         children += [("VersionId", record.version_id), ("IsLatest", record.is_latest)]
@@ -46,6 +73,9 @@ def _contents(ctx: Context, record: ListedObject, enc, bucket_owner: str | None,
     children += [("Size", record.size), ("StorageClass", record.storage_class)]
     if bucket_owner is not None:
         children.append(("Owner", owner_xml(ctx, record.owner_id or bucket_owner)))
+    status = _restore_status(record) if restore else None
+    if status is not None:
+        children.append(status)
     return (tag, children)
 
 
@@ -58,6 +88,7 @@ async def list_objects(ctx: Context) -> Response:
     enc = url_encoder(ctx)
     prefix, delimiter, max_keys = _common(ctx)
     marker = ctx.req.params.get("marker", "")
+    restore = restore_status_wanted(ctx)
     bucket = await require_bucket(ctx)
     listing = await ctx.store.list_objects(ctx.bucket, prefix, delimiter, marker, min(max_keys, MAX_KEYS))
     children: list = [
@@ -73,7 +104,7 @@ async def list_objects(ctx: Context) -> Response:
     ]
     if listing.truncated and delimiter:
         children.append(("NextMarker", enc(listing.next_marker)))
-    children += [_contents(ctx, r, enc, bucket.owner_id) for r in listing.entries]
+    children += [_contents(ctx, r, enc, bucket.owner_id, restore=restore) for r in listing.entries]
     children += _prefixes(listing, enc)
     return xml_response(xml.render("ListBucketResult", children))
 
@@ -95,6 +126,7 @@ async def list_objects_v2(ctx: Context) -> Response:
     # An empty token is no token: the listing starts at start-after (and the answer echoes it).
     after = _decode_token(token) if token else start_after
     fetch_owner = params.get("fetch-owner", "").lower() == "true"
+    restore = restore_status_wanted(ctx)
     bucket = await require_bucket(ctx)
     listing = await ctx.store.list_objects(ctx.bucket, prefix, delimiter, after, min(max_keys, MAX_KEYS))
     children: list = [
@@ -110,7 +142,7 @@ async def list_objects_v2(ctx: Context) -> Response:
     ]
     if listing.truncated:
         children.append(("NextContinuationToken", base64.urlsafe_b64encode(listing.next_marker.encode()).decode()))
-    children += [_contents(ctx, r, enc, bucket.owner_id if fetch_owner else None) for r in listing.entries]
+    children += [_contents(ctx, r, enc, bucket.owner_id if fetch_owner else None, restore=restore) for r in listing.entries]
     children += _prefixes(listing, enc)
     return xml_response(xml.render("ListBucketResult", children))
 
@@ -139,6 +171,7 @@ async def list_object_versions(ctx: Context) -> Response:
         raise S3Error("InvalidArgument", "A version-id marker cannot be specified without a key marker.", ArgumentName="version-id-marker", ArgumentValue=version_marker)
     if version_marker and not is_version_id(version_marker):
         raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="version-id-marker", ArgumentValue=version_marker)
+    restore = restore_status_wanted(ctx)
     bucket = await require_bucket(ctx)
     listing = await ctx.store.list_versions(ctx.bucket, prefix, delimiter, key_marker, version_marker, min(max_keys, MAX_KEYS))
     children: list = [
@@ -156,7 +189,8 @@ async def list_object_versions(ctx: Context) -> Response:
         if listing.entries and listing.entries[-1].key == listing.next_marker:
             children.append(("NextVersionIdMarker", listing.entries[-1].version_id))
     children += [
-        _delete_marker(ctx, r, enc, bucket.owner_id) if r.delete_marker else _contents(ctx, r, enc, bucket.owner_id, tag="Version", versions=True) for r in listing.entries
+        _delete_marker(ctx, r, enc, bucket.owner_id) if r.delete_marker else _contents(ctx, r, enc, bucket.owner_id, tag="Version", versions=True, restore=restore)
+        for r in listing.entries
     ]
     children += _prefixes(listing, enc)
     return xml_response(xml.render("ListVersionsResult", children))
