@@ -57,6 +57,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
     "NoSuchLifecycleConfiguration": (404, "The lifecycle configuration does not exist"),
     "RestoreAlreadyInProgress": (409, "Object restore is already in progress"),
+    "InvalidRedirectLocation": (400, "The website redirect location is not valid."),
     "BadRequest": (400, "Insufficient information. Origin request header needed."),
     "CORSForbidden": (403, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."),
     "MalformedACLError": (400, "The XML you provided was not well-formed or did not validate against our published schema."),

@@ -502,20 +502,25 @@ def test_unimplemented_object_operations_are_501(s3, bucket, method, kwargs):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"ServerSideEncryption": "AES256"},
-        {"WebsiteRedirectLocation": "/elsewhere"},
-    ],
-    ids=["sse", "redirect"],
-)
+@pytest.mark.parametrize("kwargs", [{"ServerSideEncryption": "AES256"}], ids=["sse"])
 def test_put_object_with_unimplemented_features_is_501_and_writes_nothing(s3, bucket, kwargs):
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=bucket, Key="k", Body=b"x", **kwargs)
     assert error_code(e) == "NotImplemented"
     assert status(e) == 501
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_website_redirect_location_is_kept_and_checked(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="old", Body=b"", WebsiteRedirectLocation="/new.html")
+    assert s3.head_object(Bucket=bucket, Key="old")["WebsiteRedirectLocation"] == "/new.html"
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "old"})
+    assert s3.head_object(Bucket=bucket, Key="copy")["WebsiteRedirectLocation"] == "/new.html"
+    for bad in ["new.html", "ftp://x/y", "/" + "a" * 2048]:
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=bucket, Key="bad", Body=b"", WebsiteRedirectLocation=bad)
+        assert error_code(e) == "InvalidRedirectLocation"
+    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]) == ["copy", "old"]
 
 
 def test_create_bucket_with_tags_keeps_them(s3, new_name):

@@ -186,7 +186,6 @@ def reject_unsupported_headers(ctx: Context) -> None:
     for name, feature in (
         ("x-amz-server-side-encryption", "Server-side encryption"),
         ("x-amz-server-side-encryption-customer-algorithm", "Server-side encryption with customer keys"),
-        ("x-amz-website-redirect-location", "Website redirects"),
     ):
         if name in h:
             raise S3Error("NotImplemented", f"{feature} is not implemented yet.")
@@ -216,8 +215,23 @@ def object_headers(ctx: Context) -> dict[str, str]:
             meta_size += len(name) - len("x-amz-meta-") + len(value.encode())
     if meta_size > MAX_USER_METADATA:
         raise S3Error("MetadataTooLarge", Size=str(meta_size), MaxSizeAllowed=str(MAX_USER_METADATA))
+    redirect = ctx.req.header_utf8(WEBSITE_REDIRECT_HEADER)
+    if redirect is not None:
+        kept[WEBSITE_REDIRECT_HEADER] = website_redirect(redirect)
     kept.setdefault("content-type", "binary/octet-stream")
     return kept
+
+
+WEBSITE_REDIRECT_HEADER = "x-amz-website-redirect-location"
+MAX_REDIRECT_LOCATION = 2048
+
+
+def website_redirect(value: str) -> str:
+    """An object's ``x-amz-website-redirect-location``: where the website endpoint sends a reader
+    of it (301). S3 takes an absolute path or an http(s) URL, of at most 2 KB."""
+    if not (value.startswith("/") or value.startswith("http://") or value.startswith("https://")) or len(value.encode()) > MAX_REDIRECT_LOCATION:
+        raise S3Error("InvalidRedirectLocation", f"The website redirect location must have a prefix of 'http://' or 'https://' or '/' and be at most {MAX_REDIRECT_LOCATION} bytes.")
+    return value
 
 
 def int_param(ctx: Context, name: str, default: int, low: int = 0, high: int | None = None) -> int:
