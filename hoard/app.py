@@ -24,6 +24,7 @@ from hoard.s3.handlers.common import Context, Services
 from hoard.s3.handlers.owners import check_expected_owner
 from hoard.s3.handlers.post_object import UNAUTHENTICATED, post_object
 from hoard.s3.router import route, split_target
+from hoard.s3.website import WebsiteEndpoint
 from hoard.storage.errors import ReadQuorumError
 
 log = logging.getLogger("hoard")
@@ -69,6 +70,8 @@ class HoardApp:
         admin: AdminHandler,
         background: list[Background],
         host_id: str,
+        website: WebsiteEndpoint | None = None,
+        website_port: int | None = None,
     ) -> None:
         self.settings = settings
         self.services = services
@@ -78,6 +81,9 @@ class HoardApp:
         self.background = background  # started with the event loop, stopped before the store closes
         self._host_id = host_id
         self.handlers = registry()
+        # The static website endpoint: requests to its port go there, not to the S3 API.
+        self.website = website
+        self.website_port = website_port
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -85,7 +91,28 @@ class HoardApp:
             return
         if scope["type"] != "http":
             return
+        server = scope.get("server")
+        if self.website is not None and server is not None and server[1] == self.website_port:
+            await self._website(scope, receive, send)
+            return
         await self._http(scope, receive, send)
+
+    async def _website(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        assert self.website is not None
+        request_id = secrets.token_hex(8).upper()
+        try:
+            req = Request.from_scope(scope, receive)
+            response = await self.website.handle(req, request_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bad request line, or a bug: never a dropped connection
+            response = _failure(e, "Website", scope.get("path", "/"), request_id)
+        response.headers["x-amz-request-id"] = request_id
+        response.headers["x-amz-id-2"] = f"{request_id}-{self._host_id}"
+        try:
+            await send_response(send, response, head_only=scope.get("method") == "HEAD")
+        except OSError:
+            log.info("Website %s: client went away while the answer was sent (request %s)", scope.get("path", "/"), request_id)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -118,6 +118,21 @@ class Settings(BaseSettings):
         allowed="a host name in lower case, such as s3.localhost",
         pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$",
     )
+    website_address: str | None = _setting(
+        None,
+        "HOST:PORT of the static website endpoint: anonymous GET and HEAD of buckets with a website configuration, "
+        "addressed as BUCKET.s3-website.DOMAIN or by a host name that is a bucket's name (a CNAME)",
+        option="--website-address",
+        allowed="HOST:PORT with a port from 1 to 65535, not the S3 address",
+        unset="none: no website endpoint",
+    )
+    website_domain: str = _setting(
+        "localhost",
+        "the domain of website host names: BUCKET.s3-website.DOMAIN",
+        option="--website-domain",
+        allowed="a host name in lower case",
+        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$",
+    )
     reclaim_grace: float = _setting(
         30.0,
         "seconds a replaced object's bytes are kept before they are deleted, so reads already under way finish",
@@ -230,12 +245,21 @@ class Settings(BaseSettings):
         parse_address(value)
         return value
 
+    @field_validator("website_address")
+    @classmethod
+    def _website_host_and_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address(value)
+        return value
+
     @model_validator(mode="after")
     def _both_keys_or_neither(self) -> Settings:
         # One without the other would quietly serve with other keys than the ones configured.
         if (self.root_access_key is None) != (self.root_secret_key is None):
             given, missing = ("ACCESS", "SECRET") if self.root_secret_key is None else ("SECRET", "ACCESS")
             raise ValueError(f"HOARD_ROOT_{given}_KEY is set but HOARD_ROOT_{missing}_KEY is not: set both, or neither")
+        if self.website_address is not None and parse_address(self.website_address)[1] == parse_address(self.address)[1]:
+            raise ValueError("the website endpoint needs a port of its own: HOARD_WEBSITE_ADDRESS has HOARD_ADDRESS's port")
         return self
 
     @classmethod

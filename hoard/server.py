@@ -41,6 +41,7 @@ from hoard.s3.auth.authenticate import Authenticator
 from hoard.s3.error_map import head_too_large_document
 from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Services
+from hoard.s3.website import WebsiteEndpoint
 from hoard.storage.erasure_set import renew_drive_pool
 from hoard.storage.pool import Storage
 from hoard.supervisor import Supervisor, listen
@@ -133,7 +134,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
     return Deployment(settings, storage, root, generated, box, store.path, started_at, certificate), store
 
 
-def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> HoardApp:
+def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole, website_port: int | None = None) -> HoardApp:
     """One process's application, with the background work its role runs (see ``ProcessRole``)."""
     settings, storage = deployment.settings, deployment.storage
 
@@ -169,7 +170,8 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole) -> Ho
         background.append(CertificateWatcher(deployment.certificate))  # each process reloads its own copy
     services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account, deployment.root.owner_id, settings.block_public_access), identities=identities, remotes=remotes)
     authenticator = Authenticator(identities, settings.region, settings.region_strict, settings.domain)
-    return HoardApp(settings, services, authenticator, admin, background, role.host_id)
+    website = WebsiteEndpoint(services, settings.website_domain, identities.get) if website_port is not None else None
+    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port)
 
 
 class TierSettingError(Exception):
@@ -232,24 +234,32 @@ def uvicorn_server(app: Any, level: str, tls: ssl.SSLContext | None = None) -> u
     return uvicorn.Server(config)
 
 
-def serve_one(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket]) -> None:
-    """Serve from this process alone until stopped, on the socket ``bind`` gave."""
-    app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at))
-    uvicorn_server(app, level, _context(deployment)).run(sockets=sockets)
+def serve_one(
+    deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket], website_sockets: list[socket.socket] = ()
+) -> None:
+    """Serve from this process alone until stopped, on the sockets ``bind`` gave (the S3 API's,
+    and the website endpoint's if there is one)."""
+    website_port = website_sockets[0].getsockname()[1] if website_sockets else None
+    app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at), website_port)
+    uvicorn_server(app, level, _context(deployment)).run(sockets=[*sockets, *website_sockets])
 
 
-def supervise(deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket], title: str = "") -> Supervisor:
+def supervise(
+    deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket], title: str = "", website_sockets: list[socket.socket] = ()
+) -> Supervisor:
     """A supervisor ready to fork a process per socket (see ``hoard.supervisor``); ``title`` is
     what the workers' process titles say after ``hoard: worker N`` (the address and folders)."""
     store.close()  # each worker opens its own connections and writer
     renew_drive_pool()
     _preload(level)
 
+    website_port = website_sockets[0].getsockname()[1] if website_sockets else None
+
     def run_worker(role: ProcessRole, sockets: list) -> None:
-        app = build_app(deployment, open_store(deployment.settings, deployment.index), role)
+        app = build_app(deployment, open_store(deployment.settings, deployment.index), role, website_port)
         uvicorn_server(app, level, _context(deployment)).run(sockets=sockets)
 
-    return Supervisor(sockets, run_worker, deployment.started_at, title)
+    return Supervisor(sockets, run_worker, deployment.started_at, title, list(website_sockets))
 
 
 def _context(deployment: Deployment) -> ssl.SSLContext | None:

@@ -125,7 +125,9 @@ def _die_with(parent: int) -> None:
 
 
 class Supervisor:
-    def __init__(self, sockets: list[socket.socket], run_worker: RunWorker, started_at: float, title: str = "") -> None:
+    def __init__(
+        self, sockets: list[socket.socket], run_worker: RunWorker, started_at: float, title: str = "", website_sockets: list[socket.socket] | None = None
+    ) -> None:
         """``sockets``: one listening socket per worker, from ``listen``; ``title``: what the
         workers' process titles say after their role (the address and folders)."""
         if len(sockets) < 2:
@@ -136,6 +138,7 @@ class Supervisor:
         self.started_at = started_at
         self.port = sockets[0].getsockname()[1]
         self.sockets = sockets
+        self.website_sockets = website_sockets or []  # one per worker too, beside its S3 socket
         # Only this server's processes know the name; the leader checks every request's signature anyway.
         self.leader_address = f"\0hoard-leader-{os.getpid()}-{secrets.token_hex(8)}"
         self.leader_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -234,8 +237,8 @@ class Supervisor:
             for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-            mine = [self.sockets[index]] + ([self.leader_socket] if index == 0 else [])
-            for sock in [*self.sockets, self.leader_socket]:
+            mine = [self.sockets[index]] + self.website_sockets[index : index + 1] + ([self.leader_socket] if index == 0 else [])
+            for sock in [*self.sockets, *self.website_sockets, self.leader_socket]:
                 if sock not in mine:
                     sock.close()
             role = ProcessRole(index=index, count=self.count, started_at=self.started_at, leader_address=self.leader_address)

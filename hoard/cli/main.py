@@ -126,6 +126,8 @@ def _option_help(name: str) -> str:
 @click.option("--log-level", metavar="[debug|info|warning|error]", default=None, help=_option_help("log_level"))
 @click.option("--parity", metavar="N", default=None, help=_option_help("parity"))
 @click.option("--workers", metavar="N", default=None, help=_option_help("workers"))
+@click.option("--website-address", "website_address", metavar="HOST:PORT", default=None, help=_option_help("website_address"))
+@click.option("--website-domain", "website_domain", metavar="DOMAIN", default=None, help=_option_help("website_domain"))
 @click.argument("dirs", nargs=-1, required=True)
 def server(
     config: str | None,
@@ -134,6 +136,8 @@ def server(
     log_level: str | None,
     parity: str | None,
     workers: str | None,
+    website_address: str | None,
+    website_domain: str | None,
     dirs: tuple[str, ...],
 ) -> None:
     """Serve the S3 API from the data folders DIR (one per drive).
@@ -149,7 +153,10 @@ def server(
     from hoard.storage.errors import DriveInUse
     from hoard.supervisor import name_process
 
-    options = {"config": config, "address": address, "certs_dir": certs_dir, "log_level": log_level, "parity": parity, "workers": workers}
+    options = {
+        "config": config, "address": address, "certs_dir": certs_dir, "log_level": log_level, "parity": parity, "workers": workers,
+        "website_address": website_address, "website_domain": website_domain,
+    }  # fmt: skip
     given = {k: v for k, v in options.items() if v is not None}
     try:
         settings = load_settings(**options)
@@ -188,6 +195,13 @@ def server(
         sockets = composition.bind(host, port, workers_count)
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e}") from None
+    website_sockets: list = []
+    if settings.website_address is not None:
+        whost, wport = parse_address(settings.website_address)
+        try:
+            website_sockets = composition.bind(whost, wport, workers_count)
+        except OSError as e:
+            raise click.ClickException(f"cannot listen on {whost}:{wport} for the website endpoint: {e}") from None
     # Named as soon as it takes connections: the processes' titles, after their role.
     title = f"{host}:{sockets[0].getsockname()[1]} {' '.join(dirs)}"
     name_process("server" if workers_count == 1 else "supervisor", title)
@@ -225,12 +239,15 @@ def server(
         if deployment.root_generated:
             click.echo(f"  export AWS_ACCESS_KEY_ID={root.access_key} AWS_SECRET_ACCESS_KEY='{root.secret_key}'")
         click.echo("  aws s3 ls")
+        if website_sockets:
+            wport = website_sockets[0].getsockname()[1]
+            click.echo(f"Static websites on {scheme}://BUCKET.s3-website.{settings.website_domain}:{wport}/ (buckets with a website configuration)")
 
     if workers_count == 1:
         banner(sockets[0].getsockname()[1])
-        composition.serve_one(deployment, store, level, sockets)
+        composition.serve_one(deployment, store, level, sockets, website_sockets)
         return
-    supervisor = composition.supervise(deployment, store, level, sockets, title)
+    supervisor = composition.supervise(deployment, store, level, sockets, title, website_sockets)
     banner(supervisor.port)
     raise SystemExit(supervisor.serve())
 

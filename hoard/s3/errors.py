@@ -56,6 +56,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "OwnershipControlsNotFoundError": (404, "The bucket ownership controls were not found"),
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
     "NoSuchLifecycleConfiguration": (404, "The lifecycle configuration does not exist"),
+    "NoSuchWebsiteConfiguration": (404, "The specified bucket does not have a website configuration"),
     "RestoreAlreadyInProgress": (409, "Object restore is already in progress"),
     "InvalidRedirectLocation": (400, "The website redirect location is not valid."),
     "BadRequest": (400, "Insufficient information. Origin request header needed."),

@@ -12,6 +12,7 @@ def registry() -> dict[str, Handler]:
         attributes,
         bucket_cors,
         bucket_policy,
+        bucket_website,
         buckets,
         copy,
         lifecycle,

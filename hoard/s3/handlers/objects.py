@@ -133,7 +133,14 @@ async def get_record(ctx: Context) -> ObjectRecord:
 
 def check_read_conditions(ctx: Context, record: ObjectRecord) -> None:
     """If-Match, If-Unmodified-Since (412) and If-None-Match, If-Modified-Since (304), S3's way."""
-    h = ctx.req.headers
+    not_modified = read_conditions(ctx.req.headers, record)
+    if not_modified is not None:
+        raise S3Error("NotModified", headers=not_modified)
+
+
+def read_conditions(h: dict[str, str], record: ObjectRecord) -> dict[str, str] | None:
+    """The conditional-read headers judged: PreconditionFailed (412) raised, the headers of a 304
+    returned where the reader's copy is current, None to read on."""
     modified = int(record.last_modified)
     not_modified = {"etag": record.etag, "last-modified": http_date(record.last_modified)}
     if_match = h.get("if-match")
@@ -147,11 +154,12 @@ def check_read_conditions(ctx: Context, record: ObjectRecord) -> None:
     if_none_match = h.get("if-none-match")
     if if_none_match is not None:
         if etag_matches(if_none_match, record.etag):
-            raise S3Error("NotModified", headers=not_modified)
+            return not_modified
     elif "if-modified-since" in h:
         since = parse_http_date(h["if-modified-since"])
         if since is not None and modified <= since:
-            raise S3Error("NotModified", headers=not_modified)
+            return not_modified
+    return None
 
 
 def _part_span(ctx: Context, record: ObjectRecord) -> tuple[int, int, int] | None:
