@@ -271,3 +271,27 @@ def test_a_browser_sees_the_site(site_server, site, browser):
         assert response is not None and response.status == 404 and page.locator("h1").inner_text() == "Lost?"
     finally:
         page.close()
+
+
+def test_with_two_worker_processes(tmp_path):
+    web_port = free_port()
+    srv = HoardServer(tmp_path / "data", extra_args=["--workers", "2", "--website-address", f"127.0.0.1:{web_port}"])
+    srv.web_port = web_port  # type: ignore[attr-defined]
+    srv.start()
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="two")
+        s3.put_object(Bucket="two", Key="index.html", Body=b"served by either", ContentType="text/html")
+        s3.put_bucket_website(Bucket="two", WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+        public_read(s3, "two")
+        workers = set()
+        for _ in range(12):
+            status, headers, body = get(srv, host_of(srv, "two"), "/")
+            assert (status, body) == (200, b"served by either")
+            workers.add(headers["x-amz-id-2"].rsplit("-", 1)[1])
+        assert workers <= {"w0", "w1"} and workers
+        # The S3 port still speaks S3, not the website.
+        assert s3.get_object(Bucket="two", Key="index.html")["Body"].read() == b"served by either"
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.log()
