@@ -295,3 +295,30 @@ def test_with_two_worker_processes(tmp_path):
     finally:
         srv.stop()
     assert "Traceback" not in srv.log()
+
+
+def test_a_routing_rule_that_redirects_to_itself_is_answered_once(site_server, s3):
+    """The browser would loop (and give up); the server answers each request with one redirect,
+    never following its own rules."""
+    name = f"loop-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_website(
+        Bucket=name,
+        WebsiteConfiguration={
+            "IndexDocument": {"Suffix": "index.html"},
+            "RoutingRules": [
+                {"Condition": {"KeyPrefixEquals": "a/"}, "Redirect": {"ReplaceKeyPrefixWith": "b/"}},
+                {"Condition": {"KeyPrefixEquals": "b/"}, "Redirect": {"ReplaceKeyPrefixWith": "a/"}},
+                {"Condition": {"HttpErrorCodeReturnedEquals": "404"}, "Redirect": {"ReplaceKeyWith": "missing.html"}},
+            ],
+        },
+    )
+    public_read(s3, name)
+    host = host_of(site_server, name)
+    status, headers, _ = get(site_server, host, "/a/x.html")
+    assert status == 301 and headers["location"].endswith("/b/x.html")
+    status, headers, _ = get(site_server, host, "/b/x.html")
+    assert status == 301 and headers["location"].endswith("/a/x.html")
+    # The error rule sends a 404 to a page that is itself missing: one redirect per request.
+    status, headers, _ = get(site_server, host, "/missing.html")
+    assert status == 301 and headers["location"].endswith("/missing.html")
