@@ -19,8 +19,8 @@ repeated elements, text beside elements, a RedirectAllRequestsTo without HostNam
 without Suffix, an ErrorDocument without Key, an empty RoutingRules, a RoutingRule without Redirect,
 a Redirect with nothing in it, a status code that is not a number) is MalformedXML. InvalidArgument:
 RedirectAllRequestsTo beside anything else, no IndexDocument, a Suffix that is empty or holds a "/",
-an empty ErrorDocument Key, a Redirect HostName that is empty or not printable ASCII without spaces
-(Hoard's: it goes into a Location header as written). InvalidRequest: an empty RedirectAllRequestsTo
+an empty ErrorDocument Key, a HostName (a Redirect's empty too) that is not printable ASCII without
+spaces (Hoard's rule: it goes into a Location header as written). InvalidRequest: an empty RedirectAllRequestsTo
 HostName, a Protocol other than http or https, more than 50 rules, an empty Condition, both
 ReplaceKeyPrefixWith and ReplaceKeyWith, an HttpRedirectCode outside 301..399 ("3XX except 300"), an
 HttpErrorCodeReturnedEquals outside 400..599.
