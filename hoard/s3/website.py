@@ -153,7 +153,7 @@ class WebsiteEndpoint:
     async def _serve(
         self, req: Request, bucket: Bucket, config: WebsiteConfig, path_key: str, identity: Identity | None, protocol: str, request_id: str
     ) -> Response:
-        resolution = rules.resolve(config, path_key, req.host, protocol)
+        resolution = rules.resolve(config, path_key, req.host, protocol, req.raw_query)
         if resolution.kind == "redirect":
             return self._redirect(resolution)
         key = resolution.key

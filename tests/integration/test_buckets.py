@@ -466,8 +466,6 @@ NOT_IMPLEMENTED_BUCKET_CALLS = [
         {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}},
     ),
     ("get_bucket_encryption", {}),
-    ("put_bucket_website", {"WebsiteConfiguration": {"IndexDocument": {"Suffix": "index.html"}}}),
-    ("get_bucket_website", {}),
     ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),
     ("put_bucket_logging", {"BucketLoggingStatus": {}}),
     ("put_bucket_request_payment", {"RequestPaymentConfiguration": {"Payer": "Requester"}}),

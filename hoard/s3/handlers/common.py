@@ -25,6 +25,7 @@ from hoard.s3.access import condition_keys
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.s3.router import Operation
+from hoard.website.rules import INVALID_REDIRECT_LOCATION, validate_redirect_location
 
 MAX_KEY_BYTES = 1024
 MAX_USER_METADATA = 2048
@@ -223,14 +224,13 @@ def object_headers(ctx: Context) -> dict[str, str]:
 
 
 WEBSITE_REDIRECT_HEADER = "x-amz-website-redirect-location"
-MAX_REDIRECT_LOCATION = 2048
 
 
 def website_redirect(value: str) -> str:
     """An object's ``x-amz-website-redirect-location``: where the website endpoint sends a reader
-    of it (301). S3 takes an absolute path or an http(s) URL, of at most 2 KB."""
-    if not (value.startswith("/") or value.startswith("http://") or value.startswith("https://")) or len(value.encode()) > MAX_REDIRECT_LOCATION:
-        raise S3Error("InvalidRedirectLocation", f"The website redirect location must have a prefix of 'http://' or 'https://' or '/' and be at most {MAX_REDIRECT_LOCATION} bytes.")
+    of it (301), checked as S3 checks it."""
+    if not validate_redirect_location(value):
+        raise S3Error("InvalidRedirectLocation", INVALID_REDIRECT_LOCATION)
     return value
 
 
