@@ -61,7 +61,7 @@ def _failures(endpoint: Any, where: str) -> Iterator[None]:
         raise click.ClickException(f"{e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}") from None
 
 
-@publish.command("pypi")
+@publish.command("pypi", short_help="Publish wheels and sdists to a Python package index (PEP 503) in a bucket.")
 @click.argument("dist_dir", metavar="DIST_DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("dest", metavar="s3://BUCKET[/PREFIX]")
 @click.option(
@@ -74,19 +74,21 @@ def _failures(endpoint: Any, where: str) -> Iterator[None]:
 @click.option("--dry-run", is_flag=True, help="Say what would be uploaded and which pages would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object (the last line).")
 def pypi(dist_dir: Path, dest: str, endpoint, profile, ca_bundle, public: bool, overwrite: bool, dry_run: bool, as_json: bool) -> None:
-    """Publish the wheels and sdists in DIST_DIR to a Python package index (PEP 503) in a bucket.
+    """Publish the wheels and sdists in DIST_DIR to a Python package index
+    (PEP 503) kept in a bucket, under PREFIX.
+
+    Each file goes to PREFIX/packages/<project>/<file> (a wheel's METADATA beside
+    it as <file>.metadata). Then the index is made again from everything under
+    PREFIX/packages/, whoever published it: PREFIX/simple/index.html and
+    PREFIX/simple/<project>/index.html, each also at the key ending in "/".
+
+    A file already published with the same bytes is skipped; a different file of
+    the same name is refused, as on PyPI, unless --overwrite. Names and versions
+    are read from the files (METADATA, PKG-INFO); nothing in them is run.
 
     \b
-    Each file goes to PREFIX/packages/<project>/<file> (a wheel's METADATA beside it as
-    <file>.metadata), then the index is made again from everything under PREFIX/packages/,
-    whoever published it: PREFIX/simple/index.html and PREFIX/simple/<project>/index.html,
-    each also at the key ending in "/". Install with
+    Install from it (with --public, or a bucket policy of your own):
       pip install --index-url http://HOST:PORT/BUCKET/PREFIX/simple/ NAME
-    (with --public, or a bucket policy of your own letting pip read it).
-
-    A file already published with the same bytes is skipped; a different file of the same
-    name is refused, as on PyPI, unless --overwrite. Names and versions are read from the
-    files (METADATA, PKG-INFO); nothing in them is run.
     """
     from hoard.backup.connect import BadEndpoint, Endpoint, client
     from hoard.publish.pypi import Publisher, find_dists, read_dists

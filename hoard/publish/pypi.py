@@ -185,7 +185,9 @@ class Publisher:
             self.known[(self.layout.package_key(dist.project, dist.filename), dist.md5)] = self._entry(dist)
         if not dry_run:
             for dist, replaces in to_upload:
-                self.upload(dist, overwrite=overwrite)
+                if not self.upload(dist, overwrite=overwrite):
+                    summary.already.append(dist.filename)  # another publisher's upload of the same bytes won
+                    continue
                 (summary.overwritten if replaces else summary.uploaded).append(dist.filename)
                 self.say(f"{'replaced' if replaces else 'uploaded'} {dist.filename}")
         else:
@@ -258,8 +260,9 @@ class Publisher:
                 requires_python = None
         return IndexEntry(folder=folder, filename=filename, sha256=sha.hexdigest(), requires_python=requires_python), _etag(body.get("ETag"))
 
-    def upload(self, dist: DistFile, *, overwrite: bool) -> None:
-        """A wheel's .metadata, then the file itself, each in one PUT with its Content-MD5."""
+    def upload(self, dist: DistFile, *, overwrite: bool) -> bool:
+        """A wheel's .metadata, then the file itself, each in one PUT with its Content-MD5.
+        False: the same bytes were published meanwhile by another run (nothing to do)."""
         metadata = {
             META_SHA256: dist.sha256,
             META_PROJECT: _quote_meta(dist.project),
@@ -286,11 +289,14 @@ class Publisher:
                 )
             except ClientError as e:
                 if _code(e) in ("PreconditionFailed", "ConditionalRequestConflict") or _status(e) in (409, 412):
+                    if self._remote_sha256(key) == dist.sha256:
+                        return False
                     raise PublishError(
                         f"{dist.filename}: another file of that name was published at s3://{self.bucket}/{key} while this run "
                         "was uploading it; run again to compare, or give --overwrite"
                     ) from None
                 raise
+        return True
 
     def put_metadata(self, dist: DistFile) -> None:
         data = dist.metadata_bytes
