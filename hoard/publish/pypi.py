@@ -194,7 +194,7 @@ class Publisher:
             for dist, replaces in to_upload:
                 (summary.overwritten if replaces else summary.uploaded).append(dist.filename)
                 self.say(f"would {'replace' if replaces else 'upload'} {dist.filename}")
-        self.reindex(summary, local=[d for d in dists], planned=[d for d, _ in to_upload] if dry_run else [], dry_run=dry_run)
+        self.reindex(summary, local=dists, planned=[d for d, _ in to_upload] if dry_run else [], dry_run=dry_run)
         if public:
             summary.public = self.make_public(dry_run=dry_run)
         return summary
