@@ -23,6 +23,7 @@ from hoard.cli import (
 from hoard.cli.admin import admin
 from hoard.cli.backup import backup, restore
 from hoard.cli.dr import dr
+from hoard.cli.publish import publish
 from hoard.config import (
     Settings,
     SettingsError,
@@ -298,6 +299,7 @@ main.add_command(admin)
 main.add_command(backup)
 main.add_command(restore)
 main.add_command(dr)
+main.add_command(publish)
 
 if __name__ == "__main__":
     main()
