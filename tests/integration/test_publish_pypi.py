@@ -11,6 +11,7 @@ merges into a bucket policy; and the mistakes users make end in one line, exit 1
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import subprocess
@@ -19,11 +20,12 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import HoardServer
+from tests.conftest import HoardServer, free_port
 from tests.fixtures.dists import build_sdist, build_wheel
 
 PROJECT = "tinypkg"
@@ -31,7 +33,10 @@ PROJECT = "tinypkg"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = HoardServer(tmp_path_factory.mktemp("publish") / "data").start()
+    web_port = free_port()
+    srv = HoardServer(tmp_path_factory.mktemp("publish") / "data", extra_args=["--website-address", f"127.0.0.1:{web_port}"])
+    srv.web_port = web_port  # type: ignore[attr-defined]
+    srv.start()
     yield srv
     srv.stop()
     assert "Traceback" not in srv.log(), srv.log()
@@ -360,3 +365,51 @@ def test_public_refused_by_a_public_access_block(server, s3, dist):
     assert "AccessDenied" in line and "BlockPublicPolicy" in line and "published" in line
     assert f"py/simple/{PROJECT}/" in objects(s3, bucket)  # the packages and pages are there, private
     assert anonymous_get(f"{server.endpoint}/{bucket}/py/simple/")[0] == 403
+
+
+# -- through the website endpoint ------------------------------------------------------------------
+# BUCKET.s3-website.localhost does not resolve on every machine (this one's resolver has no
+# *.localhost): pip is pointed at the website port as its HTTP proxy, which is how a request for
+# http://BUCKET.s3-website.localhost:PORT/ reaches that port with that Host, as DNS would have it.
+
+
+def website_index(server: HoardServer, bucket: str, credentials: str = "") -> str:
+    return f"http://{credentials}{bucket}.s3-website.localhost:{server.web_port}/py/simple/"  # type: ignore[attr-defined]
+
+
+def pip_install_via_website(venv: Path, tmp: Path, server: HoardServer, index: str, requirement: str) -> subprocess.CompletedProcess:
+    proxy = f"http://127.0.0.1:{server.web_port}"  # type: ignore[attr-defined]
+    host = index.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1].rsplit(":", 1)[0]
+    # Plain HTTP to a host that is not 127.0.0.1: pip wants it named trusted.
+    return pip(
+        venv, tmp, "install", "-v", "--no-cache-dir", "--no-deps", "--only-binary", ":all:", "--proxy", proxy, "--trusted-host", host,
+        "--index-url", index, requirement,
+    )  # fmt: skip
+
+
+def test_pip_installs_from_the_website_endpoint(server, s3, venv, tmp_path, public_index):
+    bucket, _ = public_index
+    s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+    done = pip_install_via_website(venv, tmp_path, server, website_index(server, bucket), f"{PROJECT}==2.0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert installed_version(venv) == "2.0"
+    assert f"{bucket}.s3-website.localhost" in done.stdout
+
+
+def test_a_private_index_through_the_website_endpoint_needs_keys(server, s3, dist, venv, tmp_path):
+    bucket = new_bucket(s3)
+    summary(server, str(dist), f"s3://{bucket}/py")  # no --public
+    s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+    refused = pip_install_via_website(venv, tmp_path, server, website_index(server, bucket), f"{PROJECT}==1.0")
+    assert refused.returncode != 0 and "(from versions: none)" in refused.stderr  # pip saw no page it could read
+    conn = http.client.HTTPConnection("127.0.0.1", server.web_port, timeout=10)  # type: ignore[attr-defined]
+    conn.request("GET", f"/py/simple/{PROJECT}/", headers={"Host": f"{bucket}.s3-website.localhost"})
+    answer = conn.getresponse()
+    assert answer.status == 403 and b"tinypkg-1.0" not in answer.read()
+    conn.close()
+    env = server.env()
+    # Percent-encoded, as any user name and password in a URL: secret keys hold "/" and "+".
+    keys = f"{quote(env['HOARD_ROOT_ACCESS_KEY'], safe='')}:{quote(env['HOARD_ROOT_SECRET_KEY'], safe='')}@"
+    done = pip_install_via_website(venv, tmp_path, server, website_index(server, bucket, keys), f"{PROJECT}==1.0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert installed_version(venv) == "1.0"
