@@ -390,16 +390,21 @@ def pip_install_via_website(venv: Path, tmp: Path, server: HoardServer, index: s
 def test_pip_installs_from_the_website_endpoint(server, s3, venv, tmp_path, public_index):
     bucket, _ = public_index
     s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
-    done = pip_install_via_website(venv, tmp_path, server, website_index(server, bucket), f"{PROJECT}==2.0")
+    pip(venv, tmp_path, "uninstall", "-y", PROJECT)
+    done = pip_install_via_website(venv, tmp_path, server, website_index(server, bucket), PROJECT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert installed_version(venv) == "2.0"
-    assert f"{bucket}.s3-website.localhost" in done.stdout
+    assert installed_version(venv) == "2.0"  # the newest
+    assert f"{bucket}.s3-website.localhost" in done.stdout and f"{PROJECT}-2.0-py3-none-any.whl.metadata" in done.stdout
+    done = pip_install_via_website(venv, tmp_path, server, website_index(server, bucket), f"{PROJECT}==1.0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert installed_version(venv) == "1.0"  # pinned
 
 
 def test_a_private_index_through_the_website_endpoint_needs_keys(server, s3, dist, venv, tmp_path):
     bucket = new_bucket(s3)
     summary(server, str(dist), f"s3://{bucket}/py")  # no --public
     s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+    pip(venv, tmp_path, "uninstall", "-y", PROJECT)
     refused = pip_install_via_website(venv, tmp_path, server, website_index(server, bucket), f"{PROJECT}==1.0")
     assert refused.returncode != 0 and "(from versions: none)" in refused.stderr  # pip saw no page it could read
     conn = http.client.HTTPConnection("127.0.0.1", server.web_port, timeout=10)  # type: ignore[attr-defined]
