@@ -29,6 +29,7 @@ import base64
 import hmac
 import html
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -66,7 +67,7 @@ class WebsiteError(Exception):
 
 
 class WebsiteEndpoint:
-    def __init__(self, services: Services, domain: str, identities_get=None) -> None:
+    def __init__(self, services: Services, domain: str, identities_get: Callable[[str], Identity | None] | None = None) -> None:
         self.services = services
         self.domain = domain
         self._identity_of = identities_get  # access key -> Identity | None, for Basic authentication
