@@ -322,3 +322,17 @@ def test_a_routing_rule_that_redirects_to_itself_is_answered_once(site_server, s
     # The error rule sends a 404 to a page that is itself missing: one redirect per request.
     status, headers, _ = get(site_server, host, "/missing.html")
     assert status == 301 and headers["location"].endswith("/missing.html")
+
+
+def test_malformed_website_documents_are_refused(site_server, s3, site):
+    import base64
+    import hashlib
+
+    from tests.wire import send
+
+    for body in [b"<WebsiteConfiguration><IndexDocument>", b'<!DOCTYPE x [<!ENTITY e "e">]><WebsiteConfiguration>&e;</WebsiteConfiguration>', b"<Other/>",
+                 b"<WebsiteConfiguration><IndexDocument><Suffix>i.html</Suffix></IndexDocument><Bogus/></WebsiteConfiguration>"]:
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        answer = send(site_server, "PUT", f"/{site}?website", body, {"Content-MD5": md5})
+        assert answer.status == 400 and answer.code == "MalformedXML", (body, answer.body)
+    assert s3.get_bucket_website(Bucket=site)["ErrorDocument"] == {"Key": "404.html"}  # the configuration stands
