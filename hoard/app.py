@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -14,6 +15,8 @@ from hoard.http.errors import BodyTimeout, ClientDisconnected
 from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
 from hoard.meta.errors import CommitFailed
+from hoard.metrics import instruments
+from hoard.observe import Observer
 from hoard.s3 import cors
 from hoard.s3.access import access_request
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
@@ -32,17 +35,39 @@ IO_THREADS = 64
 
 
 class _TrackedReceive:
-    """ASGI receive that remembers whether the request body was read to its end."""
+    """ASGI receive that remembers whether the request body was read to its end, and its bytes."""
+
+    __slots__ = ("_receive", "body_done", "received")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self.body_done = False
+        self.received = 0
 
     async def __call__(self) -> dict[str, Any]:
         message = await self._receive()
         if message["type"] != "http.request" or not message.get("more_body", False):
             self.body_done = True
+        body = message.get("body")
+        if body:
+            self.received += len(body)
         return message
+
+
+class _CountingSend:
+    """ASGI send that adds up the response body bytes (for hoard_sent_bytes_total)."""
+
+    __slots__ = ("_send", "sent")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.sent = 0
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        body = message.get("body")
+        if body:
+            self.sent += len(body)
+        await self._send(message)
 
 
 class AdminHandler(Protocol):
@@ -72,6 +97,7 @@ class HoardApp:
         host_id: str,
         website: WebsiteEndpoint | None = None,
         website_port: int | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.services = services
@@ -84,6 +110,7 @@ class HoardApp:
         # The static website endpoint: requests to its port go there, not to the S3 API.
         self.website = website
         self.website_port = website_port
+        self.observer = observer  # /.hoard/health/* and /.hoard/metrics
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -99,9 +126,12 @@ class HoardApp:
 
     async def _website(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         assert self.website is not None
+        started = time.perf_counter()
         request_id = secrets.token_hex(8).upper()
+        tracked = _TrackedReceive(receive)
+        counted = _CountingSend(send)
         try:
-            req = Request.from_scope(scope, receive)
+            req = Request.from_scope(scope, tracked)
             response = await self.website.handle(req, request_id)
         except asyncio.CancelledError:
             raise
@@ -110,9 +140,10 @@ class HoardApp:
         response.headers["x-amz-request-id"] = request_id
         response.headers["x-amz-id-2"] = f"{request_id}-{self._host_id}"
         try:
-            await send_response(send, response, head_only=scope.get("method") == "HEAD")
+            await send_response(counted, response, head_only=scope.get("method") == "HEAD")
         except OSError:
             log.info("Website %s: client went away while the answer was sent (request %s)", scope.get("path", "/"), request_id)
+        instruments().request("Website", response.status, time.perf_counter() - started, tracked.received, counted.sent)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -134,17 +165,35 @@ class HoardApp:
                 return
 
     async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         request_id = secrets.token_hex(8).upper()
         resource = scope.get("path", "/")
         method = scope.get("method", "GET")
-        trace = ["-"]  # the operation's name, once routed, for the log
+        trace = ["-"]  # the operation's name, once routed, for the log and the metrics
         tracked = _TrackedReceive(receive)
+        counted = _CountingSend(send)
+        status = 500  # unless an answer says otherwise: a failure while it streamed
+        try:
+            status = await self._answer(scope, tracked, counted, request_id, resource, method, trace)
+        finally:
+            instruments().request(trace[0], status, time.perf_counter() - started, tracked.received, counted.sent)
+
+    async def _answer(
+        self, scope: dict[str, Any], tracked: _TrackedReceive, send: Send, request_id: str, resource: str, method: str, trace: list[str]
+    ) -> int:
+        """Answer one request on the S3 port; returns the status answered (499: the client went
+        away before an answer, as nginx counts it)."""
         req_for_cors: Request | None = None
         try:
             req = Request.from_scope(scope, tracked)
             req_for_cors = req
             resource = req.path
-            if req.path.startswith(ADMIN_PREFIX):
+            observed = self.observer.operation(req.path) if self.observer is not None else None
+            if observed is not None:
+                assert self.observer is not None
+                trace[0] = observed
+                response = await self.observer.handle(req)
+            elif req.path.startswith(ADMIN_PREFIX):
                 trace[0] = "Admin"
                 response = await self.admin.handle(req, self.authenticator.authenticate(req))
             elif req.method == "OPTIONS":
@@ -156,7 +205,7 @@ class HoardApp:
             response = error_response(e, resource, request_id)
         except ClientDisconnected:
             log.info("%s %s: client disconnected mid-request (request %s)", trace[0], resource, request_id)
-            return
+            return 499
         except asyncio.CancelledError:
             raise
         except Exception as e:
@@ -179,6 +228,7 @@ class HoardApp:
         except Exception:
             log.exception("%s %s failed while streaming (request %s)", trace[0], resource, request_id)
             raise
+        return response.status
 
     async def _bucket_rules(self, req: Request) -> list[cors.Rule] | None:
         """The CORS rules of the bucket the request names (None: no such bucket, or not one)."""

@@ -224,6 +224,14 @@ class Settings(BaseSettings):
         gt=0,
         allow_inf_nan=False,
     )
+    metrics_token: str | None = _setting(
+        None,
+        "the bearer token GET /.hoard/metrics asks for (Authorization: Bearer TOKEN); unset, the metrics are open to anyone "
+        "who reaches the port",
+        allowed="16 to 256 letters, digits or . _ ~ + / = -",
+        unset="none: no token asked",
+        pattern=r"^[A-Za-z0-9._~+/=-]{16,256}$",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = _setting("info", "how much to log", option="--log-level")
     workers: int = _setting(
         1,

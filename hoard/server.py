@@ -18,6 +18,7 @@ from typing import Any
 
 import uvicorn
 
+from hoard import metrics
 from hoard.admin.api import AdminApi, Cluster
 from hoard.admin.forward import AdminForwarder
 from hoard.admin.site_sync import SiteSync
@@ -35,6 +36,7 @@ from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import ObjectData
 from hoard.objects.index import open_index
 from hoard.objects.tiering import COLD_TIER, IA_TIER
+from hoard.observe import Observer
 from hoard.process_role import ProcessRole
 from hoard.replication.remotes import Remotes
 from hoard.s3.auth.authenticate import Authenticator
@@ -137,6 +139,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
 def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole, website_port: int | None = None) -> HoardApp:
     """One process's application, with the background work its role runs (see ``ProcessRole``)."""
     settings, storage = deployment.settings, deployment.storage
+    metrics.set_worker(role.index)
 
     def report(record: ObjectRecord) -> None:
         # Damage a read finds in a worker other than the leader goes to the leader's healer
@@ -171,7 +174,8 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole, websi
     services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account, deployment.root.owner_id, settings.block_public_access), identities=identities, remotes=remotes)
     authenticator = Authenticator(identities, settings.region, settings.region_strict, settings.domain)
     website = WebsiteEndpoint(services, settings.website_domain, identities.get) if website_port is not None else None
-    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port)
+    observer = Observer(storage, store, settings.metrics_token, deployment.started_at)
+    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer)
 
 
 class TierSettingError(Exception):
@@ -251,6 +255,10 @@ def supervise(
     what the workers' process titles say after ``hoard: worker N`` (the address and folders)."""
     store.close()  # each worker opens its own connections and writer
     renew_drive_pool()
+    # Each worker counts into files of its own there, which any worker reads when scraped; named
+    # before the fork and before any metric exists (prometheus_client picks its mode then).
+    metrics_dir = metrics.make_directory()
+    metrics.use_directory(metrics_dir)
     _preload(level)
 
     website_port = website_sockets[0].getsockname()[1] if website_sockets else None
@@ -259,7 +267,7 @@ def supervise(
         app = build_app(deployment, open_store(deployment.settings, deployment.index), role, website_port)
         uvicorn_server(app, level, _context(deployment)).run(sockets=sockets)
 
-    return Supervisor(sockets, run_worker, deployment.started_at, title, list(website_sockets))
+    return Supervisor(sockets, run_worker, deployment.started_at, title, list(website_sockets), metrics_dir)
 
 
 def _context(deployment: Deployment) -> ssl.SSLContext | None:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import setproctitle
 
+from hoard import metrics
 from hoard.process_role import ProcessRole
 
 log = logging.getLogger("hoard.supervisor")
@@ -126,13 +127,21 @@ def _die_with(parent: int) -> None:
 
 class Supervisor:
     def __init__(
-        self, sockets: list[socket.socket], run_worker: RunWorker, started_at: float, title: str = "", website_sockets: list[socket.socket] | None = None
+        self,
+        sockets: list[socket.socket],
+        run_worker: RunWorker,
+        started_at: float,
+        title: str = "",
+        website_sockets: list[socket.socket] | None = None,
+        metrics_dir: str | None = None,
     ) -> None:
         """``sockets``: one listening socket per worker, from ``listen``; ``title``: what the
-        workers' process titles say after their role (the address and folders)."""
+        workers' process titles say after their role (the address and folders); ``metrics_dir``:
+        the workers' metric files (``hoard.metrics``), removed when the supervisor ends."""
         if len(sockets) < 2:
             raise ValueError("a supervisor runs two or more workers")
         self.title = title
+        self.metrics_dir = metrics_dir
         self.count = len(sockets)
         self.run_worker = run_worker
         self.started_at = started_at
@@ -165,18 +174,23 @@ class Supervisor:
         # this process into each of them.
         gc.collect()
         gc.freeze()
-        for index in range(self.count):
-            if not self.stopping:
-                self._spawn(index)
-        while self.children:
-            try:
-                pid, status = os.wait()
-            except ChildProcessError:
-                break
-            index = self.children.pop(pid, None)
-            if index is None or self.stopping:
-                continue
-            self._restart(index, pid, status)
+        try:
+            for index in range(self.count):
+                if not self.stopping:
+                    self._spawn(index)
+            while self.children:
+                try:
+                    pid, status = os.wait()
+                except ChildProcessError:
+                    break
+                metrics.process_exited(pid)
+                index = self.children.pop(pid, None)
+                if index is None or self.stopping:
+                    continue
+                self._restart(index, pid, status)
+        finally:
+            if self.metrics_dir is not None:
+                metrics.remove_directory(self.metrics_dir)
         return self.exit_code
 
     def _on_signal(self, signum: int, frame: object) -> None:

@@ -984,6 +984,21 @@ class SqliteMetaStore:
 
         return await self._read(op)
 
+    def queue_sizes_sync(self) -> dict[str, int]:
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            def count(sql: str, *args: str) -> int:
+                return conn.execute(sql, args).fetchone()[0]
+
+            # The replication counts are ranges of the replication_due index (status first).
+            return {
+                "reclaim": count("SELECT COUNT(*) FROM reclaim"),
+                "tier_tasks": count("SELECT COUNT(*) FROM tier_tasks"),
+                "replication_pending": count("SELECT COUNT(*) FROM replication WHERE status=?", PENDING),
+                "replication_failed": count("SELECT COUNT(*) FROM replication WHERE status=?", FAILED),
+            }
+
+        return self._read_sync(op)
+
     def get_setting_sync(self, name: str) -> str | None:
         row = self._read_sync(lambda c: c.execute("SELECT value FROM settings WHERE name=?", (name,)).fetchone())
         return row[0] if row else None

@@ -257,6 +257,12 @@ class MetaStore(Protocol):
         """Queue every version of a bucket (but replicas) again: existing objects, a resync. Returns how many."""
         ...
 
+    def queue_sizes_sync(self) -> dict[str, int]:
+        """How many rows wait in each work queue, for metrics: ``reclaim``, ``tier_tasks``,
+        ``replication_pending``, ``replication_failed`` (completed replication rows are not
+        counted: they only grow). Blocks."""
+        ...
+
     async def replication_backlog(self, bucket: str = "") -> dict[str, float]:
         """pending, failed and completed counts, and oldest_queued (a Unix time; 0 if nothing waits)."""
         ...

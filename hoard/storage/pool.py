@@ -29,6 +29,7 @@ from hoard.storage.layout import (
     erasure_sets,
     place,
     reduced_parity,
+    write_quorum,
 )
 
 log = logging.getLogger("hoard.storage")
@@ -350,6 +351,17 @@ class Storage:
         return [d.system / "meta.db" for d in self.drives if d.usable]
 
     # -- the state of things --------------------------------------------------------------
+    def sets_without_write_quorum(self) -> list[str]:
+        """Each erasure set with too few usable drives to take a STANDARD write, in words; empty
+        when every set can (readiness: a server that cannot write should get no traffic)."""
+        quorum = write_quorum(self.set_size - self.parity, self.parity)
+        short = []
+        for eset in self.sets:
+            usable = sum(d.usable for d in eset.drives)
+            if usable < quorum:
+                short.append(f"erasure set {eset.index}: {usable} of {len(eset.drives)} drives online, {quorum} needed to write")
+        return short
+
     def info(self) -> dict:
         drives = []
         for drive in self.drives:

@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from hoard.meta.store import MetaStore
+from hoard.metrics import instruments
 from hoard.model import ObjectRecord
 from hoard.objects.data import ObjectData
 from hoard.storage.drive import DriveState, LocalDrive
@@ -113,6 +114,7 @@ class Healer:
         if (bucket, key) not in self._pending:
             self._pending.add((bucket, key))
             self.queued_repairs += 1
+            instruments().heal_event("repair-queued")
             self._queue.put_nowait((bucket, key))
 
     async def _collect_reports(self) -> None:
@@ -135,6 +137,8 @@ class Healer:
                 for record in await self.store.get_versions(bucket, key):
                     result = await self.heal(record, deep=True)
                     self.repaired_on_read += bool(result.repaired)
+                    if result.repaired:
+                        instruments().heal_event("repaired")
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -234,6 +238,7 @@ class Healer:
             page = await self.store.objects_after(bucket, key, 100)
             if not page:
                 self.scanner_passes += 1
+                instruments().heal_event("scanner-pass")
                 bucket, key = "", ""
                 await asyncio.sleep(max(1.0, self.probe_interval))
                 continue
