@@ -34,7 +34,7 @@ def archived_count(s3, bucket: str, srv: HoardServer) -> int:
 
 def test_cold_tier_in_a_bucket_of_another_hoard(tmp_path):
     vault = HoardServer(tmp_path / "vault").start()
-    site = HoardServer(tmp_path / "site")
+    site = HoardServer(tmp_path / "site", env_extra={"HOARD_RECLAIM_GRACE": "0"})
     try:
         vault.client().create_bucket(Bucket="cold-store")
         # The remote is kept on the site's drives; the tier that names it is set at start.
