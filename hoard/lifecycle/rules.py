@@ -86,6 +86,12 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from xml.etree.ElementTree import Element
 
+from hoard.xmldoc import NotInSchema
+from hoard.xmldoc import fields as _fields
+from hoard.xmldoc import one as _one
+from hoard.xmldoc import tag as _tag
+from hoard.xmldoc import text as _text
+
 LIFECYCLE_CONFIG = "lifecycle"  # the bucket configuration a lifecycle configuration is kept under
 MAX_RULES = 1000
 MAX_ID_LENGTH = 255
@@ -310,6 +316,12 @@ class LifecycleConfig:
         return cls(tuple(rules), value["min_object_size"])
 
 
+def configured(bucket_config: dict) -> LifecycleConfig | None:
+    """A bucket's lifecycle configuration, from its configurations (None: it has none)."""
+    value = bucket_config.get(LIFECYCLE_CONFIG)
+    return LifecycleConfig.from_json(value) if value else None
+
+
 # -- time ------------------------------------------------------------------------------------------
 def day_start(t: float, day_seconds: int) -> float:
     """The "midnight" at or before ``t``: ``t`` rounded down to a multiple of ``day_seconds`` since
@@ -324,40 +336,12 @@ def due_after(since: float, days: int, day_seconds: int) -> float:
 
 
 # -- the document --------------------------------------------------------------------------------
-def _tag(element: Element) -> str:
-    tag = element.tag
-    if not isinstance(tag, str):  # a comment or processing instruction kept by the parser
-        raise _malformed()
-    return tag.rsplit("}", 1)[-1]
 
 
-def _fields(element: Element, allowed: Iterable[str], many: Iterable[str] = ()) -> dict[str, list[Element]]:
-    """A container's children by name: only ``allowed`` ones, each once unless in ``many``, and no
-    text beside them. MalformedXML otherwise."""
-    allowed, many = frozenset(allowed), frozenset(many)
-    if (element.text or "").strip():
-        raise _malformed()
-    found: dict[str, list[Element]] = {}
-    for child in element:
-        name = _tag(child)
-        if name not in allowed or (child.tail or "").strip():
-            raise _malformed()
-        found.setdefault(name, []).append(child)
-        if len(found[name]) > 1 and name not in many:
-            raise _malformed()
-    return found
 
 
-def _text(element: Element) -> str:
-    """A leaf element's text, as given (a prefix's spaces are part of it)."""
-    if len(element):
-        raise _malformed()
-    return element.text or ""
 
 
-def _one(fields: dict[str, list[Element]], name: str) -> Element | None:
-    found = fields.get(name)
-    return found[0] if found else None
 
 
 def _integer(element: Element, bits: int = 32) -> int:
@@ -714,6 +698,14 @@ def _rule(element: Element) -> Rule:
 
 
 def parse(body: bytes, parse_xml: Callable[[bytes], Element], min_object_size: str | None = None) -> LifecycleConfig:
+    """The document checked as S3 checks it (see ``_parse``); anything outside the schema is MalformedXML."""
+    try:
+        return _parse(body, parse_xml, min_object_size)
+    except NotInSchema:
+        raise _malformed() from None
+
+
+def _parse(body: bytes, parse_xml: Callable[[bytes], Element], min_object_size: str | None = None) -> LifecycleConfig:
     """A PutBucketLifecycleConfiguration document and its ``x-amz-transition-default-minimum-object-size``
     header (None: not sent), checked as S3 checks them: LifecycleConfigError with S3's code (what
     ``parse_xml`` raises for a body that is not XML passes through)."""

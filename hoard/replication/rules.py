@@ -42,6 +42,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
+from hoard.xmldoc import NotInSchema
+from hoard.xmldoc import fields as _fields
+from hoard.xmldoc import one as _one
+from hoard.xmldoc import tag as _tag
+from hoard.xmldoc import text as _text
+
 REPLICATION_CONFIG = "replication"  # the bucket configuration a replication configuration is kept under
 MAX_RULES = 1000
 MAX_ID_LENGTH = 255
@@ -189,40 +195,12 @@ def remote_of(role: str) -> str:
 
 
 # -- the document --------------------------------------------------------------------------------
-def _tag(element: Element) -> str:
-    tag = element.tag
-    if not isinstance(tag, str):  # a comment or processing instruction kept by the parser
-        raise _malformed()
-    return tag.rsplit("}", 1)[-1]
 
 
-def _fields(element: Element, allowed: Iterable[str], many: Iterable[str] = ()) -> dict[str, list[Element]]:
-    """A container's children by name: only ``allowed`` ones, each once unless in ``many``, and no
-    text beside them. MalformedXML otherwise."""
-    allowed, many = frozenset(allowed), frozenset(many)
-    if (element.text or "").strip():
-        raise _malformed()
-    found: dict[str, list[Element]] = {}
-    for child in element:
-        name = _tag(child)
-        if name not in allowed or (child.tail or "").strip():
-            raise _malformed()
-        found.setdefault(name, []).append(child)
-        if len(found[name]) > 1 and name not in many:
-            raise _malformed()
-    return found
 
 
-def _text(element: Element) -> str:
-    """A leaf element's text, as given (a prefix's spaces are part of it)."""
-    if len(element):
-        raise _malformed()
-    return element.text or ""
 
 
-def _one(fields: dict[str, list[Element]], name: str) -> Element | None:
-    found = fields.get(name)
-    return found[0] if found else None
 
 
 def _status(element: Element, extra: Iterable[str] = (), required: bool = True) -> bool:
@@ -395,6 +373,14 @@ def _rule(element: Element, v1_schema: bool) -> Rule:
 
 
 def parse(body: bytes, parse_xml: Callable[[bytes], Element]) -> ReplicationConfig:
+    """The document checked as S3 checks it (see ``_parse``); anything outside the schema is MalformedXML."""
+    try:
+        return _parse(body, parse_xml)
+    except NotInSchema:
+        raise _malformed() from None
+
+
+def _parse(body: bytes, parse_xml: Callable[[bytes], Element]) -> ReplicationConfig:
     """A PutBucketReplication document, checked as S3 checks it: ReplicationConfigError with S3's
     code (what ``parse_xml`` raises for a body that is not XML passes through)."""
     root = parse_xml(body)

@@ -67,6 +67,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
+from hoard.xmldoc import NotInSchema
+from hoard.xmldoc import fields as _fields
+from hoard.xmldoc import tag as _tag
+from hoard.xmldoc import text as _text
+
 WEBSITE_CONFIG = "website"  # the bucket configuration a website configuration is kept under
 MAX_ROUTING_RULES = 50
 MAX_REDIRECT_LOCATION = 2048  # bytes of x-amz-website-redirect-location
@@ -179,35 +184,10 @@ class WebsiteConfig:
 
 
 # -- the document --------------------------------------------------------------------------------
-def _tag(element: Element) -> str:
-    tag = element.tag
-    if not isinstance(tag, str):  # a comment or processing instruction kept by the parser
-        raise _malformed()
-    return tag.rsplit("}", 1)[-1]
 
 
-def _fields(element: Element, allowed: Iterable[str], many: Iterable[str] = ()) -> dict[str, list[Element]]:
-    """A container's children by name: only ``allowed`` ones, each once unless in ``many``, and no
-    text beside them. MalformedXML otherwise."""
-    allowed, many = frozenset(allowed), frozenset(many)
-    if (element.text or "").strip():
-        raise _malformed()
-    found: dict[str, list[Element]] = {}
-    for child in element:
-        name = _tag(child)
-        if name not in allowed or (child.tail or "").strip():
-            raise _malformed()
-        found.setdefault(name, []).append(child)
-        if len(found[name]) > 1 and name not in many:
-            raise _malformed()
-    return found
 
 
-def _text(element: Element) -> str:
-    """A leaf element's text, as given (a prefix's or a key's spaces are part of it)."""
-    if len(element):
-        raise _malformed()
-    return element.text or ""
 
 
 def _leaves(element: Element, allowed: Iterable[str], required: Iterable[str] = ()) -> dict[str, str | None]:
@@ -314,6 +294,14 @@ def _rule(condition: dict[str, str | None] | None, redirect: dict[str, str | Non
 
 
 def parse(body: bytes, parse_xml: Callable[[bytes], Element]) -> WebsiteConfig:
+    """The document checked as S3 checks it (see ``_parse``); anything outside the schema is MalformedXML."""
+    try:
+        return _parse(body, parse_xml)
+    except NotInSchema:
+        raise _malformed() from None
+
+
+def _parse(body: bytes, parse_xml: Callable[[bytes], Element]) -> WebsiteConfig:
     """A PutBucketWebsite document, checked as S3 checks it: WebsiteConfigError with S3's code (what
     ``parse_xml`` raises for a body that is not XML passes through)."""
     document = _read(parse_xml(body))

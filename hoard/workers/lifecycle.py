@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from hoard.lifecycle.rules import LIFECYCLE_CONFIG, Action, LifecycleConfig, VersionFacts, abort_due, action_for, due_after
+from hoard.lifecycle.rules import Action, LifecycleConfig, VersionFacts, abort_due, action_for, configured, due_after
 from hoard.meta.errors import UploadNotFound, VersionChanged
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket, ObjectRecord
@@ -137,6 +137,7 @@ class LifecycleWorker(Periodic):
         """One whole pass from the saved cursor to the end of the index; returns the actions taken."""
         before = sum(self.stats.values())
         buckets = await self._buckets()
+        rules = {name: configured(b.config) for name, b in buckets.items()}  # each bucket's rules, read once a pass
         raw = await asyncio.to_thread(self.store.get_setting_sync, CURSOR_SETTING)
         bucket, key = json.loads(raw) if raw else ("", "")
         while True:
@@ -146,14 +147,15 @@ class LifecycleWorker(Periodic):
             versions: list[ObjectRecord] = []
             for record in page:
                 if versions and (record.bucket, record.key) != (versions[0].bucket, versions[0].key):
-                    await self._key(buckets.get(versions[0].bucket), versions)
+                    await self._key(buckets.get(versions[0].bucket), rules.get(versions[0].bucket), versions)
                     versions = []
                 versions.append(record)
-            await self._key(buckets.get(versions[0].bucket), versions)
+            await self._key(buckets.get(versions[0].bucket), rules.get(versions[0].bucket), versions)
             bucket, key = page[-1].bucket, page[-1].key
             await asyncio.to_thread(self.store.set_setting_sync, CURSOR_SETTING, json.dumps([bucket, key]))
-        for b in buckets.values():
-            await self._abort_uploads(b)
+        for name, config in rules.items():
+            if config is not None:
+                await self._abort_uploads(name, config)
         self.passes += 1
         self.last_pass = time.time()
         await asyncio.to_thread(self.store.set_setting_sync, CURSOR_SETTING, json.dumps(["", ""]))
@@ -180,11 +182,9 @@ class LifecycleWorker(Periodic):
         level = logging.DEBUG if what == "kept-locked" else logging.INFO
         log.log(level, "lifecycle %s: %s/%s version %s%s", what, record.bucket, record.key, record.version_id, detail)
 
-    async def _key(self, bucket: Bucket | None, versions: list[ObjectRecord]) -> None:
+    async def _key(self, bucket: Bucket | None, config: LifecycleConfig | None, versions: list[ObjectRecord]) -> None:
         if bucket is None:
             return
-        value = bucket.config.get(LIFECYCLE_CONFIG)
-        config = LifecycleConfig.from_json(value) if value else None
         now = time.time()
         for record, facts in zip(versions, facts_of(versions, bucket.config.get(VERSIONING_CONFIG) is not None), strict=True):
             action = action_for(config, facts, now, self.day_seconds) if config is not None else None
@@ -256,15 +256,13 @@ class LifecycleWorker(Periodic):
             self._count("expired", record, detail)
         return True
 
-    async def _abort_uploads(self, bucket: Bucket) -> None:
-        value = bucket.config.get(LIFECYCLE_CONFIG)
-        config = LifecycleConfig.from_json(value) if value else None
-        if config is None or not any(r.enabled and r.abort_days for r in config.rules):
+    async def _abort_uploads(self, bucket: str, config: LifecycleConfig) -> None:
+        if not any(r.enabled and r.abort_days for r in config.rules):
             return
         key_marker = upload_marker = ""
         now = time.time()
         while True:
-            page = await self.store.list_uploads(bucket.name, "", "", key_marker, upload_marker, 1000)
+            page = await self.store.list_uploads(bucket, "", "", key_marker, upload_marker, 1000)
             for upload in page.entries:
                 rule = abort_due(config, upload.key, upload.initiated, now, self.day_seconds)
                 if rule is None:
@@ -275,7 +273,7 @@ class LifecycleWorker(Periodic):
                 except UploadNotFound:
                     continue
                 self.stats["aborted-upload"] += 1
-                log.info("lifecycle aborted-upload: %s/%s upload %s (rule %s)", bucket.name, upload.key, upload.upload_id, rule)
+                log.info("lifecycle aborted-upload: %s/%s upload %s (rule %s)", bucket, upload.key, upload.upload_id, rule)
             if not page.truncated or not page.entries:
                 return
             key_marker, upload_marker = page.entries[-1].key, page.entries[-1].upload_id

@@ -6,16 +6,10 @@ from __future__ import annotations
 from hoard.http.response import Response, xml_response
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, operation, require_body_checksum, require_bucket
+from hoard.s3.handlers.common import Context, config_refusal, operation, require_body_checksum, require_bucket
 from hoard.s3.handlers.payload import receive_document
 from hoard.website import rules
 from hoard.website.rules import WEBSITE_CONFIG, WebsiteConfig, WebsiteConfigError
-
-
-def _refusal(e: WebsiteConfigError) -> S3Error:
-    if e.argument_name:
-        return S3Error(e.code, e.message, ArgumentName=e.argument_name, ArgumentValue=e.argument_value)
-    return S3Error(e.code, e.message)
 
 
 @operation("PutBucketWebsite")
@@ -25,7 +19,7 @@ async def put_bucket_website(ctx: Context) -> Response:
     try:
         config = rules.parse(await receive_document(ctx), xml.parse)
     except WebsiteConfigError as e:
-        raise _refusal(e) from None
+        raise config_refusal(e) from None
     await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, WEBSITE_CONFIG, config.to_json())
     return Response()
 

@@ -6,6 +6,7 @@ import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
+from typing import Protocol
 
 from hoard.config import Settings
 from hoard.http.numbers import decimal
@@ -172,6 +173,22 @@ def storage_class(ctx: Context) -> str:
     if value not in STORAGE_CLASSES:
         raise S3Error("InvalidStorageClass", StorageClassRequested=value)
     return value
+
+
+class ConfigRefusal(Protocol):
+    """What the pure rules modules (replication, lifecycle, website) raise for a document S3 refuses."""
+
+    code: str
+    message: str
+    argument_name: str
+    argument_value: str
+
+
+def config_refusal(e: ConfigRefusal) -> S3Error:
+    """A rules module's refusal as the S3 error it stands for."""
+    if e.argument_name:
+        return S3Error(e.code, e.message, ArgumentName=e.argument_name, ArgumentValue=e.argument_value)
+    return S3Error(e.code, e.message)
 
 
 def require_restored(record: ObjectRecord) -> None:

@@ -14,21 +14,15 @@ from hoard.lifecycle.rules import LIFECYCLE_CONFIG, LifecycleConfig, LifecycleCo
 from hoard.model import Bucket, ObjectRecord
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, operation, require_body_checksum, require_bucket
+from hoard.s3.handlers.common import Context, config_refusal, operation, require_body_checksum, require_bucket
 from hoard.s3.handlers.payload import receive_document
 
 MIN_SIZE_HEADER = "x-amz-transition-default-minimum-object-size"
 
 
-def _refusal(e: LifecycleConfigError) -> S3Error:
-    if e.argument_name:
-        return S3Error(e.code, e.message, ArgumentName=e.argument_name, ArgumentValue=e.argument_value)
-    return S3Error(e.code, e.message)
-
 
 def lifecycle_of(bucket: Bucket | None) -> LifecycleConfig | None:
-    value = bucket.config.get(LIFECYCLE_CONFIG) if bucket is not None else None
-    return LifecycleConfig.from_json(value) if value else None
+    return rules.configured(bucket.config) if bucket is not None else None
 
 
 def expiration_header(ctx: Context, bucket: Bucket | None, record: ObjectRecord) -> dict[str, str]:
@@ -48,7 +42,7 @@ async def put_bucket_lifecycle_configuration(ctx: Context) -> Response:
     try:
         config = rules.parse(await receive_document(ctx), xml.parse, min_size)
     except LifecycleConfigError as e:
-        raise _refusal(e) from None
+        raise config_refusal(e) from None
     await ctx.services.data.configure_bucket(ctx.store, ctx.bucket, LIFECYCLE_CONFIG, config.to_json())
     return Response(headers={MIN_SIZE_HEADER: config.min_object_size})
 

@@ -24,17 +24,12 @@ from hoard.replication.remotes import Remote, describe, unreachable
 from hoard.replication.rules import REPLICATION_CONFIG, ReplicationConfig, ReplicationConfigError
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, operation, require_body_checksum, require_bucket
+from hoard.s3.handlers.common import Context, config_refusal, operation, require_body_checksum, require_bucket
 from hoard.s3.handlers.payload import receive_document
 from hoard.s3.handlers.versioning import versioning_of
 
 REMOTE_TIMEOUT = 10.0  # seconds the remote has to answer about the destination bucket
 
-
-def _refusal(e: ReplicationConfigError) -> S3Error:
-    if e.argument_name:
-        return S3Error(e.code, e.message, ArgumentName=e.argument_name, ArgumentValue=e.argument_value)
-    return S3Error(e.code, e.message)
 
 
 async def _remote(ctx: Context, config: ReplicationConfig) -> Remote:
@@ -80,7 +75,7 @@ async def put_bucket_replication(ctx: Context) -> Response:
     try:
         config = rules.parse(body, xml.parse)
     except ReplicationConfigError as e:
-        raise _refusal(e) from None
+        raise config_refusal(e) from None
     remote = await _remote(ctx, config)
     for destination in sorted({r.destination_bucket for r in config.rules}):
         await _check_destination(remote, destination)
