@@ -184,7 +184,8 @@ class TierSettingError(Exception):
 
 def default_cold_tier(storage: Storage) -> Path:
     """Where the cold tier is when no HOARD_TIER_COLD says: beside ``.hoard`` in the first data folder."""
-    return storage.drives[0].root / ".hoard-tiers" / COLD_TIER
+    # Absolute: the data folder may be given relative (hoard server ./data), a tier path may not.
+    return storage.drives[0].root.absolute() / ".hoard-tiers" / COLD_TIER
 
 
 def open_tiers(settings: Settings, storage: Storage, remotes: Remotes) -> dict[str, TierStore]:

@@ -54,6 +54,7 @@ class HoardServer:
     # A command line of its own, run as it is instead of ``python -m hoard server ...``: for a
     # command line under test (an installed wheel's, a systemd unit's).
     argv: list[str] = field(default_factory=list)
+    cwd: Path | None = None  # where it runs (for data folders given relative, as in the quick start)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -98,6 +99,7 @@ class HoardServer:
                 *[str(d) for d in (self.drives or [self.data_dir])],
             ],
             env=self.env(),
+            cwd=self.cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -5,12 +5,13 @@ drives after archiving."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCESS_KEY, SECRET_KEY, HoardServer
+from tests.conftest import ACCESS_KEY, SECRET_KEY, HoardServer, free_port
 
 BIG = 300 * 1024
 
@@ -145,6 +146,25 @@ def test_with_two_worker_processes_restores_and_rules_run_once(tmp_path):
         status = json.loads(srv.admin("lifecycle", "--json").stdout)
         assert status["actions"]["expired"] == 10  # each once, by the leader alone
         assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="two")["Contents"]) == ["frozen", "warm"]
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.log()
+
+
+def test_a_data_folder_given_relative_has_its_cold_tier_beside_it(tmp_path):
+    """The quick start's ``hoard server ./data``: the default cold tier is found from the relative
+    folder (a tier path must be absolute), and archived bytes land beside ``.hoard``."""
+    port = free_port()
+    srv = HoardServer(tmp_path / "data", argv=[sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{port}", "./data"], cwd=tmp_path)
+    srv.port = port
+    srv.start()
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="rel")
+        body = os.urandom(BIG)
+        s3.put_object(Bucket="rel", Key="cold", Body=body, StorageClass="GLACIER_IR")
+        wait_until(lambda: list((tmp_path / "data" / ".hoard-tiers" / "cold" / "rel").glob("*.tb")))
+        assert s3.get_object(Bucket="rel", Key="cold")["Body"].read() == body
     finally:
         srv.stop()
     assert "Traceback" not in srv.log()
