@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from hoard.admin.api import ADMIN_PREFIX
 from hoard.config import Settings
+from hoard.console.app import ConsoleApp
 from hoard.http.errors import BodyTimeout, ClientDisconnected
 from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
@@ -98,6 +99,8 @@ class HoardApp:
         website: WebsiteEndpoint | None = None,
         website_port: int | None = None,
         observer: Observer | None = None,
+        console: ConsoleApp | None = None,
+        console_port: int | None = None,
     ) -> None:
         self.settings = settings
         self.services = services
@@ -111,6 +114,9 @@ class HoardApp:
         self.website = website
         self.website_port = website_port
         self.observer = observer  # /.hoard/health/* and /.hoard/metrics
+        # The web console: its own port, answered by the leader process only.
+        self.console = console
+        self.console_port = console_port
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -121,6 +127,9 @@ class HoardApp:
         server = scope.get("server")
         if self.website is not None and server is not None and server[1] == self.website_port:
             await self._website(scope, receive, send)
+            return
+        if self.console is not None and server is not None and server[1] == self.console_port:
+            await self.console(scope, receive, send)
             return
         await self._http(scope, receive, send)
 

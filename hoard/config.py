@@ -133,6 +133,33 @@ class Settings(BaseSettings):
         allowed="a host name in lower case",
         pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$",
     )
+    console_address: str | None = _setting(
+        "127.0.0.1:9001",
+        "HOST:PORT of the web console (buckets, objects, permissions, users, the service health dashboard); "
+        "off turns it off",
+        option="--console-address",
+        allowed="HOST:PORT with a port from 1 to 65535, not the S3 or website address; or off",
+    )
+    console_idle_seconds: float = _setting(
+        1800.0,
+        "seconds a console session may stay idle before it must log in again",
+        ge=60,
+        le=7 * 86400,
+        allow_inf_nan=False,
+    )
+    console_status_page: bool = _setting(
+        False,
+        "serve the console's read-only status page (overall state, drives online, request and error rates) at "
+        "/status to anyone who reaches the console, without keys",
+    )
+    console_s3_url: str | None = _setting(
+        None,
+        "the S3 endpoint's URL as browsers reach it, for the console's share links and its own S3 requests "
+        "(behind a proxy, say)",
+        allowed="an http:// or https:// URL",
+        unset="the S3 address, with 127.0.0.1 for a wildcard host",
+        pattern=r"^https?://[^\s/]+(/.*)?$",
+    )
     reclaim_grace: float = _setting(
         30.0,
         "seconds a replaced object's bytes are kept before they are deleted, so reads already under way finish",
@@ -260,6 +287,15 @@ class Settings(BaseSettings):
             parse_address(value)
         return value
 
+    @field_validator("console_address", mode="before")
+    @classmethod
+    def _console_host_and_port(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "off":
+            return None
+        if isinstance(value, str):
+            parse_address(value)
+        return value
+
     @model_validator(mode="after")
     def _both_keys_or_neither(self) -> Settings:
         # One without the other would quietly serve with other keys than the ones configured.
@@ -268,6 +304,10 @@ class Settings(BaseSettings):
             raise ValueError(f"HOARD_ROOT_{given}_KEY is set but HOARD_ROOT_{missing}_KEY is not: set both, or neither")
         if self.website_address is not None and parse_address(self.website_address)[1] == parse_address(self.address)[1]:
             raise ValueError("the website endpoint needs a port of its own: HOARD_WEBSITE_ADDRESS has HOARD_ADDRESS's port")
+        if self.console_address is not None:
+            taken = {parse_address(self.address)[1]} | ({parse_address(self.website_address)[1]} if self.website_address else set())
+            if parse_address(self.console_address)[1] in taken:
+                raise ValueError("the console needs a port of its own: HOARD_CONSOLE_ADDRESS has the S3 or website address's port")
         return self
 
     @classmethod

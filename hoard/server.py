@@ -23,7 +23,9 @@ from hoard.admin.api import AdminApi, Cluster
 from hoard.admin.forward import AdminForwarder
 from hoard.admin.site_sync import SiteSync
 from hoard.app import AdminHandler, Background, HoardApp
-from hoard.config import Settings
+from hoard.config import Settings, parse_address
+from hoard.console.app import ConsoleApp
+from hoard.console.clients import Endpoint
 from hoard.http.protocol import refusing_with
 from hoard.http.tls import ServerCertificate
 from hoard.iam.authorize import Authorizer
@@ -136,7 +138,9 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
     return Deployment(settings, storage, root, generated, box, store.path, started_at, certificate), store
 
 
-def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole, website_port: int | None = None) -> HoardApp:
+def build_app(
+    deployment: Deployment, store: MetaStore, role: ProcessRole, website_port: int | None = None, console_port: int | None = None
+) -> HoardApp:
     """One process's application, with the background work its role runs (see ``ProcessRole``)."""
     settings, storage = deployment.settings, deployment.storage
     metrics.set_worker(role.index)
@@ -175,7 +179,26 @@ def build_app(deployment: Deployment, store: MetaStore, role: ProcessRole, websi
     authenticator = Authenticator(identities, settings.region, settings.region_strict, settings.domain)
     website = WebsiteEndpoint(services, settings.website_domain, identities.get) if website_port is not None else None
     observer = Observer(storage, store, settings.metrics_token, deployment.started_at)
-    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer)
+    console = None
+    if console_port is not None and role.leader:
+        console = ConsoleApp(console_endpoint(settings, deployment.certificate is not None), settings.console_idle_seconds, settings.console_status_page)
+    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer, console, console_port)
+
+
+def console_endpoint(settings: Settings, tls: bool) -> Endpoint:
+    """Where the console sends its users' S3 requests (this server's own port, over loopback when
+    it listens on every address) and what its links name."""
+    host, port = parse_address(settings.address)
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    own = f"{'https' if tls else 'http'}://{_url_host(host)}:{port}"
+    return Endpoint(settings.console_s3_url or own, settings.console_s3_url or own, settings.region)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 class TierSettingError(Exception):
@@ -240,17 +263,30 @@ def uvicorn_server(app: Any, level: str, tls: ssl.SSLContext | None = None) -> u
 
 
 def serve_one(
-    deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket], website_sockets: list[socket.socket] = ()
+    deployment: Deployment,
+    store: MetaStore,
+    level: str,
+    sockets: list[socket.socket],
+    website_sockets: list[socket.socket] = (),
+    console_socket: socket.socket | None = None,
 ) -> None:
     """Serve from this process alone until stopped, on the sockets ``bind`` gave (the S3 API's,
     and the website endpoint's if there is one)."""
     website_port = website_sockets[0].getsockname()[1] if website_sockets else None
-    app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at), website_port)
-    uvicorn_server(app, level, _context(deployment)).run(sockets=[*sockets, *website_sockets])
+    console_port = console_socket.getsockname()[1] if console_socket is not None else None
+    app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at), website_port, console_port)
+    extra = [console_socket] if console_socket is not None else []
+    uvicorn_server(app, level, _context(deployment)).run(sockets=[*sockets, *website_sockets, *extra])
 
 
 def supervise(
-    deployment: Deployment, store: MetaStore, level: str, sockets: list[socket.socket], title: str = "", website_sockets: list[socket.socket] = ()
+    deployment: Deployment,
+    store: MetaStore,
+    level: str,
+    sockets: list[socket.socket],
+    title: str = "",
+    website_sockets: list[socket.socket] = (),
+    console_socket: socket.socket | None = None,
 ) -> Supervisor:
     """A supervisor ready to fork a process per socket (see ``hoard.supervisor``); ``title`` is
     what the workers' process titles say after ``hoard: worker N`` (the address and folders)."""
@@ -264,11 +300,14 @@ def supervise(
 
     website_port = website_sockets[0].getsockname()[1] if website_sockets else None
 
+    # The console is the leader's alone (its sessions live there): worker 0 gets its socket.
+    console_port = console_socket.getsockname()[1] if console_socket is not None else None
+
     def run_worker(role: ProcessRole, sockets: list) -> None:
-        app = build_app(deployment, open_store(deployment.settings, deployment.index), role, website_port)
+        app = build_app(deployment, open_store(deployment.settings, deployment.index), role, website_port, console_port)
         uvicorn_server(app, level, _context(deployment)).run(sockets=sockets)
 
-    return Supervisor(sockets, run_worker, deployment.started_at, title, list(website_sockets), metrics_dir)
+    return Supervisor(sockets, run_worker, deployment.started_at, title, list(website_sockets), metrics_dir, console_socket)
 
 
 def _context(deployment: Deployment) -> ssl.SSLContext | None:

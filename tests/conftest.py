@@ -71,6 +71,9 @@ class HoardServer:
                 "HOARD_LOG_LEVEL": "info",
                 # The secrets key file a server makes goes beside its data, not into the home folder.
                 "XDG_CONFIG_HOME": str(self.data_dir.parent / "config"),
+                # Many servers run side by side: the console's fixed default port is taken by
+                # the tests that want it (HOARD_CONSOLE_ADDRESS in env_extra).
+                "HOARD_CONSOLE_ADDRESS": "off",
             }
         )
         env.update(self.env_extra)

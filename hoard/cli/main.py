@@ -129,6 +129,7 @@ def _option_help(name: str) -> str:
 @click.option("--workers", metavar="N", default=None, help=_option_help("workers"))
 @click.option("--website-address", "website_address", metavar="HOST:PORT", default=None, help=_option_help("website_address"))
 @click.option("--website-domain", "website_domain", metavar="DOMAIN", default=None, help=_option_help("website_domain"))
+@click.option("--console-address", "console_address", metavar="HOST:PORT|off", default=None, help=_option_help("console_address"))
 @click.argument("dirs", nargs=-1, required=True)
 def server(
     config: str | None,
@@ -139,6 +140,7 @@ def server(
     workers: str | None,
     website_address: str | None,
     website_domain: str | None,
+    console_address: str | None,
     dirs: tuple[str, ...],
 ) -> None:
     """Serve the S3 API from the data folders DIR (one per drive).
@@ -156,7 +158,7 @@ def server(
 
     options = {
         "config": config, "address": address, "certs_dir": certs_dir, "log_level": log_level, "parity": parity, "workers": workers,
-        "website_address": website_address, "website_domain": website_domain,
+        "website_address": website_address, "website_domain": website_domain, "console_address": console_address,
     }  # fmt: skip
     given = {k: v for k, v in options.items() if v is not None}
     try:
@@ -203,6 +205,15 @@ def server(
             website_sockets = composition.bind(whost, wport, workers_count)
         except OSError as e:
             raise click.ClickException(f"cannot listen on {whost}:{wport} for the website endpoint: {e}") from None
+    console_socket = None
+    if settings.console_address is not None:
+        chost, cport = parse_address(settings.console_address)
+        try:
+            console_socket = composition.bind(chost, cport, 1)[0]
+        except OSError as e:
+            raise click.ClickException(
+                f"cannot listen on {chost}:{cport} for the web console: {e} (choose another with --console-address HOST:PORT, or turn it off with --console-address off)"
+            ) from None
     # Named as soon as it takes connections: the processes' titles, after their role.
     title = f"{host}:{sockets[0].getsockname()[1]} {' '.join(dirs)}"
     name_process("server" if workers_count == 1 else "supervisor", title)
@@ -243,12 +254,14 @@ def server(
         if website_sockets:
             wport = website_sockets[0].getsockname()[1]
             click.echo(f"Static websites on {scheme}://BUCKET.s3-website.{settings.website_domain}:{wport}/ (buckets with a website configuration)")
+        if console_socket is not None:
+            click.echo(f"Web console on {scheme}://{_url_host(chost)}:{console_socket.getsockname()[1]}/ (log in with an access key and its secret key)")
 
     if workers_count == 1:
         banner(sockets[0].getsockname()[1])
-        composition.serve_one(deployment, store, level, sockets, website_sockets)
+        composition.serve_one(deployment, store, level, sockets, website_sockets, console_socket)
         return
-    supervisor = composition.supervise(deployment, store, level, sockets, title, website_sockets)
+    supervisor = composition.supervise(deployment, store, level, sockets, title, website_sockets, console_socket)
     banner(supervisor.port)
     raise SystemExit(supervisor.serve())
 
