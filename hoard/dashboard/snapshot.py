@@ -82,8 +82,11 @@ async def snapshot(sources: DashboardSources, usage: bool = True) -> dict[str, A
          "workers": [{"name", "interval", "last_started", "last_finished", "next_run", "running",
                       "rounds", "errors", "last_error", "last_error_at"}],
          "healing": Healer.status() | None,
-         "index": {"objects": int} | {"error": str},
-         "usage": hoard admin usage's document | None,
+         "index": {"objects": int} | {"error": str},  (usage and replication likewise on failure)
+         "usage": {"classes": [{"bucket", "storage_class", "objects", "bytes", "billable", "archived",
+                                "tier_bytes"}], "minimumBillable": {class: bytes},
+                   "tiers": [{"name", "where", "blobs", "bytes"} | {"name", "where", "error"}]} | None
+                  (hoard admin usage's document),
          "replication": {"bucket": "", "pending", "failed", "completed", "lag_seconds"} | None,
          "traffic": History.summary() | None,
          "settings": {...} | None}
