@@ -49,6 +49,19 @@ def token_matches(header: str | None, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
+async def readiness_problems(storage: Storage, store: MetaStore) -> list[str]:
+    """Why this server should get no traffic, in words: the index does not answer, or an erasure
+    set lacks a write quorum; empty when ready."""
+    problems: list[str] = []
+    try:
+        await asyncio.wait_for(asyncio.to_thread(store.get_setting_sync, STATS_SETTING), INDEX_TIMEOUT)
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure of the index is "not ready", said in words
+        problems.append(f"index: {type(e).__name__}: {e}".rstrip(": "))
+    return problems + storage.sets_without_write_quorum()
+
+
 class Observer:
     """Answers the health and metrics paths of one process."""
 
@@ -73,14 +86,7 @@ class Observer:
         return await self.scrape(req)
 
     async def ready(self) -> Response:
-        problems: list[str] = []
-        try:
-            await asyncio.wait_for(asyncio.to_thread(self.store.get_setting_sync, STATS_SETTING), INDEX_TIMEOUT)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # noqa: BLE001 - any failure of the index is "not ready", said in words
-            problems.append(f"index: {type(e).__name__}: {e}".rstrip(": "))
-        problems += self.storage.sets_without_write_quorum()
+        problems = await readiness_problems(self.storage, self.store)
         if problems:
             return _json(503, {"status": "unavailable", "problems": problems})
         return _json(200, {"status": "ok"})

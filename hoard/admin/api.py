@@ -116,7 +116,7 @@ class AdminApi:
         self.remotes = RemotesAdmin(cluster.remotes, cluster.store) if cluster.remotes is not None else None
         sync = cluster.site_sync
         self.sites = (
-            SitesAdmin(cluster.identities, cluster.store, cluster.data, cluster.remotes, lambda: dict(sync.status), sync.deleted)
+            SitesAdmin(cluster.identities, cluster.store, cluster.data, cluster.remotes, lambda: dict(sync.site_status), sync.deleted)
             if sync is not None and cluster.data is not None and cluster.remotes is not None
             else None
         )

@@ -22,6 +22,22 @@ from hoard.workers.lifecycle import LifecycleWorker, TierWorker
 Handler = Callable[[Request, AuthContext], Awaitable[Response]]
 
 
+async def usage_report(store: MetaStore, tiers: dict[str, TierStore], bucket: str = "") -> dict:
+    """``hoard admin usage``'s document: per bucket and storage class (of one bucket, or of all:
+    ""), versions and bytes, billable bytes; and what each tier holds (or why it could not say)."""
+    rows = [asdict(r) for r in await store.usage(MIN_BILLABLE) if not bucket or r.bucket == bucket]
+    held = []
+    for tier_name, tier in sorted(tiers.items()):
+        entry: dict = {"name": tier_name, "where": tier.describe()}
+        try:
+            used = await asyncio.to_thread(tier.usage)
+            entry.update(blobs=used.objects, bytes=used.stored)
+        except TierError as e:
+            entry["error"] = str(e)
+        held.append(entry)
+    return {"classes": rows, "minimumBillable": MIN_BILLABLE, "tiers": held}
+
+
 class LifecycleAdmin:
     def __init__(self, store: MetaStore, tiers: dict[str, TierStore], worker: LifecycleWorker | None, tier_worker: TierWorker | None = None) -> None:
         self.store = store
@@ -37,17 +53,7 @@ class LifecycleAdmin:
         name = req.params.get("bucket", "")
         if name and await self.store.get_bucket(name) is None:
             raise S3Error("NoSuchBucket", BucketName=name)
-        rows = [asdict(r) for r in await self.store.usage(MIN_BILLABLE) if not name or r.bucket == name]
-        tiers = []
-        for tier_name, tier in sorted(self.tiers.items()):
-            entry: dict = {"name": tier_name, "where": tier.describe()}
-            try:
-                used = await asyncio.to_thread(tier.usage)
-                entry.update(blobs=used.objects, bytes=used.stored)
-            except TierError as e:
-                entry["error"] = str(e)
-            tiers.append(entry)
-        return json_answer({"classes": rows, "minimumBillable": MIN_BILLABLE, "tiers": tiers}, 200)
+        return json_answer(await usage_report(self.store, self.tiers, name), 200)
 
     async def status(self, req: Request, auth: AuthContext) -> Response:
         w = self.worker

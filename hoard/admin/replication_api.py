@@ -43,8 +43,12 @@ class ReplicationAdmin:
         return json_answer(await self.backlog(name), 200)
 
     async def backlog(self, bucket: str) -> dict:
-        """The replication queue of one bucket (every bucket: ""): counts by status, and the lag:
-        how long the oldest version still waiting has waited (0 when none waits)."""
-        backlog = await self.store.replication_backlog(bucket)
-        oldest = backlog.pop("oldest_queued")
-        return {"bucket": bucket, **backlog, "lag_seconds": round(time.time() - oldest, 3) if oldest else 0.0}
+        return await replication_backlog(self.store, bucket)
+
+
+async def replication_backlog(store: MetaStore, bucket: str = "") -> dict:
+    """The replication queue of one bucket (every bucket: ""): counts by status, and the lag:
+    how long the oldest version still waiting has waited (0 when none waits)."""
+    backlog = await store.replication_backlog(bucket)
+    oldest = backlog.pop("oldest_queued")
+    return {"bucket": bucket, **backlog, "lag_seconds": round(time.time() - oldest, 3) if oldest else 0.0}

@@ -42,7 +42,7 @@ class SiteSync(Periodic):
         self.store = store
         self.data = data
         self.remotes = remotes
-        self.status: dict[str, dict[str, Any]] = {}
+        self.site_status: dict[str, dict[str, Any]] = {}  # per site: what the last sync found
 
     def deleted(self) -> dict[str, float]:
         """Buckets deleted here, and when (DeleteBucket notes each). Blocks."""
@@ -57,9 +57,9 @@ class SiteSync(Periodic):
                 report = await self.sync(site)
             except Exception as e:  # noqa: BLE001 - one site's trouble is reported, the others go on
                 log.warning("site replication with %s failed: %s", site.name, e)
-                self.status[site.name] = {**self.status.get(site.name, {}), "ok": False, "error": str(e), "last_attempt": time.time()}
+                self.site_status[site.name] = {**self.site_status.get(site.name, {}), "ok": False, "error": str(e), "last_attempt": time.time()}
                 continue
-            self.status[site.name] = {"ok": True, "error": "", "last_sync": time.time(), "last_attempt": time.time(), **report}
+            self.site_status[site.name] = {"ok": True, "error": "", "last_sync": time.time(), "last_attempt": time.time(), **report}
         return len(sites)
 
     async def sync(self, site: Remote) -> dict[str, Any]:

@@ -351,16 +351,35 @@ class Storage:
         return [d.system / "meta.db" for d in self.drives if d.usable]
 
     # -- the state of things --------------------------------------------------------------
+    def set_health(self) -> list[dict]:
+        """Per erasure set: its drives, data and parity shards of a STANDARD write, how many of
+        its drives are usable and whether that is a write quorum."""
+        data = self.set_size - self.parity
+        quorum = write_quorum(data, self.parity)
+        out = []
+        for eset in self.sets:
+            usable = sum(d.usable for d in eset.drives)
+            out.append(
+                {
+                    "index": eset.index,
+                    "drives": [d.position for d in eset.drives],
+                    "data": data,
+                    "parity": self.parity,
+                    "usable": usable,
+                    "write_quorum": quorum,
+                    "write_quorum_ok": usable >= quorum,
+                }
+            )
+        return out
+
     def sets_without_write_quorum(self) -> list[str]:
         """Each erasure set with too few usable drives to take a STANDARD write, in words; empty
         when every set can (readiness: a server that cannot write should get no traffic)."""
-        quorum = write_quorum(self.set_size - self.parity, self.parity)
-        short = []
-        for eset in self.sets:
-            usable = sum(d.usable for d in eset.drives)
-            if usable < quorum:
-                short.append(f"erasure set {eset.index}: {usable} of {len(eset.drives)} drives online, {quorum} needed to write")
-        return short
+        return [
+            f"erasure set {s['index']}: {s['usable']} of {len(s['drives'])} drives online, {s['write_quorum']} needed to write"
+            for s in self.set_health()
+            if not s["write_quorum_ok"]
+        ]
 
     def info(self) -> dict:
         drives = []

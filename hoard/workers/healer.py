@@ -25,6 +25,7 @@ from hoard.objects.data import ObjectData
 from hoard.storage.drive import DriveState, LocalDrive
 from hoard.storage.erasure_set import HealResult
 from hoard.storage.pool import Storage
+from hoard.workers.periodic import RunStatus
 
 log = logging.getLogger("hoard.heal")
 PAGE = 500
@@ -82,6 +83,8 @@ class Healer:
         self.queued_repairs = 0
         self.repaired_on_read = 0
         self.scanner_passes = 0
+        # The scanner is this worker's periodic loop: a round is a pass over the index.
+        self.run_status = RunStatus("scanner", max(1.0, probe_interval))
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._pending: set[tuple[str, str]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -234,13 +237,18 @@ class Healer:
         raw = await asyncio.to_thread(self.store.get_setting_sync, CURSOR)
         bucket, _, key = (raw or "").partition("/")
         last_saved = time.monotonic()
+        failed: Exception | None = None
         while True:
+            if not self.run_status.running:
+                self.run_status.began(time.time())
             page = await self.store.objects_after(bucket, key, 100)
             if not page:
                 self.scanner_passes += 1
                 instruments().heal_event("scanner-pass")
+                self.run_status.ended(time.time(), failed)
+                failed = None
                 bucket, key = "", ""
-                await asyncio.sleep(max(1.0, self.probe_interval))
+                await asyncio.sleep(self.run_status.interval)
                 continue
             for record in page:
                 started = time.monotonic()
@@ -248,7 +256,8 @@ class Healer:
                     await self.heal(record, deep=True)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
+                except Exception as e:
+                    failed = e  # the pass goes on; its record shows the last failure
                     log.exception("scanner: healing %s/%s failed", record.bucket, record.key)
                 # Verifying reads every shard: pace it so clients keep the drives.
                 budget = (record.size * (record.placement.data + record.placement.parity) / record.placement.data) / self.scanner_rate
