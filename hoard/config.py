@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         "serve the console's read-only status page (overall state, drives online, request and error rates) at "
         "/status to anyone who reaches the console, without keys",
     )
+    dashboard_sample_seconds: float = _setting(
+        10.0,
+        "seconds between the points of the dashboard's last-hour charts (requests, errors, latency, bytes)",
+        ge=1,
+        le=600,
+        allow_inf_nan=False,
+    )
     console_s3_url: str | None = _setting(
         None,
         "the S3 endpoint's URL as browsers reach it, for the console's share links and its own S3 requests "

@@ -26,6 +26,8 @@ from hoard.app import AdminHandler, Background, HoardApp
 from hoard.config import Settings, parse_address
 from hoard.console.app import ConsoleApp
 from hoard.console.clients import Endpoint
+from hoard.dashboard.history import History
+from hoard.dashboard.snapshot import DashboardSources
 from hoard.http.protocol import refusing_with
 from hoard.http.tls import ServerCertificate
 from hoard.iam.authorize import Authorizer
@@ -152,6 +154,7 @@ def build_app(
 
     background: list[Background] = []
     admin: AdminHandler
+    dashboard: DashboardSources | None = None
     # Every process knows every key (and notices changes the leader makes: see Identities).
     identities = Identities(storage, store, deployment.secrets, deployment.root)
     identities.load()
@@ -168,6 +171,10 @@ def build_app(
         lifecycle = LifecycleWorker(store, data, settings.lifecycle_day_seconds, settings.lifecycle_rate)
         tier_worker = TierWorker(store, data, settings.lifecycle_day_seconds)
         background = [monitor, healer, reclaimer, replicator, sites, lifecycle, tier_worker]
+        history = History(settings.dashboard_sample_seconds)  # the dashboard's last hour of traffic, summed over every worker
+        background.append(history)
+        # The same list: a certificate watcher appended below is reported too.
+        dashboard = DashboardSources(storage, store, role, deployment.started_at, background, healer, history, data.tiers, settings)
         admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites, lifecycle, tier_worker))
     else:
         assert role.leader_address is not None
@@ -181,7 +188,7 @@ def build_app(
     observer = Observer(storage, store, settings.metrics_token, deployment.started_at)
     console = None
     if console_port is not None and role.leader:
-        console = ConsoleApp(console_endpoint(settings, deployment.certificate is not None), settings.console_idle_seconds, settings.console_status_page)
+        console = ConsoleApp(console_endpoint(settings, deployment.certificate is not None), settings.console_idle_seconds, settings.console_status_page, dashboard)
     return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer, console, console_port)
 
 

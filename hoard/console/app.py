@@ -12,6 +12,7 @@ from hoard.console import pages
 from hoard.console.clients import Endpoint
 from hoard.console.sessions import COOKIE, SessionStore
 from hoard.console.web import SECURITY_HEADERS, Page, Refused, Router, cookies, json_response, redirect, render, static_files
+from hoard.dashboard.snapshot import DashboardSources
 from hoard.http.errors import BodyTimeout, BodyTooLarge, ClientDisconnected, HttpError
 from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
@@ -22,7 +23,7 @@ SAFE_METHODS = ("GET", "HEAD")
 
 
 class ConsoleApp:
-    def __init__(self, endpoint: Endpoint, idle_seconds: float, status_page: bool = False, dashboard: Any = None) -> None:
+    def __init__(self, endpoint: Endpoint, idle_seconds: float, status_page: bool = False, dashboard: DashboardSources | None = None) -> None:
         self.endpoint = endpoint
         self.sessions = SessionStore(idle_seconds)
         self.status_page = status_page

@@ -37,7 +37,8 @@ LARGE = 20 * 1024 * 1024 + 12345  # above the console's single-PUT limit: sent i
 def site(tmp_path_factory) -> Iterator[tuple[HoardServer, str, dict]]:
     base = tmp_path_factory.mktemp("console")
     console_port = free_port()
-    srv = HoardServer(base / "data", env_extra={"HOARD_CONSOLE_ADDRESS": f"127.0.0.1:{console_port}"}).start()
+    env = {"HOARD_CONSOLE_ADDRESS": f"127.0.0.1:{console_port}", "HOARD_CONSOLE_STATUS_PAGE": "true", "HOARD_DASHBOARD_SAMPLE_SECONDS": "1"}
+    srv = HoardServer(base / "data", env_extra=env).start()
     srv.admin("user", "add", "reader")
     srv.admin("policy", "attach", "readonly", "--user", "reader")
     reader = json.loads(srv.admin("key", "create", "--user", "reader", "--json").stdout)
@@ -256,6 +257,46 @@ def test_a_read_only_user_cannot_reach_admin_actions(site, browser: Browser) -> 
     expect(page.locator("#object-key")).to_have_text("doc.txt")
     shot(page, "10-read-only-object")
     context.close()
+
+
+def test_the_dashboard_and_the_status_page(site, browser: Browser) -> None:
+    srv, console, _ = site
+    s3 = srv.client()
+    bucket = f"console-dash-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    for i in range(5):
+        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x" * 1000)
+    with pytest.raises(ClientError):
+        s3.get_object(Bucket=bucket, Key="missing")
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    log_in(page, console, ACCESS_KEY, SECRET_KEY)
+    time.sleep(2.5)  # two samples of the history (one a second here) after the requests
+    page.goto(f"{console}/dashboard")
+    expect(page.locator("#state")).to_have_text("ok")
+    expect(page.locator("#drives tbody tr")).to_have_count(1)
+    expect(page.locator("#drives tbody")).to_contain_text("online")
+    workers = page.locator("#workers tbody")
+    for name in ("reclaim", "lifecycle", "dashboard history"):
+        expect(workers).to_contain_text(name)
+    expect(page.locator("#usage tbody")).to_contain_text(bucket)
+    # The charts are drawn from the history, and the table of operations counts what was done.
+    expect(page.locator("#charts .uplot")).to_have_count(3)
+    expect(page.locator("#operations tbody")).to_contain_text("PutObject")
+    puts = page.locator("#operations tbody tr", has_text="PutObject").locator("td").nth(1)
+    assert int(puts.inner_text()) >= 5
+    shot(page, "11-dashboard")
+    context.close()
+    # The status page: for anyone, without keys, and without names.
+    status = requests.get(f"{console}/status.json", timeout=30).json()
+    assert status["state"] == "ok" and status["drives"] == {"online": 1, "total": 1}
+    anonymous = browser.new_page()
+    anonymous.goto(f"{console}/status")
+    expect(anonymous.locator("#status-state")).to_have_text("ok")
+    assert bucket not in anonymous.content()
+    shot(anonymous, "12-status")
+    anonymous.close()
 
 
 def reader_client(srv: HoardServer, keys: dict) -> boto3.client:
