@@ -131,8 +131,10 @@ def start_hoard(
     dirs = [data] if drives == 1 else [data / f"d{i}" for i in range(1, drives + 1)]
     port = free_port()
     env = dict(
-        os.environ, HOARD_ROOT_ACCESS_KEY=CREDS.access_key, HOARD_ROOT_SECRET_KEY=CREDS.secret_key, HOARD_LOG_LEVEL="warning", **(env or {})
-    )
+        os.environ, HOARD_ROOT_ACCESS_KEY=CREDS.access_key, HOARD_ROOT_SECRET_KEY=CREDS.secret_key, HOARD_LOG_LEVEL="warning",
+        HOARD_CONSOLE_ADDRESS="off",  # several servers in a run; the console is not what is measured
+        **(env or {}),
+    )  # fmt: skip
     if src:
         env["PYTHONPATH"] = str(src)
     log_path = workdir / f"{name}.log"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from hoard.console import pages
-from hoard.console.clients import Endpoint
-from hoard.console.sessions import COOKIE, SessionStore
+from hoard.console.clients import Endpoint, call, session_admin
+from hoard.console.sessions import COOKIE, Session, SessionStore
 from hoard.console.web import SECURITY_HEADERS, Page, Refused, Router, cookies, json_response, redirect, render, static_files
 from hoard.dashboard.snapshot import DashboardSources
 from hoard.http.errors import BodyTimeout, BodyTooLarge, ClientDisconnected, HttpError
@@ -20,6 +21,7 @@ from hoard.http.response import Response, send_response
 log = logging.getLogger("hoard.console")
 LOGIN_CSRF_COOKIE = "hoard_login_csrf"
 SAFE_METHODS = ("GET", "HEAD")
+ADMIN_RECHECK = 60.0  # seconds between checks that an administrator's keys are still one
 
 
 class ConsoleApp:
@@ -72,7 +74,7 @@ class ConsoleApp:
             refusal = await self._forgery(page, route.public)
             if refusal is not None:
                 return refusal
-        if route.admin and not (session is not None and session.is_admin):
+        if route.admin and not (session is not None and await self._still_admin(session)):
             return render("error.html", page, 403, message="This page is for administrators: your keys are not allowed admin actions.")
         try:
             return await route.handler(page)
@@ -86,6 +88,24 @@ class ConsoleApp:
             return redirect(_back(page), 303)
         except (BodyTooLarge, BodyTimeout) as e:
             return render("error.html", page, 413 if isinstance(e, BodyTooLarge) else 408, message=str(e) or "The request body was refused.")
+
+    async def _still_admin(self, session: Session) -> bool:
+        """Whether the admin API still answers this session's keys: asked again each minute, so an
+        administrator's rights taken away reach the console's admin pages within a minute."""
+        if not session.is_admin:
+            return False
+        now = time.monotonic()
+        if now - session.cache.get("admin_checked", 0.0) > ADMIN_RECHECK:
+            admin = session_admin(session, self.endpoint)
+            try:
+                await call(lambda: admin.call("GET", "info"))
+            except Refused as refused:
+                if refused.status in (401, 403):
+                    session.is_admin = False
+                    return False
+                raise
+            session.cache["admin_checked"] = now
+        return True
 
     async def _forgery(self, page: Page, public: bool) -> Response | None:
         """None if a state-changing request carries its session's CSRF token (or, for the login

@@ -150,6 +150,8 @@ class LocalSite(Site):
                 "HOARD_LOG_LEVEL": "info",
                 # The secrets key a new deployment makes goes beside its data, not into the home folder.
                 "XDG_CONFIG_HOME": str(self.folder / "config"),
+                # Sites run side by side: no console on its one default port.
+                "HOARD_CONSOLE_ADDRESS": "off",
             }
         )
         return env

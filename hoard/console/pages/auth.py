@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,8 +54,7 @@ def register(console: Any) -> None:
         except Refused:
             is_admin = False
         session = console.sessions.create(access_key, secret_key, access_key, is_admin)
-        session.cache["s3"] = s3
-        session.cache["admin"] = admin
+        session.cache.update(s3=s3, admin=admin, admin_checked=time.monotonic())
         response = redirect(_safe_next(page.field("next")))
         response.headers["set-cookie"] = console.cookie(page, COOKIE, session.token)
         return response
