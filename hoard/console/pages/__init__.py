@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hoard.console.pages import auth, buckets, iam, objects, permissions
+from hoard.console.pages import auth, buckets, iam, lifecycle, objects, permissions
 
 
 def register(console: Any) -> None:
-    for area in (auth, buckets, objects, permissions, iam):
+    for area in (auth, buckets, objects, permissions, lifecycle, iam):
         area.register(console)
