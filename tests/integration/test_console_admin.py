@@ -185,12 +185,20 @@ def test_users_keys_groups_and_policies(site, browser: Browser) -> None:
     shot(page, "28-key-revoked")
     other.goto(f"{console}/buckets")
     expect(other).to_have_url(re.compile(re.escape(f"{console}/login?next=")))
-    other_context.close()
 
-    # Disabled, enabled; the group and the user removed.
+    # Disabling the user ends the sessions of every key it has.
+    page.click("#create-key-button")
+    second = (page.locator("#new-access-key").input_value(), page.locator("#new-secret-key").input_value())
+    time.sleep(0.7)
+    log_in(other, console, *second)
     page.click("#toggle-enabled")
     expect(page.locator("#user-state")).to_have_text("disabled")
     assert user_info(srv, user)["enabled"] is False
+    other.goto(f"{console}/buckets")
+    expect(other).to_have_url(re.compile(re.escape(f"{console}/login?next=")))
+    other_context.close()
+
+    # Enabled again; the group and the user removed.
     page.click("#toggle-enabled")
     expect(page.locator("#user-state")).to_have_text("enabled")
     page.goto(f"{console}/iam/groups/{group}")
