@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hoard.console.pages import auth, buckets, dashboard, objects, permissions
+from hoard.console.pages import auth, buckets, dashboard, iam, lifecycle, objects, permissions
 
 
 def register(console: Any) -> None:
-    for area in (auth, buckets, objects, permissions, dashboard):
+    for area in (auth, buckets, objects, permissions, lifecycle, iam, dashboard):
         area.register(console)

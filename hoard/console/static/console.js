@@ -24,17 +24,23 @@ document.querySelectorAll("button.copy").forEach((button) => {
   });
 });
 
-// The bucket policy editor: templates, and JSON checked as it is typed.
-const policy = document.getElementById("policy");
-if (policy) {
-  const select = document.getElementById("policy-template");
-  const templates = JSON.parse(select.dataset.templates);
-  const check = document.getElementById("policy-check");
+// JSON editors (bucket and IAM policies, lifecycle rules): the text checked as it is typed, and
+// templates to start from. Each textarea names its parts by id: data-check (where the verdict goes),
+// data-templates (a select whose data-templates holds the documents), data-empty (what an empty
+// text means, if it may be empty), data-what (what the server checks beyond the JSON).
+document.querySelectorAll("textarea[data-check]").forEach((editor) => {
+  const check = document.getElementById(editor.dataset.check);
+  const select = editor.dataset.templates ? document.getElementById(editor.dataset.templates) : null;
+  const templates = select ? JSON.parse(select.dataset.templates) : {};
   const validate = () => {
-    if (!policy.value.trim()) { check.textContent = "Empty: saving removes the policy."; check.className = "hint"; return true; }
+    if (!editor.value.trim()) {
+      check.textContent = editor.dataset.empty || "Empty: write a JSON document.";
+      check.className = editor.dataset.empty ? "hint" : "hint error";
+      return true;
+    }
     try {
-      JSON.parse(policy.value);
-      check.textContent = "Valid JSON; the server checks the policy's rules when it is saved.";
+      JSON.parse(editor.value);
+      check.textContent = "Valid JSON; the server checks " + (editor.dataset.what || "the rest") + " when it is saved.";
       check.className = "hint ok";
       return true;
     } catch (e) {
@@ -43,15 +49,17 @@ if (policy) {
       return false;
     }
   };
-  select.addEventListener("change", () => {
-    if (select.value && templates[select.value]) {
-      policy.value = JSON.stringify(templates[select.value], null, 2);
-      validate();
-    }
-  });
-  policy.addEventListener("input", validate);
+  if (select) {
+    select.addEventListener("change", () => {
+      if (select.value && templates[select.value]) {
+        editor.value = JSON.stringify(templates[select.value], null, 2);
+        validate();
+      }
+    });
+  }
+  editor.addEventListener("input", validate);
   validate();
-}
+});
 
 // Uploads: each file on its own, with a progress bar; large files in parts, one request each.
 const upload = document.getElementById("upload");
