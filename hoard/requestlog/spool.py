@@ -92,6 +92,7 @@ class Spool:
     def start(self) -> None:
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.folder.chmod(0o700)  # the server user's alone, like the rest of .hoard (as an older copy may have left it)
             roll(self.folder, self.name)  # what an earlier run of this process left is delivered first
         except OSError as e:  # the drive is away: each batch will try again, and say so
             log.warning("bucket logging: spool folder %s: %s", self.folder, e)

@@ -43,11 +43,14 @@ def parse_s3_log_line(line: str) -> dict[str, str]:
     return values
 
 
-@pytest.fixture(scope="module")
-def logged(tmp_path_factory) -> Iterator[HoardServer]:
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-process", "two-workers"])
+def logged(request, tmp_path_factory) -> Iterator[HoardServer]:
+    """With two workers, requests land on either; both append to the same JSON logs and spool
+    apart, and the leader delivers both spools."""
     base = tmp_path_factory.mktemp("reqlog")
     srv = HoardServer(
         base / "data",
+        extra_args=["--workers", str(request.param)] if request.param > 1 else [],
         env_extra={
             "HOARD_ACCESS_LOG": str(base / "access.log"),
             "HOARD_AUDIT_LOG": str(base / "audit.log"),
