@@ -18,6 +18,8 @@ from hoard.http.response import Response, send_response
 from hoard.meta.errors import CommitFailed
 from hoard.metrics import instruments
 from hoard.observe import Observer
+from hoard.requestlog import record as requestlog
+from hoard.requestlog.sink import RequestLog
 from hoard.s3 import cors
 from hoard.s3.access import access_request
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
@@ -56,15 +58,19 @@ class _TrackedReceive:
 
 
 class _CountingSend:
-    """ASGI send that adds up the response body bytes (for hoard_sent_bytes_total)."""
+    """ASGI send that adds up the response body bytes (for hoard_sent_bytes_total), and notes
+    when the answer began (the logs' turn-around time)."""
 
-    __slots__ = ("_send", "sent")
+    __slots__ = ("_send", "sent", "first_at")
 
     def __init__(self, send: Send) -> None:
         self._send = send
         self.sent = 0
+        self.first_at: float | None = None
 
     async def __call__(self, message: dict[str, Any]) -> None:
+        if self.first_at is None:
+            self.first_at = time.perf_counter()
         body = message.get("body")
         if body:
             self.sent += len(body)
@@ -101,6 +107,7 @@ class HoardApp:
         observer: Observer | None = None,
         console: ConsoleApp | None = None,
         console_port: int | None = None,
+        request_log: RequestLog | None = None,
     ) -> None:
         self.settings = settings
         self.services = services
@@ -117,6 +124,7 @@ class HoardApp:
         # The web console: its own port, answered by the leader process only.
         self.console = console
         self.console_port = console_port
+        self.request_log = request_log  # access, audit and bucket logs (started with the background work)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -135,8 +143,9 @@ class HoardApp:
 
     async def _website(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         assert self.website is not None
-        started = time.perf_counter()
+        started, started_clock = time.perf_counter(), time.time()
         request_id = secrets.token_hex(8).upper()
+        note = requestlog.begin()
         tracked = _TrackedReceive(receive)
         counted = _CountingSend(send)
         try:
@@ -153,6 +162,7 @@ class HoardApp:
         except OSError:
             log.info("Website %s: client went away while the answer was sent (request %s)", scope.get("path", "/"), request_id)
         instruments().request("Website", response.status, time.perf_counter() - started, tracked.received, counted.sent)
+        self._log(scope, note, "website", request_id, "Website", response.status, response, tracked, counted, started, started_clock)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -182,10 +192,30 @@ class HoardApp:
         tracked = _TrackedReceive(receive)
         counted = _CountingSend(send)
         status = 500  # unless an answer says otherwise: a failure while it streamed
+        note, started_clock = requestlog.begin(), time.time()
         try:
             status = await self._answer(scope, tracked, counted, request_id, resource, method, trace)
         finally:
             instruments().request(trace[0], status, time.perf_counter() - started, tracked.received, counted.sent)
+            self._log(scope, note, "s3", request_id, trace[0], status, note.response, tracked, counted, started, started_clock)
+
+    def _log(
+        self, scope: dict[str, Any], note: requestlog.RequestNote, endpoint: str, request_id: str, operation: str, status: int,
+        response: Response | None, tracked: _TrackedReceive, counted: _CountingSend, started: float, started_clock: float,
+    ) -> None:  # fmt: skip
+        if self.request_log is None:
+            return
+        try:
+            record = requestlog.build(
+                scope, note, endpoint=endpoint, request_id=request_id, host_id=self._host_id, operation=operation, status=status,
+                response_headers=response.headers if response is not None else {}, response_body=response.body if response is not None else b"",
+                received=tracked.received, sent=counted.sent, started_at=started, first_byte_at=counted.first_at,
+                finished_at=time.perf_counter(), started_clock=started_clock,
+            )  # fmt: skip
+        except Exception:  # noqa: BLE001 - a log must never fail a request
+            log.exception("request %s: could not be logged", request_id)
+            return
+        self.request_log.finish(record)
 
     async def _answer(
         self, scope: dict[str, Any], tracked: _TrackedReceive, send: Send, request_id: str, resource: str, method: str, trace: list[str]
@@ -204,7 +234,9 @@ class HoardApp:
                 response = await self.observer.handle(req)
             elif req.path.startswith(ADMIN_PREFIX):
                 trace[0] = "Admin"
-                response = await self.admin.handle(req, self.authenticator.authenticate(req))
+                auth = self.authenticator.authenticate(req)
+                requestlog.note_identity(auth.identity)
+                response = await self.admin.handle(req, auth)
             elif req.method == "OPTIONS":
                 trace[0] = "Preflight"
                 response = await self._preflight(req)
@@ -227,6 +259,7 @@ class HoardApp:
             # Answered before asking for the body: the client will not send it, and the
             # connection cannot be reused, since the server still expects it (RFC 9110 10.1.1).
             response.headers["connection"] = "close"
+        requestlog.noted(response=response)
         try:
             await send_response(send, response, head_only=method == "HEAD")
         except OSError:
@@ -276,10 +309,12 @@ class HoardApp:
     async def _s3(self, req: Request, request_id: str, trace: list[str]) -> Response:
         op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
         trace[0] = op.name
+        requestlog.noted(bucket=op.bucket, key=op.key)
         if op.name == "PostObject":
             # A browser upload's credentials are in its form body, which its handler reads.
             return await post_object(Context(req, op, UNAUTHENTICATED, self.services, request_id), self.authenticator)
         auth = self.authenticator.authenticate(req)
+        requestlog.note_identity(auth.identity)
         if auth.hoisted:
             # Headers a presigned URL carries in its (signed) query act as headers, as in S3,
             # and may change the operation (x-amz-copy-source makes a PUT a copy).
@@ -287,6 +322,8 @@ class HoardApp:
             op = route(req.method, req.path, req.host, req.params, req.headers, self.settings.domain)
             trace[0] = op.name
         bucket = await self.services.authorizer.authorize(access_request(req, auth, auth.identity, op.name, op.bucket, op.key))
+        if op.bucket is not None:
+            requestlog.note_bucket(bucket)
         handler = self.handlers.get(op.name)
         if handler is None:
             raise S3Error("NotImplemented", f"{op.name} is not implemented yet.")

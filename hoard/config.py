@@ -266,6 +266,27 @@ class Settings(BaseSettings):
         unset="none: no token asked",
         pattern=r"^[A-Za-z0-9._~+/=-]{16,256}$",
     )
+    access_log: str | None = _setting(
+        None,
+        "where the JSON access log goes: one line per request answered on the S3 and website ports, "
+        "appended to this file by every worker process (- for standard error)",
+        allowed="a file path, or - for standard error",
+        unset="none: no access log",
+    )
+    audit_log: str | None = _setting(
+        None,
+        "where the JSON audit log goes: one line per request that changes state or is refused (every "
+        "S3 write, every admin API call, every 401 and 403), never a secret (- for standard error)",
+        allowed="a file path, or - for standard error",
+        unset="none: no audit log",
+    )
+    logging_delivery_seconds: float = _setting(
+        60.0,
+        "seconds between deliveries of S3 server access logs (PutBucketLogging) into their target buckets",
+        gt=0,
+        le=86400,
+        allow_inf_nan=False,
+    )
     log_level: Literal["debug", "info", "warning", "error"] = _setting("info", "how much to log", option="--log-level")
     workers: int = _setting(
         1,

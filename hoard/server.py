@@ -43,6 +43,7 @@ from hoard.objects.tiering import COLD_TIER, IA_TIER
 from hoard.observe import Observer
 from hoard.process_role import ProcessRole
 from hoard.replication.remotes import Remotes
+from hoard.requestlog.sink import RequestLog, spool_folder
 from hoard.s3.auth.authenticate import Authenticator
 from hoard.s3.error_map import head_too_large_document
 from hoard.s3.handlers import registry
@@ -55,6 +56,7 @@ from hoard.tiers import TierStore, open_tier
 from hoard.workers.certs import CertificateWatcher
 from hoard.workers.healer import Healer
 from hoard.workers.lifecycle import LifecycleWorker, TierWorker
+from hoard.workers.log_delivery import LogDelivery
 from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
 from hoard.workers.replicator import Replicator
@@ -182,6 +184,12 @@ def build_app(
         admin = AdminForwarder(role.leader_address, tls=deployment.certificate is not None)
     if deployment.certificate is not None:
         background.append(CertificateWatcher(deployment.certificate))  # each process reloads its own copy
+    spool_dir = spool_folder(storage.drives[0].root.absolute())
+    request_log = RequestLog(settings.access_log, settings.audit_log, spool_dir, f"w{role.index}", settings.logging_delivery_seconds, store.get_bucket)
+    background.append(request_log)
+    if role.leader:
+        names = {f"w{i}" for i in range(role.count)}
+        background.append(LogDelivery(store, data, spool_dir, settings.logging_delivery_seconds, settings.region, identities.account_id, names))
     services = Services(settings=settings, store=store, data=data, root=deployment.root, authorizer=authorizer(store, identities.account, deployment.root.owner_id, settings.block_public_access), identities=identities, remotes=remotes)
     authenticator = Authenticator(identities, settings.region, settings.region_strict, settings.domain)
     website = WebsiteEndpoint(services, settings.website_domain, identities.get) if website_port is not None else None
@@ -189,7 +197,7 @@ def build_app(
     console = None
     if console_port is not None and role.leader:
         console = ConsoleApp(console_endpoint(settings, deployment.certificate is not None), settings.console_idle_seconds, settings.console_status_page, dashboard)
-    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer, console, console_port)
+    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer, console, console_port, request_log)
 
 
 def console_endpoint(settings: Settings, tls: bool) -> Endpoint:
