@@ -196,7 +196,7 @@ def build_app(
     observer = Observer(storage, store, settings.metrics_token, deployment.started_at)
     console = None
     if console_port is not None and role.leader:
-        console = ConsoleApp(console_endpoint(settings, deployment.certificate is not None), settings.console_idle_seconds, settings.console_status_page, dashboard)
+        console = ConsoleApp(console_endpoint(settings, deployment.certificate is not None), settings.console_idle_seconds, settings.console_status_page, dashboard, observer)
     return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer, console, console_port, request_log)
 
 

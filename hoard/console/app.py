@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
@@ -17,19 +18,31 @@ from hoard.dashboard.snapshot import DashboardSources
 from hoard.http.errors import BodyTimeout, BodyTooLarge, ClientDisconnected, HttpError
 from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
+from hoard.observe import Observer
 
 log = logging.getLogger("hoard.console")
 LOGIN_CSRF_COOKIE = "hoard_login_csrf"
 SAFE_METHODS = ("GET", "HEAD")
+OBSERVED = ("/metrics", "/health/live", "/health/ready")
 ADMIN_RECHECK = 60.0  # seconds between checks that an administrator's keys are still one
 
 
 class ConsoleApp:
-    def __init__(self, endpoint: Endpoint, idle_seconds: float, status_page: bool = False, dashboard: DashboardSources | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        idle_seconds: float,
+        status_page: bool = False,
+        dashboard: DashboardSources | None = None,
+        observer: Observer | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.sessions = SessionStore(idle_seconds)
         self.status_page = status_page
         self.dashboard = dashboard  # what the dashboard and status pages read (None: not served here)
+        # /metrics, /health/live and /health/ready: on this port no bucket name is in the way, so
+        # they are where scrapers and probes look by default (the S3 port has them under /.hoard/).
+        self.observer = observer
         self.static = static_files()
         self.router = Router()
         pages.register(self)
@@ -57,6 +70,8 @@ class ConsoleApp:
     async def answer(self, req: Request) -> Response:
         if req.path.startswith("/static/"):
             return self._static(req.path[len("/static/") :])
+        if self.observer is not None and req.path in OBSERVED:
+            return await self.observer.handle(dataclasses.replace(req, path="/.hoard" + req.path))
         route, match, other_method = self.router.find(req.method, req.path)
         if route is None:
             page = Page(req, {})

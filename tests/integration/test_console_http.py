@@ -153,3 +153,29 @@ def test_wrong_logins_are_throttled(site) -> None:
     form = browser.get(f"{console}/login", timeout=30)
     token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
     assert browser.post(f"{console}/login", data={"csrf": token, "access_key": ACCESS_KEY, "secret_key": SECRET_KEY}, timeout=30).status_code == 429
+
+
+def test_metrics_and_health_checks_on_the_console_port(site) -> None:
+    """Where scrapers and probes look by default: /metrics and /health/*, no credentials for health."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    srv, console = site
+    assert requests.get(f"{console}/health/live", timeout=30).json() == {"status": "ok"}
+    assert requests.get(f"{console}/health/ready", timeout=30).json() == {"status": "ok"}
+    s3 = srv.client()
+    bucket = f"metrics-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+
+    def puts() -> float:
+        text = requests.get(f"{console}/metrics", timeout=30).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "hoard_requests_total" and sample.labels.get("operation") == "PutObject" and sample.labels.get("status") == "200"
+        )
+
+    before = puts()
+    for i in range(7):
+        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+    assert puts() - before == 7

@@ -77,7 +77,11 @@ def new_bucket(s3) -> str:
 
 
 def json_lines(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    """The log's whole lines: a line being appended as the file is read is left for the next read."""
+    if not path.exists():
+        return []
+    *whole, _unfinished = path.read_text().split("\n")
+    return [json.loads(line) for line in whole]
 
 
 def lines_with(path, request_ids: set[str], timeout: float = 10) -> dict[str, dict]:
