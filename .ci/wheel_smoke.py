@@ -19,11 +19,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the test harness, not ./hoard
 
-from tests.conftest import HoardServer  # noqa: E402
+from tests.conftest import HoardServer, free_port  # noqa: E402
 
 IMPORT_ALL = """
 import importlib, pkgutil, sys, hoard
@@ -44,7 +45,8 @@ def main(venv: Path) -> None:
         version = subprocess.run([hoard, "--version"], cwd=tmp, check=True, capture_output=True, text=True).stdout
         print(f"installed: {version.strip()} at {Path(where).parent}")
 
-        server = HoardServer(Path(tmp) / "data")
+        console = free_port()
+        server = HoardServer(Path(tmp) / "data", env_extra={"HOARD_CONSOLE_ADDRESS": f"127.0.0.1:{console}"})
         server.argv = [str(hoard), "server", "--address", f"127.0.0.1:{server.port}", str(server.data_dir)]
         server.start()
         try:
@@ -53,6 +55,10 @@ def main(venv: Path) -> None:
             s3.create_bucket(Bucket="smoke")
             s3.put_object(Bucket="smoke", Key="object", Body=body)
             assert s3.get_object(Bucket="smoke", Key="object")["Body"].read() == body
+            # The console's templates and static files are package data: in the wheel, or no page.
+            for path, text in (("/login", "Log in to Hoard"), ("/static/console.js", "csrfToken"), ("/static/uplot.iife.min.js", "uPlot")):
+                with urllib.request.urlopen(f"http://127.0.0.1:{console}{path}", timeout=30) as answer:
+                    assert answer.status == 200 and text in answer.read().decode(), path
         finally:
             server.stop()
         assert "Traceback" not in server.log(), server.log()
