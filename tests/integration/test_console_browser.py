@@ -195,6 +195,35 @@ def test_the_whole_flow(site, browser: Browser, tmp_path: Path) -> None:
     context.close()
 
 
+def test_files_dropped_on_the_page_are_uploaded(site, browser: Browser) -> None:
+    srv, console, _ = site
+    s3 = srv.client()
+    bucket = f"console-drop-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    log_in(page, console, ACCESS_KEY, SECRET_KEY)
+    page.goto(f"{console}/browse/{bucket}?prefix=docs%2F")
+    # What a drag from the desktop hands the page: a DataTransfer holding files.
+    transfer = page.evaluate_handle(
+        """() => {
+            const t = new DataTransfer();
+            t.items.add(new File(["first dropped file"], "one.txt", {type: "text/plain"}));
+            t.items.add(new File([new Uint8Array(3000)], "two.bin", {type: "application/octet-stream"}));
+            return t;
+        }"""
+    )
+    page.dispatch_event("#drop", "dragover", {"dataTransfer": transfer})
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+    for name in ("one.txt", "two.bin"):
+        expect(page.locator(f"#progress li[data-file='{name}']")).to_have_class("done")
+    first = s3.get_object(Bucket=bucket, Key="docs/one.txt")
+    assert first["Body"].read() == b"first dropped file" and first["ContentType"] == "text/plain"
+    assert s3.get_object(Bucket=bucket, Key="docs/two.bin")["Body"].read() == bytes(3000)
+    context.close()
+
+
 def test_html_in_keys_and_metadata_is_shown_never_run(site, browser: Browser) -> None:
     srv, console, _ = site
     s3 = srv.client()

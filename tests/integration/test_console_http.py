@@ -4,9 +4,12 @@ object browser's URLs, and the headers every page carries."""
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -179,3 +182,45 @@ def test_metrics_and_health_checks_on_the_console_port(site) -> None:
     for i in range(7):
         s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
     assert puts() - before == 7
+
+
+def test_the_object_browser_pages_folders_versions_and_search(site) -> None:
+    srv, console = site
+    browser, _ = login(console)
+    s3 = srv.client()
+    bucket = f"pages-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    keys = [f"logs/{i:04d}.txt" for i in range(250)] + ["logs/2026/a.txt", "logs/2027/b.txt", "top.txt"]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=k.encode()), keys))
+    s3.put_object(Bucket=bucket, Key="top.txt", Body=b"second version")
+
+    def page(**params) -> str:
+        answer = browser.get(f"{console}/browse/{bucket}", params=params, timeout=30)
+        assert answer.status_code == 200
+        return answer.text
+
+    def rows(text: str) -> list[str]:
+        return re.findall(r'<tr class="object" data-key="([^"]+)"', text)
+
+    root = page()
+    assert rows(root) == ["top.txt"] and 'prefix=logs%2F' in root  # one object, one folder
+    seen, params, pages = [], {"prefix": "logs/"}, 0
+    while True:
+        text = page(**params)
+        pages += 1
+        seen += rows(text)
+        found = re.search(r'href="([^"]+)" id="next-page"', text)
+        if not found:
+            break
+        params = dict(parse_qsl(urlsplit(html.unescape(found.group(1))).query))
+    assert pages == 3 and seen == sorted(k for k in keys if k.startswith("logs/") and k.count("/") == 1)
+    assert 'id="first-page"' in text
+    # Folders come in key order too: "2026/" after "0249.txt", on the last page.
+    folders = re.findall(r'<tr class="folder"><td><a href="[^"]+">([^<]+)</a>', text)
+    assert folders == ["2026/", "2027/"]
+    assert f'href="/browse/{bucket}?prefix=logs%2F"' in page(prefix="logs/2026/")  # the breadcrumb back
+    assert rows(page(prefix="logs/", search="012")) == [f"logs/012{i}.txt" for i in range(10)]
+    versions = page(versions="1")
+    assert versions.count('data-key="top.txt"') == 2 and "latest" in versions
