@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ ENV = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "hoard_"
 WORKER_PREFIX = "hoard_worker_"
 DIR_PREFIX = "hoard-metrics-"
+READ_ATTEMPTS = 5
 # From 1 ms (a small GET served from the page cache) to a minute (a 5 GiB PutObject, a slow client).
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -132,7 +135,16 @@ class Instruments:
         from prometheus_client import CollectorRegistry
         from prometheus_client.multiprocess import MultiProcessCollector
 
-        return list(MultiProcessCollector(CollectorRegistry(auto_describe=False), directory()).collect())
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return list(MultiProcessCollector(CollectorRegistry(auto_describe=False), directory()).collect())
+            except struct.error:
+                # A worker's file read in the instant between its creation and its header's
+                # write (a worker starting, or counting its first of a metric): read again.
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
 
 
 _instruments: Instruments | None = None

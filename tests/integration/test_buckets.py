@@ -467,7 +467,6 @@ NOT_IMPLEMENTED_BUCKET_CALLS = [
     ),
     ("get_bucket_encryption", {}),
     ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),
-    ("put_bucket_logging", {"BucketLoggingStatus": {}}),
     ("put_bucket_request_payment", {"RequestPaymentConfiguration": {"Payer": "Requester"}}),
     ("put_bucket_accelerate_configuration", {"AccelerateConfiguration": {"Status": "Enabled"}}),
 ]
