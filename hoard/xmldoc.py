@@ -13,6 +13,19 @@ from collections.abc import Iterable
 from xml.etree.ElementTree import Element
 
 
+class ConfigRefused(Exception):
+    """A configuration document S3 would refuse: ``code`` is S3's error code, ``message`` its
+    message; an InvalidArgument names the argument (``argument_name``, ``argument_value``) as S3's
+    answer does. Each rules module raises its own subclass; the S3 layer answers them all alike."""
+
+    def __init__(self, code: str, message: str, argument_name: str = "", argument_value: str = "") -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.argument_name = argument_name
+        self.argument_value = argument_value
+
+
 class NotInSchema(Exception):
     """The document is not what the schema allows (S3's MalformedXML)."""
 

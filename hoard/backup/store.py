@@ -24,6 +24,7 @@ from typing import BinaryIO, Protocol
 from botocore.exceptions import ClientError
 
 from hoard.backup.target import create_bucket
+from hoard.durable import fsync_dir
 
 # The names the format uses: lower-case words, digits, dots, dashes, underscores and slashes
 # between them. Anything else is a bug, and refused before it reaches the file system.
@@ -87,14 +88,6 @@ class Store(Protocol):
         """Drop what an interrupted run left half-written."""
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class FolderStore:
     """A backup in a local folder."""
 
@@ -133,7 +126,7 @@ class FolderStore:
                 path.mkdir()
             except FileExistsError:
                 continue
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
 
     def write(self, name: str, data: bytes) -> None:
         temp, out = self.new_temp()
@@ -166,7 +159,7 @@ class FolderStore:
             os.close(fd)
         self._make_dirs(final.parent)
         os.rename(temp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
     def discard(self, temp: Path) -> None:
         with contextlib.suppress(FileNotFoundError):

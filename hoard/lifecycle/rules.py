@@ -86,7 +86,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from xml.etree.ElementTree import Element
 
-from hoard.xmldoc import NotInSchema
+from hoard.xmldoc import ConfigRefused, NotInSchema
 from hoard.xmldoc import fields as _fields
 from hoard.xmldoc import one as _one
 from hoard.xmldoc import tag as _tag
@@ -154,16 +154,9 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?")
 
 
-class LifecycleConfigError(Exception):
+class LifecycleConfigError(ConfigRefused):
     """A configuration S3 would refuse: ``code`` is S3's error code, ``message`` its message; an
     InvalidArgument names the argument (``argument_name``, ``argument_value``) as S3's answer does."""
-
-    def __init__(self, code: str, message: str, argument_name: str = "", argument_value: str = "") -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.argument_name = argument_name
-        self.argument_value = argument_value
 
 
 def _malformed() -> LifecycleConfigError:

@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from hoard.durable import fsync_dir
+
 log = logging.getLogger("hoard")
 MAX_QUEUED = 65536
 BATCH = 512
@@ -29,14 +31,6 @@ BATCH = 512
 
 def spool_line(bucket: str, when: float, text: str) -> bytes:
     return json.dumps({"b": bucket, "t": when, "l": text}, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def roll(folder: Path, name: str) -> Path | None:
@@ -49,7 +43,7 @@ def roll(folder: Path, name: str) -> Path | None:
         return None
     ready = folder / f"{name}-{time.time_ns()}-{secrets.token_hex(4)}.ready"
     os.rename(path, ready)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return ready
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import Element
 
-from hoard.xmldoc import NotInSchema, fields, one, tag, text
+from hoard.xmldoc import ConfigRefused, NotInSchema, fields, one, tag, text
 
 LOGGING_CONFIG = "logging"  # the bucket configuration it is kept under
 DATE_SOURCES = ("EventTime", "DeliveryTime")
@@ -21,15 +21,8 @@ _MALFORMED = "The XML you provided was not well-formed or did not validate again
 Grantee = tuple[str, str]
 
 
-class LoggingConfigError(Exception):
+class LoggingConfigError(ConfigRefused):
     """A document S3 would refuse: ``code`` and ``message`` as S3 answers them."""
-
-    def __init__(self, code: str, message: str, argument_name: str = "", argument_value: str = "") -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.argument_name = argument_name
-        self.argument_value = argument_value
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from hoard.durable import fsync_dir
 from hoard.nowait import pread_nowait
 from hoard.storage.errors import DriveInUse
 
@@ -129,14 +130,6 @@ def make_private_dir(path: Path) -> None:
     except FileExistsError:
         pass
     make_private(path, PRIVATE_DIR)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FileWriter:

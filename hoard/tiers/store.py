@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from hoard.durable import fsync_dir
 from hoard.tiers.blob import TRAILER_SIZE, BlobIndex, BlobInfo, BlobWriter, Frame, decode_range, index_span, parse_index, parse_trailer
 from hoard.tiers.errors import TierCorrupt, TierError, TierMissing, TierUnavailable
 
@@ -107,14 +108,6 @@ def check_ref(ref: str) -> str:
     if problem:
         raise ValueError(f"the tier ref {ref!r} is not valid: {problem}")
     return ref
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def make_dirs(folder: Path) -> None:

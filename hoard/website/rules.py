@@ -67,7 +67,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element
 
-from hoard.xmldoc import NotInSchema
+from hoard.xmldoc import ConfigRefused, NotInSchema
 from hoard.xmldoc import fields as _fields
 from hoard.xmldoc import tag as _tag
 from hoard.xmldoc import text as _text
@@ -94,16 +94,9 @@ _TEXT_SAFE = _KEY_SAFE + "?#%[]"
 _REDIRECT_FIELDS = ("HostName", "Protocol", "ReplaceKeyPrefixWith", "ReplaceKeyWith", "HttpRedirectCode")
 
 
-class WebsiteConfigError(Exception):
+class WebsiteConfigError(ConfigRefused):
     """A configuration S3 would refuse: ``code`` is S3's error code, ``message`` its message; an
     InvalidArgument names the argument (``argument_name``, ``argument_value``) as S3's answer does."""
-
-    def __init__(self, code: str, message: str, argument_name: str = "", argument_value: str = "") -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.argument_name = argument_name
-        self.argument_value = argument_value
 
 
 def _malformed() -> WebsiteConfigError:

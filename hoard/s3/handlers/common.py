@@ -6,7 +6,6 @@ import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
-from typing import Protocol
 
 from hoard.config import Settings
 from hoard.http.numbers import decimal
@@ -27,6 +26,7 @@ from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 from hoard.s3.router import Operation
 from hoard.website.rules import INVALID_REDIRECT_LOCATION, validate_redirect_location
+from hoard.xmldoc import ConfigRefused
 
 MAX_KEY_BYTES = 1024
 MAX_USER_METADATA = 2048
@@ -175,16 +175,7 @@ def storage_class(ctx: Context) -> str:
     return value
 
 
-class ConfigRefusal(Protocol):
-    """What the pure rules modules (replication, lifecycle, website) raise for a document S3 refuses."""
-
-    code: str
-    message: str
-    argument_name: str
-    argument_value: str
-
-
-def config_refusal(e: ConfigRefusal) -> S3Error:
+def config_refusal(e: ConfigRefused) -> S3Error:
     """A rules module's refusal as the S3 error it stands for."""
     if e.argument_name:
         return S3Error(e.code, e.message, ArgumentName=e.argument_name, ArgumentValue=e.argument_value)

@@ -28,12 +28,12 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _GRANTEE = re.compile(r'\s*(id|uri|emailAddress)\s*=\s*"?([^",]*)"?\s*(?:,|$)', re.IGNORECASE)
 
 
-def _known_ids(ctx: Context) -> set[str]:
+def known_ids(ctx: Context) -> set[str]:
     identities = ctx.services.identities
     return identities.canonical_ids() if identities is not None else {ctx.services.root.owner_id}
 
 
-def _grantee(ctx: Context, kind: str, value: str, permission: str, known: set[str]) -> acl.Grant:
+def grantee(ctx: Context, kind: str, value: str, permission: str, known: set[str]) -> acl.Grant:
     if kind == "emailaddress":
         # S3 keeps a grant by e-mail address as a grant to the account's canonical id.
         identities = ctx.services.identities
@@ -72,13 +72,13 @@ def request_acl(ctx: Context, bucket: Bucket | None, owner: str | None = None) -
         except ValueError:
             raise S3Error("InvalidArgument", None, ArgumentName="x-amz-acl", ArgumentValue=name) from None
     elif granted:
-        known = _known_ids(ctx)
+        known = known_ids(ctx)
         found: list[acl.Grant] = []
         for header, value in granted:
             matches = list(_GRANTEE.finditer(value))
             if not matches or "".join(m.group(0) for m in matches).strip() != value.strip():
                 raise S3Error("InvalidArgument", f"Invalid {header} header value", ArgumentName=header, ArgumentValue=value)
-            found += [_grantee(ctx, m.group(1).lower(), m.group(2).strip(), GRANT_HEADERS[header], known) for m in matches]
+            found += [grantee(ctx, m.group(1).lower(), m.group(2).strip(), GRANT_HEADERS[header], known) for m in matches]
         grants = tuple(found)
     else:
         return None
@@ -103,7 +103,7 @@ def document_acl(ctx: Context, body: bytes, owner: str) -> Acl:
     named = root.findtext("Owner/ID")
     if named is not None and named.strip() != owner:
         raise S3Error("AccessDenied", "The ACL names another owner.")
-    known = _known_ids(ctx)
+    known = known_ids(ctx)
     grants: list[acl.Grant] = []
     for grant in root.findall("AccessControlList/Grant"):
         permission = (grant.findtext("Permission") or "").strip()
@@ -113,7 +113,7 @@ def document_acl(ctx: Context, body: bytes, owner: str) -> Acl:
         kind = next((k for k in ("ID", "URI", "EmailAddress") if grantee.find(k) is not None), None)
         if kind is None:
             raise S3Error("MalformedACLError")
-        grants.append(_grantee(ctx, kind.lower(), (grantee.findtext(kind) or "").strip(), permission, known))
+        grants.append(grantee(ctx, kind.lower(), (grantee.findtext(kind) or "").strip(), permission, known))
     return tuple(grants)
 
 
