@@ -23,9 +23,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from hoard.admin.client import AdminClient, AdminError
 from tests.conftest import ACCESS_KEY, SECRET_KEY, HoardServer, free_port
-from tests.integration.test_console_browser import TIMEOUT_MS, browser, log_in, shot
-
-__all__ = ["browser"]  # the fixture, used by name
+from tests.integration.test_console_browser import TIMEOUT_MS, log_in, shot
 
 
 @pytest.fixture(scope="module")

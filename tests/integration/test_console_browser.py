@@ -23,10 +23,9 @@ import pytest
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import ACCESS_KEY, SECRET_KEY, HoardServer, free_port
-from tests.integration.test_cors_browser import CHROMIUM, CHROMIUM_ARGS
 
 TIMEOUT_MS = 20_000
 ARTIFACTS = Path(os.environ.get("HOARD_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")) / "console"
@@ -46,16 +45,6 @@ def site(tmp_path_factory) -> Iterator[tuple[HoardServer, str, dict]]:
     yield srv, f"http://127.0.0.1:{console_port}", reader
     srv.stop()
     assert "Traceback" not in srv.log(), srv.log()[-5000:]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found: the console tests need Debian's chromium (.ci/run installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def shot(page: Page, name: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import os
 import threading
 import time
 import uuid
@@ -24,17 +23,10 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.conftest import HoardServer, free_port
 
-CHROMIUM = "/usr/bin/chromium"
-# Running as root needs --no-sandbox; the rest keep Chromium from reaching out to Google's
-# services (no network here: the refusals only slow it down).
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 # Per browser action: long enough for a loaded CI machine, short enough that a hang fails fast.
 TIMEOUT_MS = 15_000
 # Non-ASCII on purpose: the bytes stored must be the page's UTF-8, not a re-encoding of them.
@@ -85,17 +77,6 @@ def page_origin() -> Iterator[str]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # A failure, never a skip: no other test has a browser judge Hoard's CORS answers.
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's chromium (apt-get install chromium; .ci/run installs it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @dataclass
