@@ -16,14 +16,15 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-KEY_BYTES = 32
+from hoard.crypto import keyfile
+
+KEY_BYTES = keyfile.KEY_BYTES
 NONCE_BYTES = 12
 PREFIX = "sealed:v1:"  # what a sealed value starts with, telling it apart from one in clear text
 
@@ -61,42 +62,14 @@ def is_sealed(value: str) -> bool:
 
 def default_key_file(deployment: str) -> Path:
     """Where the secrets key lives when the settings name none: the user's configuration folder."""
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "hoard" / "secrets" / f"{deployment}.key"
+    return keyfile.config_key_file(deployment, ".key")
 
 
 def load_key(value: str | None, key_file: Path | None, deployment: str) -> tuple[bytes, Path | None, bool]:
     """The secrets key: ``value`` (base64), else read from ``key_file``, else from (or made in)
     the default file for this deployment. Returns the key, the file it came from (None for a
     value) and whether it was made just now."""
-    if value:
-        return _decode(value, "HOARD_SECRETS_KEY"), None, False
-    path = key_file or default_key_file(deployment)
-    if path.exists():
-        try:
-            return _decode(path.read_text().strip(), str(path)), path, False
-        except OSError as e:
-            raise SecretsKeyError(f"cannot read the secrets key file {path}: {e.strerror or e}") from None
-    if key_file is not None:
-        raise SecretsKeyError(f"the secrets key file {path} does not exist")
-    key = secrets.token_bytes(KEY_BYTES)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(base64.b64encode(key).decode("ascii") + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        raise SecretsKeyError(f"cannot make the secrets key file {path}: {e.strerror or e}") from None
-    return key, path, True
-
-
-def _decode(text: str, where: str) -> bytes:
-    try:
-        key = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise SecretsKeyError(f"{where}: not base64") from None
-    if len(key) != KEY_BYTES:
-        raise SecretsKeyError(f"{where}: the secrets key must be {KEY_BYTES} bytes (base64 of 32 random bytes), not {len(key)}")
-    return key
+        return keyfile.load_key(value, key_file, default_key_file(deployment), what="secrets key", setting="HOARD_SECRETS_KEY")
+    except keyfile.KeyFileError as e:
+        raise SecretsKeyError(str(e)) from None
