@@ -16,7 +16,7 @@ from hoard.requestlog.status import LOGGING_CONFIG, LoggingConfigError
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, config_refusal, operation, require_body_checksum, require_bucket
-from hoard.s3.handlers.grants import XSI, grantee, known_ids
+from hoard.s3.handlers.grants import XSI, known_ids, resolve_grantee
 from hoard.s3.handlers.owners import display_name
 from hoard.s3.handlers.payload import receive_document
 
@@ -57,7 +57,7 @@ async def put_bucket_logging(ctx: Context) -> Response:
             # S3: a target bucket with ACLs off takes no target grants; access is the policy's.
             raise S3Error("AccessControlListNotSupported", "The target bucket for log delivery does not allow ACLs; use its bucket policy instead of TargetGrants.")
         known = known_ids(ctx)
-        resolved = tuple(grantee(ctx, kind, value, permission, known) for kind, value, permission in config.grants)
+        resolved = tuple(resolve_grantee(ctx, kind, value, permission, known) for kind, value, permission in config.grants)
         config = status.LoggingConfig(config.target_bucket, config.target_prefix, resolved, config.partitioned, config.date_source)
     keys = request_keys(now=datetime.now(UTC), source_ip=None, secure_transport=ctx.req.secure)
     if not delivery_allowed(config.target_bucket, target.config, config.target_prefix, ctx.bucket, source_accounts(ctx, bucket.owner_id), keys):

@@ -33,7 +33,7 @@ def known_ids(ctx: Context) -> set[str]:
     return identities.canonical_ids() if identities is not None else {ctx.services.root.owner_id}
 
 
-def grantee(ctx: Context, kind: str, value: str, permission: str, known: set[str]) -> acl.Grant:
+def resolve_grantee(ctx: Context, kind: str, value: str, permission: str, known: set[str]) -> acl.Grant:
     if kind == "emailaddress":
         # S3 keeps a grant by e-mail address as a grant to the account's canonical id.
         identities = ctx.services.identities
@@ -78,7 +78,7 @@ def request_acl(ctx: Context, bucket: Bucket | None, owner: str | None = None) -
             matches = list(_GRANTEE.finditer(value))
             if not matches or "".join(m.group(0) for m in matches).strip() != value.strip():
                 raise S3Error("InvalidArgument", f"Invalid {header} header value", ArgumentName=header, ArgumentValue=value)
-            found += [grantee(ctx, m.group(1).lower(), m.group(2).strip(), GRANT_HEADERS[header], known) for m in matches]
+            found += [resolve_grantee(ctx, m.group(1).lower(), m.group(2).strip(), GRANT_HEADERS[header], known) for m in matches]
         grants = tuple(found)
     else:
         return None
@@ -113,7 +113,7 @@ def document_acl(ctx: Context, body: bytes, owner: str) -> Acl:
         kind = next((k for k in ("ID", "URI", "EmailAddress") if grantee.find(k) is not None), None)
         if kind is None:
             raise S3Error("MalformedACLError")
-        grants.append(grantee(ctx, kind.lower(), (grantee.findtext(kind) or "").strip(), permission, known))
+        grants.append(resolve_grantee(ctx, kind.lower(), (grantee.findtext(kind) or "").strip(), permission, known))
     return tuple(grants)
 
 
