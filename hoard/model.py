@@ -50,9 +50,44 @@ class Segment:
     """One stored run of an object's bytes: a whole single-part object, or one part of a multipart one."""
 
     blob: str
-    size: int
+    size: int  # the bytes a client reads (plaintext)
     etag: str = ""  # the part's ETag, for partNumber reads of multipart objects
     checksum: str = ""  # the part's checksum (base64), when the upload named an algorithm
+    stored: int = 0  # the bytes kept when they differ from ``size`` (encrypted: hoard.crypto.chunks); 0: the same
+
+    @property
+    def stored_size(self) -> int:
+        """What the shard files hold: the erasure geometry and every read of the drives go by this."""
+        return self.stored or self.size
+
+    def to_json(self) -> list:
+        fields: list = [self.blob, self.size, self.etag, self.checksum]
+        if self.stored:
+            fields.append(self.stored)
+        return fields
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """How a version's bytes are encrypted at rest (hoard.crypto): the mode S3 names, the id bound
+    into every stored chunk, and its data key as sealed (by the master key, a KMS key or the
+    customer's key). The data key itself is never kept."""
+
+    mode: str  # "AES256" (SSE-S3), "aws:kms" (SSE-KMS) or "SSE-C"
+    encryption_id: str  # hex of 16 random bytes
+    sealed_key: str  # base64 of the data key's envelope
+    kms_key_id: str = ""  # SSE-KMS: the key's ARN
+    kms_context: str = ""  # SSE-KMS: the encryption context as the client gave it (base64 of its JSON)
+    customer_key_md5: str = ""  # SSE-C: what S3 echoes in x-amz-server-side-encryption-customer-key-MD5
+    customer_fingerprint: str = ""  # SSE-C: a salted HMAC of the customer's key, to refuse a wrong one
+    bucket_key: bool = False  # SSE-KMS: x-amz-server-side-encryption-bucket-key-enabled, as given
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v not in ("", False)}
+
+    @classmethod
+    def from_json(cls, value: dict | None) -> Encryption | None:
+        return cls(**value) if value else None
 
 
 # Storage classes whose bytes may live in a tier (hoard.objects.tiering says which tier, if any).
@@ -143,6 +178,12 @@ class ObjectRecord:
     # a restored copy), and the state of a restore.
     archive: Archive | None = None
     restore: Restore | None = None
+    encryption: Encryption | None = None  # None: the bytes are kept as the client sent them
+
+    @property
+    def stored_size(self) -> int:
+        """What the drives (or the tier) hold for the version: its size, or more when encrypted."""
+        return sum(s.stored_size for s in self.segments) if self.segments else self.size
 
     @property
     def on_drives(self) -> bool:
@@ -189,6 +230,7 @@ class Upload:
     retain_until: float = 0.0
     legal_hold: bool = False
     acl: tuple[tuple[str, str, str], ...] = ()  # given at creation (x-amz-acl, x-amz-grant-*)
+    encryption: Encryption | None = None  # given at creation: every part is encrypted with its key
 
 
 @dataclass(frozen=True)
@@ -214,6 +256,7 @@ class Part:
     blob: str
     last_modified: float
     checksum: str = ""
+    stored: int = 0  # as Segment.stored: the bytes kept, when they differ from ``size``
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from hoard.model import (
     Bucket,
     ClassUsage,
     CompletedUpload,
+    Encryption,
     ListedObject,
     Listing,
     ObjectRecord,
@@ -63,7 +64,7 @@ Guard = Callable[[ObjectRecord], None]
 NULL_VERSION = "null"  # the id of the version written where versioning is not Enabled
 T = TypeVar("T")
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets(
     name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL,
@@ -80,7 +81,7 @@ CREATE TABLE IF NOT EXISTS objects(
     delete_marker INTEGER NOT NULL DEFAULT 0, retention_mode TEXT NOT NULL DEFAULT '',
     retain_until REAL NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0,
     acl TEXT NOT NULL DEFAULT '[]', owner_id TEXT NOT NULL DEFAULT '',
-    tiering TEXT NOT NULL DEFAULT '',
+    tiering TEXT NOT NULL DEFAULT '', encryption TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(bucket, key)
 ) WITHOUT ROWID;
 -- A key's current version is its row in objects; every older one is here, newest first.
@@ -93,6 +94,7 @@ CREATE TABLE IF NOT EXISTS versions(
     version_id TEXT NOT NULL, seq TEXT NOT NULL, delete_marker INTEGER NOT NULL,
     retention_mode TEXT NOT NULL, retain_until REAL NOT NULL, legal_hold INTEGER NOT NULL,
     acl TEXT NOT NULL, owner_id TEXT NOT NULL DEFAULT '', tiering TEXT NOT NULL DEFAULT '',
+    encryption TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(bucket, key, seq DESC)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_by_id ON versions(bucket, key, version_id);
@@ -101,12 +103,12 @@ CREATE TABLE IF NOT EXISTS uploads(
     storage_class TEXT NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT NOT NULL,
     checksum_type TEXT NOT NULL, owner_id TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
     retention_mode TEXT NOT NULL DEFAULT '', retain_until REAL NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0,
-    acl TEXT NOT NULL DEFAULT '[]'
+    acl TEXT NOT NULL DEFAULT '[]', encryption TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts(
     upload_id TEXT NOT NULL, number INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
-    blob TEXT NOT NULL, last_modified REAL NOT NULL, checksum TEXT NOT NULL,
+    blob TEXT NOT NULL, last_modified REAL NOT NULL, checksum TEXT NOT NULL, stored INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(upload_id, number)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS completed_uploads(
@@ -171,6 +173,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE objects ADD COLUMN tiering TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE versions ADD COLUMN tiering TEXT NOT NULL DEFAULT ''",
     ),
+    # Server-side encryption: how each version (and upload) is encrypted, and what each part keeps.
+    7: (
+        "ALTER TABLE objects ADD COLUMN encryption TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE versions ADD COLUMN encryption TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE uploads ADD COLUMN encryption TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE parts ADD COLUMN stored INTEGER NOT NULL DEFAULT 0",
+    ),
 }
 
 MAX_BATCH = 512
@@ -216,7 +225,15 @@ def _prefix_range(column: str, prefix: str) -> tuple[str, list[Any]]:
 
 
 def _segments_json(segments: Iterable[Segment]) -> str:
-    return json.dumps([[s.blob, s.size, s.etag, s.checksum] for s in segments])
+    return json.dumps([s.to_json() for s in segments])
+
+
+def _encryption_json(encryption: Encryption | None) -> str:
+    return json.dumps(encryption.to_json(), sort_keys=True) if encryption is not None else ""
+
+
+def _encryption_from_json(raw: str) -> Encryption | None:
+    return Encryption.from_json(json.loads(raw)) if raw else None
 
 
 def _tags_json(tags: Tags) -> str:
@@ -246,7 +263,7 @@ def _object_row(r: ObjectRecord) -> tuple:
         _segments_json(r.segments), int(r.multipart), r.checksum_algorithm, r.checksum_value,
         r.checksum_type, json.dumps(r.placement.to_json()), r.data_id, int(r.inline), _tags_json(r.tags),
         r.version_id, r.seq, int(r.delete_marker), r.retention_mode, r.retain_until, int(r.legal_hold),
-        json.dumps([list(g) for g in r.acl]), r.owner_id, _tiering_json(r),
+        json.dumps([list(g) for g in r.acl]), r.owner_id, _tiering_json(r), _encryption_json(r.encryption),
     )
 
 
@@ -254,9 +271,9 @@ def _object_row(r: ObjectRecord) -> tuple:
 _OBJECT_COLUMNS = (
     "bucket, key, size, etag, last_modified, storage_class, headers, segments, multipart, "
     "checksum_algorithm, checksum_value, checksum_type, placement, data_id, inline, tags, "
-    "version_id, seq, delete_marker, retention_mode, retain_until, legal_hold, acl, owner_id, tiering"
+    "version_id, seq, delete_marker, retention_mode, retain_until, legal_hold, acl, owner_id, tiering, encryption"
 )
-_OBJECT_SLOTS = ",".join("?" * 25)
+_OBJECT_SLOTS = ",".join("?" * 26)
 _SEQ_AT = 17
 
 
@@ -270,7 +287,7 @@ def _object_from_row(row: tuple) -> ObjectRecord:
         tags=_tags_from_json(row[15]), version_id=row[16], seq=row[17], delete_marker=bool(row[18]),
         retention_mode=row[19], retain_until=row[20], legal_hold=bool(row[21]),
         acl=tuple(tuple(g) for g in json.loads(row[22])), owner_id=row[23],
-        **_tiering_from_json(row[24]),
+        **_tiering_from_json(row[24]), encryption=_encryption_from_json(row[25]),
     )
 
 
@@ -300,14 +317,14 @@ def _listed_version_from_row(row: tuple) -> ListedObject:
 
 _UPLOAD_COLUMNS = (
     "upload_id, bucket, key, initiated, storage_class, headers, checksum_algorithm, checksum_type, owner_id, tags, "
-    "retention_mode, retain_until, legal_hold, acl"
+    "retention_mode, retain_until, legal_hold, acl, encryption"
 )
 
 
 def _upload_from_row(row: tuple) -> Upload:
     return Upload(
         row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], _tags_from_json(row[9]), row[10], row[11], bool(row[12]),
-        tuple(tuple(g) for g in json.loads(row[13])),
+        tuple(tuple(g) for g in json.loads(row[13])), _encryption_from_json(row[14]),
     )
 
 
@@ -656,12 +673,12 @@ class SqliteMetaStore:
         def op(conn: sqlite3.Connection) -> None:
             _require_bucket(conn, upload.bucket)
             conn.execute(
-                f"INSERT INTO uploads({_UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO uploads({_UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     upload.upload_id, upload.bucket, upload.key, upload.initiated, upload.storage_class,
                     json.dumps(upload.headers), upload.checksum_algorithm, upload.checksum_type, upload.owner_id,
                     _tags_json(upload.tags), upload.retention_mode, upload.retain_until, int(upload.legal_hold),
-                    json.dumps([list(g) for g in upload.acl]),
+                    json.dumps([list(g) for g in upload.acl]), _encryption_json(upload.encryption),
                 ),
             )
 
@@ -680,9 +697,9 @@ class SqliteMetaStore:
             if old:
                 _queue_reclaim(conn, [old[0]])
             conn.execute(
-                "INSERT OR REPLACE INTO parts(upload_id, number, size, etag, blob, last_modified, checksum) "
-                "VALUES(?,?,?,?,?,?,?)",
-                (part.upload_id, part.number, part.size, part.etag, part.blob, part.last_modified, part.checksum),
+                "INSERT OR REPLACE INTO parts(upload_id, number, size, etag, blob, last_modified, checksum, stored) "
+                "VALUES(?,?,?,?,?,?,?,?)",
+                (part.upload_id, part.number, part.size, part.etag, part.blob, part.last_modified, part.checksum, part.stored),
             )
 
         await self._write(op)
@@ -690,7 +707,7 @@ class SqliteMetaStore:
     async def list_parts(self, upload_id: str, after: int, limit: int) -> list[Part]:
         def op(conn: sqlite3.Connection) -> list[Part]:
             rows = conn.execute(
-                "SELECT upload_id, number, size, etag, blob, last_modified, checksum FROM parts "
+                "SELECT upload_id, number, size, etag, blob, last_modified, checksum, stored FROM parts "
                 "WHERE upload_id=? AND number>? ORDER BY number LIMIT ?",
                 (upload_id, after, limit),
             )
@@ -718,7 +735,7 @@ class SqliteMetaStore:
                 raise UploadNotFound(upload_id)
             _require_bucket(conn, upload.bucket)
             rows = conn.execute(
-                "SELECT upload_id, number, size, etag, blob, last_modified, checksum FROM parts WHERE upload_id=?",
+                "SELECT upload_id, number, size, etag, blob, last_modified, checksum, stored FROM parts WHERE upload_id=?",
                 (upload_id,),
             )
             parts = {r[1]: Part(*r) for r in rows}

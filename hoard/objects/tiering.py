@@ -78,7 +78,7 @@ def wants_archive(record: ObjectRecord, tiers: dict[str, TierStore]) -> TierStor
 
 
 def _chunks(data: ObjectData, record: ObjectRecord) -> Iterator[bytes]:
-    reader = data.open_sync(record, 0, record.size - 1)
+    reader = data.open_sync(record, 0, record.stored_size - 1)  # as kept: ciphertext stays ciphertext
     try:
         for piece in reader.pieces():
             yield bytes(reader.read_piece(piece))
@@ -135,15 +135,15 @@ def _copy_back(data: ObjectData, record: ObjectRecord) -> tuple[Segment, ...]:
         for seg in record.segments:
             writer = data.writer_sync(record.placement)
             try:
-                if seg.size:
-                    for chunk in tier.read(record.archive.ref, offset, offset + seg.size - 1):
+                if seg.stored_size:  # the bytes as kept (ciphertext, for an encrypted version)
+                    for chunk in tier.read(record.archive.ref, offset, offset + seg.stored_size - 1):
                         writer.write(chunk)
                 stored = writer.commit()
             except BaseException:
                 writer.abort()
                 raise
             out.append(dataclasses.replace(seg, blob=stored.shard_id))
-            offset += seg.size
+            offset += seg.stored_size
     except BaseException:
         for seg in out:
             data.remove_shard(seg.blob)

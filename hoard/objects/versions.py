@@ -159,7 +159,7 @@ def multipart_version(
         last_modified=completed_at,
         storage_class=upload.storage_class,
         headers=upload.headers,
-        segments=tuple(Segment(p.blob, p.size, p.etag, p.checksum) for p in parts),
+        segments=tuple(Segment(p.blob, p.size, p.etag, p.checksum, p.stored) for p in parts),
         placement=placement,
         data_id=data_id,
         multipart=True,
@@ -171,5 +171,6 @@ def multipart_version(
         version_id=version_id,
         acl=upload.acl,
         owner_id=owner_id,
+        encryption=upload.encryption,
         **lock.fields(),
     )

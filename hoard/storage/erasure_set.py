@@ -239,7 +239,7 @@ class ShardSetReader:
         """(segment index, block, first byte in block, last byte in block) in order."""
         for n, seg in enumerate(self.segments):
             lo = max(self.start, seg.start) - seg.start
-            hi = min(self.end, seg.start + seg.segment.size - 1) - seg.start
+            hi = min(self.end, seg.start + seg.segment.stored_size - 1) - seg.start
             if hi < lo:
                 continue
             for b in seg.geometry.blocks_for(lo, hi):
@@ -347,11 +347,11 @@ class ErasureSet:
             position = 0
             for seg in record.segments:
                 seg_start = position
-                position += seg.size
-                if seg.size == 0 or seg_start + seg.size - 1 < start or seg_start > end:
+                position += seg.stored_size
+                if seg.stored_size == 0 or seg_start + seg.stored_size - 1 < start or seg_start > end:
                     continue
                 shards = [self._open_fragment(placement, i, seg.blob) for i in range(placement.data + placement.parity)]
-                reader.segments.append(_OpenSegment(seg, seg_start, ShardGeometry(seg.size, c), shards))
+                reader.segments.append(_OpenSegment(seg, seg_start, ShardGeometry(seg.stored_size, c), shards))
                 found = sum(shard is not None for shard in shards)
                 if found < len(shards):
                     on_damage(record)
@@ -407,7 +407,7 @@ class ErasureSet:
             raise FileNotFoundError(record.data_id)
         if len(good) < placement.data:
             raise ReadQuorumError(f"{record.bucket}/{record.key}: only {len(good)} records are readable, {placement.data} needed")
-        return codec(placement.data, placement.parity).decode(good)[: record.size] if record.size else b""
+        return codec(placement.data, placement.parity).decode(good)[: record.stored_size] if record.stored_size else b""
 
     def inline_fragments(self, record: ObjectRecord, on_damage: Callable[[ObjectRecord], None]) -> list[bytes]:
         """An inline version's bytes, read back and cut into fragments again: what a new record
@@ -438,15 +438,15 @@ class ErasureSet:
                 if len(good) < placement.data:
                     result.unrecoverable = True
                     return result
-                data = c.decode(dict(list(good.items())[: placement.data]))[: record.size] if record.size else b""
+                data = c.decode(dict(list(good.items())[: placement.data]))[: record.stored_size] if record.stored_size else b""
                 fragments = c.encode(data)
                 self._rewrite_records(record, bad_records, fragments, result)
             return result
 
         for seg in record.segments:
-            if seg.size == 0 or not seg.blob:
+            if seg.stored_size == 0 or not seg.blob:
                 continue  # empty, or archived to a tier: no shard files (the records still heal)
-            geometry = ShardGeometry(seg.size, c)
+            geometry = ShardGeometry(seg.stored_size, c)
             bad = self._check_shards(placement, seg.blob, geometry, deep, usable)
             if bad:
                 self._rebuild_shards(record, seg.blob, geometry, bad, result)

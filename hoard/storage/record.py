@@ -16,7 +16,7 @@ import json
 import struct
 from dataclasses import dataclass
 
-from hoard.model import Archive, ObjectRecord, Placement, Restore, Segment
+from hoard.model import Archive, Encryption, ObjectRecord, Placement, Restore, Segment
 from hoard.storage.bitrot import HASH_SIZE, block_hash
 
 MAGIC = b"HOARDREC1\n"
@@ -45,7 +45,7 @@ def encode(record: ObjectRecord, fragment: int, inline: bytes = b"") -> bytes:
         "last_modified": record.last_modified,
         "storage_class": record.storage_class,
         "headers": record.headers,
-        "segments": [[s.blob, s.size, s.etag, s.checksum] for s in record.segments],
+        "segments": [s.to_json() for s in record.segments],
         "multipart": record.multipart,
         "checksum_algorithm": record.checksum_algorithm,
         "checksum_value": record.checksum_value,
@@ -68,6 +68,8 @@ def encode(record: ObjectRecord, fragment: int, inline: bytes = b"") -> bytes:
         fields["archive"] = record.archive.to_json()
     if record.restore is not None:
         fields["restore"] = record.restore.to_json()
+    if record.encryption is not None:
+        fields["encryption"] = record.encryption.to_json()
     doc = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
     body = MAGIC + _LEN.pack(len(doc)) + doc + inline
     return body + block_hash(body)
@@ -112,6 +114,7 @@ def decode(data: bytes | bytearray) -> StoredRecord:
             owner_id=f.get("owner_id", ""),
             archive=Archive.from_json(f.get("archive")),
             restore=Restore.from_json(f.get("restore")),
+            encryption=Encryption.from_json(f.get("encryption")),
         )
         return StoredRecord(record, f["fragment"], bytes(body[start + length :]))
     except (KeyError, TypeError, ValueError) as e:

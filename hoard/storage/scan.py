@@ -97,9 +97,9 @@ def _readable(storage: Storage, r: ObjectRecord) -> bool:
     eset = storage.set_of(r.placement)
     c = codec(r.placement.data, r.placement.parity)
     for seg in r.segments:
-        if not seg.size or (r.archive is not None and not seg.blob):
+        if not seg.stored_size or (r.archive is not None and not seg.blob):
             continue  # empty, or its bytes are in a tier
-        expected = ShardGeometry(seg.size, c).file_size()
+        expected = ShardGeometry(seg.stored_size, c).file_size()
         found = 0
         for position in r.placement.distribution:
             drive = eset.drives[position]

@@ -16,7 +16,7 @@ import pytest
 from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, UploadNotFound, VersionChanged
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
-from hoard.model import Archive, Bucket, ClassUsage, ObjectRecord, Part, Placement, Restore, Segment, Upload
+from hoard.model import Archive, Bucket, ClassUsage, Encryption, ObjectRecord, Part, Placement, Restore, Segment, Upload
 from hoard.nowait import WouldBlock
 
 IMPLEMENTATIONS: dict[str, Callable[[Path], MetaStore]] = {
@@ -143,6 +143,32 @@ def test_put_get_round_trip(meta):
         pass  # a store may always need to wait; the caller then asks again in a thread
     assert meta.run(meta.store.get_object("bkt", "other")) is None
     assert meta.run(meta.store.get_object("no-bucket", "k")) is None
+
+
+SSE_S3 = Encryption("AES256", "00" * 16, "c2VhbGVk")
+SSE_KMS = Encryption("aws:kms", "11" * 16, "a21z", kms_key_id="arn:aws:kms:us-east-1:1:key/k", kms_context="e30=", bucket_key=True)
+
+
+def test_encrypted_versions_and_uploads_keep_how_they_are_encrypted(meta):
+    """What a version's encryption is, and what each part keeps beside what a client reads."""
+    meta.bucket()
+    first = dataclasses.replace(
+        record("bkt", "k", "b1", size=10), encryption=SSE_S3, segments=(Segment("b1", 10, "", "", 38),)
+    )
+    meta.run(meta.store.put_object(first))
+    got = meta.run(meta.store.get_object("bkt", "k"))
+    assert got == first and got.stored_size == 38 and got.size == 10
+    second = dataclasses.replace(record("bkt", "k", "b2", size=5), encryption=SSE_KMS, version_id="v2", seq="2")
+    older = dataclasses.replace(first, version_id="v1", seq="1")
+    meta.run(meta.store.put_object(older))
+    meta.run(meta.store.put_object(second))
+    assert meta.run(meta.store.get_version("bkt", "k", "v1")).encryption == SSE_S3
+    assert meta.run(meta.store.get_object("bkt", "k")).encryption == SSE_KMS
+    u = dataclasses.replace(upload("bkt", "k", "u-enc"), encryption=SSE_KMS)
+    meta.run(meta.store.create_upload(u))
+    assert meta.run(meta.store.get_upload("u-enc")) == u
+    meta.run(meta.store.put_part(dataclasses.replace(part("u-enc", 1), stored=33)))
+    assert [p.stored for p in meta.run(meta.store.list_parts("u-enc", 0, 10))] == [33]
 
 
 def test_bucket_config_set_replace_remove(meta):

@@ -46,7 +46,9 @@ def test_a_version_2_index_is_upgraded_and_keeps_its_contents(tmp_path):
         assert bucket.config == {} and bucket.owner_id == "owner"
         obj = loop.run_until_complete(store.get_object("old", "k"))
         assert obj.tags == () and obj.data_id == "rec" and obj.inline
+        assert obj.encryption is None and obj.stored_size == obj.size == 1  # schema 8: kept as sent
         assert loop.run_until_complete(store.get_upload("u1")).tags == ()
+        assert loop.run_until_complete(store.get_upload("u1")).encryption is None
         loop.run_until_complete(store.set_bucket_config("old", "tagging", [["a", "b"]]))
         loop.close()
     finally:
