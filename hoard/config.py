@@ -100,6 +100,21 @@ class Settings(BaseSettings):
         allowed="the path of an existing file",
         unset="~/.config/hoard/secrets/DEPLOYMENT.key",
     )
+    master_key: str | None = _setting(
+        None,
+        "the master key of server-side encryption (SSE-S3): it seals every encrypted version's data key (base64 of 32 "
+        "random bytes: head -c32 /dev/urandom | base64); keep it apart from the data folder",
+        allowed="base64 of 32 bytes",
+        unset="the key file's",
+        pattern=r"^[A-Za-z0-9+/]{43}=$",
+    )
+    master_key_file: Path | None = _setting(
+        None,
+        "a file holding HOARD_MASTER_KEY (e.g. /etc/hoard/master.key, mode 0600); unset, the file in the user's "
+        "configuration folder named after the deployment, made on first start",
+        allowed="the path of an existing file",
+        unset="~/.config/hoard/secrets/DEPLOYMENT.master.key",
+    )
     block_public_access: bool = _setting(
         False,
         "block public access on every bucket, whatever its own public-access block says: public ACLs and public "

@@ -26,6 +26,8 @@ from hoard.app import AdminHandler, Background, HoardApp
 from hoard.config import Settings, parse_address
 from hoard.console.app import ConsoleApp
 from hoard.console.clients import Endpoint
+from hoard.crypto.keyfile import KeyFileError
+from hoard.crypto.keys import MasterKey, load_master_key
 from hoard.dashboard.history import History
 from hoard.dashboard.snapshot import DashboardSources
 from hoard.http.protocol import refusing_with
@@ -33,11 +35,12 @@ from hoard.http.tls import ServerCertificate
 from hoard.iam.authorize import Authorizer
 from hoard.iam.credentials import Identity, load_root
 from hoard.iam.identities import Identities
-from hoard.iam.secrets import SecretBox, load_key
+from hoard.iam.secrets import SecretBox, SecretsKeyError, load_key
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import ObjectData
+from hoard.objects.encryption import KeyService
 from hoard.objects.index import open_index
 from hoard.objects.tiering import COLD_TIER, IA_TIER
 from hoard.observe import Observer
@@ -77,6 +80,7 @@ class Deployment:
     index: Path  # the index file the drives name (opened or rebuilt)
     started_at: float  # the orphan sweep spares files younger than this
     certificate: ServerCertificate | None = None  # HTTPS, read before the fork: every worker serves it
+    master_key: MasterKey | None = None  # seals the data keys of encrypted versions (SSE-S3)
 
 
 def open_store(settings: Settings, index: Path) -> SqliteMetaStore:
@@ -127,6 +131,12 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
     if made:
         log.warning("made the secrets key %s: keep it, and a copy apart from the data; without it the keys kept on the drives cannot be opened", key_file)
     box = SecretBox(key)
+    try:
+        master, master_file, master_made = load_master_key(settings.master_key, settings.master_key_file, storage.deployment)
+    except KeyFileError as e:
+        raise SecretsKeyError(str(e)) from None
+    if master_made:
+        log.warning("made the master key %s: keep it, and a copy apart from the data; without it encrypted objects cannot be read", master_file)
     root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key, box)
     store, rebuilt = open_index(storage, root.owner_id, settings.region, lambda path: open_store(settings, path))
     if rebuilt:
@@ -139,7 +149,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
         open_tiers(settings, storage, remotes)  # refused here, before any process serves
     except ValueError as e:
         raise TierSettingError(str(e)) from None
-    return Deployment(settings, storage, root, generated, box, store.path, started_at, certificate), store
+    return Deployment(settings, storage, root, generated, box, store.path, started_at, certificate, master), store
 
 
 def build_app(
@@ -161,7 +171,7 @@ def build_app(
     identities = Identities(storage, store, deployment.secrets, deployment.root)
     identities.load()
     remotes = Remotes(storage, deployment.secrets)  # read from the drives when needed, in any process
-    data = ObjectData(storage, report, open_tiers(settings, storage, remotes))
+    data = ObjectData(storage, report, open_tiers(settings, storage, remotes), KeyService(deployment.master_key))
     if role.leader:
         reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at, tiers=data.tiers)
         healer = Healer(store, storage, data, settings.scanner_rate, settings.probe_interval, collect_reports=role.count > 1)

@@ -16,6 +16,7 @@ from typing import Any
 from hoard.meta.store import BuildObject, MetaStore, Precondition
 from hoard.model import Bucket, ObjectRecord, Placement
 from hoard.nowait import WouldBlock
+from hoard.objects.encryption import DataKey, DecryptingReader, EncryptingWriter, KeyService, decrypt_inline, plan
 from hoard.objects.tier_reader import TierReader
 from hoard.storage.erasure_set import ShardSetReader, ShardSetWriter, new_id
 from hoard.storage.errors import ReadQuorumError
@@ -32,10 +33,17 @@ SITE_LOCAL_CONFIGS = frozenset({"replication", "foreignObjects", SITE_STAMP})
 DELETED_BUCKET_PREFIX = "bucket-deleted/"  # index settings: when each deleted bucket was deleted
 
 
+Reader = ShardSetReader | TierReader | DecryptingReader
+
+
 class ObjectData:
-    def __init__(self, storage: Storage, on_damage: Callable[[ObjectRecord], None], tiers: dict[str, TierStore] | None = None) -> None:
+    def __init__(
+        self, storage: Storage, on_damage: Callable[[ObjectRecord], None], tiers: dict[str, TierStore] | None = None, keys: KeyService | None = None
+    ) -> None:
         self.storage = storage
         self.on_damage = on_damage
+        # The data keys of encrypted versions (hoard.objects.encryption); none: nothing is encrypted here.
+        self.keys = keys or KeyService(None)
         # Where archived versions' bytes are, by tier name (``hoard.objects.tiering``).
         self.tiers: dict[str, TierStore] = tiers or {}
         self._bucket_files = asyncio.Lock()
@@ -50,15 +58,38 @@ class ObjectData:
     def new_data_id() -> str:
         return new_id()
 
-    def writer_sync(self, placement: Placement, hashers: Iterable = (), inline: bool = False) -> ShardSetWriter:
-        """``writer`` for a worker thread (a copy reads and writes in one)."""
-        return self.storage.set_of(placement).writer(placement, hashers, inline)
+    def writer_sync(
+        self, placement: Placement, hashers: Iterable = (), inline: bool = False, key: DataKey | None = None, part: int = 0
+    ) -> ShardSetWriter | EncryptingWriter:
+        """``writer`` for a worker thread (a copy reads and writes in one). With ``key``, what is
+        written is encrypted with it (as ``part`` of the version: 0 for a single-part one); the
+        hashers still see the plaintext."""
+        inner = self.storage.set_of(placement).writer(placement, () if key is not None else hashers, inline)
+        return EncryptingWriter(inner, key, part, hashers) if key is not None else inner
 
-    def open_sync(self, record: ObjectRecord, start: int, end: int) -> ShardSetReader | TierReader:
-        """``open`` for a worker thread."""
+    def open_sync(self, record: ObjectRecord, start: int, end: int) -> Reader:
+        """``open`` for a worker thread: bytes [start, end] as a client reads them (decrypted)."""
+        if record.encryption is None:
+            return self.open_stored_sync(record, start, end)
+        key = self.keys.data_key(record.encryption)
+        if record.inline:
+            raw = self.open_stored_sync(record, 0, record.stored_size - 1)
+            return self.plain_inline(record, raw, key, start, end)
+        parts = plan(record, key, start, end)
+        return DecryptingReader(record, start, end, parts, lambda s, e: self.open_stored_sync(record, s, e))
+
+    def open_stored_sync(self, record: ObjectRecord, start: int, end: int) -> ShardSetReader | TierReader:
+        """Bytes [start, end] as the drives or the tier keep them (ciphertext, for an encrypted
+        version): what moves to a tier, and what a decrypting read reads."""
         if record.archive is not None and not record.on_drives:
             return self._tier_reader(record, start, end)
         return self.storage.set_of(record.placement).open(record, start, end, self.on_damage)
+
+    @staticmethod
+    def plain_inline(record: ObjectRecord, raw: ShardSetReader | TierReader, key: DataKey, start: int, end: int) -> ShardSetReader | TierReader:
+        """An encrypted inline version's reader, its bytes decrypted (a few chunks, in memory)."""
+        assert raw.inline_data is not None
+        return dataclasses.replace(raw, inline_data=decrypt_inline(record, key, bytes(raw.inline_data)), start=start, end=end)
 
     def _tier_reader(self, record: ObjectRecord, start: int, end: int) -> TierReader:
         assert record.archive is not None
@@ -178,10 +209,12 @@ class ObjectData:
         """Remove the bucket's file from every drive (blocks)."""
         self.storage.remove_bucket(name)
 
-    async def writer(self, placement: Placement, hashers: Iterable = (), inline: bool = False) -> ShardSetWriter:
+    async def writer(
+        self, placement: Placement, hashers: Iterable = (), inline: bool = False, key: DataKey | None = None, part: int = 0
+    ) -> ShardSetWriter | EncryptingWriter:
         if inline:  # opens no file: no trip to a worker thread
-            return self.storage.set_of(placement).writer(placement, hashers, inline)
-        return await asyncio.to_thread(self.storage.set_of(placement).writer, placement, hashers, inline)
+            return self.writer_sync(placement, hashers, inline, key, part)
+        return await asyncio.to_thread(self.writer_sync, placement, hashers, inline, key, part)
 
     async def publish(self, record: ObjectRecord, inline: list[bytes] | None, pending: ShardSetWriter | None = None) -> None:
         """Write the version's record to its drives (before the index makes it visible).
@@ -232,7 +265,7 @@ class ObjectData:
             except OSError as e:
                 log.warning("could not remove replaced version records: %s", e)
 
-    async def open(self, record: ObjectRecord, start: int, end: int) -> ShardSetReader | TierReader:
+    async def open(self, record: ObjectRecord, start: int, end: int) -> Reader:
         return await asyncio.to_thread(self.open_sync, record, start, end)
 
     async def lookup(
@@ -250,9 +283,12 @@ class ObjectData:
             if record is None or not record.inline or not read_inline:
                 return record, None
             try:
-                return record, self.storage.set_of(record.placement).open(record, 0, record.size - 1, self.on_damage, nowait)
+                raw = self.storage.set_of(record.placement).open(record, 0, record.stored_size - 1, self.on_damage, nowait)
             except (FileNotFoundError, ReadQuorumError):
                 return record, None  # the read proper retries or reports it
+            if record.encryption is not None:
+                return record, self.plain_inline(record, raw, self.keys.data_key(record.encryption), 0, record.size - 1)
+            return record, raw
 
         try:
             return work(nowait=True)
@@ -263,7 +299,7 @@ class ObjectData:
         self.storage.remove_shard(shard_id)
 
 
-async def stream(reader: ShardSetReader | TierReader) -> AsyncIterator[bytes]:
+async def stream(reader: Reader) -> AsyncIterator[bytes]:
     """Yield the opened bytes in order; closes the files when done or abandoned."""
     pending: asyncio.Future | None = None
     try:
@@ -294,7 +330,7 @@ async def stream(reader: ShardSetReader | TierReader) -> AsyncIterator[bytes]:
             await asyncio.to_thread(reader.close)
 
 
-def read_all(reader: ShardSetReader | TierReader, sink: Callable[[bytes], None]) -> None:
+def read_all(reader: Reader, sink: Callable[[bytes], None]) -> None:
     """Feed every opened byte to ``sink`` (copies; runs in a worker thread)."""
     if reader.inline_data is not None:
         if reader.end >= reader.start:

@@ -78,7 +78,7 @@ def wants_archive(record: ObjectRecord, tiers: dict[str, TierStore]) -> TierStor
 
 
 def _chunks(data: ObjectData, record: ObjectRecord) -> Iterator[bytes]:
-    reader = data.open_sync(record, 0, record.stored_size - 1)  # as kept: ciphertext stays ciphertext
+    reader = data.open_stored_sync(record, 0, record.stored_size - 1)  # as kept: ciphertext stays ciphertext
     try:
         for piece in reader.pieces():
             yield bytes(reader.read_piece(piece))

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 
-from hoard.model import ObjectRecord, Part, Placement, Segment, Tags, Upload
+from hoard.model import Encryption, ObjectRecord, Part, Placement, Segment, Tags, Upload
 from hoard.objects.lock import NO_LOCK, LockSettings
 from hoard.storage.erasure_set import new_id
 
@@ -82,10 +82,13 @@ def single_part_version(
     lock: LockSettings = NO_LOCK,
     acl: tuple[tuple[str, str, str], ...] = (),
     owner_id: str = "",
+    encryption: Encryption | None = None,
+    stored: int = 0,
 ) -> ObjectRecord:
     """A version made of one stored run of bytes (``blob``, "" when inline); ``versioning`` is
     the bucket's state, which decides its version id; ``lock`` its retention and legal hold;
-    ``owner_id`` its owner where that is not the bucket's."""
+    ``owner_id`` its owner where that is not the bucket's; ``encryption`` how its bytes are
+    encrypted, ``stored`` what they take then (hoard.objects.encryption)."""
     seq = new_seq()
     return ObjectRecord(
         bucket=bucket,
@@ -95,7 +98,7 @@ def single_part_version(
         last_modified=now(),
         storage_class=storage_class,
         headers=headers,
-        segments=(Segment(blob, size),),
+        segments=(Segment(blob, size, stored=stored if stored != size else 0),),
         checksum_algorithm=checksum_algorithm,
         checksum_value=checksum_value,
         checksum_type="FULL_OBJECT" if checksum_algorithm else "",
@@ -107,6 +110,7 @@ def single_part_version(
         version_id=version_id_for(versioning, seq),
         acl=acl,
         owner_id=owner_id,
+        encryption=encryption,
         **lock.fields(),
     )
 

@@ -58,6 +58,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
     "NoSuchLifecycleConfiguration": (404, "The lifecycle configuration does not exist"),
     "NoSuchWebsiteConfiguration": (404, "The specified bucket does not have a website configuration"),
+    "ServerSideEncryptionConfigurationNotFoundError": (404, "The server side encryption configuration was not found"),
     "RestoreAlreadyInProgress": (409, "Object restore is already in progress"),
     "InvalidRedirectLocation": (400, "The website redirect location is not valid."),
     "BadRequest": (400, "Insufficient information. Origin request header needed."),

@@ -60,8 +60,9 @@ class StoredData:
     """What a writer produced: a shard id (shard files on the set's drives) or inline fragments."""
 
     shard_id: str
-    size: int
+    size: int  # what the writer was handed (plaintext, through an encrypting writer)
     inline: list[bytes] | None = None
+    stored: int = 0  # what the shard files hold, when it differs from ``size`` (hoard.objects.encryption)
 
 
 class ShardSetWriter:

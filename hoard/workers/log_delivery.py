@@ -26,6 +26,7 @@ from hoard.iam.context import request_keys
 from hoard.meta.store import MetaStore
 from hoard.model import PENDING, REPLICATION_STATUS_HEADER, Bucket
 from hoard.objects.data import ObjectData
+from hoard.objects.encryption import default_mode
 from hoard.objects.versions import VERSIONING_CONFIG, single_part_version
 from hoard.replication.rules import REPLICATION_CONFIG
 from hoard.requestlog import spool
@@ -135,7 +136,9 @@ class LogDelivery(Periodic):
         placement = self.data.placement(target.name, key, "STANDARD")
         md5 = hashlib.md5(usedforsecurity=False)
         inline = self.data.inline(len(body))
-        writer = await self.data.writer(placement, [md5], inline)
+        # Log objects take the target bucket's default encryption, as any other new object does.
+        encryption, data_key = self.data.keys.new_sse_s3() if default_mode(target.config) else (None, None)
+        writer = await self.data.writer(placement, [md5], inline, data_key)
 
         def write() -> None:
             writer.write(body)
@@ -164,5 +167,7 @@ class LogDelivery(Periodic):
             headers=headers,
             versioning=target.config.get(VERSIONING_CONFIG),
             acl=grants,
+            encryption=encryption,
+            stored=stored.stored,
         )
         await self.data.commit_version(self.store, record, stored.inline, None, None if stored.inline is not None else writer)

@@ -232,6 +232,10 @@ def _object_params(record: ObjectRecord, rule: Rule) -> dict[str, Any]:
         params["ObjectLockRetainUntilDate"] = record.retain_until
     if record.legal_hold:
         params["ObjectLockLegalHoldStatus"] = "ON"
+    if record.encryption is not None:
+        # Read decrypted, sent over the remote's TLS, kept encrypted there as here (S3 replicates
+        # an SSE-S3 object as SSE-S3).
+        params["ServerSideEncryption"] = record.encryption.mode
     return params
 
 

@@ -11,6 +11,7 @@ def registry() -> dict[str, Handler]:
         acl,
         attributes,
         bucket_cors,
+        bucket_encryption,
         bucket_logging,
         bucket_policy,
         bucket_website,

@@ -12,9 +12,11 @@ from hoard.http.numbers import decimal
 from hoard.http.response import Response, xml_response
 from hoard.model import REPLICATION_STATUS_HEADER, ObjectRecord, Placement
 from hoard.objects.data import ObjectData, read_all
+from hoard.objects.encryption import DataKey
 from hoard.objects.versions import NULL_VERSION, is_version_id, single_part_version
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
+from hoard.s3.handlers import sse
 from hoard.s3.handlers.common import (
     Context,
     check_key,
@@ -46,6 +48,7 @@ class CopiedBlob:
     md5_hex: str
     checksum: str
     inline: list[bytes] | None = None
+    stored: int = 0  # what the copy's shard files hold, when encrypted
 
 
 def copy_source_headers(ctx: Context, source: ObjectRecord) -> dict[str, str]:
@@ -99,13 +102,16 @@ async def load_source(ctx: Context) -> ObjectRecord:
     return record
 
 
-def _copy_bytes(data: ObjectData, source: ObjectRecord, start: int, end: int, algorithm: str, placement: Placement, inline: bool) -> CopiedBlob:
+def _copy_bytes(
+    data: ObjectData, source: ObjectRecord, start: int, end: int, algorithm: str, placement: Placement, inline: bool, key: DataKey | None, part: int
+) -> CopiedBlob:
     md5 = hashlib.md5()
     hashers: list = [md5]
     checksum = checksums.new_hasher(algorithm) if algorithm else None
     if checksum is not None:
         hashers.append(checksum)
-    writer = data.writer_sync(placement, hashers, inline)
+    # The source is read as clients read it (decrypted), the copy encrypted with its own key, if any.
+    writer = data.writer_sync(placement, hashers, inline, key, part)
     try:
         if end >= start:
             reader = data.open_sync(source, start, end)
@@ -117,11 +123,18 @@ def _copy_bytes(data: ObjectData, source: ObjectRecord, start: int, end: int, al
     except BaseException:
         writer.abort()
         raise
-    return CopiedBlob(stored.shard_id, stored.size, md5.hexdigest(), checksums.encode(checksum.digest()) if checksum else "", stored.inline)
+    return CopiedBlob(stored.shard_id, stored.size, md5.hexdigest(), checksums.encode(checksum.digest()) if checksum else "", stored.inline, stored.stored)
 
 
 async def copy_bytes(
-    ctx: Context, source: ObjectRecord, span: Callable[[ObjectRecord], tuple[int, int]], algorithm: str, placement: Placement, inline: bool
+    ctx: Context,
+    source: ObjectRecord,
+    span: Callable[[ObjectRecord], tuple[int, int]],
+    algorithm: str,
+    placement: Placement,
+    inline: bool,
+    key: DataKey | None = None,
+    part: int = 0,
 ) -> tuple[CopiedBlob, ObjectRecord]:
     """Copy ``span(source)`` of the source; returns the copy and the source version it was made
     from. A source replaced while it was looked up is looked up again (its span too), so that the
@@ -130,7 +143,7 @@ async def copy_bytes(
         start, end = span(source)
         small = inline and ctx.services.data.inline(end - start + 1)
         try:
-            copied = await asyncio.to_thread(_copy_bytes, ctx.services.data, source, start, end, algorithm, placement, small)
+            copied = await asyncio.to_thread(_copy_bytes, ctx.services.data, source, start, end, algorithm, placement, small, key, part)
             return copied, source
         except FileNotFoundError:
             source = await load_source(ctx)
@@ -160,7 +173,8 @@ async def copy_object(ctx: Context) -> Response:
     named_version = parse_copy_source(ctx.req.headers["x-amz-copy-source"])[2] is not None
     same = (source.bucket, source.key) == (ctx.bucket, ctx.key) and not named_version
     unchanged = directive == "COPY" and tag_directive == "COPY"
-    if same and unchanged and "x-amz-storage-class" not in ctx.req.headers and "x-amz-checksum-algorithm" not in ctx.req.headers:
+    changes = ("x-amz-storage-class", "x-amz-checksum-algorithm", sse.SSE_HEADER)
+    if same and unchanged and not any(name in ctx.req.headers for name in changes):
         raise S3Error(
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -171,7 +185,9 @@ async def copy_object(ctx: Context) -> Response:
     if algorithm and algorithm not in checksums.ALGORITHMS:
         raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported.")
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
-    copied, source = await copy_bytes(ctx, source, _whole, algorithm, placement, inline=True)
+    # The copy's encryption is the request's or the bucket's default, never the source's as such.
+    encryption, key = sse.new_key(ctx, bucket)
+    copied, source = await copy_bytes(ctx, source, _whole, algorithm, placement, inline=True, key=key)
     headers = dict(source.headers) if directive == "COPY" else object_headers(ctx)
     # A copy is a new version of its own: not a replica, and replicated if its bucket is.
     headers.pop(REPLICATION_STATUS_HEADER, None)
@@ -193,13 +209,15 @@ async def copy_object(ctx: Context) -> Response:
         lock=lock,
         acl=grants,
         owner_id=owner,
+        encryption=encryption,
+        stored=copied.stored,
     )
     await note_owner(ctx, bucket, owner)
     await ctx.services.data.commit_version(ctx.store, record, copied.inline, precondition)
     children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]
     if algorithm:
         children += [("ChecksumType", "FULL_OBJECT"), (f"Checksum{algorithm}", copied.checksum)]
-    headers = {**checksum_headers(record), **version_headers(record), **copy_source_headers(ctx, source)}
+    headers = {**checksum_headers(record), **version_headers(record), **copy_source_headers(ctx, source), **sse.record_headers(record)}
     return xml_response(xml.render("CopyObjectResult", children), headers=headers)
 
 
@@ -234,9 +252,10 @@ async def upload_part_copy(ctx: Context) -> Response:
     if end - start + 1 > MAX_COPY_SIZE:
         raise S3Error("InvalidRequest", "The specified copy range is larger than the maximum part size.")
     placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
-    copied, source = await copy_bytes(ctx, source, lambda s: _source_range(ctx, s.size), upload.checksum_algorithm, placement, inline=False)
-    part = await store_part(ctx, upload, number, copied.blob, copied.size, copied.md5_hex, copied.checksum)
+    key = sse.upload_key(ctx, upload)
+    copied, source = await copy_bytes(ctx, source, lambda s: _source_range(ctx, s.size), upload.checksum_algorithm, placement, inline=False, key=key, part=number)
+    part = await store_part(ctx, upload, number, copied.blob, copied.size, copied.md5_hex, copied.checksum, copied.stored)
     children: list = [("ETag", part.etag), ("LastModified", xml.format_time(part.last_modified))]
     if upload.checksum_algorithm:
         children.append((f"Checksum{upload.checksum_algorithm}", copied.checksum))
-    return xml_response(xml.render("CopyPartResult", children), headers=copy_source_headers(ctx, source))
+    return xml_response(xml.render("CopyPartResult", children), headers={**copy_source_headers(ctx, source), **sse.answer_headers(upload.encryption)})

@@ -17,6 +17,7 @@ from hoard.objects.lock import LockSettings
 from hoard.objects.versions import multipart_version, new_seq, version_id_for
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
+from hoard.s3.handlers import sse
 from hoard.s3.handlers.common import (
     MAX_PART_NUMBER,
     MIN_PART_SIZE,
@@ -96,6 +97,7 @@ async def create_multipart_upload(ctx: Context) -> Response:
     # A replica's source version rides with the upload to its completion.
     replica = await replica_write(ctx, bucket)
     headers = {**headers, **replication_marks(bucket), **(replica.headers() if replica is not None else {})}
+    encryption, _key = sse.new_key(ctx, bucket)  # the parts unseal it when they come
     upload = Upload(
         # Time first: one key's uploads list in the order they were initiated (ListMultipartUploads
         # sorts them so), and upload-id-marker compares ids lexicographically.
@@ -110,12 +112,13 @@ async def create_multipart_upload(ctx: Context) -> Response:
         owner_id=writer(ctx, bucket),
         tags=tag_set,
         acl=grants,
+        encryption=encryption,
         **lock.fields(),
     )
     await ctx.store.create_upload(upload)
-    extra = {}
+    extra = sse.answer_headers(encryption)
     if algorithm:
-        extra = {"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind}
+        extra.update({"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind})
     body = xml.render(
         "InitiateMultipartUploadResult",
         [("Bucket", ctx.bucket), ("Key", ctx.key), ("UploadId", upload.upload_id)],
@@ -123,8 +126,8 @@ async def create_multipart_upload(ctx: Context) -> Response:
     return xml_response(body, headers=extra)
 
 
-async def store_part(ctx: Context, upload: Upload, number: int, blob: str, size: int, md5_hex: str, checksum: str) -> Part:
-    part = Part(upload.upload_id, number, size, quote_etag(md5_hex), blob, now(), checksum)
+async def store_part(ctx: Context, upload: Upload, number: int, blob: str, size: int, md5_hex: str, checksum: str, stored: int = 0) -> Part:
+    part = Part(upload.upload_id, number, size, quote_etag(md5_hex), blob, now(), checksum, stored if stored != size else 0)
     try:
         await ctx.store.put_part(part)
     except BaseException:
@@ -141,10 +144,10 @@ async def upload_part(ctx: Context) -> Response:
         # The parts of a locked object come with a Content-MD5 or checksum, as its PUT would.
         require_body_integrity(ctx)
     placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
-    stored = await receive_blob(ctx, MAX_PART_SIZE, placement, upload.checksum_algorithm)
+    stored = await receive_blob(ctx, MAX_PART_SIZE, placement, upload.checksum_algorithm, key=sse.upload_key(ctx, upload), part=number)
     checksum = stored.checksum_value if upload.checksum_algorithm else ""
-    part = await store_part(ctx, upload, number, stored.blob, stored.size, stored.md5_hex, checksum)
-    headers = {"etag": part.etag}
+    part = await store_part(ctx, upload, number, stored.blob, stored.size, stored.md5_hex, checksum, stored.stored)
+    headers = {"etag": part.etag, **sse.answer_headers(upload.encryption)}
     if stored.checksum_algorithm:
         headers[checksums.header_name(stored.checksum_algorithm)] = stored.checksum_value
     return Response(headers=headers)
@@ -227,7 +230,7 @@ async def _retried_complete(ctx: Context) -> Response | None:
     if current is None or current.etag != done.etag or current.last_modified != done.completed:
         return None
     await receive_document(ctx, body_checksum=False)
-    return _completed_answer(ctx, done.etag, done.checksum_algorithm, done.checksum_value, done.checksum_type, version_headers(current))
+    return _completed_answer(ctx, done.etag, done.checksum_algorithm, done.checksum_value, done.checksum_type, {**version_headers(current), **sse.record_headers(current)})
 
 
 @operation("CompleteMultipartUpload")
@@ -296,7 +299,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
         return rebuilt, used
 
     record = await data.commit_multipart(ctx.store, upload.upload_id, record, build_again, precondition)
-    return _completed_answer(ctx, record.etag, record.checksum_algorithm, record.checksum_value, record.checksum_type, version_headers(record))
+    return _completed_answer(ctx, record.etag, record.checksum_algorithm, record.checksum_value, record.checksum_type, {**version_headers(record), **sse.record_headers(record)})
 
 
 @operation("AbortMultipartUpload")

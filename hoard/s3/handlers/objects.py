@@ -17,6 +17,7 @@ from hoard.objects.tiering import restore_header
 from hoard.objects.versions import ENABLED, SUSPENDED, delete_marker, is_version_id, single_part_version
 from hoard.s3 import checksums, tags, xml
 from hoard.s3.errors import S3Error
+from hoard.s3.handlers import sse
 from hoard.s3.handlers.common import (
     MAX_PART_NUMBER,
     Context,
@@ -100,7 +101,8 @@ async def put_object(ctx: Context) -> Response:
     owner = version_owner(ctx, bucket, grants)
     replica = await replica_write(ctx, bucket)
     placement = ctx.services.data.placement(ctx.bucket, ctx.key, sclass)
-    stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True, defer_commit=True)
+    encryption, key = sse.new_key(ctx, bucket)
+    stored = await receive_blob(ctx, ctx.services.settings.max_object_size, placement, inline=True, defer_commit=True, key=key)
     record = single_part_version(
         bucket=ctx.bucket,
         key=ctx.key,
@@ -118,12 +120,16 @@ async def put_object(ctx: Context) -> Response:
         lock=lock,
         acl=grants,
         owner_id=owner,
+        encryption=encryption,
+        stored=stored.stored,
     )
     if replica is not None:
         record = replica.apply(record)
     await note_owner(ctx, bucket, owner)
     await ctx.services.data.commit_version(ctx.store, record, stored.inline, precondition, stored.pending)
-    return Response(headers={"etag": record.etag, **checksum_headers(record), **version_headers(record), **expiration_header(ctx, bucket, record)})
+    return Response(
+        headers={"etag": record.etag, **checksum_headers(record), **version_headers(record), **expiration_header(ctx, bucket, record), **sse.record_headers(record)}
+    )
 
 
 async def get_record(ctx: Context) -> ObjectRecord:
@@ -209,6 +215,7 @@ def read_headers(ctx: Context, record: ObjectRecord) -> dict[str, str]:
     if record.tags:
         headers["x-amz-tagging-count"] = str(len(record.tags))
     headers.update(lock_headers(record))
+    headers.update(sse.record_headers(record))
     for param, header in RESPONSE_OVERRIDES.items():
         if param in ctx.req.params:
             headers[header] = header_safe(param, ctx.req.params[param])

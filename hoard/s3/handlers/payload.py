@@ -16,6 +16,7 @@ from hoard.http.numbers import field_decimal
 from hoard.http.request import BodyStream
 from hoard.model import Placement
 from hoard.objects.data import ObjectData
+from hoard.objects.encryption import DataKey
 from hoard.s3 import checksums
 from hoard.s3.auth.chunked import ChunkedDecoder
 from hoard.s3.errors import S3Error
@@ -36,6 +37,7 @@ class StoredBlob:
     checksum_value: str  # base64, "" when no algorithm
     checksum_raw: bytes
     inline: list[bytes] | None = None  # one fragment per drive of the placement, for the records
+    stored: int = 0  # what the shard files (or inline fragments) hold, when encrypted
     pending: ShardSetWriter | None = None  # shard files written, not yet committed (defer_commit)
 
 
@@ -112,23 +114,29 @@ class BlobSink:
     More than ``limit`` bytes is EntityTooLarge, as they stream.
     """
 
-    def __init__(self, data: ObjectData, placement: Placement, hashers: list, limit: int, writer: ShardSetWriter | None = None) -> None:
+    def __init__(
+        self, data: ObjectData, placement: Placement, hashers: list, limit: int, writer: ShardSetWriter | None = None, key: DataKey | None = None, part: int = 0
+    ) -> None:
         self._data = data
         self._placement = placement
         self._hashers = hashers
         self._limit = limit
         self.writer = writer
+        self._key = key  # encrypt with it (as ``part`` of its version); None: kept as sent
+        self._part = part
         self._buffer = bytearray()
         self._pending: asyncio.Future | None = None
         self.size = 0
 
     @classmethod
-    async def start(cls, data: ObjectData, placement: Placement, hashers: list, limit: int, size: int | None, inline: bool = True) -> BlobSink:
+    async def start(
+        cls, data: ObjectData, placement: Placement, hashers: list, limit: int, size: int | None, inline: bool = True, key: DataKey | None = None, part: int = 0
+    ) -> BlobSink:
         """A sink for ``size`` bytes (None: unknown); ``inline=False`` never keeps them inline."""
         writer = None
         if size is not None or not inline:
-            writer = await data.writer(placement, hashers, inline and size is not None and data.inline(size))
-        return cls(data, placement, hashers, limit, writer)
+            writer = await data.writer(placement, hashers, inline and size is not None and data.inline(size), key, part)
+        return cls(data, placement, hashers, limit, writer, key, part)
 
     async def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -139,7 +147,7 @@ class BlobSink:
         if self.writer is None:
             if len(self._buffer) < WRITE_BUFFER or self._data.inline(len(self._buffer)):
                 return
-            self.writer = await self._data.writer(self._placement, self._hashers, inline=False)
+            self.writer = await self._data.writer(self._placement, self._hashers, False, self._key, self._part)
         while len(self._buffer) >= WRITE_BUFFER:
             if self._pending is not None:
                 await self._pending
@@ -155,7 +163,7 @@ class BlobSink:
             await self._pending
             self._pending = None
         if self.writer is None:
-            self.writer = await self._data.writer(self._placement, self._hashers, inline=self._data.inline(self.size))
+            self.writer = await self._data.writer(self._placement, self._hashers, self._data.inline(self.size), self._key, self._part)
         if self._buffer:
             if self.writer.inline:  # small: hashing it costs less than a trip to a thread
                 self.writer.write(bytes(self._buffer))
@@ -225,7 +233,14 @@ def _source(ctx: Context) -> tuple[AsyncIterator[bytes], ChunkedDecoder | None]:
 
 
 async def receive_blob(
-    ctx: Context, max_size: int, placement: Placement, default_algorithm: str = "", inline: bool = False, defer_commit: bool = False
+    ctx: Context,
+    max_size: int,
+    placement: Placement,
+    default_algorithm: str = "",
+    inline: bool = False,
+    defer_commit: bool = False,
+    key: DataKey | None = None,
+    part: int = 0,
 ) -> StoredBlob:
     """Stream the request body into new durable shard files (or inline fragments), verifying it on the way.
 
@@ -233,14 +248,15 @@ async def receive_blob(
     passes ``pending`` on to ``ObjectData.commit_version``, which makes them durable beside the records.
 
     ``default_algorithm`` is computed when the client names none (parts of an upload that
-    declared a checksum algorithm); naming a different one is an error.
+    declared a checksum algorithm); naming a different one is an error. With ``key`` the bytes
+    are encrypted (as ``part`` of their version), the digests taken of the plaintext.
     """
     expected = declared_length(ctx)
     if expected is not None and expected > max_size:
         raise S3Error("EntityTooLarge", ProposedSize=str(expected), MaxSizeAllowed=str(max_size))
     digests = BodyDigests(ctx, default_algorithm)
     source, decoder = _source(ctx)
-    sink = await BlobSink.start(ctx.services.data, placement, digests.hashers, max_size, expected, inline)
+    sink = await BlobSink.start(ctx.services.data, placement, digests.hashers, max_size, expected, inline, key, part)
     try:
         received = 0
         async for data in source:
@@ -265,6 +281,7 @@ async def receive_blob(
         checksum_value=digests.checksum_value,
         checksum_raw=digests.checksum_raw,
         pending=sink.writer if defer_commit and not stored.inline else None,
+        stored=stored.stored,
     )
 
 

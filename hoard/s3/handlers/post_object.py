@@ -45,6 +45,7 @@ from hoard.s3.auth.post_policy import (
     parse_policy,
 )
 from hoard.s3.errors import S3Error
+from hoard.s3.handlers import sse
 from hoard.s3.handlers.common import (
     Context,
     check_key,
@@ -142,7 +143,8 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     limit = put.services.settings.max_object_size
     if policy is not None and policy.length_range is not None:
         limit = min(limit, policy.length_range[1])
-    sink = BlobSink(put.services.data, placement, digests.hashers, limit)
+    encryption, data_key = sse.new_key(put, bucket)
+    sink = BlobSink(put.services.data, placement, digests.hashers, limit, key=data_key)
     try:
         async for event in events:
             if event[0] == "data":
@@ -175,6 +177,8 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
         lock=lock,
         acl=grants,
         owner_id=owner,
+        encryption=encryption,
+        stored=stored.stored,
     )
     await note_owner(put, bucket, owner)
     await put.services.data.commit_version(put.store, record, stored.inline, None, None if stored.inline is not None else sink.writer)
@@ -209,7 +213,7 @@ def _location(ctx: Context, record: ObjectRecord) -> str:
 
 
 def _success(fields: FormFields, record: ObjectRecord, location: str) -> Response:
-    headers = {"etag": record.etag, "location": location, **checksum_headers(record), **version_headers(record)}
+    headers = {"etag": record.etag, "location": location, **checksum_headers(record), **version_headers(record), **sse.record_headers(record)}
     redirect = fields.get("success_action_redirect") or fields.get("redirect")
     if redirect and _is_url(redirect):
         query = "&".join(

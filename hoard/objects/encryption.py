@@ -1,0 +1,252 @@
+"""Encryption at rest of a version's bytes, in ``hoard.crypto``'s formats: the data key a version's
+``Encryption`` names, a writer that encrypts what it is handed, and a reader that opens only the
+stored chunks a read needs.
+
+What the drives, the healer and the tiers see is the stored bytes (ciphertext): every stored
+chunk is one erasure block, covered by its bitrot checksum, so healing never needs a key. The
+sizes clients see (``ObjectRecord.size``, ``Segment.size``) are the plaintext's; ``stored_size``
+is what the shard files hold.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hoard.crypto.chunks import BLOCK_SIZE, ChunkSpan, ChunkTampered, Decryptor, Encryptor, plain_range_to_chunks
+from hoard.crypto.keys import KeyEnvelopeError, MasterKey, new_data_key, new_encryption_id, open_data_key, seal_data_key
+from hoard.model import Encryption, ObjectRecord
+from hoard.nowait import WouldBlock
+from hoard.storage.erasure_set import ShardSetWriter, StoredData
+
+SSE_S3 = "AES256"
+SSE_KMS = "aws:kms"
+SSE_C = "SSE-C"
+
+
+class EncryptionUnavailable(Exception):
+    """A version's data key cannot be had here: ``reason`` says why (no master key, a mode this
+    server does not serve yet, a key that does not open)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A version's (or an upload's) data key in the clear, with what binds its chunks."""
+
+    key: bytes
+    encryption_id: bytes
+
+
+def _context(mode: str, encryption_id: str) -> bytes:
+    # The envelope is bound to the version it belongs to: a sealed key copied onto another
+    # version's record does not open there.
+    return f"hoard-sse:{mode}:{encryption_id}".encode()
+
+
+class KeyService:
+    """The keys the object engine encrypts with: the deployment's master key (SSE-S3)."""
+
+    def __init__(self, master: MasterKey | None) -> None:
+        self.master = master
+
+    def new_sse_s3(self) -> tuple[Encryption, DataKey]:
+        """A fresh data key for a new version or upload, and the Encryption its record keeps."""
+        master = self._master()
+        key, encryption_id = new_data_key(), new_encryption_id()
+        sealed = seal_data_key(master, key, _context(SSE_S3, encryption_id.hex()))
+        encryption = Encryption(SSE_S3, encryption_id.hex(), base64.b64encode(sealed).decode("ascii"))
+        return encryption, DataKey(key, encryption_id)
+
+    def data_key(self, encryption: Encryption) -> DataKey:
+        """The data key of a version's encryption, unsealed; EncryptionUnavailable if it cannot be."""
+        if encryption.mode != SSE_S3:
+            raise EncryptionUnavailable(f"{encryption.mode} is not served by this version of Hoard")
+        try:
+            sealed = base64.b64decode(encryption.sealed_key, validate=True)
+            key = open_data_key(self._master(), sealed, _context(encryption.mode, encryption.encryption_id))
+        except (KeyEnvelopeError, ValueError) as e:
+            raise EncryptionUnavailable(f"the data key does not open: {e}") from None
+        return DataKey(key, bytes.fromhex(encryption.encryption_id))
+
+    def _master(self) -> MasterKey:
+        if self.master is None:
+            raise EncryptionUnavailable("no master key is configured")
+        return self.master
+
+
+class EncryptingWriter:
+    """A ShardSetWriter's interface over one: the plaintext hashed (MD5, checksums) and
+    encrypted, the stored chunks written. Called from one thread at a time, as the writer it wraps."""
+
+    def __init__(self, inner: ShardSetWriter, key: DataKey, part: int, hashers: Iterable[Any]) -> None:
+        self.inner = inner
+        self.hashers = list(hashers)
+        self._encryptor = Encryptor(key.key, key.encryption_id, part)
+        self._finished: StoredData | None = None
+
+    @property
+    def inline(self) -> bool:
+        return self.inner.inline
+
+    @property
+    def shard_id(self) -> str:
+        return self.inner.shard_id
+
+    @property
+    def placement(self) -> Any:
+        return self.inner.placement
+
+    @property
+    def size(self) -> int:
+        return self._encryptor.plain_size
+
+    def write(self, data: bytes | memoryview) -> None:
+        for h in self.hashers:
+            h.update(data)
+        for chunk in self._encryptor.feed(data):
+            self.inner.write(chunk)
+
+    def _last_chunk(self) -> None:
+        if self._finished is None:
+            self.inner.write(self._encryptor.finish())
+
+    def finish(self) -> StoredData:
+        self._last_chunk()
+        stored = self.inner.finish()
+        self._finished = StoredData(stored.shard_id, self._encryptor.plain_size, stored.inline, stored=stored.size)
+        return self._finished
+
+    def commit(self) -> StoredData:
+        self._last_chunk()
+        stored = self.inner.commit()
+        self._finished = StoredData(stored.shard_id, self._encryptor.plain_size, stored.inline, stored=stored.size)
+        return self._finished
+
+    def abort(self) -> None:
+        self.inner.abort()
+
+
+def decrypt_inline(record: ObjectRecord, key: DataKey, stored: bytes) -> bytes:
+    """An inline version's plaintext, from its stored bytes (one part, a few chunks at most)."""
+    decryptor = Decryptor(key.key, key.encryption_id, 0, record.size)
+    span = plain_range_to_chunks(0, record.size, record.size)
+    return b"".join(decryptor.open_span(span, _split(stored, span)))
+
+
+def _split(stored: bytes, span: ChunkSpan) -> Iterator[bytes]:
+    for i in range(span.count):
+        yield stored[i * BLOCK_SIZE : (i + 1) * BLOCK_SIZE]
+
+
+RawOpen = Callable[[int, int], Any]  # stored bytes [start, end] of the version: a reader of shards or of a tier
+
+
+@dataclass
+class _Part:
+    number: int  # 0 for a single-part object, else the part's number: bound into its chunks
+    stored_offset: int  # where the part's stored bytes begin in the version's
+    span: ChunkSpan
+    decryptor: Decryptor
+
+
+@dataclass
+class DecryptingReader:
+    """Plaintext bytes [start, end] of an encrypted version, as ``hoard.objects.data.stream``
+    reads a reader: each piece is one stored chunk, read from the raw reader of its part (opened
+    when the read reaches the part) and opened; a chunk that does not open is ChunkTampered."""
+
+    record: ObjectRecord
+    start: int
+    end: int
+    parts: list[_Part]
+    raw_open: RawOpen
+    inline_data: bytes | None = None
+    segments: list[Any] = field(default_factory=list)  # raw readers open now (closed by ``close``)
+    _open_part: int = -1
+    _raw: Any = None
+    _raw_pieces: Iterator[Any] | None = None
+    _buffer: bytearray = field(default_factory=bytearray)
+    _left: int = 0  # plaintext bytes of the open part still to be returned
+
+    def pieces(self) -> Iterator[tuple[int, int]]:
+        for n, part in enumerate(self.parts):
+            for i in range(part.span.count):
+                yield n, part.span.first + i
+
+    def read_piece(self, piece: tuple[int, int], nowait: bool = False) -> bytes:
+        if nowait:
+            raise WouldBlock()  # chunks are assembled across raw pieces: always in a worker thread
+        n, index = piece
+        part = self.parts[n]
+        if n != self._open_part:
+            self._switch_to(n)
+        length = _chunk_len(part.span, index)
+        while len(self._buffer) < length:
+            assert self._raw_pieces is not None
+            raw_piece = next(self._raw_pieces, None)
+            if raw_piece is None:
+                raise ChunkTampered(f"part {part.number}: the stored bytes end before chunk {index}")
+            self._buffer += self._raw.read_piece(raw_piece)
+        chunk = bytes(self._buffer[:length])
+        del self._buffer[:length]
+        plain = part.decryptor.open(index, chunk)
+        if index == part.span.first:
+            plain = plain[part.span.skip :]
+        piece_bytes = plain[: self._left]
+        self._left -= len(piece_bytes)
+        return piece_bytes
+
+    def _switch_to(self, n: int) -> None:
+        self.close()
+        part = self.parts[n]
+        self._raw = self.raw_open(part.stored_offset + part.span.stored_start, part.stored_offset + part.span.stored_end - 1)
+        self.segments = [self._raw]
+        self._raw_pieces = iter(list(self._raw.pieces()))
+        self._buffer.clear()
+        self._left = part.span.length
+        self._open_part = n
+
+    def close(self) -> None:
+        if self._raw is not None:
+            close = getattr(self._raw, "close", None)
+            if close is not None:
+                close()
+        self._raw = None
+        self._raw_pieces = None
+        self.segments = []
+
+
+def _chunk_len(span: ChunkSpan, index: int) -> int:
+    """The stored length of chunk ``index`` of a span: whole blocks but for the span's last."""
+    last = span.first + span.count - 1
+    return BLOCK_SIZE if index < last else span.stored_end - last * BLOCK_SIZE
+
+
+def plan(record: ObjectRecord, key: DataKey, start: int, end: int) -> list[_Part]:
+    """The parts a plaintext read of bytes [start, end] touches, each with its chunks."""
+    parts: list[_Part] = []
+    plain_offset = stored_offset = 0
+    for number, seg in enumerate(record.segments, start=1):
+        lo, hi = max(start, plain_offset), min(end, plain_offset + seg.size - 1)
+        if lo <= hi or (seg.size == 0 and record.size == 0):
+            part_number = number if record.multipart else 0
+            span = plain_range_to_chunks(lo - plain_offset, hi - plain_offset + 1, seg.size) if seg.size else plain_range_to_chunks(0, 0, 0)
+            parts.append(_Part(part_number, stored_offset, span, Decryptor(key.key, key.encryption_id, part_number, seg.size)))
+        plain_offset += seg.size
+        stored_offset += seg.stored_size
+    return parts
+
+
+ENCRYPTION_CONFIG = "encryption"  # a bucket's default encryption (PutBucketEncryption), in its configuration
+
+
+def default_mode(bucket_config: dict) -> str | None:
+    """The encryption a bucket applies to new versions that ask for none (None: none)."""
+    value = bucket_config.get(ENCRYPTION_CONFIG)
+    return value.get("algorithm") if isinstance(value, dict) else None
