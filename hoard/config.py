@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     master_key: str | None = _setting(
         None,
         "the master key of server-side encryption (SSE-S3): it seals every encrypted version's data key (base64 of 32 "
-        "random bytes: head -c32 /dev/urandom | base64); keep it apart from the data folder",
+        "random bytes, as openssl rand -base64 32 makes); keep it apart from the data folder",
         allowed="base64 of 32 bytes",
         unset="the key file's",
         pattern=r"^[A-Za-z0-9+/]{43}=$",

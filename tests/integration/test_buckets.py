@@ -463,9 +463,8 @@ def test_get_bucket_versioning_has_no_status(s3, bucket):
 NOT_IMPLEMENTED_BUCKET_CALLS = [
     (
         "put_bucket_encryption",
-        {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}},
+        {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]}},
     ),
-    ("get_bucket_encryption", {}),
     ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),
     ("put_bucket_request_payment", {"RequestPaymentConfiguration": {"Payer": "Requester"}}),
     ("put_bucket_accelerate_configuration", {"AccelerateConfiguration": {"Status": "Enabled"}}),
@@ -499,7 +498,11 @@ def test_unimplemented_object_operations_are_501(s3, bucket, method, kwargs):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
 
 
-@pytest.mark.parametrize("kwargs", [{"ServerSideEncryption": "AES256"}], ids=["sse"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"ServerSideEncryption": "aws:kms"}, {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}],
+    ids=["sse-kms", "sse-c"],
+)
 def test_put_object_with_unimplemented_features_is_501_and_writes_nothing(s3, bucket, kwargs):
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=bucket, Key="k", Body=b"x", **kwargs)

@@ -313,8 +313,18 @@ def test_a_form_acl_is_the_objects(v4, s3, bucket):
     s3.delete_object(Bucket=bucket, Key="public")
 
 
+def test_a_form_asking_for_sse_s3_is_stored_encrypted(v4, s3, bucket):
+    name = "x-amz-server-side-encryption"
+    post = v4.generate_presigned_post(bucket, "encrypted", Fields={name: "AES256"}, Conditions=[{name: "AES256"}])
+    reply = _post(post["url"], post["fields"])
+    assert reply.status == 204, reply.body
+    head = s3.head_object(Bucket=bucket, Key="encrypted")
+    assert head["ServerSideEncryption"] == "AES256"
+    s3.delete_object(Bucket=bucket, Key="encrypted")
+
+
 def test_unimplemented_features_are_refused(v4, s3, bucket):
-    for name, value in (("x-amz-server-side-encryption", "AES256"),):
+    for name, value in (("x-amz-server-side-encryption", "aws:kms"),):
         post = v4.generate_presigned_post(bucket, "feature", Fields={name: value}, Conditions=[{name: value}])
         reply = _post(post["url"], post["fields"])
         assert (reply.status, reply.code) == (501, "NotImplemented"), name
