@@ -23,7 +23,7 @@ from hoard.storage import record as record_file
 from hoard.storage.erasure import codec
 from hoard.storage.shardfile import ShardGeometry
 from tests.chaos.test_erasure import flip_bytes, verify_shard
-from tests.conftest import ACCESS_KEY, SECRET_KEY, HoardServer, aws_cli
+from tests.conftest import ACCESS_KEY, SECRET_KEY, HoardServer, aws_cli, wait_for
 
 MiB = 1024 * 1024
 DRIVES = 4
@@ -260,6 +260,21 @@ def test_no_plaintext_of_an_encrypted_object_is_on_the_drives(srv, bucket):
                     found_clear.append(path)
     assert found_clear, "the scan finds the unencrypted object's bytes (so it would find the others')"
     assert found_secret == []
+
+
+def test_an_encrypted_object_in_a_tier_stays_ciphertext_and_reads_back(srv, bucket):
+    """GLACIER_IR bytes move to the cold tier (a folder on the first drive) as they are kept, and
+    are read from there, decrypted, range by range."""
+    s3 = srv.client()
+    body = (MARK_SECRET + os.urandom(64)) * (2 * MiB // (len(MARK_SECRET) + 64))
+    s3.put_object(Bucket=bucket, Key="cold", Body=body, StorageClass="GLACIER_IR", ServerSideEncryption="AES256")
+    assert wait_for(lambda: any(r.record.archive is not None for r in records(srv, bucket, "cold")), timeout=60)
+    blobs = [p for p in (srv.drives[0] / ".hoard-tiers").rglob("*") if p.is_file()]
+    assert blobs and not any(MARK_SECRET in p.read_bytes() for p in blobs)
+    got = s3.get_object(Bucket=bucket, Key="cold")
+    assert got["Body"].read() == body and got["ServerSideEncryption"] == "AES256" and got["StorageClass"] == "GLACIER_IR"
+    a, b = PLAIN_CHUNK - 5, PLAIN_CHUNK + 5
+    assert s3.get_object(Bucket=bucket, Key="cold", Range=f"bytes={a}-{b}")["Body"].read() == body[a : b + 1]
 
 
 def test_each_version_has_its_own_data_key(srv, bucket):
