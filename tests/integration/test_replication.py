@@ -215,3 +215,26 @@ def test_object_lock_settings_travel_with_the_version(sites):
     version = there["VersionId"]
     src.put_object_legal_hold(Bucket="vault", Key="ledger", VersionId=version, LegalHold={"Status": "OFF"})
     assert wait_for(lambda: dst.get_object_legal_hold(Bucket="vault-dr", Key="ledger", VersionId=version)["LegalHold"]["Status"] == "OFF", WAIT)
+
+
+def test_an_encrypted_version_arrives_encrypted(sites):
+    """S3 replicates an SSE-S3 object as SSE-S3: the target keeps it encrypted too, single-part
+    and multipart alike."""
+    primary, secondary = sites
+    versioned(primary, "sealed")
+    versioned(secondary, "sealed-dr")
+    replicate(primary, "sealed", "sealed-dr")
+    src, dst = primary.client(), secondary.client()
+    small = b"s" * 300_000
+    src.put_object(Bucket="sealed", Key="small", Body=small, ServerSideEncryption="AES256")
+    parts = [b"a" * (5 * 1024 * 1024), b"b" * 1000]
+    upload = src.create_multipart_upload(Bucket="sealed", Key="large", ServerSideEncryption="AES256")
+    done = [
+        {"ETag": src.upload_part(Bucket="sealed", Key="large", UploadId=upload["UploadId"], PartNumber=n, Body=data)["ETag"], "PartNumber": n}
+        for n, data in enumerate(parts, 1)
+    ]
+    src.complete_multipart_upload(Bucket="sealed", Key="large", UploadId=upload["UploadId"], MultipartUpload={"Parts": done})
+    assert wait_for(lambda: drained(primary, "sealed"), WAIT)
+    for key, body in (("small", small), ("large", b"".join(parts))):
+        there = dst.get_object(Bucket="sealed-dr", Key=key)
+        assert there["Body"].read() == body and there["ServerSideEncryption"] == "AES256", key
