@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         allowed="the path of an existing file",
         unset="~/.config/hoard/secrets/DEPLOYMENT.master.key",
     )
+    sse_c_over_http: bool = _setting(
+        False,
+        "accept SSE-C requests (customer-provided keys) over plain HTTP: for development only, since the key "
+        "travels in clear; S3 refuses them",
+    )
     block_public_access: bool = _setting(
         False,
         "block public access on every bucket, whatever its own public-access block says: public ACLs and public "

@@ -16,7 +16,7 @@ from typing import Any
 from hoard.meta.store import BuildObject, MetaStore, Precondition
 from hoard.model import Bucket, ObjectRecord, Placement
 from hoard.nowait import WouldBlock
-from hoard.objects.encryption import DataKey, DecryptingReader, EncryptingWriter, KeyService, decrypt_inline, plan
+from hoard.objects.encryption import SSE_C, DataKey, DecryptingReader, EncryptingWriter, KeyService, decrypt_inline, plan
 from hoard.objects.tier_reader import TierReader
 from hoard.storage.erasure_set import ShardSetReader, ShardSetWriter, new_id
 from hoard.storage.errors import ReadQuorumError
@@ -67,11 +67,12 @@ class ObjectData:
         inner = self.storage.set_of(placement).writer(placement, () if key is not None else hashers, inline)
         return EncryptingWriter(inner, key, part, hashers) if key is not None else inner
 
-    def open_sync(self, record: ObjectRecord, start: int, end: int) -> Reader:
-        """``open`` for a worker thread: bytes [start, end] as a client reads them (decrypted)."""
+    def open_sync(self, record: ObjectRecord, start: int, end: int, customer_key: bytes | None = None) -> Reader:
+        """``open`` for a worker thread: bytes [start, end] as a client reads them (decrypted;
+        an SSE-C version with the customer's key)."""
         if record.encryption is None:
             return self.open_stored_sync(record, start, end)
-        key = self.keys.data_key(record.encryption)
+        key = self.keys.data_key(record.encryption, customer_key)
         if record.inline:
             raw = self.open_stored_sync(record, 0, record.stored_size - 1)
             return self.plain_inline(record, raw, key, start, end)
@@ -265,8 +266,8 @@ class ObjectData:
             except OSError as e:
                 log.warning("could not remove replaced version records: %s", e)
 
-    async def open(self, record: ObjectRecord, start: int, end: int) -> Reader:
-        return await asyncio.to_thread(self.open_sync, record, start, end)
+    async def open(self, record: ObjectRecord, start: int, end: int, customer_key: bytes | None = None) -> Reader:
+        return await asyncio.to_thread(self.open_sync, record, start, end, customer_key)
 
     async def lookup(
         self, store: MetaStore, bucket: str, key: str, read_inline: bool = True
@@ -280,8 +281,8 @@ class ObjectData:
 
         def work(nowait: bool) -> tuple[ObjectRecord | None, ShardSetReader | None]:
             record = store.get_object_nowait(bucket, key) if nowait else store.get_object_sync(bucket, key)
-            if record is None or not record.inline or not read_inline:
-                return record, None
+            if record is None or not record.inline or not read_inline or (record.encryption is not None and record.encryption.mode == SSE_C):
+                return record, None  # an SSE-C version opens with the request's key, in the read proper
             try:
                 raw = self.storage.set_of(record.placement).open(record, 0, record.stored_size - 1, self.on_damage, nowait)
             except (FileNotFoundError, ReadQuorumError):

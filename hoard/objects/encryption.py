@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from hoard.crypto import customer
 from hoard.crypto.chunks import BLOCK_SIZE, ChunkSpan, ChunkTampered, Decryptor, Encryptor, plain_range_to_chunks
 from hoard.crypto.keys import KeyEnvelopeError, MasterKey, new_data_key, new_encryption_id, open_data_key, seal_data_key
 from hoard.model import Encryption, ObjectRecord
@@ -63,8 +64,27 @@ class KeyService:
         encryption = Encryption(SSE_S3, encryption_id.hex(), base64.b64encode(sealed).decode("ascii"))
         return encryption, DataKey(key, encryption_id)
 
-    def data_key(self, encryption: Encryption) -> DataKey:
-        """The data key of a version's encryption, unsealed; EncryptionUnavailable if it cannot be."""
+    @staticmethod
+    def new_sse_c(customer_key: bytes) -> tuple[Encryption, DataKey]:
+        """A fresh data key sealed with the customer's key, which is never kept: only its MD5 (S3
+        echoes it) and a salted fingerprint (to tell a wrong key from a damaged envelope)."""
+        key, encryption_id = new_data_key(), new_encryption_id()
+        sealed = customer.seal_data_key(customer_key, key, _context(SSE_C, encryption_id.hex()))
+        encryption = Encryption(
+            SSE_C, encryption_id.hex(), base64.b64encode(sealed).decode("ascii"),
+            customer_key_md5=customer.key_md5(customer_key), customer_fingerprint=customer.fingerprint(customer_key),
+        )  # fmt: skip
+        return encryption, DataKey(key, encryption_id)
+
+    def data_key(self, encryption: Encryption, customer_key: bytes | None = None) -> DataKey:
+        """The data key of a version's encryption, unsealed; EncryptionUnavailable if it cannot be,
+        customer.CustomerKeyError for an SSE-C version read without its key or with another."""
+        if encryption.mode == SSE_C:
+            check_customer_key(encryption, customer_key)
+            assert customer_key is not None
+            sealed = base64.b64decode(encryption.sealed_key)
+            key = customer.open_data_key(customer_key, sealed, _context(SSE_C, encryption.encryption_id))
+            return DataKey(key, bytes.fromhex(encryption.encryption_id))
         if encryption.mode != SSE_S3:
             raise EncryptionUnavailable(f"{encryption.mode} is not served by this version of Hoard")
         try:
@@ -78,6 +98,17 @@ class KeyService:
         if self.master is None:
             raise EncryptionUnavailable("no master key is configured")
         return self.master
+
+
+def check_customer_key(encryption: Encryption | None, customer_key: bytes | None) -> None:
+    """SSE-C's rule for a read: the key the version was written with, and none for another version."""
+    if encryption is not None and encryption.mode == SSE_C:
+        if customer_key is None:
+            raise customer.key_required()
+        if not customer.matches(customer_key, encryption.customer_fingerprint):
+            raise customer.wrong_key()
+    elif customer_key is not None:
+        raise customer.CustomerKeyError("InvalidRequest", "The encryption parameters are not applicable to this object.")
 
 
 class EncryptingWriter:

@@ -7,6 +7,7 @@ request ends with through ``to_s3_error``.
 
 from __future__ import annotations
 
+from hoard.crypto.customer import CustomerKeyError
 from hoard.http import errors as http
 from hoard.http.response import Response
 from hoard.iam.errors import AccessDenied
@@ -41,6 +42,9 @@ def to_s3_error(error: BaseException) -> S3Error | None:
             return S3Error("SlowDown", f"Not enough drives are online to store this: {error}")
         case ReadQuorumError():
             return S3Error("ServiceUnavailable", f"Not enough drives are online to read this: {error}")
+        case CustomerKeyError():
+            fields = {"ArgumentName": error.argument_name, "ArgumentValue": error.argument_value or ""} if error.argument_name else {}
+            return S3Error(error.code, error.message, **fields)
         case TierUnavailable():
             return S3Error("ServiceUnavailable", f"The storage tier holding this object cannot be reached now: {error}")
         case http.BadPercentEncoding():

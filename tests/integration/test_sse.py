@@ -38,7 +38,8 @@ def start(base: Path, **env: str) -> HoardServer:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory) -> Iterator[HoardServer]:
-    server = start(tmp_path_factory.mktemp("sse"))
+    # Plain HTTP here: SSE-C allowed over it by the development switch (its refusal: a test below).
+    server = start(tmp_path_factory.mktemp("sse"), HOARD_SSE_C_OVER_HTTP="true")
     yield server
     server.stop()
     assert "Traceback" not in server.log(), server.log()[-5000:]
@@ -224,9 +225,9 @@ def test_bad_bucket_encryption_documents_are_refused(srv, bucket, document, expe
         ({"x-amz-server-side-encryption": "aws:kms"}, (501, "NotImplemented")),
         ({"x-amz-server-side-encryption": "AES256", "x-amz-server-side-encryption-aws-kms-key-id": "k"}, (400, "InvalidArgument")),
         ({"x-amz-server-side-encryption-customer-algorithm": "AES256", "x-amz-server-side-encryption-customer-key": "a" * 44,
-          "x-amz-server-side-encryption-customer-key-MD5": "b" * 24}, (501, "NotImplemented")),
+          "x-amz-server-side-encryption-customer-key-MD5": "b" * 24}, (400, "InvalidArgument")),
     ],
-    ids=["unknown-mode", "kms-not-yet", "kms-key-with-aes256", "sse-c-not-yet"],
+    ids=["unknown-mode", "kms-not-yet", "kms-key-with-aes256", "sse-c-bad-key"],
 )  # fmt: skip
 def test_bad_encryption_requests_store_nothing(srv, bucket, headers, expected):
     s3 = srv.client()
@@ -331,6 +332,127 @@ def test_restarts_keep_reading_and_another_master_key_reads_nothing(tmp_path):
         assert wrong.client().get_object(Bucket="keys", Key="plain")["Body"].read() == b"p" * 10
     finally:
         wrong.stop()
+
+
+CUSTOMER = os.urandom(32)
+OTHER = os.urandom(32)
+
+
+def sse_c(key: bytes = CUSTOMER, source: bool = False) -> dict[str, object]:
+    prefix = "CopySource" if source else ""
+    return {f"{prefix}SSECustomerAlgorithm": "AES256", f"{prefix}SSECustomerKey": key}
+
+
+def test_sse_c_reads_need_the_customers_key(srv, bucket):
+    s3 = srv.client()
+    body = os.urandom(PLAIN_CHUNK + 1000)
+    put = s3.put_object(Bucket=bucket, Key="c", Body=body, **sse_c())
+    md5 = base64.b64encode(hashlib.md5(CUSTOMER).digest()).decode()
+    assert (put["SSECustomerAlgorithm"], put["SSECustomerKeyMD5"]) == ("AES256", md5) and "ServerSideEncryption" not in put
+    assert put["ETag"] != f'"{hashlib.md5(body).hexdigest()}"'  # S3's SSE-C ETag is not the plaintext's MD5
+    got = s3.get_object(Bucket=bucket, Key="c", **sse_c())
+    assert got["Body"].read() == body and got["SSECustomerKeyMD5"] == md5
+    a, b = PLAIN_CHUNK - 3, PLAIN_CHUNK + 3
+    assert s3.get_object(Bucket=bucket, Key="c", Range=f"bytes={a}-{b}", **sse_c())["Body"].read() == body[a : b + 1]
+    assert s3.head_object(Bucket=bucket, Key="c", **sse_c())["SSECustomerKeyMD5"] == md5
+    for call in (s3.get_object, s3.head_object):
+        with pytest.raises(ClientError) as missing:
+            call(Bucket=bucket, Key="c")
+        assert code(missing)[0] == 400
+        with pytest.raises(ClientError) as wrong:
+            call(Bucket=bucket, Key="c", **sse_c(OTHER))
+        assert code(wrong)[0] == 403
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"p")
+    with pytest.raises(ClientError) as needless:
+        s3.get_object(Bucket=bucket, Key="plain", **sse_c())
+    assert code(needless) == (400, "InvalidRequest")
+    # Neither the plaintext nor the key (raw or base64) is anywhere on the drives.
+    s3.put_object(Bucket=bucket, Key="marked", Body=MARK_SECRET * 50, **sse_c())
+    for drive in srv.drives:
+        for path in drive.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                assert MARK_SECRET not in data and CUSTOMER not in data and base64.b64encode(CUSTOMER) not in data, path
+
+
+def test_sse_c_multipart_and_copies(srv, bucket):
+    s3 = srv.client()
+    parts = [os.urandom(5 * MiB + 3), os.urandom(100)]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mc", **sse_c())
+    with pytest.raises(ClientError) as keyless:
+        s3.upload_part(Bucket=bucket, Key="mc", UploadId=upload["UploadId"], PartNumber=1, Body=parts[0])
+    assert code(keyless)[0] == 400
+    with pytest.raises(ClientError) as other:
+        s3.upload_part(Bucket=bucket, Key="mc", UploadId=upload["UploadId"], PartNumber=1, Body=parts[0], **sse_c(OTHER))
+    assert code(other)[0] == 403
+    done = [
+        {"ETag": s3.upload_part(Bucket=bucket, Key="mc", UploadId=upload["UploadId"], PartNumber=n, Body=data, **sse_c())["ETag"], "PartNumber": n}
+        for n, data in enumerate(parts, 1)
+    ]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mc", UploadId=upload["UploadId"], MultipartUpload={"Parts": done})
+    body = b"".join(parts)
+    assert s3.get_object(Bucket=bucket, Key="mc", **sse_c())["Body"].read() == body
+    # SSE-C -> SSE-S3 -> SSE-C (another key) -> plain: each copy reads its source with the source's key.
+    with pytest.raises(ClientError) as no_source_key:
+        s3.copy_object(Bucket=bucket, Key="x", CopySource={"Bucket": bucket, "Key": "mc"})
+    assert code(no_source_key)[0] == 400
+    s3.copy_object(Bucket=bucket, Key="s3", CopySource={"Bucket": bucket, "Key": "mc"}, ServerSideEncryption="AES256", **sse_c(source=True))
+    s3.copy_object(Bucket=bucket, Key="c2", CopySource={"Bucket": bucket, "Key": "s3"}, **sse_c(OTHER))
+    s3.copy_object(Bucket=bucket, Key="plain", CopySource={"Bucket": bucket, "Key": "c2"}, **sse_c(OTHER, source=True))
+    assert s3.get_object(Bucket=bucket, Key="s3")["ServerSideEncryption"] == "AES256"
+    assert s3.get_object(Bucket=bucket, Key="c2", **sse_c(OTHER))["Body"].read() == body
+    plain = s3.get_object(Bucket=bucket, Key="plain")
+    assert plain["Body"].read() == body and "SSECustomerAlgorithm" not in plain and "ServerSideEncryption" not in plain
+    # A part copied out of an SSE-C source into an SSE-C upload of another key.
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="pc", **sse_c(OTHER))
+    part = s3.upload_part_copy(
+        Bucket=bucket, Key="pc", UploadId=upload["UploadId"], PartNumber=1, CopySource={"Bucket": bucket, "Key": "mc"},
+        CopySourceRange="bytes=0-99", **sse_c(source=True), **sse_c(OTHER),
+    )  # fmt: skip
+    s3.complete_multipart_upload(Bucket=bucket, Key="pc", UploadId=upload["UploadId"], MultipartUpload={"Parts": [{"ETag": part["CopyPartResult"]["ETag"], "PartNumber": 1}]})
+    assert s3.get_object(Bucket=bucket, Key="pc", **sse_c(OTHER))["Body"].read() == body[:100]
+
+
+@pytest.mark.parametrize(
+    "headers,expected",
+    [
+        ({"x-amz-server-side-encryption-customer-algorithm": "AES128"}, (400, "InvalidEncryptionAlgorithmError")),
+        ({"x-amz-server-side-encryption-customer-key": base64.b64encode(b"k" * 16).decode(),
+          "x-amz-server-side-encryption-customer-key-MD5": base64.b64encode(hashlib.md5(b"k" * 16).digest()).decode()}, (400, "InvalidArgument")),
+        ({"x-amz-server-side-encryption-customer-key-MD5": base64.b64encode(hashlib.md5(b"x").digest()).decode()}, (400, "InvalidArgument")),
+        ({"x-amz-server-side-encryption": "AES256"}, (400, "InvalidArgument")),
+    ],
+    ids=["algorithm", "short-key", "md5-mismatch", "with-sse-s3"],
+)  # fmt: skip
+def test_malformed_customer_keys_store_nothing(srv, bucket, headers, expected):
+    s3 = srv.client()
+
+    def change(request, **kwargs):
+        for name, value in headers.items():
+            del request.headers[name]  # botocore's headers keep a second value beside the first otherwise
+            request.headers[name] = value
+
+    s3.meta.events.register("before-sign.s3.PutObject", change)
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket=bucket, Key="bad", Body=b"secret", **sse_c())
+    assert code(refused) == expected
+    with pytest.raises(ClientError) as missing:
+        srv.client().head_object(Bucket=bucket, Key="bad")
+    assert code(missing)[0] == 404
+
+
+def test_sse_c_over_plain_http_is_refused(tmp_path):
+    server = start(tmp_path)  # no development switch
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="http")
+        with pytest.raises(ClientError) as refused:
+            s3.put_object(Bucket="http", Key="k", Body=b"secret", **sse_c())
+        assert code(refused) == (400, "InvalidRequest")
+        assert "secure connection" in refused.value.response["Error"]["Message"]
+        assert s3.list_objects_v2(Bucket="http")["KeyCount"] == 0
+    finally:
+        server.stop()
 
 
 def test_block_size_is_the_chunk_size():

@@ -18,7 +18,7 @@ from hoard.objects.lock import LOCK_CONFIG
 from hoard.objects.versions import ENABLED, VERSIONING_CONFIG
 from hoard.s3 import tags, xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, int_param, now, operation, reject_unsupported_headers, require_bucket
+from hoard.s3.handlers.common import Context, int_param, now, operation, require_bucket
 from hoard.s3.handlers.grants import request_acl
 from hoard.s3.handlers.owners import owner_xml, requester_account
 from hoard.s3.handlers.payload import receive_document
@@ -85,7 +85,6 @@ async def list_buckets(ctx: Context) -> Response:
 @operation("CreateBucket")
 async def create_bucket(ctx: Context) -> Response:
     validate_bucket_name(ctx.bucket)
-    reject_unsupported_headers(ctx)
     owner = requester_account(ctx)
     grants = request_acl(ctx, None, owner)
     location = ""

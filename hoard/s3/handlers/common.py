@@ -188,15 +188,6 @@ def require_restored(record: ObjectRecord) -> None:
         raise S3Error("InvalidObjectState", StorageClass=record.storage_class)
 
 
-def reject_unsupported_headers(ctx: Context) -> None:
-    """Headers that ask for features Hoard does not have yet are refused, never ignored.
-    (ACL headers: ``grants.request_acl``, which needs the bucket.)"""
-    h = ctx.req.headers
-    # x-amz-server-side-encryption: each write reads it (hoard.s3.handlers.sse); SSE-C is not served yet.
-    if "x-amz-server-side-encryption-customer-algorithm" in h:
-        raise S3Error("NotImplemented", "Server-side encryption with customer keys is not implemented yet.")
-
-
 def object_headers(ctx: Context) -> dict[str, str]:
     """The Content-* headers and user metadata a write stores with the object."""
     kept: dict[str, str] = {}

@@ -25,7 +25,6 @@ from hoard.s3.handlers.common import (
     object_headers,
     operation,
     parse_http_date,
-    reject_unsupported_headers,
     require_bucket_for_write,
     require_restored,
     storage_class,
@@ -103,7 +102,16 @@ async def load_source(ctx: Context) -> ObjectRecord:
 
 
 def _copy_bytes(
-    data: ObjectData, source: ObjectRecord, start: int, end: int, algorithm: str, placement: Placement, inline: bool, key: DataKey | None, part: int
+    data: ObjectData,
+    source: ObjectRecord,
+    start: int,
+    end: int,
+    algorithm: str,
+    placement: Placement,
+    inline: bool,
+    key: DataKey | None,
+    part: int,
+    source_key: bytes | None,
 ) -> CopiedBlob:
     md5 = hashlib.md5()
     hashers: list = [md5]
@@ -114,7 +122,7 @@ def _copy_bytes(
     writer = data.writer_sync(placement, hashers, inline, key, part)
     try:
         if end >= start:
-            reader = data.open_sync(source, start, end)
+            reader = data.open_sync(source, start, end, source_key)
             try:
                 read_all(reader, writer.write)
             finally:
@@ -142,8 +150,9 @@ async def copy_bytes(
     for _ in range(5):
         start, end = span(source)
         small = inline and ctx.services.data.inline(end - start + 1)
+        source_key = sse.read_key(ctx, source, copy_source=True)  # an SSE-C source: its key, in x-amz-copy-source-...
         try:
-            copied = await asyncio.to_thread(_copy_bytes, ctx.services.data, source, start, end, algorithm, placement, small, key, part)
+            copied = await asyncio.to_thread(_copy_bytes, ctx.services.data, source, start, end, algorithm, placement, small, key, part, source_key)
             return copied, source
         except FileNotFoundError:
             source = await load_source(ctx)
@@ -153,7 +162,6 @@ async def copy_bytes(
 @operation("CopyObject")
 async def copy_object(ctx: Context) -> Response:
     check_key(ctx.key)
-    reject_unsupported_headers(ctx)
     directive = ctx.req.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
@@ -197,7 +205,7 @@ async def copy_object(ctx: Context) -> Response:
         key=ctx.key,
         blob=copied.blob,
         size=copied.size,
-        md5_hex=copied.md5_hex,
+        md5_hex=sse.etag_digest(encryption, copied.md5_hex),
         placement=placement,
         inline=copied.inline is not None,
         storage_class=sclass,
@@ -254,7 +262,7 @@ async def upload_part_copy(ctx: Context) -> Response:
     placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
     key = sse.upload_key(ctx, upload)
     copied, source = await copy_bytes(ctx, source, lambda s: _source_range(ctx, s.size), upload.checksum_algorithm, placement, inline=False, key=key, part=number)
-    part = await store_part(ctx, upload, number, copied.blob, copied.size, copied.md5_hex, copied.checksum, copied.stored)
+    part = await store_part(ctx, upload, number, copied.blob, copied.size, sse.etag_digest(upload.encryption, copied.md5_hex), copied.checksum, copied.stored)
     children: list = [("ETag", part.etag), ("LastModified", xml.format_time(part.last_modified))]
     if upload.checksum_algorithm:
         children.append((f"Checksum{upload.checksum_algorithm}", copied.checksum))

@@ -28,7 +28,6 @@ from hoard.s3.handlers.common import (
     object_headers,
     operation,
     quote_etag,
-    reject_unsupported_headers,
     require_bucket,
     require_bucket_for_write,
     storage_class,
@@ -86,7 +85,6 @@ def _checksum_choice(ctx: Context) -> tuple[str, str]:
 @operation("CreateMultipartUpload")
 async def create_multipart_upload(ctx: Context) -> Response:
     check_key(ctx.key)
-    reject_unsupported_headers(ctx)
     sclass = storage_class(ctx)
     headers = object_headers(ctx)
     algorithm, kind = _checksum_choice(ctx)
@@ -146,7 +144,7 @@ async def upload_part(ctx: Context) -> Response:
     placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
     stored = await receive_blob(ctx, MAX_PART_SIZE, placement, upload.checksum_algorithm, key=sse.upload_key(ctx, upload), part=number)
     checksum = stored.checksum_value if upload.checksum_algorithm else ""
-    part = await store_part(ctx, upload, number, stored.blob, stored.size, stored.md5_hex, checksum, stored.stored)
+    part = await store_part(ctx, upload, number, stored.blob, stored.size, sse.etag_digest(upload.encryption, stored.md5_hex), checksum, stored.stored)
     headers = {"etag": part.etag, **sse.answer_headers(upload.encryption)}
     if stored.checksum_algorithm:
         headers[checksums.header_name(stored.checksum_algorithm)] = stored.checksum_value

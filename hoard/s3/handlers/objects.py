@@ -28,7 +28,6 @@ from hoard.s3.handlers.common import (
     object_headers,
     operation,
     parse_http_date,
-    reject_unsupported_headers,
     require_body_checksum,
     require_bucket,
     require_bucket_for_write,
@@ -90,7 +89,6 @@ def checksum_headers(record: ObjectRecord) -> dict[str, str]:
 @operation("PutObject")
 async def put_object(ctx: Context) -> Response:
     check_key(ctx.key)
-    reject_unsupported_headers(ctx)
     sclass = storage_class(ctx)
     headers = object_headers(ctx)
     tag_set = tags.from_header(ctx.req.header_utf8("x-amz-tagging"))
@@ -108,7 +106,7 @@ async def put_object(ctx: Context) -> Response:
         key=ctx.key,
         blob=stored.blob,
         size=stored.size,
-        md5_hex=stored.md5_hex,
+        md5_hex=sse.etag_digest(encryption, stored.md5_hex),
         placement=placement,
         inline=stored.inline is not None,
         storage_class=sclass,
@@ -243,6 +241,7 @@ async def _read_object(ctx: Context, head: bool) -> Response:
         else:
             looked_up, preread = await ctx.store.get_version(ctx.bucket, ctx.key, version), None
         record = await readable(ctx, looked_up, version)
+        customer_key = sse.read_key(ctx, record)  # SSE-C: the version's key, before anything is told of it
         if not head:
             require_restored(record)
         check_read_conditions(ctx, record)
@@ -285,7 +284,7 @@ async def _read_object(ctx: Context, head: bool) -> Response:
             if preread is not None:
                 opened = dataclasses.replace(preread, start=start, end=end)
             else:
-                opened = await ctx.services.data.open(record, start, end)
+                opened = await ctx.services.data.open(record, start, end, customer_key)
         except FileNotFoundError:
             # Replaced between our lookup and our open: look again and serve the new version.
             continue

@@ -51,7 +51,6 @@ from hoard.s3.handlers.common import (
     check_key,
     now,
     object_headers,
-    reject_unsupported_headers,
     require_bucket_for_write,
     storage_class,
 )
@@ -127,7 +126,6 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
     put = dataclasses.replace(
         ctx, req=dataclasses.replace(ctx.req, headers=_as_headers(fields)), op=Operation("PostObject", ctx.bucket, key), auth=auth
     )
-    reject_unsupported_headers(put)
     sclass = storage_class(put)
     headers = object_headers(put)
     # The form's tags are a Tagging document (PutObject's x-amz-tagging header is query-encoded).
@@ -165,7 +163,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
         key=key,
         blob=stored.shard_id,
         size=stored.size,
-        md5_hex=digests.md5.hexdigest(),
+        md5_hex=sse.etag_digest(encryption, digests.md5.hexdigest()),
         placement=placement,
         inline=stored.inline is not None,
         storage_class=sclass,
