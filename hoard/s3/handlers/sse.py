@@ -80,11 +80,8 @@ def customer_key_of(ctx: Context, copy_source: bool = False) -> bytes | None:
     h = ctx.req.headers
     prefix = "x-amz-copy-source-" if copy_source else "x-amz-"
     names = [name.replace("x-amz-", prefix, 1) for name in CUSTOMER_HEADERS]
-    try:
-        key = customer.parse_customer_key(h.get(names[0]), h.get(names[1]), h.get(names[2]), copy_source=copy_source)
-    except customer.CustomerKeyError as e:
-        fields = {"ArgumentName": e.argument_name, "ArgumentValue": e.argument_value or ""} if e.argument_name else {}
-        raise S3Error(e.code, e.message, **fields) from None
+    # CustomerKeyError: answered as the S3 error it names (error_map).
+    key = customer.parse_customer_key(h.get(names[0]), h.get(names[1]), h.get(names[2]), copy_source=copy_source)
     if key is not None and not ctx.req.secure and not ctx.services.settings.sse_c_over_http:
         raise S3Error("InvalidRequest", "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.")
     return key
@@ -94,10 +91,7 @@ def read_key(ctx: Context, record: ObjectRecord, copy_source: bool = False) -> b
     """The customer's key a read of ``record`` needs (an SSE-C version's, checked against it
     before any byte or header goes out), None for any other version; S3's errors otherwise."""
     key = customer_key_of(ctx, copy_source)
-    try:
-        check_customer_key(record.encryption, key)
-    except customer.CustomerKeyError as e:
-        raise S3Error(e.code, e.message) from None
+    check_customer_key(record.encryption, key)
     return key
 
 
