@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
+from hoard.meta.errors import VersionChanged
 from hoard.meta.store import BuildObject, MetaStore, Precondition
 from hoard.model import Bucket, ObjectRecord, Placement
 from hoard.nowait import WouldBlock
@@ -154,7 +155,12 @@ class ObjectData:
         """
         new = dataclasses.replace(old, data_id=new_id(), replaces=old.data_id, **changes)
         eset = self.storage.set_of(old.placement)
-        fragments = await asyncio.to_thread(eset.inline_fragments, old, self.on_damage) if old.inline else None
+        try:
+            fragments = await asyncio.to_thread(eset.inline_fragments, old, self.on_damage) if old.inline else None
+        except FileNotFoundError:
+            # Its records went with an overwrite or a delete between the lookup and now: the
+            # change lost the race, as when the index refuses the swap below.
+            raise VersionChanged(f"{old.bucket}/{old.key} was replaced while its metadata was being changed") from None
         await asyncio.to_thread(eset.write_records, new, fragments)
         try:
             await store.replace_version(old, new)
