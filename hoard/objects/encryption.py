@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hoard.crypto import customer
-from hoard.crypto.chunks import BLOCK_SIZE, ChunkSpan, ChunkTampered, Decryptor, Encryptor, plain_range_to_chunks
+from hoard.crypto.chunks import BLOCK_SIZE, ChunkSpan, ChunkTampered, Decryptor, Encryptor, plain_range_to_chunks, stored_chunk_size
 from hoard.crypto.keys import KeyEnvelopeError, MasterKey, new_data_key, new_encryption_id, open_data_key, seal_data_key
 from hoard.model import Encryption, ObjectRecord
 from hoard.nowait import WouldBlock
@@ -143,19 +143,17 @@ class EncryptingWriter:
         for chunk in self._encryptor.feed(data):
             self.inner.write(chunk)
 
-    def _last_chunk(self) -> None:
-        if self._finished is None:
-            self.inner.write(self._encryptor.finish())
-
     def finish(self) -> StoredData:
-        self._last_chunk()
-        stored = self.inner.finish()
-        self._finished = StoredData(stored.shard_id, self._encryptor.plain_size, stored.inline, stored=stored.size)
-        return self._finished
+        return self._done(self.inner.finish)
 
     def commit(self) -> StoredData:
-        self._last_chunk()
-        stored = self.inner.commit()
+        return self._done(self.inner.commit)
+
+    def _done(self, step: Callable[[], StoredData]) -> StoredData:
+        """The last chunk written (once), then the inner writer's step; sizes as clients see them."""
+        if self._finished is None:
+            self.inner.write(self._encryptor.finish())
+        stored = step()
         self._finished = StoredData(stored.shard_id, self._encryptor.plain_size, stored.inline, stored=stored.size)
         return self._finished
 
@@ -182,6 +180,7 @@ RawOpen = Callable[[int, int], Any]  # stored bytes [start, end] of the version:
 class _Part:
     number: int  # 0 for a single-part object, else the part's number: bound into its chunks
     stored_offset: int  # where the part's stored bytes begin in the version's
+    plain_size: int  # the part's plaintext bytes (what its chunk lengths follow from)
     span: ChunkSpan
     decryptor: Decryptor
 
@@ -217,7 +216,7 @@ class DecryptingReader:
         part = self.parts[n]
         if n != self._open_part:
             self._switch_to(n)
-        length = _chunk_len(part.span, index)
+        length = stored_chunk_size(index, part.plain_size)
         while len(self._buffer) < length:
             assert self._raw_pieces is not None
             raw_piece = next(self._raw_pieces, None)
@@ -253,12 +252,6 @@ class DecryptingReader:
         self.segments = []
 
 
-def _chunk_len(span: ChunkSpan, index: int) -> int:
-    """The stored length of chunk ``index`` of a span: whole blocks but for the span's last."""
-    last = span.first + span.count - 1
-    return BLOCK_SIZE if index < last else span.stored_end - last * BLOCK_SIZE
-
-
 def plan(record: ObjectRecord, key: DataKey, start: int, end: int) -> list[_Part]:
     """The parts a plaintext read of bytes [start, end] touches, each with its chunks."""
     parts: list[_Part] = []
@@ -268,7 +261,7 @@ def plan(record: ObjectRecord, key: DataKey, start: int, end: int) -> list[_Part
         if lo <= hi or (seg.size == 0 and record.size == 0):
             part_number = number if record.multipart else 0
             span = plain_range_to_chunks(lo - plain_offset, hi - plain_offset + 1, seg.size) if seg.size else plain_range_to_chunks(0, 0, 0)
-            parts.append(_Part(part_number, stored_offset, span, Decryptor(key.key, key.encryption_id, part_number, seg.size)))
+            parts.append(_Part(part_number, stored_offset, seg.size, span, Decryptor(key.key, key.encryption_id, part_number, seg.size)))
         plain_offset += seg.size
         stored_offset += seg.stored_size
     return parts

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from hoard.crypto.chunks import BLOCK_SIZE, PLAIN_CHUNK
+from hoard.crypto.chunks import PLAIN_CHUNK
 from hoard.storage import record as record_file
 from hoard.storage.erasure import codec
 from hoard.storage.shardfile import ShardGeometry
@@ -453,7 +453,3 @@ def test_sse_c_over_plain_http_is_refused(tmp_path):
         assert s3.list_objects_v2(Bucket="http")["KeyCount"] == 0
     finally:
         server.stop()
-
-
-def test_block_size_is_the_chunk_size():
-    assert PLAIN_CHUNK + 28 == BLOCK_SIZE
