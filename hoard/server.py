@@ -28,13 +28,14 @@ from hoard.console.app import ConsoleApp
 from hoard.console.clients import Endpoint
 from hoard.crypto.keyfile import KeyFileError
 from hoard.crypto.keys import MasterKey, load_master_key
+from hoard.crypto.kms import BuiltinKms, document_generation
 from hoard.dashboard.history import History
 from hoard.dashboard.snapshot import DashboardSources
 from hoard.http.protocol import refusing_with
 from hoard.http.tls import ServerCertificate
 from hoard.iam.authorize import Authorizer
 from hoard.iam.credentials import Identity, load_root
-from hoard.iam.identities import Identities
+from hoard.iam.identities import Identities, account_id
 from hoard.iam.secrets import SecretBox, SecretsKeyError, load_key
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
@@ -96,6 +97,36 @@ def certificate(settings: Settings) -> ServerCertificate | None:
         return None
     # Not resolved: a folder that is a symlink re-pointed by a renewal is followed to its new place.
     return ServerCertificate(settings.certs_dir.expanduser().absolute())
+
+
+KMS_FILE = "kms.json"  # the built-in KMS's keys, sealed by the master key, on every drive
+
+
+def open_kms(deployment: Deployment) -> BuiltinKms | None:
+    """The built-in KMS (SSE-KMS), its keys kept on every drive as the other shared documents
+    are; None without a master key to seal them."""
+    if deployment.master_key is None:
+        return None
+    storage = deployment.storage
+
+    def load() -> bytes | None:
+        newest = storage.read_newest_copy(KMS_FILE, _KmsCopy.parse)
+        return newest.raw if newest is not None else None
+
+    return BuiltinKms(
+        deployment.master_key, load, lambda raw: storage.write_shared(KMS_FILE, raw),
+        region=deployment.settings.region, account=account_id(deployment.root.owner_id),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _KmsCopy:
+    generation: int
+    raw: bytes
+
+    @classmethod
+    def parse(cls, raw: bytes) -> _KmsCopy:
+        return cls(document_generation(raw), raw)
 
 
 def claim(settings: Settings, dirs: list[Path]) -> Storage:
@@ -171,7 +202,7 @@ def build_app(
     identities = Identities(storage, store, deployment.secrets, deployment.root)
     identities.load()
     remotes = Remotes(storage, deployment.secrets)  # read from the drives when needed, in any process
-    data = ObjectData(storage, report, open_tiers(settings, storage, remotes), KeyService(deployment.master_key))
+    data = ObjectData(storage, report, open_tiers(settings, storage, remotes), KeyService(deployment.master_key, open_kms(deployment)))
     if role.leader:
         reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at, tiers=data.tiers)
         healer = Healer(store, storage, data, settings.scanner_rate, settings.probe_interval, collect_reports=role.count > 1)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from hoard import __version__
 from hoard.admin.iam_api import IamAdmin
+from hoard.admin.kms_api import KmsAdmin
 from hoard.admin.lifecycle_api import LifecycleAdmin
 from hoard.admin.remotes_api import RemotesAdmin
 from hoard.admin.replication_api import ReplicationAdmin
@@ -120,6 +121,7 @@ class AdminApi:
             if sync is not None and cluster.data is not None and cluster.remotes is not None
             else None
         )
+        self.kms = KmsAdmin(cluster.data.keys.kms if cluster.data is not None else None)
         self._rebuild_task: asyncio.Task | None = None
 
     async def _buckets_owned(self, owner: str) -> list[str]:
@@ -132,6 +134,7 @@ class AdminApi:
             self.iam.routes.get((req.method, name))
             or self.replication.routes.get((req.method, name))
             or self.lifecycle.routes.get((req.method, name))
+            or self.kms.routes.get((req.method, name))
         )
         if action is None and self.remotes is not None:
             action = self.remotes.routes.get((req.method, name))

@@ -129,6 +129,14 @@ class KeyManager(Protocol):
         ...
 
 
+def document_generation(raw: bytes) -> int:
+    """The generation of a copy of BuiltinKms's document (ValueError, KeyError: not one)."""
+    document = json.loads(raw)
+    if document.get("format") != DOCUMENT_FORMAT:
+        raise ValueError("not a KMS key document")
+    return int(document.get("generation", 0))
+
+
 def context_bytes(context: Mapping[str, str]) -> bytes:
     """The encryption context as associated data: the same pairs in any order give the same bytes."""
     return json.dumps(dict(sorted(context.items())), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -158,6 +166,7 @@ class BuiltinKms:
         region: str,
         account: str,
         clock: Callable[[], float] = time.time,
+        max_age: float = 10.0,
     ) -> None:
         self._master = master
         self._load = load
@@ -168,6 +177,8 @@ class BuiltinKms:
         self._lock = threading.RLock()
         self._entries: dict[str, _Entry] | None = None
         self._aliases: dict[str, str] = {}
+        self._max_age = max_age  # seconds a process serves its view before reading the document again
+        self._read_at = 0.0
 
     # -- the KeyManager interface
 
@@ -213,7 +224,7 @@ class BuiltinKms:
             for record in document["keys"]:
                 sealed = _b64(record["material"])
                 record["material"] = base64.b64encode(reseal(sealed, old_master, new_master, _material_context(record["id"]))).decode("ascii")
-            self._save(_dump(document))
+            self._write(document)
             self._master = new_master
             self._entries = None
 
@@ -266,7 +277,7 @@ class BuiltinKms:
     def _read(self) -> dict:
         raw = self._load()
         if raw is None:
-            return {"format": DOCUMENT_FORMAT, "keys": [], "aliases": {}}
+            return {"format": DOCUMENT_FORMAT, "generation": 0, "keys": [], "aliases": {}}
         try:
             document = json.loads(raw)
         except ValueError:
@@ -276,12 +287,16 @@ class BuiltinKms:
         return document
 
     def _write(self, document: dict) -> None:
+        # Copies are kept on every drive; the one with the highest generation is the current one.
+        document["generation"] = int(document.get("generation", 0)) + 1
         self._save(_dump(document))
         self._entries = None  # read back, so that what is served is what was saved
 
     def _current(self) -> dict[str, _Entry]:
-        if self._entries is None:
+        # Read again now and then: a key another process disabled (or deleted) stops being served.
+        if self._entries is None or time.monotonic() - self._read_at > self._max_age:
             self._parse(self._read())
+            self._read_at = time.monotonic()
         assert self._entries is not None
         return self._entries
 
@@ -383,4 +398,5 @@ __all__ = [
     "KmsKeyDisabled",
     "KmsKeyNotFound",
     "context_bytes",
+    "document_generation",
 ]

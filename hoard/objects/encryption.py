@@ -11,6 +11,8 @@ is what the shard files hold.
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 from hoard.crypto import customer
 from hoard.crypto.chunks import BLOCK_SIZE, ChunkSpan, ChunkTampered, Decryptor, Encryptor, plain_range_to_chunks, stored_chunk_size
 from hoard.crypto.keys import KeyEnvelopeError, MasterKey, new_data_key, new_encryption_id, open_data_key, seal_data_key
+from hoard.crypto.kms import DEFAULT_ALIAS, KeyManager
 from hoard.model import Encryption, ObjectRecord
 from hoard.nowait import WouldBlock
 from hoard.storage.erasure_set import ShardSetWriter, StoredData
@@ -51,10 +54,12 @@ def _context(mode: str, encryption_id: str) -> bytes:
 
 
 class KeyService:
-    """The keys the object engine encrypts with: the deployment's master key (SSE-S3)."""
+    """The keys the object engine encrypts with: the deployment's master key (SSE-S3), the KMS
+    (SSE-KMS) and the customer's keys (SSE-C, never kept)."""
 
-    def __init__(self, master: MasterKey | None) -> None:
+    def __init__(self, master: MasterKey | None, kms: KeyManager | None = None) -> None:
         self.master = master
+        self.kms = kms
 
     def new_sse_s3(self) -> tuple[Encryption, DataKey]:
         """A fresh data key for a new version or upload, and the Encryption its record keeps."""
@@ -76,6 +81,23 @@ class KeyService:
         )  # fmt: skip
         return encryption, DataKey(key, encryption_id)
 
+    def new_sse_kms(self, kms_key: str | None, context: dict[str, str], bucket_key: bool = False) -> tuple[Encryption, DataKey]:
+        """A fresh data key from the KMS, under ``kms_key`` (None: the default key, alias/aws/s3)
+        for ``context`` (S3's encryption context: the client's pairs and the object's ARN), which
+        the record keeps to ask for it again. hoard.crypto.kms.KmsError if the KMS refuses."""
+        kms = self._kms()
+        try:
+            key_ref = kms_key if kms_key is not None else _default_kms_key(kms)
+            arn = kms.resolve(key_ref).arn
+            key, sealed = kms.generate_data_key(key_ref, context)
+        except KeyEnvelopeError as e:  # the KMS's own keys do not open with this master key
+            raise EncryptionUnavailable(f"the KMS's keys do not open: {e}") from None
+        encryption = Encryption(
+            SSE_KMS, new_encryption_id().hex(), base64.b64encode(sealed).decode("ascii"),
+            kms_key_id=arn, kms_context=encode_context(context), bucket_key=bucket_key,
+        )  # fmt: skip
+        return encryption, DataKey(key, bytes.fromhex(encryption.encryption_id))
+
     def data_key(self, encryption: Encryption, customer_key: bytes | None = None) -> DataKey:
         """The data key of a version's encryption, unsealed; EncryptionUnavailable if it cannot be,
         customer.CustomerKeyError for an SSE-C version read without its key or with another."""
@@ -84,6 +106,14 @@ class KeyService:
             assert customer_key is not None
             sealed = base64.b64decode(encryption.sealed_key)
             key = customer.open_data_key(customer_key, sealed, _context(SSE_C, encryption.encryption_id))
+            return DataKey(key, bytes.fromhex(encryption.encryption_id))
+        if encryption.mode == SSE_KMS:
+            # KmsError (a key disabled or gone, an envelope that does not open) is S3's answer as it is.
+            sealed = base64.b64decode(encryption.sealed_key)
+            try:
+                key = self._kms().decrypt(sealed, decode_context(encryption.kms_context))
+            except KeyEnvelopeError as e:
+                raise EncryptionUnavailable(f"the KMS's keys do not open: {e}") from None
             return DataKey(key, bytes.fromhex(encryption.encryption_id))
         if encryption.mode != SSE_S3:
             raise EncryptionUnavailable(f"{encryption.mode} is not served by this version of Hoard")
@@ -94,10 +124,37 @@ class KeyService:
             raise EncryptionUnavailable(f"the data key does not open: {e}") from None
         return DataKey(key, bytes.fromhex(encryption.encryption_id))
 
+    def _kms(self) -> KeyManager:
+        if self.kms is None:
+            raise EncryptionUnavailable("no KMS is configured")
+        return self.kms
+
     def _master(self) -> MasterKey:
         if self.master is None:
             raise EncryptionUnavailable("no master key is configured")
         return self.master
+
+
+def _default_kms_key(kms: KeyManager) -> str:
+    # The built-in store makes S3's default key (alias/aws/s3) at its first use; another KMS must have it.
+    default_key = getattr(kms, "default_key", None)
+    return default_key().key_id if default_key is not None else DEFAULT_ALIAS
+
+
+def encode_context(context: dict[str, str]) -> str:
+    """An encryption context as S3 carries it (x-amz-server-side-encryption-context): base64 of its JSON."""
+    return base64.b64encode(json.dumps(context, separators=(",", ":"), sort_keys=True).encode("utf-8")).decode("ascii")
+
+
+def decode_context(value: str) -> dict[str, str]:
+    """``encode_context``'s inverse; ValueError for anything but base64 of a JSON object of strings."""
+    try:
+        context = json.loads(base64.b64decode(value, validate=True)) if value else {}
+    except (binascii.Error, UnicodeDecodeError) as e:
+        raise ValueError(str(e)) from None
+    if not isinstance(context, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in context.items()):
+        raise ValueError("the encryption context is not a JSON object of strings")
+    return context
 
 
 def check_customer_key(encryption: Encryption | None, customer_key: bytes | None) -> None:

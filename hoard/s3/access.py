@@ -19,6 +19,8 @@ _HEADER_KEYS = (
     "x-amz-copy-source",
     "x-amz-metadata-directive",
     "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-customer-algorithm",
     "x-amz-storage-class",
     "x-amz-content-sha256",
     "x-amz-object-lock-mode",

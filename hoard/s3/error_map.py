@@ -8,12 +8,14 @@ request ends with through ``to_s3_error``.
 from __future__ import annotations
 
 from hoard.crypto.customer import CustomerKeyError
+from hoard.crypto.kms import KmsError
 from hoard.http import errors as http
 from hoard.http.response import Response
 from hoard.iam.errors import AccessDenied
 from hoard.meta import errors as meta
+from hoard.objects.encryption import EncryptionUnavailable
 from hoard.s3 import xml
-from hoard.s3.errors import S3Error
+from hoard.s3.errors import ERRORS, S3Error
 from hoard.storage.errors import ReadQuorumError, WriteQuorumError
 from hoard.tiers import TierUnavailable
 
@@ -45,6 +47,12 @@ def to_s3_error(error: BaseException) -> S3Error | None:
         case CustomerKeyError():
             fields = {"ArgumentName": error.argument_name, "ArgumentValue": error.argument_value or ""} if error.argument_name else {}
             return S3Error(error.code, error.message, **fields)
+        case KmsError() if error.code in ERRORS:
+            return S3Error(error.code, error.message, status=error.status)
+        case EncryptionUnavailable():
+            # A server without the master key (or with another) that the version was written
+            # under: a fault of its configuration, said plainly for whoever reads its answers.
+            return S3Error("InternalError", f"This server cannot open the object's data key: {error.reason}")
         case TierUnavailable():
             return S3Error("ServiceUnavailable", f"The storage tier holding this object cannot be reached now: {error}")
         case http.BadPercentEncoding():

@@ -28,6 +28,12 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InternalError": (500, "We encountered an internal error. Please try again."),
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
     "InvalidArgument": (400, "Invalid Argument"),
+    # SSE-KMS: the KMS's refusals, under the codes S3 passes on from AWS KMS.
+    "KMS.NotFoundException": (400, "The KMS key does not exist."),
+    "KMS.DisabledException": (400, "The KMS key is disabled."),
+    "KMS.InvalidCiphertextException": (400, "The sealed data key does not open."),
+    "KMS.AlreadyExistsException": (400, "The KMS alias already exists."),
+    "KMS.ValidationException": (400, "The KMS request is not valid."),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
     "InvalidEncryptionAlgorithmError": (400, "The Encryption request you specified is not valid. Supported value: AES256."),
     "InvalidDigest": (400, "The Content-MD5 or checksum you specified is not valid."),

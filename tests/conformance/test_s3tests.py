@@ -47,8 +47,16 @@ def suite_users(server: HoardServer) -> tuple[tuple[str, str], tuple[str, str]]:
     return user("s3tests-main"), user("s3tests-alt", "alt")
 
 
-def run_suite(server: HoardServer, out_dir: Path, users: tuple[tuple[str, str], tuple[str, str]], subset: Path | None = None) -> dict[str, dict]:
-    env = dict(os.environ, OUT_DIR=str(out_dir), JOBS="2", TOTAL_TIMEOUT="1800", LABEL="hoard-ci", S3_ALT_EMAIL=ALT_EMAIL)
+def suite_kms_keys(server: HoardServer) -> dict[str, str]:
+    """The two KMS keys the suite's SSE-KMS tests name (its kms_keyid and kms_keyid2), made with
+    ``hoard admin kms``, as the harness's S3_KMS_KEYID and S3_KMS_KEYID2: their ARNs, which is how
+    S3 names a key in its answers (the suite compares what it sent with what comes back)."""
+    made = [json.loads(server.admin("kms", "key", "create", "--alias", f"s3tests-{n}", "--json").stdout) for n in (1, 2)]
+    return {"S3_KMS_KEYID": made[0]["arn"], "S3_KMS_KEYID2": made[1]["arn"]}
+
+
+def run_suite(server: HoardServer, out_dir: Path, users: tuple[tuple[str, str], tuple[str, str]], kms: dict[str, str], subset: Path | None = None) -> dict[str, dict]:
+    env = dict(os.environ, OUT_DIR=str(out_dir), JOBS="2", TOTAL_TIMEOUT="1800", LABEL="hoard-ci", S3_ALT_EMAIL=ALT_EMAIL, **kms)
     if subset is not None:
         env["SUBSET"] = str(subset)
     (main_key, main_secret), (alt_key, alt_secret) = users
@@ -65,7 +73,8 @@ def test_no_expected_pass_is_lost(tmp_path):
     server = HoardServer(tmp_path / "data", env_extra={"HOARD_SSE_C_OVER_HTTP": "true"}).start()
     try:
         users = suite_users(server)
-        results = run_suite(server, tmp_path / "run", users)
+        kms = suite_kms_keys(server)
+        results = run_suite(server, tmp_path / "run", users, kms)
         expected = expected_passes()
         lost = [name for name in expected if results.get(name, {}).get("outcome") != "passed"]
         if lost:
@@ -73,7 +82,7 @@ def test_no_expected_pass_is_lost(tmp_path):
             # threads); run just those again before calling it lost.
             subset = tmp_path / "again.txt"
             subset.write_text("\n".join(lost) + "\n")
-            again = run_suite(server, tmp_path / "again", users, subset)
+            again = run_suite(server, tmp_path / "again", users, kms, subset)
             lost = [name for name in lost if again.get(name, {}).get("outcome") != "passed"]
         gained = sorted(name for name, r in results.items() if r.get("outcome") == "passed" and name not in set(expected))
         if gained:

@@ -463,7 +463,7 @@ def test_get_bucket_versioning_has_no_status(s3, bucket):
 NOT_IMPLEMENTED_BUCKET_CALLS = [
     (
         "put_bucket_encryption",
-        {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]}},
+        {"ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms:dsse"}}]}},
     ),
     ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),
     ("put_bucket_request_payment", {"RequestPaymentConfiguration": {"Payer": "Requester"}}),
@@ -498,7 +498,7 @@ def test_unimplemented_object_operations_are_501(s3, bucket, method, kwargs):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
 
 
-@pytest.mark.parametrize("kwargs", [{"ServerSideEncryption": "aws:kms"}], ids=["sse-kms"])
+@pytest.mark.parametrize("kwargs", [{"ServerSideEncryption": "aws:kms:dsse"}], ids=["dsse-kms"])
 def test_put_object_with_unimplemented_features_is_501_and_writes_nothing(s3, bucket, kwargs):
     with pytest.raises(ClientError) as e:
         s3.put_object(Bucket=bucket, Key="k", Body=b"x", **kwargs)

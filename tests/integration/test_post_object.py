@@ -324,7 +324,7 @@ def test_a_form_asking_for_sse_s3_is_stored_encrypted(v4, s3, bucket):
 
 
 def test_unimplemented_features_are_refused(v4, s3, bucket):
-    for name, value in (("x-amz-server-side-encryption", "aws:kms"),):
+    for name, value in (("x-amz-server-side-encryption", "aws:kms:dsse"),):
         post = v4.generate_presigned_post(bucket, "feature", Fields={name: value}, Conditions=[{name: value}])
         reply = _post(post["url"], post["fields"])
         assert (reply.status, reply.code) == (501, "NotImplemented"), name

@@ -193,10 +193,12 @@ def test_a_buckets_default_encryption(srv, bucket):
         (b"<ServerSideEncryptionConfiguration><Rule", (400, "MalformedXML")),
         (b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm>"
          b"<KMSMasterKeyID>k</KMSMasterKeyID></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>", (400, "InvalidArgument")),
-        (b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm>"
+        (b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms:dsse</SSEAlgorithm>"
          b"</ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>", (501, "NotImplemented")),
+        (b"<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm>"
+         b"<KMSMasterKeyID> </KMSMasterKeyID></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>", (400, "InvalidArgument")),
     ],
-    ids=["unknown-algorithm", "empty-rule", "broken-xml", "kms-key-with-aes256", "kms-not-yet"],
+    ids=["unknown-algorithm", "empty-rule", "broken-xml", "kms-key-with-aes256", "dsse-not-yet", "empty-kms-key"],
 )  # fmt: skip
 def test_bad_bucket_encryption_documents_are_refused(srv, bucket, document, expected):
     s3 = srv.client()
@@ -222,12 +224,16 @@ def test_bad_bucket_encryption_documents_are_refused(srv, bucket, document, expe
     "headers,expected",
     [
         ({"x-amz-server-side-encryption": "AES128"}, (400, "InvalidArgument")),
-        ({"x-amz-server-side-encryption": "aws:kms"}, (501, "NotImplemented")),
+        ({"x-amz-server-side-encryption": "aws:kms:dsse"}, (501, "NotImplemented")),
+        ({"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-aws-kms-key-id": "no-such-key"}, (400, "KMS.NotFoundException")),
+        ({"x-amz-server-side-encryption-aws-kms-key-id": "alias/aws/s3"}, (400, "InvalidArgument")),
+        ({"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-context": "bm90IGpzb24="}, (400, "InvalidArgument")),
+        ({"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-bucket-key-enabled": "maybe"}, (400, "InvalidArgument")),
         ({"x-amz-server-side-encryption": "AES256", "x-amz-server-side-encryption-aws-kms-key-id": "k"}, (400, "InvalidArgument")),
         ({"x-amz-server-side-encryption-customer-algorithm": "AES256", "x-amz-server-side-encryption-customer-key": "a" * 44,
           "x-amz-server-side-encryption-customer-key-MD5": "b" * 24}, (400, "InvalidArgument")),
     ],
-    ids=["unknown-mode", "kms-not-yet", "kms-key-with-aes256", "sse-c-bad-key"],
+    ids=["unknown-mode", "dsse-not-yet", "unknown-kms-key", "kms-key-without-mode", "context-not-json", "bucket-key-not-bool", "kms-key-with-aes256", "sse-c-bad-key"],
 )  # fmt: skip
 def test_bad_encryption_requests_store_nothing(srv, bucket, headers, expected):
     s3 = srv.client()
@@ -384,12 +390,25 @@ def test_sse_c_multipart_and_copies(srv, bucket):
     assert code(keyless)[0] == 400
     with pytest.raises(ClientError) as other:
         s3.upload_part(Bucket=bucket, Key="mc", UploadId=upload["UploadId"], PartNumber=1, Body=parts[0], **sse_c(OTHER))
-    assert code(other)[0] == 403
+    assert code(other) == (400, "InvalidArgument")  # a part under another key than the upload's
     done = [
         {"ETag": s3.upload_part(Bucket=bucket, Key="mc", UploadId=upload["UploadId"], PartNumber=n, Body=data, **sse_c())["ETag"], "PartNumber": n}
         for n, data in enumerate(parts, 1)
     ]
+    # A part sent again (a client's retry) keeps its ETag: not the plaintext's MD5, but the same for the same bytes.
+    again = s3.upload_part(Bucket=bucket, Key="mc", UploadId=upload["UploadId"], PartNumber=2, Body=parts[1], **sse_c())["ETag"]
+    assert again == done[1]["ETag"] and again != f'"{hashlib.md5(parts[1]).hexdigest()}"'
+    with pytest.raises(ClientError) as wrong_complete:
+        s3.complete_multipart_upload(Bucket=bucket, Key="mc", UploadId=upload["UploadId"], MultipartUpload={"Parts": done}, **sse_c(OTHER))
+    assert code(wrong_complete) == (400, "InvalidArgument")
+    # Without the key: S3 needs it at completion only for an upload created with a checksum algorithm.
     s3.complete_multipart_upload(Bucket=bucket, Key="mc", UploadId=upload["UploadId"], MultipartUpload={"Parts": done})
+    with pytest.raises(ClientError) as attributes:
+        s3.get_object_attributes(Bucket=bucket, Key="mc", ObjectAttributes=["ETag", "ObjectSize"])
+    assert code(attributes) == (400, "InvalidRequest")  # nothing told of an SSE-C object without its key
+    # botocore encodes the key itself for GET, HEAD, PUT and copies, not for GetObjectAttributes.
+    encoded = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": base64.b64encode(CUSTOMER).decode(), "SSECustomerKeyMD5": base64.b64encode(hashlib.md5(CUSTOMER).digest()).decode()}
+    assert s3.get_object_attributes(Bucket=bucket, Key="mc", ObjectAttributes=["ObjectSize"], **encoded)["ObjectSize"] == 5 * MiB + 103
     body = b"".join(parts)
     assert s3.get_object(Bucket=bucket, Key="mc", **sse_c())["Body"].read() == body
     # SSE-C -> SSE-S3 -> SSE-C (another key) -> plain: each copy reads its source with the source's key.

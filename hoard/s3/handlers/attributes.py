@@ -7,6 +7,7 @@ from hoard.http.response import Response, xml_response
 from hoard.model import ObjectRecord
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
+from hoard.s3.handlers import sse
 from hoard.s3.handlers.common import Context, check_key, http_date, operation
 from hoard.s3.handlers.objects import get_record
 from hoard.s3.handlers.versioning import version_headers
@@ -63,6 +64,7 @@ async def get_object_attributes(ctx: Context) -> Response:
     max_parts = min(_header_int(ctx, "x-amz-max-parts", MAX_PARTS, 0), MAX_PARTS)
     marker = _header_int(ctx, "x-amz-part-number-marker", 0, 0)
     record = await get_record(ctx)
+    sse.read_key(ctx, record)  # an SSE-C version tells nothing of itself without its key, as S3
     children: list = []
     # In the order of botocore's output shape, which is S3's.
     if "ETag" in wanted:

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from hoard import xmldoc
 from hoard.http.response import Response, xml_response
-from hoard.objects.encryption import ENCRYPTION_CONFIG, SSE_S3
+from hoard.objects.encryption import ENCRYPTION_CONFIG, SSE_KMS, SSE_S3
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context, operation, require_body_checksum, require_bucket
 from hoard.s3.handlers.payload import receive_document
-from hoard.s3.handlers.sse import KMS_MODES
+from hoard.s3.handlers.sse import DSSE, KMS_MODES
 
 ALGORITHMS = (SSE_S3, *KMS_MODES)
 
 
 def parse(body: bytes) -> dict:
-    """The configuration as kept: ``{"algorithm": "AES256", "bucketKey": bool}``; S3's errors."""
+    """The configuration as kept: ``{"algorithm": "AES256" or "aws:kms", "bucketKey": bool}`` and
+    for aws:kms the ``kmsKeyId`` given, if any (checked when a write uses it, as S3 does); S3's errors."""
     root = xml.parse(body)
     try:
         if xmldoc.tag(root) != "ServerSideEncryptionConfiguration":
@@ -41,9 +42,15 @@ def parse(body: bytes) -> dict:
         raise S3Error("MalformedXML")
     if key_el is not None and algorithm not in KMS_MODES:
         raise S3Error("InvalidArgument", "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse")
-    if algorithm in KMS_MODES:
-        raise S3Error("NotImplemented", "Server-side encryption with KMS keys (SSE-KMS) is not implemented yet.")
-    return {"algorithm": algorithm, "bucketKey": bucket_key == "true"}
+    if algorithm == DSSE:
+        raise S3Error("NotImplemented", "Dual-layer server-side encryption with KMS keys (DSSE-KMS) is not implemented yet.")
+    config = {"algorithm": algorithm, "bucketKey": bucket_key == "true"}
+    if key_el is not None:
+        kms_key = xmldoc.text(key_el).strip()
+        if not kms_key:
+            raise S3Error("InvalidArgument", "The KMSMasterKeyID must not be empty.")
+        config["kmsKeyId"] = kms_key
+    return config
 
 
 @operation("PutBucketEncryption")
@@ -61,7 +68,10 @@ async def get_bucket_encryption(ctx: Context) -> Response:
     config = bucket.config.get(ENCRYPTION_CONFIG)
     if not config:
         raise S3Error("ServerSideEncryptionConfigurationNotFoundError", BucketName=ctx.bucket)
-    rule = [("ApplyServerSideEncryptionByDefault", [("SSEAlgorithm", config["algorithm"])]), ("BucketKeyEnabled", bool(config.get("bucketKey")))]
+    default = [("SSEAlgorithm", config["algorithm"])]
+    if config["algorithm"] == SSE_KMS and config.get("kmsKeyId"):
+        default.append(("KMSMasterKeyID", config["kmsKeyId"]))
+    rule = [("ApplyServerSideEncryptionByDefault", default), ("BucketKeyEnabled", bool(config.get("bucketKey")))]
     return xml_response(xml.render("ServerSideEncryptionConfiguration", [("Rule", rule)]))
 
 

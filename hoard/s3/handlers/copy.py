@@ -205,7 +205,7 @@ async def copy_object(ctx: Context) -> Response:
         key=ctx.key,
         blob=copied.blob,
         size=copied.size,
-        md5_hex=sse.etag_digest(encryption, copied.md5_hex),
+        md5_hex=sse.etag_digest(encryption, key, copied.md5_hex),
         placement=placement,
         inline=copied.inline is not None,
         storage_class=sclass,
@@ -225,7 +225,7 @@ async def copy_object(ctx: Context) -> Response:
     children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]
     if algorithm:
         children += [("ChecksumType", "FULL_OBJECT"), (f"Checksum{algorithm}", copied.checksum)]
-    headers = {**checksum_headers(record), **version_headers(record), **copy_source_headers(ctx, source), **sse.record_headers(record)}
+    headers = {**checksum_headers(record), **version_headers(record), **copy_source_headers(ctx, source), **sse.write_headers(record.encryption)}
     return xml_response(xml.render("CopyObjectResult", children), headers=headers)
 
 
@@ -262,7 +262,7 @@ async def upload_part_copy(ctx: Context) -> Response:
     placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
     key = sse.upload_key(ctx, upload)
     copied, source = await copy_bytes(ctx, source, lambda s: _source_range(ctx, s.size), upload.checksum_algorithm, placement, inline=False, key=key, part=number)
-    part = await store_part(ctx, upload, number, copied.blob, copied.size, sse.etag_digest(upload.encryption, copied.md5_hex), copied.checksum, copied.stored)
+    part = await store_part(ctx, upload, number, copied.blob, copied.size, sse.etag_digest(upload.encryption, key, copied.md5_hex), copied.checksum, copied.stored)
     children: list = [("ETag", part.etag), ("LastModified", xml.format_time(part.last_modified))]
     if upload.checksum_algorithm:
         children.append((f"Checksum{upload.checksum_algorithm}", copied.checksum))

@@ -114,7 +114,7 @@ async def create_multipart_upload(ctx: Context) -> Response:
         **lock.fields(),
     )
     await ctx.store.create_upload(upload)
-    extra = sse.answer_headers(encryption)
+    extra = sse.write_headers(encryption)
     if algorithm:
         extra.update({"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind})
     body = xml.render(
@@ -142,9 +142,10 @@ async def upload_part(ctx: Context) -> Response:
         # The parts of a locked object come with a Content-MD5 or checksum, as its PUT would.
         require_body_integrity(ctx)
     placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
-    stored = await receive_blob(ctx, MAX_PART_SIZE, placement, upload.checksum_algorithm, key=sse.upload_key(ctx, upload), part=number)
+    key = sse.upload_key(ctx, upload)
+    stored = await receive_blob(ctx, MAX_PART_SIZE, placement, upload.checksum_algorithm, key=key, part=number)
     checksum = stored.checksum_value if upload.checksum_algorithm else ""
-    part = await store_part(ctx, upload, number, stored.blob, stored.size, sse.etag_digest(upload.encryption, stored.md5_hex), checksum, stored.stored)
+    part = await store_part(ctx, upload, number, stored.blob, stored.size, sse.etag_digest(upload.encryption, key, stored.md5_hex), checksum, stored.stored)
     headers = {"etag": part.etag, **sse.answer_headers(upload.encryption)}
     if stored.checksum_algorithm:
         headers[checksums.header_name(stored.checksum_algorithm)] = stored.checksum_value
@@ -240,6 +241,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
             return retried
         raise
     precondition = write_precondition(ctx, started=upload.initiated)
+    sse.check_complete_key(ctx, upload)
     requested = _requested_parts(await receive_document(ctx, body_checksum=False), upload.checksum_algorithm)
     claimed_object_checksum = None
     data = ctx.services.data

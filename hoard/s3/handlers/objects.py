@@ -106,7 +106,7 @@ async def put_object(ctx: Context) -> Response:
         key=ctx.key,
         blob=stored.blob,
         size=stored.size,
-        md5_hex=sse.etag_digest(encryption, stored.md5_hex),
+        md5_hex=sse.etag_digest(encryption, key, stored.md5_hex),
         placement=placement,
         inline=stored.inline is not None,
         storage_class=sclass,
@@ -126,7 +126,7 @@ async def put_object(ctx: Context) -> Response:
     await note_owner(ctx, bucket, owner)
     await ctx.services.data.commit_version(ctx.store, record, stored.inline, precondition, stored.pending)
     return Response(
-        headers={"etag": record.etag, **checksum_headers(record), **version_headers(record), **expiration_header(ctx, bucket, record), **sse.record_headers(record)}
+        headers={"etag": record.etag, **checksum_headers(record), **version_headers(record), **expiration_header(ctx, bucket, record), **sse.write_headers(record.encryption)}
     )
 
 
@@ -234,6 +234,7 @@ def header_safe(param: str, value: str) -> str:
 
 async def _read_object(ctx: Context, head: bool) -> Response:
     check_key(ctx.key)
+    sse.refuse_on_read(ctx)
     version = requested_version(ctx)
     for _attempt in range(5):
         if version is None:

@@ -163,7 +163,7 @@ async def _upload(ctx: Context, authenticator: Authenticator, events: AsyncGener
         key=key,
         blob=stored.shard_id,
         size=stored.size,
-        md5_hex=sse.etag_digest(encryption, digests.md5.hexdigest()),
+        md5_hex=sse.etag_digest(encryption, data_key, digests.md5.hexdigest()),
         placement=placement,
         inline=stored.inline is not None,
         storage_class=sclass,

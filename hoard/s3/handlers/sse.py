@@ -2,28 +2,41 @@
 the bucket's default encryption), the customer's key of SSE-C (``x-amz-server-side-encryption-
 customer-*``, and ``x-amz-copy-source-...`` for a copy's source), and the headers answers carry.
 
-SSE-S3 (AES256) and SSE-C are served; SSE-KMS is answered 501 NotImplemented, never stored in clear.
+SSE-S3 (AES256), SSE-KMS (aws:kms, through the KMS ``hoard.crypto.kms`` describes) and SSE-C are
+served; dual-layer SSE-KMS (aws:kms:dsse) is answered 501 NotImplemented, never stored in clear.
 """
 
 from __future__ import annotations
 
-import secrets
+import hashlib
+import hmac
 
 from hoard.crypto import customer
 from hoard.model import Bucket, Encryption, ObjectRecord, Upload
-from hoard.objects.encryption import SSE_C, SSE_S3, DataKey, EncryptionUnavailable, check_customer_key, default_mode
+from hoard.objects.encryption import (
+    ENCRYPTION_CONFIG,
+    SSE_C,
+    SSE_KMS,
+    SSE_S3,
+    DataKey,
+    EncryptionUnavailable,
+    check_customer_key,
+    decode_context,
+    default_mode,
+)
 from hoard.s3.errors import S3Error
 from hoard.s3.handlers.common import Context
 
 SSE_HEADER = "x-amz-server-side-encryption"
-KMS_HEADERS = (
-    "x-amz-server-side-encryption-aws-kms-key-id",
-    "x-amz-server-side-encryption-context",
-    "x-amz-server-side-encryption-bucket-key-enabled",
-)
+KMS_KEY_HEADER = "x-amz-server-side-encryption-aws-kms-key-id"
+CONTEXT_HEADER = "x-amz-server-side-encryption-context"
+BUCKET_KEY_HEADER = "x-amz-server-side-encryption-bucket-key-enabled"
+KMS_HEADERS = (KMS_KEY_HEADER, CONTEXT_HEADER, BUCKET_KEY_HEADER)
+DSSE = "aws:kms:dsse"
+MAX_CONTEXT = 8192  # bytes of the context header; KMS allows about as much
 # As requests arrive (hoard.http lower-cases header names).
 CUSTOMER_HEADERS = tuple(h.lower() for h in (customer.HEADER_ALGORITHM, customer.HEADER_KEY, customer.HEADER_KEY_MD5))
-KMS_MODES = ("aws:kms", "aws:kms:dsse")
+KMS_MODES = (SSE_KMS, DSSE)
 
 
 def requested_mode(ctx: Context, bucket: Bucket) -> str | None:
@@ -39,8 +52,10 @@ def requested_mode(ctx: Context, bucket: Bucket) -> str | None:
         if any(name in h for name in KMS_HEADERS):
             raise S3Error("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms", ArgumentName=SSE_HEADER)
         return default_mode(bucket.config)
-    if mode in KMS_MODES:
-        raise S3Error("NotImplemented", "Server-side encryption with KMS keys (SSE-KMS) is not implemented yet.")
+    if mode == DSSE:
+        raise S3Error("NotImplemented", "Dual-layer server-side encryption with KMS keys (DSSE-KMS) is not implemented yet.")
+    if mode == SSE_KMS:
+        return mode
     if mode != SSE_S3:
         raise S3Error("InvalidArgument", "The encryption method specified is not supported", ArgumentName=SSE_HEADER, ArgumentValue=mode)
     if any(name in h for name in KMS_HEADERS):
@@ -53,12 +68,51 @@ def new_key(ctx: Context, bucket: Bucket) -> tuple[Encryption | None, DataKey | 
     mode = requested_mode(ctx, bucket)
     if mode is None:
         return None, None
-    if mode == SSE_C:
-        return ctx.services.data.keys.new_sse_c(customer_key_of(ctx))
+    keys = ctx.services.data.keys
     try:
-        return ctx.services.data.keys.new_sse_s3()
+        if mode == SSE_C:
+            return keys.new_sse_c(customer_key_of(ctx))
+        if mode == SSE_KMS:
+            kms_key, bucket_key = _kms_choice(ctx, bucket)
+            return keys.new_sse_kms(kms_key, kms_context(ctx), bucket_key)
+        return keys.new_sse_s3()
     except EncryptionUnavailable as e:
         raise S3Error("InternalError", f"Server-side encryption is not available: {e.reason}.") from None
+
+
+def _kms_choice(ctx: Context, bucket: Bucket) -> tuple[str | None, bool]:
+    """The KMS key (None: S3's default, alias/aws/s3) and the bucket-key flag of a new SSE-KMS
+    version: the request's headers, else the bucket's default encryption."""
+    h = ctx.req.headers
+    config = bucket.config.get(ENCRYPTION_CONFIG) or {}
+    from_bucket = SSE_HEADER not in h and config.get("algorithm") == SSE_KMS
+    kms_key = h.get(KMS_KEY_HEADER)
+    if kms_key is None and from_bucket:
+        kms_key = config.get("kmsKeyId")
+    if kms_key is not None and not kms_key.strip():
+        raise S3Error("InvalidArgument", "The KMS key id must not be empty.", ArgumentName=KMS_KEY_HEADER)
+    flag = h.get(BUCKET_KEY_HEADER)
+    if flag is None:
+        return kms_key, bool(config.get("bucketKey")) if config.get("algorithm") == SSE_KMS else False
+    if flag.lower() not in ("true", "false"):
+        raise S3Error("InvalidArgument", "The bucket key setting must be true or false.", ArgumentName=BUCKET_KEY_HEADER, ArgumentValue=flag)
+    return kms_key, flag.lower() == "true"
+
+
+def kms_context(ctx: Context) -> dict[str, str]:
+    """S3's encryption context for a new SSE-KMS version: the pairs the client sent (base64 of a
+    JSON object, x-amz-server-side-encryption-context) and the object's ARN, as S3 adds it."""
+    raw = ctx.req.headers.get(CONTEXT_HEADER)
+    context: dict[str, str] = {}
+    if raw is not None:
+        try:
+            if len(raw) > MAX_CONTEXT:
+                raise ValueError("too long")
+            context = decode_context(raw)
+        except ValueError:
+            raise S3Error("InvalidArgument", "The encryption context must be base64 of a JSON object of strings.", ArgumentName=CONTEXT_HEADER) from None
+    context.setdefault("aws:s3:arn", f"arn:aws:s3:::{ctx.bucket}/{ctx.key}")
+    return context
 
 
 def upload_key(ctx: Context, upload: Upload) -> DataKey | None:
@@ -66,10 +120,32 @@ def upload_key(ctx: Context, upload: Upload) -> DataKey | None:
     if upload.encryption is None:
         return None
     key = customer_key_of(ctx) if upload.encryption.mode == SSE_C else None
+    if key is not None and not customer.matches(key, upload.encryption.customer_fingerprint):
+        # A part sent under another key than the upload's is a bad request (a read with another
+        # key is refused as AccessDenied: nothing is told of the object).
+        raise _not_the_uploads_key()
     try:
         return ctx.services.data.keys.data_key(upload.encryption, key)
     except EncryptionUnavailable as e:
         raise S3Error("InternalError", f"The upload's data key is not available: {e.reason}.") from None
+
+
+def check_complete_key(ctx: Context, upload: Upload) -> None:
+    """CompleteMultipartUpload of an SSE-C upload: the customer's key is needed only when the
+    upload was created with a checksum algorithm (S3's API reference); a key sent must be the upload's."""
+    if upload.encryption is None or upload.encryption.mode != SSE_C:
+        return
+    key = customer_key_of(ctx)
+    if key is None:
+        if upload.checksum_algorithm:
+            raise customer.key_required()
+        return
+    if not customer.matches(key, upload.encryption.customer_fingerprint):
+        raise _not_the_uploads_key()
+
+
+def _not_the_uploads_key() -> S3Error:
+    return S3Error("InvalidArgument", "The customer key does not match the one the multipart upload was created with.", ArgumentName=CUSTOMER_HEADERS[1])
 
 
 def customer_key_of(ctx: Context, copy_source: bool = False) -> bytes | None:
@@ -87,6 +163,14 @@ def customer_key_of(ctx: Context, copy_source: bool = False) -> bytes | None:
     return key
 
 
+def refuse_on_read(ctx: Context) -> None:
+    """S3 refuses a read (GET, HEAD) that names an encryption mode or KMS key: how a version is
+    encrypted was settled when it was written (SSE-C's key headers are another matter: ``read_key``)."""
+    for name in (SSE_HEADER, *KMS_HEADERS):
+        if name in ctx.req.headers:
+            raise S3Error("InvalidArgument", f"The {name} header is not supported for this operation.", ArgumentName=name, ArgumentValue=ctx.req.headers[name])
+
+
 def read_key(ctx: Context, record: ObjectRecord, copy_source: bool = False) -> bytes | None:
     """The customer's key a read of ``record`` needs (an SSE-C version's, checked against it
     before any byte or header goes out), None for any other version; S3's errors otherwise."""
@@ -101,14 +185,32 @@ def answer_headers(encryption: Encryption | None) -> dict[str, str]:
         return {}
     if encryption.mode == SSE_C:
         return {CUSTOMER_HEADERS[0]: customer.ALGORITHM, CUSTOMER_HEADERS[2]: encryption.customer_key_md5}
+    if encryption.mode == SSE_KMS:
+        headers = {SSE_HEADER: SSE_KMS, KMS_KEY_HEADER: encryption.kms_key_id}
+        if encryption.bucket_key:
+            headers[BUCKET_KEY_HEADER] = "true"
+        return headers
     return {SSE_HEADER: encryption.mode}
 
 
-def etag_digest(encryption: Encryption | None, md5_hex: str) -> str:
-    """What an object's ETag is made of: the plaintext's MD5, except for SSE-C, whose ETag S3
-    makes something else (the MD5 of the plaintext would tell what an encrypted object holds)."""
-    if encryption is not None and encryption.mode == SSE_C:
-        return secrets.token_hex(16)
+def write_headers(encryption: Encryption | None) -> dict[str, str]:
+    """``answer_headers`` for the answer to a write (PutObject, CopyObject, CreateMultipartUpload),
+    which S3 also gives the encryption context of an SSE-KMS version."""
+    headers = answer_headers(encryption)
+    if encryption is not None and encryption.mode == SSE_KMS:
+        headers[CONTEXT_HEADER] = encryption.kms_context
+    return headers
+
+
+def etag_digest(encryption: Encryption | None, key: DataKey | None, md5_hex: str) -> str:
+    """What an object's (or a part's) ETag is made of: the plaintext's MD5, except for SSE-C and
+    SSE-KMS, whose ETags S3 makes something else (the MD5 of the plaintext would tell what an
+    encrypted object holds to anyone who can guess it). Here that is the MD5 under an HMAC keyed
+    by the data key: nothing without the key, and the same for the same bytes sent again under it
+    (a part uploaded twice keeps its ETag, as clients that retry a part expect)."""
+    if encryption is not None and encryption.mode in (SSE_C, SSE_KMS):
+        assert key is not None
+        return hmac.new(key.key, b"hoard-etag:" + bytes.fromhex(md5_hex), hashlib.sha256).hexdigest()[:32]
     return md5_hex
 
 

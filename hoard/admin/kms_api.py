@@ -1,0 +1,73 @@
+"""The admin API's KMS (``hoard admin kms``): the named keys SSE-KMS encrypts under, kept by the
+built-in key store (``hoard.crypto.kms.BuiltinKms``) sealed by the master key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from hoard.admin.iam_api import _param, json_answer
+from hoard.crypto.kms import BuiltinKms, KeyManager, KmsError, KmsKey
+from hoard.http.request import Request
+from hoard.http.response import Response
+from hoard.s3.auth.authenticate import AuthContext
+from hoard.s3.errors import S3Error
+
+Handler = Callable[[Request, AuthContext], Awaitable[Response]]
+
+
+def key_json(key: KmsKey) -> dict:
+    return {
+        "key_id": key.key_id, "arn": key.arn, "description": key.description, "created": key.created,
+        "state": key.state, "aliases": list(key.aliases),
+    }  # fmt: skip
+
+
+def _refused(e: KmsError) -> S3Error:
+    return S3Error(e.code, e.message, status=e.status) if e.status != 500 else S3Error("InternalError", e.message)
+
+
+class KmsAdmin:
+    def __init__(self, kms: KeyManager | None) -> None:
+        self.kms = kms
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("GET", "kms/keys"): self.list_keys,
+            ("POST", "kms/keys"): self.create_key,
+            ("POST", "kms/key/state"): self.set_state,
+        }
+
+    def _store(self) -> BuiltinKms:
+        if not isinstance(self.kms, BuiltinKms):
+            # An external KMS's keys are made and listed with its own tools.
+            raise S3Error("InvalidRequest", "This server has no built-in KMS (it has no master key, or uses another KMS).")
+        return self.kms
+
+    async def list_keys(self, req: Request, auth: AuthContext) -> Response:
+        store = self._store()
+        try:
+            keys = await asyncio.to_thread(store.list_keys)
+        except KmsError as e:
+            raise _refused(e) from None
+        return json_answer({"keys": [key_json(k) for k in keys]})
+
+    async def create_key(self, req: Request, auth: AuthContext) -> Response:
+        """Query: description, alias (alias/NAME), both optional."""
+        store = self._store()
+        alias = req.params.get("alias") or None
+        try:
+            key = await asyncio.to_thread(store.create_key, req.params.get("description", ""), alias)
+        except KmsError as e:
+            raise _refused(e) from None
+        return json_answer(key_json(key))
+
+    async def set_state(self, req: Request, auth: AuthContext) -> Response:
+        """Query: key (an id, ARN or alias), state (Enabled or Disabled)."""
+        store = self._store()
+        state = _param(req, "state")
+        if state not in ("Enabled", "Disabled"):
+            raise S3Error("InvalidArgument", "state is Enabled or Disabled.", ArgumentName="state")
+        try:
+            key = await asyncio.to_thread(store.set_enabled, _param(req, "key"), state == "Enabled")
+        except KmsError as e:
+            raise _refused(e) from None
+        return json_answer(key_json(key))
