@@ -27,7 +27,7 @@ from hoard.config import Settings, parse_address
 from hoard.console.app import ConsoleApp
 from hoard.console.clients import Endpoint
 from hoard.crypto.keyfile import KeyFileError
-from hoard.crypto.keys import MasterKey, load_master_key
+from hoard.crypto.keys import MasterKey, load_master_key, read_master_key_file
 from hoard.crypto.kms import BuiltinKms, document_generation
 from hoard.dashboard.history import History
 from hoard.dashboard.snapshot import DashboardSources
@@ -43,6 +43,7 @@ from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import ObjectData
 from hoard.objects.encryption import KeyService
 from hoard.objects.index import open_index
+from hoard.objects.rotation import MASTER_KEY_RECORD, MasterKeyRecord, MasterKeyRotation
 from hoard.objects.tiering import COLD_TIER, IA_TIER
 from hoard.observe import Observer
 from hoard.process_role import ProcessRole
@@ -82,6 +83,7 @@ class Deployment:
     started_at: float  # the orphan sweep spares files younger than this
     certificate: ServerCertificate | None = None  # HTTPS, read before the fork: every worker serves it
     master_key: MasterKey | None = None  # seals the data keys of encrypted versions (SSE-S3)
+    master_keys: MasterKeys | None = None  # where the master key came from, and what the drives say of it
 
 
 def open_store(settings: Settings, index: Path) -> SqliteMetaStore:
@@ -102,7 +104,52 @@ def certificate(settings: Settings) -> ServerCertificate | None:
 KMS_FILE = "kms.json"  # the built-in KMS's keys, sealed by the master key, on every drive
 
 
-def open_kms(deployment: Deployment) -> BuiltinKms | None:
+@dataclass(frozen=True)
+class MasterKeys:
+    """The master key as ``prepare`` found it: its file (None for a key in the settings), the
+    retired keys the file still holds (a rotation cut short), and why new encrypted versions
+    must be refused ("" if they need not be)."""
+
+    key_file: Path | None
+    previous: tuple[MasterKey, ...]
+    refuse_writes: str
+
+
+def check_master_key(storage: Storage, master: MasterKey, previous: list[MasterKey]) -> str:
+    """Compare the master key with the one the drives record (recording it if none is yet):
+    "" if it is the deployment's, else why encrypted writes are refused."""
+    record = storage.read_newest_copy(MASTER_KEY_RECORD, MasterKeyRecord.parse)
+    known = {master.key_id, *(k.key_id for k in previous)}
+    if record is None:
+        storage.write_shared(MASTER_KEY_RECORD, MasterKeyRecord(1, master.key_id).to_json())
+        return ""
+    if record.key_id in known:
+        return ""
+    return (
+        f"this server's master key ({master.key_id}) is not the deployment's ({record.key_id}, as its drives record it; "
+        "an older key after a rotation, or another deployment's): set HOARD_MASTER_KEY_FILE to the deployment's key file"
+    )
+
+
+def save_master_key_record(storage: Storage, key_id: str) -> None:
+    current = storage.read_newest_copy(MASTER_KEY_RECORD, MasterKeyRecord.parse)
+    storage.write_shared(MASTER_KEY_RECORD, MasterKeyRecord((current.generation if current else 0) + 1, key_id).to_json())
+
+
+def open_keys(deployment: Deployment) -> KeyService:
+    """The keys the object engine encrypts with, the built-in KMS among them."""
+    found = deployment.master_keys
+    keys = KeyService(
+        deployment.master_key,
+        key_file=found.key_file if found else None,
+        previous=found.previous if found else (),
+        refuse_writes=found.refuse_writes if found else "",
+    )
+    keys.kms = open_kms(deployment, keys)
+    return keys
+
+
+def open_kms(deployment: Deployment, keys: KeyService) -> BuiltinKms | None:
     """The built-in KMS (SSE-KMS), its keys kept on every drive as the other shared documents
     are; None without a master key to seal them."""
     if deployment.master_key is None:
@@ -115,7 +162,7 @@ def open_kms(deployment: Deployment) -> BuiltinKms | None:
 
     return BuiltinKms(
         deployment.master_key, load, lambda raw: storage.write_shared(KMS_FILE, raw),
-        region=deployment.settings.region, account=account_id(deployment.root.owner_id),
+        region=deployment.settings.region, account=account_id(deployment.root.owner_id), master_for=keys.master_for,
     )  # fmt: skip
 
 
@@ -168,6 +215,11 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
         raise SecretsKeyError(str(e)) from None
     if master_made:
         log.warning("made the master key %s: keep it, and a copy apart from the data; without it encrypted objects cannot be read", master_file)
+    previous = read_master_key_file(master_file)[1:] if master_file is not None else []
+    refusal = check_master_key(storage, master, previous)
+    if refusal:
+        log.error("encrypted objects will not be served or written: %s", refusal)
+    master_keys = MasterKeys(master_file, tuple(previous), refusal)
     root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key, box)
     store, rebuilt = open_index(storage, root.owner_id, settings.region, lambda path: open_store(settings, path))
     if rebuilt:
@@ -180,7 +232,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
         open_tiers(settings, storage, remotes)  # refused here, before any process serves
     except ValueError as e:
         raise TierSettingError(str(e)) from None
-    return Deployment(settings, storage, root, generated, box, store.path, started_at, certificate, master), store
+    return Deployment(settings, storage, root, generated, box, store.path, started_at, certificate, master, master_keys), store
 
 
 def build_app(
@@ -202,7 +254,8 @@ def build_app(
     identities = Identities(storage, store, deployment.secrets, deployment.root)
     identities.load()
     remotes = Remotes(storage, deployment.secrets)  # read from the drives when needed, in any process
-    data = ObjectData(storage, report, open_tiers(settings, storage, remotes), KeyService(deployment.master_key, open_kms(deployment)))
+    keys = open_keys(deployment)
+    data = ObjectData(storage, report, open_tiers(settings, storage, remotes), keys)
     if role.leader:
         reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at, tiers=data.tiers)
         healer = Healer(store, storage, data, settings.scanner_rate, settings.probe_interval, collect_reports=role.count > 1)
@@ -213,12 +266,16 @@ def build_app(
         sites = SiteSync(identities, store, data, remotes)
         lifecycle = LifecycleWorker(store, data, settings.lifecycle_day_seconds, settings.lifecycle_rate)
         tier_worker = TierWorker(store, data, settings.lifecycle_day_seconds)
-        background = [monitor, healer, reclaimer, replicator, sites, lifecycle, tier_worker]
+        kms = keys.kms if isinstance(keys.kms, BuiltinKms) else None
+        rotation = MasterKeyRotation(keys, store, data, kms, lambda key_id: save_master_key_record(storage, key_id))
+        background = [monitor, healer, reclaimer, replicator, sites, lifecycle, tier_worker, rotation]
         history = History(settings.dashboard_sample_seconds)  # the dashboard's last hour of traffic, summed over every worker
         background.append(history)
         # The same list: a certificate watcher appended below is reported too.
         dashboard = DashboardSources(storage, store, role, deployment.started_at, background, healer, history, data.tiers, settings)
-        admin = AdminApi(Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites, lifecycle, tier_worker))
+        admin = AdminApi(
+            Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites, lifecycle, tier_worker, rotation)
+        )
     else:
         assert role.leader_address is not None
         # The leader's unix socket is served by the same uvicorn as its port, so with TLS too.

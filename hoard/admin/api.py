@@ -29,6 +29,7 @@ from hoard.iam.identities import Identities
 from hoard.meta.store import MetaStore
 from hoard.objects.data import ObjectData
 from hoard.objects.index import rebuild
+from hoard.objects.rotation import MasterKeyRotation
 from hoard.replication.remotes import Remotes
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
@@ -70,6 +71,7 @@ class Cluster:
     site_sync: SiteSync | None = None  # site replication's loop and what it last found
     lifecycle: LifecycleWorker | None = None  # what the lifecycle worker did (hoard admin lifecycle)
     tier_worker: TierWorker | None = None  # what the tier worker did
+    rotation: MasterKeyRotation | None = None  # master key rotation (hoard admin kms rotate)
 
 
 @dataclass
@@ -121,7 +123,7 @@ class AdminApi:
             if sync is not None and cluster.data is not None and cluster.remotes is not None
             else None
         )
-        self.kms = KmsAdmin(cluster.data.keys.kms if cluster.data is not None else None)
+        self.kms = KmsAdmin(cluster.data.keys.kms if cluster.data is not None else None, cluster.rotation)
         self._rebuild_task: asyncio.Task | None = None
 
     async def _buckets_owned(self, owner: str) -> list[str]:

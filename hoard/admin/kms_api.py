@@ -10,6 +10,7 @@ from hoard.admin.iam_api import _param, json_answer
 from hoard.crypto.kms import BuiltinKms, KeyManager, KmsError, KmsKey
 from hoard.http.request import Request
 from hoard.http.response import Response
+from hoard.objects.rotation import MasterKeyRotation, RotationRefused
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 
@@ -28,9 +29,12 @@ def _refused(e: KmsError) -> S3Error:
 
 
 class KmsAdmin:
-    def __init__(self, kms: KeyManager | None) -> None:
+    def __init__(self, kms: KeyManager | None, rotation: MasterKeyRotation | None = None) -> None:
         self.kms = kms
+        self.rotation = rotation
         self.routes: dict[tuple[str, str], Handler] = {
+            ("POST", "kms/rotate"): self.rotate,
+            ("GET", "kms/rotate"): self.rotation_status,
             ("GET", "kms/keys"): self.list_keys,
             ("POST", "kms/keys"): self.create_key,
             ("POST", "kms/key/state"): self.set_state,
@@ -71,3 +75,19 @@ class KmsAdmin:
         except KmsError as e:
             raise _refused(e) from None
         return json_answer(key_json(key))
+
+    async def rotate(self, req: Request, auth: AuthContext) -> Response:
+        """Start a master key rotation (or carry on the one under way); the answer is its job."""
+        if self.rotation is None:
+            raise S3Error("InvalidRequest", "This process does not rotate keys.")
+        try:
+            job = self.rotation.begin()
+        except RotationRefused as e:
+            raise S3Error("InvalidRequest", f"The master key cannot be rotated: {e}.") from None
+        except OSError as e:
+            raise S3Error("InternalError", f"The new master key could not be written: {e.strerror or e}.") from None
+        return json_answer(job.to_json())
+
+    async def rotation_status(self, req: Request, auth: AuthContext) -> Response:
+        job = self.rotation.job if self.rotation is not None else None
+        return json_answer(job.to_json() if job is not None else {"state": "none", "running": False})

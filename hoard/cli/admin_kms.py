@@ -91,3 +91,39 @@ def key_disable(client: AdminClient, key: str) -> None:
 def key_enable(client: AdminClient, key: str) -> None:
     """Enable KEY (an id, ARN or alias) again."""
     _set_state(client, key, "Enabled")
+
+
+@kms.command("rotate")
+@click.option("--no-wait", is_flag=True, help="Start the rotation and return; `hoard admin kms rotate --status` follows it.")
+@click.option("--status", "status_only", is_flag=True, help="Show the rotation under way (or the last one) and return.")
+@JSON_FLAG
+@server_command
+def rotate(client: AdminClient, no_wait: bool, status_only: bool, as_json: bool) -> None:
+    """Seal every data key again under a new master key, without rewriting any object's bytes.
+
+    \b
+    The server writes the new key to its master key file (HOARD_MASTER_KEY_FILE, or the one it
+    made in ~/.config/hoard/secrets/), first line, the old key kept on the second line until every
+    version, upload and KMS key is resealed; then the file holds the new key alone and the old key
+    opens nothing. Objects are read and written meanwhile. Cut short (a restart), the rotation is
+    finished at the server's next start, or by running this again. Keep a copy of the new key.
+    """
+    job = _call(client, "GET" if status_only else "POST", "kms/rotate")
+    if not status_only and not no_wait and job.get("running"):
+        with click.progressbar(length=max(job["total"], 1), label=f"Resealing under {job['new_key_id']}", show_pos=True) as bar:
+            shown = 0
+            while job.get("running"):
+                time.sleep(0.5)
+                job = _call(client, "GET", "kms/rotate")
+                bar.length = max(job["total"], 1)
+                scanned = min(job["scanned"], bar.length)
+                bar.update(scanned - shown if scanned >= shown else scanned)
+                shown = scanned
+    if as_json:
+        click.echo(json.dumps(job, indent=1))
+    elif job["state"] == "none":
+        click.echo("No master key rotation has run since the server started.")
+    else:
+        click.echo(f"Master key rotation to {job['new_key_id']}: {job['state']}, {job['resealed']} data keys resealed in {job['passes']} passes")
+    if job["state"] == "failed":
+        raise click.ClickException(f"the rotation failed: {job['error']} (run it again to carry on)")

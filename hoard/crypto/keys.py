@@ -74,6 +74,7 @@ class MasterKey(SealingKey):
         if len(key) != DATA_KEY_BYTES:
             raise ValueError(f"a master key is {DATA_KEY_BYTES} bytes, not {len(key)}")
         super().__init__(key, hmac.new(key, b"hoard-master-key-id", hashlib.sha256).digest()[:KEY_ID_BYTES])
+        self.material = key  # kept only to write the key file again when the key is rotated
 
     @classmethod
     def generate(cls) -> MasterKey:
@@ -139,6 +140,24 @@ def load_master_key(value: str | None, key_file: Path | None, deployment: str) -
     """The master key: ``value`` (base64 of 32 bytes, from the settings), else ``key_file``, else
     ``~/.config/hoard/secrets/DEPLOYMENT.master.key`` (made on first start, mode 0600). Returns
     the key, its file (None for a value) and whether it was made just now. Raises
-    hoard.crypto.keyfile.KeyFileError."""
+    hoard.crypto.keyfile.KeyFileError.
+
+    A key file holds the current key on its first line; during a rotation (``hoard admin kms
+    rotate``) the key being retired follows on the next one (``read_master_key_file``)."""
+    path = key_file or default_master_key_file(deployment)
+    if not value and path.exists():
+        keys = read_master_key_file(path)
+        return keys[0], path, False
     key, path, made = keyfile.load_key(value, key_file, default_master_key_file(deployment), what="master key", setting="HOARD_MASTER_KEY")
     return MasterKey(key), path, made
+
+
+def read_master_key_file(path: Path) -> list[MasterKey]:
+    """The keys of a master key file: the current one first, then any being retired."""
+    try:
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except OSError as e:
+        raise keyfile.KeyFileError(f"cannot read the master key file {path}: {e.strerror or e}") from None
+    if not lines:
+        raise keyfile.KeyFileError(f"{path}: the master key file is empty")
+    return [MasterKey(keyfile.decode_key(line, str(path), "master key")) for line in lines]

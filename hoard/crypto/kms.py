@@ -167,6 +167,7 @@ class BuiltinKms:
         account: str,
         clock: Callable[[], float] = time.time,
         max_age: float = 10.0,
+        master_for: Callable[[bytes], MasterKey | None] | None = None,
     ) -> None:
         self._master = master
         self._load = load
@@ -177,6 +178,8 @@ class BuiltinKms:
         self._lock = threading.RLock()
         self._entries: dict[str, _Entry] | None = None
         self._aliases: dict[str, str] = {}
+        # The master key of another id (one being rotated in or out), by the id an envelope names.
+        self._master_for = master_for
         self._max_age = max_age  # seconds a process serves its view before reading the document again
         self._read_at = 0.0
 
@@ -223,7 +226,8 @@ class BuiltinKms:
             document = self._read()
             for record in document["keys"]:
                 sealed = _b64(record["material"])
-                record["material"] = base64.b64encode(reseal(sealed, old_master, new_master, _material_context(record["id"]))).decode("ascii")
+                old = old_master if envelope_key_id(sealed) == old_master.raw_id else self._master_of(sealed)
+                record["material"] = base64.b64encode(reseal(sealed, old, new_master, _material_context(record["id"]))).decode("ascii")
             self._write(document)
             self._master = new_master
             self._entries = None
@@ -310,10 +314,22 @@ class BuiltinKms:
         entries: dict[str, _Entry] = {}
         for record in document["keys"]:
             key_id = record["id"]
-            material = open_data_key(self._master, _b64(record["material"]), _material_context(key_id))
+            sealed = _b64(record["material"])
+            material = open_data_key(self._master_of(sealed), sealed, _material_context(key_id))
             key = KmsKey(key_id, self._key_arn(key_id), record["description"], record["created"], record["state"] == "Enabled", tuple(by_key.get(key_id, ())))
             entries[key_id] = _Entry(key, SealingKey(material, uuid.UUID(key_id).bytes))
         self._entries, self._aliases = entries, aliases
+
+    def _master_of(self, sealed: bytes) -> MasterKey:
+        """The master key that opens ``sealed``: this store's, or the one of the id it names if
+        the server has it (during and after a rotation); else this store's, which then says which
+        key the envelope wants."""
+        key_id = envelope_key_id(sealed)
+        if key_id != self._master.raw_id and self._master_for is not None:
+            other = self._master_for(key_id)
+            if other is not None:
+                return other
+        return self._master
 
     def _find(self, name: str) -> _Entry:
         """The entry ``name`` names; the document is read again once before saying there is none."""

@@ -684,6 +684,15 @@ class SqliteMetaStore:
 
         await self._write(op)
 
+    async def set_upload_encryption(self, upload_id: str, old: Encryption, new: Encryption) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            changed = conn.execute(
+                "UPDATE uploads SET encryption=? WHERE upload_id=? AND encryption=?", (_encryption_json(new), upload_id, _encryption_json(old))
+            )
+            return changed.rowcount == 1
+
+        return await self._write(op)
+
     async def get_upload(self, upload_id: str) -> Upload | None:
         return await self._read(lambda c: _get_upload(c, upload_id))
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
-from hoard.model import Bucket, ClassUsage, CompletedUpload, Listing, ObjectRecord, Part, ReplicationTask, Upload
+from hoard.model import Bucket, ClassUsage, CompletedUpload, Encryption, Listing, ObjectRecord, Part, ReplicationTask, Upload
 
 Precondition = Callable[[ObjectRecord | None], None]
 Guard = Callable[[ObjectRecord], None]
@@ -166,6 +166,11 @@ class MetaStore(Protocol):
 
     async def abort_upload(self, upload_id: str) -> None:
         """End an upload; its parts go to reclaim. UploadNotFound."""
+        ...
+
+    async def set_upload_encryption(self, upload_id: str, old: Encryption, new: Encryption) -> bool:
+        """Give an upload ``new`` (its data key sealed anew: a master key rotation) if it still
+        has ``old``; False if it is gone or changed."""
         ...
 
     async def list_uploads(

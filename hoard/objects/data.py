@@ -186,6 +186,10 @@ class ObjectData:
         records go at once, so an index rebuilt from the drives cannot bring it back; its shard
         files are queued for reclaim by the index.
         """
+        if record.encryption is not None:
+            # A write that took its data key before a master key rotation commits it sealed under
+            # the new key, so that the rotation leaves nothing under the old one behind it.
+            record = dataclasses.replace(record, encryption=self.keys.fresh(record.encryption))
         try:
             await self.publish(record, inline, pending)
             old = await store.put_object(record, precondition)

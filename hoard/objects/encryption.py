@@ -12,14 +12,29 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
+import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hoard.crypto import customer
 from hoard.crypto.chunks import BLOCK_SIZE, ChunkSpan, ChunkTampered, Decryptor, Encryptor, plain_range_to_chunks, stored_chunk_size
-from hoard.crypto.keys import KeyEnvelopeError, MasterKey, new_data_key, new_encryption_id, open_data_key, seal_data_key
+from hoard.crypto.keyfile import KeyFileError
+from hoard.crypto.keys import (
+    KeyEnvelopeError,
+    MasterKey,
+    envelope_key_id,
+    new_data_key,
+    new_encryption_id,
+    open_data_key,
+    read_master_key_file,
+    reseal,
+    seal_data_key,
+)
 from hoard.crypto.kms import DEFAULT_ALIAS, KeyManager
 from hoard.model import Encryption, ObjectRecord
 from hoard.nowait import WouldBlock
@@ -55,15 +70,99 @@ def _context(mode: str, encryption_id: str) -> bytes:
 
 class KeyService:
     """The keys the object engine encrypts with: the deployment's master key (SSE-S3), the KMS
-    (SSE-KMS) and the customer's keys (SSE-C, never kept)."""
+    (SSE-KMS) and the customer's keys (SSE-C, never kept).
 
-    def __init__(self, master: MasterKey | None, kms: KeyManager | None = None) -> None:
+    With a key file, the master key follows it: a rotation (``hoard.objects.rotation``, in the
+    leader) writes the new key first and the retired one after it, and every process sees the
+    change at its next use of the key (one ``stat`` of the file), sealing with the new key and
+    still opening what the old one sealed until the rotation has resealed it all.
+    """
+
+    def __init__(
+        self,
+        master: MasterKey | None,
+        kms: KeyManager | None = None,
+        *,
+        key_file: Path | None = None,
+        previous: Iterable[MasterKey] = (),
+        refuse_writes: str = "",
+    ) -> None:
         self.master = master
         self.kms = kms
+        self.key_file = key_file
+        self._known: dict[bytes, MasterKey] = {k.raw_id: k for k in previous}
+        if master is not None:
+            self._known[master.raw_id] = master
+        self._file_state: tuple[int, int] | None = self._stat()
+        # Set when the deployment's master key (as the drives record it) is none of this
+        # server's: new versions would be sealed under a key the rest of the data does not use.
+        self.refuse_writes = refuse_writes
+        self._lock = threading.Lock()
+
+    @property
+    def previous(self) -> list[MasterKey]:
+        """The retired keys still known (a rotation under way), not the current one."""
+        return [k for k in self._known.values() if self.master is None or k.raw_id != self.master.raw_id]
+
+    def use(self, master: MasterKey, previous: Iterable[MasterKey]) -> None:
+        """Seal with ``master`` from now on, and open with it and ``previous``."""
+        with self._lock:
+            self.master = master
+            self._known = {k.raw_id: k for k in previous}
+            self._known[master.raw_id] = master
+            self._file_state = self._stat()
+
+    def master_for(self, key_id: bytes) -> MasterKey | None:
+        """The master key whose id an envelope names, if this server has it (the key file read
+        again first if it changed: another process may have rotated the key)."""
+        self._follow_file()
+        return self._known.get(key_id)
+
+    def fresh(self, encryption: Encryption) -> Encryption:
+        """``encryption`` with its data key sealed under the current master key (as it is if it
+        already is, or if it is not sealed by a master key): what a rotation stores, and what a
+        write that began before a rotation commits."""
+        if encryption.mode != SSE_S3:
+            return encryption
+        current = self._master()
+        sealed = base64.b64decode(encryption.sealed_key)
+        try:
+            sealed_by = envelope_key_id(sealed)
+        except KeyEnvelopeError as e:
+            raise EncryptionUnavailable(f"the data key does not open: {e}") from None
+        if sealed_by == current.raw_id:
+            return encryption
+        old = self.master_for(sealed_by)
+        if old is None:
+            raise EncryptionUnavailable(f"the data key is sealed by master key {sealed_by.hex()}, which this server does not have")
+        context = _context(SSE_S3, encryption.encryption_id)
+        resealed = reseal(sealed, old, current, context)
+        return dataclasses.replace(encryption, sealed_key=base64.b64encode(resealed).decode("ascii"))
+
+    def _stat(self) -> tuple[int, int] | None:
+        if self.key_file is None:
+            return None
+        try:
+            st = os.stat(self.key_file)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_ino
+
+    def _follow_file(self) -> None:
+        """Read the key file again if it changed since it was read."""
+        state = self._stat()
+        if state is None or state == self._file_state:
+            return
+        assert self.key_file is not None
+        try:
+            keys = read_master_key_file(self.key_file)
+        except KeyFileError:
+            return  # a file being replaced, or damaged: keep serving with the keys in memory
+        self.use(keys[0], keys[1:])
 
     def new_sse_s3(self) -> tuple[Encryption, DataKey]:
         """A fresh data key for a new version or upload, and the Encryption its record keeps."""
-        master = self._master()
+        master = self._sealing_master()
         key, encryption_id = new_data_key(), new_encryption_id()
         sealed = seal_data_key(master, key, _context(SSE_S3, encryption_id.hex()))
         encryption = Encryption(SSE_S3, encryption_id.hex(), base64.b64encode(sealed).decode("ascii"))
@@ -85,6 +184,8 @@ class KeyService:
         """A fresh data key from the KMS, under ``kms_key`` (None: the default key, alias/aws/s3)
         for ``context`` (S3's encryption context: the client's pairs and the object's ARN), which
         the record keeps to ask for it again. hoard.crypto.kms.KmsError if the KMS refuses."""
+        if self.refuse_writes:
+            raise EncryptionUnavailable(self.refuse_writes)
         kms = self._kms()
         try:
             key_ref = kms_key if kms_key is not None else _default_kms_key(kms)
@@ -119,7 +220,8 @@ class KeyService:
             raise EncryptionUnavailable(f"{encryption.mode} is not served by this version of Hoard")
         try:
             sealed = base64.b64decode(encryption.sealed_key, validate=True)
-            key = open_data_key(self._master(), sealed, _context(encryption.mode, encryption.encryption_id))
+            master = self.master_for(envelope_key_id(sealed)) or self._master()
+            key = open_data_key(master, sealed, _context(encryption.mode, encryption.encryption_id))
         except (KeyEnvelopeError, ValueError) as e:
             raise EncryptionUnavailable(f"the data key does not open: {e}") from None
         return DataKey(key, bytes.fromhex(encryption.encryption_id))
@@ -130,9 +232,15 @@ class KeyService:
         return self.kms
 
     def _master(self) -> MasterKey:
+        self._follow_file()
         if self.master is None:
             raise EncryptionUnavailable("no master key is configured")
         return self.master
+
+    def _sealing_master(self) -> MasterKey:
+        if self.refuse_writes:
+            raise EncryptionUnavailable(self.refuse_writes)
+        return self._master()
 
 
 def _default_kms_key(kms: KeyManager) -> str:

@@ -171,6 +171,18 @@ def test_encrypted_versions_and_uploads_keep_how_they_are_encrypted(meta):
     assert [p.stored for p in meta.run(meta.store.list_parts("u-enc", 0, 10))] == [33]
 
 
+def test_an_uploads_encryption_is_swapped_only_from_what_it_is(meta):
+    """A master key rotation reseals an upload's data key: compare and set."""
+    meta.bucket()
+    meta.run(meta.store.create_upload(dataclasses.replace(upload("bkt", "k", "u-rot"), encryption=SSE_S3)))
+    resealed = dataclasses.replace(SSE_S3, sealed_key="bmV3")
+    assert meta.run(meta.store.set_upload_encryption("u-rot", SSE_S3, resealed)) is True
+    assert meta.run(meta.store.get_upload("u-rot")).encryption == resealed
+    assert meta.run(meta.store.set_upload_encryption("u-rot", SSE_S3, SSE_KMS)) is False  # no longer what it was
+    assert meta.run(meta.store.get_upload("u-rot")).encryption == resealed
+    assert meta.run(meta.store.set_upload_encryption("gone", SSE_S3, resealed)) is False
+
+
 def test_bucket_config_set_replace_remove(meta):
     meta.bucket()
     assert meta.run(meta.store.get_bucket("bkt")).config == {}
