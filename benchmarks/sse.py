@@ -124,7 +124,10 @@ async def _seed(site: Site) -> None:
     for variant in VARIANTS:
         encrypted = variant == "sse"
         for size in SEEDED:
-            ops = (put_op(site, p, size, False, headers=SSE_S3 if encrypted else None, check=expect_encryption(encrypted)) for p in _seeded(variant, size))
+            ops = (
+                put_op(site, p, size, False, headers=SSE_S3 if encrypted else None, check=expect_encryption(encrypted))
+                for p in _seeded(variant, size)
+            )
             stats = await drive(site.target, ops, 4, time_limit=3600)
             if stats.errors:
                 raise RuntimeError(f"seeding {variant} {size // MiB} MiB objects: {stats.first_error}")
@@ -269,7 +272,11 @@ def targets(rows: list[dict]) -> list[dict]:
 
 def verdict(rows: list[dict], checked: list[dict]) -> str:
     """The one line the report leads with: does the 70 % target hold for every workload?"""
-    missed = [f"{r['title']} {r['ratio']:.0%}" if r["ratio"] is not None else f"{r['title']} (errors)" for r, t in zip(rows, checked, strict=True) if t["met"] is False]
+    missed = [
+        f"{r['title']} {r['ratio']:.0%}" if r["ratio"] is not None else f"{r['title']} (errors)"
+        for r, t in zip(rows, checked, strict=True)
+        if t["met"] is False
+    ]
     unmeasured = [r["title"] for r, t in zip(rows, checked, strict=True) if t["met"] is None]
     if missed:
         return f"The {TARGET:.0%} target does NOT hold: below it (or with errors), {'; '.join(missed)}."
