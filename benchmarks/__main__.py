@@ -1,5 +1,6 @@
 """``python -m benchmarks [--quick]``: ceilings, then Hoard and the peers (moto, SeaweedFS) side by
-side, then Hoard on 1, 4 and 8 drives side by side (and the erasure codec alone), then the report."""
+side, then Hoard on 1, 4 and 8 drives side by side (and the erasure codec alone), then SSE-S3 against plain
+on one Hoard server, then the report."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import ceilings, chart, drives, machine, pyspy, report, runner, servers, summary, syscalls, targets
+from benchmarks import ceilings, chart, drives, machine, pyspy, report, runner, servers, sse, summary, syscalls, targets
 from benchmarks.loadgen import Target, run_async
 from benchmarks.workloads import (
     BIG_BUCKET,
@@ -34,6 +35,7 @@ from benchmarks.workloads import (
 RESULTS = Path(__file__).parent / "results"
 PROFILED = ("put-4k-c16", "get-64m-c1")  # always profiled; so is every workload whose target was not met
 DRIVES = "drives"  # the --only id of the drives and erasure-coding part (drives.py)
+SSE = "sse"  # the --only id of the SSE-S3 against plain part (sse.py)
 
 
 def log(msg: str) -> None:
@@ -45,11 +47,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="smaller sizes and counts, 3 rounds, no 1M-key bucket (a few minutes)")
     ap.add_argument("--rounds", type=int, help="override the number of interleaved rounds")
     ap.add_argument(
-        "--only", help=f"comma-separated workload ids to run (e.g. put-4k-c16,get-4k-c16); '{DRIVES}' is the drives and erasure-coding part"
+        "--only",
+        help=f"comma-separated workload ids to run (e.g. put-4k-c16,get-4k-c16); '{DRIVES}' is the drives and erasure-coding part, "
+        f"'{SSE}' the SSE-S3 against plain part",
     )
     ap.add_argument("--no-peer", action="store_true", help="run Hoard alone (neither moto nor SeaweedFS)")
     ap.add_argument("--no-seaweedfs", action="store_true", help="leave out SeaweedFS, the second peer (moto stays)")
     ap.add_argument("--no-drives", action="store_true", help="leave out the drives and erasure-coding part")
+    ap.add_argument("--no-sse", action="store_true", help="leave out the SSE-S3 against plain part")
     ap.add_argument("--no-ceilings", action="store_true", help="skip measuring the machine's ceilings")
     ap.add_argument("--big-keys", type=int, help="keys in the big listing bucket (full mode: 1,000,000; 0 skips)")
     ap.add_argument("--big-versions", type=int, help="versions in the big versioned bucket (full: 1,000,000; quick: 100,000; 0 skips)")
@@ -122,15 +127,18 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, big_versions=args.big_versions)
     work = workloads(plan)
     with_drives = not args.no_drives
+    with_sse = not args.no_sse
     if args.only:
         wanted = set(args.only.split(","))
-        unknown = wanted - {w.key for w in work} - {DRIVES}
+        unknown = wanted - {w.key for w in work} - {DRIVES, SSE}
         if unknown:
-            log(f"unknown workload ids: {', '.join(sorted(unknown))}; known: {', '.join(w.key for w in work)}, {DRIVES}")
+            log(f"unknown workload ids: {', '.join(sorted(unknown))}; known: {', '.join(w.key for w in work)}, {DRIVES}, {SSE}")
             return 2
         work = [w for w in work if w.key in wanted]
         with_drives = with_drives and DRIVES in wanted
+        with_sse = with_sse and SSE in wanted
     dplan = drives.plan_for(plan.quick, plan.rounds)
+    splan = sse.plan_for(plan.quick, plan.rounds)
     if any("=" not in e for e in args.hoard_env):
         log("--hoard-env takes NAME=VALUE")
         return 2
@@ -148,7 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     workdir = Path(tempfile.mkdtemp(prefix="hoard-bench-", dir=args.workdir))
-    parts = ([f"{len(work)} workloads against the peers"] if work else []) + (["drives and erasure coding"] if with_drives else [])
+    parts = (
+        ([f"{len(work)} workloads against the peers"] if work else [])
+        + (["drives and erasure coding"] if with_drives else [])
+        + (["SSE-S3 against plain"] if with_sse else [])
+    )
     log(f"Hoard benchmark, {'quick' if plan.quick else 'full'} mode, {plan.rounds} rounds, {' + '.join(parts) or 'nothing'}, in {workdir}")
     info = machine.describe(workdir)
     log("  " + "; ".join(f"{k}: {v}" for k, v in info.items()))
@@ -178,6 +190,17 @@ def main(argv: list[str] | None = None) -> int:
             # Keep what the rest of the run measured: report the failure instead of losing it all.
             log(f"  drives part failed: {exc}")
             drives_doc = {"error": f"{type(exc).__name__}: {exc}"[:2000], "targets": []}
+    # Its own server too, started once the others have stopped: the same workers and environment
+    # as the one run against the peers.
+    sse_doc: dict | None = None
+    if with_sse:
+        try:
+            sse_doc, sse_prof = sse.run(workdir, splan, plan, args.hoard_src, log, profile=args.profile, env=main_env)
+            prof |= sse_prof
+            log(f"  {sse_doc['verdict']}")
+        except (OSError, RuntimeError, ValueError) as exc:
+            log(f"  SSE part failed: {exc}")
+            sse_doc = {"error": f"{type(exc).__name__}: {exc}"[:2000], "targets": []}
 
     peer_name = peer.server.name if peer else None
     rows = summary.summarize(samples, work, peer_name, [o.server.name for o in others])
@@ -207,10 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "ceilings": ceil,
         "summary": rows,
-        "targets": (targets.evaluate(rows, ceil, peer_name, dataclasses.asdict(plan)) if work else []) + (drives_doc["targets"] if drives_doc else []),
+        "targets": (targets.evaluate(rows, ceil, peer_name, dataclasses.asdict(plan)) if work else [])
+        + (drives_doc["targets"] if drives_doc else [])
+        + (sse_doc["targets"] if sse_doc else []),
         "profile": prof,
         "syscalls": strace,
         "drives": drives_doc,
+        "sse": sse_doc,
         "samples": samples,
     }
     stamp = started.strftime("%Y%m%d-%H%M%S") + ("-quick" if plan.quick else "-full")

@@ -127,6 +127,10 @@ def best(doc: dict, target: dict) -> str | None:
         row = next((r for r in drives.get("rows", []) if f"drives:{r['title']}" == key), None)
         per_round = (row or {}).get("ratio_per_round", {}).get("8") or []
         return f"{max(per_round):.0%} (best round)" if per_round else None
+    if kind == "sse":
+        row = next((r for r in (doc.get("sse") or {}).get("rows", []) if r["workload"] == workload), None)
+        per_round = (row or {}).get("ratio_per_round") or []
+        return f"{max(per_round):.0%} (best round)" if per_round else None
     return None
 
 

@@ -47,6 +47,8 @@ def markdown(doc: dict, results: Path | None = None) -> str:
         lines += faster.section(doc)
     if doc.get("drives"):
         lines += drives_section(doc["drives"])
+    if doc.get("sse"):
+        lines += sse_section(doc["sse"])
 
     lines += ["", "## Targets", "", "| target | measured | |", "| --- | --- | --- |"]
     lines += [f"| {t['target']} | {t['measured']} | {_mark(t['met'])} |" for t in doc["targets"]]
@@ -276,6 +278,53 @@ def drives_section(d: dict) -> list[str]:
 
     lines += ["", "### Targets (drives)", "", "| target | measured | |", "| --- | --- | --- |"]
     lines += [f"| {t['target']} | {t['measured']} | {_mark(t['met'])} |" for t in d["targets"]]
+    return lines
+
+
+def sse_section(d: dict) -> list[str]:
+    """The SSE-S3 against plain part (benchmarks/sse.py): the verdict first, then the ratios."""
+    lines = ["", "## Server-side encryption: SSE-S3 against plain"]
+    if "error" in d:
+        return lines + ["", f"The SSE part failed: `{d['error'][:500]}`"]
+    plan = d["plan"]
+    lines += [
+        "",
+        f"**{d['verdict']}**",
+        "",
+        "One Hoard server of its own takes every workload twice per round, plain and with "
+        "`x-amz-server-side-encryption: AES256` (signed), the order turning every round "
+        f"({plan['rounds']} rounds). Ratios are SSE / plain in the same round, then their median; the target is "
+        f">= {d['target']:.0%}. CPU is the server's per GiB moved, SSE over plain (above 1, encryption costs CPU). "
+        "Every SSE answer was checked to say AES256, every plain one to say nothing.",
+        "",
+        "| workload | plain MiB/s | SSE-S3 MiB/s | SSE/plain (median) | per round | CPU SSE/plain per GiB | |",
+        "| --- | ---: | ---: | ---: | --- | ---: | --- |",
+    ]
+    marks = {t["key"]: t["met"] for t in d["targets"]}
+    for r in d["rows"]:
+        plain, enc = r["plain"] or {}, r["sse"] or {}
+        per_round = ", ".join(f"{x:.2f}" for x in r["ratio_per_round"]) or "—"
+        lines.append(
+            f"| {r['title']} | {_f(plain.get('mib_per_s'))} | {_f(enc.get('mib_per_s'))} | {_f(r['ratio'], '.0%')} | {per_round} | "
+            f"{_x(r['cpu_ratio'])} | {_mark(marks.get('sse:' + r['workload']))} |"
+        )
+    lines += [
+        "",
+        "| workload | variant | op/s | MiB/s | p50 ms | p99 ms | errors | CPU s/GiB | peak PSS MiB | client CPU s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in d["rows"]:
+        for variant in ("plain", "sse"):
+            s = r[variant]
+            if not s:
+                continue
+            cut = f" ({s['truncated_runs']} cut by time limit)" if s["truncated_runs"] else ""
+            lines.append(
+                f"| {r['title']} | {variant} | {_f(s['ops_per_s'])} | {_f(s['mib_per_s'])} | {_f(s['p50_ms'], '.2f')} | {_f(s['p99_ms'], '.2f')} | "
+                f"{s['errors']}{cut} | {_f(s['cpu_s_per_gib'], '.2f')} | {_f(s.get('peak_pss_mib'), '.0f')} | {_f(s['client_cpu_s'], '.2f')} |"
+            )
+    errors = [(r["title"], v, r[v]["first_error"]) for r in d["rows"] for v in ("plain", "sse") if r[v] and r[v]["first_error"]]
+    lines += [f"- first error, {t} ({v}): `{e[:200]}`" for t, v, e in errors]
     return lines
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
-from benchmarks.client import Connection
+from benchmarks.client import Connection, Response
 from benchmarks.loadgen import Op, RunStats, Target, drive
 from benchmarks.signer import EMPTY_SHA256, UNSIGNED_PAYLOAD
 
@@ -127,11 +127,25 @@ class Workload:
 # -- operations ------------------------------------------------------------------------------
 
 
-def put_op(site: Site, path: str, size: int, signed: bool, done: list[str] | None = None) -> Op:
+def put_op(
+    site: Site,
+    path: str,
+    size: int,
+    signed: bool,
+    done: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+    check: Callable[[Response], None] | None = None,
+) -> Op:
+    """``headers`` go out signed (the client signs every header it sends); ``check`` may reject
+    an answer that came back 200 (e.g. without the encryption the request asked for)."""
+
     async def op(conn: Connection) -> int:
-        await conn.request(
-            "PUT", path, body=site.payloads.body(size), payload_hash=site.payloads.sha256(size) if signed else UNSIGNED_PAYLOAD
-        )
+        r = await conn.request(
+            "PUT", path, body=site.payloads.body(size), payload_hash=site.payloads.sha256(size) if signed else UNSIGNED_PAYLOAD,
+            headers=headers,
+        )  # fmt: skip
+        if check is not None:
+            check(r)
         if done is not None:
             done.append(path)
         return size
@@ -139,11 +153,13 @@ def put_op(site: Site, path: str, size: int, signed: bool, done: list[str] | Non
     return op
 
 
-def get_op(path: str, size: int) -> Op:
+def get_op(path: str, size: int, check: Callable[[Response], None] | None = None) -> Op:
     async def op(conn: Connection) -> int:
         r = await conn.request("GET", path, payload_hash=EMPTY_SHA256)
         if r.nbytes != size:
             raise ValueError(f"GET {path}: {r.nbytes} bytes, expected {size}")
+        if check is not None:
+            check(r)
         return r.nbytes
 
     return op

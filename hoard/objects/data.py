@@ -78,7 +78,7 @@ class ObjectData:
             raw = self.open_stored_sync(record, 0, record.stored_size - 1)
             return self.plain_inline(record, raw, key, start, end)
         parts = plan(record, key, start, end)
-        return DecryptingReader(record, start, end, parts, lambda s, e: self.open_stored_sync(record, s, e))
+        return DecryptingReader(record, start, end, parts, lambda s, e: self.open_stored_sync(record, s, e)).begin()
 
     def open_stored_sync(self, record: ObjectRecord, start: int, end: int) -> ShardSetReader | TierReader:
         """Bytes [start, end] as the drives or the tier keep them (ciphertext, for an encrypted

@@ -17,6 +17,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,32 @@ def check_customer_key(encryption: Encryption | None, customer_key: bytes | None
         raise customer.CustomerKeyError("InvalidRequest", "The encryption parameters are not applicable to this object.")
 
 
+# Hashing the plaintext (MD5 for the ETag, the client's checksums) beside its encryption and
+# writing: hashlib releases the GIL on large buffers, so a PUT keeps both cores busy, as a plain
+# one does (ShardSetWriter hashes beside its encoding). Below this size the hand-off costs more.
+HASH_BESIDE = 256 * 1024
+_hash_pool: ThreadPoolExecutor | None = None
+_hash_pool_lock = threading.Lock()
+
+
+def _hashing_pool() -> ThreadPoolExecutor:
+    global _hash_pool
+    with _hash_pool_lock:
+        if _hash_pool is None:
+            _hash_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="hoard-sse-hash")
+        return _hash_pool
+
+
+def _forget_hash_pool() -> None:
+    # A forked worker has none of its parent's threads: a pool that believes it has some never
+    # runs its work. The child makes its own on first use.
+    global _hash_pool, _hash_pool_lock
+    _hash_pool, _hash_pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_hash_pool)
+
+
 class EncryptingWriter:
     """A ShardSetWriter's interface over one: the plaintext hashed (MD5, checksums) and
     encrypted, the stored chunks written. Called from one thread at a time, as the writer it wraps."""
@@ -303,8 +330,22 @@ class EncryptingWriter:
         return self._encryptor.plain_size
 
     def write(self, data: bytes | memoryview) -> None:
+        if not self.hashers or len(data) < HASH_BESIDE:
+            self._hash(data)
+            self._encrypt(data)
+            return
+        # ``data`` is only read, by both threads, and this returns only once both are done.
+        hashing = _hashing_pool().submit(self._hash, data)
+        try:
+            self._encrypt(data)
+        finally:
+            hashing.result()
+
+    def _hash(self, data: bytes | memoryview) -> None:
         for h in self.hashers:
             h.update(data)
+
+    def _encrypt(self, data: bytes | memoryview) -> None:
         for chunk in self._encryptor.feed(data):
             self.inner.write(chunk)
 
@@ -354,7 +395,15 @@ class _Part:
 class DecryptingReader:
     """Plaintext bytes [start, end] of an encrypted version, as ``hoard.objects.data.stream``
     reads a reader: each piece is one stored chunk, read from the raw reader of its part (opened
-    when the read reaches the part) and opened; a chunk that does not open is ChunkTampered."""
+    when the read reaches the part; the first by ``begin``) and opened; a chunk that does not open
+    is ChunkTampered.
+
+    With ``nowait`` a piece is read and opened in the event loop when its stored bytes are in the
+    page cache (the raw reader's ``nowait``), as a plain read's are: the trip to a thread and back
+    for every chunk cost more than the decryption (AES-GCM runs at several GB/s). Anything that
+    would wait (the disk, opening the next part's files) raises WouldBlock before it changes the
+    reader's state, so the same piece can be read again in a thread.
+    """
 
     record: ObjectRecord
     start: int
@@ -365,44 +414,63 @@ class DecryptingReader:
     segments: list[Any] = field(default_factory=list)  # raw readers open now (closed by ``close``)
     _open_part: int = -1
     _raw: Any = None
-    _raw_pieces: Iterator[Any] | None = None
-    _buffer: bytearray = field(default_factory=bytearray)
+    _raw_pieces: list[Any] = field(default_factory=list)
+    _raw_at: int = 0  # the next raw piece to read
+    _buffer: bytearray = field(default_factory=bytearray)  # raw bytes read but not yet a whole chunk
     _left: int = 0  # plaintext bytes of the open part still to be returned
+
+    def begin(self) -> DecryptingReader:
+        """Open the first part's stored bytes now (in the caller's thread), so that the first
+        pieces can be read in the event loop, and a missing file fails before any byte is sent."""
+        if self.parts and self._open_part < 0:
+            self._switch_to(0)
+        return self
 
     def pieces(self) -> Iterator[tuple[int, int]]:
         for n, part in enumerate(self.parts):
             for i in range(part.span.count):
                 yield n, part.span.first + i
 
-    def read_piece(self, piece: tuple[int, int], nowait: bool = False) -> bytes:
-        if nowait:
-            raise WouldBlock()  # chunks are assembled across raw pieces: always in a worker thread
+    def read_piece(self, piece: tuple[int, int], nowait: bool = False) -> bytes | memoryview:
         n, index = piece
         part = self.parts[n]
         if n != self._open_part:
+            if nowait:
+                raise WouldBlock()  # opening a part's files may wait on the disk
             self._switch_to(n)
+        chunk = self._stored_chunk(part, index, nowait)
+        plain: bytes | memoryview = part.decryptor.open(index, chunk)
+        skip = part.span.skip if index == part.span.first else 0
+        if skip or len(plain) - skip > self._left:
+            # A ranged read's ends: a view, not a copy, of the chunk's plaintext.
+            plain = memoryview(plain)[skip : skip + self._left]
+        self._left -= len(plain)
+        return plain
+
+    def _stored_chunk(self, part: _Part, index: int, nowait: bool) -> bytes | memoryview:
+        """Stored chunk ``index`` of the open part, from the raw reader's pieces. A raw piece is
+        normally exactly one chunk (both are storage blocks), and is then used as it is."""
         length = stored_chunk_size(index, part.plain_size)
         while len(self._buffer) < length:
-            assert self._raw_pieces is not None
-            raw_piece = next(self._raw_pieces, None)
-            if raw_piece is None:
+            if self._raw_at >= len(self._raw_pieces):
                 raise ChunkTampered(f"part {part.number}: the stored bytes end before chunk {index}")
-            self._buffer += self._raw.read_piece(raw_piece)
-        chunk = bytes(self._buffer[:length])
+            data = self._raw.read_piece(self._raw_pieces[self._raw_at], nowait)  # WouldBlock: nothing consumed
+            self._raw_at += 1
+            if not self._buffer and len(data) == length:
+                return data
+            self._buffer += data
+        with memoryview(self._buffer) as view:
+            chunk = bytes(view[:length])
         del self._buffer[:length]
-        plain = part.decryptor.open(index, chunk)
-        if index == part.span.first:
-            plain = plain[part.span.skip :]
-        piece_bytes = plain[: self._left]
-        self._left -= len(piece_bytes)
-        return piece_bytes
+        return chunk
 
     def _switch_to(self, n: int) -> None:
         self.close()
         part = self.parts[n]
         self._raw = self.raw_open(part.stored_offset + part.span.stored_start, part.stored_offset + part.span.stored_end - 1)
         self.segments = [self._raw]
-        self._raw_pieces = iter(list(self._raw.pieces()))
+        self._raw_pieces = list(self._raw.pieces())
+        self._raw_at = 0
         self._buffer.clear()
         self._left = part.span.length
         self._open_part = n
@@ -413,7 +481,7 @@ class DecryptingReader:
             if close is not None:
                 close()
         self._raw = None
-        self._raw_pieces = None
+        self._raw_pieces = []
         self.segments = []
 
 
