@@ -160,6 +160,23 @@ def test_the_aws_cli_uploads_and_downloads_encrypted(srv, bucket, tmp_path):
     assert target.read_bytes() == data
 
 
+def test_the_aws_cli_uses_a_customer_key(srv, bucket, tmp_path):
+    data = os.urandom(9 * MiB + 5)  # a multipart upload: every part sent with the key
+    source, target, key_file = tmp_path / "in.bin", tmp_path / "out.bin", tmp_path / "customer.key"
+    source.write_bytes(data)
+    key_file.write_bytes(CUSTOMER)
+    env = {**srv.env(), "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": "us-east-1"}
+    cli = [*aws_cli(), "--endpoint-url", srv.endpoint]
+    sse_c_args = ["--sse-c", "AES256", "--sse-c-key", f"fileb://{key_file}"]
+    subprocess.run([*cli, "s3", "cp", *sse_c_args, str(source), f"s3://{bucket}/c.bin"], env=env, check=True, capture_output=True, timeout=120)
+    head = srv.client().head_object(Bucket=bucket, Key="c.bin", **sse_c())
+    assert head["SSECustomerAlgorithm"] == "AES256" and head["ContentLength"] == len(data)
+    without = subprocess.run([*cli, "s3", "cp", f"s3://{bucket}/c.bin", str(target)], env=env, capture_output=True, timeout=120)
+    assert without.returncode != 0 and not target.exists()
+    subprocess.run([*cli, "s3", "cp", *sse_c_args, f"s3://{bucket}/c.bin", str(target)], env=env, check=True, capture_output=True, timeout=120)
+    assert target.read_bytes() == data
+
+
 def test_a_buckets_default_encryption(srv, bucket):
     s3 = srv.client()
     with pytest.raises(ClientError) as none:

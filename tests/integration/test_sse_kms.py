@@ -252,3 +252,26 @@ def test_another_master_key_opens_no_kms_object(tmp_path):
         assert again.client().get_object(Bucket="keys", Key="kms")["Body"].read() == b"k" * 5000
     finally:
         again.stop()
+
+
+def test_each_version_keeps_its_own_mode_and_key(srv, bucket, kms_key):
+    """A versioned key written in every mode: each version reads back with what it needs."""
+    s3 = srv.client()
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    customer = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": os.urandom(32)}
+    writes = [
+        ("plain", b"v-plain" * 1000, {}),
+        ("AES256", b"v-s3" * 1000, {"ServerSideEncryption": "AES256"}),
+        ("SSE-C", b"v-c" * 1000, customer),
+        ("aws:kms", b"v-kms" * 1000, {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key["key_id"]}),
+    ]
+    versions = [(mode, body, extra, s3.put_object(Bucket=bucket, Key="v", Body=body, **extra)["VersionId"]) for mode, body, extra in writes]
+    for mode, body, _extra, version in versions:
+        read = customer if mode == "SSE-C" else {}
+        got = s3.get_object(Bucket=bucket, Key="v", VersionId=version, **read)
+        assert got["Body"].read() == body, mode
+        shown = got.get("SSECustomerAlgorithm") and "SSE-C" or got.get("ServerSideEncryption", "plain")
+        assert shown == mode
+    with pytest.raises(ClientError) as keyless:
+        s3.get_object(Bucket=bucket, Key="v", VersionId=versions[2][3])
+    assert code(keyless) == (400, "InvalidRequest")
