@@ -43,6 +43,8 @@ class Version:
     retain_until: str = ""  # times.stamp
     legal_hold: bool = False
     checksum: tuple[str, str] = ("", "")  # (algorithm, base64 value) of a single-part object, if it had one
+    # How the source kept it encrypted: ("AES256", "") or ("aws:kms", key id); restored the same way.
+    encryption: tuple[str, str] = ("", "")
     run: str = ""  # the run that copied it
     rank: int = 0  # its place among the key's versions in that run's listing, oldest 0
 
@@ -99,12 +101,15 @@ class Version:
             entry["legal_hold"] = True
         if self.checksum[0]:
             entry["checksum"] = {"algorithm": self.checksum[0], "value": self.checksum[1]}
+        if self.encryption[0]:
+            entry["encryption"] = {"mode": self.encryption[0], "kms_key_id": self.encryption[1]}
         return entry
 
     @classmethod
     def from_json(cls, entry: dict[str, Any]) -> Version:
         retention = entry.get("retention") or {}
         checksum = entry.get("checksum") or {}
+        encryption = entry.get("encryption") or {}
         return cls(
             key=entry["key"],
             version_id=entry["version_id"],
@@ -123,6 +128,7 @@ class Version:
             retain_until=retention.get("retain_until", ""),
             legal_hold=bool(entry.get("legal_hold", False)),
             checksum=(checksum.get("algorithm", ""), checksum.get("value", "")),
+            encryption=(encryption.get("mode", ""), encryption.get("kms_key_id", "")),
             run=entry.get("run", ""),
             rank=int(entry.get("rank", 0)),
         )

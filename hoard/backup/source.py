@@ -40,6 +40,7 @@ ABSENT = {
     "ObjectLockConfigurationNotFoundError",
     "OwnershipControlsNotFoundError",
     "NoSuchPublicAccessBlockConfiguration",
+    "ServerSideEncryptionConfigurationNotFoundError",
     "NotImplemented",
     "MethodNotAllowed",
     "404",
@@ -135,12 +136,15 @@ def fetch(client: Any, bucket: str, listed: Listed, out: BinaryIO) -> Version:
     total = sum(size for size, _ in parts)
     if total != listed.size:
         raise Changed(f"{listed.key!r}: read {total} bytes, listed {listed.size}")
-    if count:
+    encryption = _encryption_of(first)
+    # The ETag of an SSE-KMS or SSE-C version is not made of its bytes' MD5s (on S3 as on Hoard):
+    # only the size is left to check against.
+    opaque_etag = encryption[0] == "aws:kms" or bool(first.get("SSECustomerAlgorithm"))
+    if count and not opaque_etag:
         digests = b"".join(bytes.fromhex(m) for _s, m in parts)
         if f"{hashlib.md5(digests).hexdigest()}-{count}" != listed.etag:
             raise Changed(f"{listed.key!r}: the parts read do not make its ETag {listed.etag}")
-    # An ETag that is not an MD5 (SSE-KMS on AWS) leaves only the size to check against.
-    elif not match and _MD5.fullmatch(listed.etag) and whole.hexdigest() != listed.etag:
+    elif not count and not opaque_etag and not match and _MD5.fullmatch(listed.etag) and whole.hexdigest() != listed.etag:
         raise Changed(f"{listed.key!r}: the bytes read do not make its ETag {listed.etag}")
     tags: tuple[tuple[str, str], ...] = ()
     if first.get("TagCount"):
@@ -173,8 +177,17 @@ def fetch(client: Any, bucket: str, listed: Listed, out: BinaryIO) -> Version:
         retain_until=times.stamp(retain) if retain else "",
         legal_hold=first.get("ObjectLockLegalHoldStatus") == "ON",
         checksum=checksum,
+        encryption=encryption,
         rank=listed.rank,
     )
+
+
+def _encryption_of(answer: dict[str, Any]) -> tuple[str, str]:
+    """How a GET's answer says the version is encrypted at rest: SSE-S3 or SSE-KMS (with its key)."""
+    mode = answer.get("ServerSideEncryption") or ""
+    if mode == "aws:kms":
+        return mode, answer.get("SSEKMSKeyId") or ""
+    return (mode, "") if mode == "AES256" else ("", "")
 
 
 def delete_marker(listed: Listed) -> Version:
@@ -191,6 +204,7 @@ _CONFIGS = (
     ("lifecycle", "get_bucket_lifecycle_configuration", lambda a: a.get("Rules")),
     ("ownership", "get_bucket_ownership_controls", lambda a: a.get("OwnershipControls")),
     ("public_access_block", "get_public_access_block", lambda a: a.get("PublicAccessBlockConfiguration")),
+    ("encryption", "get_bucket_encryption", lambda a: a.get("ServerSideEncryptionConfiguration")),
 )
 
 

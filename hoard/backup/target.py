@@ -140,6 +140,12 @@ def _write_args(version: Version, lock: bool) -> dict[str, Any]:
         args["Tagging"] = urllib.parse.urlencode(version.tags, quote_via=urllib.parse.quote)
     if version.storage_class and version.storage_class != "STANDARD":
         args["StorageClass"] = version.storage_class
+    mode, kms_key = version.encryption
+    if mode:
+        # Encrypted at rest again as it was (an SSE-KMS key must exist where it is restored).
+        args["ServerSideEncryption"] = mode
+        if kms_key:
+            args["SSEKMSKeyId"] = kms_key
     if lock:
         # A retention that has run out is no retention: S3 refuses a retain-until in the past.
         if version.lock_mode and version.retain_until > times.now():
@@ -205,6 +211,8 @@ def apply_config(client: Any, bucket: str, config: dict[str, Any], source_bucket
     retention or a policy set before would apply to the restore's own writes. Returns what was
     set and what could not be (each with S3's error code)."""
     steps: list[tuple[str, str, dict[str, Any]]] = []
+    if config.get("encryption"):
+        steps.append(("encryption", "put_bucket_encryption", {"ServerSideEncryptionConfiguration": config["encryption"]}))
     if config.get("lifecycle"):
         steps.append(("lifecycle", "put_bucket_lifecycle_configuration", {"LifecycleConfiguration": {"Rules": config["lifecycle"]}}))
     if config.get("cors"):

@@ -471,3 +471,29 @@ def test_mistakes_are_refused_in_one_line(primary, env, tmp_path):
     assert unreachable.returncode == 1 and one_error(unreachable).startswith("Error: cannot reach http://127.0.0.1:1")
     url = hoard(env, "backup", bucket, str(dest), "--endpoint", "ftp://x")
     assert url.returncode == 2 and "must be an http:// or https:// URL" in one_error(url)
+
+
+def test_encrypted_versions_are_backed_up_and_restored_encrypted_alike(primary, env, tmp_path):
+    s3 = primary.client()
+    bucket = new_name("sealed")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    kms_key = json.loads(primary.admin("kms", "key", "create", "--json").stdout)
+    kms = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key["arn"]}
+    s3.put_object(Bucket=bucket, Key="by-default", Body=b"d" * 3000)
+    s3.put_object(Bucket=bucket, Key="kms", Body=b"k" * 4000, **kms)
+    multipart(s3, bucket, "kms-parts", [os.urandom(5 * MIB), b"tail"], **kms)  # its ETag is no MD5 of MD5s
+    dest = tmp_path / "backup"
+    first = summary(env, "backup", bucket, str(dest))
+    assert (first["copied"], first["failed"], first["changed"]) == (3, [], 0)
+    restored = new_name("unsealed")
+    done = summary(env, "restore", str(dest), restored)
+    assert done["failed"] == [] and done["restored"] == 3
+    for key in ("by-default", "kms", "kms-parts"):
+        assert content(s3, restored, key)["sha256"] == content(s3, bucket, key)["sha256"], key
+    assert s3.head_object(Bucket=restored, Key="by-default")["ServerSideEncryption"] == "AES256"
+    for key in ("kms", "kms-parts"):
+        head = s3.head_object(Bucket=restored, Key=key)
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == kms_key["arn"], key
+    rule = s3.get_bucket_encryption(Bucket=restored)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
