@@ -27,8 +27,8 @@ from hoard.config import Settings, parse_address
 from hoard.console.app import ConsoleApp
 from hoard.console.clients import Endpoint
 from hoard.crypto.keyfile import KeyFileError
-from hoard.crypto.keys import MasterKey, load_master_key, read_master_key_file
-from hoard.crypto.kms import BuiltinKms, document_generation
+from hoard.crypto.keys import KeyEnvelopeError, MasterKey, load_master_key, read_master_key_file
+from hoard.crypto.kms import BuiltinKms, KmsError, document_generation
 from hoard.dashboard.history import History
 from hoard.dashboard.snapshot import DashboardSources
 from hoard.http.protocol import refusing_with
@@ -154,16 +154,30 @@ def open_kms(deployment: Deployment, keys: KeyService) -> BuiltinKms | None:
     are; None without a master key to seal them."""
     if deployment.master_key is None:
         return None
-    storage = deployment.storage
+    return builtin_kms(deployment.storage, deployment.settings, deployment.root, deployment.master_key, keys.master_for)
 
+
+def builtin_kms(
+    storage: Storage, settings: Settings, root: Identity, master: MasterKey, master_for: Callable[[bytes], MasterKey | None]
+) -> BuiltinKms:
     def load() -> bytes | None:
         newest = storage.read_newest_copy(KMS_FILE, _KmsCopy.parse)
         return newest.raw if newest is not None else None
 
     return BuiltinKms(
-        deployment.master_key, load, lambda raw: storage.write_shared(KMS_FILE, raw),
-        region=deployment.settings.region, account=account_id(deployment.root.owner_id), master_for=keys.master_for,
+        master, load, lambda raw: storage.write_shared(KMS_FILE, raw),
+        region=settings.region, account=account_id(root.owner_id), master_for=master_for,
     )  # fmt: skip
+
+
+def make_default_kms_key(storage: Storage, settings: Settings, root: Identity, master: MasterKey, previous: list[MasterKey]) -> None:
+    """S3's default SSE-KMS key (alias/aws/s3), made before any process serves: only one process
+    may write the KMS document, and any worker may need the key."""
+    known = {k.raw_id: k for k in (master, *previous)}
+    try:
+        builtin_kms(storage, settings, root, master, known.get).default_key()
+    except (KmsError, KeyEnvelopeError) as e:
+        log.error("the built-in KMS cannot be opened with this master key: %s", e)
 
 
 @dataclass(frozen=True)
@@ -221,6 +235,8 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
         log.error("encrypted objects will not be served or written: %s", refusal)
     master_keys = MasterKeys(master_file, tuple(previous), refusal)
     root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key, box)
+    if not refusal:
+        make_default_kms_key(storage, settings, root, master, previous)
     store, rebuilt = open_index(storage, root.owner_id, settings.region, lambda path: open_store(settings, path))
     if rebuilt:
         log.info("index rebuilt from the drives: %d objects", rebuilt)

@@ -245,7 +245,7 @@ class BuiltinKms:
             return self._find(key_id).key
 
     def default_key(self) -> KmsKey:
-        """The key S3 uses when SSE-KMS names none (``alias/aws/s3``), made at its first use."""
+        """The key S3 uses when SSE-KMS names none (``alias/aws/s3``), made if it is not there yet (by the server at its start: hoard.server)."""
         with self._lock:
             try:
                 return self._find(DEFAULT_ALIAS).key

@@ -189,7 +189,8 @@ class KeyService:
             raise EncryptionUnavailable(self.refuse_writes)
         kms = self._kms()
         try:
-            key_ref = kms_key if kms_key is not None else _default_kms_key(kms)
+            # S3's default key: the server makes it at its start (hoard.server), before any worker serves.
+            key_ref = kms_key if kms_key is not None else DEFAULT_ALIAS
             arn = kms.resolve(key_ref).arn
             key, sealed = kms.generate_data_key(key_ref, context)
         except KeyEnvelopeError as e:  # the KMS's own keys do not open with this master key
@@ -242,12 +243,6 @@ class KeyService:
         if self.refuse_writes:
             raise EncryptionUnavailable(self.refuse_writes)
         return self._master()
-
-
-def _default_kms_key(kms: KeyManager) -> str:
-    # The built-in store makes S3's default key (alias/aws/s3) at its first use; another KMS must have it.
-    default_key = getattr(kms, "default_key", None)
-    return default_key().key_id if default_key is not None else DEFAULT_ALIAS
 
 
 def encode_context(context: dict[str, str]) -> str:

@@ -7,6 +7,7 @@ Completing an upload copies no bytes: the object's segments are the parts' blobs
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 import time
 
@@ -290,10 +291,17 @@ async def complete_multipart_upload(ctx: Context) -> Response:
     # so the object is built from the parts as they are now, published, and built again inside
     # the transaction: if a part changed in between, the complete fails instead of lying.
     snapshot = {p.number: p for p in await ctx.store.list_parts(upload.upload_id, 0, MAX_PART_NUMBER + 1)}
+    if upload.encryption is not None:
+        # Sealed under the master key in use now, should a rotation have begun since the upload did.
+        upload = dataclasses.replace(upload, encryption=data.keys.fresh(upload.encryption))
     record, _ = build(upload, snapshot)
 
     def build_again(current: Upload, stored: dict[int, Part]) -> tuple[ObjectRecord, set[int]]:
         rebuilt, used = build(current, stored)
+        if rebuilt.encryption is not None and record.encryption is not None and rebuilt.encryption.encryption_id == record.encryption.encryption_id:
+            # A master key rotation may have resealed the upload's data key meanwhile: the same
+            # key, sealed anew; the version keeps the envelope its records on the drives have.
+            rebuilt = dataclasses.replace(rebuilt, encryption=record.encryption)
         if rebuilt != record:
             raise S3Error("InvalidPart", "A part of this upload was replaced while it was being completed.", UploadId=current.upload_id)
         return rebuilt, used
