@@ -311,10 +311,11 @@ class SqliteMetaStore(SqlMetaStore):
         finally:
             self._nowait_lock.release()
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    # A failed COMMIT of a local file is a known failure: ``settle`` and ``idempotent`` are not needed.
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], settle: Any = None, idempotent: bool = False) -> T:
         return await asyncio.wrap_future(self._writer.submit(fn))
 
-    def _write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _write_sync(self, fn: Callable[[sqlite3.Connection], T], settle: Any = None, idempotent: bool = False) -> T:
         return self._writer.submit(fn).result()
 
     def _snapshot_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -71,6 +71,7 @@ T = TypeVar("T")
 # A connection inside a transaction: a sqlite3.Connection, or one that answers as it does
 # (execute and executemany, returning cursors with fetchone, fetchall, rowcount, iteration).
 Conn = Any
+Settle = Callable[[Conn], bool]
 
 # Replace a row: an upsert on the primary key (the same in SQLite and PostgreSQL).
 _UPSERT_OBJECT = {
@@ -107,8 +108,12 @@ class SqlMetaStore:
         """``fn`` in the event loop if it need not wait, else WouldBlock."""
         raise WouldBlock("this store always waits")
 
-    def _write_sync(self, fn: Callable[[Conn], T]) -> T:
-        """``fn`` in a write transaction, committed durably before it returns. Blocks."""
+    def _write_sync(self, fn: Callable[[Conn], T], settle: Settle | None = None, idempotent: bool = False) -> T:
+        """``fn`` in a write transaction, committed durably before it returns. Blocks.
+
+        For a store whose COMMIT can be lost with its connection (PostgreSQL): ``settle`` reads
+        back, in a new transaction, whether the write did commit; ``idempotent`` says running it
+        again is as good (neither: the store answers CommitFailed, never guesses)."""
         raise NotImplementedError
 
     def _write_background(self, fn: Callable[[Conn], Any]) -> concurrent.futures.Future:
@@ -126,19 +131,20 @@ class SqlMetaStore:
         except WouldBlock:
             return await self._read(fn)
 
-    async def _write(self, fn: Callable[[Conn], T]) -> T:
-        return await asyncio.to_thread(self._write_sync, fn)
+    async def _write(self, fn: Callable[[Conn], T], settle: Settle | None = None, idempotent: bool = False) -> T:
+        return await asyncio.to_thread(self._write_sync, fn, settle, idempotent)
 
     # -- buckets --------------------------------------------------------------------------
     async def create_bucket(self, bucket: Bucket) -> None:
         check_text(bucket.name)
+
         def op(conn: Conn) -> None:
             row = conn.execute("SELECT owner_id FROM buckets WHERE name=?", (bucket.name,)).fetchone()
             if row is not None:
                 raise BucketExists(bucket.name, same_owner=row[0] == bucket.owner_id)
             conn.execute(f"INSERT INTO buckets({BUCKET_COLUMNS}) VALUES(?,?,?,?,?)", bucket_row(bucket))
 
-        await self._write(op)
+        await self._write(op, settle=lambda c: c.execute("SELECT 1 FROM buckets WHERE name=? AND owner_id=? AND created=?", (bucket.name, bucket.owner_id, bucket.created)).fetchone() is not None)
 
     async def get_bucket(self, name: str) -> Bucket | None:
         check_text(name)
@@ -160,10 +166,11 @@ class SqlMetaStore:
             conn.execute("UPDATE buckets SET config=? WHERE name=?", (bucket_row(updated)[4], name))
             return updated
 
-        return await self._write(op)
+        return await self._write(op, idempotent=True)
 
     async def list_buckets(self, prefix: str, after: str, limit: int, owner: str | None = None) -> list[Bucket]:
         check_text(prefix, after)
+
         def op(conn: Conn) -> list[Bucket]:
             sql = f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name > ?"
             args: list[Any] = [after]
@@ -191,7 +198,7 @@ class SqlMetaStore:
                 _drop_upload(conn, upload_id)
             conn.execute("DELETE FROM buckets WHERE name=?", (name,))
 
-        await self._write(op)
+        await self._write(op, settle=lambda c: c.execute("SELECT 1 FROM buckets WHERE name=?", (name,)).fetchone() is None)
 
     # -- objects --------------------------------------------------------------------------
     async def put_object(
@@ -214,7 +221,7 @@ class SqlMetaStore:
                 precondition(_live(_get_object(conn, record.bucket, record.key)))
             return _add_version(conn, record)
 
-        return await self._write(op)
+        return await self._write(op, settle=lambda c: _version_written(c, record))
 
     async def replace_version(self, old: ObjectRecord, new: ObjectRecord, reclaim: Iterable[str] = ()) -> None:
         """Put ``new`` (the same bytes, other metadata: tags, ...) in place of ``old``, if ``old``
@@ -234,7 +241,7 @@ class SqlMetaStore:
             if _replicated(conn, new) and new.restore == old.restore and new.archive == old.archive:
                 _queue_replication(conn, new.bucket, new.key, new.version_id, "meta")
 
-        await self._write(op)
+        await self._write(op, settle=lambda c: _get_version(c, new.bucket, new.key, new.version_id)[0] == new)
 
     def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
         check_text(bucket, key)
@@ -260,11 +267,12 @@ class SqlMetaStore:
 
     async def delete_versions(self, bucket: str, versions: list[tuple[str, str]], guard: Guard | None = None) -> list[ObjectRecord | None]:
         check_text(bucket, *(k for k, _ in versions), *(v for _, v in versions))
+
         def op(conn: Conn) -> list[ObjectRecord | None]:
             _require_bucket(conn, bucket)
             return [_delete_version(conn, bucket, key, version_id, guard) for key, version_id in versions]
 
-        return await self._write(op)
+        return await self._write(op, settle=lambda c: all(_get_version(c, bucket, k, v)[0] is None for k, v in versions))
 
     async def get_version(self, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
         check_text(bucket, key, version_id)
@@ -272,6 +280,7 @@ class SqlMetaStore:
 
     async def get_versions(self, bucket: str, key: str) -> list[ObjectRecord]:
         check_text(bucket, key)
+
         def op(conn: Conn) -> list[ObjectRecord]:
             current = _get_object(conn, bucket, key)
             older = conn.execute(f"SELECT {OBJECT_COLUMNS} FROM versions WHERE bucket=? AND key=? ORDER BY seq DESC", (bucket, key))
@@ -311,11 +320,12 @@ class SqlMetaStore:
     # -- multipart ------------------------------------------------------------------------
     async def create_upload(self, upload: Upload) -> None:
         check_text(upload.bucket, upload.key)
+
         def op(conn: Conn) -> None:
             _require_bucket(conn, upload.bucket)
             conn.execute(f"INSERT INTO uploads({UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", upload_row(upload))
 
-        await self._write(op)
+        await self._write(op, settle=lambda c: _get_upload(c, upload.upload_id) is not None)
 
     async def set_upload_encryption(self, upload_id: str, old: Encryption, new: Encryption) -> bool:
         def op(conn: Conn) -> bool:
@@ -324,7 +334,7 @@ class SqlMetaStore:
             )
             return changed.rowcount == 1
 
-        return await self._write(op)
+        return await self._write(op, settle=lambda c: _get_upload(c, upload_id) is not None and _get_upload(c, upload_id).encryption == new)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         return await self._read(lambda c: _get_upload(c, upload_id))
@@ -345,7 +355,7 @@ class SqlMetaStore:
                 (part.upload_id, part.number, part.size, part.etag, part.blob, part.last_modified, part.checksum, part.stored),
             )
 
-        await self._write(op)
+        await self._write(op, settle=lambda c: c.execute("SELECT 1 FROM parts WHERE upload_id=? AND number=? AND blob=?", (part.upload_id, part.number, part.blob)).fetchone() is not None)
 
     async def list_parts(self, upload_id: str, after: int, limit: int) -> list[Part]:
         def op(conn: Conn) -> list[Part]:
@@ -406,7 +416,7 @@ class SqlMetaStore:
             )
             return record, old
 
-        return await self._write(op)
+        return await self._write(op, settle=lambda c: _get_upload(c, upload_id) is None and c.execute("SELECT 1 FROM completed_uploads WHERE upload_id=?", (upload_id,)).fetchone() is not None)
 
     async def get_completed_upload(self, upload_id: str) -> CompletedUpload | None:
         """What a recently completed upload became (for a retried CompleteMultipartUpload)."""
@@ -427,7 +437,7 @@ class SqlMetaStore:
                 raise UploadNotFound(upload_id)
             _drop_upload(conn, upload_id)
 
-        await self._write(op)
+        await self._write(op, settle=lambda c: _get_upload(c, upload_id) is None)
 
     async def list_uploads(
         self, bucket: str, prefix: str, delimiter: str, key_marker: str, upload_id_marker: str, limit: int
@@ -446,7 +456,7 @@ class SqlMetaStore:
         )
 
     async def reclaimed(self, blobs: list[str]) -> None:
-        await self._write(lambda c: c.executemany("DELETE FROM reclaim WHERE blob=?", [(b,) for b in blobs]) and None)
+        await self._write(lambda c: c.executemany("DELETE FROM reclaim WHERE blob=?", [(b,) for b in blobs]) and None, idempotent=True)
 
     def referenced(self) -> tuple[set[str], set[str]]:
         """Every shard id (objects, parts, pending reclaim) and record id the index points at.
@@ -493,6 +503,7 @@ class SqlMetaStore:
 
     async def count_objects(self, bucket: str = "", prefix: str = "") -> int:
         check_text(bucket, prefix)
+
         def op(conn: Conn) -> int:
             if not bucket:
                 return conn.execute("SELECT COUNT(*) FROM objects").fetchone()[0]
@@ -529,7 +540,7 @@ class SqlMetaStore:
         # Nearly always empty: look before taking the write lock.
         if not await self._read_point(waiting):
             return []
-        return await self._write(op)
+        return await self._write(op, idempotent=True)
 
     # -- replication ------------------------------------------------------------------------
     async def replication_due(self, now: float, limit: int) -> list[ReplicationTask]:
@@ -551,7 +562,7 @@ class SqlMetaStore:
                 (COMPLETED, task.bucket, task.key, task.version_id, task.gen),
             )
 
-        await self._write(op)
+        await self._write(op, idempotent=True)
 
     async def replication_failed(self, task: ReplicationTask, error: str, retry_at: float, failed: bool) -> None:
         def op(conn: Conn) -> None:
@@ -560,13 +571,13 @@ class SqlMetaStore:
                 (FAILED if failed else PENDING, retry_at, error[:1000], task.bucket, task.key, task.version_id, task.gen),
             )
 
-        await self._write(op)
+        await self._write(op, idempotent=True)
 
     async def replication_forget(self, task: ReplicationTask) -> None:
         def op(conn: Conn) -> None:
             conn.execute("DELETE FROM replication WHERE bucket=? AND key=? AND version_id=? AND gen=?", (task.bucket, task.key, task.version_id, task.gen))
 
-        await self._write(op)
+        await self._write(op, idempotent=True)
 
     async def replication_status(self, bucket: str, key: str, version_id: str) -> str | None:
         def op(conn: Conn) -> str | None:
@@ -587,7 +598,7 @@ class SqlMetaStore:
                     count += 1
             return count
 
-        return await self._write(op)
+        return await self._write(op, idempotent=True)
 
     # -- archival restores and storage usage ------------------------------------------------
     async def tier_tasks_due(self, now: float, limit: int) -> list[tuple[str, str, str, float]]:
@@ -608,7 +619,7 @@ class SqlMetaStore:
             else:
                 conn.execute(f"UPDATE tier_tasks SET due=? WHERE {where}", (new_due, bucket, key, version_id, due))
 
-        await self._write(op)
+        await self._write(op, idempotent=True)
 
     async def usage(self, min_billable: dict[str, int]) -> list[ClassUsage]:
         def op(conn: Conn) -> list[ClassUsage]:
@@ -669,7 +680,7 @@ class SqlMetaStore:
         return self._read_sync(op)
 
     def set_setting_sync(self, name: str, value: str) -> None:
-        self._write_sync(lambda c: c.execute("INSERT INTO settings(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value)) and None)
+        self._write_sync(lambda c: c.execute("INSERT INTO settings(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value)) and None, idempotent=True)
 
     def replace_contents(self, buckets: list[Bucket], records: list[ObjectRecord]) -> None:
         """Make the index hold exactly these buckets and object versions (rebuilding from the drives).
@@ -696,7 +707,7 @@ class SqlMetaStore:
             for (upload_id,) in conn.execute("SELECT upload_id FROM uploads WHERE bucket NOT IN (SELECT name FROM buckets)").fetchall():
                 _drop_upload(conn, upload_id)
 
-        self._write_sync(op)
+        self._write_sync(op, idempotent=True)
 
 
 
@@ -709,6 +720,14 @@ def _require_bucket(conn: Conn, bucket: str) -> None:
 def _get_object(conn: Conn, bucket: str, key: str) -> ObjectRecord | None:
     row = conn.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()
     return object_from_row(row) if row else None
+
+
+def _version_written(conn: Conn, record: ObjectRecord) -> bool:
+    """Whether ``record`` is in the index (its version id with its data id): a lost COMMIT of a
+    write that added it did commit. (One that added it only to remove it at once, a null version
+    a newer one raced ahead of, reads as not committed and is run again: to the same end.)"""
+    found, _ = _get_version(conn, record.bucket, record.key, record.version_id)
+    return found is not None and found.data_id == record.data_id
 
 
 def _live(record: ObjectRecord | None) -> ObjectRecord | None:

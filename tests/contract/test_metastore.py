@@ -1,6 +1,7 @@
 """The MetaStore contract (``hoard.meta.store``), run against every implementation.
 
-Today that is SQLite; a PostgreSQL store joins ``IMPLEMENTATIONS`` and must pass the same tests.
+SQLite, and PostgreSQL on a real server this session starts (``tests/postgres_server.py``): each
+test gets a fresh database.
 """
 
 from __future__ import annotations
@@ -8,20 +9,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, UploadNotFound, VersionChanged
+from hoard.meta.postgres import PostgresMetaStore
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
 from hoard.model import Archive, Bucket, ClassUsage, Encryption, ObjectRecord, Part, Placement, Restore, Segment, Upload
 from hoard.nowait import WouldBlock
+from tests.postgres_server import PostgresServer
 
-IMPLEMENTATIONS: dict[str, Callable[[Path], MetaStore]] = {
-    "sqlite": lambda tmp: SqliteMetaStore(tmp / "meta.db"),
-}
+IMPLEMENTATIONS = ("postgres", "sqlite")
 OWNER = "owner-1"
 
 
@@ -49,9 +49,29 @@ class Harness:
         return [e.key for e in listing.entries]
 
 
-@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres) -> Iterator[str]:
+    conninfo = postgres.create_database()
+    yield conninfo
+    postgres.drop_database(conninfo)
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
 def meta(request, tmp_path) -> Iterator[Harness]:
-    store = IMPLEMENTATIONS[request.param](tmp_path)
+    if request.param == "postgres":
+        store: MetaStore = PostgresMetaStore(request.getfixturevalue("postgres_db"), pool_size=4, retry_for=10.0)
+    else:
+        store = SqliteMetaStore(tmp_path / "meta.db")
     harness = Harness(store)
     try:
         yield harness
