@@ -571,7 +571,7 @@ class SqlMetaStore:
                 (FAILED if failed else PENDING, retry_at, error[:1000], task.bucket, task.key, task.version_id, task.gen),
             )
 
-        await self._write(op, idempotent=True)
+        await self._write(op)  # not run twice: attempts would count one too many
 
     async def replication_forget(self, task: ReplicationTask) -> None:
         def op(conn: Conn) -> None:

@@ -74,8 +74,14 @@ def to_s3_error(error: BaseException) -> S3Error | None:
     return None
 
 
+# Characters XML 1.0 cannot carry, even escaped (C0 controls but tab, newline, carriage return):
+# a path holding one (%00) is answered with it percent-encoded, so that the error parses.
+_NOT_XML = {c: f"%{c:02X}" for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
+
+
 def error_response(error: S3Error, resource: str, request_id: str) -> Response:
     """S3's XML error answer (Code, Message, extra elements, Resource, RequestId)."""
+    resource = resource.translate(_NOT_XML)
     children: list = [("Code", error.code), ("Message", error.message)]
     children += list(error.extra.items())
     children += [("Resource", resource), ("RequestId", request_id)]

@@ -188,6 +188,10 @@ def split_target(path: str, host: str, domain: str | None) -> tuple[str | None, 
 
 def route(method: str, path: str, host: str, params: dict[str, str], headers: dict[str, str], domain: str | None) -> Operation:
     bucket, key = split_target(path, host, domain)
+    # U+0000 (%00) names no bucket or key: XML 1.0 cannot carry it back in a listing and the
+    # PostgreSQL index cannot hold it; the request is refused before any store sees it.
+    if "\x00" in (bucket or "") or "\x00" in (key or ""):
+        raise S3Error("InvalidURI")
     target = S if bucket is None else (B if key is None else OBJ)
     for candidate in _BY_METHOD_TARGET.get((method, target), ()):
         if _query_matches(candidate, params) and (candidate.header is None or candidate.header in headers):

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, UploadNotFound, VersionChanged
+from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, CommitFailed, UploadNotFound, VersionChanged
 from hoard.meta.postgres import PostgresMetaStore
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
-from hoard.model import Archive, Bucket, ClassUsage, Encryption, ObjectRecord, Part, Placement, Restore, Segment, Upload
+from hoard.model import Archive, Bucket, ClassUsage, Encryption, ObjectRecord, Part, Placement, ReplicationTask, Restore, Segment, Upload
 from hoard.nowait import WouldBlock
 from tests.postgres_server import PostgresServer
 
@@ -638,3 +639,116 @@ def test_usage_per_bucket_and_class(meta):
     assert rows[("bkt", "STANDARD")] == ClassUsage("bkt", "STANDARD", 2, 201_000, 201_000, 0, 0)
     assert rows[("bkt", "STANDARD_IA")] == ClassUsage("bkt", "STANDARD_IA", 1, 1000, 128 * 1024, 0, 0)
     assert rows[("bkt", "GLACIER")] == ClassUsage("bkt", "GLACIER", 1, 500_000, 500_000, 1, 1234)
+
+
+def test_a_key_holding_nul_is_refused_alike(meta):
+    """U+0000 cannot be in a PostgreSQL text: both stores refuse it the same way (the S3 layer
+    answers InvalidURI before a store sees it: tests/unit/test_router.py)."""
+    meta.bucket()
+    for call in (
+        lambda: meta.store.put_object(record("bkt", "a\x00b")),
+        lambda: meta.store.get_object("bkt", "a\x00b"),
+        lambda: meta.store.list_objects("bkt", "a\x00", "", "", 10),
+        lambda: meta.store.create_bucket(Bucket("b\x00", 1.0, "us-east-1", OWNER)),
+    ):
+        with pytest.raises(ValueError, match="U\\+0000"):
+            meta.run(call())
+    assert meta.keys(meta.run(meta.store.list_objects("bkt", "", "", "", 10))) == []
+
+
+# -- PostgreSQL only: retries and lost commits --------------------------------------------------
+@pytest.fixture
+def pg(postgres_db) -> Iterator[tuple[Harness, str]]:
+    store = PostgresMetaStore(postgres_db, pool_size=2, retry_for=10.0)
+    harness = Harness(store)
+    try:
+        yield harness, postgres_db
+    finally:
+        store.close()
+        harness.loop.close()
+
+
+def _terminate_others(conninfo: str) -> int:
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+
+
+def test_postgres_retries_after_its_connections_are_killed(pg):
+    meta, conninfo = pg
+    meta.bucket()
+    meta.put("bkt", "before")
+    assert _terminate_others(conninfo) >= 1  # every pooled connection dies
+    meta.put("bkt", "after")
+    assert meta.keys(meta.run(meta.store.list_objects("bkt", "", "", "", 10))) == ["after", "before"]
+
+
+def test_postgres_retries_a_connection_killed_mid_transaction(pg):
+    meta, conninfo = pg
+    meta.bucket()
+    calls = []
+
+    def precondition(current):
+        calls.append(current)
+        if len(calls) == 1:
+            _terminate_others(conninfo)  # the transaction's own connection, mid-run
+
+    meta.run(meta.store.put_object(record("bkt", "k"), precondition))
+    assert len(calls) == 2  # run again, whole, on a new connection
+    assert meta.run(meta.store.get_object("bkt", "k")).data_id == "rec-k"
+
+
+def test_postgres_retries_serialization_failures(pg):
+    """Writers racing on one key: SERIALIZABLE makes some fail with 40001; each is retried and
+    every write lands once, as SQLite's single writer would have it."""
+    meta, _ = pg
+    meta.bucket()
+    meta.put("bkt", "hot")
+    started = threading.Barrier(4)
+
+    def precondition(current):
+        try:
+            started.wait(timeout=2)  # all four hold their snapshot before any commits
+        except threading.BrokenBarrierError:
+            pass
+
+    async def race():
+        return await asyncio.gather(
+            *(meta.store.put_object(record("bkt", "hot", blob=f"b{i}", data_id=f"d{i}"), precondition) for i in range(4))
+        )
+
+    meta.store._pool.resize(min_size=1, max_size=4)
+    meta.run(race())
+    assert meta.run(meta.store.get_object("bkt", "hot")).data_id in {f"d{i}" for i in range(4)}
+    assert {"blob-hot", "b0", "b1", "b2", "b3"} - {meta.run(meta.store.get_object("bkt", "hot")).segments[0].blob} <= reclaim_queue(meta)
+
+
+def test_postgres_settles_a_lost_commit_by_reading_back(pg, monkeypatch):
+    """A COMMIT whose connection drops: the store reads back whether the version is there."""
+    import psycopg
+
+    meta, _ = pg
+    meta.bucket()
+    real_execute = psycopg.Connection.execute
+    lost = []
+
+    def execute(self, query, *args, **kw):
+        result = real_execute(self, query, *args, **kw)
+        if query == "COMMIT" and not lost:
+            lost.append(True)
+            self.close()  # committed, but the answer never arrives
+            raise psycopg.OperationalError("the connection was lost during COMMIT")
+        return result
+
+    monkeypatch.setattr(psycopg.Connection, "execute", execute)
+    calls = []
+    meta.run(meta.store.put_object(record("bkt", "k"), lambda current: calls.append(current)))
+    assert lost and len(calls) == 1  # settled as committed: not written a second time
+    assert [v.data_id for v in meta.run(meta.store.get_versions("bkt", "k"))] == ["rec-k"]
+
+    lost.clear()
+    with pytest.raises(CommitFailed, match="unknown"):  # a write with no way to settle is never answered blindly
+        meta.run(meta.store.replication_failed(ReplicationTask("bkt", "k", "null", "object"), "boom", 0.0, False))

@@ -229,6 +229,32 @@ def test_invalid_bucket_names_on_the_wire(server, s3, name):
     assert_serving(s3)
 
 
+def test_a_key_holding_nul_is_refused(s3, bucket):
+    """%00 in a key: InvalidURI for every request naming it, InvalidArgument in a listing's
+    parameters or a copy's source; nothing is written (the same with either index store)."""
+    s3.put_object(Bucket=bucket, Key="src", Body=b"source")
+    for call in (
+        lambda: s3.put_object(Bucket=bucket, Key="a\x00b", Body=b"x"),
+        lambda: s3.get_object(Bucket=bucket, Key="a\x00b"),
+        lambda: s3.delete_object(Bucket=bucket, Key="a\x00b"),
+        lambda: s3.create_multipart_upload(Bucket=bucket, Key="a\x00b"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert (status(e), error_code(e)) == (400, "InvalidURI")
+    for call in (
+        lambda: s3.list_objects_v2(Bucket=bucket, Prefix="a\x00"),
+        lambda: s3.list_objects(Bucket=bucket, Marker="a\x00"),
+        lambda: s3.list_object_versions(Bucket=bucket, KeyMarker="a\x00"),
+        lambda: s3.list_multipart_uploads(Bucket=bucket, Prefix="a\x00"),
+        lambda: s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "a\x00b"}),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert (status(e), error_code(e)) == (400, "InvalidArgument")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["src"]
+
+
 @pytest.mark.parametrize("key", ["k" * 1025, "é" * 513, "😀" * 256 + "k"], ids=["ascii", "2-byte", "4-byte"])
 def test_key_over_1024_bytes_is_refused_by_every_write(s3, bucket, key):
     s3.put_object(Bucket=bucket, Key="src", Body=b"source")

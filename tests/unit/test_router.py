@@ -55,6 +55,14 @@ def test_keys_keep_every_character():
     assert split_target("/", "h", None) == (None, None)
 
 
+def test_a_bucket_or_key_holding_nul_is_invalid_uri():
+    """U+0000 names nothing: no store can hold it (PostgreSQL's text), nor XML 1.0 carry it."""
+    for path in ("/b/a\x00b", "/b\x00/k", "/b\x00"):
+        with pytest.raises(S3Error) as e:
+            r("GET", path)
+        assert e.value.code == "InvalidURI"
+
+
 def test_virtual_hosted_style():
     op = r("GET", "/photos/cat.jpg", host="my-bucket.s3.localhost:9000", domain="s3.localhost")
     assert (op.name, op.bucket, op.key) == ("GetObject", "my-bucket", "photos/cat.jpg")

@@ -128,6 +128,20 @@ def require_body_checksum(ctx: Context, message: str = "Missing required header 
         raise S3Error("InvalidRequest", message)
 
 
+# Listing parameters that name keys: none can hold U+0000, which no key holds (see check_no_nul).
+KEY_PARAMS = ("prefix", "delimiter", "marker", "start-after", "key-marker", "version-id-marker", "upload-id-marker")
+
+
+def check_no_nul(params: dict[str, str], names: tuple[str, ...] = KEY_PARAMS) -> None:
+    """InvalidArgument for a listing parameter holding U+0000: no key can (the router answers a
+    key holding it InvalidURI), XML 1.0 cannot carry it back, and the PostgreSQL index cannot
+    store or compare it."""
+    for name in names:
+        value = params.get(name)
+        if value is not None and "\x00" in value:
+            raise S3Error("InvalidArgument", f"{name} cannot contain the character U+0000.", ArgumentName=name)
+
+
 def check_key(key: str) -> None:
     if len(key.encode("utf-8")) > MAX_KEY_BYTES:
         raise S3Error("KeyTooLongError", Size=str(len(key.encode("utf-8"))), MaxSizeAllowed=str(MAX_KEY_BYTES))

@@ -65,7 +65,7 @@ def parse_copy_source(value: str) -> tuple[str, str, str | None]:
     if path.startswith("/"):
         path = path[1:]
     bucket, _, key = path.partition("/")
-    if not bucket or not key:
+    if not bucket or not key or "\x00" in path:  # U+0000 names no key (see the router)
         raise S3Error("InvalidArgument", "Invalid copy source object key", ArgumentName="x-amz-copy-source", ArgumentValue=value)
     return bucket, key, version
 

@@ -11,7 +11,7 @@ from hoard.model import ListedObject, Listing
 from hoard.objects.versions import is_version_id
 from hoard.s3 import xml
 from hoard.s3.errors import S3Error
-from hoard.s3.handlers.common import Context, int_param, operation, require_bucket
+from hoard.s3.handlers.common import Context, check_no_nul, int_param, operation, require_bucket
 from hoard.s3.handlers.owners import owner_xml
 
 MAX_KEYS = 1000
@@ -29,6 +29,7 @@ def url_encoder(ctx: Context):
 
 def _common(ctx: Context) -> tuple[str, str, int]:
     params = ctx.req.params
+    check_no_nul(params)
     return params.get("prefix", ""), params.get("delimiter", ""), int_param(ctx, "max-keys", MAX_KEYS, 0, 2147483647)
 
 
@@ -111,9 +112,12 @@ async def list_objects(ctx: Context) -> Response:
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        after = base64.urlsafe_b64decode(token.encode()).decode()
+        if "\x00" not in after:
+            return after
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise S3Error("InvalidArgument", "The continuation token provided is incorrect", ArgumentName="continuation-token") from None
+        pass
+    raise S3Error("InvalidArgument", "The continuation token provided is incorrect", ArgumentName="continuation-token")
 
 
 @operation("ListObjectsV2")

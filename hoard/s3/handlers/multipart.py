@@ -24,6 +24,7 @@ from hoard.s3.handlers.common import (
     MIN_PART_SIZE,
     Context,
     check_key,
+    check_no_nul,
     int_param,
     now,
     object_headers,
@@ -363,6 +364,7 @@ async def list_parts(ctx: Context) -> Response:
 @operation("ListMultipartUploads")
 async def list_multipart_uploads(ctx: Context) -> Response:
     params = ctx.req.params
+    check_no_nul(params)
     prefix = params.get("prefix", "")
     delimiter = params.get("delimiter", "")
     key_marker = params.get("key-marker", "")
