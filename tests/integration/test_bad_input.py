@@ -288,7 +288,7 @@ PATH_TRICK_KEYS = [
     "..",
     "./.",
     "..\\..\\windows\\win.ini",
-    "nul\x00byte",
+    # "nul\x00byte": refused, InvalidURI (test_a_key_holding_nul_is_refused)
     "ctrl\x01\x1b\x7f",
 ]
 
