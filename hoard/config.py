@@ -307,6 +307,23 @@ class Settings(BaseSettings):
         le=86400,
         allow_inf_nan=False,
     )
+    meta: str | None = _setting(
+        None,
+        "where the metadata index lives: a PostgreSQL database, as a URL (postgresql://USER@HOST:PORT/DB) "
+        "or a libpq connection string (host=pg1,pg2 dbname=hoard target_session_attrs=read-write follows a "
+        "failover); its password in PGPASSWORD or ~/.pgpass rather than here",
+        option="--meta",
+        allowed="a postgresql:// or postgres:// URL, or a libpq connection string (key=value ...)",
+        unset="SQLite in .hoard/ on the drives",
+        pattern=r"^(postgres(ql)?://\S+|\S+=\S*( \S+=\S*)*)$",
+    )
+    meta_pool_size: int = _setting(
+        8,
+        "connections each server process may hold to the PostgreSQL index (HOARD_META): every node's "
+        "workers times this must stay under the database's max_connections",
+        ge=1,
+        le=200,
+    )
     log_level: Literal["debug", "info", "warning", "error"] = _setting("info", "how much to log", option="--log-level")
     workers: int = _setting(
         1,

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import psycopg_pool
 import uvicorn
 
 from hoard import metrics
@@ -37,12 +39,13 @@ from hoard.iam.authorize import Authorizer
 from hoard.iam.credentials import Identity, load_root
 from hoard.iam.identities import Identities, account_id
 from hoard.iam.secrets import SecretBox, SecretsKeyError, load_key
+from hoard.meta.postgres import PostgresMetaStore
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import ObjectData
 from hoard.objects.encryption import KeyService
-from hoard.objects.index import open_index
+from hoard.objects.index import SharedIndexRefused, open_index, open_shared_index
 from hoard.objects.rotation import MASTER_KEY_RECORD, MasterKeyRecord, MasterKeyRotation
 from hoard.objects.tiering import COLD_TIER, IA_TIER
 from hoard.observe import Observer
@@ -79,17 +82,32 @@ class Deployment:
     root: Identity
     root_generated: bool  # the root keys were made just now: show them once
     secrets: SecretBox  # seals and opens the secret keys kept on the drives
-    index: Path  # the index file the drives name (opened or rebuilt)
+    index: Path | None  # the index file the drives name (opened or rebuilt); None for a PostgreSQL index
     started_at: float  # the orphan sweep spares files younger than this
     certificate: ServerCertificate | None = None  # HTTPS, read before the fork: every worker serves it
     master_key: MasterKey | None = None  # seals the data keys of encrypted versions (SSE-S3)
     master_keys: MasterKeys | None = None  # where the master key came from, and what the drives say of it
 
 
-def open_store(settings: Settings, index: Path) -> SqliteMetaStore:
-    """The metadata store the settings ask for: SQLite on a drive is the only one so far (a
-    PostgreSQL store for several nodes would be chosen here)."""
+def open_store(settings: Settings, index: Path | None) -> MetaStore:
+    """The metadata store the settings ask for: PostgreSQL (HOARD_META: an index several nodes
+    can share), else SQLite in the index file on a drive."""
+    if settings.meta:
+        return PostgresMetaStore(settings.meta, pool_size=settings.meta_pool_size)
+    assert index is not None
     return SqliteMetaStore(index)
+
+
+def open_metadata(settings: Settings, storage: Storage, owner_id: str) -> tuple[MetaStore, int | None]:
+    """The index these drives use, opened (or filled from the drives); its store and, when it was
+    rebuilt, how many objects that gave. Raises SharedIndexRefused for a database that cannot be used."""
+    if not settings.meta:
+        return open_index(storage, owner_id, settings.region, lambda path: open_store(settings, path))
+    try:
+        store = open_store(settings, None)
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
+        raise SharedIndexRefused(f"cannot use the metadata database given in HOARD_META: {e}") from None
+    return open_shared_index(storage, store, owner_id, settings.region)
 
 
 def certificate(settings: Settings) -> ServerCertificate | None:
@@ -237,7 +255,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
     root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key, box)
     if not refusal:
         make_default_kms_key(storage, settings, root, master, previous)
-    store, rebuilt = open_index(storage, root.owner_id, settings.region, lambda path: open_store(settings, path))
+    store, rebuilt = open_metadata(settings, storage, root.owner_id)
     if rebuilt:
         log.info("index rebuilt from the drives: %d objects", rebuilt)
     # Every key's secret must open now, not at its first request; so must the remotes' (replication).
@@ -248,7 +266,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
         open_tiers(settings, storage, remotes)  # refused here, before any process serves
     except ValueError as e:
         raise TierSettingError(str(e)) from None
-    return Deployment(settings, storage, root, generated, box, store.path, started_at, certificate, master, master_keys), store
+    return Deployment(settings, storage, root, generated, box, store.path if isinstance(store, SqliteMetaStore) else None, started_at, certificate, master, master_keys), store
 
 
 def build_app(

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,3 +241,24 @@ def aws_cli() -> list[str]:
     exe = shutil.which("aws")
     assert exe, "the AWS CLI (awscli from PyPI) is not installed"
     return [exe]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (tests/postgres_server.py), started on first use."""
+    from tests.postgres_server import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server: its connection string."""
+    conninfo = postgres.create_database()
+    yield conninfo
+    postgres.drop_database(conninfo)

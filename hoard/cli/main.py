@@ -131,6 +131,7 @@ def _option_help(name: str) -> str:
 @click.option("--website-address", "website_address", metavar="HOST:PORT", default=None, help=_option_help("website_address"))
 @click.option("--website-domain", "website_domain", metavar="DOMAIN", default=None, help=_option_help("website_domain"))
 @click.option("--console-address", "console_address", metavar="HOST:PORT|off", default=None, help=_option_help("console_address"))
+@click.option("--meta", "meta", metavar="URL", default=None, help=_option_help("meta"))
 @click.argument("dirs", nargs=-1, required=True)
 def server(
     config: str | None,
@@ -142,6 +143,7 @@ def server(
     website_address: str | None,
     website_domain: str | None,
     console_address: str | None,
+    meta: str | None,
     dirs: tuple[str, ...],
 ) -> None:
     """Serve the S3 API from the data folders DIR (one per drive).
@@ -154,12 +156,13 @@ def server(
     from hoard import server as composition
     from hoard.http.tls import CertificateError
     from hoard.iam.secrets import SecretsKeyError
+    from hoard.objects.index import SharedIndexRefused
     from hoard.storage.errors import DriveInUse
     from hoard.supervisor import name_process
 
     options = {
         "config": config, "address": address, "certs_dir": certs_dir, "log_level": log_level, "parity": parity, "workers": workers,
-        "website_address": website_address, "website_domain": website_domain, "console_address": console_address,
+        "website_address": website_address, "website_domain": website_domain, "console_address": console_address, "meta": meta,
     }  # fmt: skip
     given = {k: v for k, v in options.items() if v is not None}
     try:
@@ -220,7 +223,7 @@ def server(
     name_process("server" if workers_count == 1 else "supervisor", title)
     try:
         deployment, store = composition.prepare(settings, storage, certificate)
-    except (LayoutError, SecretsKeyError, composition.TierSettingError) as e:
+    except (LayoutError, SecretsKeyError, composition.TierSettingError, SharedIndexRefused) as e:
         raise SettingsRefused([str(e)]) from None
     except DriveInUse as e:  # a folder that appeared, or was emptied, since the claim
         raise click.ClickException(str(e)) from None

@@ -55,6 +55,37 @@ def open_index(storage: Storage, owner_id: str, region: str, open_store: Callabl
     return store, count
 
 
+class SharedIndexRefused(Exception):
+    """A shared index (PostgreSQL) that these drives cannot use: unreachable, or another
+    deployment's. Said in words; nothing was changed."""
+
+
+def open_shared_index(storage: Storage, store: S, owner_id: str, region: str) -> tuple[S, int | None]:
+    """Use an index kept outside the drives (a PostgreSQL database) for these drives.
+
+    An empty database is filled from the drives (a new deployment, or one moving its index off
+    SQLite: every version the drives record comes back). One whose index the drives name is used
+    as it is. One holding another index is refused, never overwritten: it may be another
+    deployment's, or an old copy restored by mistake (``hoard admin rebuild-index`` rebuilds a
+    database on purpose). Returns the store and, when it was filled, how many objects that was.
+    """
+    wanted = storage.index_id()
+    have = store.get_setting_sync(INDEX_ID)
+    if have is not None and have == wanted:
+        return store, None
+    if have is not None:
+        store.close()
+        raise SharedIndexRefused(
+            f"the metadata database {store.location} holds index {have}, but these drives name index {wanted or '(none)'}: "
+            "it is another deployment's, or a copy of an older one; give these drives their own database (an empty one is filled from the drives)"
+        )
+    count = rebuild(storage, store, owner_id, region)
+    index_id = uuid.uuid4().hex
+    store.set_setting_sync(INDEX_ID, index_id)
+    storage.set_index_id(index_id)
+    return store, count
+
+
 RebuildProgress = Callable[[str, int, int], None]  # (step: "reading" | "writing", records read, records in all)
 
 

@@ -20,7 +20,6 @@ from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
 from hoard.model import Archive, Bucket, ClassUsage, Encryption, ObjectRecord, Part, Placement, ReplicationTask, Restore, Segment, Upload
 from hoard.nowait import WouldBlock
-from tests.postgres_server import PostgresServer
 
 IMPLEMENTATIONS = ("postgres", "sqlite")
 OWNER = "owner-1"
@@ -48,23 +47,6 @@ class Harness:
 
     def keys(self, listing) -> list[str]:
         return [e.key for e in listing.entries]
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def postgres_db(postgres) -> Iterator[str]:
-    conninfo = postgres.create_database()
-    yield conninfo
-    postgres.drop_database(conninfo)
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
