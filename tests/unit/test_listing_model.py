@@ -1,4 +1,5 @@
-"""SqliteMetaStore.list_objects against a plain Python model of S3 listing.
+"""Every MetaStore's list_objects (SQLite, and PostgreSQL on the session's server) against a
+plain Python model of S3 listing.
 
 The model: keys sorted by their UTF-8 bytes; only keys under the prefix; with a delimiter,
 every key whose remainder after the prefix contains the delimiter rolls up into one common
@@ -12,14 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hoard.meta.listing import prefix_end
+from hoard.meta.postgres import PostgresMetaStore
 from hoard.meta.sqlite import SqliteMetaStore
+from hoard.meta.store import MetaStore
 from hoard.model import Bucket, ObjectRecord, Segment
 
 BUCKET = "model"
@@ -60,10 +62,10 @@ def record(bucket: str, key: str) -> ObjectRecord:
 
 
 class Store:
-    """One SQLite store per test function, refilled for each example."""
+    """One store per test function, refilled (in a new bucket) for each example."""
 
-    def __init__(self, path: Path) -> None:
-        self.store = SqliteMetaStore(path)
+    def __init__(self, store: MetaStore) -> None:
+        self.store = store
         self.loop = asyncio.new_event_loop()
         self.generation = 0
         self.bucket = BUCKET
@@ -88,9 +90,12 @@ class Store:
         self.loop.close()
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "meta.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    if request.param == "postgres":
+        s = Store(PostgresMetaStore(request.getfixturevalue("postgres_db"), pool_size=2))
+    else:
+        s = Store(SqliteMetaStore(tmp_path / "meta.db"))
     yield s
     s.close()
 
