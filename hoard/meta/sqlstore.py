@@ -238,7 +238,7 @@ class SqlMetaStore:
             _insert(conn, "objects" if current else "versions", new)
             _track_tiering(conn, new)
             _queue_reclaim(conn, reclaim)
-            if _replicated(conn, new) and new.restore == old.restore and new.archive == old.archive:
+            if _replicated(conn, new) and new.restore == old.restore and new.archive == old.archive and _replica_sees(old, new):
                 _queue_replication(conn, new.bucket, new.key, new.version_id, "meta")
 
         await self._write(op, settle=lambda c: _get_version(c, new.bucket, new.key, new.version_id)[0] == new)
@@ -779,6 +779,13 @@ def _replicated(conn: Conn, record: ObjectRecord) -> bool:
         return False
     row = conn.execute("SELECT json_type(config, '$.replication') FROM buckets WHERE name=?", (record.bucket,)).fetchone()
     return row is not None and row[0] is not None
+
+
+def _replica_sees(old: ObjectRecord, new: ObjectRecord) -> bool:
+    """Whether a replica would see the change: not a new record file alone, nor the version's data
+    key sealed anew (a master key rotation), which stay on this site."""
+    mode = (old.encryption.mode if old.encryption else None) != (new.encryption.mode if new.encryption else None)
+    return mode or dataclasses.replace(new, data_id=old.data_id, replaces=old.replaces, encryption=old.encryption) != old
 
 
 def _queue_replication(conn: Conn, bucket: str, key: str, version_id: str, op: str) -> None:

@@ -560,6 +560,14 @@ def test_replication_is_queued_with_the_commit_and_answered_per_version(meta):
     assert meta_task.op == "meta" and meta_task.queued >= requeued_at
     meta.run(meta.store.replication_forget(meta_task))
     assert meta.run(meta.store.replication_status("repl", "k", "null")) is None
+    # A data key sealed anew under a new master key (with its new record file) stays on this site.
+    current = meta.run(meta.store.get_object("repl", "k"))
+    sealed = dataclasses.replace(current, encryption=SSE_S3)
+    meta.run(meta.store.replace_version(current, sealed))
+    meta.run(meta.store.replication_forget(meta.run(meta.store.replication_due(time.time() + 1, 10))[0]))
+    resealed = dataclasses.replace(sealed, data_id="resealed", replaces=sealed.data_id, encryption=dataclasses.replace(SSE_S3, sealed_key="bmV3"))
+    meta.run(meta.store.replace_version(sealed, resealed))
+    assert meta.run(meta.store.replication_due(time.time() + 1, 10)) == []
     # A resync queues every version but replicas; the backlog counts them.
     assert meta.run(meta.store.replication_queue_bucket("repl")) == 1
     backlog = meta.run(meta.store.replication_backlog("repl"))
