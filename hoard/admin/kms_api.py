@@ -1,5 +1,6 @@
 """The admin API's KMS (``hoard admin kms``): the named keys SSE-KMS encrypts under, kept by the
-built-in key store (``hoard.crypto.kms.BuiltinKms``) sealed by the master key."""
+built-in key store (``hoard.crypto.kms.BuiltinKms``) sealed by the master key. The KMS's refusals
+(KmsError) become S3's answers where every lower error does (``hoard.s3.error_map``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from hoard.admin.iam_api import _param, json_answer
-from hoard.crypto.kms import BuiltinKms, KeyManager, KmsError, KmsKey
+from hoard.crypto.kms import BuiltinKms, KeyManager, KmsKey
 from hoard.http.request import Request
 from hoard.http.response import Response
 from hoard.objects.rotation import MasterKeyRotation, RotationRefused
@@ -22,10 +23,6 @@ def key_json(key: KmsKey) -> dict:
         "key_id": key.key_id, "arn": key.arn, "description": key.description, "created": key.created,
         "state": key.state, "aliases": list(key.aliases),
     }  # fmt: skip
-
-
-def _refused(e: KmsError) -> S3Error:
-    return S3Error(e.code, e.message, status=e.status) if e.status != 500 else S3Error("InternalError", e.message)
 
 
 class KmsAdmin:
@@ -47,21 +44,12 @@ class KmsAdmin:
         return self.kms
 
     async def list_keys(self, req: Request, auth: AuthContext) -> Response:
-        store = self._store()
-        try:
-            keys = await asyncio.to_thread(store.list_keys)
-        except KmsError as e:
-            raise _refused(e) from None
+        keys = await asyncio.to_thread(self._store().list_keys)
         return json_answer({"keys": [key_json(k) for k in keys]})
 
     async def create_key(self, req: Request, auth: AuthContext) -> Response:
         """Query: description, alias (alias/NAME), both optional."""
-        store = self._store()
-        alias = req.params.get("alias") or None
-        try:
-            key = await asyncio.to_thread(store.create_key, req.params.get("description", ""), alias)
-        except KmsError as e:
-            raise _refused(e) from None
+        key = await asyncio.to_thread(self._store().create_key, req.params.get("description", ""), req.params.get("alias") or None)
         return json_answer(key_json(key))
 
     async def set_state(self, req: Request, auth: AuthContext) -> Response:
@@ -70,10 +58,7 @@ class KmsAdmin:
         state = _param(req, "state")
         if state not in ("Enabled", "Disabled"):
             raise S3Error("InvalidArgument", "state is Enabled or Disabled.", ArgumentName="state")
-        try:
-            key = await asyncio.to_thread(store.set_enabled, _param(req, "key"), state == "Enabled")
-        except KmsError as e:
-            raise _refused(e) from None
+        key = await asyncio.to_thread(store.set_enabled, _param(req, "key"), state == "Enabled")
         return json_answer(key_json(key))
 
     async def rotate(self, req: Request, auth: AuthContext) -> Response:

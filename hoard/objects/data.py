@@ -17,7 +17,7 @@ from hoard.meta.errors import VersionChanged
 from hoard.meta.store import BuildObject, MetaStore, Precondition
 from hoard.model import Bucket, ObjectRecord, Placement
 from hoard.nowait import WouldBlock
-from hoard.objects.encryption import SSE_C, DataKey, DecryptingReader, EncryptingWriter, KeyService, decrypt_inline, plan
+from hoard.objects.encryption import SSE_C, SSE_S3, DataKey, DecryptingReader, EncryptingWriter, KeyService, decrypt_inline, plan
 from hoard.objects.tier_reader import TierReader
 from hoard.storage.erasure_set import ShardSetReader, ShardSetWriter, new_id
 from hoard.storage.errors import ReadQuorumError
@@ -297,9 +297,12 @@ class ObjectData:
                 raw = self.storage.set_of(record.placement).open(record, 0, record.stored_size - 1, self.on_damage, nowait)
             except (FileNotFoundError, ReadQuorumError):
                 return record, None  # the read proper retries or reports it
-            if record.encryption is not None:
-                return record, self.plain_inline(record, raw, self.keys.data_key(record.encryption), 0, record.size - 1)
-            return record, raw
+            if record.encryption is None:
+                return record, raw
+            if nowait and record.encryption.mode != SSE_S3:
+                # The KMS may read its key document from the drives: not in the event loop.
+                raise WouldBlock()
+            return record, self.plain_inline(record, raw, self.keys.data_key(record.encryption), 0, record.size - 1)
 
         try:
             return work(nowait=True)

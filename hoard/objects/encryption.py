@@ -17,7 +17,6 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from hoard.crypto.keys import (
 from hoard.crypto.kms import DEFAULT_ALIAS, KeyManager
 from hoard.model import Encryption, ObjectRecord
 from hoard.nowait import WouldBlock
-from hoard.storage.erasure_set import ShardSetWriter, StoredData
+from hoard.storage.erasure_set import ShardSetWriter, StoredData, hash_beside
 
 SSE_S3 = "AES256"
 SSE_KMS = "aws:kms"
@@ -203,28 +202,23 @@ class KeyService:
 
     def data_key(self, encryption: Encryption, customer_key: bytes | None = None) -> DataKey:
         """The data key of a version's encryption, unsealed; EncryptionUnavailable if it cannot be,
-        customer.CustomerKeyError for an SSE-C version read without its key or with another."""
-        if encryption.mode == SSE_C:
-            check_customer_key(encryption, customer_key)
-            assert customer_key is not None
-            sealed = base64.b64decode(encryption.sealed_key)
-            key = customer.open_data_key(customer_key, sealed, _context(SSE_C, encryption.encryption_id))
-            return DataKey(key, bytes.fromhex(encryption.encryption_id))
-        if encryption.mode == SSE_KMS:
-            # KmsError (a key disabled or gone, an envelope that does not open) is S3's answer as it is.
-            sealed = base64.b64decode(encryption.sealed_key)
-            try:
-                key = self._kms().decrypt(sealed, decode_context(encryption.kms_context))
-            except KeyEnvelopeError as e:
-                raise EncryptionUnavailable(f"the KMS's keys do not open: {e}") from None
-            return DataKey(key, bytes.fromhex(encryption.encryption_id))
-        if encryption.mode != SSE_S3:
-            raise EncryptionUnavailable(f"{encryption.mode} is not served by this version of Hoard")
+        customer.CustomerKeyError for an SSE-C version read without its key or with another,
+        hoard.crypto.kms.KmsError (a key disabled or gone) as S3 answers it."""
         try:
             sealed = base64.b64decode(encryption.sealed_key, validate=True)
-            master = self.master_for(envelope_key_id(sealed)) or self._master()
-            key = open_data_key(master, sealed, _context(encryption.mode, encryption.encryption_id))
-        except (KeyEnvelopeError, ValueError) as e:
+            if encryption.mode == SSE_C:
+                check_customer_key(encryption, customer_key)
+                assert customer_key is not None
+                key = customer.open_data_key(customer_key, sealed, _context(SSE_C, encryption.encryption_id))
+            elif encryption.mode == SSE_KMS:
+                key = self._kms().decrypt(sealed, decode_context(encryption.kms_context))
+            elif encryption.mode == SSE_S3:
+                master = self.master_for(envelope_key_id(sealed)) or self._master()
+                key = open_data_key(master, sealed, _context(SSE_S3, encryption.encryption_id))
+            else:
+                raise EncryptionUnavailable(f"{encryption.mode} is not served by this version of Hoard")
+        except (KeyEnvelopeError, binascii.Error, ValueError) as e:
+            # A master key (or the KMS's, sealed by it) that is not the one this data key needs.
             raise EncryptionUnavailable(f"the data key does not open: {e}") from None
         return DataKey(key, bytes.fromhex(encryption.encryption_id))
 
@@ -272,32 +266,6 @@ def check_customer_key(encryption: Encryption | None, customer_key: bytes | None
         raise customer.CustomerKeyError("InvalidRequest", "The encryption parameters are not applicable to this object.")
 
 
-# Hashing the plaintext (MD5 for the ETag, the client's checksums) beside its encryption and
-# writing: hashlib releases the GIL on large buffers, so a PUT keeps both cores busy, as a plain
-# one does (ShardSetWriter hashes beside its encoding). Below this size the hand-off costs more.
-HASH_BESIDE = 256 * 1024
-_hash_pool: ThreadPoolExecutor | None = None
-_hash_pool_lock = threading.Lock()
-
-
-def _hashing_pool() -> ThreadPoolExecutor:
-    global _hash_pool
-    with _hash_pool_lock:
-        if _hash_pool is None:
-            _hash_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="hoard-sse-hash")
-        return _hash_pool
-
-
-def _forget_hash_pool() -> None:
-    # A forked worker has none of its parent's threads: a pool that believes it has some never
-    # runs its work. The child makes its own on first use.
-    global _hash_pool, _hash_pool_lock
-    _hash_pool, _hash_pool_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_hash_pool)
-
-
 class EncryptingWriter:
     """A ShardSetWriter's interface over one: the plaintext hashed (MD5, checksums) and
     encrypted, the stored chunks written. Called from one thread at a time, as the writer it wraps."""
@@ -325,20 +293,8 @@ class EncryptingWriter:
         return self._encryptor.plain_size
 
     def write(self, data: bytes | memoryview) -> None:
-        if not self.hashers or len(data) < HASH_BESIDE:
-            self._hash(data)
-            self._encrypt(data)
-            return
-        # ``data`` is only read, by both threads, and this returns only once both are done.
-        hashing = _hashing_pool().submit(self._hash, data)
-        try:
-            self._encrypt(data)
-        finally:
-            hashing.result()
-
-    def _hash(self, data: bytes | memoryview) -> None:
-        for h in self.hashers:
-            h.update(data)
+        # The plaintext hashed beside its encryption, as a plain PUT hashes beside its encoding.
+        hash_beside(self.hashers, data, lambda: self._encrypt(data))
 
     def _encrypt(self, data: bytes | memoryview) -> None:
         for chunk in self._encryptor.feed(data):

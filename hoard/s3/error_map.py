@@ -52,7 +52,7 @@ def to_s3_error(error: BaseException) -> S3Error | None:
         case EncryptionUnavailable():
             # A server without the master key (or with another) that the version was written
             # under: a fault of its configuration, said plainly for whoever reads its answers.
-            return S3Error("InternalError", f"This server cannot open the object's data key: {error.reason}")
+            return S3Error("InternalError", f"Server-side encryption is not available here: {error.reason}")
         case TierUnavailable():
             return S3Error("ServiceUnavailable", f"The storage tier holding this object cannot be reached now: {error}")
         case http.BadPercentEncoding():

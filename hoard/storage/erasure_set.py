@@ -36,6 +36,31 @@ def renew_drive_pool() -> None:
     _DRIVE_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="hoard-drive")
 
 
+# Below this, handing the hashing to a drive thread costs more than running it here.
+HASH_BESIDE = 256 * 1024
+
+
+def hash_beside(hashers: list, data: bytes | memoryview, work: Callable[[], None]) -> None:
+    """Feed ``data`` to ``hashers`` (MD5 for the ETag, the client's checksums) in a drive thread
+    while ``work`` (encoding, encrypting) runs in this one: both release the GIL on large buffers,
+    so a PUT keeps both cores busy. Returns once both are done; ``data`` is only read."""
+    if not hashers or len(data) < HASH_BESIDE:
+        for h in hashers:
+            h.update(data)
+        work()
+        return
+    hashing = _DRIVE_POOL.submit(_feed, hashers, data)
+    try:
+        work()
+    finally:
+        hashing.result()
+
+
+def _feed(hashers: list, data: bytes | memoryview) -> None:
+    for h in hashers:
+        h.update(data)
+
+
 def new_id() -> str:
     return secrets.token_hex(16)
 
@@ -111,31 +136,20 @@ class ShardSetWriter:
         self.size += len(data)
         if not self.inline and not self._buffer and len(data) == BLOCK_SIZE and isinstance(data, bytes):
             # The common case, a whole block: encoded where it lies, no copy.
-            hashing = _DRIVE_POOL.submit(self._hash, data)
-            try:
-                self._write_block(data)
-            finally:
-                hashing.result()
+            hash_beside(self._hashers, data, lambda: self._write_block(data))
             return
         self._buffer += data
         if self.inline or len(self._buffer) < BLOCK_SIZE:
-            self._hash(data)
+            _feed(self._hashers, data)
             return
-        # MD5 and the client's checksums run beside the encoding: both release the GIL on
-        # large buffers, so a PUT uses both cores.
-        hashing = _DRIVE_POOL.submit(self._hash, data)
-        try:
-            while len(self._buffer) >= BLOCK_SIZE:
-                with memoryview(self._buffer) as view:
-                    block = bytes(view[:BLOCK_SIZE])
-                del self._buffer[:BLOCK_SIZE]
-                self._write_block(block)
-        finally:
-            hashing.result()
+        hash_beside(self._hashers, data, self._write_buffered_blocks)
 
-    def _hash(self, data: bytes | memoryview) -> None:
-        for h in self._hashers:
-            h.update(data)
+    def _write_buffered_blocks(self) -> None:
+        while len(self._buffer) >= BLOCK_SIZE:
+            with memoryview(self._buffer) as view:
+                block = bytes(view[:BLOCK_SIZE])
+            del self._buffer[:BLOCK_SIZE]
+            self._write_block(block)
 
     def _write_block(self, block: bytes) -> None:
         fragments = self.codec.encode(block)

@@ -14,8 +14,8 @@ from hoard.crypto.chunks import BLOCK_SIZE, PLAIN_CHUNK, ChunkTampered, stored_s
 from hoard.crypto.keys import new_data_key, new_encryption_id
 from hoard.model import ObjectRecord, Placement, Segment
 from hoard.nowait import WouldBlock
-from hoard.objects.encryption import HASH_BESIDE, DataKey, DecryptingReader, EncryptingWriter, plan
-from hoard.storage.erasure_set import StoredData
+from hoard.objects.encryption import DataKey, DecryptingReader, EncryptingWriter, plan
+from hoard.storage.erasure_set import HASH_BESIDE, StoredData
 
 KEY = DataKey(new_data_key(), new_encryption_id())
 PLACEMENT = Placement(0, 1, 0, (0,))

@@ -231,7 +231,7 @@ async def _retried_complete(ctx: Context) -> Response | None:
     if current is None or current.etag != done.etag or current.last_modified != done.completed:
         return None
     await receive_document(ctx, body_checksum=False)
-    return _completed_answer(ctx, done.etag, done.checksum_algorithm, done.checksum_value, done.checksum_type, {**version_headers(current), **sse.record_headers(current)})
+    return _completed_answer(ctx, done.etag, done.checksum_algorithm, done.checksum_value, done.checksum_type, {**version_headers(current), **sse.answer_headers(current.encryption)})
 
 
 @operation("CompleteMultipartUpload")
@@ -308,7 +308,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
         return rebuilt, used
 
     record = await data.commit_multipart(ctx.store, upload.upload_id, record, build_again, precondition)
-    return _completed_answer(ctx, record.etag, record.checksum_algorithm, record.checksum_value, record.checksum_type, {**version_headers(record), **sse.record_headers(record)})
+    return _completed_answer(ctx, record.etag, record.checksum_algorithm, record.checksum_value, record.checksum_type, {**version_headers(record), **sse.answer_headers(record.encryption)})
 
 
 @operation("AbortMultipartUpload")

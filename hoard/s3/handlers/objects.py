@@ -213,7 +213,7 @@ def read_headers(ctx: Context, record: ObjectRecord) -> dict[str, str]:
     if record.tags:
         headers["x-amz-tagging-count"] = str(len(record.tags))
     headers.update(lock_headers(record))
-    headers.update(sse.record_headers(record))
+    headers.update(sse.answer_headers(record.encryption))
     for param, header in RESPONSE_OVERRIDES.items():
         if param in ctx.req.params:
             headers[header] = header_safe(param, ctx.req.params[param])

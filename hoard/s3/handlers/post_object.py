@@ -211,7 +211,7 @@ def _location(ctx: Context, record: ObjectRecord) -> str:
 
 
 def _success(fields: FormFields, record: ObjectRecord, location: str) -> Response:
-    headers = {"etag": record.etag, "location": location, **checksum_headers(record), **version_headers(record), **sse.record_headers(record)}
+    headers = {"etag": record.etag, "location": location, **checksum_headers(record), **version_headers(record), **sse.answer_headers(record.encryption)}
     redirect = fields.get("success_action_redirect") or fields.get("redirect")
     if redirect and _is_url(redirect):
         query = "&".join(

@@ -19,7 +19,6 @@ from hoard.objects.encryption import (
     SSE_KMS,
     SSE_S3,
     DataKey,
-    EncryptionUnavailable,
     check_customer_key,
     decode_context,
     default_mode,
@@ -48,19 +47,13 @@ def requested_mode(ctx: Context, bucket: Bucket) -> str | None:
             raise S3Error("InvalidArgument", "Server Side Encryption with Customer provided key is incompatible with the encryption method specified", ArgumentName=SSE_HEADER)
         return SSE_C
     mode = h.get(SSE_HEADER)
-    if mode is None:
-        if any(name in h for name in KMS_HEADERS):
-            raise S3Error("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms", ArgumentName=SSE_HEADER)
-        return default_mode(bucket.config)
     if mode == DSSE:
         raise S3Error("NotImplemented", "Dual-layer server-side encryption with KMS keys (DSSE-KMS) is not implemented yet.")
-    if mode == SSE_KMS:
-        return mode
-    if mode != SSE_S3:
+    if mode not in (None, SSE_S3, SSE_KMS):
         raise S3Error("InvalidArgument", "The encryption method specified is not supported", ArgumentName=SSE_HEADER, ArgumentValue=mode)
-    if any(name in h for name in KMS_HEADERS):
+    if mode != SSE_KMS and any(name in h for name in KMS_HEADERS):
         raise S3Error("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms", ArgumentName=SSE_HEADER)
-    return mode
+    return mode if mode is not None else default_mode(bucket.config)
 
 
 def new_key(ctx: Context, bucket: Bucket) -> tuple[Encryption | None, DataKey | None]:
@@ -68,16 +61,14 @@ def new_key(ctx: Context, bucket: Bucket) -> tuple[Encryption | None, DataKey | 
     mode = requested_mode(ctx, bucket)
     if mode is None:
         return None, None
+    # EncryptionUnavailable (no master key, the wrong one) is answered where lower errors are (error_map).
     keys = ctx.services.data.keys
-    try:
-        if mode == SSE_C:
-            return keys.new_sse_c(customer_key_of(ctx))
-        if mode == SSE_KMS:
-            kms_key, bucket_key = _kms_choice(ctx, bucket)
-            return keys.new_sse_kms(kms_key, kms_context(ctx), bucket_key)
-        return keys.new_sse_s3()
-    except EncryptionUnavailable as e:
-        raise S3Error("InternalError", f"Server-side encryption is not available: {e.reason}.") from None
+    if mode == SSE_C:
+        return keys.new_sse_c(customer_key_of(ctx))
+    if mode == SSE_KMS:
+        kms_key, bucket_key = _kms_choice(ctx, bucket)
+        return keys.new_sse_kms(kms_key, kms_context(ctx), bucket_key)
+    return keys.new_sse_s3()
 
 
 def _kms_choice(ctx: Context, bucket: Bucket) -> tuple[str | None, bool]:
@@ -119,33 +110,26 @@ def upload_key(ctx: Context, upload: Upload) -> DataKey | None:
     """The data key an upload's parts are encrypted with (None: the upload is not encrypted)."""
     if upload.encryption is None:
         return None
-    key = customer_key_of(ctx) if upload.encryption.mode == SSE_C else None
-    if key is not None and not customer.matches(key, upload.encryption.customer_fingerprint):
-        # A part sent under another key than the upload's is a bad request (a read with another
-        # key is refused as AccessDenied: nothing is told of the object).
-        raise _not_the_uploads_key()
-    try:
-        return ctx.services.data.keys.data_key(upload.encryption, key)
-    except EncryptionUnavailable as e:
-        raise S3Error("InternalError", f"The upload's data key is not available: {e.reason}.") from None
+    return ctx.services.data.keys.data_key(upload.encryption, _upload_customer_key(ctx, upload))
 
 
 def check_complete_key(ctx: Context, upload: Upload) -> None:
     """CompleteMultipartUpload of an SSE-C upload: the customer's key is needed only when the
     upload was created with a checksum algorithm (S3's API reference); a key sent must be the upload's."""
+    key = _upload_customer_key(ctx, upload)  # a wrong one is refused here
+    if key is None and upload.checksum_algorithm and upload.encryption is not None and upload.encryption.mode == SSE_C:
+        raise customer.key_required()
+
+
+def _upload_customer_key(ctx: Context, upload: Upload) -> bytes | None:
+    """The customer's key a request about an SSE-C upload carries, if any: the upload's, or a bad
+    request (a read with another key is refused as AccessDenied instead: nothing is told of the object)."""
     if upload.encryption is None or upload.encryption.mode != SSE_C:
-        return
+        return None
     key = customer_key_of(ctx)
-    if key is None:
-        if upload.checksum_algorithm:
-            raise customer.key_required()
-        return
-    if not customer.matches(key, upload.encryption.customer_fingerprint):
-        raise _not_the_uploads_key()
-
-
-def _not_the_uploads_key() -> S3Error:
-    return S3Error("InvalidArgument", "The customer key does not match the one the multipart upload was created with.", ArgumentName=CUSTOMER_HEADERS[1])
+    if key is not None and not customer.matches(key, upload.encryption.customer_fingerprint):
+        raise S3Error("InvalidArgument", "The customer key does not match the one the multipart upload was created with.", ArgumentName=CUSTOMER_HEADERS[1])
+    return key
 
 
 def customer_key_of(ctx: Context, copy_source: bool = False) -> bytes | None:
@@ -213,6 +197,3 @@ def etag_digest(encryption: Encryption | None, key: DataKey | None, md5_hex: str
         return hmac.new(key.key, b"hoard-etag:" + bytes.fromhex(md5_hex), hashlib.sha256).hexdigest()[:32]
     return md5_hex
 
-
-def record_headers(record: ObjectRecord) -> dict[str, str]:
-    return answer_headers(record.encryption)
