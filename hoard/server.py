@@ -29,7 +29,7 @@ from hoard.config import Settings, parse_address
 from hoard.console.app import ConsoleApp
 from hoard.console.clients import Endpoint
 from hoard.crypto.keyfile import KeyFileError
-from hoard.crypto.keys import KeyEnvelopeError, MasterKey, load_master_key, read_master_key_file
+from hoard.crypto.keys import KeyEnvelopeError, MasterKey, load_master_key
 from hoard.crypto.kms import BuiltinKms, KmsError, document_generation
 from hoard.dashboard.history import History
 from hoard.dashboard.snapshot import DashboardSources
@@ -46,7 +46,7 @@ from hoard.model import Bucket, ObjectRecord
 from hoard.objects.data import ObjectData
 from hoard.objects.encryption import KeyService
 from hoard.objects.index import SharedIndexRefused, open_index, open_shared_index
-from hoard.objects.rotation import MASTER_KEY_RECORD, MasterKeyRecord, MasterKeyRotation
+from hoard.objects.rotation import MasterKeyRotation, check_recorded_master_key
 from hoard.objects.tiering import COLD_TIER, IA_TIER
 from hoard.observe import Observer
 from hoard.process_role import ProcessRole
@@ -85,8 +85,7 @@ class Deployment:
     index: Path | None  # the index file the drives name (opened or rebuilt); None for a PostgreSQL index
     started_at: float  # the orphan sweep spares files younger than this
     certificate: ServerCertificate | None = None  # HTTPS, read before the fork: every worker serves it
-    master_key: MasterKey | None = None  # seals the data keys of encrypted versions (SSE-S3)
-    master_keys: MasterKeys | None = None  # where the master key came from, and what the drives say of it
+    master_keys: MasterKeys | None = None  # the master key, where it came from, and what the drives say of it
 
 
 def open_store(settings: Settings, index: Path | None) -> MetaStore:
@@ -124,55 +123,24 @@ KMS_FILE = "kms.json"  # the built-in KMS's keys, sealed by the master key, on e
 
 @dataclass(frozen=True)
 class MasterKeys:
-    """The master key as ``prepare`` found it: its file (None for a key in the settings), the
-    retired keys the file still holds (a rotation cut short), and why new encrypted versions
-    must be refused ("" if they need not be)."""
+    """The master key as ``prepare`` found it: the key that seals the data keys of encrypted
+    versions, its file (None for a key in the settings), the retired keys the file still holds
+    (a rotation cut short), and why new encrypted versions must be refused ("" if they need not be)."""
 
+    current: MasterKey
     key_file: Path | None
-    previous: tuple[MasterKey, ...]
+    retired: tuple[MasterKey, ...]
     refuse_writes: str
-
-
-def check_master_key(storage: Storage, master: MasterKey, previous: list[MasterKey]) -> str:
-    """Compare the master key with the one the drives record (recording it if none is yet):
-    "" if it is the deployment's, else why encrypted writes are refused."""
-    record = storage.read_newest_copy(MASTER_KEY_RECORD, MasterKeyRecord.parse)
-    known = {master.key_id, *(k.key_id for k in previous)}
-    if record is None:
-        storage.write_shared(MASTER_KEY_RECORD, MasterKeyRecord(1, master.key_id).to_json())
-        return ""
-    if record.key_id in known:
-        return ""
-    return (
-        f"this server's master key ({master.key_id}) is not the deployment's ({record.key_id}, as its drives record it; "
-        "an older key after a rotation, or another deployment's): set HOARD_MASTER_KEY_FILE to the deployment's key file"
-    )
-
-
-def save_master_key_record(storage: Storage, key_id: str) -> None:
-    current = storage.read_newest_copy(MASTER_KEY_RECORD, MasterKeyRecord.parse)
-    storage.write_shared(MASTER_KEY_RECORD, MasterKeyRecord((current.generation if current else 0) + 1, key_id).to_json())
 
 
 def open_keys(deployment: Deployment) -> KeyService:
     """The keys the object engine encrypts with, the built-in KMS among them."""
     found = deployment.master_keys
-    keys = KeyService(
-        deployment.master_key,
-        key_file=found.key_file if found else None,
-        previous=found.previous if found else (),
-        refuse_writes=found.refuse_writes if found else "",
-    )
-    keys.kms = open_kms(deployment, keys)
+    if found is None:
+        return KeyService(None)
+    keys = KeyService(found.current, key_file=found.key_file, previous=found.retired, refuse_writes=found.refuse_writes)
+    keys.kms = builtin_kms(deployment.storage, deployment.settings, deployment.root, found.current, keys.master_for)
     return keys
-
-
-def open_kms(deployment: Deployment, keys: KeyService) -> BuiltinKms | None:
-    """The built-in KMS (SSE-KMS), its keys kept on every drive as the other shared documents
-    are; None without a master key to seal them."""
-    if deployment.master_key is None:
-        return None
-    return builtin_kms(deployment.storage, deployment.settings, deployment.root, deployment.master_key, keys.master_for)
 
 
 def builtin_kms(
@@ -242,19 +210,18 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
         log.warning("made the secrets key %s: keep it, and a copy apart from the data; without it the keys kept on the drives cannot be opened", key_file)
     box = SecretBox(key)
     try:
-        master, master_file, master_made = load_master_key(settings.master_key, settings.master_key_file, storage.deployment)
+        master, retired, master_file, master_made = load_master_key(settings.master_key, settings.master_key_file, storage.deployment)
     except KeyFileError as e:
         raise SecretsKeyError(str(e)) from None
     if master_made:
         log.warning("made the master key %s: keep it, and a copy apart from the data; without it encrypted objects cannot be read", master_file)
-    previous = read_master_key_file(master_file)[1:] if master_file is not None else []
-    refusal = check_master_key(storage, master, previous)
+    refusal = check_recorded_master_key(storage, master, retired)
     if refusal:
         log.error("encrypted objects will not be served or written: %s", refusal)
-    master_keys = MasterKeys(master_file, tuple(previous), refusal)
+    master_keys = MasterKeys(master, master_file, tuple(retired), refusal)
     root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key, box)
     if not refusal:
-        make_default_kms_key(storage, settings, root, master, previous)
+        make_default_kms_key(storage, settings, root, master, retired)
     store, rebuilt = open_metadata(settings, storage, root.owner_id)
     if rebuilt:
         log.info("index rebuilt from the drives: %d objects", rebuilt)
@@ -266,7 +233,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
         open_tiers(settings, storage, remotes)  # refused here, before any process serves
     except ValueError as e:
         raise TierSettingError(str(e)) from None
-    return Deployment(settings, storage, root, generated, box, store.path if isinstance(store, SqliteMetaStore) else None, started_at, certificate, master, master_keys), store
+    return Deployment(settings, storage, root, generated, box, store.path if isinstance(store, SqliteMetaStore) else None, started_at, certificate, master_keys), store
 
 
 def build_app(
@@ -301,7 +268,7 @@ def build_app(
         lifecycle = LifecycleWorker(store, data, settings.lifecycle_day_seconds, settings.lifecycle_rate)
         tier_worker = TierWorker(store, data, settings.lifecycle_day_seconds)
         kms = keys.kms if isinstance(keys.kms, BuiltinKms) else None
-        rotation = MasterKeyRotation(keys, store, data, kms, lambda key_id: save_master_key_record(storage, key_id))
+        rotation = MasterKeyRotation(keys, store, data, kms)
         background = [monitor, healer, reclaimer, replicator, sites, lifecycle, tier_worker, rotation]
         history = History(settings.dashboard_sample_seconds)  # the dashboard's last hour of traffic, summed over every worker
         background.append(history)

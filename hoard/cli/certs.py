@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import re
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hoard.durable import replace_file
 from hoard.http.tls import CERT_FILE, KEY_FILE
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -74,20 +74,6 @@ def self_signed(hosts: list[str], days: int = VALID_DAYS) -> tuple[bytes, bytes]
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Written whole under a temporary name and renamed: a server watching the folder never
-    reads half a file; the key is never readable by others, not even for a moment."""
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)  # an old temp file keeps its mode through O_CREAT
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
-
-
 @click.group()
 def certs() -> None:
     """Certificates for HTTPS (hoard server --certs-dir DIR)."""
@@ -111,8 +97,8 @@ def self_signed_command(folder: Path, hosts: tuple[str, ...], force: bool) -> No
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         cert, key = self_signed([*dict.fromkeys([*DEFAULT_HOSTS, *hosts])])
         # The key first: a server watching the folder then finds the new certificate with its key.
-        _write(folder / KEY_FILE, key, 0o600)
-        _write(folder / CERT_FILE, cert, 0o644)
+        replace_file(folder / KEY_FILE, key, 0o600)
+        replace_file(folder / CERT_FILE, cert, 0o644)
     except OSError as e:
         raise click.ClickException(f"cannot write in {folder}: {e.strerror or e}") from None
     click.echo(f"Wrote {folder / CERT_FILE} and {folder / KEY_FILE} (for {', '.join(dict.fromkeys([*DEFAULT_HOSTS, *hosts]))}).")

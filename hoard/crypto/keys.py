@@ -136,20 +136,20 @@ def default_master_key_file(deployment: str) -> Path:
     return keyfile.config_key_file(deployment, ".master.key")
 
 
-def load_master_key(value: str | None, key_file: Path | None, deployment: str) -> tuple[MasterKey, Path | None, bool]:
+def load_master_key(value: str | None, key_file: Path | None, deployment: str) -> tuple[MasterKey, list[MasterKey], Path | None, bool]:
     """The master key: ``value`` (base64 of 32 bytes, from the settings), else ``key_file``, else
     ``~/.config/hoard/secrets/DEPLOYMENT.master.key`` (made on first start, mode 0600). Returns
-    the key, its file (None for a value) and whether it was made just now. Raises
-    hoard.crypto.keyfile.KeyFileError.
+    the key, the retired keys its file still holds, the file (None for a value) and whether it
+    was made just now. Raises hoard.crypto.keyfile.KeyFileError.
 
     A key file holds the current key on its first line; during a rotation (``hoard admin kms
     rotate``) the key being retired follows on the next one (``read_master_key_file``)."""
     path = key_file or default_master_key_file(deployment)
     if not value and path.exists():
         keys = read_master_key_file(path)
-        return keys[0], path, False
-    key, path, made = keyfile.load_key(value, key_file, default_master_key_file(deployment), what="master key", setting="HOARD_MASTER_KEY")
-    return MasterKey(key), path, made
+        return keys[0], keys[1:], path, False
+    key, made_path, made = keyfile.load_key(value, key_file, default_master_key_file(deployment), what="master key", setting="HOARD_MASTER_KEY")
+    return MasterKey(key), [], made_path, made
 
 
 def read_master_key_file(path: Path) -> list[MasterKey]:

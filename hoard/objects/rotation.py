@@ -24,21 +24,19 @@ import asyncio
 import base64
 import json
 import logging
-import os
-import secrets
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hoard.crypto.keys import KeyEnvelopeError, MasterKey, envelope_key_id
 from hoard.crypto.kms import BuiltinKms
-from hoard.durable import fsync_dir
+from hoard.durable import replace_file
 from hoard.meta.errors import VersionChanged
 from hoard.meta.store import MetaStore
 from hoard.model import ObjectRecord
 from hoard.objects.data import ObjectData
 from hoard.objects.encryption import SSE_S3, KeyService
+from hoard.storage.pool import Storage
 
 log = logging.getLogger("hoard.rotation")
 
@@ -53,20 +51,8 @@ class RotationRefused(Exception):
 
 
 def write_master_key_file(path: Path, keys: list[MasterKey]) -> None:
-    """``keys`` (the current one first) as the key file's whole content, replaced at once: a crash
-    leaves the old file or the new one, never a part."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write("".join(base64.b64encode(k.material).decode("ascii") + "\n" for k in keys))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    """``keys`` (the current one first) as the key file's whole content, replaced at once."""
+    replace_file(path, "".join(base64.b64encode(k.material).decode("ascii") + "\n" for k in keys).encode("ascii"))
 
 
 @dataclass
@@ -83,6 +69,27 @@ class MasterKeyRecord:
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
+
+
+def check_recorded_master_key(storage: Storage, master: MasterKey, retired: list[MasterKey]) -> str:
+    """Compare the master key with the one the drives record (recording it if none is yet):
+    "" if it is the deployment's (or one being rotated out), else why encrypted writes are refused."""
+    record = storage.read_newest_copy(MASTER_KEY_RECORD, MasterKeyRecord.parse)
+    if record is None:
+        record_master_key(storage, master.key_id)
+        return ""
+    if record.key_id in {master.key_id, *(k.key_id for k in retired)}:
+        return ""
+    return (
+        f"this server's master key ({master.key_id}) is not the deployment's ({record.key_id}, as its drives record it; "
+        "an older key after a rotation, or another deployment's): set HOARD_MASTER_KEY_FILE to the deployment's key file"
+    )
+
+
+def record_master_key(storage: Storage, key_id: str) -> None:
+    """Record ``key_id`` on every drive as the deployment's master key (a newer generation)."""
+    current = storage.read_newest_copy(MASTER_KEY_RECORD, MasterKeyRecord.parse)
+    storage.write_shared(MASTER_KEY_RECORD, MasterKeyRecord((current.generation if current else 0) + 1, key_id).to_json())
 
 
 @dataclass
@@ -111,12 +118,11 @@ class RotationJob:
 class MasterKeyRotation:
     """Runs in the leader, which alone changes the key file, the KMS document and the records."""
 
-    def __init__(self, keys: KeyService, store: MetaStore, data: ObjectData, kms: BuiltinKms | None, save_record: Callable[[str], None]) -> None:
+    def __init__(self, keys: KeyService, store: MetaStore, data: ObjectData, kms: BuiltinKms | None) -> None:
         self.keys = keys
         self.store = store
         self.data = data
         self.kms = kms
-        self.save_record = save_record  # writes a MasterKeyRecord to every drive
         self.job: RotationJob | None = None
         self._task: asyncio.Task | None = None
 
@@ -170,7 +176,7 @@ class MasterKeyRotation:
             assert self.keys.key_file is not None
             await asyncio.to_thread(write_master_key_file, self.keys.key_file, [new])
             self.keys.use(new, [])
-            await asyncio.to_thread(self.save_record, new.key_id)
+            await asyncio.to_thread(record_master_key, self.data.storage, new.key_id)
             job.state = "finished"
             log.warning("master key rotation finished: %d data keys resealed under %s; the old key is no longer used", job.resealed, new.key_id)
         except asyncio.CancelledError:

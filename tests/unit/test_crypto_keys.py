@@ -96,8 +96,8 @@ def test_ids_are_random_and_sized():
 
 def test_the_master_key_file_is_its_own(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    master, path, made = load_master_key(None, None, "dep")
-    assert made and path == tmp_path / "hoard" / "secrets" / "dep.master.key"
+    master, retired, path, made = load_master_key(None, None, "dep")
+    assert made and retired == [] and path == tmp_path / "hoard" / "secrets" / "dep.master.key"
     assert load_master_key(None, None, "dep")[0].key_id == master.key_id
     raw = os.urandom(32)
     assert load_master_key(base64.b64encode(raw).decode(), None, "dep")[0].key_id == MasterKey(raw).key_id
