@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from hoard.crypto.chunks import PLAIN_CHUNK
 from hoard.storage import record as record_file
+from hoard.storage.bitrot import HASH_SIZE, block_hash
 from hoard.storage.erasure import codec
 from hoard.storage.shardfile import ShardGeometry
 from tests.chaos.test_erasure import flip_bytes, verify_shard
@@ -330,6 +331,37 @@ def test_a_flipped_ciphertext_bit_is_read_right_and_healed(tmp_path):
         server.admin("heal")
         assert verify_shard(shard, geometry)
         assert s3.get_object(Bucket="rot", Key="k")["Body"].read() == body
+    finally:
+        server.stop()
+
+
+def test_a_forged_ciphertext_block_is_never_served(tmp_path):
+    """A data fragment changed and its bitrot checksum forged to match: the erasure layer takes the
+    block as good, and only the chunk's GCM tag can tell. The read fails; the bytes never go out."""
+    server = start(tmp_path)
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="forged")
+        body = os.urandom(3 * MiB + 100)
+        s3.put_object(Bucket="forged", Key="k", Body=body, ServerSideEncryption="AES256")
+        record = records(server, "forged", "k")[0].record
+        (segment,) = record.segments
+        geometry = ShardGeometry(segment.stored_size, codec(record.placement.data, record.placement.parity))
+        holder = server.drives[record.placement.distribution[0]]  # a data fragment: every read uses it
+        shard = holder / ".hoard" / "shards" / segment.blob[:2] / segment.blob
+        data = bytearray(shard.read_bytes())
+        start_of_block = geometry.offset(1)
+        fragment = slice(start_of_block + HASH_SIZE, start_of_block + HASH_SIZE + geometry.fragment_size(1))
+        data[fragment.start + 100] ^= 0x01
+        data[start_of_block : start_of_block + HASH_SIZE] = block_hash(bytes(data[fragment]))
+        shard.write_bytes(bytes(data))
+        assert verify_shard(shard, geometry)  # the bitrot checksums all match: only the tag is left
+        got = b""
+        with pytest.raises((ClientError, BotoCoreError)):
+            got = s3.get_object(Bucket="forged", Key="k")["Body"].read()
+        assert got != body
+        # The untouched first block still reads (a range that does not reach the forged one).
+        assert s3.get_object(Bucket="forged", Key="k", Range="bytes=0-1000")["Body"].read() == body[:1001]
     finally:
         server.stop()
 
