@@ -279,6 +279,15 @@ class PostgresMetaStore(SqlMetaStore):
                     raise CommitFailed(f"the metadata commit's outcome is unknown: {error}") from error
                 time.sleep(0.1)
 
+    # -- transactions for the tables beside the store's (hoard.meta.cluster) ----------------
+    def run_write(self, fn: Callable[[Any], T], idempotent: bool, settle: Settle | None = None) -> T:
+        """``fn`` in a SERIALIZABLE transaction, retried as the store's own writes are."""
+        return self._write_sync(fn, settle=settle, idempotent=idempotent)
+
+    def run_read(self, fn: Callable[[Any], T]) -> T:
+        """``fn`` in a read-only transaction on one snapshot."""
+        return self._read_sync(fn)
+
     # -- SqlMetaStore's plumbing -------------------------------------------------------------
     def _read_sync(self, fn: Callable[[Any], T]) -> T:
         return self._run(fn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", settle=None, idempotent=True)

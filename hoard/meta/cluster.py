@@ -1,0 +1,303 @@
+"""A cluster's catalog in its PostgreSQL database: the cluster, its nodes and drives, its pools
+and their erasure sets (the layout, with a version number), and the leases background work runs
+under.
+
+Every time that decides something (a heartbeat's age, a lease's expiry) is the database's
+``now()``, never a node's clock: nodes whose clocks disagree still agree on who holds what.
+Leases are rows taken and renewed by one conditional statement; a write made under a lease
+checks the lease's epoch in its own transaction (``check_lease``), so a holder that was paused
+past its lease cannot commit stale work. No advisory locks, no LISTEN/NOTIFY: the SQL stays
+portable to PostgreSQL-compatible distributed SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from hoard.meta.errors import MetaError
+from hoard.meta.postgres import PostgresMetaStore
+
+T = TypeVar("T")
+
+CLUSTER_SCHEMA_VERSION = 1
+_C = 'TEXT COLLATE "C"'
+CLUSTER_SCHEMA = (
+    # One row: the cluster's id, the ids (not the keys) of the cluster keys nodes may sign with,
+    # and the layout's version, raised by every change of nodes' pools and sets.
+    f"""CREATE TABLE cluster(
+        one INTEGER PRIMARY KEY CHECK (one = 1), cluster_id {_C} NOT NULL, key_ids TEXT NOT NULL,
+        layout_version BIGINT NOT NULL DEFAULT 1, schema_version INTEGER NOT NULL,
+        created TIMESTAMPTZ NOT NULL DEFAULT now())""",
+    f"""CREATE TABLE nodes(
+        name {_C} PRIMARY KEY, advertise TEXT NOT NULL, zone {_C} NOT NULL, software TEXT NOT NULL DEFAULT '',
+        registered TIMESTAMPTZ NOT NULL DEFAULT now(), heartbeat TIMESTAMPTZ NOT NULL DEFAULT now())""",
+    f"""CREATE TABLE drives(
+        node {_C} NOT NULL REFERENCES nodes(name), path {_C} NOT NULL, drive_id TEXT NOT NULL,
+        state TEXT NOT NULL, total_bytes BIGINT NOT NULL, free_bytes BIGINT NOT NULL,
+        updated TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY(node, path))""",
+    """CREATE TABLE pools(
+        pool INTEGER PRIMARY KEY, set_size INTEGER NOT NULL, parity INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'active', created TIMESTAMPTZ NOT NULL DEFAULT now())""",
+    f"""CREATE TABLE pool_drives(
+        pool INTEGER NOT NULL REFERENCES pools(pool), set_index INTEGER NOT NULL, position INTEGER NOT NULL,
+        node {_C} NOT NULL, path {_C} NOT NULL,
+        PRIMARY KEY(pool, set_index, position), UNIQUE(node, path),
+        FOREIGN KEY(node, path) REFERENCES drives(node, path))""",
+    f"""CREATE TABLE leases(
+        name {_C} PRIMARY KEY, holder {_C} NOT NULL, epoch BIGINT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)""",
+)
+
+
+class ClusterError(MetaError):
+    """The catalog refused a change."""
+
+
+class NotACluster(ClusterError):
+    """The database holds no cluster: ``hoard cluster init`` was not run against it."""
+
+
+class ClusterExists(ClusterError):
+    def __init__(self, cluster_id: str) -> None:
+        super().__init__(f"this database already holds cluster {cluster_id}")
+        self.cluster_id = cluster_id
+
+
+class LeaseLost(ClusterError):
+    """The lease a write was made under is no longer this holder's (expired or taken over)."""
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    cluster_id: str
+    key_ids: tuple[str, ...]
+    layout_version: int
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    name: str
+    advertise: str
+    zone: str
+    software: str
+    heartbeat_age: float  # seconds since its last heartbeat, by the database's clock
+
+
+@dataclass(frozen=True)
+class DriveRow:
+    node: str
+    path: str
+    drive_id: str
+    state: str
+    total_bytes: int
+    free_bytes: int
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A lease as its holder last saw it: ``epoch`` grows with every change of holder."""
+
+    name: str
+    holder: str
+    epoch: int
+    expires_in: float  # seconds left when it was read, by the database's clock
+
+
+class ClusterCatalog:
+    """The catalog tables, in the same database (and through the same retried transactions)
+    as the metadata store they sit beside."""
+
+    def __init__(self, store: PostgresMetaStore) -> None:
+        self._store = store
+
+    def _write(self, fn: Callable[[Any], T]) -> T:
+        # Each catalog change is idempotent or checked inside its transaction, so one whose
+        # COMMIT was lost may simply run again.
+        return self._store.run_write(fn, idempotent=True)
+
+    def _read(self, fn: Callable[[Any], T]) -> T:
+        return self._store.run_read(fn)
+
+    # -- the cluster -------------------------------------------------------------------------
+    def init(self, cluster_id: str, key_id: str) -> ClusterInfo:
+        """Create the catalog's tables and the cluster's row. Raises ClusterExists."""
+
+        def work(tx: Any) -> ClusterInfo:
+            tx.execute("CREATE TABLE IF NOT EXISTS cluster_schema(version INTEGER NOT NULL)")
+            # A table lock (no advisory lock) keeps two inits at once from both creating.
+            tx.execute("LOCK TABLE cluster_schema IN ACCESS EXCLUSIVE MODE")
+            if tx.execute("SELECT version FROM cluster_schema").fetchone() is not None:
+                row = tx.execute("SELECT cluster_id FROM cluster").fetchone()
+                raise ClusterExists(row[0] if row else "?")
+            for statement in CLUSTER_SCHEMA:
+                tx.execute(statement)
+            tx.execute("INSERT INTO cluster_schema VALUES(?)", (CLUSTER_SCHEMA_VERSION,))
+            tx.execute(
+                "INSERT INTO cluster(one, cluster_id, key_ids, schema_version) VALUES(1, ?, ?, ?)",
+                (cluster_id, key_id, CLUSTER_SCHEMA_VERSION),
+            )
+            return ClusterInfo(cluster_id, (key_id,), 1)
+
+        return self._store.run_write(work, idempotent=False, settle=lambda tx: _holds_cluster(tx, cluster_id))
+
+    def info(self) -> ClusterInfo:
+        """The cluster this database holds. Raises NotACluster."""
+
+        def work(tx: Any) -> ClusterInfo:
+            if not _has_catalog(tx):
+                raise NotACluster("this database holds no Hoard cluster: run `hoard cluster init --meta URL` first")
+            cluster_id, key_ids, version = tx.execute("SELECT cluster_id, key_ids, layout_version FROM cluster").fetchone()
+            return ClusterInfo(cluster_id, tuple(key_ids.split(",")), version)
+
+        return self._read(work)
+
+    def set_key_ids(self, key_ids: Iterable[str]) -> None:
+        """The cluster keys nodes may sign with (a rotation holds two: new first)."""
+        ids = ",".join(key_ids)
+        self._write(lambda tx: tx.execute("UPDATE cluster SET key_ids=?", (ids,)))
+
+    # -- nodes and drives --------------------------------------------------------------------
+    def register_node(self, name: str, advertise: str, zone: str, software: str) -> None:
+        """Add the node or bring its address and software up to date. A node whose drives are in
+        a pool keeps its zone: moving it would break the sets' zone limits behind their back."""
+
+        def work(tx: Any) -> None:
+            row = tx.execute("SELECT zone FROM nodes WHERE name=?", (name,)).fetchone()
+            if row is not None and row[0] != zone and _node_in_pool(tx, name):
+                raise ClusterError(
+                    f"node {name} is in zone {row[0]} and its drives are in a pool; it cannot move to zone {zone}"
+                )
+            tx.execute(
+                "INSERT INTO nodes(name, advertise, zone, software) VALUES(?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET advertise=excluded.advertise, zone=excluded.zone, "
+                "software=excluded.software, heartbeat=now()",
+                (name, advertise, zone, software),
+            )
+
+        self._write(work)
+
+    def report_drives(self, node: str, drives: Iterable[DriveRow]) -> None:
+        """The node's drives as it sees them now (state, sizes); new ones are added."""
+        rows = [(d.node, d.path, d.drive_id, d.state, d.total_bytes, d.free_bytes) for d in drives]
+        if any(r[0] != node for r in rows):
+            raise ClusterError(f"node {node} reported another node's drive")
+
+        def work(tx: Any) -> None:
+            tx.executemany(
+                "INSERT INTO drives(node, path, drive_id, state, total_bytes, free_bytes) VALUES(?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(node, path) DO UPDATE SET drive_id=excluded.drive_id, state=excluded.state, "
+                "total_bytes=excluded.total_bytes, free_bytes=excluded.free_bytes, updated=now()",
+                rows,
+            )
+
+        self._write(work)
+
+    def heartbeat(self, node: str) -> None:
+        """The node is alive now, by the database's clock."""
+
+        def work(tx: Any) -> None:
+            if tx.execute("UPDATE nodes SET heartbeat=now() WHERE name=? RETURNING name", (node,)).fetchone() is None:
+                raise ClusterError(f"node {node} is not registered")
+
+        self._write(work)
+
+    def nodes(self) -> list[NodeRow]:
+        sql = (
+            "SELECT name, advertise, zone, software, EXTRACT(EPOCH FROM now() - heartbeat)::float8 "
+            "FROM nodes ORDER BY name"
+        )
+        return self._read(lambda tx: [NodeRow(*row) for row in tx.execute(sql).fetchall()])
+
+    def live_nodes(self, within: float) -> list[str]:
+        """Nodes that beat in the last ``within`` seconds."""
+        sql = "SELECT name FROM nodes WHERE heartbeat > now() - make_interval(secs => ?) ORDER BY name"
+        return self._read(lambda tx: [row[0] for row in tx.execute(sql, (within,)).fetchall()])
+
+    def is_registered(self, node: str) -> bool:
+        return self._read(lambda tx: tx.execute("SELECT 1 FROM nodes WHERE name=?", (node,)).fetchone() is not None)
+
+    def drives(self) -> list[DriveRow]:
+        sql = "SELECT node, path, drive_id, state, total_bytes, free_bytes FROM drives ORDER BY node, path"
+        return self._read(lambda tx: [DriveRow(*row) for row in tx.execute(sql).fetchall()])
+
+    # -- leases ------------------------------------------------------------------------------
+    def acquire(self, name: str, holder: str, ttl: float) -> Lease | None:
+        """Take the lease if it is free, expired or already this holder's (then it is renewed
+        and keeps its epoch); None if another holder has it."""
+        sql = (
+            "INSERT INTO leases(name, holder, epoch, expires_at) VALUES(?, ?, 1, now() + make_interval(secs => ?)) "
+            "ON CONFLICT(name) DO UPDATE SET holder=excluded.holder, expires_at=excluded.expires_at, "
+            "epoch=CASE WHEN leases.holder = excluded.holder AND leases.expires_at > now() "
+            "THEN leases.epoch ELSE leases.epoch + 1 END "
+            "WHERE leases.expires_at <= now() OR leases.holder = excluded.holder "
+            "RETURNING epoch, EXTRACT(EPOCH FROM expires_at - now())::float8"
+        )
+
+        def work(tx: Any) -> Lease | None:
+            row = tx.execute(sql, (name, holder, ttl)).fetchone()
+            return Lease(name, holder, row[0], row[1]) if row else None
+
+        return self._write(work)
+
+    def renew(self, lease: Lease, ttl: float) -> Lease | None:
+        """Extend a lease still held at its epoch; None once it has expired or changed hands
+        (the holder must stop the work it covers and acquire it again)."""
+        sql = (
+            "UPDATE leases SET expires_at = now() + make_interval(secs => ?) "
+            "WHERE name=? AND holder=? AND epoch=? AND expires_at > now() "
+            "RETURNING EXTRACT(EPOCH FROM expires_at - now())::float8"
+        )
+
+        def work(tx: Any) -> Lease | None:
+            row = tx.execute(sql, (ttl, lease.name, lease.holder, lease.epoch)).fetchone()
+            return Lease(lease.name, lease.holder, lease.epoch, row[0]) if row else None
+
+        return self._write(work)
+
+    def release(self, lease: Lease) -> None:
+        """Give the lease up at once (its epoch stays: the next holder's is higher)."""
+        sql = "UPDATE leases SET expires_at = now() WHERE name=? AND holder=? AND epoch=?"
+        self._write(lambda tx: tx.execute(sql, (lease.name, lease.holder, lease.epoch)))
+
+    def leases(self, prefix: str = "") -> list[Lease]:
+        """Every lease whose name starts with ``prefix``, expired ones included (expires_in <= 0)."""
+        sql = (
+            "SELECT name, holder, epoch, EXTRACT(EPOCH FROM expires_at - now())::float8 FROM leases "
+            "WHERE starts_with(name, ?) ORDER BY name"
+        )
+        return self._read(lambda tx: [Lease(*row) for row in tx.execute(sql, (prefix,)).fetchall()])
+
+    def under_lease(self, lease: Lease, fn: Callable[[Any], T]) -> T:
+        """``fn`` in one transaction that commits only while ``lease`` is still held at its
+        epoch (fencing): raises LeaseLost, and nothing ``fn`` wrote is kept, otherwise."""
+
+        def work(tx: Any) -> T:
+            check_lease(tx, lease)
+            return fn(tx)
+
+        return self._store.run_write(work, idempotent=False, settle=None)
+
+
+def check_lease(tx: Any, lease: Lease) -> None:
+    """Raise LeaseLost unless ``lease`` is held, unexpired, at its epoch, as this transaction
+    sees it. The row stays share-locked to the end of the transaction: a takeover waits for the
+    fenced work to commit or roll back, so the two are never interleaved."""
+    row = tx.execute(
+        "SELECT 1 FROM leases WHERE name=? AND holder=? AND epoch=? AND expires_at > now() FOR SHARE",
+        (lease.name, lease.holder, lease.epoch),
+    ).fetchone()
+    if row is None:
+        raise LeaseLost(f"lease {lease.name} (epoch {lease.epoch}) is no longer held by {lease.holder}")
+
+
+def _has_catalog(tx: Any) -> bool:
+    return tx.execute("SELECT to_regclass('cluster') IS NOT NULL").fetchone()[0]
+
+
+def _holds_cluster(tx: Any, cluster_id: str) -> bool:
+    return _has_catalog(tx) and tx.execute("SELECT 1 FROM cluster WHERE cluster_id=?", (cluster_id,)).fetchone() is not None
+
+
+def _node_in_pool(tx: Any, node: str) -> bool:
+    return tx.execute("SELECT 1 FROM pool_drives WHERE node=? LIMIT 1", (node,)).fetchone() is not None

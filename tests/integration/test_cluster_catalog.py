@@ -1,0 +1,168 @@
+"""The cluster's catalog in a real PostgreSQL (started by the session, tests/postgres_server.py):
+the cluster row, nodes and drives with heartbeats by the database's clock, leases taken and
+renewed by one conditional statement, and fencing: work done under a lease that expired and
+changed hands is refused and leaves nothing behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from hoard.meta.cluster import ClusterCatalog, ClusterError, ClusterExists, DriveRow, LeaseLost, NotACluster, check_lease
+from hoard.meta.postgres import PostgresMetaStore
+
+
+@pytest.fixture
+def catalog(postgres_db):
+    store = PostgresMetaStore(postgres_db, pool_size=4, retry_for=10)
+    try:
+        yield ClusterCatalog(store)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def cluster(catalog):
+    catalog.init("c-1", "k1")
+    return catalog
+
+
+def _count(catalog: ClusterCatalog, table: str) -> int:
+    return catalog._read(lambda tx: tx.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def test_init_makes_the_cluster_once(catalog):
+    with pytest.raises(NotACluster, match="hoard cluster init"):
+        catalog.info()
+    made = catalog.init("c-1", "k1")
+    assert made == catalog.info()
+    assert catalog.info().cluster_id == "c-1" and catalog.info().key_ids == ("k1",)
+    with pytest.raises(ClusterExists, match="c-1"):
+        catalog.init("c-2", "k2")
+    assert catalog.info().cluster_id == "c-1"
+    catalog.set_key_ids(["k2", "k1"])
+    assert catalog.info().key_ids == ("k2", "k1")
+
+
+def test_nodes_register_report_drives_and_beat(cluster):
+    cluster.register_node("n1", "http://10.0.0.1:9000", "z1", "0.1.0")
+    cluster.register_node("n2", "http://10.0.0.2:9000", "z2", "0.1.0")
+    assert cluster.is_registered("n1") and not cluster.is_registered("n3")
+    cluster.report_drives("n1", [DriveRow("n1", "/data1", "d-a", "online", 100, 60), DriveRow("n1", "/data2", "d-b", "online", 100, 70)])
+    cluster.report_drives("n1", [DriveRow("n1", "/data1", "d-a", "offline", 100, 50)])
+    drives = {(d.node, d.path): d for d in cluster.drives()}
+    assert drives[("n1", "/data1")].state == "offline" and drives[("n1", "/data1")].free_bytes == 50
+    assert drives[("n1", "/data2")].state == "online"
+    with pytest.raises(ClusterError, match="another node"):
+        cluster.report_drives("n2", [DriveRow("n1", "/data9", "d-z", "online", 1, 1)])
+
+    # Moving address is an update, not a second node.
+    cluster.register_node("n1", "http://10.0.0.9:9000", "z1", "0.1.1")
+    rows = {n.name: n for n in cluster.nodes()}
+    assert set(rows) == {"n1", "n2"} and rows["n1"].advertise == "http://10.0.0.9:9000" and rows["n1"].software == "0.1.1"
+
+    # Liveness is by the database's clock: n2 stops beating, n1 goes on.
+    time.sleep(1.2)
+    cluster.heartbeat("n1")
+    assert cluster.live_nodes(within=1.0) == ["n1"]
+    assert cluster.live_nodes(within=60) == ["n1", "n2"]
+    ages = {n.name: n.heartbeat_age for n in cluster.nodes()}
+    assert ages["n1"] < 1.0 <= ages["n2"]
+    with pytest.raises(ClusterError, match="not registered"):
+        cluster.heartbeat("n3")
+
+
+def test_a_lease_has_one_holder_until_it_expires(cluster):
+    a = cluster.acquire("scanner/007", "n1", ttl=30)
+    assert a is not None and a.epoch == 1 and 25 < a.expires_in <= 30
+    assert cluster.acquire("scanner/007", "n2", ttl=30) is None
+    again = cluster.acquire("scanner/007", "n1", ttl=30)
+    assert again is not None and again.epoch == 1  # the holder renewing keeps its epoch
+    renewed = cluster.renew(a, ttl=60)
+    assert renewed is not None and renewed.expires_in > 30
+
+    cluster.release(renewed)
+    b = cluster.acquire("scanner/007", "n2", ttl=30)
+    assert b is not None and b.epoch == 2
+    assert cluster.renew(renewed, ttl=30) is None  # n1 lost it
+    assert [(x.holder, x.epoch) for x in cluster.leases("scanner/")] == [("n2", 2)]
+
+
+def test_an_expired_lease_is_taken_over_and_its_old_holder_fenced(cluster):
+    cluster._write(lambda tx: tx.execute("CREATE TABLE results(part TEXT, holder TEXT)"))
+    a = cluster.acquire("part/001", "n1", ttl=0.5)
+
+    def record(holder: str):
+        return lambda tx: tx.execute("INSERT INTO results VALUES('001', ?)", (holder,))
+
+    cluster.under_lease(a, record("n1"))  # held: the work commits
+    time.sleep(0.8)  # n1 is paused past its lease...
+    b = cluster.acquire("part/001", "n2", ttl=30)
+    assert b is not None and b.epoch == a.epoch + 1
+    with pytest.raises(LeaseLost, match="part/001"):
+        cluster.under_lease(a, record("n1"))  # ...and its late result is refused
+    assert cluster.renew(a, ttl=30) is None
+    again = cluster.acquire("part/001", "n1", ttl=30)
+    assert again is None  # n2 holds it now
+    cluster.under_lease(b, record("n2"))
+    rows = cluster._read(lambda tx: tx.execute("SELECT holder FROM results ORDER BY holder").fetchall())
+    assert [r[0] for r in rows] == ["n1", "n2"]
+
+
+def test_a_holder_paused_past_its_lease_gets_a_new_epoch_when_it_comes_back(cluster):
+    a = cluster.acquire("part/002", "n1", ttl=0.3)
+    time.sleep(0.5)
+    back = cluster.acquire("part/002", "n1", ttl=30)
+    assert back is not None and back.epoch == a.epoch + 1  # nobody took it, but the old epoch is over
+    with pytest.raises(LeaseLost):
+        cluster.under_lease(a, lambda tx: None)
+
+
+def test_a_takeover_waits_for_fenced_work_in_flight(cluster):
+    """The fenced transaction holds the lease row: a takeover cannot commit between its check
+    and its commit, so the stale holder's work and the new holder's never interleave."""
+    cluster._write(lambda tx: tx.execute("CREATE TABLE results(part TEXT, holder TEXT)"))
+    a = cluster.acquire("part/003", "n1", ttl=1.0)
+    checked, go_on = threading.Event(), threading.Event()
+    took_over: list[float] = []
+
+    def slow_work(tx):
+        checked.set()
+        go_on.wait(10)
+        tx.execute("INSERT INTO results VALUES('003', 'n1')")
+
+    def fenced() -> None:
+        cluster.under_lease(a, slow_work)
+
+    worker = threading.Thread(target=fenced)
+    worker.start()
+    assert checked.wait(10)
+    time.sleep(1.2)  # the lease has expired while n1's transaction is open
+
+    def take_over() -> None:
+        while cluster.acquire("part/003", "n2", ttl=30) is None:
+            time.sleep(0.05)
+        took_over.append(time.monotonic())
+
+    taker = threading.Thread(target=take_over)
+    taker.start()
+    time.sleep(0.5)
+    assert not took_over  # blocked behind the fenced transaction's lock
+    released = time.monotonic()
+    go_on.set()
+    worker.join(20)
+    taker.join(20)
+    assert took_over and took_over[0] >= released
+    held = cluster.leases("part/003")
+    assert [(x.holder, x.epoch) for x in held] == [("n2", a.epoch + 1)]
+
+
+def test_check_lease_inside_a_caller_transaction(cluster):
+    a = cluster.acquire("part/004", "n1", ttl=30)
+    assert cluster._write(lambda tx: check_lease(tx, a)) is None
+    cluster.release(a)
+    with pytest.raises(LeaseLost):
+        cluster._write(lambda tx: check_lease(tx, a))
+    assert _count(cluster, "leases") == 1
