@@ -255,6 +255,29 @@ class ClusterCatalog:
 
         return self._write(work)
 
+    def renew_all(self, leases: Iterable[Lease], ttl: float) -> list[Lease]:
+        """``renew`` for many of one holder's leases in one statement: those still held at
+        their epochs, extended; the others are lost."""
+        wanted = {lease.name: lease for lease in leases}
+        holders = {lease.holder for lease in wanted.values()}
+        if not wanted:
+            return []
+        if len(holders) != 1:
+            raise ValueError("renew_all takes one holder's leases")
+        holder = holders.pop()
+        sql = (
+            "UPDATE leases SET expires_at = now() + make_interval(secs => ?) "
+            "WHERE holder=? AND name = ANY(?) AND expires_at > now() "
+            "RETURNING name, epoch, EXTRACT(EPOCH FROM expires_at - now())::float8"
+        )
+
+        def work(tx: Any) -> list[Lease]:
+            rows = tx.execute(sql, (ttl, holder, list(wanted))).fetchall()
+            # A row at another epoch is a lease this holder lost and took again: not the one renewed.
+            return [Lease(name, wanted[name].holder, epoch, left) for name, epoch, left in rows if wanted[name].epoch == epoch]
+
+        return self._write(work)
+
     def release(self, lease: Lease) -> None:
         """Give the lease up at once (its epoch stays: the next holder's is higher)."""
         sql = "UPDATE leases SET expires_at = now() WHERE name=? AND holder=? AND epoch=?"

@@ -166,3 +166,45 @@ def test_check_lease_inside_a_caller_transaction(cluster):
     with pytest.raises(LeaseLost):
         cluster._write(lambda tx: check_lease(tx, a))
     assert _count(cluster, "leases") == 1
+
+
+def test_partition_keepers_split_the_work_and_take_over_a_silent_node(cluster):
+    from hoard.cluster.partitions import PARTITIONS
+    from hoard.workers.partitions import PartitionKeeper
+
+    names = ["n1", "n2", "n3"]
+    for name in names:
+        cluster.register_node(name, f"http://{name}:9000", "z1", "test")
+    keepers = {name: PartitionKeeper(cluster, name, ttl=2.0) for name in names}
+
+    def rounds(active: list[str], n: int = 3) -> dict[str, set[int]]:
+        for _ in range(n):
+            for name in active:
+                cluster.heartbeat(name)
+                keepers[name].step()
+        return {name: set(keepers[name].held()) for name in active}
+
+    held = rounds(names)
+    assert sorted(len(h) for h in held.values()) == [85, 85, 86]
+    assert set().union(*held.values()) == set(range(PARTITIONS))
+    stale = keepers["n3"].held()
+
+    # n3 goes silent (paused): once its leases expire the other two hold everything.
+    time.sleep(2.2)
+    held = rounds(["n1", "n2"])
+    assert [len(held["n1"]), len(held["n2"])] == [128, 128]
+    assert {lease.holder for lease in cluster.leases("part/")} == {"n1", "n2"}
+
+    # Its late work is fenced...
+    lease = next(iter(stale.values()))
+    with pytest.raises(LeaseLost):
+        cluster.under_lease(lease, lambda tx: None)
+    # ...and once back it gets its share again, at new epochs, from what the others give up.
+    held = rounds(names)
+    assert sorted(len(h) for h in held.values()) == [85, 85, 86]
+    assert set().union(*held.values()) == set(range(PARTITIONS))
+    assert all(lease.epoch > stale[p].epoch for p, lease in keepers["n3"].held().items() if p in stale)
+
+    keepers["n1"].release_all()
+    assert not keepers["n1"].held()
+    assert all(lease.expires_in <= 0 for lease in cluster.leases("part/") if lease.holder == "n1")
