@@ -1,0 +1,339 @@
+"""A drive on another node of the cluster, reached over the internal API
+(``hoard.internal_api``): the same ``Drive`` interface as a local folder, so the erasure layer
+neither knows nor cares where a fragment lives.
+
+Requests are synchronous (the erasure layer calls drives from worker threads) on a small pool of
+keep-alive connections per node. A node that refuses a connection or does not connect within
+``connect_timeout`` marks the drive offline at once: it is skipped, at the cost of one timeout,
+until a probe finds it back. Every request is signed by ``sign`` (the cluster key).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import socket
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from hoard.nowait import WouldBlock
+from hoard.storage.drive import DriveOffline, DriveState
+
+log = logging.getLogger("hoard")
+
+PREFIX = "/.hoard/internal/v1/drives/"
+BLOCK_HEADER_SIZE = 4  # hoard.internal_api.BLOCK_HEADER: a block's fragment length, u32 big-endian
+
+# (method, path, query, content length or None for a chunked body) -> the signed headers.
+Signer = Callable[[str, str, str, "int | None"], dict[str, str]]
+
+
+class RemoteError(OSError):
+    """The other node answered with an error."""
+
+
+class NodeConnections:
+    """Keep-alive connections to one node, shared by its drives (a connection is one request at a time)."""
+
+    def __init__(self, base_url: str, connect_timeout: float = 2.0, io_timeout: float = 30.0) -> None:
+        url = urllib.parse.urlsplit(base_url)
+        if url.scheme != "http" or not url.hostname:
+            raise ValueError(f"a node's address is http://HOST:PORT, not {base_url!r}")
+        self.host, self.port = url.hostname, url.port or 80
+        self.connect_timeout, self.io_timeout = connect_timeout, io_timeout
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> http.client.HTTPConnection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
+        conn.connect()  # the connect timeout applies here; the I/O timeout after
+        assert conn.sock is not None
+        conn.sock.settimeout(self.io_timeout)
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def give_back(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < 16:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class RemoteShardWriter:
+    """Streams a shard's blocks to the other node as they are made, in one chunked PUT; the
+    node answers once the file is durable under its name (``commit``)."""
+
+    def __init__(self, drive: RemoteDrive, shard_id: str) -> None:
+        self._drive = drive
+        self.size = 0
+        path = drive.item_path("shards", shard_id)
+        self._conn: http.client.HTTPConnection | None = drive.connect()
+        try:
+            self._conn.putrequest("PUT", path, skip_accept_encoding=True)
+            for name, value in drive.sign("PUT", path, "", None).items():
+                self._conn.putheader(name, value)
+            self._conn.putheader("transfer-encoding", "chunked")
+            self._conn.endheaders()
+        except OSError as e:
+            self._lost(e)
+
+    def _lost(self, error: OSError) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._drive.fail(error)
+        raise error
+
+    def write_block(self, checksum: bytes, fragment: bytes) -> None:
+        if self._conn is None:
+            raise RemoteError("the shard's upload was abandoned")
+        length = len(fragment)
+        chunk = len(checksum) + length + BLOCK_HEADER_SIZE
+        try:
+            self._conn.send(b"%x\r\n%s%s" % (chunk, length.to_bytes(BLOCK_HEADER_SIZE, "big"), checksum))
+            self._conn.send(fragment)
+            self._conn.send(b"\r\n")
+        except OSError as e:
+            self._lost(e)
+        self.size += len(checksum) + length
+
+    def commit(self) -> None:
+        if self._conn is None:
+            raise RemoteError("the shard's upload was abandoned")
+        conn, self._conn = self._conn, None
+        try:
+            conn.send(b"0\r\n\r\n")
+            self._drive.answer(conn, "PUT shard")
+        except RemoteError:
+            conn.close()
+            raise
+        except OSError as e:
+            conn.close()
+            self._drive.fail(e)
+            raise
+
+    def abort(self) -> None:
+        # Closing mid-body: the node sees the client go and drops its temp file.
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class RemoteShardReader:
+    """Ranged reads of one shard file on the other node (never in the event loop: ``nowait``
+    always says it would wait)."""
+
+    def __init__(self, drive: RemoteDrive, shard_id: str) -> None:
+        self._drive = drive
+        self._path = drive.item_path("shards", shard_id)
+
+    def read(self, length: int, offset: int, nowait: bool = False) -> bytes | bytearray:
+        if nowait:
+            raise WouldBlock("a remote drive is read over the network")
+        return self._drive.request("GET", self._path, f"length={length}&offset={offset}")
+
+    def close(self) -> None:
+        pass
+
+
+class RemoteDrive:
+    """One drive of another node: ``drive_id`` is its id there, ``connections`` that node's pool."""
+
+    def __init__(self, position: int, node: str, drive_id: str, connections: NodeConnections, sign: Signer) -> None:
+        self.position = position
+        self.node = node
+        self.drive_id = drive_id
+        self.connections = connections
+        self.sign = sign
+        self._state = DriveState.ONLINE
+        self.last_error = ""
+
+    def __repr__(self) -> str:
+        return f"RemoteDrive({self.node}:{self.drive_id})"
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def state(self) -> DriveState:
+        return self._state
+
+    @state.setter
+    def state(self, value: DriveState) -> None:
+        self._state = value
+
+    @property
+    def usable(self) -> bool:
+        return self._state is not DriveState.OFFLINE
+
+    def fail(self, error: BaseException | str) -> None:
+        if self._state is not DriveState.OFFLINE:
+            log.warning("drive %s on node %s is offline: %s", self.drive_id, self.node, error)
+        self._state = DriveState.OFFLINE
+        self.last_error = str(error)
+
+    def check(self) -> None:
+        if self._state is DriveState.OFFLINE:
+            raise DriveOffline(f"drive {self.drive_id} on node {self.node} is offline")
+
+    def missing_or_failed(self, error: OSError) -> bool:
+        if isinstance(error, FileNotFoundError):
+            return False  # the node answered: only the file is missing
+        self.fail(error)
+        return True
+
+    def probe(self) -> bool:
+        """Ask the node how the drive is; online again if it answers so."""
+        try:
+            doc = json.loads(self.request("GET", PREFIX + self.drive_id, ""))
+        except OSError:
+            return False
+        self._state = DriveState(doc["state"])
+        return self.usable
+
+    # -- requests ----------------------------------------------------------------------------
+    def item_path(self, kind: str, item: str) -> str:
+        return f"{PREFIX}{self.drive_id}/{kind}/{item}"
+
+    def connect(self) -> http.client.HTTPConnection:
+        try:
+            return self.connections.take()
+        except OSError as e:
+            self.fail(e)  # refused or timed out: offline at once, skipped from now on
+            raise
+
+    def answer(self, conn: http.client.HTTPConnection, what: str) -> bytes:
+        """Read the answer to a request sent on ``conn``; errors as OSErrors (404: FileNotFoundError)."""
+        response = conn.getresponse()
+        body = response.read()
+        if response.will_close:
+            conn.close()
+        else:
+            self.connections.give_back(conn)
+        if response.status in (200, 204):
+            return body
+        message = _message(body)
+        if response.status == 404:
+            raise FileNotFoundError(f"{what} on {self.node}: {message}")
+        if response.status == 503:
+            self.fail(message)
+        raise RemoteError(f"{what} on {self.node} answered {response.status}: {message}")
+
+    def request(self, method: str, path: str, query: str, body: bytes = b"") -> bytes:
+        conn = self.connect()
+        target = f"{path}?{query}" if query else path
+        try:
+            headers = self.sign(method, path, query, len(body))
+            conn.request(method, target, body=body, headers=headers)
+            return self.answer(conn, f"{method} {path.rsplit('/', 2)[-2]}")
+        except (RemoteError, FileNotFoundError):
+            raise
+        except OSError as e:
+            conn.close()
+            self.fail(e)
+            raise
+
+    def _head(self, path: str) -> dict[str, str]:
+        conn = self.connect()
+        try:
+            conn.request("HEAD", path, headers=self.sign("HEAD", path, "", 0))
+            response = conn.getresponse()
+            response.read()
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            self.connections.give_back(conn)
+        except OSError as e:
+            conn.close()
+            self.fail(e)
+            raise
+        if response.status == 404:
+            raise FileNotFoundError(f"no shard at {path} on {self.node}")
+        if response.status != 200:
+            raise RemoteError(f"HEAD on {self.node} answered {response.status}")
+        return headers
+
+    # -- the Drive interface -----------------------------------------------------------------
+    def create_shard(self, shard_id: str) -> RemoteShardWriter:
+        self.check()
+        return RemoteShardWriter(self, shard_id)
+
+    def open_shard(self, shard_id: str) -> RemoteShardReader:
+        self.shard_size(shard_id)  # FileNotFoundError now, as a local drive's open would
+        return RemoteShardReader(self, shard_id)
+
+    def shard_size(self, shard_id: str) -> int:
+        return int(self._head(self.item_path("shards", shard_id))["x-hoard-size"])
+
+    def remove_shard(self, shard_id: str) -> None:
+        try:
+            self.request("DELETE", self.item_path("shards", shard_id), "")
+        except FileNotFoundError:
+            pass
+
+    def shard_ids(self) -> Iterator[tuple[str, float]]:
+        return self._listing("shards")
+
+    def write_record(self, data_id: str, data: bytes) -> None:
+        self.request("PUT", self.item_path("records", data_id), "", data)
+
+    def read_record(self, data_id: str, nowait: bool = False) -> bytes | bytearray:
+        if nowait:
+            raise WouldBlock("a remote drive is read over the network")
+        return self.request("GET", self.item_path("records", data_id), "")
+
+    def remove_record(self, data_id: str) -> None:
+        try:
+            self.request("DELETE", self.item_path("records", data_id), "")
+        except FileNotFoundError:
+            pass
+
+    def record_ids(self) -> Iterator[tuple[str, float]]:
+        return self._listing("records")
+
+    def record_count(self) -> int:
+        return int(json.loads(self.request("GET", f"{PREFIX}{self.drive_id}/records", "count="))["count"])
+
+    def usage(self) -> tuple[int, int]:
+        doc = json.loads(self.request("GET", PREFIX + self.drive_id, ""))
+        return int(doc["total"]), int(doc["free"])
+
+    def _listing(self, kind: str) -> Iterator[tuple[str, float]]:
+        """Every id a line at a time as the node sends them: a drive's listing is never held whole."""
+        path = f"{PREFIX}{self.drive_id}/{kind}"
+        conn = self.connect()
+        try:
+            conn.request("GET", path, headers=self.sign("GET", path, "", 0))
+            response = conn.getresponse()
+            if response.status != 200:
+                conn.close()
+                raise RemoteError(f"listing {kind} on {self.node} answered {response.status}: {_message(response.read())}")
+            while line := response.readline():
+                item, mtime = json.loads(line)
+                yield item, float(mtime)
+        except OSError as e:
+            conn.close()
+            if not isinstance(e, RemoteError):
+                self.fail(e)
+            raise
+        if response.will_close:
+            conn.close()
+        else:
+            self.connections.give_back(conn)
+
+
+def _message(body: bytes) -> str:
+    try:
+        doc: Any = json.loads(body)
+        return str(doc.get("message", doc))
+    except (ValueError, AttributeError):
+        return body[:200].decode("utf-8", "replace")
