@@ -13,7 +13,7 @@ from pathlib import Path
 
 from defusedxml import DefusedXmlException, ElementTree
 
-from hoard.s3.auth import sigv4
+from hoard.crypto import sigv4
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 TIMEOUT = 60.0  # every admin request answers at once; long work (heal, rebuild) is followed by polling
@@ -72,7 +72,7 @@ class AdminClient:
     def call(self, method: str, name: str, params: dict[str, str] | None = None, timeout: float = TIMEOUT, body: bytes = b"") -> dict:
         path = f"/.hoard/admin/v1/{name}"
         pairs = sorted((params or {}).items())
-        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        amz_date = sigv4.format_amz_date(time.time())
         host = urllib.parse.urlsplit(self.endpoint).netloc
         payload_hash = hashlib.sha256(body).hexdigest()  # the body is signed: the server checks it
         headers = {"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": payload_hash}

@@ -20,11 +20,21 @@ import botocore.auth
 import pytest
 from botocore.config import Config
 
+from hoard.crypto import sigv4
 from hoard.http.request import BodyStream, Request
 from hoard.iam.credentials import FixedKeys, Identity, canonical_id
-from hoard.s3.auth import sigv4
 from hoard.s3.auth.authenticate import AuthContext, Authenticator
 from hoard.s3.auth.chunked import ChunkedDecoder
+from hoard.s3.auth.sigv4 import (
+    STREAMING_SIGNED,
+    STREAMING_SIGNED_TRAILER,
+    STREAMING_UNSIGNED_TRAILER,
+    UNSIGNED_PAYLOAD,
+    Credential,
+    chunk_string_to_sign,
+    parse_authorization,
+    trailer_string_to_sign,
+)
 from hoard.s3.errors import S3Error
 
 # The credentials and time every AWS example uses.
@@ -124,7 +134,7 @@ def test_aws_example_presigned_get(ex_key):
         "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
     )
     headers = {"host": "examplebucket.s3.amazonaws.com"}
-    assert _signature(ex_key, "GET", "/test.txt", query, headers, sigv4.UNSIGNED_PAYLOAD) == (
+    assert _signature(ex_key, "GET", "/test.txt", query, headers, UNSIGNED_PAYLOAD) == (
         "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
     )
 
@@ -133,7 +143,7 @@ CHUNKED_HEADERS = {
     "content-encoding": "aws-chunked",
     "content-length": "66824",
     "host": "s3.amazonaws.com",
-    "x-amz-content-sha256": sigv4.STREAMING_SIGNED,
+    "x-amz-content-sha256": STREAMING_SIGNED,
     "x-amz-date": EX_DATE,
     "x-amz-decoded-content-length": "66560",
     "x-amz-storage-class": "REDUCED_REDUNDANCY",
@@ -148,11 +158,11 @@ CHUNK_DATA = [b"a" * 65536, b"a" * 1024, b""]
 
 
 def test_aws_example_chunked_upload_signatures(ex_key):
-    seed = _signature(ex_key, "PUT", "/examplebucket/chunkObject.txt", "", CHUNKED_HEADERS, sigv4.STREAMING_SIGNED)
+    seed = _signature(ex_key, "PUT", "/examplebucket/chunkObject.txt", "", CHUNKED_HEADERS, STREAMING_SIGNED)
     assert seed == SEED
     previous = seed
     for data, expected in zip(CHUNK_DATA, CHUNK_SIGS, strict=True):
-        text = sigv4.chunk_string_to_sign(EX_DATE, EX_SCOPE, previous, hashlib.sha256(data).hexdigest())
+        text = chunk_string_to_sign(EX_DATE, EX_SCOPE, previous, hashlib.sha256(data).hexdigest())
         assert text.startswith(f"AWS4-HMAC-SHA256-PAYLOAD\n{EX_DATE}\n{EX_SCOPE}\n{previous}\n{sigv4.EMPTY_SHA256}\n")
         previous = sigv4.sign(ex_key, text)
         assert previous == expected
@@ -168,7 +178,7 @@ def test_trailer_string_to_sign_layout():
     # The S3 reference (sigv4-streaming-trailers): algorithm AWS4-HMAC-SHA256-TRAILER, the date,
     # the scope, the previous (final chunk's) signature and the hex SHA-256 of the trailing headers.
     trailer = b"x-amz-checksum-crc32c:sOO8/Q==\n"
-    text = sigv4.trailer_string_to_sign(EX_DATE, EX_SCOPE, "f" * 64, trailer)
+    text = trailer_string_to_sign(EX_DATE, EX_SCOPE, "f" * 64, trailer)
     assert text == "\n".join(["AWS4-HMAC-SHA256-TRAILER", EX_DATE, EX_SCOPE, "f" * 64, hashlib.sha256(trailer).hexdigest()])
 
 
@@ -176,11 +186,11 @@ def test_trailer_string_to_sign_layout():
 
 
 def test_parse_authorization_header():
-    auth = sigv4.parse_authorization(
+    auth = parse_authorization(
         f"AWS4-HMAC-SHA256 Credential={EX_ACCESS}/{EX_SCOPE}, SignedHeaders=host;range;x-amz-date,"
         "Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024"
     )
-    assert auth.credential == sigv4.Credential(EX_ACCESS, "20130524", "us-east-1", "s3")
+    assert auth.credential == Credential(EX_ACCESS, "20130524", "us-east-1", "s3")
     assert auth.credential.scope == EX_SCOPE
     assert auth.signed_headers == ("host", "range", "x-amz-date")
     assert auth.signature == "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024"
@@ -199,7 +209,7 @@ def test_parse_authorization_header():
 )
 def test_parse_authorization_rejects_malformed(header):
     with pytest.raises(sigv4.MalformedAuth):
-        sigv4.parse_authorization(header)
+        parse_authorization(header)
 
 
 @pytest.mark.parametrize(
@@ -353,7 +363,7 @@ def _authenticator(region: str = "us-east-1", strict: bool = False) -> Authentic
 
 
 def _hoard_canonical(req: Request) -> str:
-    auth = sigv4.parse_authorization(req.headers["authorization"])
+    auth = parse_authorization(req.headers["authorization"])
     return sigv4.canonical_request(
         req.method,
         sigv4.uri_encode(req.path, keep_slash=True),
@@ -401,7 +411,7 @@ def test_header_signature_matches_botocore_put(client, botocore_canonical, signe
     req = _hoard_request(wire.method, wire.url, wire.headers)
     assert _same_canonical(_hoard_canonical(req), botocore_canonical, signer)
     ctx = _authenticator().authenticate(req)
-    assert ctx.payload_hash in (hashlib.sha256(body).hexdigest(), sigv4.UNSIGNED_PAYLOAD)
+    assert ctx.payload_hash in (hashlib.sha256(body).hexdigest(), UNSIGNED_PAYLOAD)
 
 
 @pytest.mark.parametrize(
@@ -444,14 +454,14 @@ def test_presigned_url_matches_botocore(client, botocore_canonical, signer, key,
     req = _hoard_request("GET" if method == "get_object" else "PUT", url, {"host": parts.netloc})
     ctx = _authenticator().authenticate(req)
     assert ctx.identity == IDENTITY
-    assert ctx.payload_hash == sigv4.UNSIGNED_PAYLOAD
+    assert ctx.payload_hash == UNSIGNED_PAYLOAD
     hoard = sigv4.canonical_request(
         req.method,
         sigv4.uri_encode(req.path, keep_slash=True),
         sigv4.canonical_query(req.query, exclude="X-Amz-Signature"),
         req.headers,
         tuple(req.params["X-Amz-SignedHeaders"].split(";")),
-        sigv4.UNSIGNED_PAYLOAD,
+        UNSIGNED_PAYLOAD,
     )
     assert _same_canonical(hoard, botocore_canonical, signer)
 
@@ -577,7 +587,7 @@ def _decode(body: bytes, ctx: AuthContext, piece: int = 7000) -> tuple[bytes, di
     return asyncio.run(run())
 
 
-def _example_ctx(ex_key: bytes, mode: str = sigv4.STREAMING_SIGNED) -> AuthContext:
+def _example_ctx(ex_key: bytes, mode: str = STREAMING_SIGNED) -> AuthContext:
     return AuthContext(identity=None, payload_hash=mode, signing_key=ex_key, scope=EX_SCOPE, amz_date=EX_DATE, seed_signature=SEED)
 
 
@@ -592,7 +602,7 @@ def test_decode_small_body_byte_by_byte(ex_key):
     data = [b"hello ", b"world", b""]
     sigs, previous = [], SEED
     for d in data:
-        previous = sigv4.sign(ex_key, sigv4.chunk_string_to_sign(EX_DATE, EX_SCOPE, previous, hashlib.sha256(d).hexdigest()))
+        previous = sigv4.sign(ex_key, chunk_string_to_sign(EX_DATE, EX_SCOPE, previous, hashlib.sha256(d).hexdigest()))
         sigs.append(previous)
     out, _ = _decode(_example_chunked_body(sigs, data), _example_ctx(ex_key), piece=1)
     assert out == b"hello world"
@@ -630,10 +640,10 @@ def test_decode_rejects_truncated_body(ex_key):
 def _signed_trailer_body(ex_key: bytes, payload: bytes, trailer: bytes, bad_signature: bool = False) -> bytes:
     previous, out = SEED, bytearray()
     for d in (payload, b""):
-        previous = sigv4.sign(ex_key, sigv4.chunk_string_to_sign(EX_DATE, EX_SCOPE, previous, hashlib.sha256(d).hexdigest()))
+        previous = sigv4.sign(ex_key, chunk_string_to_sign(EX_DATE, EX_SCOPE, previous, hashlib.sha256(d).hexdigest()))
         out += f"{len(d):x};chunk-signature={previous}\r\n".encode() + d
         out += b"\r\n" if d else b""
-    # written independently of sigv4.trailer_string_to_sign, from the S3 reference
+    # written independently of trailer_string_to_sign, from the S3 reference
     text = f"AWS4-HMAC-SHA256-TRAILER\n{EX_DATE}\n{EX_SCOPE}\n{previous}\n{hashlib.sha256(trailer).hexdigest()}"
     signature = hmac.new(ex_key, text.encode(), hashlib.sha256).hexdigest()
     if bad_signature:
@@ -645,7 +655,7 @@ def _signed_trailer_body(ex_key: bytes, payload: bytes, trailer: bytes, bad_sign
 def test_decode_signed_trailer(ex_key):
     trailer = b"x-amz-checksum-crc32:DUoRhQ==\n"
     body = _signed_trailer_body(ex_key, b"hello world", trailer)
-    data, trailers = _decode(body, _example_ctx(ex_key, sigv4.STREAMING_SIGNED_TRAILER), piece=3)
+    data, trailers = _decode(body, _example_ctx(ex_key, STREAMING_SIGNED_TRAILER), piece=3)
     assert data == b"hello world"
     assert trailers == {"x-amz-checksum-crc32": "DUoRhQ=="}
 
@@ -653,7 +663,7 @@ def test_decode_signed_trailer(ex_key):
 def test_decode_signed_trailer_wrong_signature(ex_key):
     body = _signed_trailer_body(ex_key, b"hello world", b"x-amz-checksum-crc32:DUoRhQ==\n", bad_signature=True)
     with pytest.raises(S3Error) as caught:
-        _decode(body, _example_ctx(ex_key, sigv4.STREAMING_SIGNED_TRAILER))
+        _decode(body, _example_ctx(ex_key, STREAMING_SIGNED_TRAILER))
     assert caught.value.code == "SignatureDoesNotMatch"
 
 
@@ -661,13 +671,13 @@ def test_decode_signed_trailer_tampered_value(ex_key):
     body = _signed_trailer_body(ex_key, b"hello world", b"x-amz-checksum-crc32:DUoRhQ==\n")
     body = body.replace(b"DUoRhQ==", b"AAAAAA==")
     with pytest.raises(S3Error) as caught:
-        _decode(body, _example_ctx(ex_key, sigv4.STREAMING_SIGNED_TRAILER))
+        _decode(body, _example_ctx(ex_key, STREAMING_SIGNED_TRAILER))
     assert caught.value.code == "SignatureDoesNotMatch"
 
 
 def test_decode_unsigned_trailer():
     body = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"
-    ctx = AuthContext(identity=None, payload_hash=sigv4.STREAMING_UNSIGNED_TRAILER)
+    ctx = AuthContext(identity=None, payload_hash=STREAMING_UNSIGNED_TRAILER)
     data, trailers = _decode(body, ctx, piece=2)
     assert data == b"hello world"
     assert trailers == {"x-amz-checksum-crc32": "DUoRhQ=="}
@@ -682,7 +692,7 @@ def test_decode_unsigned_trailer():
     ],
 )
 def test_decode_rejects_malformed_framing(body, code):
-    ctx = AuthContext(identity=None, payload_hash=sigv4.STREAMING_UNSIGNED_TRAILER)
+    ctx = AuthContext(identity=None, payload_hash=STREAMING_UNSIGNED_TRAILER)
     with pytest.raises(S3Error) as caught:
         _decode(body, ctx)
     assert caught.value.code == code

@@ -10,10 +10,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 
+from hoard.crypto import sigv4
 from hoard.http.numbers import hexadecimal
 from hoard.http.request import MAX_HEADER_SECTION, BodyStream
-from hoard.s3.auth import sigv4
 from hoard.s3.auth.authenticate import AuthContext
+from hoard.s3.auth.sigv4 import (
+    STREAMING_SIGNED,
+    STREAMING_SIGNED_TRAILER,
+    STREAMING_UNSIGNED_TRAILER,
+    chunk_string_to_sign,
+    trailer_string_to_sign,
+)
 from hoard.s3.errors import S3Error
 
 MAX_LINE = 4096
@@ -28,10 +35,10 @@ class ChunkedDecoder:
     def __init__(self, body: BodyStream, auth: AuthContext) -> None:
         self._body = body
         self._auth = auth
-        self._signed = auth.payload_hash in (sigv4.STREAMING_SIGNED, sigv4.STREAMING_SIGNED_TRAILER)
+        self._signed = auth.payload_hash in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER)
         self._with_trailer = auth.payload_hash in (
-            sigv4.STREAMING_SIGNED_TRAILER,
-            sigv4.STREAMING_UNSIGNED_TRAILER,
+            STREAMING_SIGNED_TRAILER,
+            STREAMING_UNSIGNED_TRAILER,
         )
         self._buf = bytearray()
         self._previous = auth.seed_signature
@@ -59,7 +66,7 @@ class ChunkedDecoder:
             return
         if claimed is None:
             raise S3Error("SignatureDoesNotMatch", "A chunk of the aws-chunked body carries no chunk-signature.")
-        text = sigv4.chunk_string_to_sign(self._auth.amz_date, self._auth.scope, self._previous, digest)
+        text = chunk_string_to_sign(self._auth.amz_date, self._auth.scope, self._previous, digest)
         expected = sigv4.sign(self._auth.signing_key, text)
         if not sigv4.signatures_equal(expected, claimed):
             raise S3Error("SignatureDoesNotMatch", "The chunk signature does not match.")
@@ -129,7 +136,7 @@ class ChunkedDecoder:
             if signature is None:
                 raise S3Error("SignatureDoesNotMatch", "The trailer signature is missing.")
             canonical = "".join(f"{n}:{v}\n" for n, v in lines).encode()
-            text = sigv4.trailer_string_to_sign(self._auth.amz_date, self._auth.scope, self._previous, canonical)
+            text = trailer_string_to_sign(self._auth.amz_date, self._auth.scope, self._previous, canonical)
             if not sigv4.signatures_equal(sigv4.sign(self._auth.signing_key, text), signature):
                 raise S3Error("SignatureDoesNotMatch", "The trailer signature does not match.")
         self.trailers = dict(lines)

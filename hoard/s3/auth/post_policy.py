@@ -19,9 +19,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hoard.crypto import sigv4
 from hoard.http.numbers import decimal
 from hoard.iam.credentials import Identity, KeyRing
-from hoard.s3.auth import sigv4
+from hoard.s3.auth.sigv4 import parse_credential
 from hoard.s3.errors import S3Error
 
 # S3 caps the form that precedes the file: fields, part headers and boundaries.
@@ -172,7 +173,7 @@ def _authenticate_v4(fields: FormFields, policy: str | None, keyring: KeyRing, r
             ArgumentValue=amz_date,
         )
     try:
-        credential = sigv4.parse_credential(raw_credential)
+        credential = parse_credential(raw_credential)
     except sigv4.MalformedAuth:
         raise S3Error(
             "InvalidArgument", "Error parsing the X-Amz-Credential parameter", ArgumentName="x-amz-credential", ArgumentValue=raw_credential
