@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from hoard.cli.admin import admin
 from hoard.cli.backup import backup, restore
 from hoard.cli.dr import dr
 from hoard.cli.publish import publish
+from hoard.cluster.ellipses import expand
 from hoard.config import (
     Settings,
     SettingsError,
@@ -40,25 +40,13 @@ from hoard.config import (
 )
 from hoard.storage.layout import LayoutError, erasure_sets, parity_range
 
-_RANGE = re.compile(r"\{(\d+)\.\.\.(\d+)\}")
-
 
 def expand_dirs(specs: tuple[str, ...]) -> list[Path]:
     """Expand ``/mnt/disk{1...8}`` into eight paths, as the erasure-coded layout will take them."""
-    out: list[Path] = []
-    for spec in specs:
-        match = _RANGE.search(spec)
-        if not match:
-            out.append(Path(spec))
-            continue
-        lo, hi = int(match.group(1)), int(match.group(2))
-        if lo > hi:
-            raise click.BadParameter(f"empty range in {spec!r}")
-        width = len(match.group(1)) if match.group(1).startswith("0") else 0
-        for i in range(lo, hi + 1):
-            expanded = spec[: match.start()] + str(i).zfill(width) + spec[match.end():]
-            out.extend(expand_dirs((expanded,)))
-    return out
+    try:
+        return [Path(one) for spec in specs for one in expand(spec)]
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def _tune_malloc(arenas: int = 2) -> None:
