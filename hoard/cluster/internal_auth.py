@@ -9,7 +9,9 @@ A signed request carries these headers::
     x-hoard-date    when it was signed, ISO 8601 basic (20240102T030405Z); accepted 5 minutes
                     either side of the receiver's clock
     x-hoard-nonce   128 random bits as 32 hex digits, accepted once
-    content-length  the body's length in bytes (0 for none)
+    content-length  the body's length in bytes (0 for none); or, for a body streamed in chunks
+                    whose length is not known when it starts (a shard being made),
+    transfer-encoding  chunked, signed in content-length's place
     authorization   HOARD-HMAC-SHA256 Key=<key id>, Signature=<64 hex digits>
 
 The signature is SigV4's, with these parts (D is x-hoard-date)::
@@ -30,7 +32,8 @@ it on the wire does not matter; the query is the decoded pairs, sorted.
 
 The body is not hashed: a shard carries its own per-block BLAKE3 checksums, checked as it is
 written and read, and hashing every body once more before sending would mean reading it twice
-(or buffering it). Its length is signed, so it cannot be cut short or extended. The checksums
+(or buffering it). Its length is signed, so it cannot be cut short or extended; a chunked body's
+end is its last chunk, and the receiver keeps nothing of one that stops before it. The checksums
 guard against bitrot, not against someone on the wire who rewrites bytes of the same length:
 the internal API must run over TLS where the network between nodes is not trusted.
 
@@ -60,6 +63,7 @@ TO_HEADER = "x-hoard-to"
 DATE_HEADER = "x-hoard-date"
 NONCE_HEADER = "x-hoard-nonce"
 SIGNED_HEADERS = ("content-length", DATE_HEADER, NODE_HEADER, NONCE_HEADER, TO_HEADER)  # sorted, as SigV4 wants
+CHUNKED_SIGNED_HEADERS = ("transfer-encoding", DATE_HEADER, NODE_HEADER, NONCE_HEADER, TO_HEADER)
 UNHASHED_BODY = "UNSIGNED-PAYLOAD"  # SigV4's word for a payload the signature does not cover
 WINDOW_SECONDS = 300
 NONCE_BYTES = 16
@@ -94,24 +98,26 @@ def sign_request(
     method: str,
     path: str,
     query: Iterable[tuple[str, str]],
-    content_length: int,
+    content_length: int | None,
     *,
     to: str,
     now: float | None = None,
     nonce: str | None = None,
 ) -> dict[str, str]:
     """The headers that sign a request from ``node`` to node ``to`` with the keyring's current
-    key. ``path`` is the decoded path and ``query`` the decoded pairs; ``now`` and ``nonce`` are
+    key. ``content_length`` None: a chunked body (``transfer-encoding: chunked`` is among the
+    headers). ``path`` is the decoded path and ``query`` the decoded pairs; ``now`` and ``nonce`` are
     the clock and a fresh random nonce unless given (tests give them, to get fixed vectors)."""
     for name in (node, to):
         if not _NODE_NAME.fullmatch(name):
             raise ValueError(f"not a node name: {name!r}")
-    if content_length < 0:
+    if content_length is not None and content_length < 0:
         raise ValueError("a content length is not negative")
     if nonce is not None and not _NONCE.fullmatch(nonce):
         raise ValueError(f"a nonce is {2 * NONCE_BYTES} hex digits")
+    length = {"content-length": str(content_length)} if content_length is not None else {"transfer-encoding": "chunked"}
     headers = {
-        "content-length": str(content_length),
+        **length,
         DATE_HEADER: sigv4.format_amz_date(time.time() if now is None else now),
         NODE_HEADER: node,
         NONCE_HEADER: secrets.token_hex(NONCE_BYTES) if nonce is None else nonce,
@@ -125,8 +131,9 @@ def sign_request(
 
 def _signature(key: ClusterKey, method: str, path: str, query: Iterable[tuple[str, str]], headers: Mapping[str, str]) -> str:
     date = headers[DATE_HEADER]
+    signed = SIGNED_HEADERS if "content-length" in headers else CHUNKED_SIGNED_HEADERS
     canonical = sigv4.canonical_request(
-        method, sigv4.uri_encode(path, keep_slash=True), sigv4.canonical_query(query), headers, SIGNED_HEADERS, UNHASHED_BODY
+        method, sigv4.uri_encode(path, keep_slash=True), sigv4.canonical_query(query), headers, signed, UNHASHED_BODY
     )
     scope = f"{date[:8]}/{REGION}/{SERVICE}/aws4_request"
     signing_key = sigv4.signing_key(key.text(), date[:8], REGION, SERVICE)
@@ -240,7 +247,10 @@ class InternalVerifier:
         return key, signature
 
     def _claimed_headers(self, headers: Mapping[str, str]) -> tuple[str, int]:
-        for name in SIGNED_HEADERS:
+        if "content-length" in headers and "transfer-encoding" in headers:
+            raise InternalAuthError(401, "both content-length and transfer-encoding")
+        chunked = headers.get("transfer-encoding", "").lower() == "chunked"
+        for name in CHUNKED_SIGNED_HEADERS if chunked else SIGNED_HEADERS:
             if name not in headers:
                 raise InternalAuthError(401, f"{name} is missing")
         node = headers[NODE_HEADER]
@@ -250,7 +260,7 @@ class InternalVerifier:
             raise InternalAuthError(401, "meant for another node")
         if not _NONCE.fullmatch(headers[NONCE_HEADER]):
             raise InternalAuthError(401, f"{NONCE_HEADER} is not {2 * NONCE_BYTES} hex digits")
-        if not _LENGTH.fullmatch(headers["content-length"]):
+        if not chunked and not _LENGTH.fullmatch(headers["content-length"]):
             raise InternalAuthError(401, "content-length is not a length")
         signed_at = sigv4.parse_amz_date(headers[DATE_HEADER])
         if signed_at is None:

@@ -361,3 +361,21 @@ def test_nonce_cache_is_thread_safe():
     for thread in threads:
         thread.join()
     assert sum(accepted) == 3_000 and len(cache) == 3_000
+
+
+# -- a chunked body (a shard streamed as it is made) --------------------------------------------
+def test_a_chunked_body_signs_transfer_encoding_in_place_of_the_length():
+    headers = _signed(content_length=None)
+    assert headers["transfer-encoding"] == "chunked" and "content-length" not in headers
+    assert _verifier().verify(METHOD, PATH, QUERY, headers, now=NOW) == NODE
+
+
+def test_a_chunked_signature_does_not_pass_for_a_sized_body_or_both():
+    chunked = _signed(content_length=None)
+    as_sized = {k: v for k, v in chunked.items() if k != "transfer-encoding"} | {"content-length": "0"}
+    assert "signature does not match" in _refusal(_verifier(), as_sized).reason
+    both = {**chunked, "content-length": "10"}
+    assert _refusal(_verifier(), both).status == 401
+    sized = _signed()
+    as_chunked = {k: v for k, v in sized.items() if k != "content-length"} | {"transfer-encoding": "chunked"}
+    assert "signature does not match" in _refusal(_verifier(), as_chunked).reason
