@@ -15,6 +15,7 @@ from hoard.console.app import ConsoleApp
 from hoard.http.errors import BodyTimeout, ClientDisconnected
 from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
+from hoard.internal_api import INTERNAL_PREFIX, InternalApi
 from hoard.meta.errors import CommitFailed
 from hoard.metrics import instruments
 from hoard.observe import Observer
@@ -108,6 +109,7 @@ class HoardApp:
         console: ConsoleApp | None = None,
         console_port: int | None = None,
         request_log: RequestLog | None = None,
+        internal: InternalApi | None = None,
     ) -> None:
         self.settings = settings
         self.services = services
@@ -125,6 +127,7 @@ class HoardApp:
         self.console = console
         self.console_port = console_port
         self.request_log = request_log  # access, audit and bucket logs (started with the background work)
+        self.internal = internal  # a cluster node's drives, served to the other nodes (hoard.membership)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -232,6 +235,9 @@ class HoardApp:
                 assert self.observer is not None
                 trace[0] = observed
                 response = await self.observer.handle(req)
+            elif self.internal is not None and req.path.startswith(INTERNAL_PREFIX):
+                trace[0] = "Internal"
+                response = await self.internal.handle(req)
             elif req.path.startswith(ADMIN_PREFIX):
                 trace[0] = "Admin"
                 auth = self.authenticator.authenticate(req)
@@ -240,6 +246,9 @@ class HoardApp:
             elif req.method == "OPTIONS":
                 trace[0] = "Preflight"
                 response = await self._preflight(req)
+            elif self.internal is not None:
+                # A cluster node: see hoard.membership for why it serves no S3 yet.
+                raise S3Error("NotImplemented", "This server is a cluster node; serving S3 from a cluster is not implemented yet.")
             else:
                 response = await self._s3(req, request_id, trace)
         except S3Error as e:

@@ -324,6 +324,43 @@ class Settings(BaseSettings):
         ge=1,
         le=200,
     )
+    node: str | None = _setting(
+        None,
+        "this server's name in a cluster (with HOARD_META and HOARD_ADVERTISE): it registers itself and its drives "
+        "in the cluster's database (made by hoard cluster init) and serves them to the other nodes",
+        option="--node",
+        allowed="a host-name-like name: letters, digits, . _ - (up to 63)",
+        unset="no cluster: one server on its own drives",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+    )
+    advertise: str | None = _setting(
+        None,
+        "the address the other nodes of a cluster reach this node at (with HOARD_NODE)",
+        option="--advertise",
+        allowed="http://HOST:PORT",
+        pattern=r"^http://[^/\s:]+:[0-9]{1,5}/?$",
+    )
+    zone: str = _setting(
+        "default",
+        "the failure zone of this node in a cluster (a rack, a room, a site): a pool's erasure sets keep at most their "
+        "parity count of drives in one zone",
+        option="--zone",
+        allowed="letters, digits, . _ - (up to 63)",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+    )
+    cluster_key: str | None = _setting(
+        None,
+        "the cluster key nodes sign their calls to each other with (hoard cluster init makes it); two keys separated by "
+        "a comma while one is rotated; never logged",
+        allowed="base64 of 32 bytes, or two of them separated by a comma",
+        unset="the key file's",
+    )
+    cluster_key_file: Path | None = _setting(
+        None,
+        "a file holding the cluster key (mode 0600, as hoard cluster init writes it); a node in a cluster needs it or "
+        "HOARD_CLUSTER_KEY: there is no default",
+        allowed="the path of an existing file, readable by its owner only",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = _setting("info", "how much to log", option="--log-level")
     workers: int = _setting(
         1,
@@ -367,6 +404,10 @@ class Settings(BaseSettings):
         if (self.root_access_key is None) != (self.root_secret_key is None):
             given, missing = ("ACCESS", "SECRET") if self.root_secret_key is None else ("SECRET", "ACCESS")
             raise ValueError(f"HOARD_ROOT_{given}_KEY is set but HOARD_ROOT_{missing}_KEY is not: set both, or neither")
+        if self.node is not None and (self.meta is None or self.advertise is None):
+            raise ValueError("a cluster node (HOARD_NODE) needs the cluster's database (HOARD_META) and its own address (HOARD_ADVERTISE)")
+        if self.advertise is not None and self.node is None:
+            raise ValueError("HOARD_ADVERTISE is set but HOARD_NODE is not: a node's address needs its name")
         if self.website_address is not None and parse_address(self.website_address)[1] == parse_address(self.address)[1]:
             raise ValueError("the website endpoint needs a port of its own: HOARD_WEBSITE_ADDRESS has HOARD_ADDRESS's port")
         if self.console_address is not None:

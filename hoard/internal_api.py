@@ -7,7 +7,8 @@ file, fsync, rename, fsync of the folder, then the answer; a shard's blocks each
 BLAKE3 and are checked on arrival, so a damaged body is refused and nothing of it kept.
 
     GET    drives/{drive}                          state and usage
-    PUT    drives/{drive}/shards/{id}              body: blocks, each [u32 fragment length][BLAKE3][fragment]
+    PUT    drives/{drive}/shards/{id}              body: blocks, each [u32 fragment length][BLAKE3][fragment],
+                                                   then the end mark [u32 0]
     GET    drives/{drive}/shards/{id}?offset=&length=   the stored bytes (file format: [BLAKE3][fragment]...)
     HEAD   drives/{drive}/shards/{id}              x-hoard-size
     DELETE drives/{drive}/shards/{id}
@@ -39,7 +40,9 @@ log = logging.getLogger("hoard")
 INTERNAL_PREFIX = "/.hoard/internal/v1/"
 BLOCK_HEADER = struct.Struct(">I")  # a shard block's fragment length, before its BLAKE3
 MAX_FRAGMENT = 64 * 1024 * 1024  # far above any fragment a block makes; a bigger length is garbage
-_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,127}")  # shard, record and drive ids: no path tricks
+# Ids as Hoard makes them (hoard.storage.erasure_set.new_id; drives' uuid4): nothing else, so no path tricks.
+_ITEM_ID = re.compile(r"[0-9a-f]{32}")
+_DRIVE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _LIST_BATCH = 1000
 MAX_RECORD = 8 * 1024 * 1024  # a record is its JSON and at most one inline fragment (128 KiB before coding)
 
@@ -58,7 +61,7 @@ def _answer(status: int, doc: dict[str, Any]) -> Response:
 
 
 def _valid_id(value: str, what: str) -> str:
-    if not _ID.fullmatch(value) or ".." in value:
+    if not (_DRIVE_ID if what == "drive" else _ITEM_ID).fullmatch(value):
         raise InternalError(400, "InvalidId", f"not a valid {what} id")
     return value
 
@@ -202,19 +205,27 @@ async def _lines(ids: Iterator[tuple[str, float]]) -> AsyncIterator[bytes]:
 
 
 async def _receive_blocks(body: BodyStream, writer: ShardWriter) -> int:
-    """Write the blocks of a shard body as they arrive, each checked against its BLAKE3.
-    Raises InternalError for a malformed or damaged body (the caller drops the file)."""
+    """Write the blocks of a shard body as they arrive, each checked against its BLAKE3, up to
+    the end mark (a block header of length 0). Raises InternalError for a malformed or damaged
+    body, or one that stops before its end mark (the caller drops the file).
+
+    The end mark, not the end of the HTTP body, says the shard is whole: a connection closed
+    mid-body may reach the application as a body that simply ended (hoard.http.protocol answers
+    a half-close), and a shard cut short must never be committed."""
     buffer = bytearray()
     blocks = 0
-    ended = False
     while True:
-        need = BLOCK_HEADER.size + HASH_SIZE
-        if len(buffer) >= need:
-            (length,) = BLOCK_HEADER.unpack_from(buffer)
-            if not 0 < length <= MAX_FRAGMENT:
+        need = BLOCK_HEADER.size
+        length = BLOCK_HEADER.unpack_from(buffer)[0] if len(buffer) >= need else None
+        if length == 0:
+            if len(buffer) > need or await body.chunk():
+                raise InternalError(400, "BadBlock", "bytes after the end of the shard")
+            return blocks
+        if length is not None:
+            if length > MAX_FRAGMENT:
                 raise InternalError(400, "BadBlock", f"block {blocks}: fragment length {length} out of range")
-            need += length
-        if len(buffer) >= need:
+            need += HASH_SIZE + length
+        if length is not None and len(buffer) >= need:
             checksum = bytes(buffer[BLOCK_HEADER.size : BLOCK_HEADER.size + HASH_SIZE])
             fragment = bytes(buffer[BLOCK_HEADER.size + HASH_SIZE : need])
             del buffer[:need]
@@ -223,13 +234,7 @@ async def _receive_blocks(body: BodyStream, writer: ShardWriter) -> int:
             await asyncio.to_thread(writer.write_block, checksum, fragment)
             blocks += 1
             continue
-        if ended:
-            if buffer:
-                raise InternalError(400, "IncompleteBody", f"the body ends inside block {blocks}")
-            return blocks
         chunk = await body.chunk()
-        if chunk:
-            buffer += chunk
-        else:
-            ended = True
-
+        if not chunk:
+            raise InternalError(400, "IncompleteBody", f"the body ends before the shard's end mark (in block {blocks})")
+        buffer += chunk

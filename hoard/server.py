@@ -39,6 +39,10 @@ from hoard.iam.authorize import Authorizer
 from hoard.iam.credentials import Identity, load_root
 from hoard.iam.identities import Identities, account_id
 from hoard.iam.secrets import SecretBox, SecretsKeyError, load_key
+from hoard.membership import Membership, internal_api
+from hoard.membership import background as cluster_background
+from hoard.membership import join as membership_of
+from hoard.meta.cluster import ClusterCatalog
 from hoard.meta.postgres import PostgresMetaStore
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
@@ -86,6 +90,7 @@ class Deployment:
     started_at: float  # the orphan sweep spares files younger than this
     certificate: ServerCertificate | None = None  # HTTPS, read before the fork: every worker serves it
     master_keys: MasterKeys | None = None  # the master key, where it came from, and what the drives say of it
+    membership: Membership | None = None  # this server as a node of a cluster (hoard.membership)
 
 
 def open_store(settings: Settings, index: Path | None) -> MetaStore:
@@ -107,6 +112,14 @@ def open_metadata(settings: Settings, storage: Storage, owner_id: str) -> tuple[
     except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
         raise SharedIndexRefused(f"cannot use the metadata database given in HOARD_META: {e}") from None
     return open_shared_index(storage, store, owner_id, settings.region)
+
+
+def open_cluster_store(settings: Settings) -> MetaStore:
+    """A cluster node's metadata store: the cluster's database. Raises SharedIndexRefused."""
+    try:
+        return open_store(settings, None)
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
+        raise SharedIndexRefused(f"cannot use the cluster's database given in HOARD_META: {e}") from None
 
 
 def certificate(settings: Settings) -> ServerCertificate | None:
@@ -222,7 +235,14 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
     root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key, box)
     if not refusal:
         make_default_kms_key(storage, settings, root, master, retired)
-    store, rebuilt = open_metadata(settings, storage, root.owner_id)
+    membership = None
+    if settings.node:
+        # A node's index is the cluster's, shared by every node: neither filled from nor
+        # checked against this node's own drives, which the cluster stamps as its own instead.
+        store, rebuilt = open_cluster_store(settings), None
+        membership = membership_of(settings, storage, store)
+    else:
+        store, rebuilt = open_metadata(settings, storage, root.owner_id)
     if rebuilt:
         log.info("index rebuilt from the drives: %d objects", rebuilt)
     # Every key's secret must open now, not at its first request; so must the remotes' (replication).
@@ -233,7 +253,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
         open_tiers(settings, storage, remotes)  # refused here, before any process serves
     except ValueError as e:
         raise TierSettingError(str(e)) from None
-    return Deployment(settings, storage, root, generated, box, store.path if isinstance(store, SqliteMetaStore) else None, started_at, certificate, master_keys), store
+    return Deployment(settings, storage, root, generated, box, store.path if isinstance(store, SqliteMetaStore) else None, started_at, certificate, master_keys, membership), store
 
 
 def build_app(
@@ -286,6 +306,13 @@ def build_app(
     spool_dir = spool_folder(storage.drives[0].root.absolute())
     request_log = RequestLog(settings.access_log, settings.audit_log, spool_dir, f"w{role.index}", settings.logging_delivery_seconds, store.get_bucket)
     background.append(request_log)
+    internal = None
+    if deployment.membership is not None:
+        assert isinstance(store, PostgresMetaStore)
+        catalog = ClusterCatalog(store)
+        internal = internal_api(deployment.membership, catalog)
+        if role.leader:
+            background.extend(cluster_background(deployment.membership, catalog))
     if role.leader:
         names = {f"w{i}" for i in range(role.count)}
         background.append(LogDelivery(store, data, spool_dir, settings.logging_delivery_seconds, settings.region, identities.account_id, names))
@@ -296,7 +323,7 @@ def build_app(
     console = None
     if console_port is not None and role.leader:
         console = ConsoleApp(console_endpoint(settings, deployment.certificate is not None), settings.console_idle_seconds, settings.console_status_page, dashboard, observer)
-    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer, console, console_port, request_log)
+    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer, console, console_port, request_log, internal)
 
 
 def console_endpoint(settings: Settings, tls: bool) -> Endpoint:

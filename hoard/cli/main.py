@@ -22,6 +22,7 @@ from hoard.cli import (
 )
 from hoard.cli.admin import admin
 from hoard.cli.backup import backup, restore
+from hoard.cli.cluster import cluster
 from hoard.cli.dr import dr
 from hoard.cli.publish import publish
 from hoard.cluster.ellipses import expand
@@ -120,6 +121,9 @@ def _option_help(name: str) -> str:
 @click.option("--website-domain", "website_domain", metavar="DOMAIN", default=None, help=_option_help("website_domain"))
 @click.option("--console-address", "console_address", metavar="HOST:PORT|off", default=None, help=_option_help("console_address"))
 @click.option("--meta", "meta", metavar="URL", default=None, help=_option_help("meta"))
+@click.option("--node", "node", metavar="NAME", default=None, help=_option_help("node"))
+@click.option("--advertise", "advertise", metavar="http://HOST:PORT", default=None, help=_option_help("advertise"))
+@click.option("--zone", "zone", metavar="ZONE", default=None, help=_option_help("zone"))
 @click.argument("dirs", nargs=-1, required=True)
 def server(
     config: str | None,
@@ -132,6 +136,9 @@ def server(
     website_domain: str | None,
     console_address: str | None,
     meta: str | None,
+    node: str | None,
+    advertise: str | None,
+    zone: str | None,
     dirs: tuple[str, ...],
 ) -> None:
     """Serve the S3 API from the data folders DIR (one per drive).
@@ -144,6 +151,7 @@ def server(
     from hoard import server as composition
     from hoard.http.tls import CertificateError
     from hoard.iam.secrets import SecretsKeyError
+    from hoard.membership import ClusterRefused
     from hoard.objects.index import SharedIndexRefused
     from hoard.storage.errors import DriveInUse
     from hoard.supervisor import name_process
@@ -151,6 +159,7 @@ def server(
     options = {
         "config": config, "address": address, "certs_dir": certs_dir, "log_level": log_level, "parity": parity, "workers": workers,
         "website_address": website_address, "website_domain": website_domain, "console_address": console_address, "meta": meta,
+        "node": node, "advertise": advertise, "zone": zone,
     }  # fmt: skip
     given = {k: v for k, v in options.items() if v is not None}
     try:
@@ -211,7 +220,7 @@ def server(
     name_process("server" if workers_count == 1 else "supervisor", title)
     try:
         deployment, store = composition.prepare(settings, storage, certificate)
-    except (LayoutError, SecretsKeyError, composition.TierSettingError, SharedIndexRefused) as e:
+    except (LayoutError, SecretsKeyError, composition.TierSettingError, SharedIndexRefused, ClusterRefused) as e:
         raise SettingsRefused([str(e)]) from None
     except DriveInUse as e:  # a folder that appeared, or was emptied, since the claim
         raise click.ClickException(str(e)) from None
@@ -301,6 +310,7 @@ def _client_url(scheme: str, host: str, port: int) -> str:
 
 
 main.add_command(admin)
+main.add_command(cluster)
 main.add_command(backup)
 main.add_command(restore)
 main.add_command(dr)

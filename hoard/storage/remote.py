@@ -83,9 +83,9 @@ class RemoteShardWriter:
         self._conn: http.client.HTTPConnection | None = drive.connect()
         try:
             self._conn.putrequest("PUT", path, skip_accept_encoding=True)
+            # Signed for a chunked body: the headers carry transfer-encoding: chunked.
             for name, value in drive.sign("PUT", path, "", None).items():
                 self._conn.putheader(name, value)
-            self._conn.putheader("transfer-encoding", "chunked")
             self._conn.endheaders()
         except OSError as e:
             self._lost(e)
@@ -115,7 +115,8 @@ class RemoteShardWriter:
             raise RemoteError("the shard's upload was abandoned")
         conn, self._conn = self._conn, None
         try:
-            conn.send(b"0\r\n\r\n")
+            # The end mark (a block of length 0) says the shard is whole; then the body's end.
+            conn.send(b"%x\r\n%s\r\n0\r\n\r\n" % (BLOCK_HEADER_SIZE, bytes(BLOCK_HEADER_SIZE)))
             self._drive.answer(conn, "PUT shard")
         except RemoteError:
             conn.close()

@@ -1,0 +1,187 @@
+"""This server as a node of a cluster (``hoard server --meta URL --node NAME --advertise URL``):
+it joins the cluster ``hoard cluster init`` made in the database, registers itself and its
+drives, beats while it runs, and serves its drives to the other nodes over the internal API,
+to callers signed with the cluster key only.
+
+What a node does not do yet: serve S3. Objects are to be placed in pools of erasure sets that
+span the nodes (``hoard.cluster.placement``), which are not built yet; until they are, a node
+answers every S3 request 501 NotImplemented rather than keep objects on its own drives, which
+no other node could read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hoard import __version__
+from hoard.cluster.internal_auth import InternalAuthError, InternalVerifier
+from hoard.cluster.keys import KEY_FILE_VARIABLE, KEY_VARIABLE, ClusterKeyring, load_cluster_keyring
+from hoard.config import Settings
+from hoard.crypto.keyfile import KeyFileError
+from hoard.http.request import Request
+from hoard.internal_api import InternalApi, InternalError
+from hoard.meta.cluster import ClusterCatalog, ClusterError, DriveRow, NotACluster
+from hoard.meta.postgres import PostgresMetaStore
+from hoard.meta.store import MetaStore
+from hoard.storage.drive import LocalDrive
+from hoard.storage.pool import Storage
+from hoard.workers.partitions import PartitionKeeper
+from hoard.workers.periodic import Periodic
+
+log = logging.getLogger("hoard")
+
+HEARTBEAT_SECONDS = 2.0
+LEASE_TTL = 10.0  # a node silent this long loses its partitions to the others
+REGISTRY_CACHE_SECONDS = 10.0
+
+
+class ClusterRefused(Exception):
+    """This server cannot join the cluster its settings name: why, in one line."""
+
+
+@dataclass(frozen=True)
+class Membership:
+    """What joining found: this node's name and keys, and its drives by their ids."""
+
+    node: str
+    keyring: ClusterKeyring
+    cluster_id: str
+    drives: dict[str, LocalDrive]
+
+
+def join(settings: Settings, storage: Storage, store: MetaStore) -> Membership:
+    """Check the cluster key against the cluster's, then register this node and its drives.
+    Raises ClusterRefused."""
+    assert settings.node is not None and settings.advertise is not None
+    if settings.workers != 1:
+        # The internal API's replay check lives in one process; see hoard.cluster.internal_auth.
+        raise ClusterRefused("a cluster node runs one worker process for now (HOARD_WORKERS=1)")
+    if not isinstance(store, PostgresMetaStore):
+        raise ClusterRefused("a cluster node needs the cluster's PostgreSQL database (HOARD_META)")
+    environ = {KEY_VARIABLE: settings.cluster_key or "", KEY_FILE_VARIABLE: str(settings.cluster_key_file or "")}
+    try:
+        keyring = load_cluster_keyring({k: v for k, v in environ.items() if v})
+    except KeyFileError as e:
+        raise ClusterRefused(str(e)) from None
+    catalog = ClusterCatalog(store)
+    try:
+        info = catalog.info()
+    except NotACluster as e:
+        raise ClusterRefused(str(e)) from None
+    if keyring.current.key_id not in info.key_ids:
+        raise ClusterRefused(
+            f"this node's cluster key (id {keyring.current.key_id}) is not one of cluster {info.cluster_id}'s "
+            f"({', '.join(info.key_ids)}): copy the key file hoard cluster init made"
+        )
+    drives = _drives_by_id(storage)
+    _stamp(drives.values(), info.cluster_id, settings.node)
+    try:
+        catalog.register_node(settings.node, settings.advertise.rstrip("/"), settings.zone, __version__)
+        catalog.report_drives(settings.node, drive_rows(settings.node, drives))
+    except ClusterError as e:
+        raise ClusterRefused(str(e)) from None
+    log.info("node %s joined cluster %s (zone %s, %d drives)", settings.node, info.cluster_id, settings.zone, len(drives))
+    return Membership(settings.node, keyring, info.cluster_id, drives)
+
+
+STAMP = "cluster.json"  # in a drive's .hoard/: the cluster and node the drive belongs to
+
+
+def _stamp(drives: Iterable[LocalDrive], cluster_id: str, node: str) -> None:
+    """Mark each drive as this node's in this cluster, or refuse a drive another cluster or node
+    has: two nodes must never take the same folder, nor a cluster another's drives."""
+    mine = {"cluster": cluster_id, "node": node}
+    for drive in drives:
+        path = drive.system / STAMP
+        try:
+            found = json.loads(drive.read_file(path))
+        except FileNotFoundError:
+            drive.write_file(path, json.dumps(mine).encode())
+            continue
+        except (OSError, ValueError) as e:
+            raise ClusterRefused(f"cannot read {path}: {e}") from None
+        if found != mine:
+            raise ClusterRefused(
+                f"{drive.root} belongs to node {found.get('node')} of cluster {found.get('cluster')}, "
+                f"not to node {node} of cluster {cluster_id}"
+            )
+
+
+def _drives_by_id(storage: Storage) -> dict[str, LocalDrive]:
+    drives: dict[str, LocalDrive] = {}
+    for drive in storage.drives:
+        fmt = drive.read_format() if drive.usable else None
+        if fmt is not None:
+            drives[fmt["drive"]] = drive
+    return drives
+
+
+def drive_rows(node: str, drives: dict[str, LocalDrive]) -> list[DriveRow]:
+    """How this node's drives are now, as the catalog keeps them."""
+    rows = []
+    for drive_id, drive in drives.items():
+        try:
+            total, free = drive.usage()
+        except OSError:
+            total = free = 0
+        rows.append(DriveRow(node, str(drive.root.absolute()), drive_id, drive.state.value, total, free))
+    return rows
+
+
+class Heartbeat(Periodic):
+    """Tells the catalog this node is alive and how its drives are, every few seconds."""
+
+    what = "cluster heartbeat"
+
+    def __init__(self, catalog: ClusterCatalog, membership: Membership, interval: float = HEARTBEAT_SECONDS) -> None:
+        super().__init__(interval)
+        self.catalog = catalog
+        self.membership = membership
+
+    async def run_once(self) -> None:
+        node = self.membership.node
+        await asyncio.to_thread(self.catalog.heartbeat, node)
+        await asyncio.to_thread(self.catalog.report_drives, node, drive_rows(node, self.membership.drives))
+
+
+class _Registry:
+    """Whether a node name is registered, remembered for a few seconds: asking the database on
+    every internal request would put it on the data path."""
+
+    def __init__(self, catalog: ClusterCatalog, ttl: float = REGISTRY_CACHE_SECONDS) -> None:
+        self.catalog = catalog
+        self.ttl = ttl
+        self._known: dict[str, float] = {}
+
+    def __call__(self, node: str) -> bool:
+        now = time.monotonic()
+        if self._known.get(node, 0.0) > now:
+            return True
+        if not self.catalog.is_registered(node):
+            return False
+        self._known[node] = now + self.ttl
+        return True
+
+
+def internal_api(membership: Membership, catalog: ClusterCatalog) -> InternalApi:
+    """The internal API of this node's drives, refusing what the cluster key did not sign."""
+    verifier = InternalVerifier(membership.keyring, _Registry(catalog), node=membership.node)
+
+    def authenticate(req: Request) -> str:
+        try:
+            return verifier.verify(req.method, req.path, req.query, req.headers)
+        except InternalAuthError as e:
+            raise InternalError(e.status, "AccessDenied" if e.status == 403 else "Unauthorized", e.reason) from None
+
+    return InternalApi(dict(membership.drives), authenticate)
+
+
+def background(membership: Membership, catalog: ClusterCatalog) -> list[Periodic]:
+    """The leader's cluster loops: the heartbeat, and this node's share of the partition leases."""
+    return [Heartbeat(catalog, membership), PartitionKeeper(catalog, membership.node, LEASE_TTL)]
+

@@ -1,0 +1,303 @@
+"""Nodes of a cluster: ``hoard cluster init`` makes the cluster and its key, real ``hoard server
+--node`` processes join it on a real PostgreSQL (tests/postgres_server.py), register themselves
+and their drives and beat; their drives are served to each other over the internal API, signed
+with the cluster key, and used through ``RemoteDrive`` exactly as local drives are, by the same
+erasure code. Everything unsigned, forged, replayed, from an unregistered node, damaged or cut
+short is refused and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hoard.cluster.internal_auth import sign_request
+from hoard.cluster.keys import ClusterKey, ClusterKeyring, read_key_file
+from hoard.meta.cluster import ClusterCatalog
+from hoard.meta.postgres import PostgresMetaStore
+from hoard.model import ObjectRecord, Placement, Segment
+from hoard.storage import record as record_file
+from hoard.storage.bitrot import block_hash
+from hoard.storage.drive import DriveState
+from hoard.storage.erasure_set import ErasureSet, new_id
+from hoard.storage.remote import NodeConnections, RemoteDrive
+from tests.conftest import HoardServer, free_port
+from tests.integration.test_settings import clean_env
+
+MiB = 1024 * 1024
+
+
+def init_cluster(meta: str, key_file: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hoard", "cluster", "init", "--meta", meta, "--key-file", str(key_file)],
+        env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def cluster_db(postgres_db, tmp_path):
+    done = init_cluster(postgres_db, tmp_path / "keys" / "cluster.key")
+    assert done.returncode == 0, done.stderr
+    return postgres_db, tmp_path / "keys" / "cluster.key"
+
+
+def start_node(tmp_path: Path, meta: str, key_file: Path, name: str, zone: str, drives: int = 2) -> HoardServer:
+    port = free_port()
+    env = {
+        "HOARD_META": meta, "HOARD_NODE": name, "HOARD_ADVERTISE": f"http://127.0.0.1:{port}", "HOARD_ZONE": zone,
+        "HOARD_CLUSTER_KEY_FILE": str(key_file),
+    }  # fmt: skip
+    dirs = [tmp_path / name / f"d{i}" for i in range(1, drives + 1)]
+    (tmp_path / name).mkdir(parents=True, exist_ok=True)
+    return HoardServer(tmp_path / name / "log", env_extra=env, port=port, drives=dirs).start()
+
+
+@pytest.fixture
+def two_nodes(cluster_db, tmp_path):
+    meta, key_file = cluster_db
+    nodes = [start_node(tmp_path, meta, key_file, "n1", "z1"), start_node(tmp_path, meta, key_file, "n2", "z2")]
+    store = PostgresMetaStore(meta, pool_size=2)
+    try:
+        yield ClusterCatalog(store), read_key_file(key_file), nodes
+    finally:
+        store.close()
+        for node in nodes:
+            node.stop()
+
+
+def remote_drives(catalog: ClusterCatalog, keyring: ClusterKeyring, node: str, caller: str = "n1") -> list[RemoteDrive]:
+    """RemoteDrives of ``node``'s drives, signing as ``caller`` (a registered node name)."""
+    advertise = {n.name: n.advertise for n in catalog.nodes()}[node]
+    connections = NodeConnections(advertise, connect_timeout=2.0)
+
+    def sign(method: str, path: str, query: str, length: int | None) -> dict[str, str]:
+        pairs = [tuple(p.split("=", 1)) for p in query.split("&") if p]
+        return sign_request(keyring, caller, method, path, pairs, length, to=node)
+
+    rows = [d for d in catalog.drives() if d.node == node]
+    return [RemoteDrive(i, node, row.drive_id, connections, sign) for i, row in enumerate(rows)]
+
+
+def shard_blocks(data: bytes, fragment: int = 64 * 1024) -> list[tuple[bytes, bytes]]:
+    return [(block_hash(data[i : i + fragment]), data[i : i + fragment]) for i in range(0, len(data), fragment)]
+
+
+def test_cluster_init_makes_the_key_once(postgres_db, tmp_path):
+    key_file = tmp_path / "k" / "cluster.key"
+    done = init_cluster(postgres_db, key_file)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = read_key_file(key_file).current
+    assert key.key_id in done.stdout and key.text() not in done.stdout + done.stderr
+    store = PostgresMetaStore(postgres_db, pool_size=1)
+    try:
+        assert ClusterCatalog(store).info().key_ids == (key.key_id,)
+    finally:
+        store.close()
+
+    again = init_cluster(postgres_db, tmp_path / "k" / "second.key")
+    assert again.returncode != 0 and "already holds cluster" in again.stderr
+    assert not (tmp_path / "k" / "second.key").exists()
+    refused = init_cluster(postgres_db, key_file)  # an existing key is never overwritten
+    assert refused.returncode != 0 and read_key_file(key_file).current.key_id == key.key_id
+
+
+def test_a_node_without_the_clusters_key_or_cluster_is_refused(cluster_db, postgres, tmp_path):
+    meta, key_file = cluster_db
+
+    def run(env: dict[str, str]) -> subprocess.CompletedProcess:
+        base = {"HOARD_META": meta, "HOARD_NODE": "nx", "HOARD_ADVERTISE": "http://127.0.0.1:1"}
+        command = [sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{free_port()}", str(tmp_path / "nx")]
+        return subprocess.run(command, env=clean_env(**{**base, **env}), capture_output=True, text=True, timeout=60)
+
+    no_key = run({})
+    assert no_key.returncode == 2 and "no cluster key" in no_key.stderr
+    other = tmp_path / "other.key"
+    other.write_text(ClusterKey(os.urandom(32)).text() + "\n")
+    other.chmod(0o600)
+    wrong = run({"HOARD_CLUSTER_KEY_FILE": str(other)})
+    assert wrong.returncode == 2 and "is not one of cluster" in wrong.stderr
+    assert read_key_file(key_file).current.text() not in wrong.stderr
+    loose = tmp_path / "loose.key"
+    loose.write_text(key_file.read_text())
+    loose.chmod(0o644)
+    too_open = run({"HOARD_CLUSTER_KEY_FILE": str(loose)})
+    assert too_open.returncode == 2 and "too open" in too_open.stderr
+    empty_db = postgres.create_database()
+    try:
+        not_init = run({"HOARD_CLUSTER_KEY_FILE": str(key_file), "HOARD_META": empty_db})
+        assert not_init.returncode == 2 and "hoard cluster init" in not_init.stderr
+    finally:
+        postgres.drop_database(empty_db)
+
+
+def test_nodes_register_their_drives_and_beat(two_nodes):
+    catalog, _, _ = two_nodes
+    nodes = {n.name: n for n in catalog.nodes()}
+    assert set(nodes) == {"n1", "n2"} and nodes["n1"].zone == "z1" and nodes["n2"].zone == "z2"
+    drives = catalog.drives()
+    assert len(drives) == 4 and all(d.state == "online" and d.total_bytes > 0 for d in drives)
+    time.sleep(3)
+    assert all(n.heartbeat_age < 3 for n in catalog.nodes())
+    assert catalog.live_nodes(within=3) == ["n1", "n2"]
+    # The leaders' partition keepers split the 256 partitions between the two nodes.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        held = [lease for lease in catalog.leases("part/") if lease.expires_in > 0]
+        if len(held) == 256 and {lease.holder for lease in held} == {"n1", "n2"}:
+            break
+        time.sleep(0.5)
+    counts = {h: sum(lease.holder == h for lease in catalog.leases("part/") if lease.expires_in > 0) for h in ("n1", "n2")}
+    assert counts == {"n1": 128, "n2": 128}
+
+
+def test_a_remote_drive_stores_reads_lists_and_removes(two_nodes):
+    catalog, keyring, nodes = two_nodes
+    drive = remote_drives(catalog, keyring, "n2")[0]
+    data = os.urandom(300 * 1024)
+    shard = new_id()
+    writer = drive.create_shard(shard)
+    for checksum, fragment in shard_blocks(data):
+        writer.write_block(checksum, fragment)
+    writer.commit()
+    stored_size = sum(32 + len(f) for _, f in shard_blocks(data))
+    assert drive.shard_size(shard) == stored_size == writer.size
+    reader = drive.open_shard(shard)
+    assert reader.read(64 * 1024, 32) == data[: 64 * 1024]  # the first fragment, after its hash
+    assert reader.read(10, stored_size - 10) == data[-10:]
+    assert [i for i, _ in drive.shard_ids()] == [shard]
+    # The file is where a local drive keeps it, on the node's own folder.
+    on_disk = list((nodes[1].data_dir.parent).rglob(shard))
+    assert len(on_disk) == 1 and on_disk[0].stat().st_size == stored_size
+    drive.remove_shard(shard)
+    drive.remove_shard(shard)  # gone already: no error
+    with pytest.raises(FileNotFoundError):
+        drive.open_shard(shard)
+    assert list(drive.shard_ids()) == []
+
+    rec = new_id()
+    record = ObjectRecord("b", "k", 5, '"e"', time.time(), "STANDARD", {}, (), data_id=rec, inline=True)
+    encoded = record_file.encode(record, 0, b"hello")
+    drive.write_record(rec, encoded)
+    assert bytes(drive.read_record(rec)) == encoded
+    assert drive.record_count() == 1 and [i for i, _ in drive.record_ids()] == [rec]
+    with pytest.raises(OSError, match="400"):  # a damaged record is refused, not stored
+        drive.write_record(new_id(), encoded[:-1] + bytes([encoded[-1] ^ 1]))
+    assert drive.record_count() == 1
+    drive.remove_record(rec)
+    with pytest.raises(FileNotFoundError):
+        drive.read_record(rec)
+    total, free = drive.usage()
+    assert total >= free > 0
+
+
+def test_the_erasure_code_spans_nodes_and_reads_on_when_one_is_killed(two_nodes):
+    catalog, keyring, nodes = two_nodes
+    # A set of four drives, two on each node: data fragments on n1, parity on n2 (as the caller, n1).
+    drives = remote_drives(catalog, keyring, "n1") + remote_drives(catalog, keyring, "n2")
+    for position, drive in enumerate(drives):
+        drive.position = position
+    eset = ErasureSet(0, drives)
+    placement = Placement(0, 2, 2, (0, 1, 2, 3))
+    body = os.urandom(3 * MiB + 12345)
+    writer = eset.writer(placement)
+    writer.write(body)
+    stored = writer.commit()
+    record = ObjectRecord(
+        "b", "big", len(body), '"x"', time.time(), "STANDARD", {}, (Segment(stored.shard_id, len(body)),), placement=placement, data_id=new_id()
+    )
+    eset.write_records(record, None)
+
+    def read_back() -> bytes:
+        reader = eset.open(record, 0, len(body) - 1, lambda r: None)
+        try:
+            return b"".join(bytes(reader.read_piece(p)) for p in reader.pieces())
+        finally:
+            reader.close()
+
+    assert read_back() == body
+    nodes[1].kill()  # n2 is gone: its parity is not needed, and its drives go offline at once
+    started = time.monotonic()
+    assert read_back() == body
+    assert time.monotonic() - started < 2.5
+    with pytest.raises(OSError):
+        drives[2].usage()
+    assert drives[2].state is DriveState.OFFLINE
+    # n1 alone holds the data fragments; were n1 gone instead, n2's parity would rebuild them.
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks):
+                break
+        return b"".join(chunks)
+
+
+def test_unsigned_forged_replayed_and_unregistered_requests_are_refused(two_nodes):
+    catalog, keyring, nodes = two_nodes
+    drive_id = [d.drive_id for d in catalog.drives() if d.node == "n2"][0]
+    path = f"/.hoard/internal/v1/drives/{drive_id}"
+    port = nodes[1].port
+
+    def get(headers: dict[str, str]) -> bytes:
+        lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        return _raw(port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{lines}\r\n".encode())
+
+    def signed(caller: str = "n1", ring: ClusterKeyring = keyring, to: str = "n2") -> dict[str, str]:
+        return sign_request(ring, caller, "GET", path, [], 0, to=to)
+
+    assert get(signed()).startswith(b"HTTP/1.1 200")
+    assert get({}).startswith(b"HTTP/1.1 401")
+    assert get(signed(ring=ClusterKeyring(ClusterKey(os.urandom(32))))).startswith(b"HTTP/1.1 401")
+    once = signed()
+    assert get(once).startswith(b"HTTP/1.1 200")
+    assert get(once).startswith(b"HTTP/1.1 401")  # replayed
+    assert get(signed(to="n1")).startswith(b"HTTP/1.1 401")  # meant for another node
+    assert get(signed(caller="ghost")).startswith(b"HTTP/1.1 403")  # signed, but not a registered node
+    forged = signed()
+    forged["x-hoard-node"] = "n2"
+    assert get(forged).startswith(b"HTTP/1.1 401")
+    log = nodes[1].log()
+    assert "refused" in log and keyring.current.text() not in log
+
+
+def test_a_damaged_or_cut_short_shard_is_refused_and_nothing_kept(two_nodes):
+    catalog, keyring, nodes = two_nodes
+    drive = remote_drives(catalog, keyring, "n2")[0]
+    data = os.urandom(200 * 1024)
+    bad, short = new_id(), new_id()
+    writer = drive.create_shard(bad)
+    for n, (checksum, fragment) in enumerate(shard_blocks(data)):
+        if n == 2:
+            fragment = bytes([fragment[0] ^ 1]) + fragment[1:]
+        writer.write_block(checksum, fragment)
+    with pytest.raises(OSError, match="BLAKE3"):
+        writer.commit()
+    with pytest.raises(FileNotFoundError):
+        drive.shard_size(bad)
+
+    cut = drive.create_shard(short)
+    for checksum, fragment in shard_blocks(data)[:2]:
+        cut.write_block(checksum, fragment)
+    cut.abort()  # the caller goes away mid-body
+    deadline = time.monotonic() + 10
+    node_root = nodes[1].data_dir.parent
+    while time.monotonic() < deadline and any(p.is_file() for p in node_root.rglob(".hoard/tmp/*")):
+        time.sleep(0.1)
+    assert not [p for p in node_root.rglob(".hoard/tmp/*") if p.is_file()]
+    with pytest.raises(FileNotFoundError):
+        drive.shard_size(short)
+    # Only ids as Hoard makes them name files: nothing else reaches the drive's folders.
+    for bad_id in ("..", "." * 32, "0" * 31 + "G", "format.json"):
+        with pytest.raises(OSError, match="400"):
+            drive.request("GET", f"/.hoard/internal/v1/drives/{drive.drive_id}/shards/{bad_id}", "length=1&offset=0")
