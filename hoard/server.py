@@ -276,6 +276,11 @@ def build_app(
     identities.load()
     remotes = Remotes(storage, deployment.secrets)  # read from the drives when needed, in any process
     keys = open_keys(deployment)
+    catalog = internal = None
+    if deployment.membership is not None:
+        assert isinstance(store, PostgresMetaStore)
+        catalog = ClusterCatalog(store)
+        internal = internal_api(deployment.membership, catalog)
     data = ObjectData(storage, report, open_tiers(settings, storage, remotes), keys)
     if role.leader:
         reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at, tiers=data.tiers)
@@ -295,7 +300,7 @@ def build_app(
         # The same list: a certificate watcher appended below is reported too.
         dashboard = DashboardSources(storage, store, role, deployment.started_at, background, healer, history, data.tiers, settings)
         admin = AdminApi(
-            Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites, lifecycle, tier_worker, rotation)
+            Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites, lifecycle, tier_worker, rotation, catalog)
         )
     else:
         assert role.leader_address is not None
@@ -306,11 +311,7 @@ def build_app(
     spool_dir = spool_folder(storage.drives[0].root.absolute())
     request_log = RequestLog(settings.access_log, settings.audit_log, spool_dir, f"w{role.index}", settings.logging_delivery_seconds, store.get_bucket)
     background.append(request_log)
-    internal = None
-    if deployment.membership is not None:
-        assert isinstance(store, PostgresMetaStore)
-        catalog = ClusterCatalog(store)
-        internal = internal_api(deployment.membership, catalog)
+    if deployment.membership is not None and catalog is not None:
         if role.leader:
             background.extend(cluster_background(deployment.membership, catalog))
     if role.leader:

@@ -17,6 +17,7 @@ from hoard import __version__
 from hoard.admin.iam_api import IamAdmin
 from hoard.admin.kms_api import KmsAdmin
 from hoard.admin.lifecycle_api import LifecycleAdmin
+from hoard.admin.pools_api import PoolsAdmin
 from hoard.admin.remotes_api import RemotesAdmin
 from hoard.admin.replication_api import ReplicationAdmin
 from hoard.admin.site_sync import SiteSync
@@ -26,6 +27,7 @@ from hoard.http.request import Request
 from hoard.http.response import Response
 from hoard.iam.authorize import administers
 from hoard.iam.identities import Identities
+from hoard.meta.cluster import ClusterCatalog
 from hoard.meta.store import MetaStore
 from hoard.objects.data import ObjectData
 from hoard.objects.index import rebuild
@@ -72,6 +74,7 @@ class Cluster:
     lifecycle: LifecycleWorker | None = None  # what the lifecycle worker did (hoard admin lifecycle)
     tier_worker: TierWorker | None = None  # what the tier worker did
     rotation: MasterKeyRotation | None = None  # master key rotation (hoard admin kms rotate)
+    catalog: ClusterCatalog | None = None  # a cluster node's catalog (hoard admin pool, hoard admin cluster)
 
 
 @dataclass
@@ -124,6 +127,7 @@ class AdminApi:
             else None
         )
         self.kms = KmsAdmin(cluster.data.keys.kms if cluster.data is not None else None, cluster.rotation)
+        self.pools = PoolsAdmin(cluster.catalog)
         self._rebuild_task: asyncio.Task | None = None
 
     async def _buckets_owned(self, owner: str) -> list[str]:
@@ -137,6 +141,7 @@ class AdminApi:
             or self.replication.routes.get((req.method, name))
             or self.lifecycle.routes.get((req.method, name))
             or self.kms.routes.get((req.method, name))
+            or self.pools.routes.get((req.method, name))
         )
         if action is None and self.remotes is not None:
             action = self.remotes.routes.get((req.method, name))

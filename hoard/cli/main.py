@@ -13,6 +13,7 @@ import click
 
 from hoard import __version__
 from hoard.cli import (
+    admin_cluster,  # noqa: F401 - registers pool and cluster on the admin group
     admin_iam,  # noqa: F401 - registers the identity commands on the admin group
     admin_kms,  # noqa: F401 - registers the KMS commands on the admin group
     admin_lifecycle,  # noqa: F401 - registers usage and lifecycle on the admin group

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hoard.cluster.placement import DriveRef, PoolGeometry, build_sets, check_sets
 from hoard.meta.errors import MetaError
 from hoard.meta.postgres import PostgresMetaStore
 
@@ -92,6 +93,26 @@ class DriveRow:
     state: str
     total_bytes: int
     free_bytes: int
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A pool as the layout holds it: its number, state and erasure sets."""
+
+    pool: int
+    state: str  # active, draining (no new writes), decommissioned
+    geometry: PoolGeometry
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Nodes, zones, drives, pools and set membership at one version: what placement reads."""
+
+    version: int
+    pools: tuple[Pool, ...]
+
+
+DEFAULT_ZONE = "default"  # a node started without --zone: zones not declared
 
 
 @dataclass(frozen=True)
@@ -221,6 +242,56 @@ class ClusterCatalog:
         sql = "SELECT node, path, drive_id, state, total_bytes, free_bytes FROM drives ORDER BY node, path"
         return self._read(lambda tx: [DriveRow(*row) for row in tx.execute(sql).fetchall()])
 
+    # -- pools and the layout ----------------------------------------------------------------
+    def add_pool(self, drives: list[tuple[str, str]], set_size: int | None = None, parity: int | None = None) -> Pool:
+        """A new pool of registered drives (node, path) no pool holds yet, arranged into erasure sets
+        that keep at most ``parity`` drives of a set on one node and in one zone; the layout's
+        version goes up in the same transaction. Raises ClusterError (or LayoutError, a
+        ValueError, for an arrangement the rules refuse)."""
+
+        def work(tx: Any) -> Pool:
+            refs = [_drive_ref(tx, node, path) for node, path in drives]
+            if all(ref.zone == DEFAULT_ZONE for ref in refs):
+                # No zone declared: the node limit alone applies (one zone could never keep a zone limit).
+                refs = [DriveRef(ref.node, None, ref.path) for ref in refs]
+            geometry = build_sets(refs, set_size, parity)
+            number = tx.execute("SELECT COALESCE(MAX(pool), 0) + 1 FROM pools").fetchone()[0]
+            tx.execute("INSERT INTO pools(pool, set_size, parity) VALUES(?, ?, ?)", (number, geometry.set_size, geometry.parity))
+            tx.executemany(
+                "INSERT INTO pool_drives(pool, set_index, position, node, path) VALUES(?, ?, ?, ?, ?)",
+                [(number, s, p, ref.node, ref.path) for s, members in enumerate(geometry.sets) for p, ref in enumerate(members)],
+            )
+            tx.execute("UPDATE cluster SET layout_version = layout_version + 1")
+            return Pool(number, "active", geometry)
+
+        return self._store.run_write(work, idempotent=False, settle=None)
+
+    def layout(self) -> Layout:
+        """The layout now: every pool's sets, checked again against the placement rules."""
+
+        def work(tx: Any) -> Layout:
+            version = tx.execute("SELECT layout_version FROM cluster").fetchone()[0]
+            pools = tx.execute("SELECT pool, state, parity FROM pools ORDER BY pool").fetchall()
+            rows = tx.execute(
+                "SELECT d.pool, d.set_index, d.node, n.zone, d.path FROM pool_drives d JOIN nodes n ON n.name = d.node "
+                "ORDER BY d.pool, d.set_index, d.position"
+            ).fetchall()
+            members: dict[int, list[list[DriveRef]]] = {}
+            for pool, set_index, node, zone, path in rows:
+                sets = members.setdefault(pool, [])
+                if set_index == len(sets):
+                    sets.append([])
+                sets[set_index].append(DriveRef(node, zone, path))
+            out = []
+            for pool, state, parity in pools:
+                sets = members.get(pool, [])
+                if all(ref.zone == DEFAULT_ZONE for members_ in sets for ref in members_):
+                    sets = [[DriveRef(r.node, None, r.path) for r in members_] for members_ in sets]
+                out.append(Pool(pool, state, check_sets(sets, parity)))
+            return Layout(version, tuple(out))
+
+        return self._read(work)
+
     # -- leases ------------------------------------------------------------------------------
     def acquire(self, name: str, holder: str, ttl: float) -> Lease | None:
         """Take the lease if it is free, expired or already this holder's (then it is renewed
@@ -312,6 +383,19 @@ def check_lease(tx: Any, lease: Lease) -> None:
     ).fetchone()
     if row is None:
         raise LeaseLost(f"lease {lease.name} (epoch {lease.epoch}) is no longer held by {lease.holder}")
+
+
+def _drive_ref(tx: Any, node: str, path: str) -> DriveRef:
+    row = tx.execute(
+        "SELECT n.zone, (SELECT pool FROM pool_drives p WHERE p.node = d.node AND p.path = d.path) "
+        "FROM drives d JOIN nodes n ON n.name = d.node WHERE d.node=? AND d.path=?",
+        (node, path),
+    ).fetchone()
+    if row is None:
+        raise ClusterError(f"{node}:{path} is not a registered drive: start the node with that folder first")
+    if row[1] is not None:
+        raise ClusterError(f"{node}:{path} is in pool {row[1]} already")
+    return DriveRef(node, row[0], path)
 
 
 def _has_catalog(tx: Any) -> bool:

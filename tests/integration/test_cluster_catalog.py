@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 import pytest
 
+from hoard.cluster.placement import LayoutError
 from hoard.meta.cluster import ClusterCatalog, ClusterError, ClusterExists, DriveRow, LeaseLost, NotACluster, check_lease
 from hoard.meta.postgres import PostgresMetaStore
 
@@ -208,3 +210,51 @@ def test_partition_keepers_split_the_work_and_take_over_a_silent_node(cluster):
     keepers["n1"].release_all()
     assert not keepers["n1"].held()
     assert all(lease.expires_in <= 0 for lease in cluster.leases("part/") if lease.holder == "n1")
+
+
+def _register(catalog: ClusterCatalog, nodes: dict[str, str], drives_each: int) -> list[tuple[str, str]]:
+    specs = []
+    for node, zone in nodes.items():
+        catalog.register_node(node, f"http://{node}:9000", zone, "test")
+        rows = [DriveRow(node, f"/data{i}", f"{node}-d{i}", "online", 1000, 900) for i in range(1, drives_each + 1)]
+        catalog.report_drives(node, rows)
+        specs += [(node, row.path) for row in rows]
+    return specs
+
+
+def test_a_pool_spreads_its_sets_over_nodes_and_zones(cluster):
+
+    specs = _register(cluster, {"n1": "z1", "n2": "z1", "n3": "z2", "n4": "z2"}, drives_each=4)
+    assert cluster.layout().pools == () and cluster.layout().version == 1
+    pool = cluster.add_pool(specs, set_size=8, parity=4)
+    assert pool.pool == 1 and pool.geometry.set_size == 8 and pool.geometry.parity == 4 and len(pool.geometry.sets) == 2
+    zones = {"n1": "z1", "n2": "z1", "n3": "z2", "n4": "z2"}
+    for members in pool.geometry.sets:
+        assert set(Counter(ref.node for ref in members).values()) == {2}
+        assert Counter(zones[ref.node] for ref in members) == {"z1": 4, "z2": 4}
+    layout = cluster.layout()
+    assert layout.version == 2 and layout.pools == (pool,)
+
+    with pytest.raises(ClusterError, match="in pool 1 already"):
+        cluster.add_pool(specs[:4], set_size=4)
+    with pytest.raises(ClusterError, match="not a registered drive"):
+        cluster.add_pool([("n9", "/data1")] * 4)
+    with pytest.raises(ClusterError, match="cannot move to zone"):
+        cluster.register_node("n1", "http://n1:9000", "z3", "test")
+    assert cluster.layout().version == 2  # nothing refused changed the layout
+
+
+def test_a_pool_that_breaks_the_node_or_zone_limit_is_refused(cluster):
+    specs = _register(cluster, {"a": "z1", "b": "z1"}, drives_each=8)
+    with pytest.raises(LayoutError, match="node"):
+        cluster.add_pool(specs, set_size=8, parity=2)
+    with pytest.raises(LayoutError, match="zone"):
+        cluster.add_pool(specs, set_size=8, parity=4)  # both nodes in one declared zone
+    assert cluster.layout().pools == () and cluster.layout().version == 1
+
+
+def test_nodes_without_zones_keep_the_node_limit_alone(cluster):
+    specs = _register(cluster, {"a": "default", "b": "default"}, drives_each=4)
+    pool = cluster.add_pool(specs, set_size=8, parity=4)
+    assert len(pool.geometry.sets) == 1 and all(ref.zone is None for ref in pool.geometry.sets[0])
+    assert cluster.layout().pools[0].geometry == pool.geometry

@@ -7,6 +7,7 @@ short is refused and leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import stat
@@ -301,3 +302,32 @@ def test_a_damaged_or_cut_short_shard_is_refused_and_nothing_kept(two_nodes):
     for bad_id in ("..", "." * 32, "0" * 31 + "G", "format.json"):
         with pytest.raises(OSError, match="400"):
             drive.request("GET", f"/.hoard/internal/v1/drives/{drive.drive_id}/shards/{bad_id}", "length=1&offset=0")
+
+
+def test_hoard_admin_pool_add_lays_sets_over_the_nodes(two_nodes, tmp_path):
+    catalog, _, nodes = two_nodes
+    n1, n2 = (str(tmp_path / name) for name in ("n1", "n2"))
+    refused = nodes[0].admin("pool", "add", f"n1:{n1}/d{{1...2}}", f"n2:{n2}/d{{1...2}}", "--set-size", "4", "--parity", "1", check=False)
+    assert refused.returncode != 0 and "node" in refused.stderr  # two drives of a set on one node, parity 1
+    assert catalog.layout().pools == ()
+
+    made = nodes[0].admin("pool", "add", f"n1:{n1}/d{{1...2}}", f"n2:{n2}/d{{1...2}}", "--set-size", "4", "--json")
+    pool = json.loads(made.stdout)
+    assert pool["pool"] == 1 and pool["set_size"] == 4 and pool["parity"] == 2
+    assert sorted(pool["sets"][0]) == sorted([f"n1:{n1}/d1", f"n1:{n1}/d2", f"n2:{n2}/d1", f"n2:{n2}/d2"])
+    # Any node answers for the cluster: the layout lives in the database.
+    listed = nodes[1].admin("pool", "list")
+    assert "layout version 2" in listed.stdout and "pool 1 (active): 1 erasure sets of 4 drives, parity 2" in listed.stdout
+    shown = nodes[1].admin("cluster")
+    assert "node n1  zone z1" in shown.stdout and "node n2  zone z2" in shown.stdout and "live" in shown.stdout
+    again = nodes[1].admin("pool", "add", f"n1:{n1}/d1", f"n1:{n1}/d2", f"n2:{n2}/d1", f"n2:{n2}/d2", check=False)
+    assert again.returncode != 0 and "in pool 1 already" in again.stderr
+
+
+def test_a_server_that_is_not_a_node_says_so(tmp_path):
+    server = HoardServer(tmp_path / "data").start()
+    try:
+        refused = server.admin("pool", "list", check=False)
+        assert refused.returncode != 0 and "not a cluster node" in refused.stderr
+    finally:
+        server.stop()

@@ -1,0 +1,80 @@
+"""``hoard admin pool`` and ``hoard admin cluster``: a cluster's pools, nodes, drives and
+partition leases, through any node's admin API."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from hoard.admin.client import AdminClient
+from hoard.cli.admin import _call, admin, server_command
+from hoard.cluster.ellipses import parse_drive_specs
+
+JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+
+
+@admin.group()
+def pool() -> None:
+    """Pools of erasure sets over the cluster's drives (docs/cluster.md)."""
+
+
+def _show_pool(p: dict) -> list[str]:
+    lines = [f"pool {p['pool']} ({p['state']}): {len(p['sets'])} erasure sets of {p['set_size']} drives, parity {p['parity']}"]
+    lines += [f"  set {i}: {' '.join(members)}" for i, members in enumerate(p["sets"])]
+    return lines
+
+
+@pool.command("add")
+@click.argument("drives", nargs=-1, required=True)
+@click.option("--set-size", type=click.IntRange(4, 16), default=None, help="Drives per erasure set (default: the largest that fits).")
+@click.option("--parity", type=click.IntRange(1, 8), default=None, help="Parity drives per set (default: by set size).")
+@JSON_FLAG
+@server_command
+def pool_add(client: AdminClient, drives: tuple[str, ...], set_size: int | None, parity: int | None, as_json: bool) -> None:
+    """Make a pool of the registered drives NODE:DIR (n{1...4}:/data{1...4} is sixteen of them).
+
+    Sets keep at most their parity count of drives on one node and in one zone, so a whole
+    node or zone can be lost; a layout that cannot is refused and nothing changes."""
+    try:
+        specs = [str(spec) for spec in parse_drive_specs(drives)]
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="DRIVES") from None
+    params = {k: str(v) for k, v in (("set_size", set_size), ("parity", parity)) if v is not None}
+    made = _call(client, "POST", "pools", body=json.dumps({"drives": specs}).encode(), **params)
+    click.echo(json.dumps(made, indent=1) if as_json else "\n".join(_show_pool(made)))
+
+
+@pool.command("list")
+@JSON_FLAG
+@server_command
+def pool_list(client: AdminClient, as_json: bool) -> None:
+    """Show every pool and its erasure sets."""
+    layout = _call(client, "GET", "pools")
+    if as_json:
+        click.echo(json.dumps(layout, indent=1))
+        return
+    click.echo(f"layout version {layout['layout_version']}")
+    for p in layout["pools"]:
+        click.echo("\n".join(_show_pool(p)))
+    if not layout["pools"]:
+        click.echo("no pools yet: hoard admin pool add NODE:DIR...")
+
+
+@admin.command("cluster")
+@JSON_FLAG
+@server_command
+def cluster_info(client: AdminClient, as_json: bool) -> None:
+    """Show the cluster's nodes (live or not, partitions held), drives and pools."""
+    info = _call(client, "GET", "cluster")
+    if as_json:
+        click.echo(json.dumps(info, indent=1))
+        return
+    click.echo(f"cluster {info['cluster_id']}, layout version {info['layout_version']}")
+    for n in info["nodes"]:
+        state = "live" if n["live"] else f"silent for {n['heartbeat_age']:.0f}s"
+        click.echo(f"node {n['name']}  zone {n['zone']}  {n['advertise']}  {state}  partitions {n['partitions']}")
+    for d in info["drives"]:
+        click.echo(f"  drive {d['node']}:{d['path']}  {d['state']}  {d['free'] / 2**30:.1f} of {d['total'] / 2**30:.1f} GiB free")
+    for p in info["pools"]:
+        click.echo("\n".join(_show_pool(p)))
