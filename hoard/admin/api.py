@@ -127,7 +127,7 @@ class AdminApi:
             else None
         )
         self.kms = KmsAdmin(cluster.data.keys.kms if cluster.data is not None else None, cluster.rotation)
-        self.pools = PoolsAdmin(cluster.catalog)
+        self.pools = PoolsAdmin(cluster.catalog, cluster.store)
         self._rebuild_task: asyncio.Task | None = None
 
     async def _buckets_owned(self, owner: str) -> list[str]:

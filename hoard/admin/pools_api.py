@@ -15,6 +15,7 @@ from hoard.cluster.placement import LayoutError
 from hoard.http.request import Request
 from hoard.http.response import Response
 from hoard.meta.cluster import ClusterCatalog, ClusterError, Pool
+from hoard.meta.store import MetaStore
 from hoard.s3.auth.authenticate import AuthContext
 from hoard.s3.errors import S3Error
 
@@ -40,8 +41,9 @@ def _number(req: Request, name: str) -> int | None:
 
 
 class PoolsAdmin:
-    def __init__(self, catalog: ClusterCatalog | None) -> None:
+    def __init__(self, catalog: ClusterCatalog | None, store: MetaStore) -> None:
         self.catalog = catalog
+        self.store = store
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", "pools"): self.add_pool,
             ("GET", "pools"): self.list_pools,
@@ -82,7 +84,8 @@ class PoolsAdmin:
         return json_answer({"layout_version": layout.version, "pools": [pool_json(p) for p in layout.pools]})
 
     async def cluster_info(self, req: Request, auth: AuthContext) -> Response:
-        """Every node, drive, pool and partition lease holder, as the catalog has them now."""
+        """Every node, drive, pool, partition lease holder and work queue's length, as the
+        database has them now."""
         catalog = self._catalog()
 
         def read() -> dict:
@@ -105,6 +108,7 @@ class PoolsAdmin:
                     for d in catalog.drives()
                 ],
                 "pools": [pool_json(p) for p in layout.pools],
+                "queues": self.store.queue_sizes_sync(),
             }
 
         return json_answer(await asyncio.to_thread(read))

@@ -65,7 +65,7 @@ def pool_list(client: AdminClient, as_json: bool) -> None:
 @JSON_FLAG
 @server_command
 def cluster_info(client: AdminClient, as_json: bool) -> None:
-    """Show the cluster's nodes (live or not, partitions held), drives and pools."""
+    """Show the cluster's nodes (live or not, partitions held), drives, pools and work queues."""
     info = _call(client, "GET", "cluster")
     if as_json:
         click.echo(json.dumps(info, indent=1))
@@ -78,3 +78,4 @@ def cluster_info(client: AdminClient, as_json: bool) -> None:
         click.echo(f"  drive {d['node']}:{d['path']}  {d['state']}  {d['free'] / 2**30:.1f} of {d['total'] / 2**30:.1f} GiB free")
     for p in info["pools"]:
         click.echo("\n".join(_show_pool(p)))
+    click.echo("queues: " + ", ".join(f"{name} {length}" for name, length in sorted(info["queues"].items())))

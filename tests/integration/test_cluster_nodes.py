@@ -320,6 +320,7 @@ def test_hoard_admin_pool_add_lays_sets_over_the_nodes(two_nodes, tmp_path):
     assert "layout version 2" in listed.stdout and "pool 1 (active): 1 erasure sets of 4 drives, parity 2" in listed.stdout
     shown = nodes[1].admin("cluster")
     assert "node n1  zone z1" in shown.stdout and "node n2  zone z2" in shown.stdout and "live" in shown.stdout
+    assert "queues: " in shown.stdout and "reclaim 0" in shown.stdout
     again = nodes[1].admin("pool", "add", f"n1:{n1}/d1", f"n1:{n1}/d2", f"n2:{n2}/d1", f"n2:{n2}/d2", check=False)
     assert again.returncode != 0 and "in pool 1 already" in again.stderr
 
