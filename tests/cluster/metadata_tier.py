@@ -76,6 +76,7 @@ class Member:
 
     host: Host
     folder: Path
+    program: str  # its path
     proc: subprocess.Popen | None = None
 
     @property
@@ -91,7 +92,12 @@ class Member:
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
+
+    def env(self) -> dict[str, str]:
+        """A clean environment: none of the test process's PG*, PYTHON* or HOARD_* variables
+        reaches etcd, Patroni or the PostgreSQL it runs."""
+        return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": str(self.folder)}
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -124,7 +130,7 @@ class EtcdMember(Member):
         return f"http://{self.host.address}:{ETCD_CLIENT_PORT}"
 
     def argv(self) -> list[str]:
-        return self.host.argv("etcd", *etcd_flags(self.host, self.peers, self.folder / "data", self.token))
+        return self.host.argv(self.program, *etcd_flags(self.host, self.peers, self.folder / "data", self.token))
 
     def healthy(self) -> bool:
         status, body = http("GET", f"{self.client_url}/health")
@@ -154,14 +160,12 @@ def etcd_flags(host: Host, peers: list[Host], data_dir: Path, token: str) -> lis
 
 @dataclass
 class PatroniMember(Member):
-    config: str = ""  # contrib/patroni.yml filled in for this member
-
     @property
     def api(self) -> str:
         return f"http://{self.host.address}:{PATRONI_PORT}"
 
     def argv(self) -> list[str]:
-        return self.host.argv("patroni", str(self.folder / "patroni.yml"), user="postgres")
+        return self.host.argv(self.program, str(self.folder / "patroni.yml"), user="postgres")
 
     def answers(self, endpoint: str) -> bool:
         """Whether Patroni's health endpoint (primary, replica, sync) says 200 for this member."""
@@ -187,7 +191,7 @@ class MetadataTier:
     """Three etcd members and three Patroni-run PostgreSQL members on their own hosts."""
 
     def __init__(self, network: Network) -> None:
-        require("etcd", "patroni")
+        etcd, patroni = require("etcd", "patroni")
         self.network = network
         self.bin_dir = bindir()
         self.scope = f"{network.prefix}-meta"
@@ -196,8 +200,8 @@ class MetadataTier:
         self.folder.chmod(0o755)  # the postgres user reaches its members' folders through it
         self.passwords = {k: secrets.token_urlsafe(18) for k in ("superuser", "replication", "rewind", HOARD_ROLE)}
         etcd_hosts = [network.add_host(f"etcd{i}") for i in (1, 2, 3)]
-        self.etcd = [EtcdMember(h, self._folder(h.name), peers=etcd_hosts, token=self.scope) for h in etcd_hosts]
-        self.postgres = [self._patroni_member(network.add_host(f"pg{i}"), user) for i in (1, 2, 3)]
+        self.etcd = [EtcdMember(h, self._folder(h.name), etcd, peers=etcd_hosts, token=self.scope) for h in etcd_hosts]
+        self.postgres = [self._patroni_member(network.add_host(f"pg{i}"), user, patroni) for i in (1, 2, 3)]
 
     def _folder(self, name: str, owner: pwd.struct_passwd | None = None) -> Path:
         folder = self.folder / name
@@ -206,7 +210,7 @@ class MetadataTier:
             shutil.chown(folder, owner.pw_uid, owner.pw_gid)
         return folder
 
-    def _patroni_member(self, host: Host, user: pwd.struct_passwd) -> PatroniMember:
+    def _patroni_member(self, host: Host, user: pwd.struct_passwd, program: str) -> PatroniMember:
         folder = self._folder(host.name, user)
         config = patroni_config(
             scope=self.scope, host=host, folder=folder, bin_dir=self.bin_dir, network=str(self.network.subnet),
@@ -216,7 +220,7 @@ class MetadataTier:
         path.write_text(config)
         path.chmod(0o600)  # passwords
         shutil.chown(path, user.pw_uid, user.pw_gid)
-        return PatroniMember(host, folder, config=config)
+        return PatroniMember(host, folder, program)
 
     # -- starting and watching ----------------------------------------------------------------
     def start(self) -> None:
@@ -254,16 +258,19 @@ class MetadataTier:
         return "\n".join(m.log_tail() for m in [*self.etcd, *self.postgres])
 
     # -- what Hoard is given ------------------------------------------------------------------
+    @property
+    def hosts(self) -> str:
+        """The PostgreSQL members, as libpq's host= lists them."""
+        return ",".join(m.host.address for m in self.postgres)
+
     def conninfo(self, dbname: str) -> str:
         """The libpq multi-host string Hoard is given (its password goes in PGPASSWORD)."""
-        hosts = ",".join(m.host.address for m in self.postgres)
-        return hoard_conninfo(hosts, dbname)
+        return hoard_conninfo(self.hosts, dbname)
 
     def superuser(self, dbname: str = "postgres") -> psycopg.Connection:
         """A superuser connection to the primary, for what an operator does there."""
-        hosts = ",".join(m.host.address for m in self.postgres)
         return psycopg.connect(
-            host=hosts, port=POSTGRES_PORT, dbname=dbname, user="postgres", password=self.passwords["superuser"],
+            host=self.hosts, port=POSTGRES_PORT, dbname=dbname, user="postgres", password=self.passwords["superuser"],
             target_session_attrs="read-write", connect_timeout=3, autocommit=True,
         )
 

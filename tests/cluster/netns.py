@@ -35,13 +35,15 @@ _RUN = re.compile(rf"^{TAG}([0-9a-f]+)(?:-|r$)")
 _POOL = ipaddress.ip_network("10.213.0.0/16")
 
 
-def require(*commands: str) -> None:
-    """Fail (never skip) naming the Debian package of each missing command."""
+def require(*commands: str) -> list[str]:
+    """The commands' paths; the test fails (never skips) naming the Debian package of each missing one."""
     packages = {"ip": "iproute2", "nft": "nftables", "etcd": "etcd-server", "patroni": "patroni", "runuser": "util-linux"}
-    missing = [c for c in commands if shutil.which(c) is None]
+    paths = [shutil.which(c) for c in commands]
+    missing = [c for c, path in zip(commands, paths, strict=True) if path is None]
     if missing:
         names = " ".join(sorted({packages.get(c, c) for c in missing}))
         pytest.fail(f"missing {', '.join(missing)}: apt-get install -y --no-install-recommends {names} (as .ci/run does)")
+    return [str(path) for path in paths]
 
 
 def run(*argv: str, check: bool = True) -> str:
