@@ -29,6 +29,7 @@ from tests.cluster.metadata_tier import (
     PATRONI_TEMPLATE,
     ROOT,
     TTL,
+    EtcdMember,
     MetadataTier,
     PatroniMember,
     etcd_flags,
@@ -314,41 +315,49 @@ def test_one_etcd_member_down_changes_nothing(tier: MetadataTier, hoard: HoardSe
     assert_every_acknowledged_write_kept(hoard, tier, writers.acknowledged())
 
 
+def lose_etcd_quorum_in_failsafe_mode(tier: MetadataTier, writers: Writers, watch: PrimaryWatch, primary: PatroniMember, lost: list[EtcdMember]) -> None:
+    """etcd without quorum: the primary cannot renew its leader key, but every PostgreSQL member
+    answers its /failsafe call, so it stays primary (and says why) and writes go on."""
+    fault = time.monotonic()
+    for member in lost:
+        tier.kill_host(member)
+    wait_until("failsafe mode active", lambda: primary.status().get("failsafe_mode_is_active"), 30, tier.logs)
+    writers.wait_acknowledged(20, after=fault + TTL + LOOP_WAIT)
+    writers.assert_all_200()
+    assert watch.primaries() == {primary.name}
+    print(f"\n2 of 3 etcd members down, failsafe mode: {writers.summary()}")
+
+
+def lose_etcd_quorum_without_failsafe_mode(tier: MetadataTier, writers: Writers, primary: PatroniMember, lost: list[EtcdMember]) -> None:
+    """The same without failsafe mode: the primary demotes itself and writes are refused, until
+    etcd is whole again and a primary is elected."""
+    tier.patch_config(primary, {"failsafe_mode": False})
+    fault = time.monotonic()
+    for member in lost:
+        tier.kill_host(member)
+    wait_until(f"{primary.name} demoted", lambda: not primary.answers("primary"), 30, tier.logs)
+    demoted = time.monotonic()
+    refused = writers.wait_refused(after=demoted, timeout=RETRY_SECONDS + 30)
+    assert (refused.status, refused.code in RETRY_CODES) == (503, True), refused
+    for member in lost:
+        tier.revive_host(member)
+    back = time.monotonic()
+    tier.wait_primary(timeout=60)
+    writers.wait_acknowledged(20, after=back)
+    print(f"without failsafe mode: demoted after {demoted - fault:.1f}s, then {refused.status} {refused.code}; {writers.summary()}")
+
+
 def test_two_etcd_members_down_failsafe_mode_keeps_the_primary_and_without_it_writes_stop(tier: MetadataTier, hoard: HoardServer):
     primary = tier.primary()
     assert primary is not None
     lost = tier.etcd[1:]  # one member left of three: no quorum
     with PrimaryWatch(tier) as watch, Writers(hoard) as writers:
         writers.wait_acknowledged(20)
-        fault = time.monotonic()
-        for member in lost:
-            tier.kill_host(member)
-        # etcd has no quorum: the primary cannot renew its leader key, but every PostgreSQL
-        # member answers its /failsafe call, so it stays primary (and says why).
-        wait_until("failsafe mode active", lambda: primary.status().get("failsafe_mode_is_active"), 30, tier.logs)
-        writers.wait_acknowledged(20, after=fault + TTL + LOOP_WAIT)
-        writers.assert_all_200()
-        assert watch.primaries() == {primary.name}
-        print(f"\n2 of 3 etcd members down, failsafe mode: {writers.summary()}")
-
-        # The same without failsafe mode: the primary demotes itself, writes are answered 503.
+        lose_etcd_quorum_in_failsafe_mode(tier, writers, watch, primary, lost)
         for member in lost:
             tier.revive_host(member)
         tier.wait_healthy()
-        tier.patch_config(primary, {"failsafe_mode": False})
-        fault = time.monotonic()
-        for member in lost:
-            tier.kill_host(member)
-        wait_until(f"{primary.name} demoted", lambda: not primary.answers("primary"), 30, tier.logs)
-        demoted = time.monotonic() - fault
-        refused = writers.wait_refused(after=fault + demoted, timeout=RETRY_SECONDS + 30)
-        # etcd whole again: a primary is elected and writes resume.
-        for member in lost:
-            tier.revive_host(member)
-        back = time.monotonic()
-        tier.wait_primary(timeout=60)
-        writers.wait_acknowledged(20, after=back)
-    print(f"without failsafe mode: demoted after {demoted:.1f}s, first refusal {refused.status} {refused.code}; {writers.summary()}")
+        lose_etcd_quorum_without_failsafe_mode(tier, writers, primary, lost)
     writers.assert_only_200_and_503()
     watch.assert_never_two()
     assert_every_acknowledged_write_kept(hoard, tier, writers.acknowledged())
