@@ -324,6 +324,14 @@ class Settings(BaseSettings):
         ge=1,
         le=200,
     )
+    meta_retry_seconds: float = _setting(
+        30.0,
+        "seconds a transaction on the PostgreSQL index (HOARD_META) is tried again through lost connections and "
+        "a database failover before the request is answered 503: keep it longer than a failover takes",
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+    )
     node: str | None = _setting(
         None,
         "this server's name in a cluster (with HOARD_META and HOARD_ADVERTISE): it registers itself and its drives "

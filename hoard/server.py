@@ -97,7 +97,7 @@ def open_store(settings: Settings, index: Path | None) -> MetaStore:
     """The metadata store the settings ask for: PostgreSQL (HOARD_META: an index several nodes
     can share), else SQLite in the index file on a drive."""
     if settings.meta:
-        return PostgresMetaStore(settings.meta, pool_size=settings.meta_pool_size)
+        return PostgresMetaStore(settings.meta, pool_size=settings.meta_pool_size, retry_for=settings.meta_retry_seconds)
     assert index is not None
     return SqliteMetaStore(index)
 

@@ -20,7 +20,8 @@ import pytest
 from tests.conftest import free_port
 
 
-def _bindir() -> Path:
+def bindir() -> Path:
+    """PostgreSQL's server programs (``pg_config --bindir``); the test fails naming the package without them."""
     pg_config = shutil.which("pg_config")
     if pg_config is None:
         pytest.fail("PostgreSQL is not installed (no pg_config on PATH): `apt-get install -y postgresql`, as .ci/run does")
@@ -34,7 +35,7 @@ class PostgresServer:
     """One PostgreSQL cluster on 127.0.0.1:port, its socket in its own folder, trust authentication."""
 
     def __init__(self) -> None:
-        self.bindir = _bindir()
+        self.bindir = bindir()
         self.root = Path(tempfile.mkdtemp(prefix="hoard-pg-"))
         self.data = self.root / "data"
         self.port = free_port()

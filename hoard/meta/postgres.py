@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import logging
+import os
 import random
 import re
 import time
@@ -156,6 +157,17 @@ def _retryable(error: BaseException, conn: psycopg.Connection | None) -> bool:
     return isinstance(error, psycopg.Error) and conn is not None and conn.closed
 
 
+def connection_options(conninfo: str, connect_timeout: float) -> dict[str, Any]:
+    """What every connection of the pool is opened with besides ``conninfo``: autocommit (the
+    store says BEGIN itself), and ``connect_timeout`` unless the operator set one (in the
+    conninfo or PGCONNECT_TIMEOUT), which would otherwise be overridden: with several hosts it
+    is how long a dead one is waited for before the next is tried."""
+    options: dict[str, Any] = {"autocommit": True}
+    if "connect_timeout" not in psycopg.conninfo.conninfo_to_dict(conninfo) and not os.environ.get("PGCONNECT_TIMEOUT"):
+        options["connect_timeout"] = int(connect_timeout)
+    return options
+
+
 class PostgresMetaStore(SqlMetaStore):
     """The ``MetaStore`` (``hoard.meta.store``) in a PostgreSQL database.
 
@@ -170,7 +182,7 @@ class PostgresMetaStore(SqlMetaStore):
         self._conninfo = conninfo
         self._retry_for = retry_for
         self._pool = ConnectionPool(
-            conninfo, min_size=1, max_size=pool_size, kwargs={"autocommit": True, "connect_timeout": int(connect_timeout)},
+            conninfo, min_size=1, max_size=pool_size, kwargs=connection_options(conninfo, connect_timeout),
             timeout=max(retry_for, connect_timeout), name="hoard-meta", open=False,
         )
         self._pool.open(wait=True, timeout=connect_timeout)

@@ -39,7 +39,10 @@ def to_s3_error(error: BaseException) -> S3Error | None:
             # S3's answer to a change that lost a race with another write of the object.
             return S3Error("ConditionalRequestConflict", "The object was replaced while this request changed it; retry it.")
         case meta.CommitFailed():
-            return S3Error("InternalError")
+            # The index could not be written (or read) within its retry window: a database
+            # failover longer than the window, or none reachable. Nothing was acknowledged, and
+            # the same request may succeed later: S3's answer for that is a 503 clients retry.
+            return S3Error("ServiceUnavailable", "The metadata index is not available now; retry the request.")
         case WriteQuorumError():
             return S3Error("SlowDown", f"Not enough drives are online to store this: {error}")
         case ReadQuorumError():
