@@ -62,12 +62,16 @@ def start_node(tmp_path: Path, meta: str, key_file: Path, name: str, zone: str, 
 @pytest.fixture
 def two_nodes(cluster_db, tmp_path):
     meta, key_file = cluster_db
-    nodes = [start_node(tmp_path, meta, key_file, "n1", "z1"), start_node(tmp_path, meta, key_file, "n2", "z2")]
-    store = PostgresMetaStore(meta, pool_size=2)
+    nodes: list[HoardServer] = []
+    store = None
     try:
+        for name, zone in (("n1", "z1"), ("n2", "z2")):
+            nodes.append(start_node(tmp_path, meta, key_file, name, zone))  # a node that fails to start stops the others
+        store = PostgresMetaStore(meta, pool_size=2)
         yield ClusterCatalog(store), read_key_file(key_file), nodes
     finally:
-        store.close()
+        if store is not None:
+            store.close()
         for node in nodes:
             node.stop()
 
