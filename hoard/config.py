@@ -44,6 +44,9 @@ def _setting(
     return Field(default, description=meaning, json_schema_extra=extra or None, **constraints)
 
 
+DEFAULT_ZONE = "default"  # a cluster node started without --zone: zones are not declared
+
+
 class Settings(BaseSettings):
     # Empty variables count as unset (``HOARD_DOMAIN= hoard server ...``); extra="ignore" because
     # other HOARD_* variables exist (HOARD_ENDPOINT, for ``hoard admin``).
@@ -337,9 +340,9 @@ class Settings(BaseSettings):
         "this server's name in a cluster (with HOARD_META and HOARD_ADVERTISE): it registers itself and its drives "
         "in the cluster's database (made by hoard cluster init) and serves them to the other nodes",
         option="--node",
-        allowed="a host-name-like name: letters, digits, . _ - (up to 63)",
+        allowed="a host-name-like name: lower-case letters, digits, . - (up to 63)",
         unset="no cluster: one server on its own drives",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$",
     )
     advertise: str | None = _setting(
         None,
@@ -349,7 +352,7 @@ class Settings(BaseSettings):
         pattern=r"^http://[^/\s:]+:[0-9]{1,5}/?$",
     )
     zone: str = _setting(
-        "default",
+        DEFAULT_ZONE,
         "the failure zone of this node in a cluster (a rack, a room, a site): a pool's erasure sets keep at most their "
         "parity count of drives in one zone",
         option="--zone",

@@ -204,6 +204,14 @@ async def _lines(ids: Iterator[tuple[str, float]]) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def _write_verified(writer: ShardWriter, checksum: bytes, fragment: bytes) -> bool:
+    """Write the block if the fragment matches its checksum; False (nothing written) if not."""
+    if block_hash(fragment) != checksum:
+        return False
+    writer.write_block(checksum, fragment)
+    return True
+
+
 async def _receive_blocks(body: BodyStream, writer: ShardWriter) -> int:
     """Write the blocks of a shard body as they arrive, each checked against its BLAKE3, up to
     the end mark (a block header of length 0). Raises InternalError for a malformed or damaged
@@ -229,9 +237,9 @@ async def _receive_blocks(body: BodyStream, writer: ShardWriter) -> int:
             checksum = bytes(buffer[BLOCK_HEADER.size : BLOCK_HEADER.size + HASH_SIZE])
             fragment = bytes(buffer[BLOCK_HEADER.size + HASH_SIZE : need])
             del buffer[:need]
-            if block_hash(fragment) != checksum:
+            # Hashing a fragment takes as long as writing it: both in the thread, off the event loop.
+            if not await asyncio.to_thread(_write_verified, writer, checksum, fragment):
                 raise InternalError(400, "BadDigest", f"block {blocks}: the fragment does not match its BLAKE3")
-            await asyncio.to_thread(writer.write_block, checksum, fragment)
             blocks += 1
             continue
         chunk = await body.chunk()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from hoard import __version__
 from hoard.cluster.internal_auth import InternalAuthError, InternalVerifier
-from hoard.cluster.keys import KEY_FILE_VARIABLE, KEY_VARIABLE, ClusterKeyring, load_cluster_keyring
+from hoard.cluster.keys import ClusterKeyring, cluster_keyring
 from hoard.config import Settings
 from hoard.crypto.keyfile import KeyFileError
 from hoard.http.request import Request
@@ -63,9 +63,8 @@ def join(settings: Settings, storage: Storage, store: MetaStore) -> Membership:
         raise ClusterRefused("a cluster node runs one worker process for now (HOARD_WORKERS=1)")
     if not isinstance(store, PostgresMetaStore):
         raise ClusterRefused("a cluster node needs the cluster's PostgreSQL database (HOARD_META)")
-    environ = {KEY_VARIABLE: settings.cluster_key or "", KEY_FILE_VARIABLE: str(settings.cluster_key_file or "")}
     try:
-        keyring = load_cluster_keyring({k: v for k, v in environ.items() if v})
+        keyring = cluster_keyring(settings.cluster_key, settings.cluster_key_file)
     except KeyFileError as e:
         raise ClusterRefused(str(e)) from None
     catalog = ClusterCatalog(store)
@@ -145,8 +144,8 @@ class Heartbeat(Periodic):
 
     async def run_once(self) -> None:
         node = self.membership.node
-        await asyncio.to_thread(self.catalog.heartbeat, node)
-        await asyncio.to_thread(self.catalog.report_drives, node, drive_rows(node, self.membership.drives))
+        # statvfs of each drive may wait on a disk: in the thread, with the database's round trip.
+        await asyncio.to_thread(lambda: self.catalog.heartbeat(node, drive_rows(node, self.membership.drives)))
 
 
 class _Registry:

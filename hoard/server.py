@@ -107,19 +107,15 @@ def open_metadata(settings: Settings, storage: Storage, owner_id: str) -> tuple[
     rebuilt, how many objects that gave. Raises SharedIndexRefused for a database that cannot be used."""
     if not settings.meta:
         return open_index(storage, owner_id, settings.region, lambda path: open_store(settings, path))
-    try:
-        store = open_store(settings, None)
-    except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
-        raise SharedIndexRefused(f"cannot use the metadata database given in HOARD_META: {e}") from None
-    return open_shared_index(storage, store, owner_id, settings.region)
+    return open_shared_index(storage, open_database(settings), owner_id, settings.region)
 
 
-def open_cluster_store(settings: Settings) -> MetaStore:
-    """A cluster node's metadata store: the cluster's database. Raises SharedIndexRefused."""
+def open_database(settings: Settings) -> MetaStore:
+    """The PostgreSQL database HOARD_META names, opened. Raises SharedIndexRefused."""
     try:
         return open_store(settings, None)
     except (psycopg.Error, psycopg_pool.PoolTimeout) as e:
-        raise SharedIndexRefused(f"cannot use the cluster's database given in HOARD_META: {e}") from None
+        raise SharedIndexRefused(f"cannot use the metadata database given in HOARD_META: {e}") from None
 
 
 def certificate(settings: Settings) -> ServerCertificate | None:
@@ -239,7 +235,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
     if settings.node:
         # A node's index is the cluster's, shared by every node: neither filled from nor
         # checked against this node's own drives, which the cluster stamps as its own instead.
-        store, rebuilt = open_cluster_store(settings), None
+        store, rebuilt = open_database(settings), None
         membership = membership_of(settings, storage, store)
     else:
         store, rebuilt = open_metadata(settings, storage, root.owner_id)

@@ -12,6 +12,7 @@ from hoard.admin.iam_api import _signed_body, json_answer
 from hoard.cluster.ellipses import parse_drive_specs
 from hoard.cluster.partitions import LEASE_PREFIX
 from hoard.cluster.placement import LayoutError
+from hoard.http.numbers import decimal
 from hoard.http.request import Request
 from hoard.http.response import Response
 from hoard.meta.cluster import ClusterCatalog, ClusterError, Pool
@@ -35,9 +36,10 @@ def _number(req: Request, name: str) -> int | None:
     raw = req.params.get(name, "")
     if not raw:
         return None
-    if not raw.isdigit():
+    value = decimal(raw)
+    if value is None:
         raise S3Error("InvalidArgument", f"{name} is a whole number.", ArgumentName=name)
-    return int(raw)
+    return value
 
 
 class PoolsAdmin:

@@ -115,6 +115,9 @@ def _client(endpoint: str, target: Target) -> AdminClient:
         raise click.UsageError(str(e)) from None
 
 
+JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+
+
 def _call(client: AdminClient, method: str, request: str, /, body: bytes = b"", **params: str) -> dict:
     try:
         return client.call(method, request, params, body=body)
@@ -126,7 +129,7 @@ def _call(client: AdminClient, method: str, request: str, /, body: bytes = b"", 
 
 
 @admin.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@JSON_FLAG
 @server_command
 def info(client: AdminClient, as_json: bool) -> None:
     """Show each drive (online, offline, healing; used and free space), the erasure layout and healing progress."""

@@ -8,10 +8,8 @@ import json
 import click
 
 from hoard.admin.client import AdminClient
-from hoard.cli.admin import _call, admin, server_command
+from hoard.cli.admin import JSON_FLAG, _call, admin, server_command
 from hoard.cluster.ellipses import parse_drive_specs
-
-JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
 
 
 @admin.group()

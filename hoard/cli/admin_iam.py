@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from hoard.admin.client import AdminClient
-from hoard.cli.admin import _call, admin, server_command
+from hoard.cli.admin import JSON_FLAG, _call, admin, server_command
 
 
 def _when(ts: float | None) -> str:
@@ -23,9 +23,6 @@ def _show(data: dict, as_json: bool, lines: list[str]) -> None:
     else:
         for line in lines:
             click.echo(line)
-
-
-JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
 
 
 # -- accounts ------------------------------------------------------------------------------------

@@ -180,13 +180,19 @@ def load_cluster_keyring(environ: Mapping[str, str] | None = None) -> ClusterKey
     the process's environment unless given). There is no default: without either, KeyFileError,
     and a node in cluster mode does not start."""
     env = os.environ if environ is None else environ
-    value, file = env.get(KEY_VARIABLE), env.get(KEY_FILE_VARIABLE)
+    file = env.get(KEY_FILE_VARIABLE)
+    return cluster_keyring(env.get(KEY_VARIABLE), Path(file) if file else None)
+
+
+def cluster_keyring(value: str | None, file: Path | None) -> ClusterKeyring:
+    """The keyring from the key itself (HOARD_CLUSTER_KEY's text) or its file, exactly one of
+    them (the server passes its settings' values). KeyFileError otherwise."""
     if value and file:
         raise KeyFileError(f"both {KEY_VARIABLE} and {KEY_FILE_VARIABLE} are set: give the cluster key one way")
     if value:
         return keyring_from_text(value, KEY_VARIABLE)
     if file:
-        return read_key_file(Path(file))
+        return read_key_file(file)
     raise KeyFileError(
         f"no cluster key: a node in cluster mode needs {KEY_FILE_VARIABLE} (a file of mode 0600 made by "
         f"`hoard cluster init`) or {KEY_VARIABLE}; there is no default"

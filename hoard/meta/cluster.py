@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from hoard.cluster.placement import DriveRef, PoolGeometry, build_sets, check_sets
+from hoard.config import DEFAULT_ZONE
 from hoard.meta.errors import MetaError
 from hoard.meta.postgres import PostgresMetaStore
 
@@ -112,9 +113,6 @@ class Layout:
     pools: tuple[Pool, ...]
 
 
-DEFAULT_ZONE = "default"  # a node started without --zone: zones not declared
-
-
 @dataclass(frozen=True)
 class Lease:
     """A lease as its holder last saw it: ``epoch`` grows with every change of holder."""
@@ -200,26 +198,18 @@ class ClusterCatalog:
 
     def report_drives(self, node: str, drives: Iterable[DriveRow]) -> None:
         """The node's drives as it sees them now (state, sizes); new ones are added."""
-        rows = [(d.node, d.path, d.drive_id, d.state, d.total_bytes, d.free_bytes) for d in drives]
-        if any(r[0] != node for r in rows):
-            raise ClusterError(f"node {node} reported another node's drive")
+        rows = _drive_rows(node, drives)
+        self._write(lambda tx: _upsert_drives(tx, rows))
 
-        def work(tx: Any) -> None:
-            tx.executemany(
-                "INSERT INTO drives(node, path, drive_id, state, total_bytes, free_bytes) VALUES(?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(node, path) DO UPDATE SET drive_id=excluded.drive_id, state=excluded.state, "
-                "total_bytes=excluded.total_bytes, free_bytes=excluded.free_bytes, updated=now()",
-                rows,
-            )
-
-        self._write(work)
-
-    def heartbeat(self, node: str) -> None:
-        """The node is alive now, by the database's clock."""
+    def heartbeat(self, node: str, drives: Iterable[DriveRow] = ()) -> None:
+        """The node is alive now, by the database's clock, and its drives are as ``drives`` say
+        (one transaction for both)."""
+        rows = _drive_rows(node, drives)
 
         def work(tx: Any) -> None:
             if tx.execute("UPDATE nodes SET heartbeat=now() WHERE name=? RETURNING name", (node,)).fetchone() is None:
                 raise ClusterError(f"node {node} is not registered")
+            _upsert_drives(tx, rows)
 
         self._write(work)
 
@@ -383,6 +373,22 @@ def check_lease(tx: Any, lease: Lease) -> None:
     ).fetchone()
     if row is None:
         raise LeaseLost(f"lease {lease.name} (epoch {lease.epoch}) is no longer held by {lease.holder}")
+
+
+def _drive_rows(node: str, drives: Iterable[DriveRow]) -> list[tuple]:
+    rows = [(d.node, d.path, d.drive_id, d.state, d.total_bytes, d.free_bytes) for d in drives]
+    if any(r[0] != node for r in rows):
+        raise ClusterError(f"node {node} reported another node's drive")
+    return rows
+
+
+def _upsert_drives(tx: Any, rows: list[tuple]) -> None:
+    tx.executemany(
+        "INSERT INTO drives(node, path, drive_id, state, total_bytes, free_bytes) VALUES(?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(node, path) DO UPDATE SET drive_id=excluded.drive_id, state=excluded.state, "
+        "total_bytes=excluded.total_bytes, free_bytes=excluded.free_bytes, updated=now()",
+        rows,
+    )
 
 
 def _drive_ref(tx: Any, node: str, path: str) -> DriveRef:

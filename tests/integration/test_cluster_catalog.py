@@ -74,6 +74,10 @@ def test_nodes_register_report_drives_and_beat(cluster):
     assert ages["n1"] < 1.0 <= ages["n2"]
     with pytest.raises(ClusterError, match="not registered"):
         cluster.heartbeat("n3")
+    # A heartbeat carries the node's drives in the same transaction.
+    cluster.heartbeat("n1", [DriveRow("n1", "/data2", "d-b", "offline", 100, 10)])
+    drives = {(d.node, d.path): d for d in cluster.drives()}
+    assert drives[("n1", "/data2")].state == "offline" and drives[("n1", "/data2")].free_bytes == 10
 
 
 def test_a_lease_has_one_holder_until_it_expires(cluster):

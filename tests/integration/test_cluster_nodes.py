@@ -336,3 +336,12 @@ def test_a_server_that_is_not_a_node_says_so(tmp_path):
         assert refused.returncode != 0 and "not a cluster node" in refused.stderr
     finally:
         server.stop()
+
+
+def test_a_node_needs_its_database_and_address_and_a_lower_case_name(tmp_path):
+    from tests.integration.test_settings import assert_refused, run_server
+
+    assert_refused(run_server(tmp_path, env={"HOARD_NODE": "n1", "HOARD_ADVERTISE": "http://127.0.0.1:1"}), r"Error: .*HOARD_META.*")
+    assert_refused(run_server(tmp_path, env={"HOARD_ADVERTISE": "http://127.0.0.1:1"}), r"Error: .*HOARD_NODE is not.*")
+    refused = run_server(tmp_path, "--node", "N1", env={"HOARD_META": "postgresql://x@127.0.0.1:1/x", "HOARD_ADVERTISE": "http://127.0.0.1:1"})
+    assert refused.returncode == 2 and "lower-case" in refused.stderr
