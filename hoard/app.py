@@ -246,9 +246,6 @@ class HoardApp:
             elif req.method == "OPTIONS":
                 trace[0] = "Preflight"
                 response = await self._preflight(req)
-            elif self.internal is not None:
-                # A cluster node: see hoard.membership for why it serves no S3 yet.
-                raise S3Error("NotImplemented", "This server is a cluster node; serving S3 from a cluster is not implemented yet.")
             else:
                 response = await self._s3(req, request_id, trace)
         except S3Error as e:

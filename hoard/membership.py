@@ -1,12 +1,8 @@
 """This server as a node of a cluster (``hoard server --meta URL --node NAME --advertise URL``):
 it joins the cluster ``hoard cluster init`` made in the database, registers itself and its
-drives, beats while it runs, and serves its drives to the other nodes over the internal API,
-to callers signed with the cluster key only.
-
-What a node does not do yet: serve S3. Objects are to be placed in pools of erasure sets that
-span the nodes (``hoard.cluster.placement``), which are not built yet; until they are, a node
-answers every S3 request 501 NotImplemented rather than keep objects on its own drives, which
-no other node could read.
+drives, beats while it runs, serves its drives to the other nodes over the internal API (to
+callers signed with the cluster key only), and serves S3 over the cluster's pools
+(``hoard.storage.cluster_storage``), whose layout it reads from the database every few seconds.
 """
 
 from __future__ import annotations
@@ -15,11 +11,12 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable
+import urllib.parse
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hoard import __version__
-from hoard.cluster.internal_auth import InternalAuthError, InternalVerifier
+from hoard.cluster.internal_auth import InternalAuthError, InternalVerifier, sign_request
 from hoard.cluster.keys import ClusterKeyring, cluster_keyring
 from hoard.config import Settings
 from hoard.crypto.keyfile import KeyFileError
@@ -28,8 +25,10 @@ from hoard.internal_api import InternalApi, InternalError
 from hoard.meta.cluster import ClusterCatalog, ClusterError, DriveRow, NotACluster
 from hoard.meta.postgres import PostgresMetaStore
 from hoard.meta.store import MetaStore
+from hoard.storage.cluster_storage import ClusterStorage
 from hoard.storage.drive import LocalDrive
 from hoard.storage.pool import Storage
+from hoard.storage.remote import Signer
 from hoard.workers.partitions import PartitionKeeper
 from hoard.workers.periodic import Periodic
 
@@ -37,6 +36,8 @@ log = logging.getLogger("hoard")
 
 HEARTBEAT_SECONDS = 2.0
 LEASE_TTL = 10.0  # a node silent this long loses its partitions to the others
+LAYOUT_SECONDS = 2.0  # how often a node reads the layout (pools, addresses, who is alive)
+LIVE_WITHIN = 3 * HEARTBEAT_SECONDS  # a node silent longer is skipped until its heartbeat is back
 REGISTRY_CACHE_SECONDS = 10.0
 
 
@@ -80,12 +81,29 @@ def join(settings: Settings, storage: Storage, store: MetaStore) -> Membership:
     drives = _drives_by_id(storage)
     _stamp(drives.values(), info.cluster_id, settings.node)
     try:
+        catalog.upgrade()
         catalog.register_node(settings.node, settings.advertise.rstrip("/"), settings.zone, __version__)
         catalog.report_drives(settings.node, drive_rows(settings.node, drives))
     except ClusterError as e:
         raise ClusterRefused(str(e)) from None
+    if isinstance(storage, ClusterStorage):
+        storage.connect(catalog, signer_for(keyring, settings.node))
+        storage.apply(catalog.view(LIVE_WITHIN))
     log.info("node %s joined cluster %s (zone %s, %d drives)", settings.node, info.cluster_id, settings.zone, len(drives))
     return Membership(settings.node, keyring, info.cluster_id, drives)
+
+
+def signer_for(keyring: ClusterKeyring, me: str) -> Callable[[str], Signer]:
+    """How this node signs its calls to each other node (``RemoteDrive``'s signer)."""
+
+    def for_node(node: str) -> Signer:
+        def sign(method: str, path: str, query: str, length: int | None) -> dict[str, str]:
+            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+            return sign_request(keyring, me, method, path, pairs, length, to=node)
+
+        return sign
+
+    return for_node
 
 
 STAMP = "cluster.json"  # in a drive's .hoard/: the cluster and node the drive belongs to
@@ -148,6 +166,21 @@ class Heartbeat(Periodic):
         await asyncio.to_thread(lambda: self.catalog.heartbeat(node, drive_rows(node, self.membership.drives)))
 
 
+class LayoutWatcher(Periodic):
+    """Reads the layout, the nodes' addresses and who is alive every few seconds: a pool added
+    on any node is written to here within one round, with no restart."""
+
+    what = "cluster layout"
+
+    def __init__(self, catalog: ClusterCatalog, storage: ClusterStorage, interval: float = LAYOUT_SECONDS) -> None:
+        super().__init__(interval)
+        self.catalog = catalog
+        self.storage = storage
+
+    async def run_once(self) -> None:
+        await asyncio.to_thread(lambda: self.storage.apply(self.catalog.view(LIVE_WITHIN)))
+
+
 class _Registry:
     """Whether a node name is registered, remembered for a few seconds: asking the database on
     every internal request would put it on the data path."""
@@ -180,7 +213,10 @@ def internal_api(membership: Membership, catalog: ClusterCatalog) -> InternalApi
     return InternalApi(dict(membership.drives), authenticate)
 
 
-def background(membership: Membership, catalog: ClusterCatalog) -> list[Periodic]:
-    """The leader's cluster loops: the heartbeat, and this node's share of the partition leases."""
-    return [Heartbeat(catalog, membership), PartitionKeeper(catalog, membership.node, LEASE_TTL)]
+def background(membership: Membership, catalog: ClusterCatalog, storage: Storage) -> list[Periodic]:
+    """The leader's cluster loops: the heartbeat, the layout, and this node's share of the partition leases."""
+    loops: list[Periodic] = [Heartbeat(catalog, membership), PartitionKeeper(catalog, membership.node, LEASE_TTL)]
+    if isinstance(storage, ClusterStorage):
+        loops.append(LayoutWatcher(catalog, storage))
+    return loops
 

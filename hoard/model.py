@@ -26,20 +26,24 @@ class Placement:
     """Where a version's bytes live: an erasure set, its code, and which drive holds which fragment.
 
     ``distribution[i]`` is the position, within the set, of the drive holding fragment ``i``
-    (fragments ``0 .. data-1`` are data, the rest parity).
+    (fragments ``0 .. data-1`` are data, the rest parity). ``pool`` is a cluster's pool (numbered
+    from 1, ``hoard.meta.cluster``); 0 is one server's own drives.
     """
 
     set: int
     data: int
     parity: int
     distribution: tuple[int, ...]
+    pool: int = 0
 
     def to_json(self) -> list:
-        return [self.set, self.data, self.parity, list(self.distribution)]
+        # One server's records keep their four fields: the on-disk format does not change.
+        fields = [self.set, self.data, self.parity, list(self.distribution)]
+        return fields + [self.pool] if self.pool else fields
 
     @classmethod
     def from_json(cls, value: list) -> Placement:
-        return cls(value[0], value[1], value[2], tuple(value[3]))
+        return cls(value[0], value[1], value[2], tuple(value[3]), value[4] if len(value) > 4 else 0)
 
 
 SINGLE_DRIVE = Placement(0, 1, 0, (0,))

@@ -109,12 +109,11 @@ class Observer:
         info = GaugeMetricFamily("hoard_drive_info", "One per drive (1), its state as a label; hoard_drive_online says 1 when usable", labels=["drive", "path", "set", "state"])
         online = GaugeMetricFamily("hoard_drive_online", "1 while the drive is online or healing, 0 while offline", labels=["drive"])
         counts = dict.fromkeys((s.value for s in DriveState), 0)
-        for eset in self.storage.sets:
-            for drive in eset.drives:
-                state = drive.state.value
-                counts[state] += 1
-                info.add_metric([str(drive.position), str(drive.root), str(eset.index), state], 1)
-                online.add_metric([str(drive.position)], 0 if drive.state is DriveState.OFFLINE else 1)
+        for drive in self.storage.drives:  # this server's own (a cluster node's other drives are other nodes')
+            state = drive.state.value
+            counts[state] += 1
+            info.add_metric([str(drive.position), str(drive.root), str(self.storage.set_of_drive(drive)), state], 1)
+            online.add_metric([str(drive.position)], 0 if drive.state is DriveState.OFFLINE else 1)
         for state, n in counts.items():
             states.add_metric([state], n)
         out += [states, info, online]

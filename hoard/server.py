@@ -61,6 +61,7 @@ from hoard.s3.error_map import head_too_large_document
 from hoard.s3.handlers import registry
 from hoard.s3.handlers.common import Services
 from hoard.s3.website import WebsiteEndpoint
+from hoard.storage.cluster_storage import ClusterStorage
 from hoard.storage.erasure_set import renew_drive_pool
 from hoard.storage.pool import Storage
 from hoard.supervisor import Supervisor, listen
@@ -191,7 +192,10 @@ def claim(settings: Settings, dirs: list[Path]) -> Storage:
     Raises ``hoard.storage.errors.DriveInUse`` if another server holds one (nothing was
     touched), ``hoard.storage.layout.LayoutError`` for a parity the drives cannot have.
     """
-    storage = Storage(dirs, settings.parity, settings.reduced_parity, settings.inline_limit)
+    if settings.node:
+        storage: Storage = ClusterStorage(dirs, settings.node, settings.inline_limit)
+    else:
+        storage = Storage(dirs, settings.parity, settings.reduced_parity, settings.inline_limit)
     storage.lock()
     return storage
 
@@ -214,6 +218,17 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
     removed = storage.open()
     if removed:
         log.info("removed %d temp files left by an earlier crash", removed)
+    membership = None
+    if settings.node:
+        # A node's index is the cluster's, shared by every node: neither filled from nor
+        # checked against this node's own drives, which the cluster stamps as its own instead.
+        # Joining comes first: the documents read below (root, IAM, KMS) are the cluster's.
+        missing = [name for name, given in (("HOARD_SECRETS_KEY", settings.secrets_key or settings.secrets_key_file), ("HOARD_MASTER_KEY", settings.master_key or settings.master_key_file)) if not given]
+        if missing:
+            # Made per node by default, they would differ between nodes that share one set of sealed secrets.
+            raise SecretsKeyError(f"a cluster node needs the cluster's {' and '.join(missing)} (or _FILE), the same on every node; there is no default")
+        store, rebuilt = open_database(settings), None
+        membership = membership_of(settings, storage, store)
     key, key_file, made = load_key(settings.secrets_key, settings.secrets_key_file, storage.deployment)
     if made:
         log.warning("made the secrets key %s: keep it, and a copy apart from the data; without it the keys kept on the drives cannot be opened", key_file)
@@ -231,13 +246,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
     root, generated = load_root(storage, settings.root_access_key, settings.root_secret_key, box)
     if not refusal:
         make_default_kms_key(storage, settings, root, master, retired)
-    membership = None
-    if settings.node:
-        # A node's index is the cluster's, shared by every node: neither filled from nor
-        # checked against this node's own drives, which the cluster stamps as its own instead.
-        store, rebuilt = open_database(settings), None
-        membership = membership_of(settings, storage, store)
-    else:
+    if membership is None:
         store, rebuilt = open_metadata(settings, storage, root.owner_id)
     if rebuilt:
         log.info("index rebuilt from the drives: %d objects", rebuilt)
@@ -309,7 +318,7 @@ def build_app(
     background.append(request_log)
     if deployment.membership is not None and catalog is not None:
         if role.leader:
-            background.extend(cluster_background(deployment.membership, catalog))
+            background.extend(cluster_background(deployment.membership, catalog, storage))
     if role.leader:
         names = {f"w{i}" for i in range(role.count)}
         background.append(LogDelivery(store, data, spool_dir, settings.logging_delivery_seconds, settings.region, identities.account_id, names))

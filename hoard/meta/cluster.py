@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from hoard.cluster.placement import DriveRef, PoolGeometry, build_sets, check_sets
+from hoard.cluster.view import ClusterView, PoolView
 from hoard.config import DEFAULT_ZONE
 from hoard.meta.errors import MetaError
 from hoard.meta.postgres import PostgresMetaStore
 
 T = TypeVar("T")
 
-CLUSTER_SCHEMA_VERSION = 1
+CLUSTER_SCHEMA_VERSION = 2
 _C = 'TEXT COLLATE "C"'
 CLUSTER_SCHEMA = (
     # One row: the cluster's id, the ids (not the keys) of the cluster keys nodes may sign with,
@@ -50,6 +51,16 @@ CLUSTER_SCHEMA = (
     f"""CREATE TABLE leases(
         name {_C} PRIMARY KEY, holder {_C} NOT NULL, epoch BIGINT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)""",
 )
+# Each schema version past the first, as the statements that make it from the one before; a
+# node brings the catalog up to date as it joins (``upgrade``).
+CLUSTER_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # What one server keeps a copy of on every drive (root credentials, IAM, remotes, the KMS's
+    # keys, bucket files) is the cluster's: one copy here, read by every node.
+    2: (
+        f"""CREATE TABLE cluster_documents(
+        name {_C} PRIMARY KEY, data BYTEA NOT NULL, updated TIMESTAMPTZ NOT NULL DEFAULT now())""",
+    ),
+}
 
 
 class ClusterError(MetaError):
@@ -151,6 +162,9 @@ class ClusterCatalog:
                 raise ClusterExists(row[0] if row else "?")
             for statement in CLUSTER_SCHEMA:
                 tx.execute(statement)
+            for version in sorted(CLUSTER_MIGRATIONS):
+                for statement in CLUSTER_MIGRATIONS[version]:
+                    tx.execute(statement)
             tx.execute("INSERT INTO cluster_schema VALUES(?)", (CLUSTER_SCHEMA_VERSION,))
             tx.execute(
                 "INSERT INTO cluster(one, cluster_id, key_ids, schema_version) VALUES(1, ?, ?, ?)",
@@ -170,6 +184,26 @@ class ClusterCatalog:
             return ClusterInfo(cluster_id, tuple(key_ids.split(",")), version)
 
         return self._read(work)
+
+    def upgrade(self) -> int:
+        """Bring the catalog's tables to this Hoard's schema version (a node joining after an
+        upgrade); returns the version. A newer catalog than this Hoard knows is refused."""
+
+        def work(tx: Any) -> int:
+            tx.execute("LOCK TABLE cluster_schema IN ACCESS EXCLUSIVE MODE")
+            version = tx.execute("SELECT version FROM cluster_schema").fetchone()[0]
+            if version > CLUSTER_SCHEMA_VERSION:
+                raise ClusterError(
+                    f"the cluster's catalog is at schema {version}; this Hoard knows {CLUSTER_SCHEMA_VERSION}: upgrade this node"
+                )
+            for step in range(version + 1, CLUSTER_SCHEMA_VERSION + 1):
+                for statement in CLUSTER_MIGRATIONS[step]:
+                    tx.execute(statement)
+            tx.execute("UPDATE cluster_schema SET version=?", (CLUSTER_SCHEMA_VERSION,))
+            tx.execute("UPDATE cluster SET schema_version=?", (CLUSTER_SCHEMA_VERSION,))
+            return CLUSTER_SCHEMA_VERSION
+
+        return self._store.run_write(work, idempotent=True)
 
     def set_key_ids(self, key_ids: Iterable[str]) -> None:
         """The cluster keys nodes may sign with (a rotation holds two: new first)."""
@@ -281,6 +315,70 @@ class ClusterCatalog:
             return Layout(version, tuple(out))
 
         return self._read(work)
+
+    def view(self, within: float) -> ClusterView:
+        """What placement reads, in one transaction: the layout with each member's drive id,
+        every node's address, the nodes that beat in the last ``within`` seconds, and each
+        pool's free bytes."""
+
+        def work(tx: Any) -> ClusterView:
+            version = tx.execute("SELECT layout_version FROM cluster").fetchone()[0]
+            pools = tx.execute("SELECT pool, state, parity FROM pools ORDER BY pool").fetchall()
+            members = tx.execute(
+                "SELECT p.pool, p.set_index, p.node, d.drive_id, d.free_bytes FROM pool_drives p "
+                "JOIN drives d ON d.node = p.node AND d.path = p.path ORDER BY p.pool, p.set_index, p.position"
+            ).fetchall()
+            nodes = tx.execute(
+                "SELECT name, advertise, heartbeat > now() - make_interval(secs => ?) FROM nodes", (within,)
+            ).fetchall()
+            sets: dict[int, list[list[tuple[str, str]]]] = {}
+            free: dict[int, int] = {}
+            for pool, set_index, node, drive_id, free_bytes in members:
+                pool_sets = sets.setdefault(pool, [])
+                if set_index == len(pool_sets):
+                    pool_sets.append([])
+                pool_sets[set_index].append((node, drive_id))
+                free[pool] = free.get(pool, 0) + free_bytes
+            views = tuple(
+                PoolView(pool, state, parity, tuple(tuple(m) for m in sets.get(pool, []))) for pool, state, parity in pools
+            )
+            return ClusterView(
+                version,
+                views,
+                {name: advertise for name, advertise, _ in nodes},
+                frozenset(name for name, _, live in nodes if live),
+                free,
+            )
+
+        return self._read(work)
+
+    # -- shared documents ----------------------------------------------------------------------
+    def get_document(self, name: str) -> bytes | None:
+        row = self._read(lambda tx: tx.execute("SELECT data FROM cluster_documents WHERE name=?", (name,)).fetchone())
+        return bytes(row[0]) if row else None
+
+    def put_document(self, name: str, data: bytes) -> None:
+        sql = (
+            "INSERT INTO cluster_documents(name, data) VALUES(?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET data=excluded.data, updated=now()"
+        )
+        self._write(lambda tx: tx.execute(sql, (name, data)))
+
+    def put_new_document(self, name: str, data: bytes) -> bytes:
+        """``data`` stored unless ``name`` has a document already; returns what is stored."""
+
+        def work(tx: Any) -> bytes:
+            tx.execute("INSERT INTO cluster_documents(name, data) VALUES(?, ?) ON CONFLICT(name) DO NOTHING", (name, data))
+            return bytes(tx.execute("SELECT data FROM cluster_documents WHERE name=?", (name,)).fetchone()[0])
+
+        return self._write(work)
+
+    def delete_document(self, name: str) -> None:
+        self._write(lambda tx: tx.execute("DELETE FROM cluster_documents WHERE name=?", (name,)))
+
+    def documents(self, prefix: str) -> dict[str, bytes]:
+        sql = "SELECT name, data FROM cluster_documents WHERE starts_with(name, ?) ORDER BY name"
+        return self._read(lambda tx: {name: bytes(data) for name, data in tx.execute(sql, (prefix,)).fetchall()})
 
     # -- leases ------------------------------------------------------------------------------
     def acquire(self, name: str, holder: str, ttl: float) -> Lease | None:

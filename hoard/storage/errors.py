@@ -18,6 +18,11 @@ class ReadQuorumError(StorageError):
     """Too few good fragments remain to rebuild the bytes asked for."""
 
 
+class NotInLayout(StorageError):
+    """A cluster node does not (yet) know where the bytes asked for are, or where new ones may
+    go: no pool, or a pool or set its copy of the layout does not have."""
+
+
 class DriveInUse(Exception):
     """Another server holds the drive (its lock file is locked): this one must not touch it.
 

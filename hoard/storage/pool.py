@@ -56,6 +56,7 @@ class Storage:
         self.drives = [LocalDrive(d, i, slots[i]) for i, d in enumerate(dirs)]
         self.deployment = ""  # the deployment's id (format.json), once open
         groups = erasure_sets(len(dirs))
+        self.groups = groups  # the drives' positions by set, as format.json records them
         self.sets = [ErasureSet(n, [self.drives[p] for p in group]) for n, group in enumerate(groups)]
         self.set_size = len(groups[0])
         self.parity = default_parity(self.set_size) if parity is None else parity
@@ -132,7 +133,7 @@ class Storage:
             "drive": ids[position],
             "position": position,
             "drives": ids,
-            "sets": [[d.position for d in s.drives] for s in self.sets],
+            "sets": self.groups,
         }
 
     def _check_formats(self, formats: dict[int, dict]) -> None:
@@ -381,6 +382,10 @@ class Storage:
             if not s["write_quorum_ok"]
         ]
 
+    def set_of_drive(self, drive: LocalDrive) -> int:
+        """The number of the erasure set one of this server's drives is in."""
+        return next(n for n, group in enumerate(self.groups) if drive.position in group)
+
     def info(self) -> dict:
         drives = []
         for drive in self.drives:
@@ -396,7 +401,7 @@ class Storage:
                     "path": str(drive.root),
                     "id": drive.drive_id,
                     "state": drive.state.value,
-                    "set": next(s.index for s in self.sets if drive in s.drives),
+                    "set": self.set_of_drive(drive),
                     "total_bytes": total,
                     "free_bytes": free,
                     "used_bytes": total - free,
@@ -404,7 +409,7 @@ class Storage:
                 }
             )
         return {
-            "sets": [[d.position for d in s.drives] for s in self.sets],
+            "sets": self.groups,
             "set_size": self.set_size,
             "parity": self.parity,
             "reduced_redundancy_parity": self.reduced_parity,

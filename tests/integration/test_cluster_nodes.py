@@ -7,6 +7,7 @@ short is refused and leaves nothing behind."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -16,7 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from hoard.cluster.internal_auth import sign_request
 from hoard.cluster.keys import ClusterKey, ClusterKeyring, read_key_file
@@ -28,10 +32,12 @@ from hoard.storage.bitrot import block_hash
 from hoard.storage.drive import DriveState
 from hoard.storage.erasure_set import ErasureSet, new_id
 from hoard.storage.remote import NodeConnections, RemoteDrive
-from tests.conftest import HoardServer, free_port
+from tests.conftest import REGION, HoardServer, free_port
 from tests.integration.test_settings import clean_env
 
 MiB = 1024 * 1024
+SECRETS_KEY = base64.b64encode(os.urandom(32)).decode()
+MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 def init_cluster(meta: str, key_file: Path) -> subprocess.CompletedProcess:
@@ -53,6 +59,8 @@ def start_node(tmp_path: Path, meta: str, key_file: Path, name: str, zone: str, 
     env = {
         "HOARD_META": meta, "HOARD_NODE": name, "HOARD_ADVERTISE": f"http://127.0.0.1:{port}", "HOARD_ZONE": zone,
         "HOARD_CLUSTER_KEY_FILE": str(key_file),
+        # Every node seals and opens the same secrets (root, users' keys) and data keys.
+        "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY,
     }  # fmt: skip
     dirs = [tmp_path / name / f"d{i}" for i in range(1, drives + 1)]
     (tmp_path / name).mkdir(parents=True, exist_ok=True)
@@ -117,12 +125,23 @@ def test_a_node_without_the_clusters_key_or_cluster_is_refused(cluster_db, postg
     meta, key_file = cluster_db
 
     def run(env: dict[str, str]) -> subprocess.CompletedProcess:
-        base = {"HOARD_META": meta, "HOARD_NODE": "nx", "HOARD_ADVERTISE": "http://127.0.0.1:1"}
+        base = {
+            "HOARD_META": meta, "HOARD_NODE": "nx", "HOARD_ADVERTISE": "http://127.0.0.1:1",
+            "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY,
+        }  # fmt: skip
         command = [sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{free_port()}", str(tmp_path / "nx")]
-        return subprocess.run(command, env=clean_env(**{**base, **env}), capture_output=True, text=True, timeout=60)
+        return subprocess.run(command, env=clean_env(**{k: v for k, v in {**base, **env}.items() if v}), capture_output=True, text=True, timeout=60)
 
     no_key = run({})
     assert no_key.returncode == 2 and "no cluster key" in no_key.stderr
+    # The secrets and master keys, made per server by default, would differ from node to node.
+    no_secrets = run({"HOARD_CLUSTER_KEY_FILE": str(key_file), "HOARD_MASTER_KEY": ""})
+    assert no_secrets.returncode == 2 and "needs the cluster's HOARD_MASTER_KEY" in no_secrets.stderr
+    store = PostgresMetaStore(meta, pool_size=1)
+    try:
+        assert not ClusterCatalog(store).is_registered("nx")  # refused before it joined
+    finally:
+        store.close()
     other = tmp_path / "other.key"
     other.write_text(ClusterKey(os.urandom(32)).text() + "\n")
     other.chmod(0o600)
@@ -345,3 +364,105 @@ def test_a_node_needs_its_database_and_address_and_a_lower_case_name(tmp_path):
     assert_refused(run_server(tmp_path, env={"HOARD_ADVERTISE": "http://127.0.0.1:1"}), r"Error: .*HOARD_NODE is not.*")
     refused = run_server(tmp_path, "--node", "N1", env={"HOARD_META": "postgresql://x@127.0.0.1:1/x", "HOARD_ADVERTISE": "http://127.0.0.1:1"})
     assert refused.returncode == 2 and "lower-case" in refused.stderr
+
+
+# -- S3 over the cluster's pools ------------------------------------------------------------------
+
+
+def shard_files(root: Path) -> set[str]:
+    return {p.name for p in (root / ".hoard" / "shards").glob("*/*")}
+
+
+def wait_for_writes(client, bucket: str, timeout: float = 15.0) -> None:
+    """Until the node has read the new pool's layout (it reads it every 2 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.put_object(Bucket=bucket, Key="probe", Body=b"p")
+            return
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ServiceUnavailable" or time.monotonic() > deadline:
+                raise
+
+
+@pytest.fixture
+def pooled(two_nodes, tmp_path):
+    """Two nodes and one pool: a set of four drives, two on each node, parity 2."""
+    catalog, keyring, nodes = two_nodes
+    a, b = nodes[0].client(), nodes[1].client()
+    a.create_bucket(Bucket="data")
+    # No pool yet: nowhere to put bytes, and the node says so rather than keep them on its own drives.
+    with pytest.raises(ClientError) as refused:
+        a.put_object(Bucket="data", Key="early", Body=b"x")
+    assert refused.value.response["Error"]["Code"] == "ServiceUnavailable"
+    n1, n2 = (tmp_path / name for name in ("n1", "n2"))
+    nodes[0].admin("pool", "add", f"n1:{n1}/d{{1...2}}", f"n2:{n2}/d{{1...2}}", "--set-size", "4")
+    wait_for_writes(a, "data")
+    wait_for_writes(b, "data")
+    return catalog, nodes, a, b, [n1 / "d1", n1 / "d2", n2 / "d1", n2 / "d2"]
+
+
+def test_any_node_serves_any_object_spread_over_every_nodes_drives(pooled):
+    catalog, nodes, a, b, drives = pooled
+    small, big = os.urandom(1000), os.urandom(3 * MiB + 7)
+    a.put_object(Bucket="data", Key="small", Body=small)
+    before = [shard_files(d) for d in drives]
+    a.put_object(Bucket="data", Key="big", Body=big, Metadata={"who": "n1"})
+    # The big object's fragments: one new shard file on each of the four drives, two nodes.
+    assert all(len(shard_files(d) - was) == 1 for d, was in zip(drives, before, strict=True))
+    upload = b.create_multipart_upload(Bucket="data", Key="parts")["UploadId"]
+    part_bodies = [os.urandom(5 * MiB), os.urandom(MiB)]
+    parts = [
+        {"PartNumber": n, "ETag": a.upload_part(Bucket="data", Key="parts", UploadId=upload, PartNumber=n, Body=body)["ETag"]}
+        for n, body in enumerate(part_bodies, start=1)
+    ]  # parts through either node, completed through the other
+    b.complete_multipart_upload(Bucket="data", Key="parts", UploadId=upload, MultipartUpload={"Parts": parts})
+    for client in (a, b):
+        assert client.get_object(Bucket="data", Key="small")["Body"].read() == small
+        got = client.get_object(Bucket="data", Key="big")
+        assert got["Body"].read() == big and got["Metadata"] == {"who": "n1"}
+        assert client.get_object(Bucket="data", Key="big", Range="bytes=1000-1999")["Body"].read() == big[1000:2000]
+        assert client.get_object(Bucket="data", Key="parts")["Body"].read() == b"".join(part_bodies)
+        assert [o["Key"] for o in client.list_objects_v2(Bucket="data")["Contents"]] == ["big", "parts", "probe", "small"]
+    # Users are the cluster's: made through one node, they sign requests to the other.
+    nodes[0].admin("user", "add", "alice")
+    nodes[0].admin("policy", "attach", "readwrite", "--user", "alice")
+    keys = json.loads(nodes[0].admin("key", "create", "--user", "alice", "--json").stdout)
+    alice = boto3.client(
+        "s3", endpoint_url=nodes[1].endpoint, aws_access_key_id=keys["access_key"], aws_secret_access_key=keys["secret_key"],
+        region_name=REGION, config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert alice.get_object(Bucket="data", Key="small")["Body"].read() == small
+            break
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+    a.delete_object(Bucket="data", Key="big")
+    for client in (a, b):
+        with pytest.raises(ClientError) as gone:
+            client.head_object(Bucket="data", Key="big")
+        assert gone.value.response["Error"]["Code"] == "404"
+
+
+def test_a_killed_node_costs_no_read_and_no_write(pooled):
+    catalog, nodes, a, b, drives = pooled
+    bodies = {f"k{i}": os.urandom(300 * 1024 + i) for i in range(4)}
+    for key, body in bodies.items():
+        b.put_object(Bucket="data", Key=key, Body=body)
+    nodes[1].kill()
+    # Half the set is gone: every object still reads (any two of four fragments), and writes go
+    # on at the write quorum (two, as data and parity are equal).
+    for key, body in bodies.items():
+        assert a.get_object(Bucket="data", Key=key)["Body"].read() == body
+    late = os.urandom(500 * 1024)
+    a.put_object(Bucket="data", Key="late", Body=late)
+    nodes[1].start()
+    wait_for_writes(b, "data")
+    # Back, the node reads what was written while it was away from the other node's drives.
+    assert b.get_object(Bucket="data", Key="late")["Body"].read() == late
+    for key, body in bodies.items():
+        assert b.get_object(Bucket="data", Key=key)["Body"].read() == body
