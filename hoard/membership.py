@@ -150,20 +150,37 @@ def drive_rows(node: str, drives: dict[str, LocalDrive]) -> list[DriveRow]:
     return rows
 
 
+OnBack = Callable[[str], None]  # told why this node's drives may have missed writes (the healer refills them)
+
+
 class Heartbeat(Periodic):
-    """Tells the catalog this node is alive and how its drives are, every few seconds."""
+    """Tells the catalog this node is alive and how its drives are, every few seconds.
+
+    The first beat after the node started, or after beats failed for longer than the others
+    wait before counting it silent, calls ``on_back``: writes made meanwhile skipped its drives.
+    """
 
     what = "cluster heartbeat"
 
-    def __init__(self, catalog: ClusterCatalog, membership: Membership, interval: float = HEARTBEAT_SECONDS) -> None:
+    def __init__(self, catalog: ClusterCatalog, membership: Membership, on_back: OnBack | None = None, interval: float = HEARTBEAT_SECONDS) -> None:
         super().__init__(interval)
         self.catalog = catalog
         self.membership = membership
+        self.on_back = on_back
+        self._last_beat: float | None = None
 
     async def run_once(self) -> None:
         node = self.membership.node
         # statvfs of each drive may wait on a disk: in the thread, with the database's round trip.
         await asyncio.to_thread(lambda: self.catalog.heartbeat(node, drive_rows(node, self.membership.drives)))
+        now = time.monotonic()
+        last, self._last_beat = self._last_beat, now
+        if self.on_back is None:
+            return
+        if last is None:
+            self.on_back(f"node {node} started")
+        elif now - last > LIVE_WITHIN:
+            self.on_back(f"node {node} could not beat for {now - last:.0f} s")
 
 
 class LayoutWatcher(Periodic):
@@ -172,13 +189,16 @@ class LayoutWatcher(Periodic):
 
     what = "cluster layout"
 
-    def __init__(self, catalog: ClusterCatalog, storage: ClusterStorage, interval: float = LAYOUT_SECONDS) -> None:
+    def __init__(self, catalog: ClusterCatalog, storage: ClusterStorage, on_back: OnBack | None = None, interval: float = LAYOUT_SECONDS) -> None:
         super().__init__(interval)
         self.catalog = catalog
         self.storage = storage
+        self.on_back = on_back
 
     async def run_once(self) -> None:
-        await asyncio.to_thread(lambda: self.storage.apply(self.catalog.view(LIVE_WITHIN)))
+        back = await asyncio.to_thread(lambda: self.storage.apply(self.catalog.view(LIVE_WITHIN)))
+        if back and self.on_back is not None:
+            self.on_back("drives back online: " + ", ".join(f"{d.node}:{d.drive_id}" for d in back))
 
 
 class _Registry:
@@ -213,10 +233,11 @@ def internal_api(membership: Membership, catalog: ClusterCatalog) -> InternalApi
     return InternalApi(dict(membership.drives), authenticate)
 
 
-def background(membership: Membership, catalog: ClusterCatalog, storage: Storage) -> list[Periodic]:
-    """The leader's cluster loops: the heartbeat, the layout, and this node's share of the partition leases."""
-    loops: list[Periodic] = [Heartbeat(catalog, membership), PartitionKeeper(catalog, membership.node, LEASE_TTL)]
+def background(membership: Membership, catalog: ClusterCatalog, storage: Storage, on_back: OnBack | None = None) -> list[Periodic]:
+    """The leader's cluster loops: the heartbeat, the layout, and this node's share of the
+    partition leases. ``on_back`` hears of drives that may have missed writes."""
+    loops: list[Periodic] = [Heartbeat(catalog, membership, on_back), PartitionKeeper(catalog, membership.node, LEASE_TTL)]
     if isinstance(storage, ClusterStorage):
-        loops.append(LayoutWatcher(catalog, storage))
+        loops.append(LayoutWatcher(catalog, storage, on_back))
     return loops
 

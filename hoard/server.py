@@ -318,7 +318,12 @@ def build_app(
     background.append(request_log)
     if deployment.membership is not None and catalog is not None:
         if role.leader:
-            background.extend(cluster_background(deployment.membership, catalog, storage))
+            # What a node's drives missed while it was away (or another node's, while it was
+            # unreachable) is refilled by a heal job, as for one server's drives back online.
+            def on_back(reason: str) -> None:
+                healer.start_job(reason=reason, deep=False)
+
+            background.extend(cluster_background(deployment.membership, catalog, storage, on_back))
     if role.leader:
         names = {f"w{i}" for i in range(role.count)}
         background.append(LogDelivery(store, data, spool_dir, settings.logging_delivery_seconds, settings.region, identities.account_id, names))

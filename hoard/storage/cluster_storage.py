@@ -94,21 +94,25 @@ class ClusterStorage(Storage):
         return self._documents
 
     # -- the layout ---------------------------------------------------------------------------
-    def apply(self, view: ClusterView) -> None:
+    def apply(self, view: ClusterView) -> list[RemoteDrive]:
         """Take the catalog's view: pools rebuilt when the layout's version moved, remote drives
-        of silent nodes marked offline and tried again once their heartbeat is back. Blocks (a
+        of silent nodes marked offline and tried again once their heartbeat is back. Returns the
+        drives that came back (writes made meanwhile missed them: they need healing). Blocks (a
         probe is a round trip to the node), but placement never waits on a probe."""
         with self._lock:
             self._free = dict(view.free_bytes)
             if view.version != self.layout_version:
                 self._rebuild(view)
             remote = list(self._remote.items())
+        back = []
         for (node, _), drive in remote:
             if node not in view.live:
                 if drive.usable:
                     drive.fail(f"node {node} has not beaten its heart recently")
-            elif drive.state is DriveState.OFFLINE:
-                drive.probe()
+            elif drive.state is DriveState.OFFLINE and drive.probe():
+                log.info("drive %s of node %s is back online", drive.drive_id, node)
+                back.append(drive)
+        return back
 
     def _rebuild(self, view: ClusterView) -> None:
         local = {d.drive_id: d for d in self.drives if d.drive_id}
@@ -172,8 +176,11 @@ class ClusterStorage(Storage):
             raise NotInLayout(f"pool {placement.pool} set {placement.set} is not in this node's layout ({self.layout_version})") from None
 
     def remove_shard(self, shard_id: str) -> None:
-        # Reclaim knows the id, not the set: this node's own drives only; each node sweeps its own.
-        on_drives(lambda d: d.usable and d.remove_shard(shard_id), self.drives)
+        # Reclaim knows the id, not the set, and whichever node takes the queue's entry is the
+        # only one to see it: every drive of the cluster is asked (one that is away keeps the
+        # file until its node's orphan sweep).
+        drives = {id(d): d for d in [*self.drives, *(d for s in self.sets for d in s.drives)]}
+        on_drives(lambda d: d.usable and d.remove_shard(shard_id), list(drives.values()))
 
     # -- shared documents: the database's one copy --------------------------------------------
     def read_newest(self, name: str) -> list[bytes]:

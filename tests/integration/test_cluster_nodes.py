@@ -61,6 +61,7 @@ def start_node(tmp_path: Path, meta: str, key_file: Path, name: str, zone: str, 
         "HOARD_CLUSTER_KEY_FILE": str(key_file),
         # Every node seals and opens the same secrets (root, users' keys) and data keys.
         "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY,
+        "HOARD_RECLAIM_GRACE": "0",
     }  # fmt: skip
     dirs = [tmp_path / name / f"d{i}" for i in range(1, drives + 1)]
     (tmp_path / name).mkdir(parents=True, exist_ok=True)
@@ -409,7 +410,8 @@ def test_any_node_serves_any_object_spread_over_every_nodes_drives(pooled):
     before = [shard_files(d) for d in drives]
     a.put_object(Bucket="data", Key="big", Body=big, Metadata={"who": "n1"})
     # The big object's fragments: one new shard file on each of the four drives, two nodes.
-    assert all(len(shard_files(d) - was) == 1 for d, was in zip(drives, before, strict=True))
+    added = [shard_files(d) - was for d, was in zip(drives, before, strict=True)]
+    assert all(len(new) == 1 for new in added) and len(set.union(*added)) == 1
     upload = b.create_multipart_upload(Bucket="data", Key="parts")["UploadId"]
     part_bodies = [os.urandom(5 * MiB), os.urandom(MiB)]
     parts = [
@@ -446,6 +448,12 @@ def test_any_node_serves_any_object_spread_over_every_nodes_drives(pooled):
         with pytest.raises(ClientError) as gone:
             client.head_object(Bucket="data", Key="big")
         assert gone.value.response["Error"]["Code"] == "404"
+    # Whichever node reclaims the deleted version's shard removes it from both nodes' drives.
+    (shard,) = set.union(*added)
+    deadline = time.monotonic() + 15
+    while any(shard in shard_files(d) for d in drives):
+        assert time.monotonic() < deadline, [sorted(shard_files(d)) for d in drives]
+        time.sleep(0.2)
 
 
 def test_a_killed_node_costs_no_read_and_no_write(pooled):
@@ -459,10 +467,20 @@ def test_a_killed_node_costs_no_read_and_no_write(pooled):
     for key, body in bodies.items():
         assert a.get_object(Bucket="data", Key=key)["Body"].read() == body
     late = os.urandom(500 * 1024)
+    before = shard_files(drives[0])
     a.put_object(Bucket="data", Key="late", Body=late)
+    (shard,) = shard_files(drives[0]) - before
+    assert not any(shard in shard_files(d) for d in drives[2:])  # n2's drives missed it
     nodes[1].start()
     wait_for_writes(b, "data")
-    # Back, the node reads what was written while it was away from the other node's drives.
+    # Back, the node reads what was written while it was away from the other node's drives...
     assert b.get_object(Bucket="data", Key="late")["Body"].read() == late
     for key, body in bodies.items():
         assert b.get_object(Bucket="data", Key=key)["Body"].read() == body
+    # ... and heals what its drives missed: the late object is whole again on all four.
+    deadline = time.monotonic() + 20
+    while not all(shard in shard_files(d) for d in drives):
+        assert time.monotonic() < deadline, "n2's drives were not refilled"
+        time.sleep(0.2)
+    nodes[0].kill()  # n1's fragments gone: n2's refilled ones alone read it
+    assert b.get_object(Bucket="data", Key="late")["Body"].read() == late
