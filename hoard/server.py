@@ -364,7 +364,7 @@ def default_cold_tier(storage: Storage) -> Path:
 
 
 def open_tiers(settings: Settings, storage: Storage, remotes: Remotes) -> dict[str, TierStore]:
-    """The tiers the settings name (the cold one always; the IA one if configured). Raises
+    """The tiers the settings name (the cold one always on one server; the IA one if configured). Raises
     ValueError for a tier that names a remote that is not configured."""
 
     def client_for_remote(name: str) -> Callable[[], Any]:
@@ -379,7 +379,14 @@ def open_tiers(settings: Settings, storage: Storage, remotes: Remotes) -> dict[s
             raise KeyError(name)
         return client
 
-    tiers = {COLD_TIER: open_tier(COLD_TIER, settings.tier_cold or str(default_cold_tier(storage)), client_for_remote)}
+    tiers: dict[str, TierStore] = {}
+    if settings.tier_cold:
+        tiers[COLD_TIER] = open_tier(COLD_TIER, settings.tier_cold, client_for_remote)
+    elif not isinstance(storage, ClusterStorage):
+        tiers[COLD_TIER] = open_tier(COLD_TIER, str(default_cold_tier(storage)), client_for_remote)
+    # A cluster node's default would be a folder of its own that no other node could read back:
+    # without HOARD_TIER_COLD (an S3 remote, or a folder every node mounts), cold classes keep
+    # their bytes in the pools, as IA classes do without HOARD_TIER_IA.
     if settings.tier_ia:
         tiers[IA_TIER] = open_tier(IA_TIER, settings.tier_ia, client_for_remote)
     return tiers
