@@ -233,10 +233,17 @@ def internal_api(membership: Membership, catalog: ClusterCatalog) -> InternalApi
     return InternalApi(dict(membership.drives), authenticate)
 
 
-def background(membership: Membership, catalog: ClusterCatalog, storage: Storage, on_back: OnBack | None = None) -> list[Periodic]:
-    """The leader's cluster loops: the heartbeat, the layout, and this node's share of the
-    partition leases. ``on_back`` hears of drives that may have missed writes."""
-    loops: list[Periodic] = [Heartbeat(catalog, membership, on_back), PartitionKeeper(catalog, membership.node, LEASE_TTL)]
+def partition_keeper(membership: Membership, catalog: ClusterCatalog) -> PartitionKeeper:
+    """This node's share of the partitions: the background walkers' ``WorkShare``."""
+    return PartitionKeeper(catalog, membership.node, LEASE_TTL)
+
+
+def background(
+    membership: Membership, catalog: ClusterCatalog, storage: Storage, keeper: PartitionKeeper, on_back: OnBack | None = None
+) -> list[Periodic]:
+    """The leader's cluster loops: the heartbeat, the layout, and ``keeper`` (this node's share of
+    the partition leases). ``on_back`` hears of drives that may have missed writes."""
+    loops: list[Periodic] = [Heartbeat(catalog, membership, on_back), keeper]
     if isinstance(storage, ClusterStorage):
         loops.append(LayoutWatcher(catalog, storage, on_back))
     return loops

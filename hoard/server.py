@@ -39,7 +39,7 @@ from hoard.iam.authorize import Authorizer
 from hoard.iam.credentials import Identity, load_root
 from hoard.iam.identities import Identities, account_id
 from hoard.iam.secrets import SecretBox, SecretsKeyError, load_key
-from hoard.membership import Membership, internal_api
+from hoard.membership import Membership, internal_api, partition_keeper
 from hoard.membership import background as cluster_background
 from hoard.membership import join as membership_of
 from hoard.meta.cluster import ClusterCatalog
@@ -73,6 +73,7 @@ from hoard.workers.log_delivery import LogDelivery
 from hoard.workers.monitor import DriveMonitor
 from hoard.workers.reclaim import Reclaimer
 from hoard.workers.replicator import Replicator
+from hoard.workers.share import EVERYTHING, WorkShare
 
 log = logging.getLogger("hoard")
 
@@ -289,14 +290,17 @@ def build_app(
     data = ObjectData(storage, report, open_tiers(settings, storage, remotes), keys)
     if role.leader:
         reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at, tiers=data.tiers)
-        healer = Healer(store, storage, data, settings.scanner_rate, settings.probe_interval, collect_reports=role.count > 1)
+        # A cluster node's walkers act on its partitions alone; one server's, on everything.
+        keeper = partition_keeper(deployment.membership, catalog) if deployment.membership is not None and catalog is not None else None
+        share: WorkShare = keeper if keeper is not None else EVERYTHING
+        healer = Healer(store, storage, data, settings.scanner_rate, settings.probe_interval, collect_reports=role.count > 1, share=share)
         data.on_damage = healer.damaged  # repaired here, within seconds
         # Drive states are shared by every process (StateSlot): one probe serves them all.
         monitor = DriveMonitor(storage, settings.probe_interval, healer.drives_back)
         replicator = Replicator(store, data, remotes)
         sites = SiteSync(identities, store, data, remotes)
-        lifecycle = LifecycleWorker(store, data, settings.lifecycle_day_seconds, settings.lifecycle_rate)
-        tier_worker = TierWorker(store, data, settings.lifecycle_day_seconds)
+        lifecycle = LifecycleWorker(store, data, settings.lifecycle_day_seconds, settings.lifecycle_rate, share=share)
+        tier_worker = TierWorker(store, data, settings.lifecycle_day_seconds, share=share)
         kms = keys.kms if isinstance(keys.kms, BuiltinKms) else None
         rotation = MasterKeyRotation(keys, store, data, kms)
         background = [monitor, healer, reclaimer, replicator, sites, lifecycle, tier_worker, rotation]
@@ -318,12 +322,13 @@ def build_app(
     background.append(request_log)
     if deployment.membership is not None and catalog is not None:
         if role.leader:
+            assert keeper is not None
             # What a node's drives missed while it was away (or another node's, while it was
             # unreachable) is refilled by a heal job, as for one server's drives back online.
             def on_back(reason: str) -> None:
                 healer.start_job(reason=reason, deep=False)
 
-            background.extend(cluster_background(deployment.membership, catalog, storage, on_back))
+            background.extend(cluster_background(deployment.membership, catalog, storage, keeper, on_back))
     if role.leader:
         names = {f"w{i}" for i in range(role.count)}
         background.append(LogDelivery(store, data, spool_dir, settings.logging_delivery_seconds, settings.region, identities.account_id, names))

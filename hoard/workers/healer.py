@@ -26,6 +26,7 @@ from hoard.storage.drive import DriveState, LocalDrive
 from hoard.storage.erasure_set import HealResult
 from hoard.storage.pool import Storage
 from hoard.workers.periodic import RunStatus
+from hoard.workers.share import EVERYTHING, WorkShare, cursor_setting
 
 log = logging.getLogger("hoard.heal")
 PAGE = 500
@@ -70,6 +71,7 @@ class Healer:
         scanner_rate: float,
         probe_interval: float,
         collect_reports: bool = False,
+        share: WorkShare = EVERYTHING,
     ) -> None:
         self.store = store
         self.storage = storage
@@ -77,6 +79,7 @@ class Healer:
         self.scanner_rate = scanner_rate  # bytes per second the scanner may verify
         self.probe_interval = probe_interval
         self.collect_reports = collect_reports  # other worker processes report damage via the index
+        self.share = share  # the scanner's objects (heal jobs and repairs cover everything asked)
         self.job: HealJob | None = None  # the latest job started
         self.jobs: dict[int, HealJob] = {}
         self._next: HealJob | None = None  # queued behind the running job
@@ -234,7 +237,8 @@ class Healer:
     async def _scanner(self) -> None:
         if self.scanner_rate <= 0:
             return
-        raw = await asyncio.to_thread(self.store.get_setting_sync, CURSOR)
+        cursor_name = cursor_setting(CURSOR, self.share)
+        raw = await asyncio.to_thread(self.store.get_setting_sync, cursor_name)
         bucket, _, key = (raw or "").partition("/")
         last_saved = time.monotonic()
         failed: Exception | None = None
@@ -251,6 +255,9 @@ class Healer:
                 await asyncio.sleep(self.run_status.interval)
                 continue
             for record in page:
+                bucket, key = record.bucket, record.key
+                if not self.share.mine(bucket, key):
+                    continue  # another node's partition: that node's scanner checks it
                 started = time.monotonic()
                 try:
                     await self.heal(record, deep=True)
@@ -262,9 +269,8 @@ class Healer:
                 # Verifying reads every shard: pace it so clients keep the drives.
                 budget = (record.size * (record.placement.data + record.placement.parity) / record.placement.data) / self.scanner_rate
                 await asyncio.sleep(max(0.01, budget - (time.monotonic() - started)))
-                bucket, key = record.bucket, record.key
             if time.monotonic() - last_saved > 10:
-                await asyncio.to_thread(self.store.set_setting_sync, CURSOR, f"{bucket}/{key}")
+                await asyncio.to_thread(self.store.set_setting_sync, cursor_name, f"{bucket}/{key}")
                 last_saved = time.monotonic()
 
     def status(self, job_id: int | None = None) -> dict:

@@ -43,6 +43,7 @@ from hoard.objects.lock import deletion_refused
 from hoard.objects.versions import ENABLED, NULL_VERSION, SUSPENDED, VERSIONING_CONFIG, delete_marker
 from hoard.tiers import TierError, TierUnavailable
 from hoard.workers.periodic import Periodic
+from hoard.workers.share import EVERYTHING, WorkShare, cursor_setting
 
 log = logging.getLogger("hoard.lifecycle")
 CURSOR_SETTING = "lifecycle-cursor"
@@ -115,10 +116,12 @@ def facts_of(versions: list[ObjectRecord], versioned: bool) -> list[VersionFacts
 class LifecycleWorker(Periodic):
     what = "lifecycle"
 
-    def __init__(self, store: MetaStore, data: ObjectData, day_seconds: float, rate: float) -> None:
+    def __init__(self, store: MetaStore, data: ObjectData, day_seconds: float, rate: float, share: WorkShare = EVERYTHING) -> None:
         super().__init__(rest_between_passes(day_seconds))
         self.store = store
         self.data = data
+        self.share = share
+        self.cursor = cursor_setting(CURSOR_SETTING, share)
         self.day_seconds = day_seconds
         self.limit = RateLimit(rate)
         self.stats: Counter[str] = Counter()
@@ -138,7 +141,7 @@ class LifecycleWorker(Periodic):
         before = sum(self.stats.values())
         buckets = await self._buckets()
         rules = {name: configured(b.config) for name, b in buckets.items()}  # each bucket's rules, read once a pass
-        raw = await asyncio.to_thread(self.store.get_setting_sync, CURSOR_SETTING)
+        raw = await asyncio.to_thread(self.store.get_setting_sync, self.cursor)
         bucket, key = json.loads(raw) if raw else ("", "")
         while True:
             page = await self.store.objects_after(bucket, key, PAGE)
@@ -146,19 +149,22 @@ class LifecycleWorker(Periodic):
                 break
             versions: list[ObjectRecord] = []
             for record in page:
+                if not self.share.mine(record.bucket, record.key):
+                    continue  # another node's partition
                 if versions and (record.bucket, record.key) != (versions[0].bucket, versions[0].key):
                     await self._key(buckets.get(versions[0].bucket), rules.get(versions[0].bucket), versions)
                     versions = []
                 versions.append(record)
-            await self._key(buckets.get(versions[0].bucket), rules.get(versions[0].bucket), versions)
+            if versions:
+                await self._key(buckets.get(versions[0].bucket), rules.get(versions[0].bucket), versions)
             bucket, key = page[-1].bucket, page[-1].key
-            await asyncio.to_thread(self.store.set_setting_sync, CURSOR_SETTING, json.dumps([bucket, key]))
+            await asyncio.to_thread(self.store.set_setting_sync, self.cursor, json.dumps([bucket, key]))
         for name, config in rules.items():
             if config is not None:
                 await self._abort_uploads(name, config)
         self.passes += 1
         self.last_pass = time.time()
-        await asyncio.to_thread(self.store.set_setting_sync, CURSOR_SETTING, json.dumps(["", ""]))
+        await asyncio.to_thread(self.store.set_setting_sync, self.cursor, json.dumps(["", ""]))
         await self._save_stats()
         return sum(self.stats.values()) - before
 
@@ -264,6 +270,8 @@ class LifecycleWorker(Periodic):
         while True:
             page = await self.store.list_uploads(bucket, "", "", key_marker, upload_marker, 1000)
             for upload in page.entries:
+                if not self.share.mine(bucket, upload.key):
+                    continue
                 rule = abort_due(config, upload.key, upload.initiated, now, self.day_seconds)
                 if rule is None:
                     continue
@@ -288,16 +296,19 @@ class TierWorker(Periodic):
     what = "tiers"
     RETRY = 30.0
 
-    def __init__(self, store: MetaStore, data: ObjectData, day_seconds: float, interval: float = 0.5) -> None:
+    def __init__(self, store: MetaStore, data: ObjectData, day_seconds: float, interval: float = 0.5, share: WorkShare = EVERYTHING) -> None:
         super().__init__(interval)
         self.store = store
         self.data = data
+        self.share = share
         self.day_seconds = day_seconds
         self.stats: Counter[str] = Counter()  # since this process started: archived, restored, restore-expired, retried
 
     async def run_once(self) -> int:
         done = 0
         for bucket, key, version_id, due in await self.store.tier_tasks_due(time.time(), 50):
+            if not self.share.mine(bucket, key):
+                continue  # another node's partition: that node's tier worker does it
             record = await self.store.get_version(bucket, key, version_id)
             try:
                 if record is not None and await self._work(record):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from hoard.cluster.partitions import LEASE_PREFIX, lease_name, partition_of_lease, plan
+from hoard.cluster.partitions import LEASE_PREFIX, lease_name, partition_of, partition_of_lease, plan
 from hoard.meta.cluster import ClusterCatalog, Lease
 from hoard.workers.periodic import Periodic
 
@@ -35,6 +35,14 @@ class PartitionKeeper(Periodic):
 
     def owns(self, partition: int) -> Lease | None:
         return self._held.get(partition)
+
+    # As a WorkShare (hoard.workers.share): the walkers act on the objects of held partitions.
+    @property
+    def name(self) -> str:
+        return self.node
+
+    def mine(self, bucket: str, key: str) -> bool:
+        return partition_of(bucket, key) in self._held
 
     async def run_once(self) -> None:
         await asyncio.to_thread(self.step)

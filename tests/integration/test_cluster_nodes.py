@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import boto3
@@ -24,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from hoard.cluster.internal_auth import sign_request
 from hoard.cluster.keys import ClusterKey, ClusterKeyring, read_key_file
+from hoard.cluster.partitions import LEASE_PREFIX, partition_of, partition_of_lease
 from hoard.meta.cluster import ClusterCatalog
 from hoard.meta.postgres import PostgresMetaStore
 from hoard.model import ObjectRecord, Placement, Segment
@@ -61,7 +64,7 @@ def start_node(tmp_path: Path, meta: str, key_file: Path, name: str, zone: str, 
         "HOARD_CLUSTER_KEY_FILE": str(key_file),
         # Every node seals and opens the same secrets (root, users' keys) and data keys.
         "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY,
-        "HOARD_RECLAIM_GRACE": "0",
+        "HOARD_RECLAIM_GRACE": "0", "HOARD_LIFECYCLE_DAY_SECONDS": "0.2",
     }  # fmt: skip
     dirs = [tmp_path / name / f"d{i}" for i in range(1, drives + 1)]
     (tmp_path / name).mkdir(parents=True, exist_ok=True)
@@ -484,3 +487,31 @@ def test_a_killed_node_costs_no_read_and_no_write(pooled):
         time.sleep(0.2)
     nodes[0].kill()  # n1's fragments gone: n2's refilled ones alone read it
     assert b.get_object(Bucket="data", Key="late")["Body"].read() == late
+
+
+def test_background_walkers_split_the_objects_by_partition(pooled):
+    catalog, nodes, a, b, drives = pooled
+    # Both nodes up: the 256 partitions settle into two fair shares.
+    deadline = time.monotonic() + 30
+    while True:
+        held = Counter(lease.holder for lease in catalog.leases(LEASE_PREFIX) if lease.expires_in > 0)
+        if held == {"n1": 128, "n2": 128}:
+            break
+        assert time.monotonic() < deadline, held
+        time.sleep(0.5)
+    holder = {partition_of_lease(lease.name): lease.holder for lease in catalog.leases(LEASE_PREFIX)}
+    keys = [f"tmp/k{i}" for i in range(24)]
+    for key in keys:
+        a.put_object(Bucket="data", Key=key, Body=key.encode())
+    a.put_bucket_lifecycle_configuration(
+        Bucket="data",
+        LifecycleConfiguration={"Rules": [{"ID": "tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}}]},
+    )
+    deadline = time.monotonic() + 30
+    while b.list_objects_v2(Bucket="data", Prefix="tmp/").get("KeyCount"):
+        assert time.monotonic() < deadline, "the lifecycle rule did not expire the objects"
+        time.sleep(0.3)
+    # Each key was judged and expired by the node holding its partition, and by no other.
+    for node, name in zip(nodes, ("n1", "n2"), strict=True):
+        expired = set(re.findall(r"lifecycle expired: data/(tmp/k\d+) ", node.log()))
+        assert expired == {k for k in keys if holder[partition_of("data", k)] == name}, name
