@@ -16,6 +16,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -446,6 +447,14 @@ def test_any_node_serves_any_object_spread_over_every_nodes_drives(pooled):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
+    # A node's own state: its drives, and the pools' sets it writes to, all with a write quorum.
+    info = json.loads(nodes[1].admin("info", "--json").stdout)
+    assert info["layout_version"] == 2 and len(info["pools"]) == 1 and info["node"] == "n2"
+    assert info["pools"][0]["write_quorum_ok"] and len(info["drives"]) == 2
+    assert {d["set"] for d in info["drives"]} == {0}  # both of n2's drives are in the pool's one set
+    assert "drives" in nodes[1].admin("info").stdout
+    ready = urllib.request.urlopen(f"{nodes[1].endpoint}/.hoard/health/ready", timeout=10)
+    assert ready.status == 200
     a.delete_object(Bucket="data", Key="big")
     for client in (a, b):
         with pytest.raises(ClientError) as gone:
