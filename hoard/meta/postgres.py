@@ -109,6 +109,7 @@ _REWRITES = (
     ("COALESCE(json_extract(tiering, '$[0][2]'), 0)", "COALESCE((tiering::jsonb -> 0 ->> 2)::bigint, 0)"),
     ("GROUP_CONCAT(CASE WHEN size < 131072 THEN size END)", "string_agg(CASE WHEN size < 131072 THEN size::text END, ',')"),
     ("SUM(size)", "SUM(size)::bigint"),
+    (" /*skip-locked*/", " FOR UPDATE SKIP LOCKED"),
 )
 _INDEXED_BY = re.compile(r" INDEXED BY \w+")
 

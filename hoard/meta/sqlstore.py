@@ -92,6 +92,11 @@ def commit_failed(error: BaseException) -> CommitFailed:
     return failed
 
 
+# Marks the subquery a claim takes its rows from: PostgreSQL skips rows another transaction is
+# claiming rather than wait for them (FOR UPDATE SKIP LOCKED); to SQLite, one writer at a time,
+# it is a comment.
+SKIP_LOCKED = " /*skip-locked*/"
+
 class SqlMetaStore:
     """The ``MetaStore`` (``hoard.meta.store``) on a SQL connection; subclasses give the plumbing."""
 
@@ -455,6 +460,19 @@ class SqlMetaStore:
             lambda c: [r[0] for r in c.execute("SELECT blob FROM reclaim WHERE queued < ? LIMIT ?", (older_than, limit))]
         )
 
+    async def claim_reclaimable(self, older_than: float, limit: int, claim_seconds: float) -> list[str]:
+        def op(conn: Conn) -> list[str]:
+            # The claim moves the entry's time on, so no other claimer sees it until the claim
+            # lapses (its claimer died before ``reclaimed``).
+            rows = conn.execute(
+                f"UPDATE reclaim SET queued=? WHERE blob IN (SELECT blob FROM reclaim WHERE queued < ? ORDER BY queued LIMIT ?{SKIP_LOCKED}) "
+                "RETURNING blob",
+                (older_than + claim_seconds, older_than, limit),
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        return await self._write(op, idempotent=True)  # run again: another batch, the lost one lapses
+
     async def reclaimed(self, blobs: list[str]) -> None:
         await self._write(lambda c: c.executemany("DELETE FROM reclaim WHERE blob=?", [(b,) for b in blobs]) and None, idempotent=True)
 
@@ -553,6 +571,19 @@ class SqlMetaStore:
             return [ReplicationTask(*row) for row in rows]
 
         return await self._read(op)
+
+    async def claim_replication_due(self, now: float, limit: int, claim_seconds: float) -> list[ReplicationTask]:
+        def op(conn: Conn) -> list[ReplicationTask]:
+            rows = conn.execute(
+                "UPDATE replication SET next_try=? WHERE (bucket, key, version_id) IN ("
+                "SELECT bucket, key, version_id FROM replication INDEXED BY replication_due "
+                f"WHERE status IN (?, ?) AND next_try <= ? ORDER BY next_try LIMIT ?{SKIP_LOCKED}) "
+                "RETURNING bucket, key, version_id, op, attempts, queued, error, gen",
+                (now + claim_seconds, PENDING, FAILED, now, limit),
+            ).fetchall()
+            return sorted((ReplicationTask(*row) for row in rows), key=lambda t: t.queued)
+
+        return await self._write(op, idempotent=True)
 
     async def replication_done(self, task: ReplicationTask) -> None:
         def op(conn: Conn) -> None:

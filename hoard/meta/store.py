@@ -184,6 +184,11 @@ class MetaStore(Protocol):
         """Up to ``limit`` shard ids queued for reclaim before ``older_than`` (a Unix time)."""
         ...
 
+    async def claim_reclaimable(self, older_than: float, limit: int, claim_seconds: float) -> list[str]:
+        """``reclaimable``, claimed: each id returned is hidden from every other claimer (another
+        node's reclaimer) for ``claim_seconds``, and comes back after that unless ``reclaimed``."""
+        ...
+
     async def reclaimed(self, blobs: list[str]) -> None:
         """Take shard ids off the reclaim queue (their files are gone)."""
         ...
@@ -240,6 +245,11 @@ class MetaStore(Protocol):
     # settings change ("meta"); replicas (x-amz-replication-status: REPLICA) never are.
     async def replication_due(self, now: float, limit: int) -> list[ReplicationTask]:
         """Up to ``limit`` queued versions whose time has come (PENDING or FAILED), soonest first."""
+        ...
+
+    async def claim_replication_due(self, now: float, limit: int, claim_seconds: float) -> list[ReplicationTask]:
+        """``replication_due``, claimed: each task returned is not due again, to anyone, for
+        ``claim_seconds`` (its attempt is answered by done, failed or forget before then)."""
         ...
 
     async def replication_done(self, task: ReplicationTask) -> None:

@@ -18,6 +18,8 @@ from hoard.workers.periodic import Periodic
 
 log = logging.getLogger("hoard.reclaim")
 BATCH = 1000
+# A batch claimed is another node's again after this long, should this one die before it is done.
+CLAIM_SECONDS = 120.0
 
 
 class Reclaimer(Periodic):
@@ -46,7 +48,7 @@ class Reclaimer(Periodic):
         return await self.reclaim_once()
 
     async def reclaim_once(self) -> int:
-        blobs = await self.store.reclaimable(time.time() - self.grace, BATCH)
+        blobs = await self.store.claim_reclaimable(time.time() - self.grace, BATCH, CLAIM_SECONDS)
         if not blobs:
             return 0
         done = await asyncio.to_thread(self._remove, blobs)

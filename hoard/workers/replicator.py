@@ -37,6 +37,9 @@ from hoard.workers.periodic import Periodic
 log = logging.getLogger("hoard.replication")
 BATCH = 64
 PARALLEL = 8
+# A batch claimed (no other node takes it meanwhile) is due again after this long, should this
+# node die before answering for it; an attempt still running then may be made twice (harmless).
+CLAIM_SECONDS = 300.0
 FIRST_DELAY = 1.0
 MAX_DELAY = 30.0
 FAILED_AFTER = 3
@@ -75,7 +78,7 @@ class Replicator(Periodic):
                 await self.replicate(task)
 
         while True:
-            tasks = await self.store.replication_due(time.time(), BATCH)
+            tasks = await self.store.claim_replication_due(time.time(), BATCH, CLAIM_SECONDS)
             if not tasks:
                 return done
             await asyncio.gather(*(one(t) for t in tasks))

@@ -463,6 +463,22 @@ def test_reclaim_queue(meta):
     assert reclaim_queue(meta) == {"b3"}
 
 
+def test_reclaim_claims_hide_entries_from_other_claimers_until_they_lapse(meta):
+    meta.bucket()
+    for i in range(5):
+        meta.put("bkt", "k", f"b{i}")  # each put queues the one before
+    now = time.time() + 1
+    first = meta.run(meta.store.claim_reclaimable(now, 3, 60))
+    second = meta.run(meta.store.claim_reclaimable(now, 3, 60))
+    assert len(first) == 3 and len(second) == 1 and not set(first) & set(second)
+    assert meta.run(meta.store.claim_reclaimable(now, 3, 60)) == []  # all claimed
+    meta.run(meta.store.reclaimed(first))
+    # The second claimer died: its entry is claimable again once the claim lapses, not before.
+    assert meta.run(meta.store.claim_reclaimable(now + 59, 10, 60)) == []
+    assert meta.run(meta.store.claim_reclaimable(now + 61, 10, 60)) == second
+    assert reclaim_queue(meta) == set(second)
+
+
 def test_referenced(meta):
     meta.bucket()
     meta.put("bkt", "k", "b1", data_id="r1")
@@ -558,6 +574,16 @@ def test_replication_is_queued_with_the_commit_and_answered_per_version(meta):
     meta.run(meta.store.replace_version(current, dataclasses.replace(current, tags=(("a", "2"),))))
     [meta_task] = meta.run(meta.store.replication_due(time.time() + 1, 10))
     assert meta_task.op == "meta" and meta_task.queued >= requeued_at
+    # Claimed, the task is due to no one else until the claim lapses; answered, it is done.
+    now = time.time() + 1
+    [claimed] = meta.run(meta.store.claim_replication_due(now, 10, 300))
+    assert claimed == meta_task
+    assert meta.run(meta.store.claim_replication_due(now, 10, 300)) == []
+    assert meta.run(meta.store.replication_due(now + 299, 10)) == []
+    [lapsed] = meta.run(meta.store.claim_replication_due(now + 301, 10, 300))
+    assert lapsed.key == "k" and lapsed.gen == claimed.gen
+    meta.run(meta.store.replication_done(lapsed))
+    assert meta.run(meta.store.replication_due(now + 1000, 10)) == []
     meta.run(meta.store.replication_forget(meta_task))
     assert meta.run(meta.store.replication_status("repl", "k", "null")) is None
     # A data key sealed anew under a new master key (with its new record file) stays on this site.
