@@ -12,7 +12,8 @@ portable to PostgreSQL-compatible distributed SQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from hoard.cluster.placement import DriveRef, PoolGeometry, build_sets, check_se
 from hoard.cluster.view import ClusterView, PoolView
 from hoard.config import DEFAULT_ZONE
 from hoard.meta.errors import MetaError
-from hoard.meta.postgres import PostgresMetaStore
+from hoard.meta.postgres import WRITE_FENCE, PostgresMetaStore
 
 T = TypeVar("T")
 
@@ -459,6 +460,17 @@ class ClusterCatalog:
             return fn(tx)
 
         return self._store.run_write(work, idempotent=False, settle=None)
+
+
+@contextmanager
+def fenced(lease: Lease) -> Iterator[None]:
+    """Every write of the store made within (in this task or thread, and the threads it hands
+    work to) commits only while ``lease`` is held at its epoch; LeaseLost otherwise."""
+    token = WRITE_FENCE.set(lambda tx: check_lease(tx, lease))
+    try:
+        yield
+    finally:
+        WRITE_FENCE.reset(token)
 
 
 def check_lease(tx: Any, lease: Lease) -> None:

@@ -29,6 +29,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
@@ -120,6 +121,12 @@ def _translate(sql: str) -> str:
     for sqlite, postgres in _REWRITES:
         sql = sql.replace(sqlite, postgres)
     return _INDEXED_BY.sub("", sql).replace("%", "%%").replace("?", "%s")
+
+
+# A check every write in this context runs first, inside its own transaction: a cluster node's
+# background work under a partition lease (``hoard.meta.cluster.fenced``) commits only while the
+# lease is held. A context variable, so it follows the work into the thread that writes.
+WRITE_FENCE: ContextVar[Callable[[Any], None] | None] = ContextVar("hoard_write_fence", default=None)
 
 
 class _Tx:
@@ -312,6 +319,14 @@ class PostgresMetaStore(SqlMetaStore):
         raise WouldBlock("the PostgreSQL index is read over the network")
 
     def _write_sync(self, fn: Callable[[Any], T], settle: Settle | None = None, idempotent: bool = False) -> T:
+        fence = WRITE_FENCE.get()
+        if fence is not None:
+            unfenced = fn
+
+            def fn(tx: Any) -> T:
+                fence(tx)
+                return unfenced(tx)
+
         return self._run(fn, "BEGIN ISOLATION LEVEL SERIALIZABLE", settle=settle, idempotent=idempotent)
 
     def _write_background(self, fn: Callable[[Any], Any]) -> concurrent.futures.Future:

@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from hoard.lifecycle.rules import Action, LifecycleConfig, VersionFacts, abort_due, action_for, configured, due_after
+from hoard.meta.cluster import LeaseLost
 from hoard.meta.errors import UploadNotFound, VersionChanged
 from hoard.meta.store import MetaStore
 from hoard.model import Bucket, ObjectRecord
@@ -152,11 +153,11 @@ class LifecycleWorker(Periodic):
                 if not self.share.mine(record.bucket, record.key):
                     continue  # another node's partition
                 if versions and (record.bucket, record.key) != (versions[0].bucket, versions[0].key):
-                    await self._key(buckets.get(versions[0].bucket), rules.get(versions[0].bucket), versions)
+                    await self._fenced_key(buckets, rules, versions)
                     versions = []
                 versions.append(record)
             if versions:
-                await self._key(buckets.get(versions[0].bucket), rules.get(versions[0].bucket), versions)
+                await self._fenced_key(buckets, rules, versions)
             bucket, key = page[-1].bucket, page[-1].key
             await asyncio.to_thread(self.store.set_setting_sync, self.cursor, json.dumps([bucket, key]))
         for name, config in rules.items():
@@ -187,6 +188,17 @@ class LifecycleWorker(Periodic):
         # A locked version is found again on every pass: said once at info would be said forever.
         level = logging.DEBUG if what == "kept-locked" else logging.INFO
         log.log(level, "lifecycle %s: %s/%s version %s%s", what, record.bucket, record.key, record.version_id, detail)
+
+    async def _fenced_key(self, buckets: dict[str, Bucket], rules: dict[str, LifecycleConfig | None], versions: list[ObjectRecord]) -> None:
+        """One key's versions judged and acted on under its partition's lease (a cluster node):
+        a node paused past its lease finds its late actions refused, not done twice."""
+        bucket, key = versions[0].bucket, versions[0].key
+        try:
+            with self.share.fence(bucket, key):
+                await self._key(buckets.get(bucket), rules.get(bucket), versions)
+        except LeaseLost as e:
+            self.stats["fenced"] += 1
+            log.warning("lifecycle: %s/%s left to the partition's new holder: %s", bucket, key, e)
 
     async def _key(self, bucket: Bucket | None, config: LifecycleConfig | None, versions: list[ObjectRecord]) -> None:
         if bucket is None:
@@ -309,19 +321,27 @@ class TierWorker(Periodic):
         for bucket, key, version_id, due in await self.store.tier_tasks_due(time.time(), 50):
             if not self.share.mine(bucket, key):
                 continue  # another node's partition: that node's tier worker does it
-            record = await self.store.get_version(bucket, key, version_id)
             try:
-                if record is not None and await self._work(record):
-                    done += 1
-                else:
-                    await self.store.tier_task_reschedule(bucket, key, version_id, due, None)
-            except VersionChanged:
-                continue  # changed meanwhile: its task was written again with the change
-            except TierError as e:
-                self.stats["retried"] += 1
-                log.warning("tier work on %s/%s version %s waits %.0f s: %s", bucket, key, version_id, self.RETRY, e)
-                await self.store.tier_task_reschedule(bucket, key, version_id, due, time.time() + self.RETRY)
+                with self.share.fence(bucket, key):
+                    done += await self._one_task(bucket, key, version_id, due)
+            except LeaseLost as e:
+                log.warning("tier work on %s/%s left to the partition's new holder: %s", bucket, key, e)
         return done
+
+    async def _one_task(self, bucket: str, key: str, version_id: str, due: float) -> bool:
+        """One due task; whether something was done."""
+        record = await self.store.get_version(bucket, key, version_id)
+        try:
+            if record is not None and await self._work(record):
+                return True
+            await self.store.tier_task_reschedule(bucket, key, version_id, due, None)
+        except VersionChanged:
+            pass  # changed meanwhile: its task was written again with the change
+        except TierError as e:
+            self.stats["retried"] += 1
+            log.warning("tier work on %s/%s version %s waits %.0f s: %s", bucket, key, version_id, self.RETRY, e)
+            await self.store.tier_task_reschedule(bucket, key, version_id, due, time.time() + self.RETRY)
+        return False
 
     async def _work(self, record: ObjectRecord) -> bool:
         """Do what is due to the version; False if nothing is (the task goes)."""

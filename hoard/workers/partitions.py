@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AbstractContextManager
 
 from hoard.cluster.partitions import LEASE_PREFIX, lease_name, partition_of, partition_of_lease, plan
-from hoard.meta.cluster import ClusterCatalog, Lease
+from hoard.meta.cluster import ClusterCatalog, Lease, LeaseLost, fenced
 from hoard.workers.periodic import Periodic
 
 log = logging.getLogger("hoard")
@@ -43,6 +44,13 @@ class PartitionKeeper(Periodic):
 
     def mine(self, bucket: str, key: str) -> bool:
         return partition_of(bucket, key) in self._held
+
+    def fence(self, bucket: str, key: str) -> AbstractContextManager[None]:
+        partition = partition_of(bucket, key)
+        lease = self._held.get(partition)
+        if lease is None:
+            raise LeaseLost(f"partition {partition} is no longer held by {self.node}")
+        return fenced(lease)
 
     async def run_once(self) -> None:
         await asyncio.to_thread(self.step)

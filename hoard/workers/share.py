@@ -4,6 +4,7 @@ leases it holds (``hoard.workers.partitions.PartitionKeeper``), so no two nodes 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 
@@ -16,14 +17,22 @@ class WorkShare(Protocol):
 
     def mine(self, bucket: str, key: str) -> bool: ...
 
+    def fence(self, bucket: str, key: str) -> AbstractContextManager[None]:
+        """Where the work on one object is done: on a cluster node, its index writes commit only
+        while the node still holds the object's partition (else ``hoard.meta.cluster.LeaseLost``)."""
+        ...
+
 
 class Everything:
-    """One server's share: everything."""
+    """One server's share: everything, unfenced."""
 
     name = ""
 
     def mine(self, bucket: str, key: str) -> bool:
         return True
+
+    def fence(self, bucket: str, key: str) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 EVERYTHING = Everything()

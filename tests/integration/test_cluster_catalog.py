@@ -5,6 +5,7 @@ changed hands is refused and leaves nothing behind."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
@@ -12,8 +13,9 @@ from collections import Counter
 import pytest
 
 from hoard.cluster.placement import LayoutError
-from hoard.meta.cluster import ClusterCatalog, ClusterError, ClusterExists, DriveRow, LeaseLost, NotACluster, check_lease
+from hoard.meta.cluster import ClusterCatalog, ClusterError, ClusterExists, DriveRow, LeaseLost, NotACluster, check_lease, fenced
 from hoard.meta.postgres import PostgresMetaStore
+from hoard.model import Bucket
 
 
 @pytest.fixture
@@ -115,6 +117,30 @@ def test_an_expired_lease_is_taken_over_and_its_old_holder_fenced(cluster):
     cluster.under_lease(b, record("n2"))
     rows = cluster._read(lambda tx: tx.execute("SELECT holder FROM results ORDER BY holder").fetchall())
     assert [r[0] for r in rows] == ["n1", "n2"]
+
+
+def test_the_stores_writes_under_a_lease_are_fenced(cluster):
+    """Background work (lifecycle, tiers) writes through the store's own methods: within
+    ``fenced`` each of them commits only while the lease is held, and a late one changes nothing."""
+    from tests.contract.test_metastore import record
+
+    store = cluster._store
+    asyncio.run(store.create_bucket(Bucket("b", time.time(), "us-east-1", "owner")))
+    asyncio.run(store.put_object(record("b", "stale")))
+    asyncio.run(store.put_object(record("b", "live")))
+    a = cluster.acquire("part/007", "n1", ttl=0.5)
+    with fenced(a):
+        asyncio.run(store.put_object(record("b", "held")))  # held: the write commits
+    time.sleep(0.8)  # n1 is paused past its lease; n2 takes the partition over
+    b = cluster.acquire("part/007", "n2", ttl=30)
+    with fenced(a), pytest.raises(LeaseLost):
+        asyncio.run(store.delete_object("b", "stale"))
+    assert asyncio.run(store.get_object("b", "stale")) is not None  # nothing of the late write
+    with fenced(b):
+        asyncio.run(store.delete_object("b", "live"))
+    assert asyncio.run(store.get_object("b", "live")) is None
+    asyncio.run(store.delete_object("b", "held"))  # unfenced outside: one server's writes as ever
+    assert asyncio.run(store.get_object("b", "held")) is None
 
 
 def test_a_holder_paused_past_its_lease_gets_a_new_epoch_when_it_comes_back(cluster):
