@@ -101,6 +101,7 @@ class ClusterStorage(Storage):
         probe is a round trip to the node), but placement never waits on a probe."""
         with self._lock:
             self._free = dict(view.free_bytes)
+            self._follow_addresses(view)
             if view.version != self.layout_version:
                 self._rebuild(view)
             remote = list(self._remote.items())
@@ -113,6 +114,16 @@ class ClusterStorage(Storage):
                 log.info("drive %s of node %s is back online", drive.drive_id, node)
                 back.append(drive)
         return back
+
+    def _follow_addresses(self, view: ClusterView) -> None:
+        for node, connections in list(self._connections.items()):
+            if view.advertise.get(node, connections.base_url) != connections.base_url:
+                # The node moved (it registered another address): its drives follow it.
+                moved = self._connections[node] = NodeConnections(view.advertise[node], connect_timeout=self.connect_timeout)
+                for (owner, _), drive in self._remote.items():
+                    if owner == node:
+                        drive.connections = moved
+                connections.close()
 
     def _rebuild(self, view: ClusterView) -> None:
         local = {d.drive_id: d for d in self.drives if d.drive_id}

@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -418,25 +419,40 @@ class Storage:
             "drives": drives,
         }
 
-    def sweep_orphans(self, shards: set[str], records: set[str], before: float) -> int:
-        """Remove shard files and records nothing in the index points at, older than ``before``.
-
-        A crash between writing a version's files and committing its metadata leaves such files.
-        """
-        removed = 0
+    def orphans(self, shards: set[str], records: set[str], before: float) -> list[Orphan]:
+        """Shard files and records on this server's drives that nothing in the index points at,
+        older than ``before``: a crash between writing a version's files and committing its
+        metadata leaves such files."""
+        found = []
         for drive in self.drives:
             if not drive.usable:
                 continue
             try:
-                for shard_id, mtime in list(drive.shard_ids()):
-                    if mtime < before and shard_id not in shards:
-                        drive.remove_shard(shard_id)
-                        removed += 1
-                for data_id, mtime in list(drive.record_ids()):
-                    if mtime < before and data_id not in records:
-                        drive.remove_record(data_id)
-                        removed += 1
+                found += [Orphan(drive, "shard", i) for i, mtime in list(drive.shard_ids()) if mtime < before and i not in shards]
+                found += [Orphan(drive, "record", i) for i, mtime in list(drive.record_ids()) if mtime < before and i not in records]
+            except OSError as e:
+                drive.fail(e)
+        return found
+
+    def remove_orphans(self, orphans: list[Orphan]) -> int:
+        removed = 0
+        for orphan in orphans:
+            drive = orphan.drive
+            if not drive.usable:
+                continue
+            try:
+                if orphan.kind == "shard":
+                    drive.remove_shard(orphan.item)
+                else:
+                    drive.remove_record(orphan.item)
+                removed += 1
             except OSError as e:
                 drive.fail(e)
         return removed
 
+
+@dataclass(frozen=True)
+class Orphan:
+    drive: LocalDrive
+    kind: str  # "shard" or "record"
+    item: str  # its id

@@ -42,6 +42,7 @@ class NodeConnections:
         url = urllib.parse.urlsplit(base_url)
         if url.scheme != "http" or not url.hostname:
             raise ValueError(f"a node's address is http://HOST:PORT, not {base_url!r}")
+        self.base_url = base_url
         self.host, self.port = url.hostname, url.port or 80
         self.connect_timeout, self.io_timeout = connect_timeout, io_timeout
         self._idle: list[http.client.HTTPConnection] = []

@@ -80,6 +80,12 @@ class Reclaimer(Periodic):
 
     def sweep_orphans(self) -> int:
         """Remove shard files and records the index does not point at, written before the server
-        started: a crash between writing them and the metadata commit leaves such files."""
+        started: a crash between writing them and the metadata commit leaves such files. The
+        index is asked again just before they go, so a version committed while the drives were
+        listed (another node's upload, on a cluster) keeps its own."""
         shards, records = self.store.referenced()
-        return self.storage.sweep_orphans(shards, records, self.started_at)
+        candidates = self.storage.orphans(shards, records, self.started_at)
+        if not candidates:
+            return 0
+        shards, records = self.store.referenced()
+        return self.storage.remove_orphans([o for o in candidates if o.item not in (shards if o.kind == "shard" else records)])

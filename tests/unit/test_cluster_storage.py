@@ -110,3 +110,13 @@ def test_shared_documents_are_the_databases_one_copy(storage):
         storage.write_credentials(b'{"access_key": "B"}')  # another node's root was stored first
     assert storage.read_credentials() == b'{"access_key": "A"}'
     assert storage.index_id() is None and storage.index_candidates() == []
+
+
+def test_a_node_that_moves_is_reached_at_its_new_address(storage):
+    storage.apply(view(2, pool(1, NODES, sets=1)))
+    drive = next(d for d in storage.sets[0].drives if d.node == "n2")
+    assert (drive.connections.host, drive.connections.port) == ("127.0.0.1", 2)
+    moved = ClusterView(2, (pool(1, NODES, sets=1),), {**ADVERTISE, "n2": "http://127.0.0.2:9"}, frozenset(ADVERTISE), {1: 1})
+    storage.apply(moved)  # the same layout version: only the address changed
+    assert (drive.connections.host, drive.connections.port) == ("127.0.0.2", 9)
+    assert drive in storage.sets[0].drives  # the same drive, not a new one
