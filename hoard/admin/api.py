@@ -195,6 +195,10 @@ class AdminApi:
 
     async def rebuild_index(self, req: Request) -> Response:
         """Start rebuilding the index from the drives (or answer the rebuild already running)."""
+        if self.cluster.catalog is not None:
+            # One node's drives hold a part of the cluster's objects: rebuilt from them alone, the
+            # shared database would lose every other object.
+            raise S3Error("NotImplemented", "Rebuilding a cluster's index from every node's drives is not implemented yet.")
         running = self.rebuilds.get(len(self.rebuilds))
         if running is None or not running.running:
             running = RebuildJob(id=len(self.rebuilds) + 1)

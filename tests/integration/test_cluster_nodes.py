@@ -453,6 +453,9 @@ def test_any_node_serves_any_object_spread_over_every_nodes_drives(pooled):
     assert info["pools"][0]["write_quorum_ok"] and len(info["drives"]) == 2
     assert {d["set"] for d in info["drives"]} == {0}  # both of n2's drives are in the pool's one set
     assert "drives" in nodes[1].admin("info").stdout
+    # One node's drives hold part of the objects: no rebuild of the shared index from them.
+    refused = nodes[1].admin("rebuild-index", check=False)
+    assert refused.returncode != 0 and "NotImplemented" in refused.stderr + refused.stdout
     ready = urllib.request.urlopen(f"{nodes[1].endpoint}/.hoard/health/ready", timeout=10)
     assert ready.status == 200
     a.delete_object(Bucket="data", Key="big")
