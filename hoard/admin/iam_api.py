@@ -105,6 +105,7 @@ class IamAdmin:
 
     @property
     def _dir(self) -> Directory:
+        self.identities.refresh()  # another process's or node's change shows at once
         return self.identities.directory
 
     # -- accounts -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from hoard.iam.credentials import Identity
 from hoard.iam.directory import AccessKey, Directory, new_access_key, new_secret_key
 from hoard.iam.secrets import SecretBox
+from hoard.storage.errors import DocumentConflict
 
 if TYPE_CHECKING:
     from hoard.meta.store import MetaStore
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hoard.iam")
 IAM_FILE = "iam.json"
 TOKEN_SETTING = "iam_token"
+CHANGE_ATTEMPTS = 3  # a change that loses a race with another node's is made again from the winner's
 RECHECK = 0.5
 MISS_RECHECK = 0.05
 
@@ -54,6 +56,7 @@ class Identities:
         self._token: str | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._changing = threading.Lock()
 
     # -- reading ----------------------------------------------------------------------------------
     def load(self) -> None:
@@ -137,6 +140,10 @@ class Identities:
             return None
         return identity
 
+    def refresh(self) -> None:
+        """Take another process's (or cluster node's) change now, if there is one. Blocks briefly."""
+        self._refresh(interval=0)
+
     def _refresh(self, interval: float = RECHECK) -> None:
         now = time.monotonic()
         if now - self._checked < interval:
@@ -144,30 +151,55 @@ class Identities:
         self._checked = now
         try:
             token = self.store.get_setting_sync(TOKEN_SETTING)
+            behind = self._behind()
         except Exception as e:  # noqa: BLE001 - an index that cannot be read keeps the keys known
             log.warning("cannot check for IAM changes: %s", e)
             return
-        if token != self._token:
+        if token != self._token or behind:
             try:
                 self.load()
             except Exception as e:  # noqa: BLE001 - the keys known stay in force
                 log.error("cannot reload the IAM directory: %s", e)
 
+    def _behind(self) -> bool:
+        generation = self.storage.shared_generation(IAM_FILE)
+        return generation is not None and generation > self.directory.generation
+
     # -- changing (the leader) -----------------------------------------------------------------
     def change(self, mutate: Callable[[Directory], Directory]) -> Directory:
         """Apply a change, write the new directory to every drive, then tell the other workers.
         Blocks; raises ``IamError`` for a change the directory refuses (nothing written)."""
+        # One change at a time in this process: two made side by side from the same copy would
+        # install their results in either order, the newer possibly under the older.
+        with self._changing:
+            for attempt in range(CHANGE_ATTEMPTS):
+                current = self._newest()
+                updated = mutate(current)
+                if updated is current:
+                    return current
+                try:
+                    self.storage.write_shared(IAM_FILE, updated.to_json())
+                    break
+                except DocumentConflict:
+                    # Another cluster node changed the directory since our copy: again, from its.
+                    if attempt == CHANGE_ATTEMPTS - 1:
+                        raise
+            self._install(updated)
+            token = uuid.uuid4().hex
+            self.store.set_setting_sync(TOKEN_SETTING, token)
+            self._token = token
+            return updated
+
+    def _newest(self) -> Directory:
+        """The directory a change starts from: the newest the drives (a cluster's database) hold,
+        which another node may have changed since this process last looked."""
+        stored = self.storage.read_newest_copy(IAM_FILE, Directory.from_json)
         with self._lock:
             current = self.directory
-        updated = mutate(current)
-        if updated is current:
-            return current
-        self.storage.write_shared(IAM_FILE, updated.to_json())
-        self._install(updated)
-        token = uuid.uuid4().hex
-        self.store.set_setting_sync(TOKEN_SETTING, token)
-        self._token = token
-        return updated
+        if stored is not None and stored.generation > current.generation:
+            self._install(stored)
+            return stored
+        return current
 
     def adopt(self, directory: Directory) -> bool:
         """Take another site's directory if it is newer than ours (site replication); whether it was

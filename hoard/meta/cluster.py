@@ -59,7 +59,8 @@ CLUSTER_MIGRATIONS: dict[int, tuple[str, ...]] = {
     # keys, bucket files) is the cluster's: one copy here, read by every node.
     2: (
         f"""CREATE TABLE cluster_documents(
-        name {_C} PRIMARY KEY, data BYTEA NOT NULL, updated TIMESTAMPTZ NOT NULL DEFAULT now())""",
+        name {_C} PRIMARY KEY, data BYTEA NOT NULL, generation BIGINT NOT NULL DEFAULT 0,
+        updated TIMESTAMPTZ NOT NULL DEFAULT now())""",
     ),
 }
 
@@ -364,6 +365,21 @@ class ClusterCatalog:
             "ON CONFLICT(name) DO UPDATE SET data=excluded.data, updated=now()"
         )
         self._write(lambda tx: tx.execute(sql, (name, data)))
+
+    def put_newer_document(self, name: str, data: bytes, generation: int) -> bool:
+        """Store ``data`` as ``name`` only if what is stored has a lower generation (or nothing is);
+        whether it was stored. Two nodes changing one document from the same copy: one wins, the
+        other learns it lost and starts again from the winner's."""
+        sql = (
+            "INSERT INTO cluster_documents(name, data, generation) VALUES(?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET data=excluded.data, generation=excluded.generation, updated=now() "
+            "WHERE cluster_documents.generation < excluded.generation RETURNING 1"
+        )
+        return self._write(lambda tx: tx.execute(sql, (name, data, generation)).fetchone() is not None)
+
+    def document_generation(self, name: str) -> int | None:
+        row = self._read(lambda tx: tx.execute("SELECT generation FROM cluster_documents WHERE name=?", (name,)).fetchone())
+        return row[0] if row else None
 
     def put_new_document(self, name: str, data: bytes) -> bytes:
         """``data`` stored unless ``name`` has a document already; returns what is stored."""

@@ -16,7 +16,7 @@ from hoard.meta import errors as meta
 from hoard.objects.encryption import EncryptionUnavailable
 from hoard.s3 import xml
 from hoard.s3.errors import ERRORS, S3Error
-from hoard.storage.errors import NotInLayout, ReadQuorumError, WriteQuorumError
+from hoard.storage.errors import DocumentConflict, NotInLayout, ReadQuorumError, WriteQuorumError
 from hoard.tiers import TierUnavailable
 
 
@@ -47,6 +47,8 @@ def to_s3_error(error: BaseException) -> S3Error | None:
             return S3Error("SlowDown", f"Not enough drives are online to store this: {error}")
         case ReadQuorumError():
             return S3Error("ServiceUnavailable", f"Not enough drives are online to read this: {error}")
+        case DocumentConflict():
+            return S3Error("ConditionalRequestConflict", f"{error}.")
         case NotInLayout():
             # A cluster node without a pool yet, or behind a layout change it reads within seconds.
             return S3Error("ServiceUnavailable", f"The cluster cannot place this now: {error}")

@@ -32,7 +32,7 @@ from hoard.model import Bucket, Placement
 from hoard.storage.drive import DriveState, LocalDrive
 from hoard.storage.drive_api import Drive
 from hoard.storage.erasure_set import ErasureSet, on_drives
-from hoard.storage.errors import NotInLayout
+from hoard.storage.errors import DocumentConflict, NotInLayout
 from hoard.storage.layout import INLINE_LIMIT, LayoutError, reduced_parity, write_quorum
 from hoard.storage.pool import CREDENTIALS_FILE, Storage
 from hoard.storage.remote import NodeConnections, RemoteDrive, Signer
@@ -49,9 +49,15 @@ class Documents(Protocol):
 
     def put_document(self, name: str, data: bytes) -> None: ...
 
+    def put_newer_document(self, name: str, data: bytes, generation: int) -> bool:
+        """Store ``data`` only over a lower generation; whether it was stored."""
+        ...
+
     def put_new_document(self, name: str, data: bytes) -> bytes:
         """Store ``data`` unless the name has a document already; returns what is stored."""
         ...
+
+    def document_generation(self, name: str) -> int | None: ...
 
     def delete_document(self, name: str) -> None: ...
 
@@ -199,7 +205,18 @@ class ClusterStorage(Storage):
         return [] if data is None else [data]
 
     def write_shared(self, name: str, data: bytes) -> None:
-        self.documents.put_document(name, data)
+        # A generational document (every change one generation up) is written only over an older
+        # one: of two nodes changing it from the same copy, the second learns it lost.
+        generation = _generation(data)
+        if generation is None:
+            self.documents.put_document(name, data)
+        elif not self.documents.put_newer_document(name, data, generation):
+            raise DocumentConflict(f"{name} was changed by another node meanwhile; make the change again")
+
+    def shared_generation(self, name: str) -> int | None:
+        # Change tokens alone can mislead across nodes: the last token written may be that of the
+        # older of two changes. The document's own generation cannot.
+        return self.documents.document_generation(name)
 
     def read_credentials(self) -> bytes | None:
         return self.documents.get_document(CREDENTIALS_FILE)
@@ -268,6 +285,15 @@ class ClusterStorage(Storage):
         doc = super().info()
         doc.update({"node": self.node, "layout_version": self.layout_version, "pools": self.set_health()})
         return doc
+
+
+def _generation(data: bytes) -> int | None:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    value = doc.get("generation") if isinstance(doc, dict) else None
+    return value if isinstance(value, int) else None
 
 
 def _name(drive: Drive) -> str:

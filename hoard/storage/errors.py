@@ -23,6 +23,11 @@ class NotInLayout(StorageError):
     go: no pool, or a pool or set its copy of the layout does not have."""
 
 
+class DocumentConflict(StorageError):
+    """A shared document changed elsewhere (another cluster node) since the copy a change was made
+    from: the change must be made again from the newer copy."""
+
+
 class DriveInUse(Exception):
     """Another server holds the drive (its lock file is locked): this one must not touch it.
 

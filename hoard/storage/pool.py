@@ -321,6 +321,11 @@ class Storage:
                 newest = copy
         return newest
 
+    def shared_generation(self, name: str) -> int | None:
+        """The generation of ``name``'s newest copy where asking is cheap (a cluster's database);
+        None here: one server's processes learn of changes by the index's change tokens."""
+        return None
+
     def write_shared(self, name: str, data: bytes) -> None:
         """``name`` (under ``.hoard/``) written to every usable drive, as the bucket files are; a
         majority of the drives must take it."""

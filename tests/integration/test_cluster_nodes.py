@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -430,6 +431,13 @@ def test_any_node_serves_any_object_spread_over_every_nodes_drives(pooled):
         assert client.get_object(Bucket="data", Key="big", Range="bytes=1000-1999")["Body"].read() == big[1000:2000]
         assert client.get_object(Bucket="data", Key="parts")["Body"].read() == b"".join(part_bodies)
         assert [o["Key"] for o in client.list_objects_v2(Bucket="data")["Contents"]] == ["big", "parts", "probe", "small"]
+    # Users made through both nodes at once: none is lost to the other node's change.
+    names = [f"u{i}" for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda i: nodes[i % 2].admin("user", "add", names[i]), range(6)))
+    for node in nodes:  # and each node lists the other's at once
+        listed = {u["name"] for u in json.loads(node.admin("user", "list", "--json").stdout)["users"]}
+        assert set(names) <= listed, listed
     # Users are the cluster's: made through one node, they sign requests to the other.
     nodes[0].admin("user", "add", "alice")
     nodes[0].admin("policy", "attach", "readwrite", "--user", "alice")

@@ -4,6 +4,7 @@ silent node's are marked offline without being asked."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
@@ -12,7 +13,7 @@ from hoard.cluster.view import ClusterView, PoolView
 from hoard.model import Placement
 from hoard.storage.cluster_storage import ClusterStorage
 from hoard.storage.drive import DriveState
-from hoard.storage.errors import NotInLayout
+from hoard.storage.errors import DocumentConflict, NotInLayout
 from hoard.storage.remote import RemoteDrive
 
 
@@ -23,8 +24,17 @@ class Documents(dict):
     def put_document(self, name: str, data: bytes) -> None:
         self[name] = data
 
+    def put_newer_document(self, name: str, data: bytes, generation: int) -> bool:
+        if name in self and json.loads(self[name])["generation"] >= generation:
+            return False
+        self[name] = data
+        return True
+
     def put_new_document(self, name: str, data: bytes) -> bytes:
         return self.setdefault(name, data)
+
+    def document_generation(self, name: str) -> int | None:
+        return json.loads(self[name])["generation"] if name in self else None
 
     def delete_document(self, name: str) -> None:
         self.pop(name, None)
@@ -120,3 +130,12 @@ def test_a_node_that_moves_is_reached_at_its_new_address(storage):
     storage.apply(moved)  # the same layout version: only the address changed
     assert (drive.connections.host, drive.connections.port) == ("127.0.0.2", 9)
     assert drive in storage.sets[0].drives  # the same drive, not a new one
+
+
+def test_a_generational_document_is_written_only_over_an_older_one(storage):
+    storage.write_shared("iam.json", b'{"generation": 1, "users": ["a"]}')
+    storage.write_shared("iam.json", b'{"generation": 2, "users": ["a", "b"]}')
+    # Another node's change made from generation 1: refused, so it is made again from 2.
+    with pytest.raises(DocumentConflict):
+        storage.write_shared("iam.json", b'{"generation": 2, "users": ["a", "c"]}')
+    assert storage.read_newest("iam.json") == [b'{"generation": 2, "users": ["a", "b"]}']
