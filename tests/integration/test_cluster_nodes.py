@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -511,14 +512,7 @@ def test_a_killed_node_costs_no_read_and_no_write(pooled):
 
 def test_background_walkers_split_the_objects_by_partition(pooled):
     catalog, nodes, a, b, drives = pooled
-    # Both nodes up: the 256 partitions settle into two fair shares.
-    deadline = time.monotonic() + 30
-    while True:
-        held = Counter(lease.holder for lease in catalog.leases(LEASE_PREFIX) if lease.expires_in > 0)
-        if held == {"n1": 128, "n2": 128}:
-            break
-        assert time.monotonic() < deadline, held
-        time.sleep(0.5)
+    wait_for_shares(catalog, {"n1": 128, "n2": 128})  # both nodes up: two fair shares
     holder = {partition_of_lease(lease.name): lease.holder for lease in catalog.leases(LEASE_PREFIX)}
     keys = [f"tmp/k{i}" for i in range(24)]
     for key in keys:
@@ -535,3 +529,35 @@ def test_background_walkers_split_the_objects_by_partition(pooled):
     for node, name in zip(nodes, ("n1", "n2"), strict=True):
         expired = set(re.findall(r"lifecycle expired: data/(tmp/k\d+) ", node.log()))
         assert expired == {k for k in keys if holder[partition_of("data", k)] == name}, name
+
+
+def shares(catalog: ClusterCatalog) -> Counter:
+    return Counter(lease.holder for lease in catalog.leases(LEASE_PREFIX) if lease.expires_in > 0)
+
+
+def wait_for_shares(catalog: ClusterCatalog, wanted: dict[str, int], timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (held := shares(catalog)) != wanted:
+        assert time.monotonic() < deadline, held
+        time.sleep(0.5)
+
+
+def test_a_node_paused_past_its_lease_loses_its_partitions_and_takes_its_share_back_at_new_epochs(two_nodes):
+    catalog, _, nodes = two_nodes
+    wait_for_shares(catalog, {"n1": 128, "n2": 128})
+    before = {lease.name: lease.epoch for lease in catalog.leases(LEASE_PREFIX) if lease.holder == "n1"}
+    pids = nodes[0].pids()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        # Silent past the lease TTL (10 s): n2 takes every partition over.
+        wait_for_shares(catalog, {"n2": 256})
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    # Back, n1 takes its fair share again, each lease at a new epoch: whatever it was doing
+    # under the old ones can no longer commit (fencing: test_cluster_catalog).
+    wait_for_shares(catalog, {"n1": 128, "n2": 128})
+    again = {lease.name: lease.epoch for lease in catalog.leases(LEASE_PREFIX) if lease.holder == "n1"}
+    assert all(again[name] > before[name] for name in again.keys() & before.keys())
+    assert nodes[0].client().list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
