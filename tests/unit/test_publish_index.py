@@ -187,7 +187,11 @@ def test_oversized_metadata_refused(tmp_path, monkeypatch):
 
 def test_tar_members_are_never_extracted(tmp_path):
     # A link and a path outside the archive's folder, beside a good PKG-INFO: read, nothing written.
-    path = tmp_path / "evil-1.0.tar.gz"
+    # The archive lies two folders down, so "../../escaped" would land inside tmp_path, which is
+    # walked whole (walking the session's temporary tree instead took half a minute).
+    folder = tmp_path / "a" / "b"
+    folder.mkdir(parents=True)
+    path = folder / "evil-1.0.tar.gz"
     with tarfile.open(path, "w:gz") as t:
         for name, data in [("evil-1.0/PKG-INFO", b"Name: evil\nVersion: 1.0\n"), ("../../escaped", b"x")]:
             info = tarfile.TarInfo(name)
@@ -196,9 +200,10 @@ def test_tar_members_are_never_extracted(tmp_path):
         link = tarfile.TarInfo("evil-1.0/link")
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         t.addfile(link)
-    before = set(tmp_path.parent.rglob("*"))
+    before = set(tmp_path.rglob("*"))
     assert distfiles.read_dist(path).project == "evil"
-    assert set(tmp_path.parent.rglob("*")) == before
+    assert set(tmp_path.rglob("*")) == before
+    assert not (Path.cwd() / "escaped").exists() and not (Path.cwd() / "evil-1.0").exists()
 
 
 # -- the layout -------------------------------------------------------------------------------
