@@ -289,7 +289,8 @@ def build_app(
         internal = internal_api(deployment.membership, catalog)
     data = ObjectData(storage, report, open_tiers(settings, storage, remotes), keys)
     if role.leader:
-        reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at, tiers=data.tiers)
+        clustered = deployment.membership is not None  # queues shared with other nodes: claimed
+        reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at, tiers=data.tiers, claim=clustered)
         # A cluster node's walkers act on its partitions alone; one server's, on everything.
         keeper = partition_keeper(deployment.membership, catalog) if deployment.membership is not None and catalog is not None else None
         share: WorkShare = keeper if keeper is not None else EVERYTHING
@@ -297,7 +298,7 @@ def build_app(
         data.on_damage = healer.damaged  # repaired here, within seconds
         # Drive states are shared by every process (StateSlot): one probe serves them all.
         monitor = DriveMonitor(storage, settings.probe_interval, healer.drives_back)
-        replicator = Replicator(store, data, remotes)
+        replicator = Replicator(store, data, remotes, claim=clustered)
         sites = SiteSync(identities, store, data, remotes)
         lifecycle = LifecycleWorker(store, data, settings.lifecycle_day_seconds, settings.lifecycle_rate, share=share)
         tier_worker = TierWorker(store, data, settings.lifecycle_day_seconds, share=share)

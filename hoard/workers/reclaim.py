@@ -26,10 +26,18 @@ class Reclaimer(Periodic):
     what = "reclaim"
 
     def __init__(
-        self, store: MetaStore, storage: Storage, grace: float, started_at: float, interval: float = 1.0, tiers: dict[str, TierStore] | None = None
+        self,
+        store: MetaStore,
+        storage: Storage,
+        grace: float,
+        started_at: float,
+        interval: float = 1.0,
+        tiers: dict[str, TierStore] | None = None,
+        claim: bool = False,
     ) -> None:
         super().__init__(interval)
         self.store = store
+        self.claim = claim  # a cluster node's batches are claimed (see Replicator.claim)
         self.storage = storage
         self.tiers = tiers or {}  # archived bytes left behind go from their tier
         self.grace = grace
@@ -48,7 +56,8 @@ class Reclaimer(Periodic):
         return await self.reclaim_once()
 
     async def reclaim_once(self) -> int:
-        blobs = await self.store.claim_reclaimable(time.time() - self.grace, BATCH, CLAIM_SECONDS)
+        older_than = time.time() - self.grace
+        blobs = await (self.store.claim_reclaimable(older_than, BATCH, CLAIM_SECONDS) if self.claim else self.store.reclaimable(older_than, BATCH))
         if not blobs:
             return 0
         done = await asyncio.to_thread(self._remove, blobs)

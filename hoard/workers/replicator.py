@@ -39,7 +39,7 @@ BATCH = 64
 PARALLEL = 8
 # A batch claimed (no other node takes it meanwhile) is due again after this long, should this
 # node die before answering for it; an attempt still running then may be made twice (harmless).
-CLAIM_SECONDS = 300.0
+CLAIM_SECONDS = 120.0
 FIRST_DELAY = 1.0
 MAX_DELAY = 30.0
 FAILED_AFTER = 3
@@ -57,9 +57,12 @@ _CONTENT = {
 class Replicator(Periodic):
     what = "replication"
 
-    def __init__(self, store: MetaStore, data: ObjectData, remotes: Remotes, interval: float = 0.5) -> None:
+    def __init__(self, store: MetaStore, data: ObjectData, remotes: Remotes, interval: float = 0.5, claim: bool = False) -> None:
         super().__init__(interval)
         self.store = store
+        # Claims keep several nodes off each other's batches. One server has no other taker, and
+        # a claim would only hold its own batch back after a restart until it lapsed.
+        self.claim = claim
         self.data = data
         self.remotes = remotes
         self._remotes: dict[str, Remote] = {}
@@ -78,7 +81,8 @@ class Replicator(Periodic):
                 await self.replicate(task)
 
         while True:
-            tasks = await self.store.claim_replication_due(time.time(), BATCH, CLAIM_SECONDS)
+            now = time.time()
+            tasks = await (self.store.claim_replication_due(now, BATCH, CLAIM_SECONDS) if self.claim else self.store.replication_due(now, BATCH))
             if not tasks:
                 return done
             await asyncio.gather(*(one(t) for t in tasks))
