@@ -302,12 +302,7 @@ class ClusterCatalog:
                 "SELECT d.pool, d.set_index, d.node, n.zone, d.path FROM pool_drives d JOIN nodes n ON n.name = d.node "
                 "ORDER BY d.pool, d.set_index, d.position"
             ).fetchall()
-            members: dict[int, list[list[DriveRef]]] = {}
-            for pool, set_index, node, zone, path in rows:
-                sets = members.setdefault(pool, [])
-                if set_index == len(sets):
-                    sets.append([])
-                sets[set_index].append(DriveRef(node, zone, path))
+            members = _sets_by_pool((pool, set_index, DriveRef(node, zone, path)) for pool, set_index, node, zone, path in rows)
             out = []
             for pool, state, parity in pools:
                 sets = members.get(pool, [])
@@ -333,13 +328,9 @@ class ClusterCatalog:
             nodes = tx.execute(
                 "SELECT name, advertise, heartbeat > now() - make_interval(secs => ?) FROM nodes", (within,)
             ).fetchall()
-            sets: dict[int, list[list[tuple[str, str]]]] = {}
+            sets = _sets_by_pool((pool, set_index, (node, drive_id)) for pool, set_index, node, drive_id, _ in members)
             free: dict[int, int] = {}
-            for pool, set_index, node, drive_id, free_bytes in members:
-                pool_sets = sets.setdefault(pool, [])
-                if set_index == len(pool_sets):
-                    pool_sets.append([])
-                pool_sets[set_index].append((node, drive_id))
+            for pool, _, _, _, free_bytes in members:
                 free[pool] = free.get(pool, 0) + free_bytes
             views = tuple(
                 PoolView(pool, state, parity, tuple(tuple(m) for m in sets.get(pool, []))) for pool, state, parity in pools
@@ -499,6 +490,20 @@ def check_lease(tx: Any, lease: Lease) -> None:
     ).fetchone()
     if row is None:
         raise LeaseLost(f"lease {lease.name} (epoch {lease.epoch}) is no longer held by {lease.holder}")
+
+
+M = TypeVar("M")
+
+
+def _sets_by_pool(rows: Iterable[tuple[int, int, M]]) -> dict[int, list[list[M]]]:
+    """(pool, set index, member) rows, in pool, set and position order, as each pool's sets."""
+    pools: dict[int, list[list[M]]] = {}
+    for pool, set_index, member in rows:
+        sets = pools.setdefault(pool, [])
+        if set_index == len(sets):
+            sets.append([])
+        sets[set_index].append(member)
+    return pools
 
 
 def _drive_rows(node: str, drives: Iterable[DriveRow]) -> list[tuple]:

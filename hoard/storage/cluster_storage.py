@@ -142,13 +142,9 @@ class ClusterStorage(Storage):
                 count += 1
             pools[pool.pool] = _Pool(pool, sets)
         self._pools = pools
-        self.sets = self.sets_flat(pools)
+        self.sets = [s for number in sorted(pools) for s in pools[number].sets]
         self.layout_version = view.version
         log.info("cluster layout %d: %d pool(s), %d erasure set(s)", view.version, len(pools), len(self.sets))
-
-    @staticmethod
-    def sets_flat(pools: Mapping[int, _Pool]) -> list[ErasureSet]:
-        return [s for number in sorted(pools) for s in pools[number].sets]
 
     def _drive(self, node: str, drive_id: str, local: Mapping[str, LocalDrive], view: ClusterView) -> Drive:
         if node == self.node and drive_id in local:
@@ -169,9 +165,6 @@ class ClusterStorage(Storage):
         if self._signer_for is None:
             raise NotInLayout("this node has not joined its cluster yet")
         return self._signer_for(node)
-
-    def pools(self) -> list[PoolView]:
-        return [self._pools[n].view for n in sorted(self._pools)]
 
     # -- placement ----------------------------------------------------------------------------
     def placement(self, bucket: str, key: str, storage_class: str) -> Placement:
