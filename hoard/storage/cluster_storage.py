@@ -112,13 +112,17 @@ class ClusterStorage(Storage):
                 self._rebuild(view)
             remote = list(self._remote.items())
         back = []
+        unreached: set[str] = set()  # one connect timeout per silent node, not one per drive
         for (node, _), drive in remote:
             if node not in view.live:
                 if drive.usable:
-                    drive.fail(f"node {node} has not beaten its heart recently")
-            elif drive.state is DriveState.OFFLINE and drive.probe():
-                log.info("drive %s of node %s is back online", drive.drive_id, node)
-                back.append(drive)
+                    drive.fail_one(f"node {node} has not beaten its heart recently")
+            elif drive.state is DriveState.OFFLINE and node not in unreached:
+                if drive.probe():
+                    log.info("drive %s of node %s is back online", drive.drive_id, node)
+                    back.append(drive)
+                elif drive.connections.silent:
+                    unreached.add(node)
         return back
 
     def _follow_addresses(self, view: ClusterView) -> None:
@@ -129,6 +133,7 @@ class ClusterStorage(Storage):
                 for (owner, _), drive in self._remote.items():
                     if owner == node:
                         drive.connections = moved
+                        moved.drives.append(drive)
                 connections.close()
 
     def _rebuild(self, view: ClusterView) -> None:
@@ -138,7 +143,7 @@ class ClusterStorage(Storage):
         for pool in view.pools:
             sets = []
             for members in pool.sets:
-                sets.append(ErasureSet(count, [self._drive(node, drive_id, local, view) for node, drive_id in members]))
+                sets.append(ErasureSet(count, [self._drive(node, drive_id, local, view) for node, drive_id in members], spread=True))
                 count += 1
             pools[pool.pool] = _Pool(pool, sets)
         self._pools = pools
@@ -249,7 +254,7 @@ class ClusterStorage(Storage):
         for number in sorted(self._pools):
             pool = self._pools[number]
             data = pool.view.set_size - pool.view.parity
-            quorum = write_quorum(data, pool.view.parity)
+            quorum = write_quorum(data, pool.view.parity, spread=True)
             for eset in pool.sets:
                 usable = sum(d.usable for d in eset.drives)
                 out.append(

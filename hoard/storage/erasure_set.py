@@ -101,7 +101,7 @@ class ShardSetWriter:
         self.eset = eset
         self.placement = placement
         self.codec = codec(placement.data, placement.parity)
-        self.quorum = write_quorum(placement.data, placement.parity)
+        self.quorum = write_quorum(placement.data, placement.parity, eset.spread)
         self.inline = inline
         self.shard_id = "" if inline else new_id()
         self.size = 0
@@ -303,9 +303,10 @@ class ShardSetReader:
 
 
 class ErasureSet:
-    def __init__(self, index: int, drives: list[Drive]) -> None:
+    def __init__(self, index: int, drives: list[Drive], spread: bool = False) -> None:
         self.index = index
         self.drives = drives
+        self.spread = spread  # over a cluster's nodes: the write quorum is k+1 even when k = m
 
     # -- writing --------------------------------------------------------------------------
     def writer(self, placement: Placement, hashers: Iterable = (), inline: bool = False) -> ShardSetWriter:
@@ -314,7 +315,7 @@ class ErasureSet:
     def write_records(self, record: ObjectRecord, inline: list[bytes] | None) -> None:
         """Store the version's record on each drive of its placement; a quorum must take it."""
         placement = record.placement
-        quorum = write_quorum(placement.data, placement.parity)
+        quorum = write_quorum(placement.data, placement.parity, self.spread)
 
         def store(i: int) -> None:
             drive = self.drives[placement.distribution[i]]

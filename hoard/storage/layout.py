@@ -54,8 +54,13 @@ def erasure_sets(drive_count: int) -> list[list[int]]:
     return [list(range(i, i + size)) for i in range(0, drive_count, size)]
 
 
-def write_quorum(data: int, parity: int) -> int:
-    """Shards that must be durable before a write is acknowledged."""
-    if parity == 0 or data == parity:
+def write_quorum(data: int, parity: int, spread: bool = False) -> int:
+    """Shards that must be durable before a write is acknowledged.
+
+    One server takes k when k = m. A set ``spread`` over a cluster's nodes always needs k+1: a
+    zone holds up to m drives of each set, and a write made with a zone down would keep no
+    redundancy at all (docs/cluster.md, "What survives which failure").
+    """
+    if parity == 0 or (data == parity and not spread):
         return data
     return data + 1

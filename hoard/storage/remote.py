@@ -4,8 +4,12 @@ neither knows nor cares where a fragment lives.
 
 Requests are synchronous (the erasure layer calls drives from worker threads) on a small pool of
 keep-alive connections per node. A node that refuses a connection or does not connect within
-``connect_timeout`` marks the drive offline at once: it is skipped, at the cost of one timeout,
-until a probe finds it back. Every request is signed by ``sign`` (the cluster key).
+``connect_timeout`` marks every drive of that node offline at once: they are skipped, at the cost
+of one timeout, until a probe finds them back. A node that stops answering on a connection
+already open (its cable pulled, its machine dead) is found the same way: the kernel gives up on
+data or keep-alive probes the node does not acknowledge within ``connect_timeout``
+(TCP_USER_TIMEOUT), while a node that is alive but slow to answer keeps ``io_timeout``. Every
+request is signed by ``sign`` (the cluster key).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class NodeConnections:
         self.base_url = base_url
         self.host, self.port = url.hostname, url.port or 80
         self.connect_timeout, self.io_timeout = connect_timeout, io_timeout
+        self.drives: list[RemoteDrive] = []  # the node's drives this pool serves
+        self.silent = False  # the last connection tried did not reach the node
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
@@ -54,10 +60,19 @@ class NodeConnections:
                 return self._idle.pop()
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
         conn.connect()  # the connect timeout applies here; the I/O timeout after
+        self.silent = False
         assert conn.sock is not None
         conn.sock.settimeout(self.io_timeout)
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _give_up_on_a_silent_peer(conn.sock, self.connect_timeout)
         return conn
+
+    def unreachable(self, error: BaseException) -> None:
+        """The node did not answer on the network: none of its drives will, until probed back."""
+        self.silent = True
+        self.close()
+        for drive in list(self.drives):
+            drive.fail_one(error)
 
     def give_back(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -71,6 +86,16 @@ class NodeConnections:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def _give_up_on_a_silent_peer(sock: socket.socket, seconds: float) -> None:
+    """Keep-alive probes after a second of silence, and TCP_USER_TIMEOUT: data or probes left
+    unacknowledged for ``seconds`` end the connection. A peer that acknowledges but is slow to
+    answer is waited for (the socket's own timeout)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 1), ("TCP_KEEPINTVL", 1), ("TCP_KEEPCNT", 2), ("TCP_USER_TIMEOUT", int(seconds * 1000))):
+        if hasattr(socket, option):  # Linux's; elsewhere the socket's timeout alone applies
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 class RemoteShardWriter:
@@ -159,6 +184,7 @@ class RemoteDrive:
         self.node = node
         self.drive_id = drive_id
         self.connections = connections
+        connections.drives.append(self)
         self.sign = sign
         self._state = DriveState.ONLINE
         self.last_error = ""
@@ -180,6 +206,14 @@ class RemoteDrive:
         return self._state is not DriveState.OFFLINE
 
     def fail(self, error: BaseException | str) -> None:
+        """Offline: this drive when the node answered that it failed, every drive of the node
+        when the node itself did not answer."""
+        if isinstance(error, OSError) and not isinstance(error, (RemoteError, FileNotFoundError)):
+            self.connections.unreachable(error)
+        else:
+            self.fail_one(error)
+
+    def fail_one(self, error: BaseException | str) -> None:
         if self._state is not DriveState.OFFLINE:
             log.warning("drive %s on node %s is offline: %s", self.drive_id, self.node, error)
         self._state = DriveState.OFFLINE

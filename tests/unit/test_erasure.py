@@ -68,6 +68,11 @@ def test_write_quorum():
     assert write_quorum(4, 4) == 4
     assert write_quorum(6, 2) == 7
     assert write_quorum(12, 4) == 13
+    # Spread over a cluster's nodes, a set keeps one fragment of redundancy even when k = m: a
+    # zone (up to m drives of the set) down leaves k, below the quorum.
+    assert write_quorum(4, 4, spread=True) == 5
+    assert write_quorum(6, 2, spread=True) == 7
+    assert write_quorum(1, 0, spread=True) == 1
 
 
 @given(st.text(min_size=1, max_size=50))
