@@ -14,11 +14,13 @@ request is signed by ``sign`` (the cluster key).
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import logging
 import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,6 +31,15 @@ from hoard.storage.drive import DriveOffline, DriveState
 log = logging.getLogger("hoard")
 
 PREFIX = "/.hoard/internal/v1/drives/"
+# An idle connection is used again only this soon: the node's keep-alive timeout is 30 s.
+IDLE_SECONDS = 10.0
+# How long a shard's upload waits on a node that takes none of its bytes (a zero window: its
+# event loop held up) before giving the drive up; more than the connect timeout a silent node
+# costs elsewhere, as a node under load may stall that long without being gone.
+STREAM_PATIENCE = 5.0
+# What a node that cannot be reached at all gives: every drive of it is offline at once. Anything
+# else (a reset, a close) is one connection's or one drive's trouble.
+_UNREACHABLE_ERRNOS = {errno.ETIMEDOUT, errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}
 BLOCK_HEADER_SIZE = 4  # hoard.internal_api.BLOCK_HEADER: a block's fragment length, u32 big-endian
 
 # (method, path, query, content length or None for a chunked body) -> the signed headers.
@@ -37,6 +48,11 @@ Signer = Callable[[str, str, str, "int | None"], dict[str, str]]
 
 class RemoteError(OSError):
     """The other node answered with an error."""
+
+
+class _Connection(http.client.HTTPConnection):
+    reused = False  # taken from the idle pool: the node may have closed it meanwhile
+    idle_since = 0.0
 
 
 class NodeConnections:
@@ -51,14 +67,22 @@ class NodeConnections:
         self.connect_timeout, self.io_timeout = connect_timeout, io_timeout
         self.drives: list[RemoteDrive] = []  # the node's drives this pool serves
         self.silent = False  # the last connection tried did not reach the node
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[_Connection] = []
         self._lock = threading.Lock()
 
-    def take(self) -> http.client.HTTPConnection:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
+    def take(self, fresh: bool = False) -> _Connection:
+        """A connection to the node: an idle one unless ``fresh``, else a new one."""
+        now = time.monotonic()
+        while not fresh:
+            with self._lock:
+                if not self._idle:
+                    break
+                conn = self._idle.pop()
+            if now - conn.idle_since < IDLE_SECONDS:
+                conn.reused = True
+                return conn
+            conn.close()  # idle long enough that the node may be closing it
+        conn = _Connection(self.host, self.port, timeout=self.connect_timeout)
         conn.connect()  # the connect timeout applies here; the I/O timeout after
         self.silent = False
         assert conn.sock is not None
@@ -74,7 +98,10 @@ class NodeConnections:
         for drive in list(self.drives):
             drive.fail_one(error)
 
-    def give_back(self, conn: http.client.HTTPConnection) -> None:
+    def give_back(self, conn: _Connection) -> None:
+        conn.idle_since = time.monotonic()
+        if conn.sock is not None:
+            _user_timeout(conn.sock, self.connect_timeout)  # as it was before a stream lengthened it
         with self._lock:
             if len(self._idle) < 16:
                 self._idle.append(conn)
@@ -93,9 +120,15 @@ def _give_up_on_a_silent_peer(sock: socket.socket, seconds: float) -> None:
     unacknowledged for ``seconds`` end the connection. A peer that acknowledges but is slow to
     answer is waited for (the socket's own timeout)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for option, value in (("TCP_KEEPIDLE", 1), ("TCP_KEEPINTVL", 1), ("TCP_KEEPCNT", 2), ("TCP_USER_TIMEOUT", int(seconds * 1000))):
+    for option, value in (("TCP_KEEPIDLE", 1), ("TCP_KEEPINTVL", 1), ("TCP_KEEPCNT", 2)):
         if hasattr(socket, option):  # Linux's; elsewhere the socket's timeout alone applies
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+    _user_timeout(sock, seconds)
+
+
+def _user_timeout(sock: socket.socket, seconds: float) -> None:
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
 
 
 class RemoteShardWriter:
@@ -106,8 +139,11 @@ class RemoteShardWriter:
         self._drive = drive
         self.size = 0
         path = drive.item_path("shards", shard_id)
-        self._conn: http.client.HTTPConnection | None = drive.connect()
+        # A new connection: a body streamed onto one the node closed meanwhile could not be sent again.
+        self._conn: _Connection | None = drive.connect(fresh=True)
         try:
+            assert self._conn.sock is not None
+            _user_timeout(self._conn.sock, STREAM_PATIENCE)
             self._conn.putrequest("PUT", path, skip_accept_encoding=True)
             # Signed for a chunked body: the headers carry transfer-encoding: chunked.
             for name, value in drive.sign("PUT", path, "", None).items():
@@ -208,7 +244,7 @@ class RemoteDrive:
     def fail(self, error: BaseException | str) -> None:
         """Offline: this drive when the node answered that it failed, every drive of the node
         when the node itself did not answer."""
-        if isinstance(error, OSError) and not isinstance(error, (RemoteError, FileNotFoundError)):
+        if unreachable(error):
             self.connections.unreachable(error)
         else:
             self.fail_one(error)
@@ -242,21 +278,18 @@ class RemoteDrive:
     def item_path(self, kind: str, item: str) -> str:
         return f"{PREFIX}{self.drive_id}/{kind}/{item}"
 
-    def connect(self) -> http.client.HTTPConnection:
+    def connect(self, fresh: bool = False) -> _Connection:
         try:
-            return self.connections.take()
+            return self.connections.take(fresh)
         except OSError as e:
             self.fail(e)  # refused or timed out: offline at once, skipped from now on
             raise
 
-    def answer(self, conn: http.client.HTTPConnection, what: str) -> bytes:
+    def answer(self, conn: _Connection, what: str) -> bytes:
         """Read the answer to a request sent on ``conn``; errors as OSErrors (404: FileNotFoundError)."""
         response = conn.getresponse()
         body = response.read()
-        if response.will_close:
-            conn.close()
-        else:
-            self.connections.give_back(conn)
+        self._done_with(conn, response)
         if response.status in (200, 204):
             return body
         message = _message(body)
@@ -266,37 +299,53 @@ class RemoteDrive:
             self.fail(message)
         raise RemoteError(f"{what} on {self.node} answered {response.status}: {message}")
 
-    def request(self, method: str, path: str, query: str, body: bytes = b"") -> bytes:
-        conn = self.connect()
-        target = f"{path}?{query}" if query else path
-        try:
-            headers = self.sign(method, path, query, len(body))
-            conn.request(method, target, body=body, headers=headers)
-            return self.answer(conn, f"{method} {path.rsplit('/', 2)[-2]}")
-        except (RemoteError, FileNotFoundError):
-            raise
-        except OSError as e:
+    def _done_with(self, conn: _Connection, response: http.client.HTTPResponse) -> None:
+        if response.will_close:
             conn.close()
-            self.fail(e)
-            raise
+        else:
+            self.connections.give_back(conn)
+
+    def _exchange(self, send: Callable[[_Connection], Any]) -> Any:
+        """``send`` on a connection to the node. A kept-alive connection the node closed
+        meanwhile fails before any answer: the request (every one sent this way may be repeated)
+        goes once more on a new connection."""
+        conn = self.connect()
+        while True:
+            try:
+                return send(conn)
+            except (RemoteError, FileNotFoundError):
+                raise
+            except OSError as e:
+                conn.close()
+                if conn.reused and isinstance(e, (ConnectionResetError, BrokenPipeError)):
+                    conn = self.connect(fresh=True)
+                    continue
+                self.fail(e)
+                raise
+
+    def request(self, method: str, path: str, query: str, body: bytes = b"") -> bytes:
+        target = f"{path}?{query}" if query else path
+
+        def send(conn: _Connection) -> bytes:
+            conn.request(method, target, body=body, headers=self.sign(method, path, query, len(body)))
+            return self.answer(conn, f"{method} {path.rsplit('/', 2)[-2]}")
+
+        return self._exchange(send)
 
     def _head(self, path: str) -> dict[str, str]:
-        conn = self.connect()
-        try:
+        def send(conn: _Connection) -> http.client.HTTPResponse:
             conn.request("HEAD", path, headers=self.sign("HEAD", path, "", 0))
             response = conn.getresponse()
             response.read()
-            headers = {k.lower(): v for k, v in response.getheaders()}
-            self.connections.give_back(conn)
-        except OSError as e:
-            conn.close()
-            self.fail(e)
-            raise
+            self._done_with(conn, response)
+            return response
+
+        response = self._exchange(send)
         if response.status == 404:
             raise FileNotFoundError(f"no shard at {path} on {self.node}")
         if response.status != 200:
             raise RemoteError(f"HEAD on {self.node} answered {response.status}")
-        return headers
+        return {k.lower(): v for k, v in response.getheaders()}
 
     # -- the Drive interface -----------------------------------------------------------------
     def create_shard(self, shard_id: str) -> RemoteShardWriter:
@@ -365,6 +414,13 @@ class RemoteDrive:
             conn.close()
         else:
             self.connections.give_back(conn)
+
+
+def unreachable(error: BaseException | str) -> bool:
+    """Whether ``error`` says the node could not be reached at all (refused, timed out, no route)."""
+    if isinstance(error, (RemoteError, FileNotFoundError)) or not isinstance(error, OSError):
+        return False
+    return isinstance(error, (TimeoutError, ConnectionRefusedError)) or error.errno in _UNREACHABLE_ERRNOS
 
 
 def _message(body: bytes) -> str:

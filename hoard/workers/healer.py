@@ -153,13 +153,15 @@ class Healer:
     # -- healing one version --------------------------------------------------------------
     async def heal(self, record: ObjectRecord, deep: bool) -> HealResult:
         result = await asyncio.to_thread(self.storage.set_of(record.placement).heal, record, deep)
-        if result.repaired:
+        if result.repaired or result.unrecoverable:
             current = await self.store.get_version(record.bucket, record.key, record.version_id)
             if current is None or current.data_id != record.data_id:
-                # Replaced or deleted while we repaired it: what we rewrote belongs to no one (the replaced
-                # version's shard files may already have been reclaimed before we rebuilt them).
-                await self.data.retract(record)
-            else:
+                # Replaced or deleted under the heal: its files may have been reclaimed meanwhile
+                # (nothing acknowledged is lost), and what we rewrote belongs to no one.
+                result.unrecoverable = False
+                if result.repaired:
+                    await self.data.retract(record)
+            elif result.repaired:
                 log.info("healed %s/%s: %d shards, %d records rebuilt", record.bucket, record.key, result.repaired_shards, result.repaired_records)
         if result.unrecoverable:
             log.error("%s/%s cannot be healed: too few good shards remain", record.bucket, record.key)

@@ -191,8 +191,17 @@ class Network:
         }}"""
         subprocess.run(["ip", "netns", "exec", host.netns, "nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True)
 
+    def refuse_from(self, host: Host, peers: list[Host]) -> None:
+        """Drop, inside ``host``, what arrives from ``peers``, one way: what it sends still leaves
+        (its heartbeat reaches the database, the peers' calls to it go unanswered)."""
+        addresses = ", ".join(p.address for p in peers)
+        rules = f"""table inet {TAG}_partition {{
+            chain input {{ type filter hook input priority 0; ip saddr {{ {addresses} }} drop; }}
+        }}"""
+        subprocess.run(["ip", "netns", "exec", host.netns, "nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True)
+
     def reconnect(self, host: Host) -> None:
-        """Undo ``isolate``."""
+        """Undo ``isolate`` and ``refuse_from``."""
         run("ip", "netns", "exec", host.netns, "nft", "delete", "table", "inet", f"{TAG}_partition", check=False)
 
     def kill_all(self, host: Host) -> None:

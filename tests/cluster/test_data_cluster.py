@@ -1,0 +1,404 @@
+"""The cluster of docs/cluster.md on one machine: four Hoard nodes of four drives each on hosts of
+their own (``tests.cluster.netns``), in two zones, one pool of two erasure sets of eight (4+4),
+over the metadata tier of three etcd and three Patroni-run PostgreSQL hosts.
+
+Each test inflicts one failure of the table in issue 22 / docs/cluster.md while writers PUT
+through the healthy nodes, and checks what must hold: every PUT answered 200 reads back byte for
+byte from then on (the ledger, kept across the module), every GET of an acknowledged object
+answers, no request is answered 500, and once the failure is repaired every object is whole
+again on all eight drives of its set (heal).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tests.cluster.metadata_tier import MetadataTier, wait_until
+from tests.cluster.netns import Host, Network, sweep_leftovers
+from tests.conftest import HoardServer
+
+BUCKET = "chaos"
+PORT = 9000  # every node on its own host: one port for all
+ZONES = {"hoard1": "z1", "hoard2": "z1", "hoard3": "z2", "hoard4": "z2"}
+DRIVES = 4
+SET_SIZE, PARITY = 8, 4
+CONNECT_TIMEOUT = 2.0  # a node's connect timeout to another (ClusterStorage)
+SECRETS_KEY = base64.b64encode(os.urandom(32)).decode()
+MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
+RETRY_CODES = {"SlowDown", "ServiceUnavailable"}
+
+
+@dataclass
+class Node(HoardServer):
+    """``hoard server --node`` on a host of its own, reached at the host's address."""
+
+    host: Host | None = None
+
+    @property
+    def address(self) -> str:
+        assert self.host is not None
+        return self.host.address
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+    def answers(self, timeout: float) -> bool:
+        conn = http.client.HTTPConnection(self.address, self.port, timeout=timeout)
+        try:
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            return True
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    @property
+    def name(self) -> str:
+        assert self.host is not None
+        return self.host.name
+
+
+@dataclass(frozen=True)
+class Answer:
+    op: str
+    key: str
+    node: str
+    started: float
+    ended: float
+    status: int | None  # None: no answer (timeout, reset)
+    code: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+
+@dataclass
+class Ledger:
+    """Every PUT answered 200 in this module: key -> (ETag, SHA-256 of the body)."""
+
+    objects: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, key: str, etag: str, body: bytes) -> None:
+        with self.lock:
+            self.objects[key] = (etag, hashlib.sha256(body).digest())
+
+    def items(self) -> list[tuple[str, tuple[str, bytes]]]:
+        with self.lock:
+            return sorted(self.objects.items())
+
+
+def call(op: str, key: str, node: Node, request: Callable[[], dict]) -> tuple[Answer, dict | None]:
+    started = time.monotonic()
+    try:
+        reply = request()
+        return Answer(op, key, node.name, started, time.monotonic(), 200), reply
+    except ClientError as e:
+        status = e.response["ResponseMetadata"].get("HTTPStatusCode")
+        return Answer(op, key, node.name, started, time.monotonic(), status, e.response["Error"].get("Code", "")), None
+    except BotoCoreError as e:
+        return Answer(op, key, node.name, started, time.monotonic(), None, type(e).__name__), None
+
+
+class Writers:
+    """Threads PUTting objects of mixed sizes (inline records, one block, several blocks)
+    through ``nodes`` in turn, with no client retries; each answer kept, each 200 in the ledger."""
+
+    SIZES = (200, 40 * 1024, 300 * 1024, 1024 * 1024 + 3)
+
+    def __init__(self, nodes: list[Node], ledger: Ledger, label: str, threads: int = 2) -> None:
+        self.nodes, self.ledger, self.label = nodes, ledger, label
+        self.answers: list[Answer] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        # Made here: boto3's default session is not safe to make clients from in several threads.
+        self._clients = [[(node, node.client(connect_timeout=5, read_timeout=60)) for node in nodes] for _ in range(threads)]
+        self._threads = [threading.Thread(target=self._write, args=(n,), daemon=True) for n in range(threads)]
+
+    def __enter__(self) -> Writers:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=120)
+
+    def _write(self, writer: int) -> None:
+        clients = self._clients[writer]
+        n = 0
+        while not self._stop.is_set():
+            node, s3 = clients[(writer + n) % len(clients)]
+            key, body = f"{self.label}/w{writer}/{n:05d}", os.urandom(self.SIZES[n % len(self.SIZES)])
+            answer, reply = call("PUT", key, node, lambda k=key, b=body, c=s3: c.put_object(Bucket=BUCKET, Key=k, Body=b))
+            if reply is not None:
+                self.ledger.add(key, reply["ETag"], body)
+            with self._lock:
+                self.answers.append(answer)
+            n += 1
+            # A steady trickle, not a flood: every object written is read back after each test.
+            time.sleep(0.3)
+
+    def puts(self, after: float = 0.0) -> list[Answer]:
+        with self._lock:
+            return [a for a in self.answers if a.started > after]
+
+    def wait_acknowledged(self, count: int, after: float = 0.0, timeout: float = 90) -> None:
+        wait_until(f"{count} PUTs answered 200", lambda: sum(a.status == 200 for a in self.puts(after)) >= count, timeout)
+
+    def wait_refused(self, count: int, after: float, timeout: float = 60) -> None:
+        wait_until(f"{count} PUTs refused", lambda: sum(a.status != 200 for a in self.puts(after)) >= count, timeout)
+
+
+def read_back(node: Node, ledger: Ledger) -> list[Answer]:
+    """GET every acknowledged object through ``node``: each must give back its bytes and ETag."""
+    s3 = node.client(connect_timeout=5, read_timeout=60)
+    answers = []
+    for key, (etag, digest) in ledger.items():
+        answer, reply = call("GET", key, node, lambda k=key: s3.get_object(Bucket=BUCKET, Key=k))
+        if reply is not None:
+            body = reply["Body"].read()
+            answer = Answer("GET", key, node.name, answer.started, time.monotonic(), 200)
+            if (reply["ETag"], hashlib.sha256(body).digest()) != (etag, digest):
+                answer = Answer("GET", key, node.name, answer.started, answer.ended, 200, "read back other bytes")
+        answers.append(answer)
+    return answers
+
+
+def assert_all_read(answers: list[Answer]) -> None:
+    wrong = [a for a in answers if a.status != 200 or a.code]
+    assert answers and not wrong, f"{len(wrong)} of {len(answers)} reads failed: {wrong[:5]}"
+
+
+def assert_no_500(answers: list[Answer]) -> None:
+    errors = [a for a in answers if a.status is not None and a.status >= 500 and a.code not in RETRY_CODES]
+    assert not errors, f"server errors: {errors[:5]}"
+
+
+class Cluster:
+    """Four nodes, the metadata tier under them, and the one pool."""
+
+    def __init__(self, network: Network, tier: MetadataTier, folder: Path) -> None:
+        self.network, self.tier, self.folder = network, tier, folder
+        self.dbname = "hoard"
+        self.meta = tier.create_database(self.dbname)
+        self.key_file = folder / "cluster.key"
+        self.nodes = {name: self._node(network.add_host(name), zone) for name, zone in ZONES.items()}
+
+    def _env(self) -> dict[str, str]:
+        return {"HOARD_META": self.meta, "PGPASSWORD": self.tier.passwords["hoard"]}
+
+    def _node(self, host: Host, zone: str) -> Node:
+        env = {
+            **self._env(), "HOARD_NODE": host.name, "HOARD_ADVERTISE": f"http://{host.address}:{PORT}", "HOARD_ZONE": zone,
+            "HOARD_CLUSTER_KEY_FILE": str(self.key_file), "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY,
+            "HOARD_META_RETRY_SECONDS": "8",
+        }  # fmt: skip
+        drives = [self.folder / host.name / f"d{i}" for i in range(1, DRIVES + 1)]
+        argv = host.argv(sys.executable, "-m", "hoard", "server", "--address", f"{host.address}:{PORT}", *map(str, drives))
+        return Node(self.folder / host.name / "data", port=PORT, env_extra=env, drives=drives, argv=argv, host=host)
+
+    def start(self) -> None:
+        init = subprocess.run(
+            [sys.executable, "-m", "hoard", "cluster", "init", "--meta", self.meta, "--key-file", str(self.key_file)],
+            env={**os.environ, **self._env()}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert init.returncode == 0, init.stderr
+        for node in self.nodes.values():
+            (self.folder / node.name).mkdir(exist_ok=True)
+            node.start(timeout=60)
+        first = self.nodes["hoard1"]
+        drives = [f"{name}:{self.folder / name}/d{{1...{DRIVES}}}" for name in ZONES]
+        made = json.loads(first.admin("pool", "add", *drives, "--set-size", str(SET_SIZE), "--parity", str(PARITY), "--json").stdout)
+        assert len(made["sets"]) == 2 and made["parity"] == PARITY
+        first.client().create_bucket(Bucket=BUCKET)
+        for node in self.nodes.values():
+            wait_until(f"{node.name} writes to the pool", lambda n=node: self.writes_through(n), 30, node.log)
+
+    def writes_through(self, node: Node) -> bool:
+        answer, _ = call("PUT", "probe", node, lambda: node.client().put_object(Bucket=BUCKET, Key="probe", Body=b"p"))
+        return answer.status == 200
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.stop()
+
+    def node(self, name: str) -> Node:
+        return self.nodes[name]
+
+    # -- what the drives hold ---------------------------------------------------------------
+    def drives(self) -> list[Path]:
+        return [d for node in self.nodes.values() for d in node.drives]
+
+    def unwhole(self, ledger: Ledger) -> list[str]:
+        """Acknowledged objects not on all eight drives of their set: a record on each, and for a
+        version kept in shard files, each of its shard files on each."""
+        with self.tier.superuser(self.dbname) as conn:
+            rows = {k: (d, json.loads(s), i) for k, d, s, i in conn.execute("SELECT key, data_id, segments, inline FROM objects WHERE bucket = %s", (BUCKET,))}
+        records = self._files("records")
+        shards = self._files("shards")
+        missing = []
+        for key, _ in ledger.items():
+            data_id, segments, inline = rows[key]
+            counts = [records.get(data_id, 0)] + ([] if inline else [shards.get(s[0], 0) for s in segments])
+            if any(c != SET_SIZE for c in counts):
+                missing.append(f"{key}: {counts}")
+        return missing
+
+    def _files(self, kind: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for drive in self.drives():
+            for path in (drive / ".hoard" / kind).glob("*/*"):
+                counts[path.name] = counts.get(path.name, 0) + 1
+        return counts
+
+    def wait_whole(self, ledger: Ledger, timeout: float = 120) -> None:
+        # Every few seconds, not in a tight loop: counting the drives' files costs the CPU heal needs.
+        start = time.monotonic()
+        while missing := self.unwhole(ledger):
+            if time.monotonic() > start + timeout:
+                pytest.fail(f"not every acknowledged object is whole on all 8 drives of its set after {timeout:.0f}s: {missing[:10]}")
+            time.sleep(2)
+        print(f"every object whole after {time.monotonic() - start:.0f}s")
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n.name} ---\n" + "\n".join(n.log().splitlines()[-30:]) for n in self.nodes.values())
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    sweep_leftovers()
+    network = Network()
+    try:
+        network.create()
+        tier = MetadataTier(network)
+        try:
+            tier.start()
+            made = Cluster(network, tier, tmp_path_factory.mktemp("nodes"))
+            try:
+                made.start()
+                yield made
+            finally:
+                made.stop()
+        finally:
+            tier.stop()
+    finally:
+        network.destroy()
+
+
+@pytest.fixture(scope="module")
+def ledger() -> Ledger:
+    return Ledger()
+
+
+@pytest.fixture
+def whole(cluster: Cluster, ledger: Ledger) -> Iterator[Cluster]:
+    """Every node up and reached, and after the test every acknowledged object whole and read
+    back through every node."""
+    for node in cluster.nodes.values():
+        cluster.network.plug(node.host)
+        cluster.network.reconnect(node.host)
+        if node.proc is None or node.proc.poll() is not None:
+            node.start(timeout=60)
+    for node in cluster.nodes.values():
+        wait_until(f"{node.name} writes", lambda n=node: cluster.writes_through(n), 60, cluster.logs)
+    yield cluster
+    cluster.wait_whole(ledger)
+    for name in ("hoard2", "hoard4"):  # one node of each zone
+        assert_all_read(read_back(cluster.node(name), ledger))
+
+
+def test_the_pool_spreads_each_set_over_both_zones_and_all_nodes(whole: Cluster, ledger: Ledger):
+    with Writers([whole.node("hoard1"), whole.node("hoard3")], ledger, "spread") as writers:
+        writers.wait_acknowledged(40)
+    assert all(a.status == 200 for a in writers.puts())
+    listed = json.loads(whole.node("hoard2").admin("pool", "list", "--json").stdout)
+    (pool,) = listed["pools"]
+    for members in pool["sets"]:
+        nodes = [m.split(":", 1)[0] for m in members]
+        assert {n: nodes.count(n) for n in ZONES} == dict.fromkeys(ZONES, 2)  # at most m = 4 per node and per zone
+
+
+def test_a_node_killed_costs_no_read_and_no_write_and_heal_refills_it(whole: Cluster, ledger: Ledger):
+    victim = whole.node("hoard4")
+    gateways = [whole.node("hoard1"), whole.node("hoard2")]
+    with Writers(gateways, ledger, "killed") as writers:
+        writers.wait_acknowledged(12)
+        fault = time.monotonic()
+        victim.kill()
+        writers.wait_acknowledged(24, after=fault)
+        reads = [a for g in gateways for a in read_back(g, ledger)]
+    # Six of eight drives of each set remain: above the write quorum (5), so nothing is refused.
+    puts = writers.puts()
+    assert all(a.status == 200 for a in puts), [a for a in puts if a.status != 200][:5]
+    assert_all_read(reads)
+    victim.start(timeout=60)
+    wait_until("hoard4 writes again", lambda: whole.writes_through(victim), 60, whole.logs)
+    # ``whole`` then waits until heal has refilled hoard4's drives with what they missed.
+
+
+def test_a_node_cut_off_delays_a_read_by_at_most_one_connect_timeout(whole: Cluster, ledger: Ledger):
+    victim = whole.node("hoard3")
+    gateways = [whole.node("hoard1"), whole.node("hoard2")]
+    baseline = read_back(gateways[0], ledger)
+    assert_all_read(baseline)
+    slowest_before = max(a.seconds for a in baseline)
+    for label, fault, repair in (
+        ("unplugged", lambda: whole.network.unplug(victim.host), lambda: whole.network.plug(victim.host)),
+        # One way: what the other nodes send it is dropped, its heartbeat still reaches the
+        # database, so it is counted alive and its drives are tried again every few seconds.
+        ("refused", lambda: whole.network.refuse_from(victim.host, [n.host for n in whole.nodes.values() if n is not victim]),
+         lambda: whole.network.reconnect(victim.host)),
+    ):  # fmt: skip
+        with Writers(gateways, ledger, label) as writers:
+            writers.wait_acknowledged(8)
+            cut = time.monotonic()
+            fault()
+            reads = read_back(gateways[0], ledger) + read_back(gateways[1], ledger)
+            writers.wait_acknowledged(16, after=cut)
+            repair()
+        assert_all_read(reads)
+        assert max(a.seconds for a in reads) <= slowest_before + CONNECT_TIMEOUT + 1.0, sorted(a.seconds for a in reads)[-5:]
+        puts = writers.puts()
+        assert_no_500(puts)
+        assert all(a.status == 200 or a.code in RETRY_CODES for a in puts), [a for a in puts if a.status != 200][:5]
+        whole.wait_whole(ledger)  # back: heal refills what it missed, before the second fault
+
+
+def test_a_zone_down_reads_everything_and_refuses_every_write_until_it_is_back(whole: Cluster, ledger: Ledger):
+    zone = [whole.node("hoard3"), whole.node("hoard4")]
+    gateways = [whole.node("hoard1"), whole.node("hoard2")]
+    with Writers(gateways, ledger, "zone") as writers:
+        writers.wait_acknowledged(8)
+        for node in zone:
+            node.kill()
+        down = time.monotonic()
+        reads = [a for g in gateways for a in read_back(g, ledger)]
+        writers.wait_refused(12, after=down)
+        back = time.monotonic()
+        for node in zone:
+            node.start(timeout=60)
+        writers.wait_acknowledged(12, after=time.monotonic())
+    assert_all_read(reads)
+    # With the zone down a write would keep four fragments of eight, no redundancy: never a 200.
+    during = [a for a in writers.puts(after=down) if a.ended < back]
+    assert during and all((a.status, a.code) == (503, "SlowDown") for a in during), [a for a in during if a.code != "SlowDown"][:5]
+    assert_no_500(writers.puts())
