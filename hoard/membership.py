@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from hoard import __version__
 from hoard.cluster.internal_auth import InternalAuthError, InternalVerifier, sign_request
 from hoard.cluster.keys import ClusterKeyring, cluster_keyring
+from hoard.cluster.layout_file import keep_layout
 from hoard.config import Settings
 from hoard.crypto.keyfile import KeyFileError
 from hoard.http.request import Request
@@ -37,6 +38,7 @@ log = logging.getLogger("hoard")
 HEARTBEAT_SECONDS = 2.0
 LEASE_TTL = 10.0  # a node silent this long loses its partitions to the others
 LAYOUT_SECONDS = 2.0  # how often a node reads the layout (pools, addresses, who is alive)
+KEEP_LAYOUT_SECONDS = 30.0  # how often the layout kept on the drives is compared with the catalog's
 LIVE_WITHIN = 3 * HEARTBEAT_SECONDS  # a node silent longer is skipped until its heartbeat is back
 REGISTRY_CACHE_SECONDS = 10.0
 
@@ -194,9 +196,24 @@ class LayoutWatcher(Periodic):
         self.catalog = catalog
         self.storage = storage
         self.on_back = on_back
+        self._kept: dict | None = None
+        self._kept_version = -1
+        self._keep_again = 0.0
+
+    def _keep_layout(self) -> None:
+        """The layout onto this node's drives when it changed (a new version; or a node's address
+        or zone, which move no version: looked at every ``KEEP_LAYOUT_SECONDS``)."""
+        snapshot = self.catalog.snapshot()
+        if snapshot != self._kept:
+            keep_layout(self.storage.drives, snapshot)
+            self._kept = snapshot
+        self._kept_version = snapshot["layout_version"]
+        self._keep_again = time.monotonic() + KEEP_LAYOUT_SECONDS
 
     async def run_once(self) -> None:
         back = await asyncio.to_thread(lambda: self.storage.apply(self.catalog.view(LIVE_WITHIN)))
+        if self.storage.layout_version != self._kept_version or time.monotonic() > self._keep_again:
+            await asyncio.to_thread(self._keep_layout)
         if back and self.on_back is not None:
             self.on_back("drives back online: " + ", ".join(f"{d.node}:{d.drive_id}" for d in back))
 

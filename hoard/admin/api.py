@@ -198,7 +198,9 @@ class AdminApi:
         if self.cluster.catalog is not None:
             # One node's drives hold a part of the cluster's objects: rebuilt from them alone, the
             # shared database would lose every other object.
-            raise S3Error("NotImplemented", "Rebuilding a cluster's index from every node's drives is not implemented yet.")
+            raise S3Error(
+                "NotImplemented", "A cluster's index is rebuilt from every node's drives into a new database: hoard cluster rebuild-index."
+            )
         running = self.rebuilds.get(len(self.rebuilds))
         if running is None or not running.running:
             running = RebuildJob(id=len(self.rebuilds) + 1)

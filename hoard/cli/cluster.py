@@ -1,4 +1,5 @@
-"""``hoard cluster init``: make a cluster in an empty PostgreSQL database, and its key."""
+"""``hoard cluster init``: make a cluster in an empty PostgreSQL database, and its key;
+``hoard cluster rebuild-index``: make it again there from the drives when it was lost."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ def cluster() -> None:
 
     \b
       hoard cluster init --meta URL    make the cluster: its tables and its key file
+      hoard cluster rebuild-index --meta URL --node NAME DIR...
+                                       make a lost database again from the drives
     """
 
 
@@ -66,3 +69,44 @@ def init(meta: str, key_file: str) -> None:
     click.echo(f"its key (id {key.key_id}) is in {path}, mode 0600: copy it to every node, apart from the data,")
     click.echo("and start each node with HOARD_CLUSTER_KEY_FILE naming it:")
     click.echo(f"  HOARD_CLUSTER_KEY_FILE={path} hoard server --meta URL --node NAME --advertise http://HOST:PORT --zone ZONE DIR...")
+
+
+@cluster.command("rebuild-index")
+@click.option("--meta", metavar="URL", envvar="HOARD_META", required=True, help="the new, empty database (or HOARD_META)")
+@click.option("--node", metavar="NAME", envvar="HOARD_NODE", required=True, help="the node whose drives these are, which signs the calls (or HOARD_NODE)")
+@click.option("--key-file", metavar="FILE", envvar="HOARD_CLUSTER_KEY_FILE", required=True, help="the cluster key file (or HOARD_CLUSTER_KEY_FILE)")
+@click.option("--root-access-key", envvar="HOARD_ROOT_ACCESS_KEY", required=True, help="the root's access key: it owns the buckets that come back (or HOARD_ROOT_ACCESS_KEY)")
+@click.option("--region", envvar="HOARD_REGION", default="us-east-1", show_default=True, help="the buckets' region (or HOARD_REGION)")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+def rebuild_index(meta: str, node: str, key_file: str, root_access_key: str, region: str, folders: tuple[Path, ...]) -> None:
+    """Make a lost database again from the drives: the cluster's layout from the copy FOLDERS
+    (this node's drives) keep, every object version from the records on every node's drives.
+
+    The database must be empty (a new one at the same URL), and every node running, serving its
+    drives. Uploads in progress, users, remotes and bucket settings do not come back: they were
+    only in the database (docs/cluster.md).
+    """
+    from hoard.admin.cluster_rebuild import RebuildRefused, rebuild_cluster_index
+    from hoard.cluster.keys import read_key_file
+    from hoard.crypto.keyfile import KeyFileError
+    from hoard.iam.credentials import canonical_id
+    from hoard.meta.errors import MetaError
+
+    try:
+        keyring = read_key_file(Path(key_file).expanduser())
+    except (KeyFileError, OSError) as e:
+        raise click.ClickException(f"cannot read the cluster key: {e}") from None
+    shown = {"reading": -1}
+
+    def progress(step: str, done: int, total: int) -> None:
+        if step == "reading" and done * 10 // max(total, 1) > shown["reading"]:
+            shown["reading"] = done * 10 // max(total, 1)
+            click.echo(f"records read: {done} of {total}")
+
+    try:
+        info, count = rebuild_cluster_index(meta, keyring, node, list(folders), canonical_id(root_access_key), region, progress)
+    except RebuildRefused as e:
+        raise click.ClickException(str(e)) from None
+    except MetaError as e:
+        raise click.ClickException(f"cannot rebuild: {e}") from None
+    click.echo(f"cluster {info.cluster_id} (layout version {info.layout_version}) made again; {count} object versions back from the drives")

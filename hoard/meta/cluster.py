@@ -156,22 +156,7 @@ class ClusterCatalog:
         """Create the catalog's tables and the cluster's row. Raises ClusterExists."""
 
         def work(tx: Any) -> ClusterInfo:
-            tx.execute("CREATE TABLE IF NOT EXISTS cluster_schema(version INTEGER NOT NULL)")
-            # A table lock (no advisory lock) keeps two inits at once from both creating.
-            tx.execute("LOCK TABLE cluster_schema IN ACCESS EXCLUSIVE MODE")
-            if tx.execute("SELECT version FROM cluster_schema").fetchone() is not None:
-                row = tx.execute("SELECT cluster_id FROM cluster").fetchone()
-                raise ClusterExists(row[0] if row else "?")
-            for statement in CLUSTER_SCHEMA:
-                tx.execute(statement)
-            for version in sorted(CLUSTER_MIGRATIONS):
-                for statement in CLUSTER_MIGRATIONS[version]:
-                    tx.execute(statement)
-            tx.execute("INSERT INTO cluster_schema VALUES(?)", (CLUSTER_SCHEMA_VERSION,))
-            tx.execute(
-                "INSERT INTO cluster(one, cluster_id, key_ids, schema_version) VALUES(1, ?, ?, ?)",
-                (cluster_id, key_id, CLUSTER_SCHEMA_VERSION),
-            )
+            _create_catalog(tx, cluster_id, key_id)
             return ClusterInfo(cluster_id, (key_id,), 1)
 
         return self._store.run_write(work, idempotent=False, settle=lambda tx: _holds_cluster(tx, cluster_id))
@@ -211,6 +196,54 @@ class ClusterCatalog:
         """The cluster keys nodes may sign with (a rotation holds two: new first)."""
         ids = ",".join(key_ids)
         self._write(lambda tx: tx.execute("UPDATE cluster SET key_ids=?", (ids,)))
+
+    # -- the layout kept on the drives, and brought back from them ----------------------------
+    def snapshot(self) -> dict:
+        """The layout as one JSON document (cluster, nodes, drives, pools and their sets): what
+        every node keeps on its drives, so a lost database can be made again (``restore``)."""
+
+        def work(tx: Any) -> dict:
+            cluster_id, key_ids, version = tx.execute("SELECT cluster_id, key_ids, layout_version FROM cluster").fetchone()
+            nodes = tx.execute("SELECT name, advertise, zone FROM nodes ORDER BY name").fetchall()
+            drives = tx.execute("SELECT node, path, drive_id FROM drives ORDER BY node, path").fetchall()
+            pools = tx.execute("SELECT pool, set_size, parity, state FROM pools ORDER BY pool").fetchall()
+            members = tx.execute("SELECT pool, set_index, position, node, path FROM pool_drives ORDER BY pool, set_index, position").fetchall()
+            return {
+                "cluster_id": cluster_id,
+                "key_ids": key_ids.split(","),
+                "layout_version": version,
+                "nodes": [{"name": n, "advertise": a, "zone": z} for n, a, z in nodes],
+                "drives": [{"node": n, "path": p, "drive_id": d} for n, p, d in drives],
+                "pools": [{"pool": n, "set_size": size, "parity": parity, "state": state} for n, size, parity, state in pools],
+                "members": [list(row) for row in members],
+            }
+
+        return self._read(work)
+
+    def restore(self, snapshot: dict) -> ClusterInfo:
+        """Make the catalog of an empty database from a ``snapshot`` (the cluster's id, its
+        layout and version as they were): nodes then join it as before. Raises ClusterExists."""
+        cluster_id = snapshot["cluster_id"]
+
+        def work(tx: Any) -> ClusterInfo:
+            _create_catalog(tx, cluster_id, ",".join(snapshot["key_ids"]))
+            tx.executemany(
+                "INSERT INTO nodes(name, advertise, zone) VALUES(?, ?, ?)", [(n["name"], n["advertise"], n["zone"]) for n in snapshot["nodes"]]
+            )
+            # Offline until each node reports them: nothing is known of them but where they are.
+            tx.executemany(
+                "INSERT INTO drives(node, path, drive_id, state, total_bytes, free_bytes) VALUES(?, ?, ?, 'offline', 0, 0)",
+                [(d["node"], d["path"], d["drive_id"]) for d in snapshot["drives"]],
+            )
+            tx.executemany(
+                "INSERT INTO pools(pool, set_size, parity, state) VALUES(?, ?, ?, ?)",
+                [(p["pool"], p["set_size"], p["parity"], p["state"]) for p in snapshot["pools"]],
+            )
+            tx.executemany("INSERT INTO pool_drives(pool, set_index, position, node, path) VALUES(?, ?, ?, ?, ?)", [tuple(m) for m in snapshot["members"]])
+            tx.execute("UPDATE cluster SET layout_version=?", (snapshot["layout_version"],))
+            return ClusterInfo(cluster_id, tuple(snapshot["key_ids"]), snapshot["layout_version"])
+
+        return self._store.run_write(work, idempotent=False, settle=lambda tx: _holds_cluster(tx, cluster_id))
 
     # -- nodes and drives --------------------------------------------------------------------
     def register_node(self, name: str, advertise: str, zone: str, software: str) -> None:
@@ -533,6 +566,26 @@ def _drive_ref(tx: Any, node: str, path: str) -> DriveRef:
     if row[1] is not None:
         raise ClusterError(f"{node}:{path} is in pool {row[1]} already")
     return DriveRef(node, row[0], path)
+
+
+def _create_catalog(tx: Any, cluster_id: str, key_ids: str) -> None:
+    """The catalog's tables at this Hoard's schema version, and the cluster's row. Raises
+    ClusterExists when the database has a catalog already."""
+    tx.execute("CREATE TABLE IF NOT EXISTS cluster_schema(version INTEGER NOT NULL)")
+    # A table lock (no advisory lock) keeps two inits at once from both creating.
+    tx.execute("LOCK TABLE cluster_schema IN ACCESS EXCLUSIVE MODE")
+    if tx.execute("SELECT version FROM cluster_schema").fetchone() is not None:
+        row = tx.execute("SELECT cluster_id FROM cluster").fetchone()
+        raise ClusterExists(row[0] if row else "?")
+    for statement in CLUSTER_SCHEMA:
+        tx.execute(statement)
+    for version in sorted(CLUSTER_MIGRATIONS):
+        for statement in CLUSTER_MIGRATIONS[version]:
+            tx.execute(statement)
+    tx.execute("INSERT INTO cluster_schema VALUES(?)", (CLUSTER_SCHEMA_VERSION,))
+    tx.execute(
+        "INSERT INTO cluster(one, cluster_id, key_ids, schema_version) VALUES(1, ?, ?, ?)", (cluster_id, key_ids, CLUSTER_SCHEMA_VERSION)
+    )
 
 
 def _has_catalog(tx: Any) -> bool:

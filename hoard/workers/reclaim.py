@@ -96,5 +96,10 @@ class Reclaimer(Periodic):
         candidates = self.storage.orphans(shards, records, self.started_at)
         if not candidates:
             return 0
+        if self.claim and not shards and not records:
+            # A cluster's index naming nothing while the drives hold versions is a database lost
+            # or made anew, not a crash's leftovers: they are what `hoard cluster rebuild-index` needs.
+            log.warning("the index names no object but the drives hold %d files: the orphan sweep removes nothing", len(candidates))
+            return 0
         shards, records = self.store.referenced()
         return self.storage.remove_orphans([o for o in candidates if o.item not in (shards if o.kind == "shard" else records)])

@@ -27,9 +27,10 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hoard.cluster.layout_file import LAYOUT_FILE
 from tests.cluster.metadata_tier import MetadataTier, wait_until
 from tests.cluster.netns import Host, Network, sweep_leftovers
-from tests.conftest import HoardServer
+from tests.conftest import ACCESS_KEY, HoardServer
 
 BUCKET = "chaos"
 PORT = 9000  # every node on its own host: one port for all
@@ -402,3 +403,41 @@ def test_a_zone_down_reads_everything_and_refuses_every_write_until_it_is_back(w
     during = [a for a in writers.puts(after=down) if a.ended < back]
     assert during and all((a.status, a.code) == (503, "SlowDown") for a in during), [a for a in during if a.code != "SlowDown"][:5]
     assert_no_500(writers.puts())
+
+
+def test_the_whole_database_dropped_comes_back_from_the_drives(whole: Cluster, ledger: Ledger):
+    with Writers([whole.node("hoard1"), whole.node("hoard3")], ledger, "before-drop") as writers:
+        writers.wait_acknowledged(12)
+    whole.wait_whole(ledger)
+    # Every drive keeps the layout, at the catalog's version.
+    with whole.tier.superuser(whole.dbname) as conn:
+        version = conn.execute("SELECT layout_version FROM cluster").fetchone()[0]
+    wait_until(
+        "the layout kept on every drive",
+        lambda: all(json.loads((d / ".hoard" / LAYOUT_FILE).read_text())["layout_version"] == version for d in whole.drives() if (d / ".hoard" / LAYOUT_FILE).exists())
+        and all((d / ".hoard" / LAYOUT_FILE).exists() for d in whole.drives()),
+        30,
+    )  # fmt: skip
+    with whole.tier.superuser() as conn:
+        conn.execute(f"DROP DATABASE {whole.dbname} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {whole.dbname} OWNER hoard")
+    # The nodes run on against an empty database: nothing reads, and nothing is removed from the
+    # drives (the orphan sweep of a node restarted now would find no object named).
+    with pytest.raises(ClientError):
+        whole.node("hoard2").client().head_object(Bucket=BUCKET, Key=ledger.items()[0][0])
+    first = whole.node("hoard1")
+    env = {**os.environ, "PGPASSWORD": whole.tier.passwords["hoard"], "HOARD_ROOT_ACCESS_KEY": ACCESS_KEY}
+    command = [sys.executable, "-m", "hoard", "cluster", "rebuild-index", "--meta", whole.meta, "--node", "hoard1", "--key-file", str(whole.key_file)]
+    done = subprocess.run([*command, *map(str, first.drives)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"layout version {version}" in done.stdout
+    again = subprocess.run([*command, *map(str, first.drives)], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "not empty" in again.stderr  # never over a database in use
+    for node in whole.nodes.values():  # the nodes back on the database made again
+        node.stop()
+        node.start(timeout=60)
+    for name in ("hoard2", "hoard3"):
+        assert_all_read(read_back(whole.node(name), ledger))
+    with Writers([whole.node("hoard1"), whole.node("hoard4")], ledger, "after-drop") as writers:
+        writers.wait_acknowledged(8)
+    assert all(a.status == 200 for a in writers.puts())

@@ -288,3 +288,25 @@ def test_nodes_without_zones_keep_the_node_limit_alone(cluster):
     pool = cluster.add_pool(specs, set_size=8, parity=4)
     assert len(pool.geometry.sets) == 1 and all(ref.zone is None for ref in pool.geometry.sets[0])
     assert cluster.layout().pools[0].geometry == pool.geometry
+
+
+def test_a_snapshot_of_the_layout_makes_the_same_catalog_in_an_empty_database(cluster, postgres):
+    specs = _register(cluster, {"n1": "z1", "n2": "z1", "n3": "z2", "n4": "z2"}, drives_each=4)
+    cluster.add_pool(specs, set_size=8, parity=4)
+    snapshot = cluster.snapshot()
+    assert snapshot["cluster_id"] == "c-1" and snapshot["layout_version"] == 2 and len(snapshot["members"]) == 16
+    empty = postgres.create_database()
+    store = PostgresMetaStore(empty, pool_size=2, retry_for=10)
+    try:
+        again = ClusterCatalog(store)
+        info = again.restore(snapshot)
+        assert info == again.info() and info.cluster_id == "c-1" and info.layout_version == 2
+        assert again.layout() == cluster.layout()
+        assert again.view(60).pools == cluster.view(60).pools  # the same drive ids in the same places
+        assert again.snapshot() == snapshot
+        assert all(d.state == "offline" for d in again.drives())  # until each node reports its own
+        with pytest.raises(ClusterExists):
+            again.restore(snapshot)  # never over a catalog
+    finally:
+        store.close()
+        postgres.drop_database(empty)
