@@ -11,12 +11,11 @@ import asyncio
 import json
 import logging
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hoard import __version__
-from hoard.cluster.internal_auth import InternalAuthError, InternalVerifier, sign_request
+from hoard.cluster.internal_auth import InternalAuthError, InternalVerifier, signer_for
 from hoard.cluster.keys import ClusterKeyring, cluster_keyring
 from hoard.cluster.layout_file import keep_layout
 from hoard.config import Settings
@@ -29,7 +28,6 @@ from hoard.meta.store import MetaStore
 from hoard.storage.cluster_storage import ClusterStorage
 from hoard.storage.drive import LocalDrive
 from hoard.storage.pool import Storage
-from hoard.storage.remote import Signer
 from hoard.workers.partitions import PartitionKeeper
 from hoard.workers.periodic import Periodic
 
@@ -93,19 +91,6 @@ def join(settings: Settings, storage: Storage, store: MetaStore) -> Membership:
         storage.apply(catalog.view(LIVE_WITHIN))
     log.info("node %s joined cluster %s (zone %s, %d drives)", settings.node, info.cluster_id, settings.zone, len(drives))
     return Membership(settings.node, keyring, info.cluster_id, drives)
-
-
-def signer_for(keyring: ClusterKeyring, me: str) -> Callable[[str], Signer]:
-    """How this node signs its calls to each other node (``RemoteDrive``'s signer)."""
-
-    def for_node(node: str) -> Signer:
-        def sign(method: str, path: str, query: str, length: int | None) -> dict[str, str]:
-            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-            return sign_request(keyring, me, method, path, pairs, length, to=node)
-
-        return sign
-
-    return for_node
 
 
 STAMP = "cluster.json"  # in a drive's .hoard/: the cluster and node the drive belongs to
@@ -196,8 +181,7 @@ class LayoutWatcher(Periodic):
         self.catalog = catalog
         self.storage = storage
         self.on_back = on_back
-        self._kept: dict | None = None
-        self._kept_version = -1
+        self._kept: dict | None = None  # the snapshot last kept on the drives
         self._keep_again = 0.0
 
     def _keep_layout(self) -> None:
@@ -207,12 +191,12 @@ class LayoutWatcher(Periodic):
         if snapshot != self._kept:
             keep_layout(self.storage.drives, snapshot)
             self._kept = snapshot
-        self._kept_version = snapshot["layout_version"]
         self._keep_again = time.monotonic() + KEEP_LAYOUT_SECONDS
 
     async def run_once(self) -> None:
         back = await asyncio.to_thread(lambda: self.storage.apply(self.catalog.view(LIVE_WITHIN)))
-        if self.storage.layout_version != self._kept_version or time.monotonic() > self._keep_again:
+        kept_version = self._kept["layout_version"] if self._kept is not None else None
+        if self.storage.layout_version != kept_version or time.monotonic() > self._keep_again:
             await asyncio.to_thread(self._keep_layout)
         if back and self.on_back is not None:
             self.on_back("drives back online: " + ", ".join(f"{d.node}:{d.drive_id}" for d in back))

@@ -58,10 +58,11 @@ class HoardServer:
     cwd: Path | None = None  # where it runs (for data folders given relative, as in the quick start)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
+    address: str = "127.0.0.1"  # where it listens and is reached (another host's, on a test network)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -99,7 +100,7 @@ class HoardServer:
         self.proc = subprocess.Popen(
             self.argv
             or [
-                sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{self.port}", *self.extra_args,
+                sys.executable, "-m", "hoard", "server", "--address", f"{self.address}:{self.port}", *self.extra_args,
                 *[str(d) for d in (self.drives or [self.data_dir])],
             ],
             env=self.env(),
@@ -119,7 +120,7 @@ class HoardServer:
     def answers(self, timeout: float) -> bool:
         """Whether the server answers HTTP. The port takes connections from the moment it is bound,
         before start-up has swept the drives and opened the index: a request waits until then."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = self.connection(timeout)
         try:
             conn.request("GET", "/")
             conn.getresponse().read()
@@ -128,6 +129,10 @@ class HoardServer:
             return False
         finally:
             conn.close()
+
+    def connection(self, timeout: float) -> http.client.HTTPConnection:
+        """A plain HTTP connection to the server (a TLS server's is HTTPS)."""
+        return http.client.HTTPConnection(self.address, self.port, timeout=timeout)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Signal the server and wait until every one of its processes is gone: worker processes

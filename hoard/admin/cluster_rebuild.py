@@ -15,11 +15,10 @@ back with their objects, unversioned settings at their defaults).
 
 from __future__ import annotations
 
-import urllib.parse
 from pathlib import Path
 from typing import cast
 
-from hoard.cluster.internal_auth import sign_request
+from hoard.cluster.internal_auth import signer_for
 from hoard.cluster.keys import ClusterKeyring
 from hoard.cluster.layout_file import newest_layout
 from hoard.meta.cluster import ClusterCatalog, ClusterExists, ClusterInfo
@@ -28,7 +27,7 @@ from hoard.model import Bucket, Placement
 from hoard.objects.index import RebuildProgress, rebuild
 from hoard.storage.erasure_set import ErasureSet
 from hoard.storage.pool import Storage
-from hoard.storage.remote import NodeConnections, RemoteDrive, Signer
+from hoard.storage.remote import NodeConnections, RemoteDrive
 
 
 class RebuildRefused(Exception):
@@ -43,11 +42,12 @@ class _EveryDrive:
         advertise = {n["name"]: n["advertise"] for n in snapshot["nodes"]}
         drive_ids = {(d["node"], d["path"]): d["drive_id"] for d in snapshot["drives"]}
         connections = {name: NodeConnections(url, connect_timeout=connect_timeout) for name, url in advertise.items()}
+        sign_to = signer_for(keyring, caller)
         self.drives: list[RemoteDrive] = []
         self._sets: dict[tuple[int, int], ErasureSet] = {}
         members: dict[tuple[int, int], list[RemoteDrive]] = {}
         for pool, set_index, _, node, path in snapshot["members"]:
-            drive = RemoteDrive(len(self.drives), node, drive_ids[(node, path)], connections[node], _signer(keyring, caller, node))
+            drive = RemoteDrive(len(self.drives), node, drive_ids[(node, path)], connections[node], sign_to(node))
             self.drives.append(drive)
             members.setdefault((pool, set_index), []).append(drive)
         for (pool, set_index), drives in members.items():
@@ -58,14 +58,6 @@ class _EveryDrive:
 
     def load_buckets(self) -> list[Bucket]:
         return []  # bucket documents were the database's: each bucket comes back from its objects
-
-
-def _signer(keyring: ClusterKeyring, caller: str, node: str) -> Signer:
-    def sign(method: str, path: str, query: str, length: int | None) -> dict[str, str]:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        return sign_request(keyring, caller, method, path, pairs, length, to=node)
-
-    return sign
 
 
 def rebuild_cluster_index(

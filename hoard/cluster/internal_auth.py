@@ -50,6 +50,7 @@ import re
 import secrets
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 
 from hoard.cluster.keys import ClusterKey, ClusterKeyring
@@ -127,6 +128,23 @@ def sign_request(
     signature = _signature(key, method, path, query, headers)
     headers["authorization"] = f"{SCHEME} Key={key.key_id}, Signature={signature}"
     return headers
+
+
+# (method, path, query string, content length or None for a chunked body) -> the signed headers.
+Signer = Callable[[str, str, str, "int | None"], dict[str, str]]
+
+
+def signer_for(keyring: ClusterKeyring, me: str) -> Callable[[str], Signer]:
+    """How node ``me`` signs its calls to each other node (what a ``RemoteDrive`` is given)."""
+
+    def for_node(node: str) -> Signer:
+        def sign(method: str, path: str, query: str, length: int | None) -> dict[str, str]:
+            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+            return sign_request(keyring, me, method, path, pairs, length, to=node)
+
+        return sign
+
+    return for_node
 
 
 def _signature(key: ClusterKey, method: str, path: str, query: Iterable[tuple[str, str]], headers: Mapping[str, str]) -> str:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from hoard.cluster.internal_auth import Signer
 from hoard.cluster.placement import NoPoolForWrite, choose_pool, place
 from hoard.cluster.view import ClusterView, PoolView
 from hoard.model import Bucket, Placement
@@ -35,7 +36,7 @@ from hoard.storage.erasure_set import ErasureSet, on_drives
 from hoard.storage.errors import DocumentConflict, NotInLayout
 from hoard.storage.layout import INLINE_LIMIT, LayoutError, reduced_parity, write_quorum
 from hoard.storage.pool import CREDENTIALS_FILE, Storage
-from hoard.storage.remote import NodeConnections, RemoteDrive, Signer
+from hoard.storage.remote import NodeConnections, RemoteDrive
 
 log = logging.getLogger("hoard.storage")
 
@@ -132,8 +133,7 @@ class ClusterStorage(Storage):
                 moved = self._connections[node] = NodeConnections(view.advertise[node], connect_timeout=self.connect_timeout)
                 for (owner, _), drive in self._remote.items():
                     if owner == node:
-                        drive.connections = moved
-                        moved.drives.append(drive)
+                        drive.use(moved)
                 connections.close()
 
     def _rebuild(self, view: ClusterView) -> None:

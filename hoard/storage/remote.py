@@ -25,6 +25,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from hoard.cluster.internal_auth import Signer
 from hoard.nowait import WouldBlock
 from hoard.storage.drive import DriveOffline, DriveState
 
@@ -42,9 +43,6 @@ STREAM_PATIENCE = 5.0
 _UNREACHABLE_ERRNOS = {errno.ETIMEDOUT, errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}
 BLOCK_HEADER_SIZE = 4  # hoard.internal_api.BLOCK_HEADER: a block's fragment length, u32 big-endian
 
-# (method, path, query, content length or None for a chunked body) -> the signed headers.
-Signer = Callable[[str, str, str, "int | None"], dict[str, str]]
-
 
 class RemoteError(OSError):
     """The other node answered with an error."""
@@ -53,6 +51,7 @@ class RemoteError(OSError):
 class _Connection(http.client.HTTPConnection):
     reused = False  # taken from the idle pool: the node may have closed it meanwhile
     idle_since = 0.0
+    patient = False  # a shard upload lengthened its TCP_USER_TIMEOUT (STREAM_PATIENCE)
 
 
 class NodeConnections:
@@ -100,8 +99,9 @@ class NodeConnections:
 
     def give_back(self, conn: _Connection) -> None:
         conn.idle_since = time.monotonic()
-        if conn.sock is not None:
-            _user_timeout(conn.sock, self.connect_timeout)  # as it was before a stream lengthened it
+        if conn.patient and conn.sock is not None:
+            _user_timeout(conn.sock, self.connect_timeout)  # as it was before the upload
+            conn.patient = False
         with self._lock:
             if len(self._idle) < 16:
                 self._idle.append(conn)
@@ -144,6 +144,7 @@ class RemoteShardWriter:
         try:
             assert self._conn.sock is not None
             _user_timeout(self._conn.sock, STREAM_PATIENCE)
+            self._conn.patient = True
             self._conn.putrequest("PUT", path, skip_accept_encoding=True)
             # Signed for a chunked body: the headers carry transfer-encoding: chunked.
             for name, value in drive.sign("PUT", path, "", None).items():
@@ -219,11 +220,16 @@ class RemoteDrive:
         self.position = position
         self.node = node
         self.drive_id = drive_id
-        self.connections = connections
-        connections.drives.append(self)
+        self.use(connections)
         self.sign = sign
         self._state = DriveState.ONLINE
         self.last_error = ""
+
+    def use(self, connections: NodeConnections) -> None:
+        """Reach the node through ``connections`` (its pool, which takes this drive offline with
+        the node's others when the node cannot be reached)."""
+        self.connections = connections
+        connections.drives.append(self)
 
     def __repr__(self) -> str:
         return f"RemoteDrive({self.node}:{self.drive_id})"

@@ -185,19 +185,19 @@ class Network:
         """Drop, inside ``host``, every packet to or from ``peers``, both ways; the rest of the
         network (the test process among it) still reaches it."""
         addresses = ", ".join(p.address for p in peers)
-        rules = f"""table inet {TAG}_partition {{
+        self._partition(host, f"""
             chain input {{ type filter hook input priority 0; ip saddr {{ {addresses} }} drop; }}
-            chain output {{ type filter hook output priority 0; ip daddr {{ {addresses} }} drop; }}
-        }}"""
-        subprocess.run(["ip", "netns", "exec", host.netns, "nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True)
+            chain output {{ type filter hook output priority 0; ip daddr {{ {addresses} }} drop; }}""")
 
     def refuse_from(self, host: Host, peers: list[Host]) -> None:
         """Drop, inside ``host``, what arrives from ``peers``, one way: what it sends still leaves
         (its heartbeat reaches the database, the peers' calls to it go unanswered)."""
         addresses = ", ".join(p.address for p in peers)
-        rules = f"""table inet {TAG}_partition {{
-            chain input {{ type filter hook input priority 0; ip saddr {{ {addresses} }} drop; }}
-        }}"""
+        self._partition(host, f"chain input {{ type filter hook input priority 0; ip saddr {{ {addresses} }} drop; }}")
+
+    def _partition(self, host: Host, chains: str) -> None:
+        """nftables ``chains`` in the host's partition table (``reconnect`` deletes it)."""
+        rules = f"table inet {TAG}_partition {{\n{chains}\n}}\n"  # nft wants a new line after a chain's block
         subprocess.run(["ip", "netns", "exec", host.netns, "nft", "-f", "-"], input=rules, text=True, check=True, capture_output=True)
 
     def reconnect(self, host: Host) -> None:

@@ -12,14 +12,15 @@ again on all eight drives of its set (heal).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
-import http.client
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hoard.cluster.layout_file import LAYOUT_FILE
+from tests.cluster.load import LoadThreads
 from tests.cluster.metadata_tier import MetadataTier, wait_until
 from tests.cluster.netns import Host, Network, sweep_leftovers
 from tests.conftest import ACCESS_KEY, HoardServer
@@ -48,26 +50,6 @@ class Node(HoardServer):
     """``hoard server --node`` on a host of its own, reached at the host's address."""
 
     host: Host | None = None
-
-    @property
-    def address(self) -> str:
-        assert self.host is not None
-        return self.host.address
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.address}:{self.port}"
-
-    def answers(self, timeout: float) -> bool:
-        conn = http.client.HTTPConnection(self.address, self.port, timeout=timeout)
-        try:
-            conn.request("GET", "/")
-            conn.getresponse().read()
-            return True
-        except OSError:
-            return False
-        finally:
-            conn.close()
 
     @property
     def name(self) -> str:
@@ -118,35 +100,27 @@ def call(op: str, key: str, node: Node, request: Callable[[], dict]) -> tuple[An
         return Answer(op, key, node.name, started, time.monotonic(), None, type(e).__name__), None
 
 
-class Writers:
+class Writers(LoadThreads):
     """Threads PUTting objects of mixed sizes (inline records, one block, several blocks)
     through ``nodes`` in turn, with no client retries; each answer kept, each 200 in the ledger."""
 
     SIZES = (200, 40 * 1024, 300 * 1024, 1024 * 1024 + 3)
 
     def __init__(self, nodes: list[Node], ledger: Ledger, label: str, threads: int = 2) -> None:
-        self.nodes, self.ledger, self.label = nodes, ledger, label
+        super().__init__(threads)
+        self.ledger, self.label = ledger, label
         self.answers: list[Answer] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
         # Made here: boto3's default session is not safe to make clients from in several threads.
         self._clients = [[(node, node.client(connect_timeout=5, read_timeout=60)) for node in nodes] for _ in range(threads)]
-        self._threads = [threading.Thread(target=self._write, args=(n,), daemon=True) for n in range(threads)]
 
     def __enter__(self) -> Writers:
-        for thread in self._threads:
-            thread.start()
+        super().__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=120)
-
-    def _write(self, writer: int) -> None:
+    def work(self, writer: int) -> None:
         clients = self._clients[writer]
         n = 0
-        while not self._stop.is_set():
+        while not self.stopping:
             node, s3 = clients[(writer + n) % len(clients)]
             key, body = f"{self.label}/w{writer}/{n:05d}", os.urandom(self.SIZES[n % len(self.SIZES)])
             answer, reply = call("PUT", key, node, lambda k=key, b=body, c=s3: c.put_object(Bucket=BUCKET, Key=k, Body=b))
@@ -176,10 +150,9 @@ def read_back(node: Node, ledger: Ledger) -> list[Answer]:
     for key, (etag, digest) in ledger.items():
         answer, reply = call("GET", key, node, lambda k=key: s3.get_object(Bucket=BUCKET, Key=k))
         if reply is not None:
-            body = reply["Body"].read()
-            answer = Answer("GET", key, node.name, answer.started, time.monotonic(), 200)
-            if (reply["ETag"], hashlib.sha256(body).digest()) != (etag, digest):
-                answer = Answer("GET", key, node.name, answer.started, answer.ended, 200, "read back other bytes")
+            body = reply["Body"].read()  # read in full before the answer counts as ended
+            same = (reply["ETag"], hashlib.sha256(body).digest()) == (etag, digest)
+            answer = dataclasses.replace(answer, ended=time.monotonic(), code="" if same else "read back other bytes")
         answers.append(answer)
     return answers
 
@@ -215,7 +188,7 @@ class Cluster:
         }  # fmt: skip
         drives = [self.folder / host.name / f"d{i}" for i in range(1, DRIVES + 1)]
         argv = host.argv(sys.executable, "-m", "hoard", "server", "--address", f"{host.address}:{PORT}", *map(str, drives))
-        return Node(self.folder / host.name / "data", port=PORT, env_extra=env, drives=drives, argv=argv, host=host)
+        return Node(self.folder / host.name / "data", port=PORT, env_extra=env, drives=drives, argv=argv, address=host.address, host=host)
 
     def start(self) -> None:
         init = subprocess.run(
@@ -264,12 +237,8 @@ class Cluster:
                 missing.append(f"{key}: {counts}")
         return missing
 
-    def _files(self, kind: str) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for drive in self.drives():
-            for path in (drive / ".hoard" / kind).glob("*/*"):
-                counts[path.name] = counts.get(path.name, 0) + 1
-        return counts
+    def _files(self, kind: str) -> Counter[str]:
+        return Counter(path.name for drive in self.drives() for path in (drive / ".hoard" / kind).glob("*/*"))
 
     def wait_whole(self, ledger: Ledger, timeout: float = 120) -> None:
         # Every few seconds, not in a tight loop: counting the drives' files costs the CPU heal needs.

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tests.cluster.load import LoadThreads
 from tests.cluster.metadata_tier import (
     LOOP_WAIT,
     PATRONI_TEMPLATE,
@@ -60,32 +61,24 @@ class Answer:
     body: bytes = b""
 
 
-class Writers:
+class Writers(LoadThreads):
     """Threads PUTting small objects through Hoard and reading each back, every answer recorded."""
 
     def __init__(self, server: HoardServer, writers: int = WRITERS) -> None:
+        super().__init__(writers)
         self.server = server
         self.answers: list[Answer] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._write, args=(n,), daemon=True) for n in range(writers)]
 
     def __enter__(self) -> Writers:
-        for thread in self._threads:
-            thread.start()
+        super().__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=120)
-
-    def _write(self, writer: int) -> None:
+    def work(self, writer: int) -> None:
         # Each answer as Hoard gave it (no retries), and a read timeout past Hoard's retry window:
         # a request waiting out a failover gets its answer.
         s3 = self.server.client(connect_timeout=5, read_timeout=RETRY_SECONDS + 60, retries={"total_max_attempts": 1})
         n = 0
-        while not self._stop.is_set():
+        while not self.stopping:
             key, body = f"w{writer}/{n:06d}", os.urandom(1024 + n % 7 * 1000)
             put = self._record("PUT", key, body, lambda k=key, b=body: s3.put_object(Bucket=BUCKET, Key=k, Body=b))
             if put.status == 200:

@@ -28,7 +28,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from hoard.cluster.internal_auth import sign_request
+from hoard.cluster.internal_auth import sign_request, signer_for
 from hoard.cluster.keys import ClusterKey, ClusterKeyring, read_key_file
 from hoard.cluster.partitions import LEASE_PREFIX, partition_of, partition_of_lease
 from hoard.meta.cluster import ClusterCatalog
@@ -96,11 +96,7 @@ def remote_drives(catalog: ClusterCatalog, keyring: ClusterKeyring, node: str, c
     """RemoteDrives of ``node``'s drives, signing as ``caller`` (a registered node name)."""
     advertise = {n.name: n.advertise for n in catalog.nodes()}[node]
     connections = NodeConnections(advertise, connect_timeout=2.0)
-
-    def sign(method: str, path: str, query: str, length: int | None) -> dict[str, str]:
-        pairs = [tuple(p.split("=", 1)) for p in query.split("&") if p]
-        return sign_request(keyring, caller, method, path, pairs, length, to=node)
-
+    sign = signer_for(keyring, caller)(node)
     rows = [d for d in catalog.drives() if d.node == node]
     return [RemoteDrive(i, node, row.drive_id, connections, sign) for i, row in enumerate(rows)]
 
@@ -512,6 +508,28 @@ def test_half_a_set_gone_reads_everything_and_refuses_writes_until_it_is_back(po
         assert client.get_object(Bucket="data", Key="late")["Body"].read() == late
         for key, body in {**bodies, **small}.items():
             assert client.get_object(Bucket="data", Key=key)["Body"].read() == body
+
+
+def test_a_node_started_on_an_index_that_names_nothing_removes_no_file(pooled):
+    """A database lost and made anew (before ``hoard cluster rebuild-index`` refilled it) names no
+    object: a node's start-up orphan sweep must not take that for a crash's leftovers."""
+    catalog, nodes, a, b, drives = pooled
+    for i in range(3):
+        a.put_object(Bucket="data", Key=f"k{i}", Body=os.urandom(200 * 1024))
+    kept = [shard_files(d) for d in drives]
+    assert all(kept)
+    store = PostgresMetaStore(nodes[0].env_extra["HOARD_META"], pool_size=1)
+    try:
+        store.replace_contents([], [])
+    finally:
+        store.close()
+    nodes[1].stop()
+    nodes[1].start()
+    deadline = time.monotonic() + 20
+    while "the orphan sweep removes nothing" not in nodes[1].log():
+        assert time.monotonic() < deadline, nodes[1].log()[-2000:]
+        time.sleep(0.2)
+    assert [shard_files(d) for d in drives] == kept
 
 
 def test_background_walkers_split_the_objects_by_partition(pooled):

@@ -81,18 +81,10 @@ class TlsServer(HoardServer):
 
     @property
     def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
 
-    def answers(self, timeout: float) -> bool:
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=unverified())
-        try:
-            conn.request("GET", "/")
-            conn.getresponse().read()
-            return True
-        except OSError:
-            return False
-        finally:
-            conn.close()
+    def connection(self, timeout: float) -> http.client.HTTPConnection:
+        return http.client.HTTPSConnection(self.address, self.port, timeout=timeout, context=unverified())
 
     def client(self, verify: str | bool | None = None, **config) -> boto3.client:
         return boto3.client(
