@@ -261,6 +261,7 @@ class Part:
     last_modified: float
     checksum: str = ""
     stored: int = 0  # as Segment.stored: the bytes kept, when they differ from ``size``
+    degraded: bool = False  # its shard files missed a drive: the object it completes is queued for healing
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,16 @@ class Listing:
 REPLICATION_STATUS_HEADER = "x-amz-replication-status"
 REPLICA = "REPLICA"
 PENDING, COMPLETED, FAILED = "PENDING", "COMPLETED", "FAILED"  # a source version's replication status
+
+
+@dataclass(frozen=True)
+class HealTask:
+    """A version whose write (or metadata change) missed a drive, queued by its commit."""
+
+    bucket: str
+    key: str
+    version_id: str
+    attempts: int = 0  # heals tried while a drive of its set was still away
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,7 @@ class Observer:
         return [
             gauge("hoard_index_up", "1 when the index answered this scrape", value=1),
             gauge("hoard_reclaim_queue", "Replaced shard files and tier blobs waiting to be deleted", value=sizes["reclaim"]),
+            gauge("hoard_heal_queue", "Versions whose write missed a drive, waiting to be healed", value=sizes["heal"]),
             backlog,
             gauge("hoard_tier_tasks", "Versions with tier work due or scheduled (moves, restores, expiries)", value=sizes["tier_tasks"]),
             actions,

@@ -325,9 +325,11 @@ def build_app(
         if role.leader:
             assert keeper is not None
             # What a node's drives missed while it was away (or another node's, while it was
-            # unreachable) is refilled by a heal job, as for one server's drives back online.
+            # unreachable) was queued for healing by each write's commit: due at once now. No
+            # walk over every object: a restart of one node would cost the whole cluster one.
             def on_back(reason: str) -> None:
-                healer.start_job(reason=reason, deep=False)
+                log.info("%s: queued heals are due now", reason)
+                healer.hurry()
 
             background.extend(cluster_background(deployment.membership, catalog, storage, keeper, on_back))
     if role.leader:

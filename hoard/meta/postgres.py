@@ -59,6 +59,13 @@ _OBJECT_TABLE_COLUMNS = f"""
 # What a listing page reads, kept in the index beside the key: index-only scans.
 _LISTED = "size, etag, last_modified, storage_class, checksum_algorithm, checksum_type, owner_id, tiering, delete_marker"
 
+_HEAL_QUEUE = (
+    f"""CREATE TABLE heal_queue(
+        bucket {_C} NOT NULL, key {_C} NOT NULL, version_id {_C} NOT NULL, not_before DOUBLE PRECISION NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(bucket, key, version_id))""",
+    "CREATE INDEX heal_queue_due ON heal_queue(not_before)",
+)
+
 # The logical schema of hoard.meta.sqlite's SCHEMA (version SCHEMA_VERSION), in PostgreSQL's words.
 SCHEMA = (
     f"""CREATE TABLE buckets(
@@ -78,8 +85,8 @@ SCHEMA = (
     "CREATE INDEX uploads_by_key ON uploads(bucket, key, upload_id)",
     f"""CREATE TABLE parts(
         upload_id {_C} NOT NULL, number INTEGER NOT NULL, size BIGINT NOT NULL, etag TEXT NOT NULL,
-        blob TEXT NOT NULL, last_modified DOUBLE PRECISION NOT NULL, checksum TEXT NOT NULL, stored INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY(upload_id, number))""",
+        blob TEXT NOT NULL, last_modified DOUBLE PRECISION NOT NULL, checksum TEXT NOT NULL, stored BIGINT NOT NULL DEFAULT 0,
+        degraded INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(upload_id, number))""",
     f"""CREATE TABLE completed_uploads(
         upload_id {_C} PRIMARY KEY, bucket {_C} NOT NULL, key {_C} NOT NULL, etag TEXT NOT NULL,
         checksum_algorithm TEXT NOT NULL, checksum_value TEXT NOT NULL, checksum_type TEXT NOT NULL,
@@ -97,11 +104,19 @@ SCHEMA = (
         bucket {_C} NOT NULL, key {_C} NOT NULL, version_id {_C} NOT NULL, due DOUBLE PRECISION NOT NULL,
         PRIMARY KEY(bucket, key, version_id))""",
     "CREATE INDEX tier_tasks_due ON tier_tasks(due)",
+    *_HEAL_QUEUE,
 )
 
 # What turns a database of schema version N into N + 1, one transaction per step; numbered as
 # SQLite's (hoard.meta.sqlite.MIGRATIONS), starting at the version this store began with.
-MIGRATIONS: dict[int, tuple[str, ...]] = {}
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    8: (
+        "ALTER TABLE parts ADD COLUMN degraded INTEGER NOT NULL DEFAULT 0",
+        # An encrypted part of up to 5 GiB keeps more than 2^31 bytes.
+        "ALTER TABLE parts ALTER COLUMN stored TYPE BIGINT",
+        *_HEAL_QUEUE,
+    ),
+}
 
 # SQLite's spellings in the shared SQL (hoard.meta.sqlstore), and PostgreSQL's.
 _REWRITES = (

@@ -27,7 +27,7 @@ __all__ = ["COMPLETED_UPLOAD_MEMORY", "NULL_VERSION", "SCHEMA_VERSION", "SqliteM
 
 log = logging.getLogger("hoard.meta")
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets(
     name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL,
@@ -72,6 +72,7 @@ CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts(
     upload_id TEXT NOT NULL, number INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
     blob TEXT NOT NULL, last_modified REAL NOT NULL, checksum TEXT NOT NULL, stored INTEGER NOT NULL DEFAULT 0,
+    degraded INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(upload_id, number)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS completed_uploads(
@@ -100,6 +101,12 @@ CREATE TABLE IF NOT EXISTS tier_tasks(
     PRIMARY KEY(bucket, key, version_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tier_tasks_due ON tier_tasks(due);
+CREATE TABLE IF NOT EXISTS heal_queue(
+    bucket TEXT NOT NULL, key TEXT NOT NULL, version_id TEXT NOT NULL, not_before REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY(bucket, key, version_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS heal_queue_due ON heal_queue(not_before);
 """
 
 # What turns an index of schema version N into N + 1 (one transaction per step). Only additions:
@@ -143,6 +150,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE uploads ADD COLUMN encryption TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE parts ADD COLUMN stored INTEGER NOT NULL DEFAULT 0",
     ),
+    # Writes that missed a drive, queued for healing by their commit (the heal_queue table is in
+    # SCHEMA), and the parts that missed one.
+    8: ("ALTER TABLE parts ADD COLUMN degraded INTEGER NOT NULL DEFAULT 0",),
 }
 
 MAX_BATCH = 512
@@ -214,6 +224,12 @@ class _Writer(threading.Thread):
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, fut in batch:
+                # A write whose caller was cancelled before it ran (asyncio.wrap_future passes a
+                # task's cancellation on) is not run; one that runs can no longer be cancelled,
+                # so its result is always delivered (a cancelled future refuses it, which would
+                # end this thread and every later write with it).
+                if not fut.set_running_or_notify_cancel():
+                    continue
                 conn.execute("SAVEPOINT op")
                 try:
                     result = fn(conn)

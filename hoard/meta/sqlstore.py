@@ -55,6 +55,7 @@ from hoard.model import (
     ClassUsage,
     CompletedUpload,
     Encryption,
+    HealTask,
     Listing,
     ObjectRecord,
     Part,
@@ -79,6 +80,21 @@ _UPSERT_OBJECT = {
     + ", ".join(f"{c}=excluded.{c}" for c in OBJECT_COLUMNS.replace(" ", "").split(",") if c not in pk.replace(" ", "").split(","))
     for table, pk in (("objects", "bucket, key"), ("versions", "bucket, key, seq"))
 }
+
+
+def _queue_heal(conn: Conn, record: ObjectRecord) -> None:
+    """A version some of whose files missed a drive: the healer refills them (``claim_heals``)."""
+    conn.execute(
+        "INSERT INTO heal_queue(bucket, key, version_id, not_before, attempts) VALUES(?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
+        (record.bucket, record.key, record.version_id, time.time()),
+    )
+
+
+def _part(row: tuple) -> Part:
+    return Part(*row[:-1], degraded=bool(row[-1]))
+
+
+_PART_COLUMNS = "upload_id, number, size, etag, blob, last_modified, checksum, stored, degraded"
 
 
 def _queue_reclaim(conn: Conn, blobs: Iterable[str]) -> None:
@@ -210,12 +226,14 @@ class SqlMetaStore:
         self,
         record: ObjectRecord,
         precondition: Callable[[ObjectRecord | None], None] | None = None,
+        heal: bool = False,
     ) -> ObjectRecord | None:
         """Add ``record`` as its key's newest version (see ``_add_version``); returns the version
         it removed, whose bytes are queued for reclaim.
 
         ``precondition`` sees the current object inside the transaction (conditional writes;
-        None when there is none or it is a delete marker).
+        None when there is none or it is a delete marker). ``heal``: its files missed a drive,
+        and it is queued for healing in the same transaction.
         """
 
         check_text(record.bucket, record.key)
@@ -224,15 +242,19 @@ class SqlMetaStore:
             _require_bucket(conn, record.bucket)
             if precondition is not None:
                 precondition(_live(_get_object(conn, record.bucket, record.key)))
-            return _add_version(conn, record)
+            old = _add_version(conn, record)
+            if heal:
+                _queue_heal(conn, record)
+            return old
 
         return await self._write(op, settle=lambda c: _version_written(c, record))
 
-    async def replace_version(self, old: ObjectRecord, new: ObjectRecord, reclaim: Iterable[str] = ()) -> None:
+    async def replace_version(self, old: ObjectRecord, new: ObjectRecord, reclaim: Iterable[str] = (), heal: bool = False) -> None:
         """Put ``new`` (the same bytes, other metadata: tags, ...) in place of ``old``, if ``old``
         is still there, current or not; its shard files stay in use, but for ``reclaim`` (the
         shards of bytes that moved to a tier, or of a restored copy that expired).
-        VersionChanged otherwise. The restores table follows ``new.restore``."""
+        VersionChanged otherwise. The restores table follows ``new.restore``. ``heal``: as
+        put_object's."""
         reclaim = list(reclaim)
         check_text(new.bucket, new.key)
 
@@ -243,6 +265,8 @@ class SqlMetaStore:
             _insert(conn, "objects" if current else "versions", new)
             _track_tiering(conn, new)
             _queue_reclaim(conn, reclaim)
+            if heal:
+                _queue_heal(conn, new)
             if _replicated(conn, new) and new.restore == old.restore and new.archive == old.archive and _replica_sees(old, new):
                 _queue_replication(conn, new.bucket, new.key, new.version_id, "meta")
 
@@ -354,10 +378,10 @@ class SqlMetaStore:
             if old:
                 _queue_reclaim(conn, [old[0]])
             conn.execute(
-                "INSERT INTO parts(upload_id, number, size, etag, blob, last_modified, checksum, stored) VALUES(?,?,?,?,?,?,?,?) "
+                f"INSERT INTO parts({_PART_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(upload_id, number) DO UPDATE SET size=excluded.size, etag=excluded.etag, blob=excluded.blob, "
-                "last_modified=excluded.last_modified, checksum=excluded.checksum, stored=excluded.stored",
-                (part.upload_id, part.number, part.size, part.etag, part.blob, part.last_modified, part.checksum, part.stored),
+                "last_modified=excluded.last_modified, checksum=excluded.checksum, stored=excluded.stored, degraded=excluded.degraded",
+                (part.upload_id, part.number, part.size, part.etag, part.blob, part.last_modified, part.checksum, part.stored, int(part.degraded)),
             )
 
         await self._write(op, settle=lambda c: c.execute("SELECT 1 FROM parts WHERE upload_id=? AND number=? AND blob=?", (part.upload_id, part.number, part.blob)).fetchone() is not None)
@@ -365,11 +389,10 @@ class SqlMetaStore:
     async def list_parts(self, upload_id: str, after: int, limit: int) -> list[Part]:
         def op(conn: Conn) -> list[Part]:
             rows = conn.execute(
-                "SELECT upload_id, number, size, etag, blob, last_modified, checksum, stored FROM parts "
-                "WHERE upload_id=? AND number>? ORDER BY number LIMIT ?",
+                f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id=? AND number>? ORDER BY number LIMIT ?",
                 (upload_id, after, limit),
             )
-            return [Part(*r) for r in rows]
+            return [_part(r) for r in rows]
 
         return await self._read(op)
 
@@ -379,12 +402,14 @@ class SqlMetaStore:
         build: Callable[[Upload, dict[int, Part]], tuple[ObjectRecord, set[int]]],
         precondition: Callable[[ObjectRecord | None], None] | None = None,
         before_commit: Callable[[ObjectRecord], None] | None = None,
+        heal: bool = False,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Turn an upload into an object in one transaction; returns it and the version it removed
         (it is added as a new version: ``_add_version``).
 
         ``build`` validates the client's part list against the stored parts and returns the
-        object and the part numbers it uses; parts it does not use are reclaimed.
+        object and the part numbers it uses; parts it does not use are reclaimed. The object is
+        queued for healing if ``heal`` (its records missed a drive) or a part it uses missed one.
         """
 
         def op(conn: Conn) -> ObjectRecord:
@@ -392,17 +417,16 @@ class SqlMetaStore:
             if upload is None:
                 raise UploadNotFound(upload_id)
             _require_bucket(conn, upload.bucket)
-            rows = conn.execute(
-                "SELECT upload_id, number, size, etag, blob, last_modified, checksum, stored FROM parts WHERE upload_id=?",
-                (upload_id,),
-            )
-            parts = {r[1]: Part(*r) for r in rows}
+            rows = conn.execute(f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id=?", (upload_id,))
+            parts = {r[1]: _part(r) for r in rows}
             record, used = build(upload, parts)
             if precondition is not None:
                 precondition(_live(_get_object(conn, record.bucket, record.key)))
             if before_commit is not None:
                 before_commit(record)
             old = _add_version(conn, record)
+            if heal or any(p.degraded for n, p in parts.items() if n in used):
+                _queue_heal(conn, record)
             _queue_reclaim(conn, (p.blob for n, p in parts.items() if n not in used))
             conn.execute("DELETE FROM parts WHERE upload_id=?", (upload_id,))
             conn.execute("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
@@ -560,6 +584,42 @@ class SqlMetaStore:
             return []
         return await self._write(op, idempotent=True)
 
+    # -- writes that missed a drive, queued by their commit -------------------------------
+    async def claim_heals(self, now: float, limit: int, claim_seconds: float) -> list[HealTask]:
+        def op(conn: Conn) -> list[HealTask]:
+            # As claim_reclaimable: the claim moves the row's time on until it lapses.
+            rows = conn.execute(
+                "UPDATE heal_queue SET not_before=? WHERE (bucket, key, version_id) IN ("
+                f"SELECT bucket, key, version_id FROM heal_queue WHERE not_before <= ? ORDER BY not_before LIMIT ?{SKIP_LOCKED}) "
+                "RETURNING bucket, key, version_id, attempts",
+                (now + claim_seconds, now, limit),
+            ).fetchall()
+            return [HealTask(*row) for row in rows]
+
+        return await self._write(op, idempotent=True)
+
+    async def heal_done(self, task: HealTask) -> None:
+        await self._write(
+            lambda c: c.execute("DELETE FROM heal_queue WHERE bucket=? AND key=? AND version_id=?", (task.bucket, task.key, task.version_id))
+            and None,
+            idempotent=True,
+        )
+
+    async def heal_later(self, task: HealTask, not_before: float) -> None:
+        def op(conn: Conn) -> None:
+            conn.execute(
+                "UPDATE heal_queue SET not_before=?, attempts=attempts + 1 WHERE bucket=? AND key=? AND version_id=?",
+                (not_before, task.bucket, task.key, task.version_id),
+            )
+
+        await self._write(op, idempotent=True)
+
+    async def hurry_heals(self, now: float) -> int:
+        def op(conn: Conn) -> int:
+            return conn.execute("UPDATE heal_queue SET not_before=? WHERE not_before > ?", (now, now)).rowcount
+
+        return await self._write(op, idempotent=True)
+
     # -- replication ------------------------------------------------------------------------
     async def replication_due(self, now: float, limit: int) -> list[ReplicationTask]:
         def op(conn: Conn) -> list[ReplicationTask]:
@@ -692,6 +752,7 @@ class SqlMetaStore:
             # The replication counts are ranges of the replication_due index (status first).
             return {
                 "reclaim": count("SELECT COUNT(*) FROM reclaim"),
+                "heal": count("SELECT COUNT(*) FROM heal_queue"),
                 "tier_tasks": count("SELECT COUNT(*) FROM tier_tasks"),
                 "replication_pending": count("SELECT COUNT(*) FROM replication WHERE status=?", PENDING),
                 "replication_failed": count("SELECT COUNT(*) FROM replication WHERE status=?", FAILED),

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
-from hoard.model import Bucket, ClassUsage, CompletedUpload, Encryption, Listing, ObjectRecord, Part, ReplicationTask, Upload
+from hoard.model import Bucket, ClassUsage, CompletedUpload, Encryption, HealTask, Listing, ObjectRecord, Part, ReplicationTask, Upload
 
 Precondition = Callable[[ObjectRecord | None], None]
 Guard = Callable[[ObjectRecord], None]
@@ -62,12 +62,13 @@ class MetaStore(Protocol):
         ...
 
     # -- objects ----------------------------------------------------------------------------
-    async def put_object(self, record: ObjectRecord, precondition: Precondition | None = None) -> ObjectRecord | None:
+    async def put_object(self, record: ObjectRecord, precondition: Precondition | None = None, heal: bool = False) -> ObjectRecord | None:
         """Add ``record`` as a version of its key after ``precondition(current)`` passes (current:
         None if absent or a delete marker). The version with the highest ``seq`` is the current
         one. A ``null`` version replaces the key's null version: returns the one removed (the
         older of the two, which may be ``record`` itself when a newer one raced ahead), else
-        None. BucketNotFound."""
+        None. ``heal``: its files missed a drive; the same transaction queues it for healing
+        (``claim_heals``). BucketNotFound."""
         ...
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
@@ -82,12 +83,13 @@ class MetaStore(Protocol):
         """Every version of the key, newest first."""
         ...
 
-    async def replace_version(self, old: ObjectRecord, new: ObjectRecord, reclaim: Iterable[str] = ()) -> None:
+    async def replace_version(self, old: ObjectRecord, new: ObjectRecord, reclaim: Iterable[str] = (), heal: bool = False) -> None:
         """Put ``new`` (the same bytes and version id with other metadata, e.g. tags, or the same
         bytes in another place: a tier, a restored copy) in place of ``old`` if ``old`` is still
         there; only the shard ids in ``reclaim`` are queued for reclaim. VersionChanged otherwise.
         The version's tier task follows ``new``: due at its restore's ``ready_at`` while ongoing, at
-        ``expires`` once ready, at once for bytes of a tiered class still on the drives."""
+        ``expires`` once ready, at once for bytes of a tiered class still on the drives. ``heal``
+        as put_object's."""
         ...
 
     def get_object_sync(self, bucket: str, key: str) -> ObjectRecord | None:
@@ -139,7 +141,8 @@ class MetaStore(Protocol):
         ...
 
     async def put_part(self, part: Part) -> None:
-        """Add or replace a part (a replaced part's shard goes to reclaim). UploadNotFound."""
+        """Add or replace a part (a replaced part's shard goes to reclaim), keeping whether its
+        files missed a drive (``Part.degraded``). UploadNotFound."""
         ...
 
     async def list_parts(self, upload_id: str, after: int, limit: int) -> list[Part]:
@@ -152,11 +155,13 @@ class MetaStore(Protocol):
         build: BuildObject,
         precondition: Precondition | None = None,
         before_commit: Callable[[ObjectRecord], None] | None = None,
+        heal: bool = False,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """In one transaction: ``build(upload, parts)`` gives the object and the part numbers it
         uses; ``precondition(current)`` and ``before_commit(object)`` run; the object replaces the
-        current version, unused parts go to reclaim and the upload ends. Returns (object,
-        replaced). UploadNotFound, BucketNotFound."""
+        current version, unused parts go to reclaim and the upload ends; it is queued for
+        healing if ``heal`` or a part it uses is degraded. Returns (object, replaced).
+        UploadNotFound, BucketNotFound."""
         ...
 
     async def get_completed_upload(self, upload_id: str) -> CompletedUpload | None:
@@ -177,6 +182,24 @@ class MetaStore(Protocol):
         self, bucket: str, prefix: str, delimiter: str, key_marker: str, upload_id_marker: str, limit: int
     ) -> Listing:
         """A page of ``Upload`` entries (by key, then id) and common prefixes after the markers."""
+        ...
+
+    # -- writes that missed a drive --------------------------------------------------------
+    async def claim_heals(self, now: float, limit: int, claim_seconds: float) -> list[HealTask]:
+        """Up to ``limit`` queued versions due by ``now``, soonest first, each hidden from every
+        other claimer for ``claim_seconds`` (it comes back after that unless ``heal_done``)."""
+        ...
+
+    async def heal_done(self, task: HealTask) -> None:
+        """Take a version off the heal queue: every file of it is on every drive of its set."""
+        ...
+
+    async def heal_later(self, task: HealTask, not_before: float) -> None:
+        """Try again at ``not_before`` (a drive of its set is still away); counts the attempt."""
+        ...
+
+    async def hurry_heals(self, now: float) -> int:
+        """Make every queued version due at ``now`` (drives came back); returns how many waited."""
         ...
 
     # -- reclaiming bytes -------------------------------------------------------------------

@@ -161,9 +161,9 @@ class ObjectData:
             # Its records went with an overwrite or a delete between the lookup and now: the
             # change lost the race, as when the index refuses the swap below.
             raise VersionChanged(f"{old.bucket}/{old.key} was replaced while its metadata was being changed") from None
-        await asyncio.to_thread(eset.write_records, new, fragments)
+        missed = await asyncio.to_thread(eset.write_records, new, fragments)
         try:
-            await store.replace_version(old, new)
+            await store.replace_version(old, new, heal=missed > 0)
         except BaseException:
             await self.retract(new, shards=False)
             raise
@@ -177,6 +177,7 @@ class ObjectData:
         inline: list[bytes] | None = None,
         precondition: Precondition | None = None,
         pending: ShardSetWriter | None = None,
+        missed: int = 0,
     ) -> ObjectRecord | None:
         """Make a freshly written version current; returns the version it replaced.
 
@@ -184,15 +185,16 @@ class ObjectData:
         then the index commit makes it visible (``precondition`` sees the current version inside
         that transaction). If anything fails, its new files are removed. The replaced version's
         records go at once, so an index rebuilt from the drives cannot bring it back; its shard
-        files are queued for reclaim by the index.
+        files are queued for reclaim by the index. ``missed``: drives its shard files, committed
+        already (a copy), did not reach; a version that missed any is queued for healing.
         """
         if record.encryption is not None:
             # A write that took its data key before a master key rotation commits it sealed under
             # the new key, so that the rotation leaves nothing under the old one behind it.
             record = dataclasses.replace(record, encryption=self.keys.fresh(record.encryption))
         try:
-            await self.publish(record, inline, pending)
-            old = await store.put_object(record, precondition)
+            missed += await self.publish(record, inline, pending)
+            old = await store.put_object(record, precondition, heal=missed > 0)
         except BaseException:
             await self.retract(record)
             raise
@@ -207,9 +209,9 @@ class ObjectData:
         ``build`` from the parts as they are then, which must give the same version (a part
         replaced in between fails the complete instead of lying). The parts' shard files become
         the version's, so a failure removes only its records."""
-        await self.publish(record, None)
+        missed = await self.publish(record, None)
         try:
-            record, old = await store.complete_upload(upload_id, build, precondition)
+            record, old = await store.complete_upload(upload_id, build, precondition, heal=missed > 0)
         except BaseException:
             await self.retract(record, shards=False)
             raise
@@ -227,16 +229,17 @@ class ObjectData:
             return self.writer_sync(placement, hashers, inline, key, part)
         return await asyncio.to_thread(self.writer_sync, placement, hashers, inline, key, part)
 
-    async def publish(self, record: ObjectRecord, inline: list[bytes] | None, pending: ShardSetWriter | None = None) -> None:
-        """Write the version's record to its drives (before the index makes it visible).
+    async def publish(self, record: ObjectRecord, inline: list[bytes] | None, pending: ShardSetWriter | None = None) -> int:
+        """Write the version's record to its drives (before the index makes it visible); returns
+        how many of its files missed a drive (a write quorum took it, and the index commit
+        queues it for healing).
 
         ``pending`` shard files are made durable at the same time: the two chains of fsyncs run
         side by side, and nothing points at either until the index commits.
         """
         eset = self.storage.set_of(record.placement)
         if pending is None:
-            await asyncio.to_thread(eset.write_records, record, inline)
-            return
+            return await asyncio.to_thread(eset.write_records, record, inline)
         results = await asyncio.gather(
             asyncio.to_thread(pending.commit), asyncio.to_thread(eset.write_records, record, inline), return_exceptions=True
         )
@@ -244,6 +247,8 @@ class ObjectData:
             if isinstance(result, BaseException):
                 await asyncio.to_thread(pending.abort)
                 raise result
+        stored, missed_records = results
+        return stored.missed + missed_records
 
     async def retract(self, record: ObjectRecord, shards: bool = True) -> None:
         """Remove a version that never became visible: its records and (unless they are an

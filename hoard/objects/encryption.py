@@ -311,7 +311,7 @@ class EncryptingWriter:
         if self._finished is None:
             self.inner.write(self._encryptor.finish())
         stored = step()
-        self._finished = StoredData(stored.shard_id, self._encryptor.plain_size, stored.inline, stored=stored.size)
+        self._finished = StoredData(stored.shard_id, self._encryptor.plain_size, stored.inline, stored=stored.size, missed=stored.missed)
         return self._finished
 
     def abort(self) -> None:

@@ -111,9 +111,9 @@ async def archive(data: ObjectData, store: MetaStore, record: ObjectRecord, tier
         replaces=record.data_id,
     )
     try:
-        await data.publish(new, None)
+        missed = await data.publish(new, None)
         try:
-            await store.replace_version(record, new, reclaim=before)
+            await store.replace_version(record, new, reclaim=before, heal=missed > 0)
         except BaseException:
             await data.retract(new, shards=False)
             raise
@@ -124,13 +124,14 @@ async def archive(data: ObjectData, store: MetaStore, record: ObjectRecord, tier
     return new
 
 
-def _copy_back(data: ObjectData, record: ObjectRecord) -> tuple[Segment, ...]:
+def _copy_back(data: ObjectData, record: ObjectRecord) -> tuple[tuple[Segment, ...], int]:
     """Shard files on the drives holding the archived bytes again, one per segment (so part
-    reads keep their boundaries). Blocks."""
+    reads keep their boundaries), and how many drives they missed. Blocks."""
     assert record.archive is not None
     tier = data.tiers[record.archive.tier]
     out: list[Segment] = []
     offset = 0
+    missed = 0
     try:
         for seg in record.segments:
             writer = data.writer_sync(record.placement)
@@ -144,11 +145,12 @@ def _copy_back(data: ObjectData, record: ObjectRecord) -> tuple[Segment, ...]:
                 raise
             out.append(dataclasses.replace(seg, blob=stored.shard_id))
             offset += seg.stored_size
+            missed += stored.missed
     except BaseException:
         for seg in out:
             data.remove_shard(seg.blob)
         raise
-    return tuple(out)
+    return tuple(out), missed
 
 
 async def restore_copy(data: ObjectData, store: MetaStore, record: ObjectRecord, expires: float) -> ObjectRecord:
@@ -158,12 +160,12 @@ async def restore_copy(data: ObjectData, store: MetaStore, record: ObjectRecord,
     ready = dataclasses.replace(record.restore, expires=expires)
     if record.on_drives:  # never moved (or kept inline): only the restore's state changes
         return await data.replace_metadata(store, record, restore=ready)
-    copied = await asyncio.to_thread(_copy_back, data, record)
+    copied, missed = await asyncio.to_thread(_copy_back, data, record)
     new = dataclasses.replace(record, segments=copied, restore=ready, data_id=new_id(), replaces=record.data_id)
     try:
-        await data.publish(new, None)
+        missed += await data.publish(new, None)
         try:
-            await store.replace_version(record, new)
+            await store.replace_version(record, new, heal=missed > 0)
         except BaseException:
             await data.retract(new, shards=False)
             raise
@@ -182,9 +184,9 @@ async def drop_copy(data: ObjectData, store: MetaStore, record: ObjectRecord) ->
         return await data.replace_metadata(store, record, restore=None)
     segments = tuple(dataclasses.replace(s, blob="") for s in record.segments)
     new = dataclasses.replace(record, segments=segments, restore=None, data_id=new_id(), replaces=record.data_id)
-    await data.publish(new, None)
+    missed = await data.publish(new, None)
     try:
-        await store.replace_version(record, new, reclaim=copy)
+        await store.replace_version(record, new, reclaim=copy, heal=missed > 0)
     except BaseException:
         await data.retract(new, shards=False)
         raise

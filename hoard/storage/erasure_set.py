@@ -88,6 +88,7 @@ class StoredData:
     size: int  # what the writer was handed (plaintext, through an encrypting writer)
     inline: list[bytes] | None = None
     stored: int = 0  # what the shard files hold, when it differs from ``size`` (hoard.objects.encryption)
+    missed: int = 0  # drives of the placement the shard files did not reach: the version is queued for healing
 
 
 class ShardSetWriter:
@@ -198,6 +199,7 @@ class ShardSetWriter:
             for i in committed:
                 _remove_quietly(self._drives[i], self.shard_id)
             raise WriteQuorumError(self._quorum_message(len(committed)))
+        finished.missed = len(self._drives) - len(committed)
         return finished
 
     def abort(self) -> None:
@@ -312,8 +314,9 @@ class ErasureSet:
     def writer(self, placement: Placement, hashers: Iterable = (), inline: bool = False) -> ShardSetWriter:
         return ShardSetWriter(self, placement, hashers, inline)
 
-    def write_records(self, record: ObjectRecord, inline: list[bytes] | None) -> None:
-        """Store the version's record on each drive of its placement; a quorum must take it."""
+    def write_records(self, record: ObjectRecord, inline: list[bytes] | None) -> int:
+        """Store the version's record on each drive of its placement; a quorum must take it.
+        Returns how many drives it missed (the version is then queued for healing)."""
         placement = record.placement
         quorum = write_quorum(placement.data, placement.parity, self.spread)
 
@@ -331,6 +334,7 @@ class ErasureSet:
         if len(written) < quorum:
             self.remove_records(record)
             raise WriteQuorumError(f"only {len(written)} drives took the version record; {quorum} are needed")
+        return len(results) - len(written)
 
     def remove_records(self, record: ObjectRecord) -> None:
         def drop(position: int) -> None:

@@ -2,6 +2,10 @@
 
 Only the leader process runs one (see ``hoard.process_role``).
 
+- Writes that missed a drive (a quorum took them) are queued by their own index commit; the
+  healer claims them from the index (every node's healer, each its own rows), refills the
+  drives they missed, and tries again with backoff while a drive of the set is still away,
+  at once when drives come back (``hurry``).
 - Reads that meet a missing or corrupt fragment queue the object; it is repaired within seconds.
   Reads in other worker processes report it through the index, which the healer polls.
 - A heal job (``hoard admin heal``, or a drive that came back or was replaced) walks the index,
@@ -20,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 from hoard.meta.store import MetaStore
 from hoard.metrics import instruments
-from hoard.model import ObjectRecord
+from hoard.model import HealTask, ObjectRecord
 from hoard.objects.data import ObjectData
 from hoard.storage.drive import DriveState, LocalDrive
 from hoard.storage.erasure_set import HealResult
@@ -32,6 +36,10 @@ log = logging.getLogger("hoard.heal")
 PAGE = 500
 CURSOR = "scanner_cursor"
 REPORT_POLL = 0.5  # seconds between looks at damage reported by other worker processes
+HEAL_QUEUE_POLL = 1.0  # seconds between looks at the heal queue when it had nothing due
+HEAL_QUEUE_BATCH = 50
+HEAL_CLAIM_SECONDS = 300.0  # a claimer that dies leaves its rows to others after this
+HEAL_BACKOFF_MAX = 30.0  # longest wait before trying again a version whose drive is still away
 
 
 @dataclass
@@ -93,10 +101,13 @@ class Healer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
         self._job_task: asyncio.Task | None = None
+        self.queued_heals_done = 0
+        self._wake_heals = asyncio.Event()
+        self._hurry = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        tasks = [self._repairs(), self._scanner()] + ([self._collect_reports()] if self.collect_reports else [])
+        tasks = [self._repairs(), self._scanner(), self._queued_heals()] + ([self._collect_reports()] if self.collect_reports else [])
         self._tasks = [self._loop.create_task(c) for c in tasks]
         if self.storage.replaced:
             self.start_job(reason="replaced drives: " + ", ".join(str(d.root) for d in self.storage.replaced), deep=False)
@@ -149,6 +160,49 @@ class Healer:
                 raise
             except Exception:
                 log.exception("repair of %s/%s failed", bucket, key)
+
+    # -- writes that missed a drive (queued by their commit) -------------------------------
+    def hurry(self) -> None:
+        """Drives came back: every queued version is due now, not at its backoff."""
+        self._hurry = True
+        self._wake_heals.set()
+
+    async def _queued_heals(self) -> None:
+        while True:
+            tasks = []
+            try:
+                if self._hurry:
+                    self._hurry = False
+                    await self.store.hurry_heals(time.time())
+                tasks = await self.store.claim_heals(time.time(), HEAL_QUEUE_BATCH, HEAL_CLAIM_SECONDS)
+                for task in tasks:
+                    await self._heal_queued(task)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("healing queued writes failed")
+            if len(tasks) < HEAL_QUEUE_BATCH:
+                self._wake_heals.clear()
+                try:
+                    await asyncio.wait_for(self._wake_heals.wait(), HEAL_QUEUE_POLL)
+                except TimeoutError:
+                    pass
+
+    async def _heal_queued(self, task: HealTask) -> None:
+        record = await self.store.get_version(task.bucket, task.key, task.version_id)
+        if record is None:
+            await self.store.heal_done(task)  # deleted meanwhile: its files go by reclaim
+            return
+        result = await self.heal(record, deep=False)
+        if result.offline or result.failed:
+            # A drive of its set is still away (or refused the refill): again later, sooner each
+            # time at first, and at once if the drive monitor or the cluster sees drives come back.
+            await self.store.heal_later(task, time.time() + min(HEAL_BACKOFF_MAX, 2.0**task.attempts))
+            return
+        await self.store.heal_done(task)
+        self.queued_heals_done += 1
+        if result.repaired:
+            instruments().heal_event("repaired")
 
     # -- healing one version --------------------------------------------------------------
     async def heal(self, record: ObjectRecord, deep: bool) -> HealResult:
@@ -233,6 +287,7 @@ class Healer:
 
     def drives_back(self, drives: list[LocalDrive]) -> None:
         """Drives came back or were replaced (the drive monitor found them): refill them."""
+        self.hurry()
         self.start_job(reason="drives back or replaced: " + ", ".join(str(d.root) for d in drives), deep=False)
 
     # -- background scanner ---------------------------------------------------------------
@@ -281,6 +336,7 @@ class Healer:
             "job": job.to_json() if job else None,
             "queued_job": self._next.to_json() if self._next else None,
             "queued_repairs": self.queued_repairs,
+            "queued_writes_healed": self.queued_heals_done,
             "repaired_on_read": self.repaired_on_read,
             "scanner_passes": self.scanner_passes,
             "scanner_rate_bytes_per_second": self.scanner_rate,

@@ -339,6 +339,52 @@ def test_a_failing_drive_goes_offline_and_comes_back(tmp_path):
         stop_clean(srv)
 
 
+def heal_queue_length(srv: HoardServer) -> float:
+    from tests.integration.test_metrics_health import scrape, value
+
+    return value(scrape(srv)[1], "hoard_heal_queue")
+
+
+def test_writes_that_miss_a_drive_are_queued_by_their_commit_and_refilled_when_it_is_back(tmp_path):
+    srv = start(tmp_path, HOARD_SCANNER_RATE="0")
+    try:
+        c = srv.client()
+        c.create_bucket(Bucket="chaos")
+        c.put_object(Bucket="chaos", Key="before", Body=b"whole")
+        assert heal_queue_length(srv) == 0  # a write that reached every drive is not queued
+        shards, records = (srv.drives[2] / ".hoard" / name for name in ("shards", "records"))
+        moved = {path: tmp_path / f"{path.name}-aside" for path in (shards, records)}
+        for path, aside in moved.items():
+            path.rename(aside)
+            path.write_bytes(b"not a directory")  # every shard and record write on this drive now errors
+        bodies = {"small": b"inline", "large": os.urandom(3 * MiB)}
+        for key, body in bodies.items():
+            c.put_object(Bucket="chaos", Key=key, Body=body)
+        upload = c.create_multipart_upload(Bucket="chaos", Key="multipart")
+        part_body = os.urandom(5 * MiB)
+        etag = c.upload_part(Bucket="chaos", Key="multipart", UploadId=upload["UploadId"], PartNumber=1, Body=part_body)["ETag"]
+        # Queued by their commits; retried while the drive is away, never dropped.
+        assert heal_queue_length(srv) == 2
+        time.sleep(3)
+        assert heal_queue_length(srv) == 2
+
+        for path, aside in moved.items():
+            path.unlink()
+            aside.rename(path)
+        assert wait_for(lambda: json.loads(srv.admin("info", "--json").stdout)["drives"][2]["state"] == "online")
+        # The upload completes with every drive back: its part, which missed one, queues the object.
+        c.complete_multipart_upload(
+            Bucket="chaos", Key="multipart", UploadId=upload["UploadId"], MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]}
+        )
+        bodies["multipart"] = part_body
+        assert wait_for(lambda: heal_queue_length(srv) == 0, timeout=30)
+        assert_every_shard_present_and_good(srv, {"before", *bodies})
+        digests = {key: sha(body) for key, body in bodies.items()}
+        read_back(srv, digests)
+    finally:
+        stop_clean(srv)
+
+
 def test_single_drive_never_serves_rotten_bytes(tmp_path):
     srv = HoardServer(tmp_path / "data", env_extra={"HOARD_SCANNER_RATE": "0"}).start()
     try:

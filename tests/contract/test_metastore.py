@@ -18,7 +18,20 @@ from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, Comm
 from hoard.meta.postgres import PostgresMetaStore
 from hoard.meta.sqlite import SqliteMetaStore
 from hoard.meta.store import MetaStore
-from hoard.model import Archive, Bucket, ClassUsage, Encryption, ObjectRecord, Part, Placement, ReplicationTask, Restore, Segment, Upload
+from hoard.model import (
+    Archive,
+    Bucket,
+    ClassUsage,
+    Encryption,
+    HealTask,
+    ObjectRecord,
+    Part,
+    Placement,
+    ReplicationTask,
+    Restore,
+    Segment,
+    Upload,
+)
 from hoard.nowait import WouldBlock
 
 IMPLEMENTATIONS = ("postgres", "sqlite")
@@ -479,6 +492,76 @@ def test_reclaim_claims_hide_entries_from_other_claimers_until_they_lapse(meta):
     assert reclaim_queue(meta) == set(second)
 
 
+def heal_claims(meta: Harness, at: float, limit: int = 10) -> list[tuple[str, str, str, int]]:
+    return [(t.bucket, t.key, t.version_id, t.attempts) for t in meta.run(meta.store.claim_heals(at, limit, 60))]
+
+
+def test_a_write_that_missed_a_drive_is_queued_for_healing_by_its_own_commit(meta):
+    meta.bucket()
+    meta.put("bkt", "whole")
+    meta.run(meta.store.put_object(record("bkt", "degraded"), heal=True))
+    assert meta.store.queue_sizes_sync()["heal"] == 1
+    now = time.time() + 1
+    assert heal_claims(meta, now) == [("bkt", "degraded", "null", 0)]
+    # Claimed: hidden from every other claimer until the claim lapses.
+    assert heal_claims(meta, now) == []
+    assert heal_claims(meta, now + 61) == [("bkt", "degraded", "null", 0)]
+    # Its drive still away: again later, the attempt counted; not before its time.
+    meta.run(meta.store.heal_later(HealTask("bkt", "degraded", "null"), now + 30))
+    assert heal_claims(meta, now + 29) == []
+    assert heal_claims(meta, now + 31) == [("bkt", "degraded", "null", 1)]
+    meta.run(meta.store.heal_done(HealTask("bkt", "degraded", "null")))
+    assert heal_claims(meta, now + 3600) == [] and meta.store.queue_sizes_sync()["heal"] == 0
+
+
+def test_a_commit_that_fails_queues_no_heal(meta):
+    meta.bucket()
+
+    def refuse(current):
+        raise VersionChanged("no")
+
+    with pytest.raises(VersionChanged):
+        meta.run(meta.store.put_object(record("bkt", "k"), refuse, heal=True))
+    assert heal_claims(meta, time.time() + 3600) == []
+
+
+def test_drives_back_make_every_queued_heal_due_at_once(meta):
+    meta.bucket()
+    for key in ("a", "b"):
+        meta.run(meta.store.put_object(record("bkt", key), heal=True))
+    now = time.time() + 1
+    for task in meta.run(meta.store.claim_heals(now, 10, 60)):
+        meta.run(meta.store.heal_later(task, now + 300))
+    assert heal_claims(meta, now + 10) == []
+    assert meta.run(meta.store.hurry_heals(now + 10)) == 2
+    assert sorted(heal_claims(meta, now + 10)) == [("bkt", "a", "null", 1), ("bkt", "b", "null", 1)]
+
+
+def test_metadata_change_that_missed_a_drive_is_queued(meta):
+    meta.bucket()
+    old = record("bkt", "k")
+    meta.run(meta.store.put_object(old))
+    new = dataclasses.replace(old, data_id="rec-k2", headers={"content-type": "x/y"})
+    meta.run(meta.store.replace_version(old, new, heal=True))
+    assert heal_claims(meta, time.time() + 1) == [("bkt", "k", "null", 0)]
+
+
+@pytest.mark.parametrize("degraded_part, missed_records, queued", [(False, False, False), (True, False, True), (False, True, True)])
+def test_a_completed_upload_is_queued_when_a_part_or_its_records_missed_a_drive(meta, degraded_part, missed_records, queued):
+    meta.bucket()
+    meta.run(meta.store.create_upload(upload("bkt", "k", "u1")))
+    meta.run(meta.store.put_part(dataclasses.replace(part("u1", 1), degraded=degraded_part)))
+    meta.run(meta.store.put_part(part("u1", 2)))
+    assert [p.degraded for p in meta.run(meta.store.list_parts("u1", 0, 10))] == [degraded_part, False]
+
+    def build(u: Upload, parts: dict[int, Part]) -> tuple[ObjectRecord, set[int]]:
+        segments = tuple(Segment(parts[n].blob, parts[n].size, parts[n].etag) for n in (1, 2))
+        return ObjectRecord(u.bucket, u.key, 10, '"m-2"', time.time(), u.storage_class, u.headers, segments, multipart=True, data_id="rec-m"), {1, 2}
+
+    meta.run(meta.store.complete_upload("u1", build, heal=missed_records))
+    assert heal_claims(meta, time.time() + 1) == ([("bkt", "k", "null", 0)] if queued else [])
+
+
 def test_referenced(meta):
     meta.bucket()
     meta.put("bkt", "k", "b1", data_id="r1")
@@ -768,3 +851,60 @@ def test_postgres_settles_a_lost_commit_by_reading_back(pg, monkeypatch):
     lost.clear()
     with pytest.raises(CommitFailed, match="unknown"):  # a write with no way to settle is never answered blindly
         meta.run(meta.store.replication_failed(ReplicationTask("bkt", "k", "null", "object"), "boom", 0.0, False))
+
+
+# -- schema 8 to 9: the heal queue -------------------------------------------------------------
+_BACK_TO_8 = {
+    "sqlite": ("DROP TABLE heal_queue", "ALTER TABLE parts DROP COLUMN degraded", "UPDATE schema_version SET version=8"),
+    "postgres": (
+        "DROP TABLE heal_queue",
+        "ALTER TABLE parts DROP COLUMN degraded",
+        "ALTER TABLE parts ALTER COLUMN stored TYPE INTEGER",
+        "UPDATE schema_version SET version=8",
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", IMPLEMENTATIONS)
+def test_a_schema_8_index_is_upgraded_to_the_heal_queue_and_keeps_its_parts(backend, request, tmp_path):
+    if backend == "postgres":
+        import psycopg
+
+        url = request.getfixturevalue("postgres_db")
+
+        def open_store() -> MetaStore:
+            return PostgresMetaStore(url, pool_size=2, retry_for=10.0)
+
+        def downgrade() -> None:
+            with psycopg.connect(url, autocommit=True) as conn:
+                for statement in _BACK_TO_8[backend]:
+                    conn.execute(statement)
+    else:
+        import sqlite3
+
+        def open_store() -> MetaStore:
+            return SqliteMetaStore(tmp_path / "meta.db")
+
+        def downgrade() -> None:
+            with sqlite3.connect(tmp_path / "meta.db") as conn:
+                for statement in _BACK_TO_8[backend]:
+                    conn.execute(statement)
+
+    meta = Harness(open_store())
+    meta.bucket()
+    meta.run(meta.store.create_upload(upload("bkt", "k", "u1")))
+    meta.run(meta.store.put_part(part("u1", 1)))
+    meta.store.close()
+    downgrade()
+    meta.store = open_store()
+    try:
+        assert [p.blob for p in meta.run(meta.store.list_parts("u1", 0, 10))] == ["u1-part-1"]
+        # The new column and table are there: a part over 2 GiB stored, degraded, queues its object.
+        big = dataclasses.replace(part("u1", 2), size=5 * 2**30, stored=5 * 2**30 + 4096, degraded=True)
+        meta.run(meta.store.put_part(big))
+        assert meta.run(meta.store.list_parts("u1", 1, 10)) == [big]
+        meta.run(meta.store.put_object(record("bkt", "other"), heal=True))
+        assert heal_claims(meta, time.time() + 1) == [("bkt", "other", "null", 0)]
+    finally:
+        meta.store.close()
+        meta.loop.close()

@@ -48,6 +48,7 @@ class CopiedBlob:
     checksum: str
     inline: list[bytes] | None = None
     stored: int = 0  # what the copy's shard files hold, when encrypted
+    missed: int = 0  # drives the copy's shard files did not reach
 
 
 def copy_source_headers(ctx: Context, source: ObjectRecord) -> dict[str, str]:
@@ -131,7 +132,7 @@ def _copy_bytes(
     except BaseException:
         writer.abort()
         raise
-    return CopiedBlob(stored.shard_id, stored.size, md5.hexdigest(), checksums.encode(checksum.digest()) if checksum else "", stored.inline, stored.stored)
+    return CopiedBlob(stored.shard_id, stored.size, md5.hexdigest(), checksums.encode(checksum.digest()) if checksum else "", stored.inline, stored.stored, stored.missed)
 
 
 async def copy_bytes(
@@ -221,7 +222,7 @@ async def copy_object(ctx: Context) -> Response:
         stored=copied.stored,
     )
     await note_owner(ctx, bucket, owner)
-    await ctx.services.data.commit_version(ctx.store, record, copied.inline, precondition)
+    await ctx.services.data.commit_version(ctx.store, record, copied.inline, precondition, missed=copied.missed)
     children: list = [("ETag", record.etag), ("LastModified", xml.format_time(record.last_modified))]
     if algorithm:
         children += [("ChecksumType", "FULL_OBJECT"), (f"Checksum{algorithm}", copied.checksum)]
@@ -262,7 +263,9 @@ async def upload_part_copy(ctx: Context) -> Response:
     placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
     key = sse.upload_key(ctx, upload)
     copied, source = await copy_bytes(ctx, source, lambda s: _source_range(ctx, s.size), upload.checksum_algorithm, placement, inline=False, key=key, part=number)
-    part = await store_part(ctx, upload, number, copied.blob, copied.size, sse.etag_digest(upload.encryption, key, copied.md5_hex), copied.checksum, copied.stored)
+    part = await store_part(
+        ctx, upload, number, copied.blob, copied.size, sse.etag_digest(upload.encryption, key, copied.md5_hex), copied.checksum, copied.stored, copied.missed
+    )
     children: list = [("ETag", part.etag), ("LastModified", xml.format_time(part.last_modified))]
     if upload.checksum_algorithm:
         children.append((f"Checksum{upload.checksum_algorithm}", copied.checksum))

@@ -126,8 +126,11 @@ async def create_multipart_upload(ctx: Context) -> Response:
     return xml_response(body, headers=extra)
 
 
-async def store_part(ctx: Context, upload: Upload, number: int, blob: str, size: int, md5_hex: str, checksum: str, stored: int = 0) -> Part:
-    part = Part(upload.upload_id, number, size, quote_etag(md5_hex), blob, now(), checksum, stored if stored != size else 0)
+async def store_part(
+    ctx: Context, upload: Upload, number: int, blob: str, size: int, md5_hex: str, checksum: str, stored: int = 0, missed: int = 0
+) -> Part:
+    # A part that missed a drive marks itself: its completed object is queued for healing.
+    part = Part(upload.upload_id, number, size, quote_etag(md5_hex), blob, now(), checksum, stored if stored != size else 0, missed > 0)
     try:
         await ctx.store.put_part(part)
     except BaseException:
@@ -147,7 +150,9 @@ async def upload_part(ctx: Context) -> Response:
     key = sse.upload_key(ctx, upload)
     stored = await receive_blob(ctx, MAX_PART_SIZE, placement, upload.checksum_algorithm, key=key, part=number)
     checksum = stored.checksum_value if upload.checksum_algorithm else ""
-    part = await store_part(ctx, upload, number, stored.blob, stored.size, sse.etag_digest(upload.encryption, key, stored.md5_hex), checksum, stored.stored)
+    part = await store_part(
+        ctx, upload, number, stored.blob, stored.size, sse.etag_digest(upload.encryption, key, stored.md5_hex), checksum, stored.stored, stored.missed
+    )
     headers = {"etag": part.etag, **sse.answer_headers(upload.encryption)}
     if stored.checksum_algorithm:
         headers[checksums.header_name(stored.checksum_algorithm)] = stored.checksum_value

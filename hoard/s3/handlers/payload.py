@@ -39,6 +39,7 @@ class StoredBlob:
     inline: list[bytes] | None = None  # one fragment per drive of the placement, for the records
     stored: int = 0  # what the shard files (or inline fragments) hold, when encrypted
     pending: ShardSetWriter | None = None  # shard files written, not yet committed (defer_commit)
+    missed: int = 0  # drives the committed shard files did not reach (a part then asks for healing)
 
 
 class BodyDigests:
@@ -282,6 +283,7 @@ async def receive_blob(
         checksum_raw=digests.checksum_raw,
         pending=sink.writer if defer_commit and not stored.inline else None,
         stored=stored.stored,
+        missed=stored.missed,
     )
 
 
