@@ -369,7 +369,7 @@ class Settings(BaseSettings):
     cluster_key_file: Path | None = _setting(
         None,
         "a file holding the cluster key (mode 0600, as hoard cluster init writes it); a node in a cluster needs it or "
-        "HOARD_CLUSTER_KEY: there is no default",
+        "HOARD_CLUSTER_KEY: there is no default; the node follows the file as a key rotation changes it",
         allowed="the path of an existing file, readable by its owner only",
     )
     log_level: Literal["debug", "info", "warning", "error"] = _setting("info", "how much to log", option="--log-level")

@@ -15,6 +15,8 @@ BLAKE3 and are checked on arrival, so a damaged body is refused and nothing of i
     GET    drives/{drive}/shards                   every id and mtime, one JSON array per line
     PUT    drives/{drive}/records/{id}             a record file, checked before it is stored
     GET    drives/{drive}/records/{id}             DELETE the same; GET drives/{drive}/records lists; ?count counts
+    GET    key                                     the ids of the cluster keys this node signs with and accepts
+    POST   key?step=promote|retire&key={key id}    a rotation's step on this node's key file (hoard.cluster.keys)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import struct
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from hoard.cluster.keys import KeyFileError, LiveKeyring
 from hoard.http.errors import BodyTimeout, BodyTooLarge
 from hoard.http.request import BodyStream, Request
 from hoard.http.response import Response
@@ -70,11 +73,13 @@ class InternalApi:
     """Serves this node's drives to the other nodes.
 
     ``drives``: this node's drives by id. ``authenticate``: checks a request's signature and
-    returns the calling node's name, or raises InternalError (401 or 403)."""
+    returns the calling node's name, or raises InternalError (401 or 403). ``keys``: the node's
+    keyring, for a key rotation's steps."""
 
-    def __init__(self, drives: dict[str, Drive], authenticate: Callable[[Request], str]) -> None:
+    def __init__(self, drives: dict[str, Drive], authenticate: Callable[[Request], str], keys: LiveKeyring | None = None) -> None:
         self.drives = drives
         self.authenticate = authenticate
+        self.keys = keys
 
     async def handle(self, req: Request) -> Response:
         try:
@@ -97,6 +102,8 @@ class InternalApi:
 
     async def _route(self, req: Request, node: str) -> Response:
         parts = req.path[len(INTERNAL_PREFIX):].split("/")
+        if parts == ["key"] and self.keys is not None:
+            return await self._key(req, node, self.keys)
         if len(parts) < 2 or parts[0] != "drives":
             raise InternalError(404, "NoSuchRoute", "no such internal route")
         drive = self.drives.get(_valid_id(parts[1], "drive"))
@@ -115,6 +122,22 @@ class InternalApi:
             raise InternalError(405, "MethodNotAllowed", f"{req.method} is not allowed on {kind}")
         drive.check()
         return await handler(self, req, drive, item)
+
+    # -- the cluster key ----------------------------------------------------------------------
+    async def _key(self, req: Request, node: str, keys: LiveKeyring) -> Response:
+        if req.method == "POST":
+            step, key_id = req.params.get("step", ""), req.params.get("key", "")
+            if step not in ("promote", "retire") or not key_id:
+                raise InternalError(400, "InvalidStep", "step is promote or retire, and key names a key id")
+            try:
+                await asyncio.to_thread(keys.promote if step == "promote" else keys.retire, key_id)
+            except KeyFileError as e:
+                raise InternalError(409, "KeyStep", str(e)) from None
+            log.info("cluster key rotation: %s key %s, asked by node %s", step, key_id, node)
+        elif req.method != "GET":
+            raise InternalError(405, "MethodNotAllowed", f"{req.method} is not allowed on key")
+        current, accepted = keys.key_ids()
+        return _answer(200, {"current": current, "accepted": accepted, "file": keys.file is not None})
 
     # -- shards ------------------------------------------------------------------------------
     async def _put_shard(self, req: Request, drive: Drive, shard_id: str) -> Response:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from hoard import __version__
 from hoard.cluster.internal_auth import InternalAuthError, InternalVerifier, signer_for
-from hoard.cluster.keys import ClusterKeyring, cluster_keyring
+from hoard.cluster.keys import ClusterKeyring, LiveKeyring, live_keyring
 from hoard.cluster.layout_file import keep_layout
+from hoard.cluster.shared_nonces import SharedNonceCache
 from hoard.config import Settings
 from hoard.crypto.keyfile import KeyFileError
 from hoard.http.request import Request
@@ -36,6 +37,7 @@ log = logging.getLogger("hoard")
 HEARTBEAT_SECONDS = 2.0
 LEASE_TTL = 10.0  # a node silent this long loses its partitions to the others
 LAYOUT_SECONDS = 2.0  # how often a node reads the layout (pools, addresses, who is alive)
+KEY_FILE_SECONDS = 2.0  # how often a node looks whether its key file changed (a rotation copied in)
 KEEP_LAYOUT_SECONDS = 30.0  # how often the layout kept on the drives is compared with the catalog's
 LIVE_WITHIN = 3 * HEARTBEAT_SECONDS  # a node silent longer is skipped until its heartbeat is back
 REGISTRY_CACHE_SECONDS = 10.0
@@ -50,22 +52,21 @@ class Membership:
     """What joining found: this node's name and keys, and its drives by their ids."""
 
     node: str
-    keyring: ClusterKeyring
+    keyring: LiveKeyring  # follows its key file through a rotation (KeyFileWatcher)
     cluster_id: str
     drives: dict[str, LocalDrive]
+    # With several worker processes, the replay check's memory they all share (made before the fork).
+    nonces: SharedNonceCache | None = None
 
 
 def join(settings: Settings, storage: Storage, store: MetaStore) -> Membership:
     """Check the cluster key against the cluster's, then register this node and its drives.
     Raises ClusterRefused."""
     assert settings.node is not None and settings.advertise is not None
-    if settings.workers != 1:
-        # The internal API's replay check lives in one process; see hoard.cluster.internal_auth.
-        raise ClusterRefused("a cluster node runs one worker process for now (HOARD_WORKERS=1)")
     if not isinstance(store, PostgresMetaStore):
         raise ClusterRefused("a cluster node needs the cluster's PostgreSQL database (HOARD_META)")
     try:
-        keyring = cluster_keyring(settings.cluster_key, settings.cluster_key_file)
+        keyring = live_keyring(settings.cluster_key, settings.cluster_key_file)
     except KeyFileError as e:
         raise ClusterRefused(str(e)) from None
     catalog = ClusterCatalog(store)
@@ -90,7 +91,7 @@ def join(settings: Settings, storage: Storage, store: MetaStore) -> Membership:
         storage.connect(catalog, signer_for(keyring, settings.node))
         storage.apply(catalog.view(LIVE_WITHIN))
     log.info("node %s joined cluster %s (zone %s, %d drives)", settings.node, info.cluster_id, settings.zone, len(drives))
-    return Membership(settings.node, keyring, info.cluster_id, drives)
+    return Membership(settings.node, keyring, info.cluster_id, drives, SharedNonceCache() if settings.workers > 1 else None)
 
 
 STAMP = "cluster.json"  # in a drive's .hoard/: the cluster and node the drive belongs to
@@ -176,11 +177,14 @@ class LayoutWatcher(Periodic):
 
     what = "cluster layout"
 
-    def __init__(self, catalog: ClusterCatalog, storage: ClusterStorage, on_back: OnBack | None = None, interval: float = LAYOUT_SECONDS) -> None:
+    def __init__(
+        self, catalog: ClusterCatalog, storage: ClusterStorage, on_back: OnBack | None = None, interval: float = LAYOUT_SECONDS, keep: bool = True
+    ) -> None:
         super().__init__(interval)
         self.catalog = catalog
         self.storage = storage
         self.on_back = on_back
+        self.keep = keep  # the layout kept on the drives: by the leader alone
         self._kept: dict | None = None  # the snapshot last kept on the drives
         self._keep_again = 0.0
 
@@ -196,10 +200,40 @@ class LayoutWatcher(Periodic):
     async def run_once(self) -> None:
         back = await asyncio.to_thread(lambda: self.storage.apply(self.catalog.view(LIVE_WITHIN)))
         kept_version = self._kept["layout_version"] if self._kept is not None else None
-        if self.storage.layout_version != kept_version or time.monotonic() > self._keep_again:
+        if self.keep and (self.storage.layout_version != kept_version or time.monotonic() > self._keep_again):
             await asyncio.to_thread(self._keep_layout)
         if back and self.on_back is not None:
             self.on_back("drives back online: " + ", ".join(f"{d.node}:{d.drive_id}" for d in back))
+
+
+class KeyFileWatcher(Periodic):
+    """Takes up the node's key file when it changes: the operator copied in a rotation's file
+    (hoard cluster rotate-key), the new key accepted beside the one signed with. A file whose
+    signing key is not one the cluster lists is not taken (the node would lock itself out):
+    logged, the keys in use kept."""
+
+    what = "cluster key file"
+
+    def __init__(self, catalog: ClusterCatalog, keyring: LiveKeyring, interval: float = KEY_FILE_SECONDS) -> None:
+        super().__init__(interval)
+        self.catalog = catalog
+        self.keyring = keyring
+
+    def _allowed(self, ring: ClusterKeyring) -> str:
+        listed = self.catalog.info().key_ids
+        if ring.current.key_id in listed:
+            return ""
+        return f"its signing key {ring.current.key_id} is not one of the cluster's ({', '.join(listed)})"
+
+    async def run_once(self) -> None:
+        try:
+            ring = await asyncio.to_thread(self.keyring.reload, self._allowed)
+        except KeyFileError as e:
+            log.error("%s", e)
+            return
+        if ring is not None:
+            accepted = ring.accepted.key_id if ring.accepted is not None else "none"
+            log.info("cluster key file taken up: signing with key %s, also accepting %s", ring.current.key_id, accepted)
 
 
 class _Registry:
@@ -223,7 +257,7 @@ class _Registry:
 
 def internal_api(membership: Membership, catalog: ClusterCatalog) -> InternalApi:
     """The internal API of this node's drives, refusing what the cluster key did not sign."""
-    verifier = InternalVerifier(membership.keyring, _Registry(catalog), node=membership.node)
+    verifier = InternalVerifier(membership.keyring, _Registry(catalog), node=membership.node, nonce_cache=membership.nonces)
 
     def authenticate(req: Request) -> str:
         try:
@@ -231,7 +265,7 @@ def internal_api(membership: Membership, catalog: ClusterCatalog) -> InternalApi
         except InternalAuthError as e:
             raise InternalError(e.status, "AccessDenied" if e.status == 403 else "Unauthorized", e.reason) from None
 
-    return InternalApi(dict(membership.drives), authenticate)
+    return InternalApi(dict(membership.drives), authenticate, membership.keyring)
 
 
 def partition_keeper(membership: Membership, catalog: ClusterCatalog) -> PartitionKeeper:
@@ -244,8 +278,18 @@ def background(
 ) -> list[Periodic]:
     """The leader's cluster loops: the heartbeat, the layout, and ``keeper`` (this node's share of
     the partition leases). ``on_back`` hears of drives that may have missed writes."""
-    loops: list[Periodic] = [Heartbeat(catalog, membership, on_back), keeper]
+    loops: list[Periodic] = [Heartbeat(catalog, membership, on_back), keeper, KeyFileWatcher(catalog, membership.keyring)]
     if isinstance(storage, ClusterStorage):
         loops.append(LayoutWatcher(catalog, storage, on_back))
+    return loops
+
+
+def follower_background(membership: Membership, catalog: ClusterCatalog, storage: Storage) -> list[Periodic]:
+    """A worker process but the leader: it follows the layout (pools added, nodes silent) and
+    the key file as the leader does, and leaves the heartbeat, the leases and the layout's copy
+    on the drives to the leader."""
+    loops: list[Periodic] = [KeyFileWatcher(catalog, membership.keyring)]
+    if isinstance(storage, ClusterStorage):
+        loops.append(LayoutWatcher(catalog, storage, keep=False))
     return loops
 

@@ -7,6 +7,7 @@ Nothing else builds these objects, so no module reaches into another's internals
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import ssl
@@ -23,8 +24,10 @@ import uvicorn
 from hoard import metrics
 from hoard.admin.api import AdminApi, Cluster
 from hoard.admin.forward import AdminForwarder
+from hoard.admin.key_rotation import rotate_cluster_key
 from hoard.admin.site_sync import SiteSync
 from hoard.app import AdminHandler, Background, HoardApp
+from hoard.cluster.internal_auth import signer_for
 from hoard.config import Settings, parse_address
 from hoard.console.app import ConsoleApp
 from hoard.console.clients import Endpoint
@@ -39,7 +42,7 @@ from hoard.iam.authorize import Authorizer
 from hoard.iam.credentials import Identity, load_root
 from hoard.iam.identities import Identities, account_id
 from hoard.iam.secrets import SecretBox, SecretsKeyError, load_key
-from hoard.membership import Membership, internal_api, partition_keeper
+from hoard.membership import KEY_FILE_SECONDS, LIVE_WITHIN, Membership, follower_background, internal_api, partition_keeper
 from hoard.membership import background as cluster_background
 from hoard.membership import join as membership_of
 from hoard.meta.cluster import ClusterCatalog
@@ -277,16 +280,21 @@ def build_app(
     background: list[Background] = []
     admin: AdminHandler
     dashboard: DashboardSources | None = None
+    catalog = internal = None
+    if deployment.membership is not None:
+        assert isinstance(store, PostgresMetaStore)
+        catalog = ClusterCatalog(store)
+        if role.count > 1 and isinstance(storage, ClusterStorage):
+            storage.forget_connections()  # any made before the fork are the other workers' too
+            # The documents the drives' shared files live in, through this worker's own
+            # connections (the ones the node joined with were closed before the fork).
+            storage.connect(catalog, signer_for(deployment.membership.keyring, deployment.membership.node))
+        internal = internal_api(deployment.membership, catalog)
     # Every process knows every key (and notices changes the leader makes: see Identities).
     identities = Identities(storage, store, deployment.secrets, deployment.root)
     identities.load()
     remotes = Remotes(storage, deployment.secrets)  # read from the drives when needed, in any process
     keys = open_keys(deployment)
-    catalog = internal = None
-    if deployment.membership is not None:
-        assert isinstance(store, PostgresMetaStore)
-        catalog = ClusterCatalog(store)
-        internal = internal_api(deployment.membership, catalog)
     data = ObjectData(storage, report, open_tiers(settings, storage, remotes), keys)
     if role.leader:
         clustered = deployment.membership is not None  # queues shared with other nodes: claimed
@@ -310,7 +318,10 @@ def build_app(
         # The same list: a certificate watcher appended below is reported too.
         dashboard = DashboardSources(storage, store, role, deployment.started_at, background, healer, history, data.tiers, settings)
         admin = AdminApi(
-            Cluster(storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data, sites, lifecycle, tier_worker, rotation, catalog)
+            Cluster(
+                storage, store, healer, monitor, role.count, deployment.root.owner_id, settings.region, identities, remotes, data,
+                sites, lifecycle, tier_worker, rotation, catalog, _key_rotation(deployment.membership, catalog),
+            )
         )
     else:
         assert role.leader_address is not None
@@ -322,7 +333,9 @@ def build_app(
     request_log = RequestLog(settings.access_log, settings.audit_log, spool_dir, f"w{role.index}", settings.logging_delivery_seconds, store.get_bucket)
     background.append(request_log)
     if deployment.membership is not None and catalog is not None:
-        if role.leader:
+        if not role.leader:
+            background.extend(follower_background(deployment.membership, catalog, storage))
+        else:
             assert keeper is not None
             # What a node's drives missed while it was away (or another node's, while it was
             # unreachable) was queued for healing by each write's commit: due at once now. No
@@ -487,3 +500,11 @@ def _preload(level: str) -> None:
     workers instead of each holding its own copy (~10 MiB each)."""
     registry()
     uvicorn_server(None, level).config.load()
+
+
+def _key_rotation(membership: Membership | None, catalog: ClusterCatalog | None) -> Callable[[], dict] | None:
+    """``hoard admin cluster rotate-key`` as this node runs it, or None off a cluster."""
+    if membership is None or catalog is None:
+        return None
+    # Each step waits two rounds of every worker's key file watcher and a second more.
+    return functools.partial(rotate_cluster_key, catalog, membership.keyring, membership.node, LIVE_WITHIN, 2 * KEY_FILE_SECONDS + 1)

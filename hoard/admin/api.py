@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from hoard import __version__
@@ -75,6 +76,7 @@ class Cluster:
     tier_worker: TierWorker | None = None  # what the tier worker did
     rotation: MasterKeyRotation | None = None  # master key rotation (hoard admin kms rotate)
     catalog: ClusterCatalog | None = None  # a cluster node's catalog (hoard admin pool, hoard admin cluster)
+    rotate_key: Callable[[], dict] | None = None  # a cluster node's key rotation (hoard admin cluster rotate-key)
 
 
 @dataclass
@@ -127,7 +129,7 @@ class AdminApi:
             else None
         )
         self.kms = KmsAdmin(cluster.data.keys.kms if cluster.data is not None else None, cluster.rotation)
-        self.pools = PoolsAdmin(cluster.catalog, cluster.store)
+        self.pools = PoolsAdmin(cluster.catalog, cluster.store, cluster.rotate_key)
         self._rebuild_task: asyncio.Task | None = None
 
     async def _buckets_owned(self, owner: str) -> list[str]:

@@ -9,6 +9,7 @@ import json
 from collections.abc import Awaitable, Callable
 
 from hoard.admin.iam_api import _signed_body, json_answer
+from hoard.admin.key_rotation import RotationRefused
 from hoard.cluster.ellipses import parse_drive_specs
 from hoard.cluster.partitions import LEASE_PREFIX
 from hoard.cluster.placement import LayoutError
@@ -43,13 +44,15 @@ def _number(req: Request, name: str) -> int | None:
 
 
 class PoolsAdmin:
-    def __init__(self, catalog: ClusterCatalog | None, store: MetaStore) -> None:
+    def __init__(self, catalog: ClusterCatalog | None, store: MetaStore, rotate_key: Callable[[], dict] | None = None) -> None:
         self.catalog = catalog
         self.store = store
+        self.rotate_key = rotate_key  # hoard.admin.key_rotation, bound to this node's keys
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", "pools"): self.add_pool,
             ("GET", "pools"): self.list_pools,
             ("GET", "cluster"): self.cluster_info,
+            ("POST", "cluster/rotate-key"): self.rotate_cluster_key,
         }
 
     def _catalog(self) -> ClusterCatalog:
@@ -80,6 +83,16 @@ class PoolsAdmin:
         except (LayoutError, ClusterError) as e:
             raise S3Error("InvalidArgument", f"{e}.") from None
         return json_answer(pool_json(pool))
+
+    async def rotate_cluster_key(self, req: Request, auth: AuthContext) -> Response:
+        """Finish a cluster key rotation on every node (hoard.admin.key_rotation)."""
+        self._catalog()
+        if self.rotate_key is None:
+            raise S3Error("InvalidRequest", "This node cannot rotate the cluster key.")
+        try:
+            return json_answer(await asyncio.to_thread(self.rotate_key))
+        except RotationRefused as e:
+            raise S3Error("ServiceUnavailable" if e.status == 503 else "InvalidRequest", f"{e}") from None
 
     async def list_pools(self, req: Request, auth: AuthContext) -> Response:
         layout = await asyncio.to_thread(self._catalog().layout)

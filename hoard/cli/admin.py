@@ -79,6 +79,8 @@ def server_command(fn):
     @click.pass_context
     @functools.wraps(fn)
     def command(ctx: click.Context, endpoint: str | None, data: Path | None, profile: str | None, ca_bundle: Path | None, **kwargs):
+        if ctx.invoked_subcommand is not None:
+            return None  # a group passing through to its subcommand (hoard admin cluster rotate-key)
         target: Target = ctx.obj
         if data is not None or profile is not None:  # the subcommand's choice of keys replaces the group's
             target = Target(target.endpoint, data, profile, target.ca_bundle)

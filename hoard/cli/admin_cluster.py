@@ -1,5 +1,6 @@
 """``hoard admin pool`` and ``hoard admin cluster``: a cluster's pools, nodes, drives and
-partition leases, through any node's admin API."""
+partition leases, through any node's admin API; ``hoard admin cluster rotate-key`` finishes a
+cluster key rotation on every node."""
 
 from __future__ import annotations
 
@@ -59,11 +60,36 @@ def pool_list(client: AdminClient, as_json: bool) -> None:
         click.echo("no pools yet: hoard admin pool add NODE:DIR...")
 
 
-@admin.command("cluster")
+@admin.group("cluster", invoke_without_command=True)
 @JSON_FLAG
 @server_command
-def cluster_info(client: AdminClient, as_json: bool) -> None:
-    """Show the cluster's nodes (live or not, partitions held), drives, pools and work queues."""
+def cluster(client: AdminClient, as_json: bool) -> None:
+    """Show the cluster's nodes (live or not, partitions held), drives, pools and work queues.
+
+    \b
+      hoard admin cluster              this
+      hoard admin cluster rotate-key   every node moved to the new cluster key
+    """
+    _show_cluster(client, as_json)  # only when no subcommand is named (server_command)
+
+
+@cluster.command("rotate-key")
+@JSON_FLAG
+@server_command
+def cluster_rotate_key(client: AdminClient, as_json: bool) -> None:
+    """Finish a cluster key rotation begun with `hoard cluster rotate-key`.
+
+    Once the key file it wrote is on every node: checks every node is live and holds the new
+    key, makes every node sign with it, then every node forget the old one. Run it again if it
+    stopped half way (a node unreachable): each step is done once per node."""
+    done = _call(client, "POST", "cluster/rotate-key")
+    if as_json:
+        click.echo(json.dumps(done, indent=1))
+        return
+    click.echo(f"key {done['key_id']} signs on every node ({', '.join(done['nodes'])}); key {done['retired']} is retired")
+
+
+def _show_cluster(client: AdminClient, as_json: bool) -> None:
     info = _call(client, "GET", "cluster")
     if as_json:
         click.echo(json.dumps(info, indent=1))

@@ -1,5 +1,6 @@
 """``hoard cluster init``: make a cluster in an empty PostgreSQL database, and its key;
-``hoard cluster rebuild-index``: make it again there from the drives when it was lost."""
+``hoard cluster rebuild-index``: make it again there from the drives when it was lost;
+``hoard cluster rotate-key``: a new cluster key beside the old one in the key file."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def cluster() -> None:
       hoard cluster init --meta URL    make the cluster: its tables and its key file
       hoard cluster rebuild-index --meta URL --node NAME DIR...
                                        make a lost database again from the drives
+      hoard cluster rotate-key         a new key in the key file, to copy to every node
+                                       (then: hoard admin cluster rotate-key)
     """
 
 
@@ -110,3 +113,36 @@ def rebuild_index(meta: str, node: str, key_file: str, root_access_key: str, reg
     except MetaError as e:
         raise click.ClickException(f"cannot rebuild: {e}") from None
     click.echo(f"cluster {info.cluster_id} (layout version {info.layout_version}) made again; {count} object versions back from the drives")
+
+
+@cluster.command("rotate-key")
+@click.option(
+    "--key-file", metavar="FILE", default=DEFAULT_KEY_FILE, show_default=True,
+    help="the cluster's key file (as hoard cluster init wrote it)",
+)  # fmt: skip
+def rotate_key(key_file: str) -> None:
+    """Begin a rotation of the cluster key: a new key is written into the key file beside the
+    old one, which still signs.
+
+    Copy the file to every node, where HOARD_CLUSTER_KEY_FILE names it (each node takes it up
+    within seconds, no restart), then run `hoard admin cluster rotate-key`: every node signs
+    with the new key, then forgets the old one. The key is never printed or sent over the
+    network by Hoard."""
+    from hoard.cluster.keys import new_cluster_key, read_key_file, write_key_file
+    from hoard.crypto.keyfile import KeyFileError
+
+    path = Path(key_file).expanduser()
+    try:
+        keyring = read_key_file(path)
+        rotating = keyring.accepting(new_cluster_key())
+    except KeyFileError as e:
+        raise click.ClickException(str(e)) from None
+    except ValueError as e:
+        raise click.ClickException(f"{path}: {e}") from None
+    try:
+        write_key_file(path, rotating, replace=True)
+    except KeyFileError as e:
+        raise click.ClickException(str(e)) from None
+    assert rotating.accepted is not None
+    click.echo(f"{path} now holds key {rotating.current.key_id} (signing) and the new key {rotating.accepted.key_id} (accepted).")
+    click.echo("Copy it to every node (where HOARD_CLUSTER_KEY_FILE names it), then run: hoard admin cluster rotate-key")

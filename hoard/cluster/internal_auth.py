@@ -53,7 +53,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 
-from hoard.cluster.keys import ClusterKey, ClusterKeyring
+from hoard.cluster.keys import ClusterKey, Keyring
 from hoard.crypto import sigv4
 
 SCHEME = "HOARD-HMAC-SHA256"
@@ -94,7 +94,7 @@ class InternalAuthError(Exception):
 
 
 def sign_request(
-    keyring: ClusterKeyring,
+    keyring: Keyring,
     node: str,
     method: str,
     path: str,
@@ -134,7 +134,7 @@ def sign_request(
 Signer = Callable[[str, str, str, "int | None"], dict[str, str]]
 
 
-def signer_for(keyring: ClusterKeyring, me: str) -> Callable[[str], Signer]:
+def signer_for(keyring: Keyring, me: str) -> Callable[[str], Signer]:
     """How node ``me`` signs its calls to each other node (what a ``RemoteDrive`` is given)."""
 
     def for_node(node: str) -> Signer:
@@ -204,7 +204,7 @@ class InternalVerifier:
 
     def __init__(
         self,
-        keyring: ClusterKeyring,
+        keyring: Keyring,
         is_registered: Callable[[str], bool],
         *,
         node: str,

@@ -8,9 +8,12 @@ logged: what is logged is its key id, a fingerprint that names it without giving
 is no default key, so a node without one does not start in cluster mode.
 
 A key is written as base64 of 32 random bytes, as Hoard's other keys are (hoard.crypto.keyfile).
-During a rotation (``hoard admin cluster rotate-key``) the file (or the variable, comma
-separated) holds two keys: the first is signed with, both are accepted (ClusterKeyring says in
-which order a rotation changes them).
+During a rotation the file (or the variable, comma separated) holds two keys: the first is
+signed with, both are accepted (ClusterKeyring says in which order a rotation changes them). A
+node that read its keys from a file follows the file (LiveKeyring): the operator copies the file
+with the new key accepted to every node (``hoard cluster rotate-key``), and ``hoard admin cluster
+rotate-key`` then has every node rewrite its own file, first to sign with the new key, then to
+drop the old one. The key itself never crosses the network.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import hmac
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Protocol
 
 from hoard import durable
 from hoard.crypto.keyfile import KEY_BYTES, KeyFileError, decode_key
@@ -117,6 +122,111 @@ class ClusterKeyring:
         return f"ClusterKeyring(current={self.current.key_id}, accepted={accepted})"
 
 
+class Keyring(Protocol):
+    """What signs and checks internal requests: a ClusterKeyring, or a node's LiveKeyring."""
+
+    @property
+    def current(self) -> ClusterKey: ...
+
+    def find(self, key_id: str) -> ClusterKey | None: ...
+
+
+class LiveKeyring:
+    """A node's keyring as its key file holds it now.
+
+    ``reload`` takes the file again when it changed (the operator copied a rotation's file in);
+    ``promote`` and ``retire`` are a rotation's steps, written to the file first and then taken
+    up, so a restart finds the node where it was. Signers and verifiers read ``current`` and
+    ``find`` on every request, and the keyring they see is swapped in one assignment: a request
+    never meets a half-changed pair. Without a file (HOARD_CLUSTER_KEY) the keys stay as started."""
+
+    def __init__(self, keyring: ClusterKeyring, file: Path | None = None) -> None:
+        self._ring = keyring
+        self.file = file
+        self._lock = threading.Lock()
+        self._seen = _file_identity(file) if file is not None else None
+
+    @property
+    def ring(self) -> ClusterKeyring:
+        return self._ring
+
+    @property
+    def current(self) -> ClusterKey:
+        return self._ring.current
+
+    @property
+    def accepted(self) -> ClusterKey | None:
+        return self._ring.accepted
+
+    def find(self, key_id: str) -> ClusterKey | None:
+        return self._ring.find(key_id)
+
+    def reload(self, allowed: Callable[[ClusterKeyring], str]) -> ClusterKeyring | None:
+        """The file's keys taken up if the file changed since last seen and ``allowed`` (given the
+        new keyring) answers "" (else why not: the old keys stay, KeyFileError says why). Returns
+        the new keyring, or None if nothing changed. Raises KeyFileError."""
+        if self.file is None:
+            return None
+        with self._lock:
+            seen = _file_identity(self.file)
+            if seen == self._seen:
+                return None
+            ring = read_key_file(self.file)
+            if (ring.current.key_id, getattr(ring.accepted, "key_id", None)) == self.key_ids():
+                self._seen = seen
+                return None
+            refusal = allowed(ring)
+            if refusal:
+                raise KeyFileError(f"{self.file} changed but was not taken up: {refusal}")
+            self._ring, self._seen = ring, seen
+            return ring
+
+    def key_ids(self) -> tuple[str, str | None]:
+        ring = self._ring
+        return ring.current.key_id, ring.accepted.key_id if ring.accepted is not None else None
+
+    def promote(self, key_id: str) -> ClusterKeyring:
+        """Sign with the accepted key ``key_id`` (the current one still accepted). Done already: no
+        change. KeyFileError if this node does not hold it, or cannot write its file."""
+        with self._lock:
+            ring = self._ring
+            if ring.current.key_id == key_id:
+                return ring
+            if ring.accepted is None or ring.accepted.key_id != key_id:
+                raise KeyFileError(f"this node does not hold key {key_id}: copy the rotation's key file to it first")
+            return self._adopt(ring.promoted())
+
+    def retire(self, key_id: str) -> ClusterKeyring:
+        """Drop every key but ``key_id``, which must be the one signed with. Done already: no change."""
+        with self._lock:
+            ring = self._ring
+            if ring.current.key_id != key_id:
+                raise KeyFileError(f"this node signs with key {ring.current.key_id}, not {key_id}: promote it first")
+            if ring.accepted is None:
+                return ring
+            return self._adopt(ring.retired())
+
+    def _adopt(self, ring: ClusterKeyring) -> ClusterKeyring:
+        if self.file is None:
+            raise KeyFileError(f"this node takes its key from {KEY_VARIABLE}, not a file: set it anew and restart the node")
+        write_key_file(self.file, ring, replace=True)
+        self._ring, self._seen = ring, _file_identity(self.file)
+        return ring
+
+    def __repr__(self) -> str:
+        return f"LiveKeyring({self._ring!r}, file={self.file})"
+
+
+def _file_identity(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is written anew or copied over (durable.replace_file renames a
+    new file into place: a new inode)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def keyring_from_text(text: str, where: str) -> ClusterKeyring:
     """The keys of a key file's text or HOARD_CLUSTER_KEY: the one signed with, then, during a
     rotation, the other one accepted, on separate lines or separated by a comma. Raises
@@ -182,6 +292,11 @@ def load_cluster_keyring(environ: Mapping[str, str] | None = None) -> ClusterKey
     env = os.environ if environ is None else environ
     file = env.get(KEY_FILE_VARIABLE)
     return cluster_keyring(env.get(KEY_VARIABLE), Path(file) if file else None)
+
+
+def live_keyring(value: str | None, file: Path | None) -> LiveKeyring:
+    """``cluster_keyring``'s keys, following their file when they come from one."""
+    return LiveKeyring(cluster_keyring(value, file), None if value else file)
 
 
 def cluster_keyring(value: str | None, file: Path | None) -> ClusterKeyring:

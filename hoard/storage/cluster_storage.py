@@ -94,6 +94,14 @@ class ClusterStorage(Storage):
         self._documents = documents
         self._signer_for = signer_for
 
+    def forget_connections(self) -> None:
+        """In a worker process just forked: idle connections to other nodes made before the fork
+        are closed here (the other processes hold them too; one connection serves one process)."""
+        with self._lock:
+            pools = list(self._connections.values())
+        for connections in pools:
+            connections.close()
+
     @property
     def documents(self) -> Documents:
         if self._documents is None:

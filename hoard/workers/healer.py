@@ -170,6 +170,7 @@ class Healer:
     async def _queued_heals(self) -> None:
         while True:
             tasks = []
+            wait = HEAL_QUEUE_POLL
             try:
                 if self._hurry:
                     self._hurry = False
@@ -181,10 +182,11 @@ class Healer:
                 raise
             except Exception:
                 log.exception("healing queued writes failed")
+                wait = 5 * HEAL_QUEUE_POLL  # the index away (a failover): not a traceback a second
             if len(tasks) < HEAL_QUEUE_BATCH:
                 self._wake_heals.clear()
                 try:
-                    await asyncio.wait_for(self._wake_heals.wait(), HEAL_QUEUE_POLL)
+                    await asyncio.wait_for(self._wake_heals.wait(), wait)
                 except TimeoutError:
                     pass
 

@@ -39,7 +39,7 @@ from hoard.storage.bitrot import block_hash
 from hoard.storage.drive import DriveState
 from hoard.storage.erasure_set import ErasureSet, new_id
 from hoard.storage.remote import NodeConnections, RemoteDrive
-from tests.conftest import REGION, HoardServer, free_port
+from tests.conftest import REGION, HoardServer, free_port, wait_for
 from tests.integration.test_settings import clean_env
 
 MiB = 1024 * 1024
@@ -61,7 +61,7 @@ def cluster_db(postgres_db, tmp_path):
     return postgres_db, tmp_path / "keys" / "cluster.key"
 
 
-def start_node(tmp_path: Path, meta: str, key_file: Path, name: str, zone: str, drives: int = 2) -> HoardServer:
+def start_node(tmp_path: Path, meta: str, key_file: Path, name: str, zone: str, drives: int = 2, workers: int = 1) -> HoardServer:
     port = free_port()
     env = {
         "HOARD_META": meta, "HOARD_NODE": name, "HOARD_ADVERTISE": f"http://127.0.0.1:{port}", "HOARD_ZONE": zone,
@@ -72,7 +72,8 @@ def start_node(tmp_path: Path, meta: str, key_file: Path, name: str, zone: str, 
     }  # fmt: skip
     dirs = [tmp_path / name / f"d{i}" for i in range(1, drives + 1)]
     (tmp_path / name).mkdir(parents=True, exist_ok=True)
-    return HoardServer(tmp_path / name / "log", env_extra=env, port=port, drives=dirs).start()
+    extra = ["--workers", str(workers)] if workers > 1 else []
+    return HoardServer(tmp_path / name / "log", env_extra=env, port=port, drives=dirs, extra_args=extra).start()
 
 
 @pytest.fixture
@@ -583,3 +584,136 @@ def test_a_node_paused_past_its_lease_loses_its_partitions_and_takes_its_share_b
     again = {lease.name: lease.epoch for lease in catalog.leases(LEASE_PREFIX) if lease.holder == "n1"}
     assert all(again[name] > before[name] for name in again.keys() & before.keys())
     assert nodes[0].client().list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def _copy_key(source: Path, target: Path) -> None:
+    """As an operator copies the key file to a node: the whole file, mode 0600, replaced at once."""
+    staged = target.with_suffix(".copy")
+    staged.write_bytes(source.read_bytes())
+    staged.chmod(0o600)
+    staged.rename(target)
+
+
+def test_the_cluster_key_is_rotated_on_every_node_without_a_restart(cluster_db, tmp_path):
+    meta, operator_key = cluster_db
+    old = read_key_file(operator_key).current
+    keys = {name: tmp_path / "keys" / f"{name}.key" for name in ("n1", "n2")}
+    for path in keys.values():
+        _copy_key(operator_key, path)
+    # n2 runs two worker processes: each takes its key file up, whichever answered a step.
+    nodes = [start_node(tmp_path, meta, keys[name], name, zone, workers=1 + (name == "n2")) for name, zone in (("n1", "z1"), ("n2", "z2"))]
+    store = PostgresMetaStore(meta, pool_size=2)
+    try:
+        catalog = ClusterCatalog(store)
+        a, b = nodes[0].client(), nodes[1].client()
+        a.create_bucket(Bucket="data")
+        n1, n2 = (tmp_path / name for name in ("n1", "n2"))
+        nodes[0].admin("pool", "add", f"n1:{n1}/d{{1...2}}", f"n2:{n2}/d{{1...2}}", "--set-size", "4")
+        wait_for_writes(a, "data")
+        before = os.urandom(2 * MiB)
+        a.put_object(Bucket="data", Key="before", Body=before)
+
+        # Nothing to finish before a new key is on the nodes.
+        early = nodes[0].admin("cluster", "rotate-key", check=False)
+        assert early.returncode != 0 and "no rotation under way" in early.stderr, early.stderr
+        made = subprocess.run(
+            [sys.executable, "-m", "hoard", "cluster", "rotate-key", "--key-file", str(operator_key)],
+            env=clean_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        rotating = read_key_file(operator_key)
+        assert rotating.current.key_id == old.key_id and rotating.accepted is not None
+        new = rotating.accepted
+        assert new.text() not in made.stdout + made.stderr  # never printed
+
+        # On one node only: the rotation refuses to go on, naming the node without the key.
+        _copy_key(operator_key, keys["n1"])
+        assert wait_for(lambda: f"node(s) n2 do not hold key {new.key_id}" in _rotate_key(nodes[0]).stderr, timeout=15)
+        _copy_key(operator_key, keys["n2"])
+        assert wait_for(lambda: _rotate_key(nodes[0]).returncode == 0, timeout=15)
+
+        # Every node signs with the new key alone, in its file and in the catalog.
+        for path in keys.values():
+            ring = read_key_file(path)
+            assert (ring.current.key_id, ring.accepted) == (new.key_id, None)
+        assert catalog.info().key_ids == (new.key_id,)
+        # The nodes talk to each other with it (the set spans both), without a restart.
+        after = os.urandom(2 * MiB)
+        b.put_object(Bucket="data", Key="after", Body=after)
+        assert a.get_object(Bucket="data", Key="after")["Body"].read() == after
+        assert b.get_object(Bucket="data", Key="before")["Body"].read() == before
+        # The old key opens nothing any more.
+        drive_id = [d.drive_id for d in catalog.drives() if d.node == "n2"][0]
+        path = f"/.hoard/internal/v1/drives/{drive_id}"
+
+        def get(ring: ClusterKeyring) -> bytes:
+            headers = "".join(f"{k}: {v}\r\n" for k, v in sign_request(ring, "n1", "GET", path, [], 0, to="n2").items())
+            return _raw(nodes[1].port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n".encode())
+
+        assert get(ClusterKeyring(new)).startswith(b"HTTP/1.1 200")
+        assert get(ClusterKeyring(old)).startswith(b"HTTP/1.1 401")
+        # A node restarted joins with the new key; one given the old key file is refused.
+        nodes[1].stop()
+        nodes[1] = nodes[1].start()
+        assert nodes[1].client().get_object(Bucket="data", Key="after")["Body"].read() == after
+        stale = tmp_path / "keys" / "stale.key"
+        stale.write_text(old.text() + "\n")
+        stale.chmod(0o600)
+        refused = subprocess.run(
+            [sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{free_port()}", str(tmp_path / "n3" / "d1")],
+            env={**clean_env(), "HOARD_META": meta, "HOARD_NODE": "n3", "HOARD_ADVERTISE": "http://127.0.0.1:1", "HOARD_ZONE": "z1",
+                 "HOARD_CLUSTER_KEY_FILE": str(stale), "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode != 0 and "is not one of cluster" in refused.stderr, refused.stderr
+        for node in nodes:
+            assert new.text() not in node.log() and old.text() not in node.log()
+    finally:
+        store.close()
+        for node in nodes:
+            node.stop()
+
+
+
+def _rotate_key(node: HoardServer) -> subprocess.CompletedProcess:
+    return node.admin("cluster", "rotate-key", check=False)
+
+
+def test_nodes_with_two_workers_serve_the_cluster_from_either_and_refuse_a_replay_in_both(cluster_db, tmp_path):
+    meta, key_file = cluster_db
+    nodes = [start_node(tmp_path, meta, key_file, name, zone, workers=2) for name, zone in (("n1", "z1"), ("n2", "z2"))]
+    store = PostgresMetaStore(meta, pool_size=2)
+    try:
+        catalog = ClusterCatalog(store)
+        nodes[0].client().create_bucket(Bucket="data")
+        n1, n2 = (tmp_path / name for name in ("n1", "n2"))
+        # Added while every worker runs: each learns of the pool, not only the leaders.
+        nodes[0].admin("pool", "add", f"n1:{n1}/d{{1...2}}", f"n2:{n2}/d{{1...2}}", "--set-size", "4")
+        bodies: dict[str, bytes] = {}
+        served_by: set[str] = set()
+        for i in range(16):
+            node = nodes[i % 2]
+            client = node.client()  # a new connection: the kernel hands it to either worker
+            body = os.urandom(300_000 + i)
+            wait_for_writes(client, "data")
+            answer = client.put_object(Bucket="data", Key=f"k{i}", Body=body)
+            served_by.add(answer["ResponseMetadata"]["HTTPHeaders"]["x-amz-id-2"])
+            bodies[f"k{i}"] = body
+        assert len(served_by) >= 3, served_by  # both workers of the nodes served writes
+        for i, (key, body) in enumerate(bodies.items()):
+            assert nodes[(i + 1) % 2].client().get_object(Bucket="data", Key=key)["Body"].read() == body
+
+        # One signed internal request, sent again and again on new connections: whichever worker
+        # takes it, it is accepted once.
+        keyring = read_key_file(key_file)
+        drive_id = [d.drive_id for d in catalog.drives() if d.node == "n2"][0]
+        path = f"/.hoard/internal/v1/drives/{drive_id}"
+        headers = "".join(f"{k}: {v}\r\n" for k, v in sign_request(keyring, "n1", "GET", path, [], 0, to="n2").items())
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n".encode()
+        answers = [_raw(nodes[1].port, request)[:12] for _ in range(12)]
+        assert answers.count(b"HTTP/1.1 200") == 1 and answers.count(b"HTTP/1.1 401") == 11, answers
+        assert "replayed" in nodes[1].log()
+    finally:
+        store.close()
+        for node in nodes:
+            node.stop()

@@ -16,7 +16,9 @@ import pytest
 from hoard.cluster.keys import (
     ClusterKey,
     ClusterKeyring,
+    LiveKeyring,
     keyring_from_text,
+    live_keyring,
     load_cluster_keyring,
     new_cluster_key,
     read_key_file,
@@ -243,3 +245,61 @@ def test_keyring_from_text_takes_lines_or_commas():
     by_lines = keyring_from_text(f"{KEY.text()}\n{OTHER_KEY.text()}\n", "file")
     by_comma = keyring_from_text(f" {KEY.text()} , {OTHER_KEY.text()} ", "variable")
     assert repr(by_lines) == repr(by_comma)
+
+
+# -- a node's keys follow its key file ---------------------------------------------------------
+def _allow_any(ring: ClusterKeyring) -> str:
+    return ""
+
+
+def test_a_live_keyring_takes_up_its_file_when_it_changes(tmp_path):
+    path = tmp_path / "cluster.key"
+    old, new = new_cluster_key(), new_cluster_key()
+    write_key_file(path, ClusterKeyring(old))
+    live = LiveKeyring(read_key_file(path), path)
+    assert live.reload(_allow_any) is None  # unchanged
+    write_key_file(path, ClusterKeyring(old, new), replace=True)  # the rotation's file copied in
+    taken = live.reload(_allow_any)
+    assert taken is not None and live.key_ids() == (old.key_id, new.key_id)
+    assert live.current.text() == old.text() and live.find(new.key_id).text() == new.text()
+    assert live.reload(_allow_any) is None  # taken once
+
+
+def test_a_live_keyring_refuses_a_file_its_cluster_does_not_list(tmp_path):
+    path = tmp_path / "cluster.key"
+    old, stranger = new_cluster_key(), new_cluster_key()
+    write_key_file(path, ClusterKeyring(old))
+    live = LiveKeyring(read_key_file(path), path)
+    write_key_file(path, ClusterKeyring(stranger), replace=True)
+    with pytest.raises(KeyFileError, match="not taken up: not listed"):
+        live.reload(lambda ring: "not listed")
+    assert live.key_ids() == (old.key_id, None)
+
+
+def test_promote_and_retire_write_the_file_first_and_are_done_once(tmp_path):
+    path = tmp_path / "cluster.key"
+    old, new = new_cluster_key(), new_cluster_key()
+    write_key_file(path, ClusterKeyring(old))
+    live = LiveKeyring(read_key_file(path), path)
+    with pytest.raises(KeyFileError, match="does not hold key"):
+        live.promote(new.key_id)
+    with pytest.raises(KeyFileError, match="promote it first"):
+        live.retire(new.key_id)
+    write_key_file(path, ClusterKeyring(old, new), replace=True)
+    live.reload(_allow_any)
+    live.promote(new.key_id)
+    live.promote(new.key_id)  # again: no change
+    ring = read_key_file(path)
+    assert (ring.current.key_id, ring.accepted.key_id) == (new.key_id, old.key_id) == live.key_ids()
+    assert live.reload(_allow_any) is None  # its own write is not news
+    live.retire(new.key_id)
+    live.retire(new.key_id)
+    assert read_key_file(path).accepted is None and live.key_ids() == (new.key_id, None)
+
+
+def test_keys_from_the_environment_cannot_be_stepped(tmp_path):
+    old, new = new_cluster_key(), new_cluster_key()
+    live = live_keyring(f"{old.text()},{new.text()}", None)
+    assert live.reload(_allow_any) is None
+    with pytest.raises(KeyFileError, match="HOARD_CLUSTER_KEY"):
+        live.promote(new.key_id)
