@@ -302,6 +302,7 @@ class HealTask:
     key: str
     version_id: str
     attempts: int = 0  # heals tried while a drive of its set was still away
+    claimed_until: float = 0.0  # the claim's mark: a row queued again meanwhile no longer carries it
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,10 @@ _UPSERT_OBJECT = {
 def _queue_heal(conn: Conn, record: ObjectRecord) -> None:
     """A version some of whose files missed a drive: the healer refills them (``claim_heals``)."""
     conn.execute(
-        "INSERT INTO heal_queue(bucket, key, version_id, not_before, attempts) VALUES(?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
+        # Queued again while claimed (its metadata changed under the heal): due at once, and the
+        # claimer's heal_done or heal_later, which find their mark gone, leave it queued.
+        "INSERT INTO heal_queue(bucket, key, version_id, not_before, attempts) VALUES(?, ?, ?, ?, 0) "
+        "ON CONFLICT(bucket, key, version_id) DO UPDATE SET not_before=excluded.not_before, attempts=0",
         (record.bucket, record.key, record.version_id, time.time()),
     )
 
@@ -591,7 +594,7 @@ class SqlMetaStore:
             rows = conn.execute(
                 "UPDATE heal_queue SET not_before=? WHERE (bucket, key, version_id) IN ("
                 f"SELECT bucket, key, version_id FROM heal_queue WHERE not_before <= ? ORDER BY not_before LIMIT ?{SKIP_LOCKED}) "
-                "RETURNING bucket, key, version_id, attempts",
+                "RETURNING bucket, key, version_id, attempts, not_before",
                 (now + claim_seconds, now, limit),
             ).fetchall()
             return [HealTask(*row) for row in rows]
@@ -599,17 +602,19 @@ class SqlMetaStore:
         return await self._write(op, idempotent=True)
 
     async def heal_done(self, task: HealTask) -> None:
-        await self._write(
-            lambda c: c.execute("DELETE FROM heal_queue WHERE bucket=? AND key=? AND version_id=?", (task.bucket, task.key, task.version_id))
-            and None,
-            idempotent=True,
-        )
+        def op(conn: Conn) -> None:
+            conn.execute(
+                "DELETE FROM heal_queue WHERE bucket=? AND key=? AND version_id=? AND not_before=?",
+                (task.bucket, task.key, task.version_id, task.claimed_until),
+            )
+
+        await self._write(op, idempotent=True)
 
     async def heal_later(self, task: HealTask, not_before: float) -> None:
         def op(conn: Conn) -> None:
             conn.execute(
-                "UPDATE heal_queue SET not_before=?, attempts=attempts + 1 WHERE bucket=? AND key=? AND version_id=?",
-                (not_before, task.bucket, task.key, task.version_id),
+                "UPDATE heal_queue SET not_before=?, attempts=attempts + 1 WHERE bucket=? AND key=? AND version_id=? AND not_before=?",
+                (not_before, task.bucket, task.key, task.version_id, task.claimed_until),
             )
 
         await self._write(op, idempotent=True)

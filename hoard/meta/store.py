@@ -191,11 +191,13 @@ class MetaStore(Protocol):
         ...
 
     async def heal_done(self, task: HealTask) -> None:
-        """Take a version off the heal queue: every file of it is on every drive of its set."""
+        """Take a version off the heal queue: every file of it is on every drive of its set. Not
+        if it was queued again since ``task`` was claimed (its new files are still to check)."""
         ...
 
     async def heal_later(self, task: HealTask, not_before: float) -> None:
-        """Try again at ``not_before`` (a drive of its set is still away); counts the attempt."""
+        """Try again at ``not_before`` (a drive of its set is still away); counts the attempt. Not
+        if it was queued again since ``task`` was claimed (it is due at once then)."""
         ...
 
     async def hurry_heals(self, now: float) -> int:

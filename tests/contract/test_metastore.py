@@ -505,13 +505,32 @@ def test_a_write_that_missed_a_drive_is_queued_for_healing_by_its_own_commit(met
     assert heal_claims(meta, now) == [("bkt", "degraded", "null", 0)]
     # Claimed: hidden from every other claimer until the claim lapses.
     assert heal_claims(meta, now) == []
-    assert heal_claims(meta, now + 61) == [("bkt", "degraded", "null", 0)]
+    (task,) = meta.run(meta.store.claim_heals(now + 61, 10, 60))
+    assert (task.bucket, task.key, task.version_id, task.attempts) == ("bkt", "degraded", "null", 0)
     # Its drive still away: again later, the attempt counted; not before its time.
-    meta.run(meta.store.heal_later(HealTask("bkt", "degraded", "null"), now + 30))
+    meta.run(meta.store.heal_later(task, now + 30))
     assert heal_claims(meta, now + 29) == []
-    assert heal_claims(meta, now + 31) == [("bkt", "degraded", "null", 1)]
+    (task,) = meta.run(meta.store.claim_heals(now + 31, 10, 60))
+    assert task.attempts == 1
+    # A task not from this claim (a lapsed one) takes nothing off.
     meta.run(meta.store.heal_done(HealTask("bkt", "degraded", "null")))
+    assert meta.store.queue_sizes_sync()["heal"] == 1
+    meta.run(meta.store.heal_done(task))
     assert heal_claims(meta, now + 3600) == [] and meta.store.queue_sizes_sync()["heal"] == 0
+
+
+def test_a_version_queued_again_while_claimed_stays_queued(meta):
+    meta.bucket()
+    old = record("bkt", "k")
+    meta.run(meta.store.put_object(old, heal=True))
+    now = time.time() + 1
+    (task,) = meta.run(meta.store.claim_heals(now, 10, 60))
+    # Its metadata changes, missing a drive again, while the healer works on the old record.
+    new = dataclasses.replace(old, data_id="rec-k2", headers={"content-type": "x/y"})
+    meta.run(meta.store.replace_version(old, new, heal=True))
+    meta.run(meta.store.heal_done(task))
+    meta.run(meta.store.heal_later(task, now + 300))
+    assert heal_claims(meta, now + 60) == [("bkt", "k", "null", 0)]  # due, not taken off or pushed back
 
 
 def test_a_commit_that_fails_queues_no_heal(meta):
@@ -532,6 +551,7 @@ def test_drives_back_make_every_queued_heal_due_at_once(meta):
     now = time.time() + 1
     for task in meta.run(meta.store.claim_heals(now, 10, 60)):
         meta.run(meta.store.heal_later(task, now + 300))
+    assert meta.store.queue_sizes_sync()["heal"] == 2
     assert heal_claims(meta, now + 10) == []
     assert meta.run(meta.store.hurry_heals(now + 10)) == 2
     assert sorted(heal_claims(meta, now + 10)) == [("bkt", "a", "null", 1), ("bkt", "b", "null", 1)]
