@@ -115,6 +115,7 @@ class HoardServer:
             if self.answers(timeout=max(deadline - time.time(), 0.5)):
                 return self
             time.sleep(0.05)
+        self.stop()  # never left running behind a failed test (its workers would start again and again)
         raise RuntimeError(f"hoard server did not start:\n{self.log()}")
 
     def answers(self, timeout: float) -> bool:
