@@ -441,7 +441,17 @@ class ErasureSet:
         """Check every record and shard of a version and rebuild the missing or damaged ones.
 
         ``deep`` verifies every block's checksum; otherwise only presence and size are checked.
+        ``offline`` counts the fragments on drives that were away, or went away during the heal
+        (a node unreachable when asked): what they hold was not checked, so the version is not
+        known to be whole.
         """
+        result = self._heal(record, deep)
+        placement = record.placement
+        away = sum(not self.drives[placement.distribution[i]].usable for i in range(placement.data + placement.parity))
+        result.offline = max(result.offline, away)
+        return result
+
+    def _heal(self, record: ObjectRecord, deep: bool) -> HealResult:
         result = HealResult()
         placement = record.placement
         c = codec(placement.data, placement.parity)
@@ -467,14 +477,16 @@ class ErasureSet:
             if seg.stored_size == 0 or not seg.blob:
                 continue  # empty, or archived to a tier: no shard files (the records still heal)
             geometry = ShardGeometry(seg.stored_size, c)
-            bad = self._check_shards(placement, seg.blob, geometry, deep, usable)
+            bad = self._check_shards(placement, seg.blob, geometry, deep, usable, result)
             if bad:
                 self._rebuild_shards(record, seg.blob, geometry, bad, result)
         if bad_records and not result.unrecoverable:
             self._rewrite_records(record, bad_records, None, result)
         return result
 
-    def _check_shards(self, placement: Placement, shard_id: str, geometry: ShardGeometry, deep: bool, usable: list[bool]) -> set[int]:
+    def _check_shards(
+        self, placement: Placement, shard_id: str, geometry: ShardGeometry, deep: bool, usable: list[bool], result: HealResult
+    ) -> set[int]:
         bad: set[int] = set()
         for i, ok in enumerate(usable):
             if not ok:
@@ -489,6 +501,9 @@ class ErasureSet:
             except OSError as e:
                 if not drive.missing_or_failed(e):
                     bad.add(i)
+                else:  # the drive went away while asked: its fragment is left unchecked
+                    usable[i] = False
+                    result.offline += 1
         return bad
 
     def _rebuild_shards(self, record: ObjectRecord, shard_id: str, geometry: ShardGeometry, bad: set[int], result: HealResult) -> None:

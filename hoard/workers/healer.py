@@ -196,9 +196,11 @@ class Healer:
             await self.store.heal_done(task)  # deleted meanwhile: its files go by reclaim
             return
         result = await self.heal(record, deep=False)
-        if result.offline or result.failed:
-            # A drive of its set is still away (or refused the refill): again later, sooner each
-            # time at first, and at once if the drive monitor or the cluster sees drives come back.
+        if result.offline or result.failed or result.unrecoverable:
+            # A drive of its set is still away (or refused the refill, or went away while asked,
+            # leaving too few fragments in sight): again later, sooner each time at first, and at
+            # once if the drive monitor or the cluster sees drives come back. Never dropped on a
+            # partial view: a node just reconnected may not reach the others yet.
             await self.store.heal_later(task, time.time() + min(HEAL_BACKOFF_MAX, 2.0**task.attempts))
             return
         await self.store.heal_done(task)
