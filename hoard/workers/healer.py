@@ -221,8 +221,11 @@ class Healer:
                     await self.data.retract(record)
             elif result.repaired:
                 log.info("healed %s/%s: %d shards, %d records rebuilt", record.bucket, record.key, result.repaired_shards, result.repaired_records)
-        if result.unrecoverable:
+        if result.unrecoverable and not result.offline:
             log.error("%s/%s cannot be healed: too few good shards remain", record.bucket, record.key)
+        elif result.unrecoverable:
+            # Drives out of sight (a node cut off, this one or another): not known lost, tried again.
+            log.info("%s/%s cannot be healed now: %d fragments out of reach", record.bucket, record.key, result.offline)
         return result
 
     # -- heal jobs ------------------------------------------------------------------------
