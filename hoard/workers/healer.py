@@ -195,18 +195,29 @@ class Healer:
         if record is None:
             await self.store.heal_done(task)  # deleted meanwhile: its files go by reclaim
             return
+        backoff = time.time() + min(HEAL_BACKOFF_MAX, 2.0**task.attempts)
+        if not self._set_in_sight(record):
+            # A drive of its set is away: a heal now would read the others only to put it back.
+            # Drives coming back make it due at once (``hurry``).
+            await self.store.heal_later(task, backoff)
+            return
         result = await self.heal(record, deep=False)
         if result.offline or result.failed or result.unrecoverable:
             # A drive of its set is still away (or refused the refill, or went away while asked,
             # leaving too few fragments in sight): again later, sooner each time at first, and at
             # once if the drive monitor or the cluster sees drives come back. Never dropped on a
             # partial view: a node just reconnected may not reach the others yet.
-            await self.store.heal_later(task, time.time() + min(HEAL_BACKOFF_MAX, 2.0**task.attempts))
+            await self.store.heal_later(task, backoff)
             return
         await self.store.heal_done(task)
         self.queued_heals_done += 1
         if result.repaired:
             instruments().heal_event("repaired")
+
+    def _set_in_sight(self, record: ObjectRecord) -> bool:
+        placement = record.placement
+        drives = self.storage.set_of(placement).drives
+        return all(drives[placement.distribution[i]].usable for i in range(placement.data + placement.parity))
 
     # -- healing one version --------------------------------------------------------------
     async def heal(self, record: ObjectRecord, deep: bool) -> HealResult:
