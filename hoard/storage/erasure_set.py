@@ -446,10 +446,12 @@ class ErasureSet:
         known to be whole.
         """
         result = self._heal(record, deep)
-        placement = record.placement
-        away = sum(not self.drives[placement.distribution[i]].usable for i in range(placement.data + placement.parity))
-        result.offline = max(result.offline, away)
+        result.offline = max(result.offline, self.drives_away(record.placement))
         return result
+
+    def drives_away(self, placement: Placement) -> int:
+        """How many drives of the placement are not usable now."""
+        return sum(not self.drives[p].usable for p in placement.distribution)
 
     def _heal(self, record: ObjectRecord, deep: bool) -> HealResult:
         result = HealResult()

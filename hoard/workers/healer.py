@@ -196,7 +196,7 @@ class Healer:
             await self.store.heal_done(task)  # deleted meanwhile: its files go by reclaim
             return
         backoff = time.time() + min(HEAL_BACKOFF_MAX, 2.0**task.attempts)
-        if not self._set_in_sight(record):
+        if self.storage.set_of(record.placement).drives_away(record.placement):
             # A drive of its set is away: a heal now would read the others only to put it back.
             # Drives coming back make it due at once (``hurry``).
             await self.store.heal_later(task, backoff)
@@ -213,11 +213,6 @@ class Healer:
         self.queued_heals_done += 1
         if result.repaired:
             instruments().heal_event("repaired")
-
-    def _set_in_sight(self, record: ObjectRecord) -> bool:
-        placement = record.placement
-        drives = self.storage.set_of(placement).drives
-        return all(drives[placement.distribution[i]].usable for i in range(placement.data + placement.parity))
 
     # -- healing one version --------------------------------------------------------------
     async def heal(self, record: ObjectRecord, deep: bool) -> HealResult:
