@@ -74,6 +74,7 @@ from hoard.workers.healer import Healer
 from hoard.workers.lifecycle import LifecycleWorker, TierWorker
 from hoard.workers.log_delivery import LogDelivery
 from hoard.workers.monitor import DriveMonitor
+from hoard.workers.pool_mover import PoolMover
 from hoard.workers.reclaim import Reclaimer
 from hoard.workers.replicator import Replicator
 from hoard.workers.share import EVERYTHING, WorkShare
@@ -313,6 +314,8 @@ def build_app(
         kms = keys.kms if isinstance(keys.kms, BuiltinKms) else None
         rotation = MasterKeyRotation(keys, store, data, kms)
         background = [monitor, healer, reclaimer, replicator, sites, lifecycle, tier_worker, rotation]
+        if keeper is not None and catalog is not None and isinstance(storage, ClusterStorage):
+            background.append(PoolMover(store, data, storage, catalog, share))  # what decommissioned pools hold
         history = History(settings.dashboard_sample_seconds)  # the dashboard's last hour of traffic, summed over every worker
         background.append(history)
         # The same list: a certificate watcher appended below is reported too.

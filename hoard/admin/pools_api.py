@@ -51,6 +51,7 @@ class PoolsAdmin:
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", "pools"): self.add_pool,
             ("GET", "pools"): self.list_pools,
+            ("POST", "pools/decommission"): self.decommission_pool,
             ("GET", "cluster"): self.cluster_info,
             ("POST", "cluster/rotate-key"): self.rotate_cluster_key,
         }
@@ -94,9 +95,26 @@ class PoolsAdmin:
         except RotationRefused as e:
             raise S3Error("ServiceUnavailable" if e.status == 503 else "InvalidRequest", f"{e}") from None
 
+    async def decommission_pool(self, req: Request, auth: AuthContext) -> Response:
+        """Query: pool. The pool takes no new writes from now, every node moves what it holds to
+        the other pools, and it is marked decommissioned once it holds nothing (``GET pools``
+        shows how much is left)."""
+        catalog = self._catalog()
+        number = _number(req, "pool")
+        if number is None:
+            raise S3Error("InvalidArgument", "Name the pool to decommission.", ArgumentName="pool")
+        try:
+            await asyncio.to_thread(catalog.drain_pool, number)
+        except ClusterError as e:
+            raise S3Error("InvalidArgument", f"{e}.") from None
+        return await self.list_pools(req, auth)
+
     async def list_pools(self, req: Request, auth: AuthContext) -> Response:
-        layout = await asyncio.to_thread(self._catalog().layout)
-        return json_answer({"layout_version": layout.version, "pools": [pool_json(p) for p in layout.pools]})
+        """Every pool with its sets, and the versions and bytes it holds (a scan of the index)."""
+        catalog = self._catalog()
+        layout, contents = await asyncio.gather(asyncio.to_thread(catalog.layout), asyncio.to_thread(catalog.pool_contents))
+        pools = [{**pool_json(p), "versions": contents.get(p.pool, (0, 0))[0], "bytes": contents.get(p.pool, (0, 0))[1]} for p in layout.pools]
+        return json_answer({"layout_version": layout.version, "pools": pools})
 
     async def cluster_info(self, req: Request, auth: AuthContext) -> Response:
         """Every node, drive, pool, partition lease holder and work queue's length, as the

@@ -20,6 +20,8 @@ def pool() -> None:
 
 def _show_pool(p: dict) -> list[str]:
     lines = [f"pool {p['pool']} ({p['state']}): {len(p['sets'])} erasure sets of {p['set_size']} drives, parity {p['parity']}"]
+    if "versions" in p:
+        lines[0] += f"; holds {p['versions']} versions, {p['bytes']} bytes"
     lines += [f"  set {i}: {' '.join(members)}" for i, members in enumerate(p["sets"])]
     return lines
 
@@ -58,6 +60,25 @@ def pool_list(client: AdminClient, as_json: bool) -> None:
         click.echo("\n".join(_show_pool(p)))
     if not layout["pools"]:
         click.echo("no pools yet: hoard admin pool add NODE:DIR...")
+
+
+@pool.command("decommission")
+@click.argument("number", type=click.IntRange(1))
+@JSON_FLAG
+@server_command
+def pool_decommission(client: AdminClient, number: int, as_json: bool) -> None:
+    """Empty pool NUMBER so that its drives can be taken out.
+
+    From now it takes no new writes; every node moves the versions it holds to the other pools
+    (reads and writes go on meanwhile; a node restarted walks again and moves what is left).
+    `hoard admin pool list` shows what it still holds; it turns decommissioned once it holds
+    nothing and no multipart upload begun in it is open."""
+    layout = _call(client, "POST", "pools/decommission", pool=str(number))
+    if as_json:
+        click.echo(json.dumps(layout, indent=1))
+        return
+    (p,) = [p for p in layout["pools"] if p["pool"] == number]
+    click.echo(f"pool {number} draining: its {p['versions']} versions ({p['bytes']} bytes) move to the other pools")
 
 
 @admin.group("cluster", invoke_without_command=True)

@@ -325,6 +325,53 @@ class ClusterCatalog:
 
         return self._store.run_write(work, idempotent=False, settle=None)
 
+    def drain_pool(self, pool: int) -> None:
+        """Take ``pool`` out of placement (state draining; the layout's version goes up): new
+        writes go to the other pools, and the pool mover (``hoard.workers.pool_mover``) moves
+        what it holds. Refused for a pool that is not active, or the last active one."""
+
+        def work(tx: Any) -> None:
+            row = tx.execute("SELECT state FROM pools WHERE pool = ?", (pool,)).fetchone()
+            if row is None:
+                raise ClusterError(f"there is no pool {pool}")
+            if row[0] != "active":
+                raise ClusterError(f"pool {pool} is {row[0]}, not active")
+            others = tx.execute("SELECT count(*) FROM pools WHERE state = 'active' AND pool <> ?", (pool,)).fetchone()[0]
+            if not others:
+                raise ClusterError(f"pool {pool} is the only active pool: add another (hoard admin pool add) for its objects to go to")
+            tx.execute("UPDATE pools SET state = 'draining' WHERE pool = ?", (pool,))
+            tx.execute("UPDATE cluster SET layout_version = layout_version + 1")
+
+        self._store.run_write(work, idempotent=True)
+
+    def pools_emptied(self) -> list[int]:
+        """Draining pools that no version names any more, now marked decommissioned (their
+        drives may go); the layout's version goes up if any was."""
+
+        def work(tx: Any) -> list[int]:
+            draining = [row[0] for row in tx.execute("SELECT pool FROM pools WHERE state = 'draining'").fetchall()]
+            done = [pool for pool in draining if not _pool_in_use(tx, pool)]
+            for pool in done:
+                tx.execute("UPDATE pools SET state = 'decommissioned' WHERE pool = ?", (pool,))
+            if done:
+                tx.execute("UPDATE cluster SET layout_version = layout_version + 1")
+            return done
+
+        return self._store.run_write(work, idempotent=True)
+
+    def pool_contents(self) -> dict[int, tuple[int, int]]:
+        """Versions and bytes each pool holds (a scan of the index: for reports, not for a
+        request's path)."""
+
+        def work(tx: Any) -> dict[int, tuple[int, int]]:
+            rows = tx.execute(
+                f"SELECT {_POOL_OF}, count(*), COALESCE(SUM(size), 0)::bigint FROM "
+                "(SELECT placement, size FROM objects UNION ALL SELECT placement, size FROM versions) AS v GROUP BY 1"
+            ).fetchall()
+            return {pool: (count, size) for pool, count, size in rows}
+
+        return self._read(work)
+
     def layout(self) -> Layout:
         """The layout now: every pool's sets, checked again against the placement rules."""
 
@@ -526,6 +573,20 @@ def check_lease(tx: Any, lease: Lease) -> None:
 
 
 M = TypeVar("M")
+
+
+# A version's pool, from its placement's JSON ([set, data, parity, distribution, pool]; no
+# fifth field on one server's records: pool 0).
+_POOL_OF = "COALESCE((placement::jsonb ->> 4)::int, 0)"
+
+
+def _pool_in_use(tx: Any, pool: int) -> bool:
+    """Whether a version (current or older) or an open multipart upload (its parts are kept in
+    the pool it began in) still keeps bytes in ``pool``."""
+    for table in ("objects", "versions"):
+        if tx.execute(f"SELECT 1 FROM {table} WHERE {_POOL_OF} = ? LIMIT 1", (pool,)).fetchone() is not None:
+            return True
+    return tx.execute("SELECT 1 FROM uploads WHERE pool = ? LIMIT 1", (pool,)).fetchone() is not None
 
 
 def _sets_by_pool(rows: Iterable[tuple[int, int, M]]) -> dict[int, list[list[M]]]:

@@ -28,7 +28,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -81,7 +81,8 @@ SCHEMA = (
         storage_class TEXT NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT NOT NULL,
         checksum_type TEXT NOT NULL, owner_id TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
         retention_mode TEXT NOT NULL DEFAULT '', retain_until DOUBLE PRECISION NOT NULL DEFAULT 0,
-        legal_hold INTEGER NOT NULL DEFAULT 0, acl TEXT NOT NULL DEFAULT '[]', encryption TEXT NOT NULL DEFAULT '')""",
+        legal_hold INTEGER NOT NULL DEFAULT 0, acl TEXT NOT NULL DEFAULT '[]', encryption TEXT NOT NULL DEFAULT '',
+        pool INTEGER NOT NULL DEFAULT 0)""",
     "CREATE INDEX uploads_by_key ON uploads(bucket, key, upload_id)",
     f"""CREATE TABLE parts(
         upload_id {_C} NOT NULL, number INTEGER NOT NULL, size BIGINT NOT NULL, etag TEXT NOT NULL,
@@ -116,6 +117,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE parts ALTER COLUMN stored TYPE BIGINT",
         *_HEAL_QUEUE,
     ),
+    9: ("ALTER TABLE uploads ADD COLUMN pool INTEGER NOT NULL DEFAULT 0",),
 }
 
 # SQLite's spellings in the shared SQL (hoard.meta.sqlstore), and PostgreSQL's.
@@ -142,6 +144,18 @@ def _translate(sql: str) -> str:
 # background work under a partition lease (``hoard.meta.cluster.fenced``) commits only while the
 # lease is held. A context variable, so it follows the work into the thread that writes.
 WRITE_FENCE: ContextVar[Callable[[Any], None] | None] = ContextVar("hoard_write_fence", default=None)
+
+
+class _Cursor(psycopg.Cursor):
+    """psycopg's cursor, stepped through in growing chunks: its rows are all on the client
+    already, and fetching each alone (its own checks per row) cost more than a listing page's
+    scan. Growing, because a listing that seeks past a common prefix looks at a row or two."""
+
+    def __iter__(self) -> Iterator[Any]:
+        size = 8
+        while rows := self.fetchmany(size):
+            yield from rows
+            size = min(size * 4, 1024)
 
 
 class _Tx:
@@ -185,7 +199,7 @@ def connection_options(conninfo: str, connect_timeout: float) -> dict[str, Any]:
     store says BEGIN itself), and ``connect_timeout`` unless the operator set one (in the
     conninfo or PGCONNECT_TIMEOUT), which would otherwise be overridden: with several hosts it
     is how long a dead one is waited for before the next is tried."""
-    options: dict[str, Any] = {"autocommit": True}
+    options: dict[str, Any] = {"autocommit": True, "cursor_factory": _Cursor}
     if "connect_timeout" not in psycopg.conninfo.conninfo_to_dict(conninfo) and not os.environ.get("PGCONNECT_TIMEOUT"):
         options["connect_timeout"] = int(connect_timeout)
     return options
@@ -254,7 +268,7 @@ class PostgresMetaStore(SqlMetaStore):
     def _run(
         self,
         fn: Callable[[_Tx], T],
-        begin: str,
+        begin: str | None,
         settle: Callable[[_Tx], bool] | None,
         idempotent: bool,
     ) -> T:
@@ -284,8 +298,10 @@ class PostgresMetaStore(SqlMetaStore):
                 log.info("metadata transaction retried in %.2fs (%s)", delay, error)
                 time.sleep(delay)
 
-    def _attempt(self, fn: Callable[[_Tx], T], begin: str) -> T:
+    def _attempt(self, fn: Callable[[_Tx], T], begin: str | None) -> T:
         with self._pool.connection() as conn:
+            if begin is None:  # one statement, in autocommit: its own transaction and snapshot
+                return fn(_Tx(conn))
             conn.execute(begin)
             try:
                 result = fn(_Tx(conn))
@@ -329,6 +345,10 @@ class PostgresMetaStore(SqlMetaStore):
 
     def _snapshot_sync(self, fn: Callable[[Any], T]) -> T:
         return self._read_sync(fn)
+
+    def _read_statement_sync(self, fn: Callable[[Any], T]) -> T:
+        # BEGIN and COMMIT would be two of its three round trips.
+        return self._run(fn, None, settle=None, idempotent=True)
 
     def _read_nowait(self, fn: Callable[[Any], T]) -> T:
         raise WouldBlock("the PostgreSQL index is read over the network")

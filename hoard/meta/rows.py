@@ -121,14 +121,14 @@ def listed_version_from_row(row: tuple) -> ListedObject:
 
 UPLOAD_COLUMNS = (
     "upload_id, bucket, key, initiated, storage_class, headers, checksum_algorithm, checksum_type, owner_id, tags, "
-    "retention_mode, retain_until, legal_hold, acl, encryption"
+    "retention_mode, retain_until, legal_hold, acl, encryption, pool"
 )
 
 
 def upload_from_row(row: tuple) -> Upload:
     return Upload(
         row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], tags_from_json(row[9]), row[10], row[11], bool(row[12]),
-        tuple(tuple(g) for g in json.loads(row[13])), encryption_from_json(row[14]),
+        tuple(tuple(g) for g in json.loads(row[13])), encryption_from_json(row[14]), row[15],
     )
 
 
@@ -148,7 +148,7 @@ def upload_row(upload: Upload) -> tuple:
         upload.upload_id, upload.bucket, upload.key, upload.initiated, upload.storage_class,
         json.dumps(upload.headers), upload.checksum_algorithm, upload.checksum_type, upload.owner_id,
         tags_json(upload.tags), upload.retention_mode, upload.retain_until, int(upload.legal_hold),
-        json.dumps([list(g) for g in upload.acl]), encryption_json(upload.encryption),
+        json.dumps([list(g) for g in upload.acl]), encryption_json(upload.encryption), upload.pool,
     )
 
 

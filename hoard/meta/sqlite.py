@@ -27,7 +27,7 @@ __all__ = ["COMPLETED_UPLOAD_MEMORY", "NULL_VERSION", "SCHEMA_VERSION", "SqliteM
 
 log = logging.getLogger("hoard.meta")
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets(
     name TEXT PRIMARY KEY, created REAL NOT NULL, location TEXT NOT NULL, owner_id TEXT NOT NULL,
@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS uploads(
     storage_class TEXT NOT NULL, headers TEXT NOT NULL, checksum_algorithm TEXT NOT NULL,
     checksum_type TEXT NOT NULL, owner_id TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
     retention_mode TEXT NOT NULL DEFAULT '', retain_until REAL NOT NULL DEFAULT 0, legal_hold INTEGER NOT NULL DEFAULT 0,
-    acl TEXT NOT NULL DEFAULT '[]', encryption TEXT NOT NULL DEFAULT ''
+    acl TEXT NOT NULL DEFAULT '[]', encryption TEXT NOT NULL DEFAULT '', pool INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads(bucket, key, upload_id);
 CREATE TABLE IF NOT EXISTS parts(
@@ -153,6 +153,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Writes that missed a drive, queued for healing by their commit (the heal_queue table is in
     # SCHEMA), and the parts that missed one.
     8: ("ALTER TABLE parts ADD COLUMN degraded INTEGER NOT NULL DEFAULT 0",),
+    9: ("ALTER TABLE uploads ADD COLUMN pool INTEGER NOT NULL DEFAULT 0",),
 }
 
 MAX_BATCH = 512

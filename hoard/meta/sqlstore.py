@@ -132,6 +132,11 @@ class SqlMetaStore:
         """``fn`` in the event loop if it need not wait, else WouldBlock."""
         raise WouldBlock("this store always waits")
 
+    def _read_statement_sync(self, fn: Callable[[Conn], T]) -> T:
+        """``fn`` that runs a single statement (which sees one snapshot by itself): a store may
+        spare it the transaction around it. Blocks."""
+        return self._read_sync(fn)
+
     def _write_sync(self, fn: Callable[[Conn], T], settle: Settle | None = None, idempotent: bool = False) -> T:
         """``fn`` in a write transaction, committed durably before it returns. Blocks.
 
@@ -147,12 +152,15 @@ class SqlMetaStore:
     async def _read(self, fn: Callable[[Conn], T]) -> T:
         return await asyncio.to_thread(self._read_sync, fn)
 
-    async def _read_point(self, fn: Callable[[Conn], T]) -> T:
+    async def _read_point(self, fn: Callable[[Conn], T], one_statement: bool = False) -> T:
         """A read of a row or two: in the event loop if it need not wait (see ``hoard.nowait``),
-        else in a worker thread. Not for scans: those would hold up every other request."""
+        else in a worker thread. Not for scans: those would hold up every other request.
+        ``one_statement``: ``fn`` runs a single statement (``_read_statement_sync``)."""
         try:
             return self._read_nowait(fn)
         except WouldBlock:
+            if one_statement:
+                return await asyncio.to_thread(self._read_statement_sync, fn)
             return await self._read(fn)
 
     async def _write(self, fn: Callable[[Conn], T], settle: Settle | None = None, idempotent: bool = False) -> T:
@@ -172,7 +180,7 @@ class SqlMetaStore:
 
     async def get_bucket(self, name: str) -> Bucket | None:
         check_text(name)
-        row = await self._read_point(lambda c: c.execute(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name=?", (name,)).fetchone())
+        row = await self._read_point(lambda c: c.execute(f"SELECT {BUCKET_COLUMNS} FROM buckets WHERE name=?", (name,)).fetchone(), one_statement=True)
         return bucket_from_row(row) if row else None
 
     async def set_bucket_config(self, name: str, config_name: str, value: Any) -> Bucket:
@@ -242,10 +250,10 @@ class SqlMetaStore:
         check_text(record.bucket, record.key)
 
         def op(conn: Conn) -> ObjectRecord | None:
-            _require_bucket(conn, record.bucket)
+            replicated = _require_bucket_replication(conn, record.bucket)
             if precondition is not None:
                 precondition(_live(_get_object(conn, record.bucket, record.key)))
-            old = _add_version(conn, record)
+            old = _add_version(conn, record, replicated)
             if heal:
                 _queue_heal(conn, record)
             return old
@@ -285,7 +293,7 @@ class SqlMetaStore:
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         check_text(bucket, key)
-        return await self._read_point(lambda c: _get_object(c, bucket, key))
+        return await self._read_point(lambda c: _get_object(c, bucket, key), one_statement=True)
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         return await self.delete_version(bucket, key, NULL_VERSION)
@@ -355,7 +363,7 @@ class SqlMetaStore:
 
         def op(conn: Conn) -> None:
             _require_bucket(conn, upload.bucket)
-            conn.execute(f"INSERT INTO uploads({UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", upload_row(upload))
+            conn.execute(f"INSERT INTO uploads({UPLOAD_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", upload_row(upload))
 
         await self._write(op, settle=lambda c: _get_upload(c, upload.upload_id) is not None)
 
@@ -419,7 +427,7 @@ class SqlMetaStore:
             upload = _get_upload(conn, upload_id)
             if upload is None:
                 raise UploadNotFound(upload_id)
-            _require_bucket(conn, upload.bucket)
+            replicated = _require_bucket_replication(conn, upload.bucket)
             rows = conn.execute(f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id=?", (upload_id,))
             parts = {r[1]: _part(r) for r in rows}
             record, used = build(upload, parts)
@@ -427,7 +435,7 @@ class SqlMetaStore:
                 precondition(_live(_get_object(conn, record.bucket, record.key)))
             if before_commit is not None:
                 before_commit(record)
-            old = _add_version(conn, record)
+            old = _add_version(conn, record, replicated)
             if heal or any(p.degraded for n, p in parts.items() if n in used):
                 _queue_heal(conn, record)
             _queue_reclaim(conn, (p.blob for n, p in parts.items() if n not in used))
@@ -814,6 +822,15 @@ def _require_bucket(conn: Conn, bucket: str) -> None:
         raise BucketNotFound(bucket)
 
 
+def _require_bucket_replication(conn: Conn, bucket: str) -> bool:
+    """``_require_bucket``, and whether the bucket has a replication configuration, in one
+    statement (a PUT's transaction asks both, each a round trip to a database server)."""
+    row = conn.execute("SELECT json_type(config, '$.replication') FROM buckets WHERE name=?", (bucket,)).fetchone()
+    if row is None:
+        raise BucketNotFound(bucket)
+    return row[0] is not None
+
+
 def _get_object(conn: Conn, bucket: str, key: str) -> ObjectRecord | None:
     row = conn.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()
     return object_from_row(row) if row else None
@@ -837,11 +854,16 @@ def _get_version(conn: Conn, bucket: str, key: str, version_id: str) -> tuple[Ob
     row = conn.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket=? AND key=? AND version_id=?", (bucket, key, version_id)).fetchone()
     if row is not None:
         return object_from_row(row), True
+    return _get_older_version(conn, bucket, key, version_id), False
+
+
+def _get_older_version(conn: Conn, bucket: str, key: str, version_id: str) -> ObjectRecord | None:
+    """The version with this id among the key's older (not current) versions."""
     # INDEXED BY: without statistics SQLite would walk the key's whole history by primary key.
     row = conn.execute(
         f"SELECT {OBJECT_COLUMNS} FROM versions INDEXED BY versions_by_id WHERE bucket=? AND key=? AND version_id=?", (bucket, key, version_id)
     ).fetchone()
-    return (object_from_row(row), False) if row is not None else (None, False)
+    return object_from_row(row) if row is not None else None
 
 
 def _insert(conn: Conn, table: str, record: ObjectRecord) -> None:
@@ -869,20 +891,27 @@ def _track_tiering(conn: Conn, record: ObjectRecord, fresh: bool = False) -> Non
     )
 
 
-def _replicated(conn: Conn, record: ObjectRecord) -> bool:
+def _replicated(conn: Conn, record: ObjectRecord, configured: bool | None = None) -> bool:
     """Whether a change to this version is to be replicated: its bucket has a replication
-    configuration, and it is no replica itself (which would send it back where it came from)."""
+    configuration (``configured``, when the caller has read it already), and it is no replica
+    itself (which would send it back where it came from)."""
     if record.headers.get(REPLICATION_STATUS_HEADER) == REPLICA:
         return False
+    if configured is not None:
+        return configured
     row = conn.execute("SELECT json_type(config, '$.replication') FROM buckets WHERE name=?", (record.bucket,)).fetchone()
     return row is not None and row[0] is not None
 
 
 def _replica_sees(old: ObjectRecord, new: ObjectRecord) -> bool:
     """Whether a replica would see the change: not a new record file alone, nor the version's data
-    key sealed anew (a master key rotation), which stay on this site."""
+    key sealed anew (a master key rotation), nor its bytes moved to another pool, which stay on
+    this site."""
     mode = (old.encryption.mode if old.encryption else None) != (new.encryption.mode if new.encryption else None)
-    return mode or dataclasses.replace(new, data_id=old.data_id, replaces=old.replaces, encryption=old.encryption) != old
+    same_bytes_elsewhere = dataclasses.replace(
+        new, data_id=old.data_id, replaces=old.replaces, encryption=old.encryption, placement=old.placement, segments=old.segments
+    )
+    return mode or same_bytes_elsewhere != old
 
 
 def _queue_replication(conn: Conn, bucket: str, key: str, version_id: str, op: str) -> None:
@@ -899,7 +928,7 @@ def _queue_replication(conn: Conn, bucket: str, key: str, version_id: str, op: s
     )
 
 
-def _add_version(conn: Conn, record: ObjectRecord) -> ObjectRecord | None:
+def _add_version(conn: Conn, record: ObjectRecord, replicated: bool | None = None) -> ObjectRecord | None:
     """Add a version to its key's history; returns the version that leaves the index with it.
 
     The newest version (by seq) is the current one; the one it displaces becomes an older
@@ -907,8 +936,9 @@ def _add_version(conn: Conn, record: ObjectRecord) -> ObjectRecord | None:
     and Suspended buckets), and a version with an id the version of that id (a replica sent
     again): that one is removed and its bytes reclaimed. If a newer null version got there first
     (two writes racing), the newer stays and ``record`` itself is the one removed.
+    ``replicated``: whether the bucket has a replication configuration, if the caller read it.
     """
-    if _replicated(conn, record):
+    if _replicated(conn, record, replicated):
         _queue_replication(conn, record.bucket, record.key, record.version_id, "object")
     current = _get_object(conn, record.bucket, record.key)
     removed = None
@@ -916,8 +946,8 @@ def _add_version(conn: Conn, record: ObjectRecord) -> ObjectRecord | None:
     # (a replica sent again: the same version, not a second one).
     if current is not None and current.version_id == record.version_id:
         old, old_is_current = current, True
-    else:
-        old, old_is_current = _get_version(conn, record.bucket, record.key, record.version_id)
+    else:  # not the current one, which was just read: among the older versions
+        old, old_is_current = _get_older_version(conn, record.bucket, record.key, record.version_id), False
     if old is not None:
         if old.seq > record.seq:
             _queue_reclaim(conn, (s.blob for s in record.segments))

@@ -15,7 +15,7 @@ from typing import Any
 
 from hoard.meta.errors import VersionChanged
 from hoard.meta.store import BuildObject, MetaStore, Precondition
-from hoard.model import Bucket, ObjectRecord, Placement
+from hoard.model import Bucket, ObjectRecord, Placement, Upload
 from hoard.nowait import WouldBlock
 from hoard.objects.encryption import SSE_C, SSE_S3, DataKey, DecryptingReader, EncryptingWriter, KeyService, decrypt_inline, plan
 from hoard.objects.tier_reader import TierReader
@@ -51,6 +51,10 @@ class ObjectData:
 
     def placement(self, bucket: str, key: str, storage_class: str) -> Placement:
         return self.storage.placement(bucket, key, storage_class)
+
+    def upload_placement(self, upload: Upload) -> Placement:
+        """Where a multipart upload's parts and its object go: the pool chosen when it began."""
+        return self.storage.placement(upload.bucket, upload.key, upload.storage_class, pool=upload.pool or None)
 
     def inline(self, size: int) -> bool:
         return size < self.storage.inline_limit

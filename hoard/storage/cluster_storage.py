@@ -180,17 +180,28 @@ class ClusterStorage(Storage):
         return self._signer_for(node)
 
     # -- placement ----------------------------------------------------------------------------
-    def placement(self, bucket: str, key: str, storage_class: str) -> Placement:
+    def placement(self, bucket: str, key: str, storage_class: str, pool: int | None = None) -> Placement:
+        """A pool chosen by free space, or ``pool`` if given (a multipart upload's, kept while the
+        pool drains: its parts are there), unless the layout no longer has it."""
         with self._lock:
-            active = {n: self._free.get(n, 0) for n, p in self._pools.items() if p.view.state == "active"}
-            try:
-                number = choose_pool(active, self._random.random())
-            except NoPoolForWrite as e:
-                raise NotInLayout(str(e) if active else "the cluster has no pool yet: add one with hoard admin pool add") from None
-            pool = self._pools[number].view
-        parity = min(reduced_parity(pool.set_size), pool.parity) if storage_class == "REDUCED_REDUNDANCY" else pool.parity
-        chosen = place(bucket, key, len(pool.sets), pool.set_size, parity)
+            given = self._pools.get(pool) if pool else None
+            if given is not None and given.view.state != "decommissioned":
+                number = given.view.pool
+            else:
+                active = {n: self._free.get(n, 0) for n, p in self._pools.items() if p.view.state == "active"}
+                try:
+                    number = choose_pool(active, self._random.random())
+                except NoPoolForWrite as e:
+                    raise NotInLayout(str(e) if active else "the cluster has no pool yet: add one with hoard admin pool add") from None
+            pool_view = self._pools[number].view
+        parity = min(reduced_parity(pool_view.set_size), pool_view.parity) if storage_class == "REDUCED_REDUNDANCY" else pool_view.parity
+        chosen = place(bucket, key, len(pool_view.sets), pool_view.set_size, parity)
         return Placement(chosen.set, chosen.data, chosen.parity, chosen.distribution, number)
+
+    def draining(self) -> set[int]:
+        """The pools being emptied (``hoard admin pool decommission``), as of the layout read last."""
+        with self._lock:
+            return {n for n, p in self._pools.items() if p.view.state == "draining"}
 
     def set_of(self, placement: Placement) -> ErasureSet:
         try:

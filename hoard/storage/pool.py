@@ -225,7 +225,9 @@ class Storage:
         return back
 
     # -- placement ------------------------------------------------------------------------
-    def placement(self, bucket: str, key: str, storage_class: str) -> Placement:
+    def placement(self, bucket: str, key: str, storage_class: str, pool: int | None = None) -> Placement:
+        """Where a new version's bytes go. ``pool``: a cluster's pool to place it in (one
+        server has none)."""
         parity = self.reduced_parity if storage_class == "REDUCED_REDUNDANCY" else self.parity
         return place(bucket, key, len(self.sets), self.set_size, parity)
 

@@ -873,11 +873,15 @@ def test_postgres_settles_a_lost_commit_by_reading_back(pg, monkeypatch):
         meta.run(meta.store.replication_failed(ReplicationTask("bkt", "k", "null", "object"), "boom", 0.0, False))
 
 
-# -- schema 8 to 9: the heal queue -------------------------------------------------------------
+# -- schema 8 to 10: the heal queue, an upload's pool -------------------------------------------
 _BACK_TO_8 = {
-    "sqlite": ("DROP TABLE heal_queue", "ALTER TABLE parts DROP COLUMN degraded", "UPDATE schema_version SET version=8"),
+    "sqlite": (
+        "DROP TABLE heal_queue", "ALTER TABLE parts DROP COLUMN degraded", "ALTER TABLE uploads DROP COLUMN pool",
+        "UPDATE schema_version SET version=8",
+    ),
     "postgres": (
         "DROP TABLE heal_queue",
+        "ALTER TABLE uploads DROP COLUMN pool",
         "ALTER TABLE parts DROP COLUMN degraded",
         "ALTER TABLE parts ALTER COLUMN stored TYPE INTEGER",
         "UPDATE schema_version SET version=8",
@@ -886,7 +890,7 @@ _BACK_TO_8 = {
 
 
 @pytest.mark.parametrize("backend", IMPLEMENTATIONS)
-def test_a_schema_8_index_is_upgraded_to_the_heal_queue_and_keeps_its_parts(backend, request, tmp_path):
+def test_a_schema_8_index_is_upgraded_and_keeps_its_uploads_and_parts(backend, request, tmp_path):
     if backend == "postgres":
         import psycopg
 
@@ -925,6 +929,10 @@ def test_a_schema_8_index_is_upgraded_to_the_heal_queue_and_keeps_its_parts(back
         assert meta.run(meta.store.list_parts("u1", 1, 10)) == [big]
         meta.run(meta.store.put_object(record("bkt", "other"), heal=True))
         assert heal_claims(meta, time.time() + 1) == [("bkt", "other", "null", 0)]
+        # An upload begun before the upgrade has no pool; one begun after keeps its own.
+        assert meta.run(meta.store.get_upload("u1")).pool == 0
+        meta.run(meta.store.create_upload(dataclasses.replace(upload("bkt", "k", "u2"), pool=2)))
+        assert meta.run(meta.store.get_upload("u2")).pool == 2
     finally:
         meta.store.close()
         meta.loop.close()

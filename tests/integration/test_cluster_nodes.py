@@ -7,6 +7,7 @@ short is refused and leaves nothing behind."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -715,5 +716,101 @@ def test_nodes_with_two_workers_serve_the_cluster_from_either_and_refuse_a_repla
         assert "replayed" in nodes[1].log()
     finally:
         store.close()
+        for node in nodes:
+            node.stop()
+
+
+def _pools(node: HoardServer) -> dict[int, dict]:
+    return {p["pool"]: p for p in json.loads(node.admin("pool", "list", "--json").stdout)["pools"]}
+
+
+def _files(drives: list[Path], kind: str) -> set[str]:
+    return {p.name for d in drives for p in (d / ".hoard" / kind).glob("*/*")}
+
+
+def test_uploads_stay_in_one_pool_and_a_decommissioned_pool_is_emptied_while_serving(cluster_db, tmp_path):
+    meta, key_file = cluster_db
+    nodes: list[HoardServer] = []
+    store = None
+    try:
+        for name, zone in (("n1", "z1"), ("n2", "z2")):
+            nodes.append(start_node(tmp_path, meta, key_file, name, zone, drives=4))
+        store = PostgresMetaStore(meta, pool_size=2)
+        n1, n2 = (tmp_path / name for name in ("n1", "n2"))
+        first = [n1 / "d1", n1 / "d2", n2 / "d1", n2 / "d2"]
+        a, b = nodes[0].client(), nodes[1].client()
+        a.create_bucket(Bucket="data")
+        a.put_bucket_versioning(Bucket="data", VersioningConfiguration={"Status": "Enabled"})
+        nodes[0].admin("pool", "add", f"n1:{n1}/d{{1...2}}", f"n2:{n2}/d{{1...2}}", "--set-size", "4")
+        wait_for_writes(a, "data")
+        wait_for_writes(b, "data")
+        kept: dict[str, bytes] = {}  # key -> its current bytes
+        for i, size in enumerate((0, 100, 40_000, 300_000, 3 * MiB + 5)):  # empty, inline, one block, several
+            kept[f"one/{i}"] = os.urandom(size)
+            a.put_object(Bucket="data", Key=f"one/{i}", Body=kept[f"one/{i}"])
+        old = a.put_object(Bucket="data", Key="versions", Body=b"first")["VersionId"]
+        kept["versions"] = os.urandom(200_000)
+        b.put_object(Bucket="data", Key="versions", Body=kept["versions"])
+        a.put_object(Bucket="data", Key="gone", Body=b"deleted later")
+        a.delete_object(Bucket="data", Key="gone")  # a delete marker, current, over an older version
+
+        nodes[1].admin("pool", "add", f"n1:{n1}/d{{3...4}}", f"n2:{n2}/d{{3...4}}", "--set-size", "4")
+        # Both pools take writes (equal free space: about half each) once both nodes read the layout.
+        placed: Counter[int] = Counter()
+        deadline = time.monotonic() + 30
+        while len(placed) < 2 and time.monotonic() < deadline:
+            key = f"spread/{sum(placed.values())}"
+            (a, b)[len(placed) % 2].put_object(Bucket="data", Key=key, Body=b"s")
+            placed[asyncio.run(store.get_object("data", key)).placement.pool] += 1
+        assert set(placed) == {1, 2}, placed
+        # Every part of an upload goes to the pool it began in, whichever node takes it: parts
+        # placed one by one would land in both pools, and the object could not be read.
+        for u in range(4):
+            key = f"multi/{u}"
+            upload = (a, b)[u % 2].create_multipart_upload(Bucket="data", Key=key)["UploadId"]
+            bodies = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(1000)]
+            parts = [
+                {"PartNumber": n, "ETag": (a, b)[n % 2].upload_part(Bucket="data", Key=key, UploadId=upload, PartNumber=n, Body=body)["ETag"]}
+                for n, body in enumerate(bodies, start=1)
+            ]  # fmt: skip
+            (b, a)[u % 2].complete_multipart_upload(Bucket="data", Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
+            kept[key] = b"".join(bodies)
+        for client in (a, b):
+            for key, body in kept.items():
+                assert client.get_object(Bucket="data", Key=key)["Body"].read() == body, key
+
+        # Pool 2 cannot go while it is the only other; pool 1 can, once.
+        out = nodes[1].admin("pool", "decommission", "1")
+        assert "pool 1 draining" in out.stdout
+        again = nodes[0].admin("pool", "decommission", "1", check=False)
+        assert again.returncode != 0 and "draining, not active" in again.stderr
+        last = nodes[0].admin("pool", "decommission", "2", check=False)
+        assert last.returncode != 0 and "only active pool" in last.stderr
+        # Writes and reads go on while it drains; new writes go to pool 2 alone.
+        deadline = time.monotonic() + 90
+        n = 0
+        while _pools(nodes[n % 2])[1]["state"] != "decommissioned":
+            assert time.monotonic() < deadline, _pools(nodes[0])
+            key = f"during/{n}"
+            kept[key] = os.urandom(50_000)
+            (a, b)[n % 2].put_object(Bucket="data", Key=key, Body=kept[key])
+            assert (b, a)[n % 2].get_object(Bucket="data", Key=f"one/{n % 5}")["Body"].read() == kept[f"one/{n % 5}"]
+            n += 1
+            time.sleep(0.2)
+        pools = _pools(nodes[0])
+        assert (pools[1]["versions"], pools[1]["bytes"]) == (0, 0) and pools[2]["state"] == "active"
+        for client in (a, b):
+            for key, body in kept.items():
+                got = client.get_object(Bucket="data", Key=key)
+                assert got["Body"].read() == body, key
+            assert client.get_object(Bucket="data", Key="versions", VersionId=old)["Body"].read() == b"first"
+            markers = client.list_object_versions(Bucket="data", Prefix="gone")["DeleteMarkers"]
+            assert [m["IsLatest"] for m in markers] == [True]
+        # Nothing is left on the first pool's drives: records at once, shard files by reclaim.
+        assert wait_for(lambda: not _files(first, "records") and not _files(first, "shards"), timeout=30), (
+            _files(first, "records"), _files(first, "shards"))
+    finally:
+        if store is not None:
+            store.close()
         for node in nodes:
             node.stop()

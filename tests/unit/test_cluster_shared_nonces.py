@@ -40,6 +40,8 @@ def _fork_accepting(cache: SharedNonceCache, nonces: list[str]) -> tuple[int, in
         try:
             accepted = sum(cache.remember(n, until=1e12, now=0.0) for n in nonces)
             os.write(write_end, str(accepted).encode())
+        except BaseException as e:  # noqa: BLE001 - said to the parent, which fails the test with it
+            os.write(write_end, f"{type(e).__name__}: {e}".encode())
         finally:
             os._exit(0)
     os.close(write_end)
@@ -54,7 +56,9 @@ def test_workers_forked_after_it_is_made_share_one_table():
     accepted = []
     for pid, read_end in children:
         with os.fdopen(read_end, "rb") as answer:
-            accepted.append(int(answer.read() or b"-1"))
+            said = answer.read().decode()
+            assert said.isdigit(), f"a worker failed: {said!r}"
+            accepted.append(int(said))
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
     assert sum(accepted) == len(nonces) and min(accepted) >= 0, accepted

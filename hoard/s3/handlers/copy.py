@@ -260,7 +260,7 @@ async def upload_part_copy(ctx: Context) -> Response:
     start, end = _source_range(ctx, source.size)
     if end - start + 1 > MAX_COPY_SIZE:
         raise S3Error("InvalidRequest", "The specified copy range is larger than the maximum part size.")
-    placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
+    placement = ctx.services.data.upload_placement(upload)
     key = sse.upload_key(ctx, upload)
     copied, source = await copy_bytes(ctx, source, lambda s: _source_range(ctx, s.size), upload.checksum_algorithm, placement, inline=False, key=key, part=number)
     part = await store_part(

@@ -113,6 +113,8 @@ async def create_multipart_upload(ctx: Context) -> Response:
         tags=tag_set,
         acl=grants,
         encryption=encryption,
+        # The pool every part goes to (a cluster's; 0 on one server).
+        pool=ctx.services.data.placement(ctx.bucket, ctx.key, sclass).pool,
         **lock.fields(),
     )
     await ctx.store.create_upload(upload)
@@ -146,7 +148,7 @@ async def upload_part(ctx: Context) -> Response:
     if upload.retention_mode or upload.legal_hold:
         # The parts of a locked object come with a Content-MD5 or checksum, as its PUT would.
         require_body_integrity(ctx)
-    placement = ctx.services.data.placement(upload.bucket, upload.key, upload.storage_class)
+    placement = ctx.services.data.upload_placement(upload)
     key = sse.upload_key(ctx, upload)
     stored = await receive_blob(ctx, MAX_PART_SIZE, placement, upload.checksum_algorithm, key=key, part=number)
     checksum = stored.checksum_value if upload.checksum_algorithm else ""
@@ -252,7 +254,7 @@ async def complete_multipart_upload(ctx: Context) -> Response:
     requested = _requested_parts(await receive_document(ctx, body_checksum=False), upload.checksum_algorithm)
     claimed_object_checksum = None
     data = ctx.services.data
-    placement = data.placement(upload.bucket, upload.key, upload.storage_class)
+    placement = data.upload_placement(upload)
     data_id = data.new_data_id()
     completed_at = now()
     seq = new_seq()

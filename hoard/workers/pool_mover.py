@@ -1,0 +1,86 @@
+"""Emptying the pools being decommissioned (``hoard admin pool decommission``): each node walks
+the index and moves the versions of its own partitions that a draining pool holds to the pools
+placement chooses now (``hoard.objects.pool_move``), fenced by the partition's lease as all
+background work on a cluster is. Nothing is kept of the walk but its place in memory: after a
+restart a node walks again from the start, and what was moved is not moved again (the versions
+no longer name the pool). At the end of each walk the catalog marks every draining pool that no
+version or open upload names any more as decommissioned, after which its drives may go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+from hoard.meta.cluster import ClusterCatalog, LeaseLost
+from hoard.meta.errors import VersionChanged
+from hoard.meta.store import MetaStore
+from hoard.model import ObjectRecord
+from hoard.objects.data import ObjectData
+from hoard.objects.pool_move import move_version
+from hoard.storage.cluster_storage import ClusterStorage
+from hoard.workers.periodic import Periodic
+from hoard.workers.share import WorkShare
+
+log = logging.getLogger("hoard")
+
+
+class PoolMover(Periodic):
+    """Moves what draining pools hold, ``PAGE`` keys of the index at a time."""
+
+    what = "pool mover"
+    PAGE = 100
+    REST = 30.0  # seconds between walks that found nothing of this node's to move
+
+    def __init__(
+        self, store: MetaStore, data: ObjectData, storage: ClusterStorage, catalog: ClusterCatalog, share: WorkShare, interval: float = 2.0
+    ) -> None:
+        super().__init__(interval)
+        self.store = store
+        self.data = data
+        self.storage = storage
+        self.catalog = catalog
+        self.share = share
+        self._after = ("", "")  # the walk's place: the last (bucket, key) looked at
+        self._moved_this_walk = 0
+        self._rest_until = 0.0
+        self.stats: Counter[str] = Counter()  # since this process started: moved, changed, failed
+
+    async def run_once(self) -> int:
+        """One page of the walk (a round every few seconds while a pool drains, at once again
+        while there is more to walk); the versions moved."""
+        moved = 0
+        while self.storage.draining() and self.clock() >= self._rest_until:
+            records = await self.store.objects_after(*self._after, self.PAGE)
+            if not records:  # a whole walk done
+                if not self._moved_this_walk:  # nothing (left) of this node's: look again later
+                    self._rest_until = self.clock() + self.REST
+                self._after, self._moved_this_walk = ("", ""), 0
+                for pool in await asyncio.to_thread(self.catalog.pools_emptied):
+                    log.info("pool %d holds nothing any more: decommissioned (its drives may be taken out)", pool)
+                return moved
+            draining = self.storage.draining()
+            page = [await self._move(r) for r in records if r.placement.pool in draining and self.share.mine(r.bucket, r.key)]
+            moved += sum(page)
+            self._moved_this_walk += sum(page)
+            self._after = (records[-1].bucket, records[-1].key)
+        return moved
+
+    async def _move(self, record: ObjectRecord) -> int:
+        try:
+            with self.share.fence(record.bucket, record.key):
+                await move_version(self.data, self.store, record)
+        except VersionChanged:
+            self.stats["changed"] += 1  # written or deleted meanwhile: a new version went to an active pool
+            return 0
+        except LeaseLost as e:
+            log.info("moving %s/%s left to the partition's new holder: %s", record.bucket, record.key, e)
+            return 0
+        except Exception as e:  # noqa: BLE001 - one version that cannot move now waits for the next walk
+            self.stats["failed"] += 1
+            log.warning("could not move %s/%s version %s out of pool %d yet: %s", record.bucket, record.key, record.version_id, record.placement.pool, e)
+            return 0
+        self.stats["moved"] += 1
+        log.debug("moved %s/%s version %s out of pool %d", record.bucket, record.key, record.version_id, record.placement.pool)
+        return 1
