@@ -52,6 +52,7 @@ class PoolsAdmin:
             ("POST", "pools"): self.add_pool,
             ("GET", "pools"): self.list_pools,
             ("POST", "pools/decommission"): self.decommission_pool,
+            ("POST", "pools/rebalance"): self.rebalance_pools,
             ("GET", "cluster"): self.cluster_info,
             ("POST", "cluster/rotate-key"): self.rotate_cluster_key,
         }
@@ -109,12 +110,26 @@ class PoolsAdmin:
             raise S3Error("InvalidArgument", f"{e}.") from None
         return await self.list_pools(req, auth)
 
-    async def list_pools(self, req: Request, auth: AuthContext) -> Response:
-        """Every pool with its sets, and the versions and bytes it holds (a scan of the index)."""
+    async def rebalance_pools(self, req: Request, auth: AuthContext) -> Response:
+        """Plan the moves that leave every active pool equally full; every node carries them out
+        (``GET pools`` shows each move's progress). A plan made again replaces the last."""
         catalog = self._catalog()
-        layout, contents = await asyncio.gather(asyncio.to_thread(catalog.layout), asyncio.to_thread(catalog.pool_contents))
+        try:
+            await asyncio.to_thread(catalog.plan_rebalance)
+        except (LayoutError, ClusterError) as e:
+            raise S3Error("InvalidRequest", f"{e}.") from None
+        return await self.list_pools(req, auth)
+
+    async def list_pools(self, req: Request, auth: AuthContext) -> Response:
+        """Every pool with its sets, and the versions and bytes it holds (a scan of the index);
+        a rebalance under way, each move's bytes planned and taken on."""
+        catalog = self._catalog()
+        layout, contents, moves = await asyncio.gather(
+            asyncio.to_thread(catalog.layout), asyncio.to_thread(catalog.pool_contents), asyncio.to_thread(catalog.pool_moves)
+        )
         pools = [{**pool_json(p), "versions": contents.get(p.pool, (0, 0))[0], "bytes": contents.get(p.pool, (0, 0))[1]} for p in layout.pools]
-        return json_answer({"layout_version": layout.version, "pools": pools})
+        rebalance = [{"source": m.source, "target": m.target, "planned": m.planned, "moved": m.moved} for m in moves]
+        return json_answer({"layout_version": layout.version, "pools": pools, "rebalance": rebalance})
 
     async def cluster_info(self, req: Request, auth: AuthContext) -> Response:
         """Every node, drive, pool, partition lease holder and work queue's length, as the

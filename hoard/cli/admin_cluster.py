@@ -58,6 +58,8 @@ def pool_list(client: AdminClient, as_json: bool) -> None:
     click.echo(f"layout version {layout['layout_version']}")
     for p in layout["pools"]:
         click.echo("\n".join(_show_pool(p)))
+    for m in layout.get("rebalance", []):
+        click.echo(f"rebalance: pool {m['source']} -> pool {m['target']}: {m['moved']} of {m['planned']} bytes")
     if not layout["pools"]:
         click.echo("no pools yet: hoard admin pool add NODE:DIR...")
 
@@ -79,6 +81,26 @@ def pool_decommission(client: AdminClient, number: int, as_json: bool) -> None:
         return
     (p,) = [p for p in layout["pools"] if p["pool"] == number]
     click.echo(f"pool {number} draining: its {p['versions']} versions ({p['bytes']} bytes) move to the other pools")
+
+
+@pool.command("rebalance")
+@JSON_FLAG
+@server_command
+def pool_rebalance(client: AdminClient, as_json: bool) -> None:
+    """Move objects from fuller pools to emptier ones until every active pool is equally full.
+
+    Only the bytes that must move do (the fuller pools' surplus); reads and writes go on
+    meanwhile, and a node restarted walks again and goes on. `hoard admin pool list` shows each
+    move's progress."""
+    layout = _call(client, "POST", "pools/rebalance")
+    if as_json:
+        click.echo(json.dumps(layout, indent=1))
+        return
+    moves = layout.get("rebalance", [])
+    for m in moves:
+        click.echo(f"pool {m['source']} -> pool {m['target']}: {m['planned']} bytes")
+    if not moves:
+        click.echo("the pools are equally full already: nothing to move")
 
 
 @admin.group("cluster", invoke_without_command=True)

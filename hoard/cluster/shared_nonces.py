@@ -6,11 +6,15 @@ original: the replay check must span them all. This is the NonceCache of
 hoard.cluster.internal_auth kept in memory every worker maps (a memfd made before the fork):
 
 - a table of BUCKETS buckets of SLOTS slots; a slot is the nonce (16 bytes) and the time until
-  which it is remembered (a double; 0 for a slot never used). A nonce lives in the bucket its
-  first 8 bytes name; a slot whose time has passed is free again;
+  which it is remembered (a double; 0 for a slot never used). A nonce may live in either of two
+  buckets, named by its first and its second 8 bytes, and goes into the one with more room: with
+  one bucket per nonce, a bucket filled up (eight of a few thousand nonces landing on one of 1,024
+  buckets is likely) long before the table did; with two, no bucket fills below about 70 % of the
+  table ("the power of two choices"). A slot whose time has passed is free again;
 - a bucket is read and written under a lock of its stripe: an fcntl lock on a byte of the
   memfd (released by the kernel if its holder dies, so a worker killed mid-check cannot hang
   the others), with a thread lock in front (fcntl locks belong to the process, not the thread);
+  a nonce's two stripes are taken in order, so two workers never wait on each other in a circle;
 - a bucket full of live nonces refuses the request (InternalAuthError 503), as the NonceCache
   does when full, rather than forget a nonce that could then be replayed.
 
@@ -29,7 +33,7 @@ import threading
 from hoard.cluster.internal_auth import NONCE_BYTES, InternalAuthError
 
 BUCKETS = 1 << 16
-SLOTS = 8  # 524,288 nonces: the NonceCache's capacity, in 12 MiB
+SLOTS = 8  # 524,288 nonces (about 70 % of them usable: see above), in 12 MiB
 STRIPES = 1024  # locks: enough that workers rarely wait on each other
 _SLOT = struct.Struct(f"<{NONCE_BYTES}sd")
 _BUCKET_BYTES = _SLOT.size * SLOTS
@@ -54,25 +58,30 @@ class SharedNonceCache:
         raw = bytes.fromhex(nonce)
         if len(raw) != NONCE_BYTES:
             raise ValueError(f"a nonce is {NONCE_BYTES} bytes")
-        bucket = int.from_bytes(raw[:8], "little") % self.buckets
-        base = bucket * _BUCKET_BYTES
-        stripe = bucket % STRIPES
+        buckets = sorted({int.from_bytes(raw[:8], "little") % self.buckets, int.from_bytes(raw[8:16], "little") % self.buckets})
+        stripes = sorted({bucket % STRIPES for bucket in buckets})
         with self._thread_lock:
-            fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, stripe)
+            for stripe in stripes:
+                fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, stripe)
             try:
-                free = None
-                for slot in range(SLOTS):
-                    seen, kept_until = _SLOT.unpack_from(self._table, base + slot * _SLOT.size)
-                    if kept_until == 0.0 or kept_until < now:  # never used, or past its time
-                        free = slot if free is None else free
-                    elif seen == raw:
-                        return False
-                if free is None:
+                best: tuple[int, int] | None = None  # (free slots, offset of the first) of the roomier bucket
+                for bucket in buckets:
+                    base, free = bucket * _BUCKET_BYTES, []
+                    for slot in range(SLOTS):
+                        seen, kept_until = _SLOT.unpack_from(self._table, base + slot * _SLOT.size)
+                        if kept_until == 0.0 or kept_until < now:  # never used, or past its time
+                            free.append(base + slot * _SLOT.size)
+                        elif seen == raw:
+                            return False
+                    if free and (best is None or len(free) > best[0]):
+                        best = (len(free), free[0])
+                if best is None:
                     raise InternalAuthError(503, "too many internal requests in the window to tell a replay: try again")
-                _SLOT.pack_into(self._table, base + free * _SLOT.size, raw, until)
+                _SLOT.pack_into(self._table, best[1], raw, until)
                 return True
             finally:
-                fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, stripe)
+                for stripe in reversed(stripes):
+                    fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, stripe)
 
     def __len__(self) -> int:
         """Slots holding a nonce, live or past (for tests and metrics: a full scan)."""

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from hoard.cluster.placement import DriveRef, PoolGeometry, build_sets, check_sets
+from hoard.cluster import placement
+from hoard.cluster.placement import DriveRef, PoolGeometry, PoolUsage, build_sets, check_sets
 from hoard.cluster.view import ClusterView, PoolView
 from hoard.config import DEFAULT_ZONE
 from hoard.meta.errors import MetaError
@@ -25,7 +26,7 @@ from hoard.meta.postgres import WRITE_FENCE, PostgresMetaStore
 
 T = TypeVar("T")
 
-CLUSTER_SCHEMA_VERSION = 2
+CLUSTER_SCHEMA_VERSION = 3
 _C = 'TEXT COLLATE "C"'
 CLUSTER_SCHEMA = (
     # One row: the cluster's id, the ids (not the keys) of the cluster keys nodes may sign with,
@@ -61,6 +62,13 @@ CLUSTER_MIGRATIONS: dict[int, tuple[str, ...]] = {
         f"""CREATE TABLE cluster_documents(
         name {_C} PRIMARY KEY, data BYTEA NOT NULL, generation BIGINT NOT NULL DEFAULT 0,
         updated TIMESTAMPTZ NOT NULL DEFAULT now())""",
+    ),
+    # A rebalance under way (``hoard admin pool rebalance``): bytes to move from one pool to
+    # another, and how many the nodes have taken on so far.
+    3: (
+        """CREATE TABLE pool_moves(
+        source INTEGER NOT NULL, target INTEGER NOT NULL, planned BIGINT NOT NULL, moved BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY(source, target))""",
     ),
 }
 
@@ -116,6 +124,16 @@ class Pool:
     pool: int
     state: str  # active, draining (no new writes), decommissioned
     geometry: PoolGeometry
+
+
+@dataclass(frozen=True)
+class PoolMove:
+    """Part of a rebalance: bytes to move from one pool to another, and taken on so far."""
+
+    source: int
+    target: int
+    planned: int
+    moved: int
 
 
 @dataclass(frozen=True)
@@ -340,6 +358,8 @@ class ClusterCatalog:
             if not others:
                 raise ClusterError(f"pool {pool} is the only active pool: add another (hoard admin pool add) for its objects to go to")
             tx.execute("UPDATE pools SET state = 'draining' WHERE pool = ?", (pool,))
+            # A rebalance's moves from or to it give way: everything in it goes now.
+            tx.execute("DELETE FROM pool_moves WHERE source = ? OR target = ?", (pool, pool))
             tx.execute("UPDATE cluster SET layout_version = layout_version + 1")
 
         self._store.run_write(work, idempotent=True)
@@ -356,6 +376,64 @@ class ClusterCatalog:
             if done:
                 tx.execute("UPDATE cluster SET layout_version = layout_version + 1")
             return done
+
+        return self._store.run_write(work, idempotent=True)
+
+    def plan_rebalance(self) -> list[PoolMove]:
+        """Plan moves that leave every active pool equally full (``placement.plan_rebalance``:
+        the least bytes that can do it), and keep them for the nodes' pool movers to carry out;
+        the plan. Fill is what the index holds in each pool (object bytes) against what the
+        pool's drives can hold of them (their size times the share of data in a set), so drives
+        sharing a filesystem with other things are judged by Hoard's own bytes. Refused while
+        a pool drains (that decommission first)."""
+
+        def work(tx: Any) -> list[PoolMove]:
+            if tx.execute("SELECT 1 FROM pools WHERE state = 'draining' LIMIT 1").fetchone() is not None:
+                raise ClusterError("a pool is being decommissioned: rebalance once it is done")
+            held = _pool_bytes(tx)
+            capacity = dict(
+                tx.execute(
+                    "SELECT p.pool, SUM(d.total_bytes * (p.set_size - p.parity) / p.set_size)::bigint FROM pools p "
+                    "JOIN pool_drives m ON m.pool = p.pool JOIN drives d ON d.node = m.node AND d.path = m.path "
+                    "WHERE p.state = 'active' GROUP BY p.pool"
+                ).fetchall()
+            )
+            usage = {pool: PoolUsage(held.get(pool, 0), room) for pool, room in capacity.items()}
+            moves = [PoolMove(m.source, m.target, m.size, 0) for m in placement.plan_rebalance(usage) if m.size > 0]
+            tx.execute("DELETE FROM pool_moves")
+            tx.executemany("INSERT INTO pool_moves(source, target, planned) VALUES(?, ?, ?)", [(m.source, m.target, m.planned) for m in moves])
+            return moves
+
+        return self._store.run_write(work, idempotent=True)
+
+    def pool_moves(self) -> list[PoolMove]:
+        """The rebalance under way: each move's bytes planned and taken on so far."""
+        rows = self._read(lambda tx: tx.execute("SELECT source, target, planned, moved FROM pool_moves ORDER BY source, target").fetchall())
+        return [PoolMove(*row) for row in rows]
+
+    def take_move(self, source: int, size: int) -> int | None:
+        """Take ``size`` bytes of a planned move out of ``source`` on: the pool they go to, or
+        None when every move out of it has what it planned (the last one taken may overshoot by
+        less than one object). Taken before the object moves: a node that dies mid-move leaves
+        the plan short by that object, never moving more than planned twice."""
+
+        def work(tx: Any) -> int | None:
+            row = tx.execute(
+                "UPDATE pool_moves SET moved = moved + ? WHERE (source, target) = "
+                "(SELECT source, target FROM pool_moves WHERE source = ? AND moved < planned ORDER BY target LIMIT 1) RETURNING target",
+                (size, source),
+            ).fetchone()
+            return row[0] if row else None
+
+        return self._store.run_write(work, idempotent=False, settle=None)
+
+    def finish_moves(self) -> bool:
+        """Forget a rebalance whose every move has what it planned; whether one was forgotten."""
+
+        def work(tx: Any) -> bool:
+            if tx.execute("SELECT 1 FROM pool_moves WHERE moved < planned LIMIT 1").fetchone() is not None:
+                return False
+            return tx.execute("DELETE FROM pool_moves").rowcount > 0
 
         return self._store.run_write(work, idempotent=True)
 
@@ -578,6 +656,15 @@ M = TypeVar("M")
 # A version's pool, from its placement's JSON ([set, data, parity, distribution, pool]; no
 # fifth field on one server's records: pool 0).
 _POOL_OF = "COALESCE((placement::jsonb ->> 4)::int, 0)"
+
+
+def _pool_bytes(tx: Any) -> dict[int, int]:
+    """The object bytes each pool holds, current and older versions."""
+    rows = tx.execute(
+        f"SELECT {_POOL_OF}, COALESCE(SUM(size), 0)::bigint FROM "
+        "(SELECT placement, size FROM objects UNION ALL SELECT placement, size FROM versions) AS v GROUP BY 1"
+    ).fetchall()
+    return dict(rows)
 
 
 def _pool_in_use(tx: Any, pool: int) -> bool:

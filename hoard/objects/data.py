@@ -49,8 +49,8 @@ class ObjectData:
         self.tiers: dict[str, TierStore] = tiers or {}
         self._bucket_files = asyncio.Lock()
 
-    def placement(self, bucket: str, key: str, storage_class: str) -> Placement:
-        return self.storage.placement(bucket, key, storage_class)
+    def placement(self, bucket: str, key: str, storage_class: str, pool: int | None = None) -> Placement:
+        return self.storage.placement(bucket, key, storage_class, pool)
 
     def upload_placement(self, upload: Upload) -> Placement:
         """Where a multipart upload's parts and its object go: the pool chosen when it began."""

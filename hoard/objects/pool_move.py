@@ -71,10 +71,10 @@ def _copy(data: ObjectData, record: ObjectRecord, placement: Placement) -> tuple
     return tuple(out), None, missed
 
 
-async def move_version(data: ObjectData, store: MetaStore, record: ObjectRecord) -> ObjectRecord:
-    """Move the version to a pool placement chooses now; returns it as it now is. VersionChanged
-    if it changed meanwhile (nothing moved)."""
-    placement = data.placement(record.bucket, record.key, record.storage_class)
+async def move_version(data: ObjectData, store: MetaStore, record: ObjectRecord, pool: int | None = None) -> ObjectRecord:
+    """Move the version to ``pool``, or to a pool placement chooses now; returns it as it now is.
+    VersionChanged if it changed meanwhile (nothing moved)."""
+    placement = data.placement(record.bucket, record.key, record.storage_class, pool)
     segments, inline, missed = await asyncio.to_thread(_copy, data, record, placement)
     copied = [s.blob for s, old in zip(segments, record.segments, strict=True) if s.blob and s.blob != old.blob]
     new = dataclasses.replace(record, placement=placement, segments=segments, data_id=new_id(), replaces=record.data_id)

@@ -1,10 +1,15 @@
-"""Emptying the pools being decommissioned (``hoard admin pool decommission``): each node walks
-the index and moves the versions of its own partitions that a draining pool holds to the pools
-placement chooses now (``hoard.objects.pool_move``), fenced by the partition's lease as all
-background work on a cluster is. Nothing is kept of the walk but its place in memory: after a
-restart a node walks again from the start, and what was moved is not moved again (the versions
-no longer name the pool). At the end of each walk the catalog marks every draining pool that no
-version or open upload names any more as decommissioned, after which its drives may go.
+"""Moving objects between a cluster's pools: emptying the pools being decommissioned (``hoard
+admin pool decommission``) and carrying out a rebalance (``hoard admin pool rebalance``).
+
+Each node walks the index and moves the versions of its own partitions (``hoard.objects.pool_move``),
+fenced by the partition's lease as all background work on a cluster is: out of a draining pool to
+wherever placement puts a new version now, or, for a rebalance, out of a pool that gives to the
+pool the plan names, as long as the plan's bytes are not all taken on (``ClusterCatalog.take_move``,
+before each move, so nodes share one budget). Nothing is kept of the walk but its place in memory:
+after a restart a node walks again from the start, and what was moved is not moved again (the
+versions no longer name the pool; the rebalance's bytes taken on stay taken). At the end of each
+walk the catalog marks every draining pool that no version or open upload names any more as
+decommissioned, after which its drives may go, and forgets a rebalance that is done.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ log = logging.getLogger("hoard")
 
 
 class PoolMover(Periodic):
-    """Moves what draining pools hold, ``PAGE`` keys of the index at a time."""
+    """Moves what draining pools hold and what a rebalance plans, ``PAGE`` keys of the index at a time."""
 
     what = "pool mover"
     PAGE = 100
@@ -47,11 +52,22 @@ class PoolMover(Periodic):
         self._rest_until = 0.0
         self.stats: Counter[str] = Counter()  # since this process started: moved, changed, failed
 
+    async def _givers(self) -> set[int]:
+        """The pools a rebalance still takes bytes from; a rebalance that is done is forgotten."""
+        moves = await asyncio.to_thread(self.catalog.pool_moves)
+        givers = {m.source for m in moves if m.moved < m.planned}
+        if moves and not givers and await asyncio.to_thread(self.catalog.finish_moves):
+            log.info("rebalance done: %s", ", ".join(f"pool {m.source} -> pool {m.target}: {m.moved} bytes" for m in moves))
+        return givers
+
     async def run_once(self) -> int:
-        """One page of the walk (a round every few seconds while a pool drains, at once again
-        while there is more to walk); the versions moved."""
+        """Walk on while there is something to move (a round every few seconds, resting longer
+        after a walk that found nothing of this node's); the versions moved."""
         moved = 0
-        while self.storage.draining() and self.clock() >= self._rest_until:
+        while self.clock() >= self._rest_until:
+            draining, givers = self.storage.draining(), await self._givers()
+            if not draining and not givers:
+                return moved
             records = await self.store.objects_after(*self._after, self.PAGE)
             if not records:  # a whole walk done
                 if not self._moved_this_walk:  # nothing (left) of this node's: look again later
@@ -60,19 +76,29 @@ class PoolMover(Periodic):
                 for pool in await asyncio.to_thread(self.catalog.pools_emptied):
                     log.info("pool %d holds nothing any more: decommissioned (its drives may be taken out)", pool)
                 return moved
-            draining = self.storage.draining()
-            page = [await self._move(r) for r in records if r.placement.pool in draining and self.share.mine(r.bucket, r.key)]
-            moved += sum(page)
-            self._moved_this_walk += sum(page)
+            page = 0
+            for record in records:
+                pool = record.placement.pool
+                if not (pool in draining or pool in givers) or not self.share.mine(record.bucket, record.key):
+                    continue
+                target = None
+                if pool not in draining:
+                    target = await asyncio.to_thread(self.catalog.take_move, pool, record.size)
+                    if target is None:  # every move out of it has its bytes
+                        givers.discard(pool)
+                        continue
+                page += await self._move(record, target)
+            moved += page
+            self._moved_this_walk += page
             self._after = (records[-1].bucket, records[-1].key)
         return moved
 
-    async def _move(self, record: ObjectRecord) -> int:
+    async def _move(self, record: ObjectRecord, target: int | None) -> int:
         try:
             with self.share.fence(record.bucket, record.key):
-                await move_version(self.data, self.store, record)
+                await move_version(self.data, self.store, record, target)
         except VersionChanged:
-            self.stats["changed"] += 1  # written or deleted meanwhile: a new version went to an active pool
+            self.stats["changed"] += 1  # written or deleted meanwhile: the new version is placed anew
             return 0
         except LeaseLost as e:
             log.info("moving %s/%s left to the partition's new holder: %s", record.bucket, record.key, e)
@@ -82,5 +108,4 @@ class PoolMover(Periodic):
             log.warning("could not move %s/%s version %s out of pool %d yet: %s", record.bucket, record.key, record.version_id, record.placement.pool, e)
             return 0
         self.stats["moved"] += 1
-        log.debug("moved %s/%s version %s out of pool %d", record.bucket, record.key, record.version_id, record.placement.pool)
         return 1

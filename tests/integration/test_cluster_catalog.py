@@ -15,7 +15,7 @@ import pytest
 from hoard.cluster.placement import LayoutError
 from hoard.meta.cluster import ClusterCatalog, ClusterError, ClusterExists, DriveRow, LeaseLost, NotACluster, check_lease, fenced
 from hoard.meta.postgres import PostgresMetaStore
-from hoard.model import Bucket
+from hoard.model import Bucket, ObjectRecord, Placement, Segment, Upload
 
 
 @pytest.fixture
@@ -310,3 +310,55 @@ def test_a_snapshot_of_the_layout_makes_the_same_catalog_in_an_empty_database(cl
     finally:
         store.close()
         postgres.drop_database(empty)
+
+
+def _index(catalog: ClusterCatalog, objects: dict[str, tuple[int, int]]) -> None:
+    """Index rows naming pools: key -> (pool, size)."""
+    store = catalog._store
+    asyncio.run(store.create_bucket(Bucket("b", 1.0, "us-east-1", "o")))
+    for key, (pool, size) in objects.items():
+        record = ObjectRecord("b", key, size, '"e"', 1.0, "STANDARD", {}, (Segment(f"s-{key}", size, "", ""),), placement=Placement(0, 2, 2, (0, 1, 2, 3), pool))
+        asyncio.run(store.put_object(record))
+
+
+def test_a_pool_drains_plans_a_rebalance_and_is_decommissioned_once_empty(cluster):
+    specs = _register(cluster, {"n1": "z1", "n2": "z2"}, drives_each=4)
+    cluster.add_pool(specs[0::2], set_size=4)
+    cluster.add_pool(specs[1::2], set_size=4)
+    _index(cluster, {"a": (1, 300), "b": (1, 500), "c": (2, 100)})
+    assert cluster.pool_contents() == {1: (2, 800), 2: (1, 100)}
+    # Both pools' drives alike: equally full at 450 bytes each, 350 to move from 1 to 2.
+    (move,) = cluster.plan_rebalance()
+    assert (move.source, move.target, move.planned, move.moved) == (1, 2, 350, 0)
+    assert cluster.take_move(1, 300) == 2 and cluster.take_move(1, 500) == 2  # the last overshoots by less than one object
+    assert cluster.take_move(1, 10) is None and cluster.take_move(2, 10) is None
+    assert cluster.pool_moves()[0].moved == 800 and cluster.finish_moves() and cluster.pool_moves() == []
+
+    version = cluster.layout().version
+    with pytest.raises(ClusterError, match="no pool 9"):
+        cluster.drain_pool(9)
+    cluster.plan_rebalance()
+    cluster.drain_pool(1)  # the rebalance under way gives way
+    assert cluster.pool_moves() == [] and cluster.layout().version == version + 1
+    assert [p.state for p in cluster.layout().pools] == ["draining", "active"]
+    with pytest.raises(ClusterError, match="draining, not active"):
+        cluster.drain_pool(1)
+    with pytest.raises(ClusterError, match="only active pool"):
+        cluster.drain_pool(2)
+    with pytest.raises(ClusterError, match="being decommissioned"):
+        cluster.plan_rebalance()
+    assert cluster.pools_emptied() == []  # a and b are still in it
+    store = cluster._store
+    for key in ("a", "b"):
+        asyncio.run(store.delete_object("b", key))
+    asyncio.run(store.create_upload(Upload("u1", "b", "k", 1.0, "STANDARD", {}, pool=1)))
+    assert cluster.pools_emptied() == []  # an upload begun in it keeps its parts there
+    asyncio.run(store.abort_upload("u1"))
+    assert cluster.pools_emptied() == [1] and [p.state for p in cluster.layout().pools] == ["decommissioned", "active"]
+    assert cluster.pools_emptied() == []
+
+
+def test_an_older_catalog_is_upgraded_with_the_rebalance_table(cluster):
+    cluster._write(lambda tx: [tx.execute(s) for s in ("DROP TABLE pool_moves", "UPDATE cluster_schema SET version=2")])
+    assert cluster.upgrade() == 3
+    assert cluster.pool_moves() == []

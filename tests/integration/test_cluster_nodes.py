@@ -728,7 +728,7 @@ def _files(drives: list[Path], kind: str) -> set[str]:
     return {p.name for d in drives for p in (d / ".hoard" / kind).glob("*/*")}
 
 
-def test_uploads_stay_in_one_pool_and_a_decommissioned_pool_is_emptied_while_serving(cluster_db, tmp_path):
+def test_uploads_stay_in_one_pool_a_rebalance_evens_the_pools_and_a_decommissioned_one_empties(cluster_db, tmp_path):
     meta, key_file = cluster_db
     nodes: list[HoardServer] = []
     store = None
@@ -753,6 +753,9 @@ def test_uploads_stay_in_one_pool_and_a_decommissioned_pool_is_emptied_while_ser
         b.put_object(Bucket="data", Key="versions", Body=kept["versions"])
         a.put_object(Bucket="data", Key="gone", Body=b"deleted later")
         a.delete_object(Bucket="data", Key="gone")  # a delete marker, current, over an older version
+        for i in range(8):  # pool 1 far fuller than the pool added next: a rebalance has work
+            kept[f"bulk/{i}"] = os.urandom(5 * MiB)
+            (a, b)[i % 2].put_object(Bucket="data", Key=f"bulk/{i}", Body=kept[f"bulk/{i}"])
 
         nodes[1].admin("pool", "add", f"n1:{n1}/d{{3...4}}", f"n2:{n2}/d{{3...4}}", "--set-size", "4")
         # Both pools take writes (equal free space: about half each) once both nodes read the layout.
@@ -768,7 +771,7 @@ def test_uploads_stay_in_one_pool_and_a_decommissioned_pool_is_emptied_while_ser
         for u in range(4):
             key = f"multi/{u}"
             upload = (a, b)[u % 2].create_multipart_upload(Bucket="data", Key=key)["UploadId"]
-            bodies = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(1000)]
+            bodies = [os.urandom(5 * MiB), os.urandom(1000)]
             parts = [
                 {"PartNumber": n, "ETag": (a, b)[n % 2].upload_part(Bucket="data", Key=key, UploadId=upload, PartNumber=n, Body=body)["ETag"]}
                 for n, body in enumerate(bodies, start=1)
@@ -778,6 +781,28 @@ def test_uploads_stay_in_one_pool_and_a_decommissioned_pool_is_emptied_while_ser
         for client in (a, b):
             for key, body in kept.items():
                 assert client.get_object(Bucket="data", Key=key)["Body"].read() == body, key
+
+        # A rebalance moves pool 1's surplus to pool 2 (their drives alike: equally full), while
+        # reads go on; the plan is forgotten once carried out.
+        before = _pools(nodes[0])
+        planned = nodes[0].admin("pool", "rebalance")
+        assert "pool 1 -> pool 2:" in planned.stdout, planned.stdout
+        deadline = time.monotonic() + 60
+        while json.loads(nodes[1].admin("pool", "list", "--json").stdout)["rebalance"]:
+            assert time.monotonic() < deadline, nodes[1].admin("pool", "list").stdout
+            assert a.get_object(Bucket="data", Key="one/4")["Body"].read() == kept["one/4"]
+            time.sleep(0.3)
+        after = _pools(nodes[0])
+        largest = max(len(body) for body in kept.values())
+        assert after[2]["bytes"] > before[2]["bytes"]
+        assert abs(after[1]["bytes"] - after[2]["bytes"]) <= 2 * largest < abs(before[1]["bytes"] - before[2]["bytes"]), (before, after)
+        for client in (a, b):
+            for key, body in kept.items():
+                assert client.get_object(Bucket="data", Key=key)["Body"].read() == body, key
+        # Planned again, what is left is the last object's overshoot at most.
+        again = json.loads(nodes[1].admin("pool", "rebalance", "--json").stdout)["rebalance"]
+        assert sum(m["planned"] for m in again) <= largest, again
+        wait_for(lambda: not json.loads(nodes[0].admin("pool", "list", "--json").stdout)["rebalance"], timeout=60)
 
         # Pool 2 cannot go while it is the only other; pool 1 can, once.
         out = nodes[1].admin("pool", "decommission", "1")

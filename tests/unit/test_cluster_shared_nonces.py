@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import secrets
 
 import pytest
@@ -29,6 +30,17 @@ def test_a_full_bucket_refuses_rather_than_forget_a_live_nonce():
     assert full.value.status == 503
     assert all(not cache.remember(n, until=100.0, now=1.0) for n in nonces)  # none forgotten
     assert cache.remember(secrets.token_hex(16), until=300.0, now=101.0)  # room once they pass
+
+
+def test_half_the_table_fills_without_a_bucket_refusing():
+    # With one bucket per nonce, 4,096 nonces on 1,024 buckets of 8 filled some bucket nearly
+    # always; a nonce's choice of two buckets keeps every one below full up to about 70 %.
+    cache = SharedNonceCache(buckets=1024)
+    pick = random.Random(5)
+    nonces = [pick.randbytes(16).hex() for _ in range(cache.capacity // 2)]
+    assert all(cache.remember(n, until=100.0, now=0.0) for n in nonces)
+    assert len(cache) == len(nonces)
+    assert not any(cache.remember(n, until=100.0, now=1.0) for n in nonces)  # each a replay, wherever it went
 
 
 def _fork_accepting(cache: SharedNonceCache, nonces: list[str]) -> tuple[int, int]:
