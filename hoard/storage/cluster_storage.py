@@ -182,11 +182,15 @@ class ClusterStorage(Storage):
     # -- placement ----------------------------------------------------------------------------
     def placement(self, bucket: str, key: str, storage_class: str, pool: int | None = None) -> Placement:
         """A pool chosen by free space, or ``pool`` if given (a multipart upload's, kept while the
-        pool drains: its parts are there), unless the layout no longer has it."""
+        pool drains: its parts are there). A pool given that this node's layout does not hold (a
+        pool added a moment ago, which this node has not read yet) is NotInLayout: placing the
+        bytes elsewhere would split an upload over two pools."""
         with self._lock:
-            given = self._pools.get(pool) if pool else None
-            if given is not None and given.view.state != "decommissioned":
-                number = given.view.pool
+            if pool:
+                given = self._pools.get(pool)
+                if given is None or given.view.state == "decommissioned":
+                    raise NotInLayout(f"pool {pool} is not in this node's layout ({self.layout_version}) yet: try again")
+                number = pool
             else:
                 active = {n: self._free.get(n, 0) for n, p in self._pools.items() if p.view.state == "active"}
                 try:

@@ -85,6 +85,20 @@ def test_a_draining_or_full_pool_takes_no_writes_and_no_pool_is_a_503(storage):
         storage.set_of(Placement(0, 2, 2, (0, 1, 2, 3), 9))
 
 
+def test_a_pool_given_is_kept_even_draining_and_one_not_read_yet_is_a_503(storage):
+    storage.apply(view(2, pool(1, NODES, state="draining"), pool(2, NODES), free={1: 10**9, 2: 1}))
+    # A multipart upload begun in pool 1 before it drained: its parts and object stay there.
+    assert {storage.placement("b", f"k{i}", "STANDARD", pool=1).pool for i in range(50)} == {1}
+    assert storage.draining() == {1}
+    # A pool added a moment ago that this node has not read: never another pool in its place.
+    with pytest.raises(NotInLayout, match="pool 3 is not in this node's layout"):
+        storage.placement("b", "k", "STANDARD", pool=3)
+    storage.apply(view(3, pool(1, NODES, state="decommissioned"), pool(2, NODES), pool(3, NODES)))
+    assert storage.placement("b", "k", "STANDARD", pool=3).pool == 3 and storage.draining() == set()
+    with pytest.raises(NotInLayout):
+        storage.placement("b", "k", "STANDARD", pool=1)
+
+
 def test_reduced_redundancy_takes_less_parity_in_its_pool(storage):
     storage.apply(view(2, pool(1, NODES, sets=1, parity=2)))
     assert storage.placement("b", "k", "REDUCED_REDUNDANCY").parity == 1
