@@ -390,7 +390,7 @@ class ClusterCatalog:
         def work(tx: Any) -> list[PoolMove]:
             if tx.execute("SELECT 1 FROM pools WHERE state = 'draining' LIMIT 1").fetchone() is not None:
                 raise ClusterError("a pool is being decommissioned: rebalance once it is done")
-            held = _pool_bytes(tx)
+            held = {pool: size for pool, (_, size) in _pool_contents(tx).items()}
             capacity = dict(
                 tx.execute(
                     "SELECT p.pool, SUM(d.total_bytes * (p.set_size - p.parity) / p.set_size)::bigint FROM pools p "
@@ -441,14 +441,7 @@ class ClusterCatalog:
         """Versions and bytes each pool holds (a scan of the index: for reports, not for a
         request's path)."""
 
-        def work(tx: Any) -> dict[int, tuple[int, int]]:
-            rows = tx.execute(
-                f"SELECT {_POOL_OF}, count(*), COALESCE(SUM(size), 0)::bigint FROM "
-                "(SELECT placement, size FROM objects UNION ALL SELECT placement, size FROM versions) AS v GROUP BY 1"
-            ).fetchall()
-            return {pool: (count, size) for pool, count, size in rows}
-
-        return self._read(work)
+        return self._read(_pool_contents)
 
     def layout(self) -> Layout:
         """The layout now: every pool's sets, checked again against the placement rules."""
@@ -658,13 +651,13 @@ M = TypeVar("M")
 _POOL_OF = "COALESCE((placement::jsonb ->> 4)::int, 0)"
 
 
-def _pool_bytes(tx: Any) -> dict[int, int]:
-    """The object bytes each pool holds, current and older versions."""
+def _pool_contents(tx: Any) -> dict[int, tuple[int, int]]:
+    """Versions and object bytes each pool holds, current and older versions together."""
     rows = tx.execute(
-        f"SELECT {_POOL_OF}, COALESCE(SUM(size), 0)::bigint FROM "
+        f"SELECT {_POOL_OF}, count(*), COALESCE(SUM(size), 0)::bigint FROM "
         "(SELECT placement, size FROM objects UNION ALL SELECT placement, size FROM versions) AS v GROUP BY 1"
     ).fetchall()
-    return dict(rows)
+    return {pool: (count, size) for pool, count, size in rows}
 
 
 def _pool_in_use(tx: Any, pool: int) -> bool:

@@ -822,13 +822,19 @@ def _require_bucket(conn: Conn, bucket: str) -> None:
         raise BucketNotFound(bucket)
 
 
+def _bucket_replicates(conn: Conn, bucket: str) -> bool | None:
+    """Whether the bucket has a replication configuration; None if there is no such bucket."""
+    row = conn.execute("SELECT json_type(config, '$.replication') FROM buckets WHERE name=?", (bucket,)).fetchone()
+    return None if row is None else row[0] is not None
+
+
 def _require_bucket_replication(conn: Conn, bucket: str) -> bool:
     """``_require_bucket``, and whether the bucket has a replication configuration, in one
     statement (a PUT's transaction asks both, each a round trip to a database server)."""
-    row = conn.execute("SELECT json_type(config, '$.replication') FROM buckets WHERE name=?", (bucket,)).fetchone()
-    if row is None:
+    replicates = _bucket_replicates(conn, bucket)
+    if replicates is None:
         raise BucketNotFound(bucket)
-    return row[0] is not None
+    return replicates
 
 
 def _get_object(conn: Conn, bucket: str, key: str) -> ObjectRecord | None:
@@ -897,10 +903,9 @@ def _replicated(conn: Conn, record: ObjectRecord, configured: bool | None = None
     itself (which would send it back where it came from)."""
     if record.headers.get(REPLICATION_STATUS_HEADER) == REPLICA:
         return False
-    if configured is not None:
-        return configured
-    row = conn.execute("SELECT json_type(config, '$.replication') FROM buckets WHERE name=?", (record.bucket,)).fetchone()
-    return row is not None and row[0] is not None
+    if configured is None:
+        configured = _bucket_replicates(conn, record.bucket)
+    return bool(configured)
 
 
 def _replica_sees(old: ObjectRecord, new: ObjectRecord) -> bool:

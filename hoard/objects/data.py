@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from hoard.meta.errors import VersionChanged
@@ -90,6 +90,16 @@ class ObjectData:
         if record.archive is not None and not record.on_drives:
             return self._tier_reader(record, start, end)
         return self.storage.set_of(record.placement).open(record, start, end, self.on_damage)
+
+    def stored_chunks(self, record: ObjectRecord, start: int, end: int) -> Iterator[bytes]:
+        """Bytes [start, end] as kept (``open_stored_sync``), piece by piece, the files closed
+        at the end or when abandoned: what moves to a tier or to another pool. Blocks."""
+        reader = self.open_stored_sync(record, start, end)
+        try:
+            for piece in reader.pieces():
+                yield bytes(reader.read_piece(piece))
+        finally:
+            reader.close()
 
     @staticmethod
     def plain_inline(record: ObjectRecord, raw: ShardSetReader | TierReader, key: DataKey, start: int, end: int) -> ShardSetReader | TierReader:

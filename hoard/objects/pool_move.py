@@ -50,12 +50,8 @@ def _copy(data: ObjectData, record: ObjectRecord, placement: Placement) -> tuple
             writer = data.writer_sync(placement)
             try:
                 if seg.stored_size:
-                    reader = data.open_stored_sync(record, offset, offset + seg.stored_size - 1)
-                    try:
-                        for piece in reader.pieces():
-                            writer.write(bytes(reader.read_piece(piece)))
-                    finally:
-                        reader.close()
+                    for chunk in data.stored_chunks(record, offset, offset + seg.stored_size - 1):
+                        writer.write(chunk)
                 stored = writer.commit()
             except BaseException:
                 writer.abort()

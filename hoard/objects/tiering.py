@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Iterator
 from email.utils import formatdate
 
 from hoard.meta.store import MetaStore
@@ -77,15 +76,6 @@ def wants_archive(record: ObjectRecord, tiers: dict[str, TierStore]) -> TierStor
     return tier_for(tiers, record.storage_class)
 
 
-def _chunks(data: ObjectData, record: ObjectRecord) -> Iterator[bytes]:
-    reader = data.open_stored_sync(record, 0, record.stored_size - 1)  # as kept: ciphertext stays ciphertext
-    try:
-        for piece in reader.pieces():
-            yield bytes(reader.read_piece(piece))
-    finally:
-        reader.close()
-
-
 async def archive(data: ObjectData, store: MetaStore, record: ObjectRecord, tier: TierStore, storage_class: str | None = None) -> ObjectRecord:
     """Move the version's bytes to ``tier`` (from its shard files, or from the tier they are in),
     in ``storage_class`` if given (a lifecycle transition); returns the version as it now is.
@@ -97,7 +87,7 @@ async def archive(data: ObjectData, store: MetaStore, record: ObjectRecord, tier
     """
     data_id = new_id()
     ref = f"{record.bucket}/{data_id}"
-    info = await asyncio.to_thread(tier.put, ref, _chunks(data, record))
+    info = await asyncio.to_thread(tier.put, ref, data.stored_chunks(record, 0, record.stored_size - 1))  # ciphertext stays ciphertext
     if record.archive is not None:
         before = [record.archive.blob_id]
     else:
