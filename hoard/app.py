@@ -110,6 +110,7 @@ class HoardApp:
         console_port: int | None = None,
         request_log: RequestLog | None = None,
         internal: InternalApi | None = None,
+        internal_port: int | None = None,
     ) -> None:
         self.settings = settings
         self.services = services
@@ -128,6 +129,8 @@ class HoardApp:
         self.console_port = console_port
         self.request_log = request_log  # access, audit and bucket logs (started with the background work)
         self.internal = internal  # a cluster node's drives, served to the other nodes (hoard.membership)
+        # With internal TLS, the internal API is served on this port alone, and this port serves nothing else.
+        self.internal_port = internal_port
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -202,6 +205,18 @@ class HoardApp:
             instruments().request(trace[0], status, time.perf_counter() - started, tracked.received, counted.sent)
             self._log(scope, note, "s3", request_id, trace[0], status, note.response, tracked, counted, started, started_clock)
 
+    def _check_port(self, scope: dict[str, Any], path: str) -> None:
+        """With internal TLS, internal calls on its port only, and nothing else there: a node's
+        shards never cross the network in clear, and its TLS port is no second S3 endpoint."""
+        if self.internal_port is None:
+            return
+        server = scope.get("server")
+        on_internal_port = server is not None and server[1] == self.internal_port
+        if path.startswith(INTERNAL_PREFIX) and not on_internal_port:
+            raise S3Error("AccessDenied", "This node takes internal calls on its internal TLS address only.")
+        if on_internal_port and not path.startswith(INTERNAL_PREFIX):
+            raise S3Error("AccessDenied", "This address serves the cluster's internal API only.")
+
     def _log(
         self, scope: dict[str, Any], note: requestlog.RequestNote, endpoint: str, request_id: str, operation: str, status: int,
         response: Response | None, tracked: _TrackedReceive, counted: _CountingSend, started: float, started_clock: float,
@@ -230,6 +245,7 @@ class HoardApp:
             req = Request.from_scope(scope, tracked)
             req_for_cors = req
             resource = req.path
+            self._check_port(scope, req.path)
             observed = self.observer.operation(req.path) if self.observer is not None else None
             if observed is not None:
                 assert self.observer is not None

@@ -359,6 +359,22 @@ class Settings(BaseSettings):
         allowed="letters, digits, . _ - (up to 63)",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
     )
+    internal_address: str | None = _setting(
+        None,
+        "where a cluster node serves the internal API to the other nodes over mutual TLS (with HOARD_INTERNAL_TLS): "
+        "they reach it at this port of the host in HOARD_ADVERTISE, and the S3 port then refuses internal calls",
+        option="--internal-address",
+        allowed="HOST:PORT",
+        unset="the internal API is served on the S3 port, signed but not encrypted",
+    )
+    internal_tls: str | None = _setting(
+        None,
+        "the node's certificate, its key and the cluster's CA (hoard cluster ca, hoard cluster node-cert) for the "
+        "internal API's mutual TLS (with HOARD_INTERNAL_ADDRESS); the certificate must name the advertised host",
+        option="--internal-tls",
+        allowed="CERT,KEY,CA: three paths separated by commas (the option takes them as three arguments)",
+        pattern=r"^[^,]+,[^,]+,[^,]+$",
+    )
     cluster_key: str | None = _setting(
         None,
         "the cluster key nodes sign their calls to each other with (hoard cluster init makes it); two keys separated by "
@@ -400,6 +416,21 @@ class Settings(BaseSettings):
             parse_address(value)
         return value
 
+    @field_validator("internal_address")
+    @classmethod
+    def _internal_host_and_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address(value)
+        return value
+
+    @property
+    def internal_tls_files(self) -> tuple[Path, Path, Path] | None:
+        """(certificate, key, CA) of internal TLS, or None."""
+        if self.internal_tls is None:
+            return None
+        cert, key, ca = (Path(part.strip()).expanduser() for part in self.internal_tls.split(","))
+        return cert, key, ca
+
     @field_validator("console_address", mode="before")
     @classmethod
     def _console_host_and_port(cls, value: Any) -> Any:
@@ -419,6 +450,15 @@ class Settings(BaseSettings):
             raise ValueError("a cluster node (HOARD_NODE) needs the cluster's database (HOARD_META) and its own address (HOARD_ADVERTISE)")
         if self.advertise is not None and self.node is None:
             raise ValueError("HOARD_ADVERTISE is set but HOARD_NODE is not: a node's address needs its name")
+        if (self.internal_tls is None) != (self.internal_address is None):
+            given, missing = ("TLS", "ADDRESS") if self.internal_address is None else ("ADDRESS", "TLS")
+            raise ValueError(f"HOARD_INTERNAL_{given} is set but HOARD_INTERNAL_{missing} is not: internal TLS needs both")
+        if self.internal_address is not None:
+            if self.node is None:
+                raise ValueError("HOARD_INTERNAL_ADDRESS is set but HOARD_NODE is not: internal TLS is between a cluster's nodes")
+            taken = {parse_address(a)[1] for a in (self.address, self.website_address, self.console_address) if a is not None}
+            if parse_address(self.internal_address)[1] in taken:
+                raise ValueError("the internal API needs a port of its own: HOARD_INTERNAL_ADDRESS has the S3, website or console address's port")
         if self.website_address is not None and parse_address(self.website_address)[1] == parse_address(self.address)[1]:
             raise ValueError("the website endpoint needs a port of its own: HOARD_WEBSITE_ADDRESS has HOARD_ADDRESS's port")
         if self.console_address is not None:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -19,8 +20,9 @@ from hoard.cluster.internal_auth import InternalAuthError, InternalVerifier, sig
 from hoard.cluster.keys import ClusterKeyring, LiveKeyring, live_keyring
 from hoard.cluster.layout_file import keep_layout
 from hoard.cluster.shared_nonces import SharedNonceCache
-from hoard.config import Settings
+from hoard.config import Settings, parse_address
 from hoard.crypto.keyfile import KeyFileError
+from hoard.http.mutual_tls import InternalTls
 from hoard.http.request import Request
 from hoard.internal_api import InternalApi, InternalError
 from hoard.meta.cluster import ClusterCatalog, ClusterError, DriveRow, NotACluster
@@ -57,9 +59,24 @@ class Membership:
     drives: dict[str, LocalDrive]
     # With several worker processes, the replay check's memory they all share (made before the fork).
     nonces: SharedNonceCache | None = None
+    tls: InternalTls | None = None  # the internal API's mutual TLS (--internal-tls), served and used to connect
 
 
-def join(settings: Settings, storage: Storage, store: MetaStore) -> Membership:
+def advertised_host(settings: Settings) -> str:
+    """The host in HOARD_ADVERTISE: the other nodes reach this one there, by any of its ports."""
+    return urllib.parse.urlsplit(settings.advertise or "").hostname or ""
+
+
+def internal_url(settings: Settings) -> str:
+    """Where the other nodes reach this node's internal API: its own TLS port on the advertised
+    host, or '' when it is served on the S3 port (the advertised address)."""
+    if settings.internal_address is None or settings.advertise is None:
+        return ""
+    host = advertised_host(settings)
+    return f"https://{host if ':' not in host else f'[{host}]'}:{parse_address(settings.internal_address)[1]}"
+
+
+def join(settings: Settings, storage: Storage, store: MetaStore, tls: InternalTls | None = None) -> Membership:
     """Check the cluster key against the cluster's, then register this node and its drives.
     Raises ClusterRefused."""
     assert settings.node is not None and settings.advertise is not None
@@ -83,15 +100,23 @@ def join(settings: Settings, storage: Storage, store: MetaStore) -> Membership:
     _stamp(drives.values(), info.cluster_id, settings.node)
     try:
         catalog.upgrade()
-        catalog.register_node(settings.node, settings.advertise.rstrip("/"), settings.zone, __version__)
+        catalog.register_node(settings.node, settings.advertise.rstrip("/"), settings.zone, __version__, internal_url(settings))
         catalog.report_drives(settings.node, drive_rows(settings.node, drives))
     except ClusterError as e:
         raise ClusterRefused(str(e)) from None
+    membership = Membership(settings.node, keyring, info.cluster_id, drives, SharedNonceCache() if settings.workers > 1 else None, tls)
     if isinstance(storage, ClusterStorage):
-        storage.connect(catalog, signer_for(keyring, settings.node))
+        connect_storage(storage, catalog, membership)
         storage.apply(catalog.view(LIVE_WITHIN))
     log.info("node %s joined cluster %s (zone %s, %d drives)", settings.node, info.cluster_id, settings.zone, len(drives))
-    return Membership(settings.node, keyring, info.cluster_id, drives, SharedNonceCache() if settings.workers > 1 else None)
+    return membership
+
+
+def connect_storage(storage: ClusterStorage, catalog: ClusterCatalog, membership: Membership) -> None:
+    """The pools' storage reaches the other nodes as this node: signed with its key, over the
+    internal TLS if it has it; shared documents through ``catalog``."""
+    tls = membership.tls.connect_context if membership.tls is not None else None
+    storage.connect(catalog, signer_for(membership.keyring, membership.node), tls)
 
 
 STAMP = "cluster.json"  # in a drive's .hoard/: the cluster and node the drive belongs to

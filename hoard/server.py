@@ -7,6 +7,7 @@ Nothing else builds these objects, so no module reaches into another's internals
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import socket
@@ -27,7 +28,6 @@ from hoard.admin.forward import AdminForwarder
 from hoard.admin.key_rotation import rotate_cluster_key
 from hoard.admin.site_sync import SiteSync
 from hoard.app import AdminHandler, Background, HoardApp
-from hoard.cluster.internal_auth import signer_for
 from hoard.config import Settings, parse_address
 from hoard.console.app import ConsoleApp
 from hoard.console.clients import Endpoint
@@ -36,13 +36,23 @@ from hoard.crypto.keys import KeyEnvelopeError, MasterKey, load_master_key
 from hoard.crypto.kms import BuiltinKms, KmsError, document_generation
 from hoard.dashboard.history import History
 from hoard.dashboard.snapshot import DashboardSources
+from hoard.http.mutual_tls import InternalTls
 from hoard.http.protocol import refusing_with
 from hoard.http.tls import ServerCertificate
 from hoard.iam.authorize import Authorizer
 from hoard.iam.credentials import Identity, load_root
 from hoard.iam.identities import Identities, account_id
 from hoard.iam.secrets import SecretBox, SecretsKeyError, load_key
-from hoard.membership import KEY_FILE_SECONDS, LIVE_WITHIN, Membership, follower_background, internal_api, partition_keeper
+from hoard.membership import (
+    KEY_FILE_SECONDS,
+    LIVE_WITHIN,
+    Membership,
+    advertised_host,
+    connect_storage,
+    follower_background,
+    internal_api,
+    partition_keeper,
+)
 from hoard.membership import background as cluster_background
 from hoard.membership import join as membership_of
 from hoard.meta.cluster import ClusterCatalog
@@ -133,6 +143,16 @@ def certificate(settings: Settings) -> ServerCertificate | None:
     return ServerCertificate(settings.certs_dir.expanduser().absolute())
 
 
+def internal_tls(settings: Settings) -> InternalTls | None:
+    """The certificates of the internal API's mutual TLS, if the settings name them: read and
+    checked (a handshake of the pair with itself, as the other nodes will check it) before
+    anything starts. Raises ``hoard.http.tls.CertificateError``."""
+    files = settings.internal_tls_files
+    if files is None or settings.advertise is None:
+        return None
+    return InternalTls(*(path.absolute() for path in files), host=advertised_host(settings))
+
+
 KMS_FILE = "kms.json"  # the built-in KMS's keys, sealed by the master key, on every drive
 
 
@@ -211,7 +231,9 @@ def bind(host: str, port: int, workers: int) -> list[socket.socket]:
     return listen(host, port, workers)
 
 
-def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate | None = None) -> tuple[Deployment, MetaStore]:
+def prepare(
+    settings: Settings, storage: Storage, certificate: ServerCertificate | None = None, internal: InternalTls | None = None
+) -> tuple[Deployment, MetaStore]:
     """Open the claimed drives (removing a crash's temp files), the root identity and the index
     (rebuilt from the drives if need be).
 
@@ -233,7 +255,7 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
             # Made per node by default, they would differ between nodes that share one set of sealed secrets.
             raise SecretsKeyError(f"a cluster node needs the cluster's {' and '.join(missing)} (or _FILE), the same on every node; there is no default")
         store, rebuilt = open_database(settings), None
-        membership = membership_of(settings, storage, store)
+        membership = membership_of(settings, storage, store, internal)
     key, key_file, made = load_key(settings.secrets_key, settings.secrets_key_file, storage.deployment)
     if made:
         log.warning("made the secrets key %s: keep it, and a copy apart from the data; without it the keys kept on the drives cannot be opened", key_file)
@@ -267,7 +289,8 @@ def prepare(settings: Settings, storage: Storage, certificate: ServerCertificate
 
 
 def build_app(
-    deployment: Deployment, store: MetaStore, role: ProcessRole, website_port: int | None = None, console_port: int | None = None
+    deployment: Deployment, store: MetaStore, role: ProcessRole, website_port: int | None = None, console_port: int | None = None,
+    internal_port: int | None = None,
 ) -> HoardApp:
     """One process's application, with the background work its role runs (see ``ProcessRole``)."""
     settings, storage = deployment.settings, deployment.storage
@@ -289,7 +312,7 @@ def build_app(
             storage.forget_connections()  # any made before the fork are the other workers' too
             # The documents the drives' shared files live in, through this worker's own
             # connections (the ones the node joined with were closed before the fork).
-            storage.connect(catalog, signer_for(deployment.membership.keyring, deployment.membership.node))
+            connect_storage(storage, catalog, deployment.membership)
         internal = internal_api(deployment.membership, catalog)
     # Every process knows every key (and notices changes the leader makes: see Identities).
     identities = Identities(storage, store, deployment.secrets, deployment.root)
@@ -332,6 +355,8 @@ def build_app(
         admin = AdminForwarder(role.leader_address, tls=deployment.certificate is not None)
     if deployment.certificate is not None:
         background.append(CertificateWatcher(deployment.certificate))  # each process reloads its own copy
+    if deployment.membership is not None and deployment.membership.tls is not None:
+        background.append(CertificateWatcher(deployment.membership.tls, what="the internal TLS certificate check"))
     spool_dir = spool_folder(storage.drives[0].root.absolute())
     request_log = RequestLog(settings.access_log, settings.audit_log, spool_dir, f"w{role.index}", settings.logging_delivery_seconds, store.get_bucket)
     background.append(request_log)
@@ -358,7 +383,7 @@ def build_app(
     console = None
     if console_port is not None and role.leader:
         console = ConsoleApp(console_endpoint(settings, deployment.certificate is not None), settings.console_idle_seconds, settings.console_status_page, dashboard, observer)
-    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer, console, console_port, request_log, internal)
+    return HoardApp(settings, services, authenticator, admin, background, role.host_id, website, website_port, observer, console, console_port, request_log, internal, internal_port)
 
 
 def console_endpoint(settings: Settings, tls: bool) -> Endpoint:
@@ -428,9 +453,35 @@ def authorizer(store: MetaStore, account: str, owner: str, block_public: bool = 
     return Authorizer(account, bucket, object_version, owner, block_public)
 
 
-def uvicorn_server(app: Any, level: str, tls: ssl.SSLContext | None = None) -> uvicorn.Server:
+class _Server(uvicorn.Server):
+    """uvicorn, with listeners of their own TLS context beside those its config serves: the
+    internal API's (mutual TLS, the cluster's CA) next to the S3 port's (HTTP, or HTTPS with the
+    public certificate). One event loop and one application for both."""
+
+    def __init__(self, config: uvicorn.Config, own_tls: list[tuple[socket.socket, ssl.SSLContext]]) -> None:
+        super().__init__(config)
+        self.own_tls = own_tls
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit or not self.own_tls:
+            return
+        config, loop = self.config, asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=loop)  # type: ignore[call-arg]
+
+        for sock, context in self.own_tls:
+            # Closed with the others at shutdown (uvicorn closes every server in self.servers).
+            self.servers.append(await loop.create_server(protocol, sock=sock, ssl=context, backlog=config.backlog))
+
+
+def uvicorn_server(
+    app: Any, level: str, tls: ssl.SSLContext | None = None, own_tls: list[tuple[socket.socket, ssl.SSLContext]] = ()
+) -> uvicorn.Server:
     """uvicorn serving ``app``; over TLS on every socket when given a context (kept, not copied:
-    the certificate watcher loads a renewed pair into it)."""
+    the certificate watcher loads a renewed pair into it), and on each of ``own_tls``'s sockets
+    with its own context."""
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -442,7 +493,12 @@ def uvicorn_server(app: Any, level: str, tls: ssl.SSLContext | None = None) -> u
         timeout_keep_alive=30,
         ssl_context_factory=(lambda config, default: tls) if tls is not None else None,
     )
-    return uvicorn.Server(config)
+    return _Server(config, list(own_tls))
+
+
+def _internal_listeners(deployment: Deployment, sockets: list[socket.socket]) -> list[tuple[socket.socket, ssl.SSLContext]]:
+    tls = deployment.membership.tls if deployment.membership is not None else None
+    return [(sock, tls.server_context) for sock in sockets] if tls is not None else []
 
 
 def serve_one(
@@ -452,14 +508,17 @@ def serve_one(
     sockets: list[socket.socket],
     website_sockets: list[socket.socket] = (),
     console_socket: socket.socket | None = None,
+    internal_sockets: list[socket.socket] = (),
 ) -> None:
     """Serve from this process alone until stopped, on the sockets ``bind`` gave (the S3 API's,
-    and the website endpoint's if there is one)."""
+    and the website endpoint's, the console's and the internal API's if there are)."""
     website_port = website_sockets[0].getsockname()[1] if website_sockets else None
     console_port = console_socket.getsockname()[1] if console_socket is not None else None
-    app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at), website_port, console_port)
+    internal_port = internal_sockets[0].getsockname()[1] if internal_sockets else None
+    app = build_app(deployment, store, ProcessRole(started_at=deployment.started_at), website_port, console_port, internal_port)
     extra = [console_socket] if console_socket is not None else []
-    uvicorn_server(app, level, _context(deployment)).run(sockets=[*sockets, *website_sockets, *extra])
+    server = uvicorn_server(app, level, _context(deployment), _internal_listeners(deployment, list(internal_sockets)))
+    server.run(sockets=[*sockets, *website_sockets, *extra])
 
 
 def supervise(
@@ -470,6 +529,7 @@ def supervise(
     title: str = "",
     website_sockets: list[socket.socket] = (),
     console_socket: socket.socket | None = None,
+    internal_sockets: list[socket.socket] = (),
 ) -> Supervisor:
     """A supervisor ready to fork a process per socket (see ``hoard.supervisor``); ``title`` is
     what the workers' process titles say after ``hoard: worker N`` (the address and folders)."""
@@ -485,12 +545,16 @@ def supervise(
 
     # The console is the leader's alone (its sessions live there): worker 0 gets its socket.
     console_port = console_socket.getsockname()[1] if console_socket is not None else None
+    internal_port = internal_sockets[0].getsockname()[1] if internal_sockets else None
 
     def run_worker(role: ProcessRole, sockets: list) -> None:
-        app = build_app(deployment, open_store(deployment.settings, deployment.index), role, website_port, console_port)
-        uvicorn_server(app, level, _context(deployment)).run(sockets=sockets)
+        app = build_app(deployment, open_store(deployment.settings, deployment.index), role, website_port, console_port, internal_port)
+        # The worker's internal socket is served with the cluster's mutual TLS, the rest as the S3 port is.
+        internal = [sock for sock in sockets if sock.family != socket.AF_UNIX and sock.getsockname()[1] == internal_port]
+        others = [sock for sock in sockets if sock not in internal]
+        uvicorn_server(app, level, _context(deployment), _internal_listeners(deployment, internal)).run(sockets=others)
 
-    return Supervisor(sockets, run_worker, deployment.started_at, title, list(website_sockets), metrics_dir, console_socket)
+    return Supervisor(sockets, run_worker, deployment.started_at, title, list(website_sockets), metrics_dir, console_socket, list(internal_sockets))
 
 
 def _context(deployment: Deployment) -> ssl.SSLContext | None:
@@ -510,4 +574,5 @@ def _key_rotation(membership: Membership | None, catalog: ClusterCatalog | None)
     if membership is None or catalog is None:
         return None
     # Each step waits two rounds of every worker's key file watcher and a second more.
-    return functools.partial(rotate_cluster_key, catalog, membership.keyring, membership.node, LIVE_WITHIN, 2 * KEY_FILE_SECONDS + 1)
+    tls = membership.tls.connect_context if membership.tls is not None else None
+    return functools.partial(rotate_cluster_key, catalog, membership.keyring, membership.node, LIVE_WITHIN, 2 * KEY_FILE_SECONDS + 1, tls)

@@ -135,6 +135,7 @@ class Supervisor:
         website_sockets: list[socket.socket] | None = None,
         metrics_dir: str | None = None,
         console_socket: socket.socket | None = None,
+        internal_sockets: list[socket.socket] | None = None,
     ) -> None:
         """``sockets``: one listening socket per worker, from ``listen``; ``title``: what the
         workers' process titles say after their role (the address and folders); ``metrics_dir``:
@@ -150,6 +151,7 @@ class Supervisor:
         self.sockets = sockets
         self.website_sockets = website_sockets or []  # one per worker too, beside its S3 socket
         self.console_sockets = [console_socket] if console_socket is not None else []  # the leader's (worker 0's) alone
+        self.internal_sockets = internal_sockets or []  # a cluster node's internal API over mutual TLS: one per worker
         # Only this server's processes know the name; the leader checks every request's signature anyway.
         self.leader_address = f"\0hoard-leader-{os.getpid()}-{secrets.token_hex(8)}"
         self.leader_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -253,8 +255,9 @@ class Supervisor:
             for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-            mine = [self.sockets[index]] + self.website_sockets[index : index + 1] + ([self.leader_socket, *self.console_sockets] if index == 0 else [])
-            for sock in [*self.sockets, *self.website_sockets, self.leader_socket, *self.console_sockets]:
+            mine = [self.sockets[index], *self.website_sockets[index : index + 1], *self.internal_sockets[index : index + 1]]
+            mine += [self.leader_socket, *self.console_sockets] if index == 0 else []
+            for sock in [*self.sockets, *self.website_sockets, *self.internal_sockets, self.leader_socket, *self.console_sockets]:
                 if sock not in mine:
                     sock.close()
             role = ProcessRole(index=index, count=self.count, started_at=self.started_at, leader_address=self.leader_address)

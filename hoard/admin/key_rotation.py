@@ -31,6 +31,7 @@ from hoard.cluster.internal_auth import Signer, signer_for
 from hoard.cluster.keys import LiveKeyring
 from hoard.internal_api import INTERNAL_PREFIX
 from hoard.meta.cluster import ClusterCatalog, NodeRow
+from hoard.storage.remote import NodeConnections, TlsContext
 
 log = logging.getLogger("hoard.cluster")
 KEY_PATH = INTERNAL_PREFIX + "key"
@@ -55,18 +56,20 @@ class NodeKeys:
         return key_id in (self.current, self.accepted)
 
 
-def _call(node: NodeRow, sign: Signer, method: str, query: str = "") -> NodeKeys:
-    url = urllib.parse.urlsplit(node.advertise)
-    # As the drives' connections (hoard.storage.remote): plain HTTP, every request signed.
-    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=CALL_TIMEOUT)
+def _call(node: NodeRow, sign: Signer, method: str, query: str = "", tls: TlsContext | None = None) -> NodeKeys:
+    # As the drives' calls (hoard.storage.remote): over the cluster's mutual TLS where the node
+    # serves it, every request signed.
+    conn: http.client.HTTPConnection | None = None
     try:
+        conn = NodeConnections(node.internal_url, connect_timeout=CALL_TIMEOUT, io_timeout=CALL_TIMEOUT, tls=tls).take(fresh=True)
         conn.request(method, KEY_PATH + (f"?{query}" if query else ""), body=b"", headers=sign(method, KEY_PATH, query, 0))
         response = conn.getresponse()
         raw = response.read()
     except OSError as e:
-        raise RotationRefused(503, f"node {node.name} ({node.advertise}) cannot be reached: {e}") from None
+        raise RotationRefused(503, f"node {node.name} ({node.internal_url}) cannot be reached: {e}") from None
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
     try:
         doc = json.loads(raw)
     except ValueError:
@@ -76,9 +79,12 @@ def _call(node: NodeRow, sign: Signer, method: str, query: str = "") -> NodeKeys
     return NodeKeys(node.name, doc["current"], doc.get("accepted"))
 
 
-def rotate_cluster_key(catalog: ClusterCatalog, keys: LiveKeyring, me: str, live_within: float, settle: float = 0.0) -> dict:
+def rotate_cluster_key(
+    catalog: ClusterCatalog, keys: LiveKeyring, me: str, live_within: float, settle: float = 0.0, tls: TlsContext | None = None
+) -> dict:
     """Finish the rotation under way (see the module's text); returns the new key's id, the old
-    one's and the nodes moved. Raises RotationRefused. Blocks."""
+    one's and the nodes moved. ``tls``: the internal API's mutual TLS, if the cluster uses it.
+    Raises RotationRefused. Blocks."""
     sign_for = signer_for(keys, me)
     nodes = catalog.nodes()
     silent = sorted(n.name for n in nodes if n.heartbeat_age >= live_within)
@@ -86,7 +92,7 @@ def rotate_cluster_key(catalog: ClusterCatalog, keys: LiveKeyring, me: str, live
         raise RotationRefused(
             503, f"node(s) {', '.join(silent)} not live: every registered node takes each step of a rotation (start them first)"
         )
-    states = [_call(n, sign_for(n.name), "GET") for n in nodes]
+    states = [_call(n, sign_for(n.name), "GET", tls=tls) for n in nodes]
     new, old = _keys_of_rotation(catalog.info().key_ids, states)
     lacking = sorted(s.node for s in states if not s.holds(new))
     if lacking:
@@ -97,7 +103,7 @@ def rotate_cluster_key(catalog: ClusterCatalog, keys: LiveKeyring, me: str, live
     time.sleep(settle)  # every worker of every node holds the new key
     for step in ("promote", "retire"):
         for n in nodes:
-            _call(n, sign_for(n.name), "POST", urllib.parse.urlencode({"key": new, "step": step}))
+            _call(n, sign_for(n.name), "POST", urllib.parse.urlencode({"key": new, "step": step}), tls)
         time.sleep(settle)
     catalog.set_key_ids([new])
     log.info("cluster key rotated: key %s signs on every node (%d), key %s is retired", new, len(nodes), old)

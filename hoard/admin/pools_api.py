@@ -146,7 +146,7 @@ class PoolsAdmin:
                 "cluster_id": info.cluster_id,
                 "layout_version": layout.version,
                 "nodes": [
-                    {"name": n.name, "advertise": n.advertise, "zone": n.zone, "software": n.software,
+                    {"name": n.name, "advertise": n.advertise, "internal": n.internal_url, "zone": n.zone, "software": n.software,
                      "heartbeat_age": round(n.heartbeat_age, 3), "live": n.heartbeat_age < LIVE_WITHIN,
                      "partitions": holders.get(n.name, 0)}
                     for n in catalog.nodes()

@@ -140,7 +140,8 @@ def _show_cluster(client: AdminClient, as_json: bool) -> None:
     click.echo(f"cluster {info['cluster_id']}, layout version {info['layout_version']}")
     for n in info["nodes"]:
         state = "live" if n["live"] else f"silent for {n['heartbeat_age']:.0f}s"
-        click.echo(f"node {n['name']}  zone {n['zone']}  {n['advertise']}  {state}  partitions {n['partitions']}")
+        internal = f" (internal {n['internal']})" if n.get("internal", n["advertise"]) != n["advertise"] else ""
+        click.echo(f"node {n['name']}  zone {n['zone']}  {n['advertise']}{internal}  {state}  partitions {n['partitions']}")
     for d in info["drives"]:
         click.echo(f"  drive {d['node']}:{d['path']}  {d['state']}  {d['free'] / 2**30:.1f} of {d['total'] / 2**30:.1f} GiB free")
     for p in info["pools"]:

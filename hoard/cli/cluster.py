@@ -1,6 +1,7 @@
 """``hoard cluster init``: make a cluster in an empty PostgreSQL database, and its key;
 ``hoard cluster rebuild-index``: make it again there from the drives when it was lost;
-``hoard cluster rotate-key``: a new cluster key beside the old one in the key file."""
+``hoard cluster rotate-key``: a new cluster key beside the old one in the key file;
+``hoard cluster ca`` and ``hoard cluster node-cert``: the certificates of internal TLS."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ def cluster() -> None:
                                        make a lost database again from the drives
       hoard cluster rotate-key         a new key in the key file, to copy to every node
                                        (then: hoard admin cluster rotate-key)
+      hoard cluster ca DIR             a CA for the nodes' internal TLS
+      hoard cluster node-cert --ca DIR --node NAME --host HOST OUT
+                                       a node's certificate from that CA
     """
 
 
@@ -80,8 +84,14 @@ def init(meta: str, key_file: str) -> None:
 @click.option("--key-file", metavar="FILE", envvar="HOARD_CLUSTER_KEY_FILE", required=True, help="the cluster key file (or HOARD_CLUSTER_KEY_FILE)")
 @click.option("--root-access-key", envvar="HOARD_ROOT_ACCESS_KEY", required=True, help="the root's access key: it owns the buckets that come back (or HOARD_ROOT_ACCESS_KEY)")
 @click.option("--region", envvar="HOARD_REGION", default="us-east-1", show_default=True, help="the buckets' region (or HOARD_REGION)")
+@click.option(
+    "--internal-tls", "internal_tls", metavar="CERT KEY CA", nargs=3, type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+    help="the node's certificate, key and the cluster's CA, where the nodes serve the internal API over mutual TLS",
+)  # fmt: skip
 @click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
-def rebuild_index(meta: str, node: str, key_file: str, root_access_key: str, region: str, folders: tuple[Path, ...]) -> None:
+def rebuild_index(
+    meta: str, node: str, key_file: str, root_access_key: str, region: str, internal_tls: tuple[Path, Path, Path] | None, folders: tuple[Path, ...]
+) -> None:
     """Make a lost database again from the drives: the cluster's layout from the copy FOLDERS
     (this node's drives) keep, every object version from the records on every node's drives.
 
@@ -107,7 +117,7 @@ def rebuild_index(meta: str, node: str, key_file: str, root_access_key: str, reg
             click.echo(f"records read: {done} of {total}")
 
     try:
-        info, count = rebuild_cluster_index(meta, keyring, node, list(folders), canonical_id(root_access_key), region, progress)
+        info, count = rebuild_cluster_index(meta, keyring, node, list(folders), canonical_id(root_access_key), region, progress, internal_tls or None)
     except RebuildRefused as e:
         raise click.ClickException(str(e)) from None
     except MetaError as e:
@@ -146,3 +156,47 @@ def rotate_key(key_file: str) -> None:
     assert rotating.accepted is not None
     click.echo(f"{path} now holds key {rotating.current.key_id} (signing) and the new key {rotating.accepted.key_id} (accepted).")
     click.echo("Copy it to every node (where HOARD_CLUSTER_KEY_FILE names it), then run: hoard admin cluster rotate-key")
+
+
+@cluster.command("ca")
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default="Hoard cluster CA", show_default=True, help="the CA's common name")
+@click.option("--force", is_flag=True, help="Replace a CA already in DIR (every node's certificate must then be issued again).")
+def ca(folder: Path, name: str, force: bool) -> None:
+    """Make a CA for the nodes' internal TLS: DIR/ca.crt and DIR/ca.key (0600).
+
+    Keep ca.key off the nodes; copy ca.crt to every node, the CA of
+    `hoard server --internal-tls CERT KEY CA`. Any certificate this CA issues is accepted as
+    a node's: nodes still prove which node they are with the cluster key.
+    """
+    from hoard.cli.certs import CA_CERT, CA_KEY, cluster_ca, write_pair
+
+    write_pair(folder, (CA_CERT, CA_KEY), cluster_ca(name), force)
+    click.echo(f"Wrote {folder / CA_CERT} and {folder / CA_KEY}.")
+    click.echo(f"Issue each node's:  hoard cluster node-cert --ca {folder} --node NAME --host HOST OUT_DIR")
+
+
+@cluster.command("node-cert")
+@click.argument("folder", metavar="OUT_DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--ca", "ca_folder", metavar="DIR", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path), help="the folder hoard cluster ca made")
+@click.option("--node", metavar="NAME", required=True, help="the node's name (the certificate's common name)")
+@click.option("--host", "hosts", metavar="HOST", multiple=True, required=True, help="the host the node advertises (name or IP address; repeatable)")
+@click.option("--force", is_flag=True, help="Replace a certificate already in OUT_DIR.")
+def node_cert(folder: Path, ca_folder: Path, node: str, hosts: tuple[str, ...], force: bool) -> None:
+    """Issue a node's certificate for internal TLS: OUT_DIR/node.crt and OUT_DIR/node.key (0600).
+
+    It names each --host (the host in the node's --advertise), and serves both to accept the
+    other nodes' calls and to make its own. Start the node with
+    `--internal-tls OUT_DIR/node.crt OUT_DIR/node.key CA_DIR/ca.crt --internal-address HOST:PORT`.
+    """
+    from hoard.cli.certs import CA_CERT, CA_KEY, NODE_CERT, NODE_KEY, check_hosts, node_certificate, write_pair
+
+    check_hosts(None, None, hosts)
+    try:
+        pair = node_certificate((ca_folder / CA_CERT).read_bytes(), (ca_folder / CA_KEY).read_bytes(), node, list(hosts))
+    except OSError as e:
+        raise click.ClickException(f"cannot read the CA in {ca_folder}: {e.strerror or e}") from None
+    except ValueError as e:
+        raise click.ClickException(f"cannot use the CA in {ca_folder}: {e}") from None
+    write_pair(folder, (NODE_CERT, NODE_KEY), pair, force)
+    click.echo(f"Wrote {folder / NODE_CERT} and {folder / NODE_KEY} for node {node} ({', '.join(hosts)}).")

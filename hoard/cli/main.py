@@ -125,6 +125,8 @@ def _option_help(name: str) -> str:
 @click.option("--node", "node", metavar="NAME", default=None, help=_option_help("node"))
 @click.option("--advertise", "advertise", metavar="http://HOST:PORT", default=None, help=_option_help("advertise"))
 @click.option("--zone", "zone", metavar="ZONE", default=None, help=_option_help("zone"))
+@click.option("--internal-address", "internal_address", metavar="HOST:PORT", default=None, help=_option_help("internal_address"))
+@click.option("--internal-tls", "internal_tls", metavar="CERT KEY CA", nargs=3, default=None, help=_option_help("internal_tls"))
 @click.argument("dirs", nargs=-1, required=True)
 def server(
     config: str | None,
@@ -140,6 +142,8 @@ def server(
     node: str | None,
     advertise: str | None,
     zone: str | None,
+    internal_address: str | None,
+    internal_tls: tuple[str, str, str] | None,
     dirs: tuple[str, ...],
 ) -> None:
     """Serve the S3 API from the data folders DIR (one per drive).
@@ -160,7 +164,8 @@ def server(
     options = {
         "config": config, "address": address, "certs_dir": certs_dir, "log_level": log_level, "parity": parity, "workers": workers,
         "website_address": website_address, "website_domain": website_domain, "console_address": console_address, "meta": meta,
-        "node": node, "advertise": advertise, "zone": zone,
+        "node": node, "advertise": advertise, "zone": zone, "internal_address": internal_address,
+        "internal_tls": ",".join(internal_tls) if internal_tls else None,
     }  # fmt: skip
     given = {k: v for k, v in options.items() if v is not None}
     try:
@@ -173,6 +178,10 @@ def server(
         certificate = composition.certificate(settings)
     except CertificateError as e:
         raise SettingsRefused([f"{where('certs_dir', given)}={str(settings.certs_dir)!r}: {e}"]) from None
+    try:
+        internal = composition.internal_tls(settings)
+    except CertificateError as e:
+        raise SettingsRefused([f"{where('internal_tls', given)}: {e}"]) from None
     _tune_malloc()
     level = settings.log_level
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -216,11 +225,18 @@ def server(
             raise click.ClickException(
                 f"cannot listen on {chost}:{cport} for the web console: {e} (choose another with --console-address HOST:PORT, or turn it off with --console-address off)"
             ) from None
+    internal_sockets: list = []
+    if settings.internal_address is not None:
+        ihost, iport = parse_address(settings.internal_address)
+        try:
+            internal_sockets = composition.bind(ihost, iport, workers_count)
+        except OSError as e:
+            raise click.ClickException(f"cannot listen on {ihost}:{iport} for the internal API: {e}") from None
     # Named as soon as it takes connections: the processes' titles, after their role.
     title = f"{host}:{sockets[0].getsockname()[1]} {' '.join(dirs)}"
     name_process("server" if workers_count == 1 else "supervisor", title)
     try:
-        deployment, store = composition.prepare(settings, storage, certificate)
+        deployment, store = composition.prepare(settings, storage, certificate, internal)
     except (LayoutError, SecretsKeyError, composition.TierSettingError, SharedIndexRefused, ClusterRefused) as e:
         raise SettingsRefused([str(e)]) from None
     except DriveInUse as e:  # a folder that appeared, or was emptied, since the claim
@@ -256,14 +272,16 @@ def server(
         if website_sockets:
             wport = website_sockets[0].getsockname()[1]
             click.echo(f"Static websites on {scheme}://BUCKET.s3-website.{settings.website_domain}:{wport}/ (buckets with a website configuration)")
+        if internal is not None:
+            click.echo(f"Internal API (mutual TLS) on {settings.internal_address}, certificate for {internal.describe()}")
         if console_socket is not None:
             click.echo(f"Web console on {scheme}://{_url_host(chost)}:{console_socket.getsockname()[1]}/ (log in with an access key and its secret key)")
 
     if workers_count == 1:
         banner(sockets[0].getsockname()[1])
-        composition.serve_one(deployment, store, level, sockets, website_sockets, console_socket)
+        composition.serve_one(deployment, store, level, sockets, website_sockets, console_socket, internal_sockets)
         return
-    supervisor = composition.supervise(deployment, store, level, sockets, title, website_sockets, console_socket)
+    supervisor = composition.supervise(deployment, store, level, sockets, title, website_sockets, console_socket, internal_sockets)
     banner(supervisor.port)
     raise SystemExit(supervisor.serve())
 

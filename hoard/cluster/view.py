@@ -28,6 +28,6 @@ class ClusterView:
 
     version: int
     pools: tuple[PoolView, ...]
-    advertise: Mapping[str, str]  # node -> its base URL
+    internal_urls: Mapping[str, str]  # node -> the base URL of its internal API (https: over mutual TLS)
     live: frozenset[str]
     free_bytes: Mapping[int, int] = field(default_factory=dict)

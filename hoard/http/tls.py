@@ -55,7 +55,7 @@ class CertificatePair:
 
     def describe(self) -> str:
         """For the log: whom the certificate names, its serial number and when it expires."""
-        names = _names(self.leaf) or [self.leaf.subject.rfc4514_string()]
+        names = certificate_names(self.leaf) or [self.leaf.subject.rfc4514_string()]
         until = self.leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC")
         return f"{', '.join(names)} (serial {self.leaf.serial_number:x}, valid until {until})"
 
@@ -71,7 +71,8 @@ class CertificatePair:
         return True
 
 
-def _names(cert: x509.Certificate) -> list[str]:
+def certificate_names(cert: x509.Certificate) -> list[str]:
+    """The DNS names and IP addresses a certificate's subject alternative names hold."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -88,7 +89,7 @@ def new_context() -> ssl.SSLContext:
     return context
 
 
-def _stamp(paths: tuple[Path, Path]) -> Stamp:
+def file_stamp(paths: tuple[Path, ...]) -> Stamp:
     stamps = []
     for path in paths:
         try:
@@ -100,23 +101,24 @@ def _stamp(paths: tuple[Path, Path]) -> Stamp:
     return tuple(stamps)
 
 
-def _check(cert: bytes, key: bytes) -> x509.Certificate:
+def check_pair(cert: bytes, key: bytes, names: tuple[str, str] = (CERT_FILE, KEY_FILE)) -> x509.Certificate:
     """The certificate the pair serves; raises CertificateError saying what is wrong in words
-    (OpenSSL's own messages, such as "PEM lib", say little)."""
+    (OpenSSL's own messages, such as "PEM lib", say little). ``names``: the files', for the message."""
+    cert_name, key_name = names
     try:
         chain = x509.load_pem_x509_certificates(cert)
     except ValueError:
-        raise CertificateError(f"{CERT_FILE} holds no PEM certificate") from None
+        raise CertificateError(f"{cert_name} holds no PEM certificate") from None
     try:
         private = serialization.load_pem_private_key(key, password=None)
     except TypeError:
-        raise CertificateError(f"{KEY_FILE} is encrypted: give the key without a passphrase") from None
+        raise CertificateError(f"{key_name} is encrypted: give the key without a passphrase") from None
     except (ValueError, serialization.UnsupportedAlgorithm):
-        raise CertificateError(f"{KEY_FILE} holds no PEM private key") from None
+        raise CertificateError(f"{key_name} holds no PEM private key") from None
     leaf = chain[0]
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if leaf.public_key().public_bytes(*spki) != private.public_key().public_bytes(*spki):
-        raise CertificateError(f"{KEY_FILE} is not the key of the certificate in {CERT_FILE}")
+        raise CertificateError(f"{key_name} is not the key of the certificate in {cert_name}")
     return leaf
 
 
@@ -128,7 +130,8 @@ def _memory_file(stack: ExitStack, name: str, data: bytes) -> str:
     return f"/proc/self/fd/{fd}"
 
 
-def _load(context: ssl.SSLContext, pair: CertificatePair) -> None:
+def load_pair(context: ssl.SSLContext, pair: CertificatePair) -> None:
+    """Put ``pair`` into ``context`` from the bytes that were checked (see the module's text)."""
     with ExitStack() as stack:
         context.load_cert_chain(_memory_file(stack, "hoard-cert", pair.cert), _memory_file(stack, "hoard-key", pair.key))
 
@@ -148,14 +151,14 @@ class ServerCertificate:
         self.paths = (folder / CERT_FILE, folder / KEY_FILE)
         self.context = new_context()
         self.pair = self._read()
-        _load(self.context, self.pair)
+        load_pair(self.context, self.pair)
         self._refused: Stamp | None = None  # a bad replacement, said once
 
     def _read(self) -> CertificatePair:
         """Both files, checked; raises CertificateError."""
         if not self.folder.is_dir():
             raise CertificateError(f"not a folder (it should hold {CERT_FILE} and {KEY_FILE})")
-        stamp = _stamp(self.paths)
+        stamp = file_stamp(self.paths)
         contents = []
         for path in self.paths:
             try:
@@ -165,9 +168,9 @@ class ServerCertificate:
             except OSError as e:
                 raise CertificateError(f"cannot read {path.name}: {e.strerror or e}") from None
         cert, key = contents
-        pair = CertificatePair(cert, key, stamp, _check(cert, key))
+        pair = CertificatePair(cert, key, stamp, check_pair(cert, key))
         try:
-            _load(new_context(), pair)  # what OpenSSL itself would refuse (a key type it lacks, say)
+            load_pair(new_context(), pair)  # what OpenSSL itself would refuse (a key type it lacks, say)
         except (ssl.SSLError, OSError) as e:
             raise CertificateError(f"OpenSSL cannot serve them: {e}") from None
         return pair
@@ -175,7 +178,7 @@ class ServerCertificate:
     def changed(self) -> CertificatePair | None:
         """A good pair that replaced the one served, or None. A bad one is logged (once) and
         left alone: the pair in service stays."""
-        stamp = _stamp(self.paths)
+        stamp = file_stamp(self.paths)
         if stamp in (self.pair.stamp, self._refused):
             return None
         try:
@@ -193,7 +196,7 @@ class ServerCertificate:
 
     def use(self, pair: CertificatePair) -> None:
         """Serve ``pair`` to every connection made from now on."""
-        _load(self.context, pair)
+        load_pair(self.context, pair)
         self.pair = pair
         self._refused = None
         log.info("serving the new certificate for %s", pair.describe())

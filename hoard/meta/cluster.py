@@ -26,7 +26,7 @@ from hoard.meta.postgres import WRITE_FENCE, PostgresMetaStore
 
 T = TypeVar("T")
 
-CLUSTER_SCHEMA_VERSION = 3
+CLUSTER_SCHEMA_VERSION = 4
 _C = 'TEXT COLLATE "C"'
 CLUSTER_SCHEMA = (
     # One row: the cluster's id, the ids (not the keys) of the cluster keys nodes may sign with,
@@ -70,6 +70,9 @@ CLUSTER_MIGRATIONS: dict[int, tuple[str, ...]] = {
         source INTEGER NOT NULL, target INTEGER NOT NULL, planned BIGINT NOT NULL, moved BIGINT NOT NULL DEFAULT 0,
         PRIMARY KEY(source, target))""",
     ),
+    # Where a node serves the internal API over mutual TLS (https://HOST:PORT), '' when on its
+    # advertised S3 address.
+    4: ("ALTER TABLE nodes ADD COLUMN internal TEXT NOT NULL DEFAULT ''",),
 }
 
 
@@ -105,6 +108,12 @@ class NodeRow:
     zone: str
     software: str
     heartbeat_age: float  # seconds since its last heartbeat, by the database's clock
+    internal: str = ""  # its internal API's own TLS address, if it has one
+
+    @property
+    def internal_url(self) -> str:
+        """Where the node's internal API is reached: its TLS address, else its advertised one."""
+        return self.internal or self.advertise
 
 
 @dataclass(frozen=True)
@@ -222,7 +231,7 @@ class ClusterCatalog:
 
         def work(tx: Any) -> dict:
             cluster_id, key_ids, version = tx.execute("SELECT cluster_id, key_ids, layout_version FROM cluster").fetchone()
-            nodes = tx.execute("SELECT name, advertise, zone FROM nodes ORDER BY name").fetchall()
+            nodes = tx.execute("SELECT name, advertise, zone, internal FROM nodes ORDER BY name").fetchall()
             drives = tx.execute("SELECT node, path, drive_id FROM drives ORDER BY node, path").fetchall()
             pools = tx.execute("SELECT pool, set_size, parity, state FROM pools ORDER BY pool").fetchall()
             members = tx.execute("SELECT pool, set_index, position, node, path FROM pool_drives ORDER BY pool, set_index, position").fetchall()
@@ -230,7 +239,7 @@ class ClusterCatalog:
                 "cluster_id": cluster_id,
                 "key_ids": key_ids.split(","),
                 "layout_version": version,
-                "nodes": [{"name": n, "advertise": a, "zone": z} for n, a, z in nodes],
+                "nodes": [{"name": n, "advertise": a, "zone": z, "internal": i} for n, a, z, i in nodes],
                 "drives": [{"node": n, "path": p, "drive_id": d} for n, p, d in drives],
                 "pools": [{"pool": n, "set_size": size, "parity": parity, "state": state} for n, size, parity, state in pools],
                 "members": [list(row) for row in members],
@@ -246,7 +255,8 @@ class ClusterCatalog:
         def work(tx: Any) -> ClusterInfo:
             _create_catalog(tx, cluster_id, ",".join(snapshot["key_ids"]))
             tx.executemany(
-                "INSERT INTO nodes(name, advertise, zone) VALUES(?, ?, ?)", [(n["name"], n["advertise"], n["zone"]) for n in snapshot["nodes"]]
+                "INSERT INTO nodes(name, advertise, zone, internal) VALUES(?, ?, ?, ?)",
+                [(n["name"], n["advertise"], n["zone"], n.get("internal", "")) for n in snapshot["nodes"]],
             )
             # Offline until each node reports them: nothing is known of them but where they are.
             tx.executemany(
@@ -264,9 +274,10 @@ class ClusterCatalog:
         return self._store.run_write(work, idempotent=False, settle=lambda tx: _holds_cluster(tx, cluster_id))
 
     # -- nodes and drives --------------------------------------------------------------------
-    def register_node(self, name: str, advertise: str, zone: str, software: str) -> None:
-        """Add the node or bring its address and software up to date. A node whose drives are in
-        a pool keeps its zone: moving it would break the sets' zone limits behind their back."""
+    def register_node(self, name: str, advertise: str, zone: str, software: str, internal: str = "") -> None:
+        """Add the node or bring its addresses and software up to date (``internal``: its internal
+        API's TLS address, '' for none). A node whose drives are in a pool keeps its zone: moving
+        it would break the sets' zone limits behind their back."""
 
         def work(tx: Any) -> None:
             row = tx.execute("SELECT zone FROM nodes WHERE name=?", (name,)).fetchone()
@@ -275,10 +286,10 @@ class ClusterCatalog:
                     f"node {name} is in zone {row[0]} and its drives are in a pool; it cannot move to zone {zone}"
                 )
             tx.execute(
-                "INSERT INTO nodes(name, advertise, zone, software) VALUES(?, ?, ?, ?) "
+                "INSERT INTO nodes(name, advertise, zone, software, internal) VALUES(?, ?, ?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET advertise=excluded.advertise, zone=excluded.zone, "
-                "software=excluded.software, heartbeat=now()",
-                (name, advertise, zone, software),
+                "software=excluded.software, internal=excluded.internal, heartbeat=now()",
+                (name, advertise, zone, software, internal),
             )
 
         self._write(work)
@@ -302,7 +313,7 @@ class ClusterCatalog:
 
     def nodes(self) -> list[NodeRow]:
         sql = (
-            "SELECT name, advertise, zone, software, EXTRACT(EPOCH FROM now() - heartbeat)::float8 "
+            "SELECT name, advertise, zone, software, EXTRACT(EPOCH FROM now() - heartbeat)::float8, internal "
             "FROM nodes ORDER BY name"
         )
         return self._read(lambda tx: [NodeRow(*row) for row in tx.execute(sql).fetchall()])
@@ -477,7 +488,9 @@ class ClusterCatalog:
                 "JOIN drives d ON d.node = p.node AND d.path = p.path ORDER BY p.pool, p.set_index, p.position"
             ).fetchall()
             nodes = tx.execute(
-                "SELECT name, advertise, heartbeat > now() - make_interval(secs => ?) FROM nodes", (within,)
+                "SELECT name, CASE WHEN internal = '' THEN advertise ELSE internal END, "
+                "heartbeat > now() - make_interval(secs => ?) FROM nodes",
+                (within,),
             ).fetchall()
             sets = _sets_by_pool((pool, set_index, (node, drive_id)) for pool, set_index, node, drive_id, _ in members)
             free: dict[int, int] = {}
@@ -489,7 +502,7 @@ class ClusterCatalog:
             return ClusterView(
                 version,
                 views,
-                {name: advertise for name, advertise, _ in nodes},
+                {name: url for name, url, _ in nodes},
                 frozenset(name for name, _, live in nodes if live),
                 free,
             )

@@ -36,7 +36,7 @@ from hoard.storage.erasure_set import ErasureSet, on_drives
 from hoard.storage.errors import DocumentConflict, NotInLayout
 from hoard.storage.layout import INLINE_LIMIT, LayoutError, reduced_parity, write_quorum
 from hoard.storage.pool import CREDENTIALS_FILE, Storage
-from hoard.storage.remote import NodeConnections, RemoteDrive
+from hoard.storage.remote import NodeConnections, RemoteDrive, TlsContext
 
 log = logging.getLogger("hoard.storage")
 
@@ -81,6 +81,7 @@ class ClusterStorage(Storage):
         self.layout_version = 0
         self._documents: Documents | None = None
         self._signer_for: Callable[[str], Signer] | None = None
+        self._tls: TlsContext | None = None
         self._pools: dict[int, _Pool] = {}
         self._free: dict[int, int] = {}
         self._connections: dict[str, NodeConnections] = {}
@@ -89,10 +90,15 @@ class ClusterStorage(Storage):
         self._lock = threading.Lock()
         self._random = random.Random()
 
-    def connect(self, documents: Documents, signer_for: Callable[[str], Signer]) -> None:
-        """Once the node has joined: where shared documents live, and how to sign a call to a node."""
+    def connect(self, documents: Documents, signer_for: Callable[[str], Signer], tls: TlsContext | None = None) -> None:
+        """Once the node has joined: where shared documents live, how to sign a call to a node, and
+        the context of the internal API's mutual TLS (None without it)."""
         self._documents = documents
         self._signer_for = signer_for
+        self._tls = tls
+
+    def _connections_to(self, url: str) -> NodeConnections:
+        return NodeConnections(url, connect_timeout=self.connect_timeout, tls=self._tls)
 
     def forget_connections(self) -> None:
         """In a worker process just forked: idle connections to other nodes made before the fork
@@ -136,9 +142,9 @@ class ClusterStorage(Storage):
 
     def _follow_addresses(self, view: ClusterView) -> None:
         for node, connections in list(self._connections.items()):
-            if view.advertise.get(node, connections.base_url) != connections.base_url:
+            if view.internal_urls.get(node, connections.base_url) != connections.base_url:
                 # The node moved (it registered another address): its drives follow it.
-                moved = self._connections[node] = NodeConnections(view.advertise[node], connect_timeout=self.connect_timeout)
+                moved = self._connections[node] = self._connections_to(view.internal_urls[node])
                 for (owner, _), drive in self._remote.items():
                     if owner == node:
                         drive.use(moved)
@@ -168,7 +174,7 @@ class ClusterStorage(Storage):
         if drive is None:
             connections = self._connections.get(node)
             if connections is None:
-                connections = self._connections[node] = NodeConnections(view.advertise[node], connect_timeout=self.connect_timeout)
+                connections = self._connections[node] = self._connections_to(view.internal_urls[node])
             drive = self._remote[(node, drive_id)] = RemoteDrive(len(self._remote), node, drive_id, connections, self._signer(node))
             if node not in view.live:
                 drive.fail(f"node {node} has not beaten its heart recently")

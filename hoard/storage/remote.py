@@ -19,6 +19,7 @@ import http.client
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -54,16 +55,34 @@ class _Connection(http.client.HTTPConnection):
     patient = False  # a shard upload lengthened its TCP_USER_TIMEOUT (STREAM_PATIENCE)
 
 
+class _TlsConnection(http.client.HTTPSConnection, _Connection):
+    """The same over the cluster's mutual TLS: the node's certificate checked against the
+    cluster's CA and its host name, this node's certificate presented."""
+
+
+# The context connections to other nodes are made from, asked for at each new connection: a
+# renewed certificate replaces the context whole (hoard.http.mutual_tls).
+TlsContext = Callable[[], ssl.SSLContext]
+
+
 class NodeConnections:
     """Keep-alive connections to one node, shared by its drives (a connection is one request at a time)."""
 
-    def __init__(self, base_url: str, connect_timeout: float = 2.0, io_timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, connect_timeout: float = 2.0, io_timeout: float = 30.0, tls: TlsContext | None = None) -> None:
         url = urllib.parse.urlsplit(base_url)
-        if url.scheme != "http" or not url.hostname:
-            raise ValueError(f"a node's address is http://HOST:PORT, not {base_url!r}")
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"a node's address is http://HOST:PORT or https://HOST:PORT, not {base_url!r}")
         self.base_url = base_url
-        self.host, self.port = url.hostname, url.port or 80
+        self.host, self.port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
         self.connect_timeout, self.io_timeout = connect_timeout, io_timeout
+        self.tls = tls
+        # A node of a cluster that uses internal TLS never sends to a node in clear, nor can one
+        # without it call a node that requires it: such a node is as unreachable.
+        self.refusal: str | None = None
+        if url.scheme == "https" and tls is None:
+            self.refusal = f"{base_url} takes internal calls over TLS only, and this node has no --internal-tls"
+        elif url.scheme == "http" and tls is not None:
+            self.refusal = f"{base_url} serves the internal API without TLS, and this node sends nothing in clear (--internal-tls)"
         self.drives: list[RemoteDrive] = []  # the node's drives this pool serves
         self.silent = False  # the last connection tried did not reach the node
         self._idle: list[_Connection] = []
@@ -81,8 +100,17 @@ class NodeConnections:
                 conn.reused = True
                 return conn
             conn.close()  # idle long enough that the node may be closing it
-        conn = _Connection(self.host, self.port, timeout=self.connect_timeout)
-        conn.connect()  # the connect timeout applies here; the I/O timeout after
+        if self.refusal is not None:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, self.refusal)
+        if self.tls is not None:
+            conn: _Connection = _TlsConnection(self.host, self.port, timeout=self.connect_timeout, context=self.tls())
+        else:
+            conn = _Connection(self.host, self.port, timeout=self.connect_timeout)
+        try:
+            conn.connect()  # the connect timeout applies here (to the handshake too); the I/O timeout after
+        except ssl.SSLError as e:
+            # A certificate either side refuses: no call will pass until it is replaced.
+            raise ConnectionRefusedError(errno.ECONNREFUSED, f"TLS handshake with {self.base_url} failed: {e}") from None
         self.silent = False
         assert conn.sock is not None
         conn.sock.settimeout(self.io_timeout)

@@ -2,6 +2,9 @@
 their own (``tests.cluster.netns``), in two zones, one pool of two erasure sets of eight (4+4),
 over the metadata tier of three etcd and three Patroni-run PostgreSQL hosts.
 
+The nodes call each other over the internal API's mutual TLS (``--internal-tls``, a CA of the
+test's own), as docs/cluster.md sets a cluster up: every shard, record and heal below crosses it.
+
 Each test inflicts one failure of the table in issue 22 / docs/cluster.md while writers PUT
 through the healthy nodes, and checks what must hold: every PUT answered 200 reads back byte for
 byte from then on (the ledger, kept across the module), every GET of an acknowledged object
@@ -29,6 +32,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hoard.cli.certs import CA_CERT, CA_KEY, NODE_CERT, NODE_KEY, cluster_ca, node_certificate, write_pair
 from hoard.cluster.layout_file import LAYOUT_FILE
 from tests.cluster.load import LoadThreads
 from tests.cluster.metadata_tier import MetadataTier, wait_until
@@ -37,6 +41,7 @@ from tests.conftest import ACCESS_KEY, HoardServer
 
 BUCKET = "chaos"
 PORT = 9000  # every node on its own host: one port for all
+INTERNAL_PORT = 9100  # the internal API's, over mutual TLS
 ZONES = {"hoard1": "z1", "hoard2": "z1", "hoard3": "z2", "hoard4": "z2"}
 DRIVES = 4
 SET_SIZE, PARITY = 8, 4
@@ -186,17 +191,27 @@ class Cluster:
         self.dbname = "hoard"
         self.meta = tier.create_database(self.dbname)
         self.key_file = folder / "cluster.key"
+        self.certs = folder / "certs"
         self.checks = 0  # scenarios checked so far
         self.nodes = {name: self._node(network.add_host(name), zone) for name, zone in ZONES.items()}
 
     def _env(self) -> dict[str, str]:
         return {"HOARD_META": self.meta, "PGPASSWORD": self.tier.passwords["hoard"]}
 
+    def tls_files(self, name: str) -> list[str]:
+        """A node's certificate, key and the cluster's CA (``--internal-tls``)."""
+        return [str(self.certs / name / NODE_CERT), str(self.certs / name / NODE_KEY), str(self.certs / "ca" / CA_CERT)]
+
     def _node(self, host: Host, zone: str) -> Node:
+        if not (self.certs / "ca").exists():
+            write_pair(self.certs / "ca", (CA_CERT, CA_KEY), cluster_ca("chaos CA"), force=False)
+        ca = ((self.certs / "ca" / CA_CERT).read_bytes(), (self.certs / "ca" / CA_KEY).read_bytes())
+        write_pair(self.certs / host.name, (NODE_CERT, NODE_KEY), node_certificate(*ca, host.name, [host.address]), force=False)
         env = {
             **self._env(), "HOARD_NODE": host.name, "HOARD_ADVERTISE": f"http://{host.address}:{PORT}", "HOARD_ZONE": zone,
             "HOARD_CLUSTER_KEY_FILE": str(self.key_file), "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY,
             "HOARD_META_RETRY_SECONDS": "8",
+            "HOARD_INTERNAL_ADDRESS": f"{host.address}:{INTERNAL_PORT}", "HOARD_INTERNAL_TLS": ",".join(self.tls_files(host.name)),
         }  # fmt: skip
         drives = [self.folder / host.name / f"d{i}" for i in range(1, DRIVES + 1)]
         argv = host.argv(sys.executable, "-m", "hoard", "server", "--address", f"{host.address}:{PORT}", *map(str, drives))
@@ -409,7 +424,10 @@ def test_the_whole_database_dropped_comes_back_from_the_drives(whole: Cluster, l
         whole.node("hoard2").client().head_object(Bucket=BUCKET, Key=ledger.items()[0][0])
     first = whole.node("hoard1")
     env = {**os.environ, "PGPASSWORD": whole.tier.passwords["hoard"], "HOARD_ROOT_ACCESS_KEY": ACCESS_KEY}
-    command = [sys.executable, "-m", "hoard", "cluster", "rebuild-index", "--meta", whole.meta, "--node", "hoard1", "--key-file", str(whole.key_file)]
+    command = [
+        sys.executable, "-m", "hoard", "cluster", "rebuild-index", "--meta", whole.meta, "--node", "hoard1", "--key-file", str(whole.key_file),
+        "--internal-tls", *whole.tls_files("hoard1"),
+    ]  # fmt: skip
     done = subprocess.run([*command, *map(str, first.drives)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"layout version {version}" in done.stdout

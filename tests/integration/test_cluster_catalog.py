@@ -13,7 +13,17 @@ from collections import Counter
 import pytest
 
 from hoard.cluster.placement import LayoutError
-from hoard.meta.cluster import ClusterCatalog, ClusterError, ClusterExists, DriveRow, LeaseLost, NotACluster, check_lease, fenced
+from hoard.meta.cluster import (
+    CLUSTER_SCHEMA_VERSION,
+    ClusterCatalog,
+    ClusterError,
+    ClusterExists,
+    DriveRow,
+    LeaseLost,
+    NotACluster,
+    check_lease,
+    fenced,
+)
 from hoard.meta.postgres import PostgresMetaStore
 from hoard.model import Bucket, ObjectRecord, Placement, Segment, Upload
 
@@ -358,7 +368,17 @@ def test_a_pool_drains_plans_a_rebalance_and_is_decommissioned_once_empty(cluste
     assert cluster.pools_emptied() == []
 
 
-def test_an_older_catalog_is_upgraded_with_the_rebalance_table(cluster):
-    cluster._write(lambda tx: [tx.execute(s) for s in ("DROP TABLE pool_moves", "UPDATE cluster_schema SET version=2")])
-    assert cluster.upgrade() == 3
+def test_an_older_catalog_is_upgraded_with_the_rebalance_table_and_internal_addresses(cluster):
+    cluster.register_node("n1", "http://10.0.0.9:9000", "z1", "0.1")
+    drop = ("DROP TABLE pool_moves", "ALTER TABLE nodes DROP COLUMN internal", "UPDATE cluster_schema SET version=2")
+    cluster._write(lambda tx: [tx.execute(s) for s in drop])
+    assert cluster.upgrade() == CLUSTER_SCHEMA_VERSION == 4
     assert cluster.pool_moves() == []
+    # A node known before keeps its address, and has no internal TLS address until it says so.
+    (before,) = cluster.nodes()
+    assert (before.internal, before.internal_url) == ("", "http://10.0.0.9:9000")
+    assert cluster.view(within=60).internal_urls == {"n1": "http://10.0.0.9:9000"}
+    cluster.register_node("n1", "http://10.0.0.9:9000", "z1", "0.1", internal="https://10.0.0.9:9100")
+    assert cluster.nodes()[0].internal_url == "https://10.0.0.9:9100"
+    assert cluster.view(within=60).internal_urls == {"n1": "https://10.0.0.9:9100"}
+    assert {n["name"]: n["internal"] for n in cluster.snapshot()["nodes"]} == {"n1": "https://10.0.0.9:9100"}
