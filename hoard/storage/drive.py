@@ -206,6 +206,8 @@ class LocalShardReader:
 
 
 class LocalDrive:
+    remote = False
+
     def __init__(self, root: Path, position: int = 0, slot: StateSlot | None = None) -> None:
         self.root = root
         self.position = position  # in the order given on the command line

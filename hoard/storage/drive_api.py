@@ -17,7 +17,7 @@ from hoard.storage.drive import DriveState
 class ShardReader(Protocol):
     """One shard file opened for reading; it stays readable after the file is removed."""
 
-    def read(self, length: int, offset: int, nowait: bool = False) -> bytes | bytearray:
+    def read(self, length: int, offset: int, nowait: bool = False) -> bytes | bytearray | memoryview:
         """Up to ``length`` bytes at ``offset`` (fewer only where the file ends); with ``nowait``,
         ``hoard.nowait.WouldBlock`` unless they can be had without waiting on the disk."""
         ...
@@ -57,6 +57,7 @@ class Drive(Protocol):
     """
 
     position: int
+    remote: bool  # another node's, reached over the network: each call a round trip
 
     @property
     def state(self) -> DriveState:
