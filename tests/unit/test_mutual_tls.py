@@ -126,3 +126,19 @@ def test_a_node_with_internal_tls_sends_nothing_in_clear_and_one_without_cannot_
     ):
         with pytest.raises(ConnectionRefusedError, match=says):
             connections.take()
+
+
+def test_rebuild_index_calls_tls_nodes_with_a_certificate_only(ca, tmp_path):
+    from hoard.admin.cluster_rebuild import RebuildRefused, _tls
+
+    ca_cert, ca_key, ca_file = ca
+    cert, key = write(tmp_path / "n1", node_certificate(ca_cert, ca_key, "n1", ["10.0.0.11"]))
+    plain = {"nodes": [{"name": "n1", "advertise": "http://10.0.0.11:9000", "zone": "z1"}]}  # a layout kept before schema 4
+    tls = {"nodes": [{"name": "n1", "advertise": "http://10.0.0.11:9000", "zone": "z1", "internal": "https://10.0.0.11:9100"}]}
+    assert _tls(plain, "n1", None) is None
+    with pytest.raises(RebuildRefused, match="n1 take internal calls over TLS only: give --internal-tls"):
+        _tls(tls, "n1", None)
+    context = _tls(tls, "n1", (cert, key, ca_file))
+    assert context is not None and context().check_hostname
+    with pytest.raises(RebuildRefused, match="--internal-tls: .* not valid for '10.0.0.12'"):
+        _tls({"nodes": [dict(tls["nodes"][0], advertise="http://10.0.0.12:9000")]}, "n1", (cert, key, ca_file))
