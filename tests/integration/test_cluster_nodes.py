@@ -819,7 +819,8 @@ def test_uploads_stay_in_one_pool_a_rebalance_evens_the_pools_and_a_decommission
         assert remaining > 0
         nodes[1].kill()
         nodes[1] = nodes[1].start()
-        wait_for_writes(b, "data")
+        for client in (a, b):  # each node finds the other's drives back (a probe every 2 s)
+            wait_for_writes(client, "data")
         progress = [remaining]
         # Writes and reads go on while it drains; new writes go to pool 2 alone.
         deadline = time.monotonic() + 90
