@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -60,6 +61,11 @@ class Membership:
     # With several worker processes, the replay check's memory they all share (made before the fork).
     nonces: SharedNonceCache | None = None
     tls: InternalTls | None = None  # the internal API's mutual TLS (--internal-tls), served and used to connect
+
+    @property
+    def connect_tls(self) -> Callable[[], ssl.SSLContext] | None:
+        """What calls to the other nodes take their TLS context from, or None without internal TLS."""
+        return self.tls.connect_context if self.tls is not None else None
 
 
 def advertised_host(settings: Settings) -> str:
@@ -115,8 +121,7 @@ def join(settings: Settings, storage: Storage, store: MetaStore, tls: InternalTl
 def connect_storage(storage: ClusterStorage, catalog: ClusterCatalog, membership: Membership) -> None:
     """The pools' storage reaches the other nodes as this node: signed with its key, over the
     internal TLS if it has it; shared documents through ``catalog``."""
-    tls = membership.tls.connect_context if membership.tls is not None else None
-    storage.connect(catalog, signer_for(membership.keyring, membership.node), tls)
+    storage.connect(catalog, signer_for(membership.keyring, membership.node), membership.connect_tls)
 
 
 STAMP = "cluster.json"  # in a drive's .hoard/: the cluster and node the drive belongs to

@@ -574,5 +574,6 @@ def _key_rotation(membership: Membership | None, catalog: ClusterCatalog | None)
     if membership is None or catalog is None:
         return None
     # Each step waits two rounds of every worker's key file watcher and a second more.
-    tls = membership.tls.connect_context if membership.tls is not None else None
-    return functools.partial(rotate_cluster_key, catalog, membership.keyring, membership.node, LIVE_WITHIN, 2 * KEY_FILE_SECONDS + 1, tls)
+    return functools.partial(
+        rotate_cluster_key, catalog, membership.keyring, membership.node, LIVE_WITHIN, 2 * KEY_FILE_SECONDS + 1, membership.connect_tls
+    )

@@ -92,8 +92,6 @@ def rebuild_cluster_index(
         store.close()
 
 
-
-
 def _tls(snapshot: dict, node: str, files: tuple[Path, Path, Path] | None) -> TlsContext | None:
     """The context to call the nodes with: refused at once if the nodes serve the internal API
     over TLS and no certificate was given, or if the one given would be refused."""

@@ -21,18 +21,17 @@ import errno
 import logging
 import socket
 import ssl
-import time
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
-from hoard.http.tls import SETTLE_NS, CertificateError, CertificatePair, Stamp, check_pair, file_stamp, load_pair, new_context
+from hoard.http.tls import CertificateError, CertificatePair, RenewablePair, check_pair, file_stamp, load_pair, new_context
 
 log = logging.getLogger("hoard.tls")
 
 
-class InternalTls:
+class InternalTls(RenewablePair):
     """A node's certificate, key and cluster CA, and the two contexts made from them: one that
     serves the internal listener (``server_context``, kept for the listener's lifetime) and one
     to connect to the other nodes with (``client_context``, replaced on renewal)."""
@@ -48,7 +47,6 @@ class InternalTls:
         self.server_context = _server_context(self.ca)
         load_pair(self.server_context, self.pair)
         self.client_context = _client_context(self.ca, self.pair)
-        self._refused: Stamp | None = None
 
     def describe(self) -> str:
         return self.pair.describe()
@@ -70,23 +68,8 @@ class InternalTls:
         _handshake_with_itself(self.ca, pair, self.host, self.paths[0])
         return pair
 
-    def changed(self) -> CertificatePair | None:
-        """A good pair that replaced the one in use, or None; a bad one is logged once and left."""
-        stamp = file_stamp(self.paths)
-        if stamp in (self.pair.stamp, self._refused):
-            return None
-        try:
-            pair = self._read()
-        except CertificateError as e:
-            if max(mtime for *_, mtime in stamp) > time.time_ns() - SETTLE_NS:
-                return None  # one file is new, the other perhaps not yet
-            self._refused = stamp
-            log.error("the internal TLS certificate changed, but cannot be used (%s): still using %s", e, self.describe())
-            return None
-        if pair.cert == self.pair.cert and pair.key == self.pair.key:
-            self.pair = pair
-            return None
-        return pair
+    def _refusal(self, error: CertificateError) -> str:
+        return f"the internal TLS certificate changed, but cannot be used ({error}): still using {self.describe()}"
 
     def use(self, pair: CertificatePair) -> None:
         """Present ``pair`` on every connection made from now on, served and made."""

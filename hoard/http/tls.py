@@ -136,7 +136,42 @@ def load_pair(context: ssl.SSLContext, pair: CertificatePair) -> None:
         context.load_cert_chain(_memory_file(stack, "hoard-cert", pair.cert), _memory_file(stack, "hoard-key", pair.key))
 
 
-class ServerCertificate:
+class RenewablePair:
+    """A certificate and key in use that their files on disk may replace (a renewal): ``_read``
+    reads and checks them, ``changed`` says whether a good new pair is there to ``use``."""
+
+    paths: tuple[Path, ...]
+    pair: CertificatePair
+    _refused: Stamp | None = None  # a bad replacement, said once
+
+    def _read(self) -> CertificatePair:
+        raise NotImplementedError
+
+    def _refusal(self, error: CertificateError) -> str:
+        """The log line for a replacement that cannot be used."""
+        raise NotImplementedError
+
+    def changed(self) -> CertificatePair | None:
+        """A good pair that replaced the one in use, or None. A bad one is logged (once) and
+        left alone: the pair in use stays. Blocking: run it in a thread."""
+        stamp = file_stamp(self.paths)
+        if stamp in (self.pair.stamp, self._refused):
+            return None
+        try:
+            pair = self._read()
+        except CertificateError as e:
+            if max(mtime for *_, mtime in stamp) > time.time_ns() - SETTLE_NS:
+                return None  # one file is new, the other perhaps not yet: look again at the next check
+            self._refused = stamp
+            log.error("%s", self._refusal(e))
+            return None
+        if pair.cert == self.pair.cert and pair.key == self.pair.key:
+            self.pair = pair  # touched or copied again, not changed
+            return None
+        return pair
+
+
+class ServerCertificate(RenewablePair):
     """The pair in a certificates folder, and the context that serves it.
 
     ``context`` is handed to the server once; ``changed`` (blocking: run it in a thread) reads a
@@ -152,7 +187,9 @@ class ServerCertificate:
         self.context = new_context()
         self.pair = self._read()
         load_pair(self.context, self.pair)
-        self._refused: Stamp | None = None  # a bad replacement, said once
+
+    def _refusal(self, error: CertificateError) -> str:
+        return f"the certificate in {self.folder} changed, but cannot be served ({error}): still serving {self.pair.describe()}"
 
     def _read(self) -> CertificatePair:
         """Both files, checked; raises CertificateError."""
@@ -173,25 +210,6 @@ class ServerCertificate:
             load_pair(new_context(), pair)  # what OpenSSL itself would refuse (a key type it lacks, say)
         except (ssl.SSLError, OSError) as e:
             raise CertificateError(f"OpenSSL cannot serve them: {e}") from None
-        return pair
-
-    def changed(self) -> CertificatePair | None:
-        """A good pair that replaced the one served, or None. A bad one is logged (once) and
-        left alone: the pair in service stays."""
-        stamp = file_stamp(self.paths)
-        if stamp in (self.pair.stamp, self._refused):
-            return None
-        try:
-            pair = self._read()
-        except CertificateError as e:
-            if max(mtime for *_, mtime in stamp) > time.time_ns() - SETTLE_NS:
-                return None  # one file is new, the other perhaps not yet: look again at the next check
-            self._refused = stamp
-            log.error("the certificate in %s changed, but cannot be served (%s): still serving %s", self.folder, e, self.pair.describe())
-            return None
-        if pair.cert == self.pair.cert and pair.key == self.pair.key:
-            self.pair = pair  # touched or copied again, not changed
-            return None
         return pair
 
     def use(self, pair: CertificatePair) -> None:

@@ -416,14 +416,17 @@ class ErasureSet:
         # Data fragments first (decoding them is a copy), but this node's own drives before
         # another node's: a set spread over a cluster keeps only some of its drives here, and
         # each remote record is a round trip. Decoding a few KiB from parity costs less.
-        order = sorted(range(placement.data + placement.parity), key=lambda i: (self.drives[placement.distribution[i]].remote, i))
+        drives = [self.drives[placement.distribution[i]] for i in range(placement.data + placement.parity)]
+        order = list(range(len(drives)))
+        if self.spread:  # one server's drives are all its own: the order as it is
+            order.sort(key=lambda i: (drives[i].remote, i))
         while order and len(good) < placement.data:
             wanted = placement.data - len(good)
             batch, order = order[:wanted], order[wanted:]
-            if nowait or len(batch) == 1 or not any(self.drives[placement.distribution[i]].remote for i in batch):
-                found = [self.read_record(self.drives[placement.distribution[i]], record.data_id, nowait) for i in batch]
+            if nowait or len(batch) == 1 or not any(drives[i].remote for i in batch):
+                found = [self.read_record(drives[i], record.data_id, nowait) for i in batch]
             else:  # other nodes' records asked at once, not one round trip after another
-                found = on_drives(lambda i: self.read_record(self.drives[placement.distribution[i]], record.data_id), batch)
+                found = on_drives(lambda i: self.read_record(drives[i], record.data_id), batch)
             for i, stored in zip(batch, found, strict=True):
                 if isinstance(stored, Exception):
                     raise stored

@@ -4,26 +4,17 @@ certificate files and, if a good new pair replaced them, serves it to new connec
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
 
-from hoard.http.tls import CertificatePair
+from hoard.http.tls import RenewablePair
 from hoard.workers.periodic import Periodic
 
 CHECK_INTERVAL = 3.0  # seconds; two stat() calls each time
 
 
-class Renewable(Protocol):
-    """Certificates in use that files on disk may replace (``ServerCertificate``, ``InternalTls``)."""
-
-    def changed(self) -> CertificatePair | None: ...
-
-    def use(self, pair: CertificatePair) -> None: ...
-
-
 class CertificateWatcher(Periodic):
     what = "the certificate check"
 
-    def __init__(self, certificate: Renewable, interval: float = CHECK_INTERVAL, what: str | None = None) -> None:
+    def __init__(self, certificate: RenewablePair, interval: float = CHECK_INTERVAL, what: str | None = None) -> None:
         if what is not None:
             self.what = what  # before the run status is made with it
         super().__init__(interval)
