@@ -196,6 +196,20 @@ class Settings(BaseSettings):
         ge=0,
         allow_inf_nan=False,
     )
+    orphan_grace: float = _setting(
+        3600.0,
+        "seconds a shard file or version record that no version names is kept before the orphan sweep "
+        "removes it (an upload's files are on the drives a moment before its commit names them)",
+        ge=0,
+        allow_inf_nan=False,
+    )
+    orphan_sweep_interval: float = _setting(
+        3600.0,
+        "seconds between two sweeps of this server's drives for files no version names "
+        "(a crash's or a lost reclaim's leftovers)",
+        gt=0,
+        allow_inf_nan=False,
+    )
     max_object_size: int = _setting(
         5 * GiB,
         "bytes a single PutObject or PostObject may store (larger objects: multipart upload)",

@@ -84,6 +84,7 @@ from hoard.workers.healer import Healer
 from hoard.workers.lifecycle import LifecycleWorker, TierWorker
 from hoard.workers.log_delivery import LogDelivery
 from hoard.workers.monitor import DriveMonitor
+from hoard.workers.orphan_sweep import OrphanSweeper
 from hoard.workers.pool_mover import PoolMover
 from hoard.workers.reclaim import Reclaimer
 from hoard.workers.replicator import Replicator
@@ -322,7 +323,8 @@ def build_app(
     data = ObjectData(storage, report, open_tiers(settings, storage, remotes), keys)
     if role.leader:
         clustered = deployment.membership is not None  # queues shared with other nodes: claimed
-        reclaimer = Reclaimer(store, storage, settings.reclaim_grace, role.started_at, tiers=data.tiers, claim=clustered)
+        reclaimer = Reclaimer(store, storage, settings.reclaim_grace, tiers=data.tiers, claim=clustered)
+        sweeper = OrphanSweeper(store, storage, role.started_at, settings.orphan_grace, settings.orphan_sweep_interval, clustered)
         # A cluster node's walkers act on its partitions alone; one server's, on everything.
         keeper = partition_keeper(deployment.membership, catalog) if deployment.membership is not None and catalog is not None else None
         share: WorkShare = keeper if keeper is not None else EVERYTHING
@@ -336,7 +338,7 @@ def build_app(
         tier_worker = TierWorker(store, data, settings.lifecycle_day_seconds, share=share)
         kms = keys.kms if isinstance(keys.kms, BuiltinKms) else None
         rotation = MasterKeyRotation(keys, store, data, kms)
-        background = [monitor, healer, reclaimer, replicator, sites, lifecycle, tier_worker, rotation]
+        background = [monitor, healer, reclaimer, sweeper, replicator, sites, lifecycle, tier_worker, rotation]
         if keeper is not None and catalog is not None and isinstance(storage, ClusterStorage):
             background.append(PoolMover(store, data, storage, catalog, share))  # what decommissioned pools hold
         history = History(settings.dashboard_sample_seconds)  # the dashboard's last hour of traffic, summed over every worker

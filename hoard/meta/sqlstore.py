@@ -17,7 +17,7 @@ import heapq
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, TypeVar
 
 from hoard.meta.errors import BucketExists, BucketNotEmpty, BucketNotFound, CommitFailed, UploadNotFound, VersionChanged
@@ -511,30 +511,34 @@ class SqlMetaStore:
     async def reclaimed(self, blobs: list[str]) -> None:
         await self._write(lambda c: c.executemany("DELETE FROM reclaim WHERE blob=?", [(b,) for b in blobs]) and None, idempotent=True)
 
-    def referenced(self) -> tuple[set[str], set[str]]:
-        """Every shard id (objects, parts, pending reclaim) and record id the index points at.
-
-        For the orphan sweep: what a drive holds beyond these was left by a crash.
-        """
+    def named(self, shards: Collection[str], records: Collection[str]) -> tuple[set[str], set[str]]:
+        wanted_shards, wanted_records = set(shards), set(records)
 
         def op(conn: Conn) -> tuple[set[str], set[str]]:
-            shards: set[str] = set()
-            records: set[str] = set()
+            found_shards: set[str] = set()
+            found_records: set[str] = set()
+            if not wanted_shards and not wanted_records:
+                return found_shards, found_records
+            # Neither id has an index (shard ids live inside the segments' JSON): one pass over
+            # each table, keeping only what was asked about.
             for table in ("objects", "versions"):
                 for segments, data_id in conn.execute(f"SELECT segments, data_id FROM {table}"):
-                    shards.update(s[0] for s in json.loads(segments) if s[0])
-                    records.add(data_id)
-            shards.update(r[0] for r in conn.execute("SELECT blob FROM parts"))
-            shards.update(r[0] for r in conn.execute("SELECT blob FROM reclaim"))
-            return shards, records
+                    if data_id in wanted_records:
+                        found_records.add(data_id)
+                    if wanted_shards:
+                        found_shards.update(s[0] for s in json.loads(segments) if s[0] in wanted_shards)
+            if wanted_shards:
+                found_shards.update(r[0] for r in conn.execute("SELECT blob FROM parts") if r[0] in wanted_shards)
+                found_shards.update(r[0] for r in conn.execute("SELECT blob FROM reclaim") if r[0] in wanted_shards)
+            return found_shards, found_records
 
         return self._snapshot_sync(op)  # one snapshot for every table
 
     # -- walking and rebuilding -----------------------------------------------------------
     async def objects_after(self, bucket: str, key: str, limit: int, prefix_bucket: str = "", prefix: str = "") -> list[ObjectRecord]:
-        check_text(bucket, key, prefix_bucket, prefix)
         """Every version of up to ``limit`` keys after (bucket, key) in index order (each key's
         versions newest first), optionally only one bucket and key prefix."""
+        check_text(bucket, key, prefix_bucket, prefix)
 
         def op(conn: Conn) -> list[ObjectRecord]:
             sql = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE (bucket > ? OR (bucket = ? AND key > ?))"

@@ -17,7 +17,7 @@ The contract every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from hoard.model import Bucket, ClassUsage, CompletedUpload, Encryption, HealTask, Listing, ObjectRecord, Part, ReplicationTask, Upload
@@ -218,8 +218,10 @@ class MetaStore(Protocol):
         """Take shard ids off the reclaim queue (their files are gone)."""
         ...
 
-    def referenced(self) -> tuple[set[str], set[str]]:
-        """Every shard id (objects, parts, reclaim queue) and record id the index points at, from one snapshot. Blocks."""
+    def named(self, shards: Collection[str], records: Collection[str]) -> tuple[set[str], set[str]]:
+        """Which of these shard ids (by a version, an upload's part or the reclaim queue) and record
+        ids (by a version) the index names, from one snapshot: for the orphan sweep, which asks
+        about what it found on the drives rather than holding every id of the index. Blocks."""
         ...
 
     # -- archival restores and usage ---------------------------------------------------------

@@ -426,17 +426,16 @@ class Storage:
             "drives": drives,
         }
 
-    def orphans(self, shards: set[str], records: set[str], before: float) -> list[Orphan]:
-        """Shard files and records on this server's drives that nothing in the index points at,
-        older than ``before``: a crash between writing a version's files and committing its
-        metadata leaves such files."""
+    def orphans(self, before: float) -> list[Orphan]:
+        """Shard files and records on this server's drives last written before ``before``: the
+        orphan sweep's candidates, which it then asks the index about."""
         found = []
         for drive in self.drives:
             if not drive.usable:
                 continue
             try:
-                found += [Orphan(drive, "shard", i) for i, mtime in list(drive.shard_ids()) if mtime < before and i not in shards]
-                found += [Orphan(drive, "record", i) for i, mtime in list(drive.record_ids()) if mtime < before and i not in records]
+                found += [Orphan(drive, "shard", i) for i, mtime in list(drive.shard_ids()) if mtime < before]
+                found += [Orphan(drive, "record", i) for i, mtime in list(drive.record_ids()) if mtime < before]
             except OSError as e:
                 drive.fail(e)
         return found

@@ -1,4 +1,5 @@
-"""Reclaiming bytes: blobs of replaced or deleted objects, and orphans a crash left behind.
+"""Reclaiming bytes: blobs of replaced or deleted objects (the orphan sweep, apart, removes what
+no version names).
 
 Replaced bytes are removed only after a grace period, never in the request path, so a reader
 that looked an object up just before it was replaced can still open it.
@@ -30,7 +31,6 @@ class Reclaimer(Periodic):
         store: MetaStore,
         storage: Storage,
         grace: float,
-        started_at: float,
         interval: float = 1.0,
         tiers: dict[str, TierStore] | None = None,
         claim: bool = False,
@@ -41,16 +41,6 @@ class Reclaimer(Periodic):
         self.storage = storage
         self.tiers = tiers or {}  # archived bytes left behind go from their tier
         self.grace = grace
-        # The orphan sweep spares files written after this: they may be uploads in flight.
-        self.started_at = started_at
-
-    async def before_first(self) -> None:
-        try:
-            removed = await asyncio.to_thread(self.sweep_orphans)
-            if removed:
-                log.info("removed %d orphaned shard files and records left by an earlier crash", removed)
-        except Exception:
-            log.exception("orphan sweep failed")
 
     async def run_once(self) -> int:
         return await self.reclaim_once()
@@ -86,20 +76,3 @@ class Reclaimer(Periodic):
                 self.storage.remove_shard(blob)
             done.append(blob)
         return done
-
-    def sweep_orphans(self) -> int:
-        """Remove shard files and records the index does not point at, written before the server
-        started: a crash between writing them and the metadata commit leaves such files. The
-        index is asked again just before they go, so a version committed while the drives were
-        listed (another node's upload, on a cluster) keeps its own."""
-        shards, records = self.store.referenced()
-        candidates = self.storage.orphans(shards, records, self.started_at)
-        if not candidates:
-            return 0
-        if self.claim and not shards and not records:
-            # A cluster's index naming nothing while the drives hold versions is a database lost
-            # or made anew, not a crash's leftovers: they are what `hoard cluster rebuild-index` needs.
-            log.warning("the index names no object but the drives hold %d files: the orphan sweep removes nothing", len(candidates))
-            return 0
-        shards, records = self.store.referenced()
-        return self.storage.remove_orphans([o for o in candidates if o.item not in (shards if o.kind == "shard" else records)])

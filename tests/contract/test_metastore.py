@@ -582,14 +582,17 @@ def test_a_completed_upload_is_queued_when_a_part_or_its_records_missed_a_drive(
     assert heal_claims(meta, time.time() + 1) == ([("bkt", "k", "null", 0)] if queued else [])
 
 
-def test_referenced(meta):
+def test_named(meta):
     meta.bucket()
     meta.put("bkt", "k", "b1", data_id="r1")
     meta.put("bkt", "k", "b2", data_id="r2")
     meta.run(meta.store.create_upload(upload("bkt", "u", "u1")))
     meta.run(meta.store.put_part(part("u1", 1, "p1")))
-    shards, records = meta.store.referenced()
-    assert shards == {"b1", "b2", "p1"} and records == {"r2"}
+    # b1 is named by the reclaim queue (the unversioned bucket's overwrite queued it), r1 by nothing.
+    asked_shards, asked_records = {"b1", "b2", "p1", "stray"}, {"r1", "r2", "lost"}
+    assert meta.store.named(asked_shards, asked_records) == ({"b1", "b2", "p1"}, {"r2"})
+    assert meta.store.named({"stray"}, set()) == (set(), set())
+    assert meta.store.named(set(), set()) == (set(), set())
 
 
 def test_objects_after_and_count(meta):

@@ -57,6 +57,45 @@ def test_startup_removes_temp_files_and_orphans(tmp_path, workers):
         srv.stop()
 
 
+def test_orphan_sweep_removes_unnamed_files_once_their_grace_is_over(tmp_path):
+    """Files no version names that appear while the server runs (a reclaim that missed a drive
+    that was away, a cluster node's upload whose commit never came) go without a restart, once
+    they have gone unnamed for the grace period; whatever the index names stays, however old."""
+    data = tmp_path / "data"
+    env = {"HOARD_ORPHAN_GRACE": "4", "HOARD_ORPHAN_SWEEP_INTERVAL": "0.5"}
+    srv = HoardServer(data, env_extra=env).start()
+    try:
+        c = srv.client()
+        c.create_bucket(Bucket="sweep")
+        big = os.urandom(INLINE_LIMIT + 1)
+        c.put_object(Bucket="sweep", Key="big", Body=big)
+        upload = c.create_multipart_upload(Bucket="sweep", Key="parts")["UploadId"]
+        part = os.urandom(INLINE_LIMIT + 1)
+        c.upload_part(Bucket="sweep", Key="parts", UploadId=upload, PartNumber=1, Body=part)
+        named_shards, named_records = files_under(data, "shards"), files_under(data, "records")
+        assert (len(named_shards), len(named_records)) == (2, 1)  # the object's shard and the part's; one record
+        ancient = time.time() - 86400
+        for kind in ("shards", "records"):
+            for sub in (data / ".hoard" / kind).iterdir():
+                for f in sub.iterdir():
+                    os.utime(f, (ancient, ancient))
+        orphans = [data / ".hoard" / kind / "cd" / ("cd" + "1" * 30) for kind in ("shards", "records")]
+        for orphan in orphans:
+            orphan.parent.mkdir(exist_ok=True)
+            orphan.write_bytes(b"nobody names me")
+        time.sleep(1.5)  # three sweeps: the new files are younger than the grace and stay
+        assert all(o.exists() for o in orphans)
+        assert wait_for(lambda: not any(o.exists() for o in orphans), timeout=15), srv.log()
+        assert files_under(data, "shards") == named_shards and files_under(data, "records") == named_records
+        assert c.get_object(Bucket="sweep", Key="big")["Body"].read() == big
+        etag = c.list_parts(Bucket="sweep", Key="parts", UploadId=upload)["Parts"][0]["ETag"]
+        c.complete_multipart_upload(Bucket="sweep", Key="parts", UploadId=upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+        assert c.get_object(Bucket="sweep", Key="parts")["Body"].read() == part
+        assert "orphan sweep removed 2 shard files and records that no version named for 4 s" in srv.log()
+    finally:
+        srv.stop()
+
+
 @WORKERS
 def test_sigkill_during_concurrent_uploads(tmp_path, workers):
     data = tmp_path / "data"
