@@ -13,6 +13,7 @@ import click
 
 from hoard.admin.client import AdminClient, AdminError
 from hoard.cli.certs import certs
+from hoard.cli.cluster import rebuild_from_drives, rebuild_options
 
 
 def _human(n: float) -> str:
@@ -81,6 +82,8 @@ def server_command(fn):
     def command(ctx: click.Context, endpoint: str | None, data: Path | None, profile: str | None, ca_bundle: Path | None, **kwargs):
         if ctx.invoked_subcommand is not None:
             return None  # a group passing through to its subcommand (hoard admin cluster rotate-key)
+        if kwargs.get("meta"):
+            return ctx.invoke(fn, None, **kwargs)  # works on a cluster's database, not through a server
         target: Target = ctx.obj
         if data is not None or profile is not None:  # the subcommand's choice of keys replaces the group's
             target = Target(target.endpoint, data, profile, target.ca_bundle)
@@ -200,13 +203,34 @@ def heal(client: AdminClient, target: str, shallow: bool) -> None:
 
 
 @admin.command("rebuild-index")
+@click.option("--meta", metavar="URL", default=None, help="a cluster's new, empty database: make it again from every node's drives")
+@rebuild_options
 @server_command
-def rebuild_index(client: AdminClient) -> None:
+def rebuild_index(
+    client: AdminClient | None,
+    meta: str | None,
+    node: str | None,
+    key_file: str | None,
+    root_access_key: str | None,
+    region: str,
+    internal_tls: tuple[Path, Path, Path] | None,
+    folders: tuple[Path, ...],
+) -> None:
     """Rebuild the metadata index from the version records on the drives, with a progress bar.
 
     The server reads every version record on every drive, then writes the index anew; this
     follows its progress however long that takes.
+
+    With --meta URL, a cluster's lost database is made again instead, from every node's drives
+    (the nodes running): --node NAME, --key-file FILE, --root-access-key KEY and this node's
+    drive folders DIR... are needed, as for ``hoard cluster rebuild-index`` (docs/cluster.md).
     """
+    if meta:
+        rebuild_from_drives(meta, node, key_file, root_access_key, region, internal_tls, folders)
+        return
+    if folders or internal_tls:
+        raise click.UsageError("drive folders and --internal-tls go with --meta URL (a cluster's database)")
+    assert client is not None
     job = _call(client, "POST", "rebuild-index")
     with click.progressbar(length=max(job["records_total"], 1), label="Reading the drives' records", show_pos=True) as bar:
         done = 0

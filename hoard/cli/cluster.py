@@ -78,33 +78,45 @@ def init(meta: str, key_file: str) -> None:
     click.echo(f"  HOARD_CLUSTER_KEY_FILE={path} hoard server --meta URL --node NAME --advertise http://HOST:PORT --zone ZONE DIR...")
 
 
-@cluster.command("rebuild-index")
-@click.option("--meta", metavar="URL", envvar="HOARD_META", required=True, help="the new, empty database (or HOARD_META)")
-@click.option("--node", metavar="NAME", envvar="HOARD_NODE", required=True, help="the node whose drives these are, which signs the calls (or HOARD_NODE)")
-@click.option("--key-file", metavar="FILE", envvar="HOARD_CLUSTER_KEY_FILE", required=True, help="the cluster key file (or HOARD_CLUSTER_KEY_FILE)")
-@click.option("--root-access-key", envvar="HOARD_ROOT_ACCESS_KEY", required=True, help="the root's access key: it owns the buckets that come back (or HOARD_ROOT_ACCESS_KEY)")
-@click.option("--region", envvar="HOARD_REGION", default="us-east-1", show_default=True, help="the buckets' region (or HOARD_REGION)")
-@click.option(
-    "--internal-tls", "internal_tls", metavar="CERT KEY CA", nargs=3, type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-    help="the node's certificate, key and the cluster's CA, where the nodes serve the internal API over mutual TLS",
-)  # fmt: skip
-@click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
-def rebuild_index(
-    meta: str, node: str, key_file: str, root_access_key: str, region: str, internal_tls: tuple[Path, Path, Path] | None, folders: tuple[Path, ...]
-) -> None:
-    """Make a lost database again from the drives: the cluster's layout from the copy FOLDERS
-    (this node's drives) keep, every object version from the records on every node's drives.
+def rebuild_options(fn):
+    """The options of a rebuild from a cluster's drives, shared by ``hoard cluster rebuild-index``
+    and ``hoard admin rebuild-index --meta URL`` (which names them as the issue and S3 admins do)."""
+    options = [
+        click.option("--node", metavar="NAME", envvar="HOARD_NODE", default=None, help="the node whose drives these are, which signs the calls (or HOARD_NODE)"),
+        click.option("--key-file", metavar="FILE", envvar="HOARD_CLUSTER_KEY_FILE", default=None, help="the cluster key file (or HOARD_CLUSTER_KEY_FILE)"),
+        click.option("--root-access-key", envvar="HOARD_ROOT_ACCESS_KEY", default=None, help="the root's access key: it owns the buckets that come back (or HOARD_ROOT_ACCESS_KEY)"),
+        click.option("--region", envvar="HOARD_REGION", default="us-east-1", show_default=True, help="the buckets' region (or HOARD_REGION)"),
+        click.option(
+            "--internal-tls", "internal_tls", metavar="CERT KEY CA", nargs=3, type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+            help="the node's certificate, key and the cluster's CA, where the nodes serve the internal API over mutual TLS",
+        ),
+        click.argument("folders", nargs=-1, type=click.Path(file_okay=False, exists=True, path_type=Path)),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
-    The database must be empty (a new one at the same URL), and every node running, serving its
-    drives. Uploads in progress, users, remotes and bucket settings do not come back: they were
-    only in the database (docs/cluster.md).
-    """
+
+def rebuild_from_drives(
+    meta: str,
+    node: str | None,
+    key_file: str | None,
+    root_access_key: str | None,
+    region: str,
+    internal_tls: tuple[Path, Path, Path] | None,
+    folders: tuple[Path, ...],
+) -> None:
+    """Make a lost cluster database again from the drives (see ``rebuild_index``)."""
     from hoard.admin.cluster_rebuild import RebuildRefused, rebuild_cluster_index
     from hoard.cluster.keys import read_key_file
     from hoard.crypto.keyfile import KeyFileError
     from hoard.iam.credentials import canonical_id
     from hoard.meta.errors import MetaError
 
+    missing = [name for name, value in (("--node", node), ("--key-file", key_file), ("--root-access-key", root_access_key)) if not value]
+    if missing or not folders:
+        raise click.UsageError(f"a rebuild from the drives needs {', '.join([*missing, *([] if folders else ['DIR...'])])}")
+    assert node is not None and key_file is not None and root_access_key is not None
     try:
         keyring = read_key_file(Path(key_file).expanduser())
     except (KeyFileError, OSError) as e:
@@ -123,6 +135,30 @@ def rebuild_index(
     except MetaError as e:
         raise click.ClickException(f"cannot rebuild: {e}") from None
     click.echo(f"cluster {info.cluster_id} (layout version {info.layout_version}) made again; {count} object versions back from the drives")
+
+
+@cluster.command("rebuild-index")
+@click.option("--meta", metavar="URL", envvar="HOARD_META", required=True, help="the new, empty database (or HOARD_META)")
+@rebuild_options
+def rebuild_index(
+    meta: str,
+    node: str | None,
+    key_file: str | None,
+    root_access_key: str | None,
+    region: str,
+    internal_tls: tuple[Path, Path, Path] | None,
+    folders: tuple[Path, ...],
+) -> None:
+    """Make a lost database again from the drives: the cluster's layout from the copy FOLDERS
+    (this node's drives) keep, every object version from the records on every node's drives.
+    Needs --node, --key-file and --root-access-key (or their variables). The same as
+    ``hoard admin rebuild-index --meta URL``.
+
+    The database must be empty (a new one at the same URL), and every node running, serving its
+    drives. Uploads in progress, users, remotes and bucket settings do not come back: they were
+    only in the database (docs/cluster.md).
+    """
+    rebuild_from_drives(meta, node, key_file, root_access_key, region, internal_tls, folders)
 
 
 @cluster.command("rotate-key")

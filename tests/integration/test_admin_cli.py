@@ -79,6 +79,22 @@ def test_help_needs_no_credentials(tmp_path):
     assert "--data DIR" in error and "AWS_ACCESS_KEY_ID" in error and "--profile" in error
 
 
+def test_rebuild_index_from_a_clusters_drives_names_what_it_lacks(tmp_path):
+    """``hoard admin rebuild-index --meta URL`` rebuilds a cluster's database from the drives
+    (tests/cluster/test_data_cluster.py does it whole); without what that needs it says what is
+    missing before it reaches anything, and a server's rebuild takes no drive folders."""
+    env = bare_env(tmp_path)
+    folder = tmp_path / "d1"
+    folder.mkdir()
+    done = hoard_admin(env, "rebuild-index", "--meta", "postgresql://127.0.0.1:1/none", "--node", "n1", str(folder))
+    assert done.returncode == 2 and "needs --key-file, --root-access-key" in done.stderr, done.stderr
+    done = hoard_admin(env, "rebuild-index", "--meta", "postgresql://127.0.0.1:1/none")
+    assert done.returncode == 2 and "needs --node, --key-file, --root-access-key, DIR..." in done.stderr, done.stderr
+    keys = {"HOARD_ROOT_ACCESS_KEY": "AKIDEXAMPLE", "HOARD_ROOT_SECRET_KEY": "not-asked-for"}
+    done = hoard_admin(env | keys, "rebuild-index", str(folder), "--endpoint", "http://127.0.0.1:1")
+    assert done.returncode == 2 and "go with --meta URL" in done.stderr, done.stderr
+
+
 def test_errors_are_s3_code_and_message_on_one_line(server, s3, bucket):
     done = run_admin(server, "heal", "no-such-bucket-here", "--endpoint", server.endpoint)
     assert one_line_error(done) == "Error: NoSuchBucket: The specified bucket does not exist"
