@@ -128,16 +128,22 @@ class ClusterStorage(Storage):
             remote = list(self._remote.items())
         back = []
         unreached: set[str] = set()  # one connect timeout per silent node, not one per drive
+        gone_silent: dict[str, NodeConnections] = {}
         for (node, _), drive in remote:
             if node not in view.live:
                 if drive.usable:
                     drive.fail_one(f"node {node} has not beaten its heart recently")
+                    gone_silent[node] = drive.connections
             elif drive.state is DriveState.OFFLINE and node not in unreached:
                 if drive.probe():
                     log.info("drive %s of node %s is back online", drive.drive_id, node)
                     back.append(drive)
                 elif drive.connections.silent:
                     unreached.add(node)
+        for connections in gone_silent.values():
+            # Calls already waiting on it (a paused node still acknowledges, so they would wait
+            # for their I/O timeout) fail now: writes go on without its drives, reads from parity.
+            connections.interrupt()
         return back
 
     def _follow_addresses(self, view: ClusterView) -> None:

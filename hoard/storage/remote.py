@@ -23,6 +23,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -87,6 +88,8 @@ class NodeConnections:
         self.drives: list[RemoteDrive] = []  # the node's drives this pool serves
         self.silent = False  # the last connection tried did not reach the node
         self._idle: list[_Connection] = []
+        # Every connection made, idle or in use, for ``interrupt`` (gone when its user drops it).
+        self._open: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
 
     def take(self, fresh: bool = False) -> _Connection:
@@ -113,6 +116,8 @@ class NodeConnections:
             # A certificate either side refuses: no call will pass until it is replaced.
             raise ConnectionRefusedError(errno.ECONNREFUSED, f"TLS handshake with {self.base_url} failed: {e}") from None
         self.silent = False
+        with self._lock:
+            self._open.add(conn)
         assert conn.sock is not None
         conn.sock.settimeout(self.io_timeout)
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -142,6 +147,24 @@ class NodeConnections:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+    def interrupt(self) -> None:
+        """Break every connection to the node, idle or in use. For a node found silent another way
+        (its heartbeat stopped): paused, its kernel still acknowledges what is sent, so no TCP
+        timeout ends a call waiting on its answer before ``io_timeout``; broken, the call fails now
+        and the erasure layer goes on without the node's drives."""
+        self.close()
+        with self._lock:
+            in_use = list(self._open)
+        for conn in in_use:
+            sock = conn.sock
+            if sock is not None:
+                try:
+                    # The plain socket's shutdown (not SSLSocket's, which would unwrap it under
+                    # the thread reading): the reader's recv sees the end at once.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 def _give_up_on_a_silent_peer(sock: socket.socket, seconds: float) -> None:
@@ -370,7 +393,9 @@ class RemoteDrive:
                 raise
             except OSError as e:
                 conn.close()
-                if conn.reused and isinstance(e, (ConnectionResetError, BrokenPipeError)):
+                # Not once the drive is offline: the connection may have been broken on purpose
+                # (``NodeConnections.interrupt``), and a new one would wait on the same silent node.
+                if conn.reused and self.usable and isinstance(e, (ConnectionResetError, BrokenPipeError)):
                     conn = self.connect(fresh=True)
                     continue
                 self.fail(e)

@@ -20,6 +20,9 @@ import hashlib
 import json
 import os
 import random
+import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -33,7 +36,10 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hoard.cli.certs import CA_CERT, CA_KEY, NODE_CERT, NODE_KEY, cluster_ca, node_certificate, write_pair
+from hoard.cluster.internal_auth import sign_request
+from hoard.cluster.keys import ClusterKey, ClusterKeyring, read_key_file
 from hoard.cluster.layout_file import LAYOUT_FILE
+from hoard.membership import HEARTBEAT_SECONDS, LAYOUT_SECONDS, LIVE_WITHIN
 from tests.cluster.load import LoadThreads
 from tests.cluster.metadata_tier import MetadataTier, wait_until
 from tests.cluster.netns import Host, Network, sweep_leftovers
@@ -400,6 +406,109 @@ def test_a_zone_down_reads_everything_and_refuses_every_write_until_it_is_back(w
     during = [a for a in writers.puts(after=down) if a.ended < back]
     assert during and all((a.status, a.code) == (503, "SlowDown") for a in during), [a for a in during if a.code != "SlowDown"][:5]
     assert_no_500(writers.puts())
+
+
+def _partition_leases(whole: Cluster) -> dict[str, tuple[str, int, bool]]:
+    """Every partition lease: name -> (holder, epoch, unexpired), by the database's clock."""
+    with whole.tier.superuser(whole.dbname) as conn:
+        rows = conn.execute("SELECT name, holder, epoch, expires_at > now() FROM leases WHERE name LIKE 'part/%'").fetchall()
+    return {name: (holder, epoch, live) for name, holder, epoch, live in rows}
+
+
+def _shares(whole: Cluster) -> Counter[str]:
+    return Counter(holder for holder, _, live in _partition_leases(whole).values() if live)
+
+
+def test_a_node_paused_past_its_lease_loses_its_partitions_and_gets_a_share_back_at_new_epochs(whole: Cluster, ledger: Ledger):
+    victim = whole.node("hoard3")
+    gateways = [whole.node("hoard1"), whole.node("hoard2")]
+    wait_until("every node holds its share of the partitions", lambda: _shares(whole) == dict.fromkeys(ZONES, 64), 60, whole.logs)
+    before = {name: epoch for name, (holder, epoch, _) in _partition_leases(whole).items() if holder == victim.name}
+    pids = victim.pids()
+    with Writers(gateways, ledger, "paused") as writers:
+        writers.wait_acknowledged(8)
+        paused = time.monotonic()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            # Its kernel still takes what is sent to it, so no TCP timeout ends a call waiting on
+            # it: what does is the others seeing its heartbeat stop (LIVE_WITHIN).
+            reads = [a for g in gateways for a in read_back(g, ledger.during("paused"))]
+            # Silent past the lease TTL (10 s): the three others take its partitions over.
+            wait_until("hoard3's partitions taken over", lambda: victim.name not in _shares(whole) and sum(_shares(whole).values()) == 256, 40, whole.logs)
+            writers.wait_acknowledged(8, after=time.monotonic())
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        resumed = time.monotonic()
+        # Back, it learns in its next round that it lost them (their renewal is refused), then
+        # takes a fair share again, each lease at a higher epoch than any it held: whatever it
+        # had under way under the old ones can no longer commit (fencing, tests/integration/test_cluster_catalog.py).
+        wait_until("hoard3 knows it lost its leases", lambda: "node hoard3 lost" in victim.log(), 30, whole.logs)
+        wait_until("the shares even again", lambda: _shares(whole) == dict.fromkeys(ZONES, 64), 60, whole.logs)
+    again = {name: epoch for name, (holder, epoch, _) in _partition_leases(whole).items() if holder == victim.name}
+    assert again and all(again[name] > before[name] for name in again.keys() & before.keys()), (before, again)
+    assert_all_read(reads)
+    puts = writers.puts(after=paused - 2)  # with those under way when it stopped
+    assert_no_500(puts)
+    assert all(a.status == 200 or a.code in RETRY_CODES for a in puts), [a for a in puts if a.status != 200][:5]
+    print(f"paused {resumed - paused:.1f}s; slowest read {max(a.seconds for a in reads):.1f}s, slowest PUT {max(a.seconds for a in puts):.1f}s")
+    # Found silent within LIVE_WITHIN of its last heartbeat, looked for every LAYOUT_SECONDS:
+    # then every call waiting on it ends (not after the internal calls' 30 s I/O timeout).
+    bound = HEARTBEAT_SECONDS + LIVE_WITHIN + LAYOUT_SECONDS + 3.0
+    assert max(a.seconds for a in reads + puts) <= bound, sorted(a.seconds for a in reads + puts)[-5:]
+
+
+def test_forged_unsigned_replayed_and_unregistered_internal_requests_are_refused(whole: Cluster, ledger: Ledger):
+    """The internal API of a node, over its mutual TLS: no certificate of the cluster's CA, no
+    connection; with one, still nothing without the cluster key's signature, a replay, a
+    signature meant for another node or a node name not registered. Nothing logs the key."""
+    target = whole.node("hoard2")
+    with whole.tier.superuser(whole.dbname) as conn:
+        drive_id = conn.execute("SELECT drive_id FROM drives WHERE node = 'hoard2' ORDER BY path LIMIT 1").fetchone()[0]
+    path = f"/.hoard/internal/v1/drives/{drive_id}"
+    keyring = read_key_file(whole.key_file)
+    cert, key, ca = whole.tls_files("hoard1")
+
+    def context(with_certificate: bool) -> ssl.SSLContext:
+        made = ssl.create_default_context(cafile=ca)
+        if with_certificate:
+            made.load_cert_chain(cert, key)
+        return made
+
+    def get(headers: dict[str, str], with_certificate: bool = True) -> bytes:
+        lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        raw = socket.create_connection((target.address, INTERNAL_PORT), timeout=10)
+        with context(with_certificate).wrap_socket(raw, server_hostname=target.address) as tls:
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{lines}\r\n".encode())
+            answer = b""
+            while b"\r\n\r\n" not in answer and (chunk := tls.recv(65536)):
+                answer += chunk
+            return answer
+
+    def signed(caller: str = "hoard1", ring: ClusterKeyring = keyring, to: str = "hoard2") -> dict[str, str]:
+        return sign_request(ring, caller, "GET", path, [], 0, to=to)
+
+    assert get(signed()).startswith(b"HTTP/1.1 200")
+    # No client certificate: refused in the handshake (with TLS 1.3 the refusal is an alert the
+    # client reads after its side of the handshake is done): no answer at all.
+    try:
+        uncertified = get(signed(), with_certificate=False)
+    except (ssl.SSLError, ConnectionError):
+        uncertified = b""
+    assert uncertified == b""
+    assert get({}).startswith(b"HTTP/1.1 401")
+    assert get(signed(ring=ClusterKeyring(ClusterKey(os.urandom(32))))).startswith(b"HTTP/1.1 401")  # another key
+    once = signed()
+    assert get(once).startswith(b"HTTP/1.1 200")
+    assert get(once).startswith(b"HTTP/1.1 401")  # replayed
+    assert get(signed(to="hoard3")).startswith(b"HTTP/1.1 401")  # meant for another node
+    assert get(signed(caller="ghost")).startswith(b"HTTP/1.1 403")  # signed, but no registered node
+    forged = signed()
+    forged["x-hoard-node"] = "hoard4"  # another node's name on hoard1's signature
+    assert get(forged).startswith(b"HTTP/1.1 401")
+    log = target.log()
+    assert "refused" in log and keyring.current.text() not in log
 
 
 def test_the_whole_database_dropped_comes_back_from_the_drives(whole: Cluster, ledger: Ledger):

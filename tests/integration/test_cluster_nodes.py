@@ -516,8 +516,9 @@ def test_half_a_set_gone_reads_everything_and_refuses_writes_until_it_is_back(po
 
 
 def test_a_node_started_on_an_index_that_names_nothing_removes_no_file(pooled):
-    """A database lost and made anew (before ``hoard cluster rebuild-index`` refilled it) names no
-    object: a node's start-up orphan sweep must not take that for a crash's leftovers."""
+    """A database lost and made anew (before ``hoard admin rebuild-index --meta`` refilled it)
+    names no object: a node's orphan sweep must not take that for a crash's leftovers, however
+    old the files (here any age will do: no grace)."""
     catalog, nodes, a, b, drives = pooled
     for i in range(3):
         a.put_object(Bucket="data", Key=f"k{i}", Body=os.urandom(200 * 1024))
@@ -529,6 +530,7 @@ def test_a_node_started_on_an_index_that_names_nothing_removes_no_file(pooled):
     finally:
         store.close()
     nodes[1].stop()
+    nodes[1].env_extra |= {"HOARD_ORPHAN_GRACE": "0", "HOARD_ORPHAN_SWEEP_INTERVAL": "0.5"}
     nodes[1].start()
     deadline = time.monotonic() + 20
     while "the orphan sweep removes nothing" not in nodes[1].log():
