@@ -15,6 +15,9 @@ BLAKE3 and are checked on arrival, so a damaged body is refused and nothing of i
     GET    drives/{drive}/shards                   every id and mtime, one JSON array per line
     PUT    drives/{drive}/records/{id}             a record file, checked before it is stored
     GET    drives/{drive}/records/{id}             DELETE the same; GET drives/{drive}/records lists; ?count counts
+    GET    drives/{drive}/records/{id}?with={drive},...   the same record from several of this node's drives
+                                                   in one answer: per drive in that order, [u8 outcome][u32 length][bytes]
+                                                   (outcome 0 the record, 1 none there, 2 the drive failed: a message)
     GET    key                                     the ids of the cluster keys this node signs with and accepts
     POST   key?step=promote|retire&key={key id}    a rotation's step on this node's key file (hoard.cluster.keys)
 """
@@ -37,6 +40,7 @@ from hoard.storage import record as record_file
 from hoard.storage.bitrot import HASH_SIZE, block_hash
 from hoard.storage.drive import DriveOffline
 from hoard.storage.drive_api import Drive, ShardWriter
+from hoard.storage.remote import RECORD_FAILED, RECORD_FOUND, RECORD_FRAME, RECORD_MISSING
 
 log = logging.getLogger("hoard")
 
@@ -185,8 +189,38 @@ class InternalApi:
         return _answer(200, {"size": len(body)})
 
     async def _get_record(self, req: Request, drive: Drive, data_id: str) -> Response:
+        if "with" in req.params:
+            return await self._get_records(req.params["with"], drive, data_id)
         data = await asyncio.to_thread(drive.read_record, data_id)
         return Response(headers={"content-type": "application/octet-stream"}, body=bytes(data))
+
+    async def _get_records(self, beside: str, first: Drive, data_id: str) -> Response:
+        # A small object's GET needs records from several drives of a set; those on one node come
+        # in one round trip instead of one each.
+        names = beside.split(",")
+        if len(names) > 16:  # a set has at most 16 drives
+            raise InternalError(400, "InvalidArgument", "too many drives")
+        drives = [first, *(self.drives.get(_valid_id(name, "drive")) for name in names)]
+
+        def read() -> bytes:
+            out = bytearray()
+            for drive in drives:
+                outcome, data = RECORD_FAILED, b"no such drive on this node"
+                if drive is not None:
+                    try:
+                        drive.check()
+                        outcome, data = RECORD_FOUND, bytes(drive.read_record(data_id))
+                    except FileNotFoundError:
+                        outcome, data = RECORD_MISSING, b""
+                    except OSError as e:
+                        if not drive.missing_or_failed(e):
+                            outcome, data = RECORD_MISSING, b""
+                        else:
+                            outcome, data = RECORD_FAILED, str(e).encode()[:1000]
+                out += RECORD_FRAME.pack(outcome, len(data)) + data
+            return bytes(out)
+
+        return Response(headers={"content-type": "application/octet-stream"}, body=await asyncio.to_thread(read))
 
     async def _delete_record(self, req: Request, drive: Drive, data_id: str) -> Response:
         await asyncio.to_thread(drive.remove_record, data_id)

@@ -20,6 +20,7 @@ import json
 import logging
 import socket
 import ssl
+import struct
 import threading
 import time
 import urllib.parse
@@ -45,6 +46,10 @@ STREAM_PATIENCE = 5.0
 _UNREACHABLE_ERRNOS = {errno.ETIMEDOUT, errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN}
 BLOCK_HEADER_SIZE = 4  # hoard.internal_api.BLOCK_HEADER: a block's fragment length, u32 big-endian
 READ_AHEAD_BYTES = 4 * 1024 * 1024  # the most a shard's sequential reads ask a node for at once
+# A record read from several of a node's drives in one request (hoard.internal_api): per drive,
+# its outcome and length, then the bytes (the record, or why the drive failed).
+RECORD_FRAME = struct.Struct(">BI")
+RECORD_FOUND, RECORD_MISSING, RECORD_FAILED = 0, 1, 2
 
 
 class RemoteError(OSError):
@@ -453,6 +458,32 @@ class RemoteDrive:
         if nowait:
             raise WouldBlock("a remote drive is read over the network")
         return self.request("GET", self.item_path("records", data_id), "")
+
+    def read_records_beside(self, data_id: str, others: list[RemoteDrive]) -> list[bytes | OSError]:
+        """The record from this drive and ``others`` (drives of the same node) in one request:
+        for each in that order its bytes, or the error its own ``read_record`` would have raised
+        (a drive that failed there is marked offline here too)."""
+        body = memoryview(self.request("GET", self.item_path("records", data_id), "with=" + ",".join(d.drive_id for d in others)))
+        found: list[bytes | OSError] = []
+        at = 0
+        for drive in [self, *others]:
+            if at + RECORD_FRAME.size > len(body):
+                raise RemoteError(f"GET records on {self.node}: the answer is cut short")
+            outcome, length = RECORD_FRAME.unpack_from(body, at)
+            at += RECORD_FRAME.size
+            if at + length > len(body):
+                raise RemoteError(f"GET records on {self.node}: the answer is cut short")
+            data = bytes(body[at : at + length])
+            at += length
+            if outcome == RECORD_FOUND:
+                found.append(data)
+            elif outcome == RECORD_MISSING:
+                found.append(FileNotFoundError(f"record {data_id} on {drive}"))
+            else:
+                message = data.decode(errors="replace")
+                drive.fail_one(message)
+                found.append(RemoteError(f"record {data_id} on {drive}: {message}"))
+        return found
 
     def remove_record(self, data_id: str) -> None:
         try:

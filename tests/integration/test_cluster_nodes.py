@@ -37,6 +37,7 @@ from hoard.model import ObjectRecord, Placement, Segment
 from hoard.storage import record as record_file
 from hoard.storage.bitrot import block_hash
 from hoard.storage.drive import DriveState
+from hoard.storage.erasure import codec
 from hoard.storage.erasure_set import ErasureSet, new_id
 from hoard.storage.remote import NodeConnections, RemoteDrive
 from tests.conftest import REGION, HoardServer, free_port, wait_for
@@ -227,6 +228,48 @@ def test_a_remote_drive_stores_reads_lists_and_removes(two_nodes):
         drive.read_record(rec)
     total, free = drive.usage()
     assert total >= free > 0
+
+
+def test_an_inline_versions_records_on_one_node_come_in_one_request(two_nodes):
+    """A small object's GET needs a record from as many drives as it has data fragments; those of
+    one node are asked for together (``?with=``): one round trip per node, not per drive."""
+    catalog, keyring, nodes = two_nodes
+    drives = remote_drives(catalog, keyring, "n1") + remote_drives(catalog, keyring, "n2")
+    for position, drive in enumerate(drives):
+        drive.position = position
+    eset = ErasureSet(0, drives, spread=True)
+    placement = Placement(0, 2, 2, (0, 1, 2, 3))
+    body = os.urandom(3000)
+    record = ObjectRecord("b", "small", len(body), '"s"', time.time(), "STANDARD", {}, (), placement=placement, data_id=new_id(), inline=True)
+    eset.write_records(record, codec(2, 2).encode(body))
+    calls: list[str] = []
+    for drive in drives:
+        def counted(method, path, query, body=b"", drive=drive, plain=drive.request):
+            calls.append(f"{drive.node} {method} {query}")
+            return plain(method, path, query, body)
+
+        drive.request = counted  # type: ignore[method-assign]
+    reader = eset.open(record, 0, len(body) - 1, lambda r: pytest.fail("no damage to report"))
+    assert reader.inline_data == body
+    assert len(calls) == 1, calls  # both records of the first node in the version's turn
+    node = calls[0].split(" ")[0]
+    assert calls[0] == f"{node} GET with={(drives[1] if node == 'n1' else drives[3]).drive_id}"
+
+    # The same request says, drive by drive, what is missing and which drive failed there.
+    n2 = drives[2:]
+    n2[1].remove_record(record.data_id)
+    ghost = RemoteDrive(9, "n2", "00000000-0000-4000-8000-000000000000", n2[0].connections, n2[0].sign)
+    found = n2[0].read_records_beside(record.data_id, [n2[1], ghost])
+    assert isinstance(found[0], bytes) and record_file.decode(found[0]).fragment == 2
+    assert isinstance(found[1], FileNotFoundError) and n2[1].usable
+    assert isinstance(found[2], OSError) and "no such drive" in str(found[2]) and not ghost.usable
+    # With one of n1's records gone too, the read takes the rest from n2 and reports the damage.
+    drives[0].remove_record(record.data_id)
+    damaged: list[ObjectRecord] = []
+    calls.clear()
+    reader = eset.open(record, 0, len(body) - 1, damaged.append)
+    assert reader.inline_data == body
+    assert damaged == [record]
 
 
 def test_the_erasure_code_spans_nodes_and_reads_on_when_one_is_killed(two_nodes):
