@@ -210,13 +210,9 @@ class InternalApi:
                     try:
                         drive.check()
                         outcome, data = RECORD_FOUND, bytes(drive.read_record(data_id))
-                    except FileNotFoundError:
-                        outcome, data = RECORD_MISSING, b""
                     except OSError as e:
-                        if not drive.missing_or_failed(e):
-                            outcome, data = RECORD_MISSING, b""
-                        else:
-                            outcome, data = RECORD_FAILED, str(e).encode()[:1000]
+                        failed = drive.missing_or_failed(e)
+                        outcome, data = (RECORD_FAILED, str(e).encode()[:1000]) if failed else (RECORD_MISSING, b"")
                 out += RECORD_FRAME.pack(outcome, len(data)) + data
             return bytes(out)
 

@@ -8,6 +8,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -206,16 +207,7 @@ def heal(client: AdminClient, target: str, shallow: bool) -> None:
 @click.option("--meta", metavar="URL", default=None, help="a cluster's new, empty database: make it again from every node's drives")
 @rebuild_options
 @server_command
-def rebuild_index(
-    client: AdminClient | None,
-    meta: str | None,
-    node: str | None,
-    key_file: str | None,
-    root_access_key: str | None,
-    region: str,
-    internal_tls: tuple[Path, Path, Path] | None,
-    folders: tuple[Path, ...],
-) -> None:
+def rebuild_index(client: AdminClient | None, meta: str | None, **options: Any) -> None:
     """Rebuild the metadata index from the version records on the drives, with a progress bar.
 
     The server reads every version record on every drive, then writes the index anew; this
@@ -226,9 +218,9 @@ def rebuild_index(
     drive folders DIR... are needed, as for ``hoard cluster rebuild-index`` (docs/cluster.md).
     """
     if meta:
-        rebuild_from_drives(meta, node, key_file, root_access_key, region, internal_tls, folders)
+        rebuild_from_drives(meta, **options)
         return
-    if folders or internal_tls:
+    if options["folders"] or options["internal_tls"]:
         raise click.UsageError("drive folders and --internal-tls go with --meta URL (a cluster's database)")
     assert client is not None
     job = _call(client, "POST", "rebuild-index")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -106,7 +107,8 @@ def rebuild_from_drives(
     internal_tls: tuple[Path, Path, Path] | None,
     folders: tuple[Path, ...],
 ) -> None:
-    """Make a lost cluster database again from the drives (see ``rebuild_index``)."""
+    """Make a lost cluster database again from the drives (see ``rebuild_index``); the
+    arguments are ``rebuild_options``'."""
     from hoard.admin.cluster_rebuild import RebuildRefused, rebuild_cluster_index
     from hoard.cluster.keys import read_key_file
     from hoard.crypto.keyfile import KeyFileError
@@ -140,15 +142,7 @@ def rebuild_from_drives(
 @cluster.command("rebuild-index")
 @click.option("--meta", metavar="URL", envvar="HOARD_META", required=True, help="the new, empty database (or HOARD_META)")
 @rebuild_options
-def rebuild_index(
-    meta: str,
-    node: str | None,
-    key_file: str | None,
-    root_access_key: str | None,
-    region: str,
-    internal_tls: tuple[Path, Path, Path] | None,
-    folders: tuple[Path, ...],
-) -> None:
+def rebuild_index(meta: str, **options: Any) -> None:
     """Make a lost database again from the drives: the cluster's layout from the copy FOLDERS
     (this node's drives) keep, every object version from the records on every node's drives.
     Needs --node, --key-file and --root-access-key (or their variables). The same as
@@ -158,7 +152,7 @@ def rebuild_index(
     drives. Uploads in progress, users, remotes and bucket settings do not come back: they were
     only in the database (docs/cluster.md).
     """
-    rebuild_from_drives(meta, node, key_file, root_access_key, region, internal_tls, folders)
+    rebuild_from_drives(meta, **options)
 
 
 @cluster.command("rotate-key")

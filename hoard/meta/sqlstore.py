@@ -513,12 +513,12 @@ class SqlMetaStore:
 
     def named(self, shards: Collection[str], records: Collection[str]) -> tuple[set[str], set[str]]:
         wanted_shards, wanted_records = set(shards), set(records)
+        if not wanted_shards and not wanted_records:
+            return set(), set()
 
         def op(conn: Conn) -> tuple[set[str], set[str]]:
             found_shards: set[str] = set()
             found_records: set[str] = set()
-            if not wanted_shards and not wanted_records:
-                return found_shards, found_records
             # Neither id has an index (shard ids live inside the segments' JSON): one pass over
             # each table, keeping only what was asked about.
             for table in ("objects", "versions"):

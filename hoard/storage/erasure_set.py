@@ -410,10 +410,9 @@ class ErasureSet:
     def read_records(self, drives: list[Drive], data_id: str) -> list[record_file.StoredRecord | None]:
         """``read_record`` of several drives at once: another node's drives in one request per
         node (each a round trip whatever it carries), the nodes and this node's drives side by side."""
-        groups: dict[int, list[int]] = {}  # one request per node: the positions in ``drives`` it serves
+        groups: dict[str | int, list[int]] = {}  # one request per node: the positions in ``drives`` it serves
         for n, drive in enumerate(drives):
-            key = id(drive.connections) if isinstance(drive, RemoteDrive) and drive.usable else -1 - n
-            groups.setdefault(key, []).append(n)
+            groups.setdefault(drive.node if isinstance(drive, RemoteDrive) and drive.usable else n, []).append(n)
 
         def read(members: list[int]) -> list[record_file.StoredRecord | None]:
             first = drives[members[0]]

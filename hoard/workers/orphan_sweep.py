@@ -34,19 +34,14 @@ class OrphanSweeper(Periodic):
         # A node of a cluster shares its drives with every other node's uploads, which may have
         # written here just before this node started: its first sweep waits out the grace too.
         self.clustered = clustered
-        self.removed = 0  # files removed since start, for tests and the log
 
     async def run_once(self) -> int:
-        if self.run_status.rounds == 0:
+        cutoff, why = self.clock() - self.grace, f"that no version named for {self.grace:g} s"
+        if self.run_status.rounds == 0 and not self.clustered:
             # One server's own uploads in flight began after its start: what is older was a crash's.
-            cutoff = min(self.started_at, self.clock() - self.grace) if self.clustered else self.started_at
-            return await self._sweep(cutoff, "left by an earlier crash")
-        return await self._sweep(self.clock() - self.grace, f"that no version named for {self.grace:g} s")
-
-    async def _sweep(self, cutoff: float, why: str) -> int:
+            cutoff, why = self.started_at, "left by an earlier crash"
         removed = await self.sweep(cutoff)
         if removed:
-            self.removed += removed
             log.info("orphan sweep removed %d shard files and records %s", removed, why)
         return removed
 

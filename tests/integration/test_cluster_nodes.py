@@ -266,7 +266,6 @@ def test_an_inline_versions_records_on_one_node_come_in_one_request(two_nodes):
     # With one of n1's records gone too, the read takes the rest from n2 and reports the damage.
     drives[0].remove_record(record.data_id)
     damaged: list[ObjectRecord] = []
-    calls.clear()
     reader = eset.open(record, 0, len(body) - 1, damaged.append)
     assert reader.inline_data == body
     assert damaged == [record]
