@@ -5,6 +5,12 @@ module gives it connections (a bounded ``psycopg_pool.ConnectionPool``) and tran
 
 - A write runs in a SERIALIZABLE transaction: the same answers as SQLite's single writer.
   Reads run in a REPEATABLE READ READ ONLY one (one snapshot per operation).
+- Group commit: writes waiting together share one transaction (``_commit_batch``, up to
+  MAX_BATCH, WRITE_THREADS batches at a time); each but a refused ``KeyWrite`` in its own
+  savepoint, so one refused or failing write fails alone.
+- Round trips: a transaction's statements go in psycopg's pipeline mode (BEGIN with the first
+  read, the writes with the COMMIT; the reads of a batch's PUTs all at once), and concurrent
+  ``get_object`` calls are read by one statement (``hoard.meta.batching.LookupBatcher``).
 - Every transaction can be retried, with backoff, for up to ``retry_for`` seconds: on a
   serialization failure (40001), a deadlock (40P01), and a lost connection (a failover).
 - A COMMIT whose outcome is unknown (the connection dropped during it) is settled by reading back
@@ -21,6 +27,7 @@ default) less its ``superuser_reserved_connections`` (3) and whatever else conne
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import functools
 import logging
@@ -36,9 +43,12 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool
 
+from hoard.meta.batching import LookupBatcher, Write, WriteQueue
 from hoard.meta.errors import CommitFailed, IndexVersionMismatch
+from hoard.meta.rows import OBJECT_COLUMNS, check_text, object_from_row
 from hoard.meta.sqlite import SCHEMA_VERSION
-from hoard.meta.sqlstore import Settle, SqlMetaStore, T
+from hoard.meta.sqlstore import KeyWrite, Settle, SqlMetaStore, T
+from hoard.model import ObjectRecord
 from hoard.nowait import WouldBlock
 
 log = logging.getLogger("hoard.meta")
@@ -123,6 +133,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 # SQLite's spellings in the shared SQL (hoard.meta.sqlstore), and PostgreSQL's.
 _REWRITES = (
     ("json_type(config, '$.replication')", "(config::jsonb -> 'replication')"),
+    ("json_type(b.config, '$.replication')", "(b.config::jsonb -> 'replication')"),
     ("json_extract(tiering, '$[0]') IS NOT NULL", "jsonb_typeof(tiering::jsonb -> 0) IS DISTINCT FROM 'null'"),
     ("COALESCE(json_extract(tiering, '$[0][2]'), 0)", "COALESCE((tiering::jsonb -> 0 ->> 2)::bigint, 0)"),
     ("GROUP_CONCAT(CASE WHEN size < 131072 THEN size END)", "string_agg(CASE WHEN size < 131072 THEN size::text END, ',')"),
@@ -149,7 +160,18 @@ WRITE_FENCE: ContextVar[Callable[[Any], None] | None] = ContextVar("hoard_write_
 class _Cursor(psycopg.Cursor):
     """psycopg's cursor, stepped through in growing chunks: its rows are all on the client
     already, and fetching each alone (its own checks per row) cost more than a listing page's
-    scan. Growing, because a listing that seeks past a common prefix looks at a row or two."""
+    scan. Growing, because a listing that seeks past a common prefix looks at a row or two.
+
+    In a pipelined transaction a statement's rows are fetched when first asked for (psycopg
+    waits for them then), but its ``rowcount`` would be -1 until then: it waits too."""
+
+    pipeline: psycopg.Pipeline | None = None
+
+    @property
+    def rowcount(self) -> int:
+        if self.pipeline is not None and super().rowcount < 0:
+            self.pipeline.sync()
+        return super().rowcount
 
     def __iter__(self) -> Iterator[Any]:
         size = 8
@@ -160,24 +182,148 @@ class _Cursor(psycopg.Cursor):
 
 class _Tx:
     """A connection inside a transaction, answering as a sqlite3.Connection does (what
-    ``SqlMetaStore``'s operations use of one)."""
+    ``SqlMetaStore``'s operations use of one).
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    With a ``pipeline`` (psycopg's pipeline mode), a statement is sent at once and its answer
+    read only when its rows or row count are asked for: the statements of a transaction whose
+    answers nobody reads before COMMIT (its writes) travel with the COMMIT, in one round trip,
+    and reads issued together before any is fetched share one."""
+
+    def __init__(self, conn: psycopg.Connection, pipeline: psycopg.Pipeline | None = None) -> None:
         self._conn = conn
+        self._pipeline = pipeline
+        # Statements nobody reads the answer of, the same one in a row, held to go as one
+        # executemany (``execute_unread``): sent before any other statement, so in their order.
+        self._unread_sql = ""
+        self._unread: list[tuple] = []
 
     def execute(self, sql: str, args: Any = ()) -> psycopg.Cursor:
-        return self._conn.execute(_translate(sql), tuple(args))
+        self.send_unread()
+        cur = self._conn.cursor()
+        cur.pipeline = self._pipeline
+        return cur.execute(_translate(sql), tuple(args))
 
     def executemany(self, sql: str, rows: Any) -> psycopg.Cursor:
+        self.send_unread()
         cur = self._conn.cursor()
+        cur.pipeline = self._pipeline
         rows = [tuple(r) for r in rows]
         if rows:
             cur.executemany(_translate(sql), rows)
         return cur
 
+    def execute_unread(self, sql: str, args: Any) -> None:
+        if self._pipeline is None:
+            self.execute(sql, args)
+            return
+        if sql != self._unread_sql:
+            self.send_unread()
+            self._unread_sql = sql
+        self._unread.append(tuple(args))
 
-# SQLSTATEs after which the whole transaction is tried again: serialization_failure, deadlock_detected.
-_RETRY_SQLSTATES = {"40001", "40P01"}
+    def send_unread(self) -> None:
+        if self._unread:
+            rows, self._unread = self._unread, []
+            self._conn.cursor().executemany(_translate(self._unread_sql), rows)
+        self._unread_sql = ""
+
+
+# SQLSTATEs after which the whole transaction is tried again: serialization_failure,
+# deadlock_detected, and invalid_sql_statement_name: psycopg counts a statement prepared once it
+# has sent its Parse, but in a pipeline that an earlier statement's error aborted the server
+# skips it, and every later use on that connection names a statement the server never made
+# (Hoard names none itself). That connection is closed (``_attempt``) and the pool opens another.
+_STALE_PREPARED = "26000"
+_RETRY_SQLSTATES = {"40001", "40P01", _STALE_PREPARED}
+
+
+_BEGIN_WRITE = "BEGIN ISOLATION LEVEL SERIALIZABLE"
+_BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+# Writes taken into one transaction at most: each reads a few index pages of objects and
+# versions, and past max_pred_locks_per_relation (32 pages by default) PostgreSQL's predicate
+# locks on a table become one on the whole table, which every concurrent write conflicts with.
+MAX_BATCH = 32
+# Batches written at once, each on its own connection: two, so that one's statements go while the
+# other waits for its COMMIT (and the synchronous standby). More only conflict more: concurrent
+# SERIALIZABLE batches of many keys share index pages, and a conflict sends a whole batch again.
+WRITE_THREADS = 2
+# Point reads of current versions taken into one statement at most (``get_object``).
+MAX_LOOKUPS = 64
+
+
+class _Failed:
+    """A write of a batch that raised (its savepoint rolled back): what it raised."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _WriteFailed(Exception):
+    """A write of a batch raised after it had written: the transaction cannot keep the others'
+    writes without its own, so each runs again alone."""
+
+
+def _each_in_savepoint(tx: _Tx, writes: list[Write]) -> list[Any]:
+    """Each write's result, or _Failed. A write alone needs no savepoint (it fails the
+    transaction, rolled back whole), nor does a ``KeyWrite``, refused before it writes.
+
+    The reads of writes to distinct keys (``KeyWrite``) are all sent first, in one round trip;
+    those writes run first, the others after them (writes waiting together are concurrent
+    requests: any order of them is one they could have had)."""
+    if len(writes) == 1:
+        [write] = writes
+        if write.fence is not None:
+            write.fence(tx)
+        return [write.fn(tx)]
+    ahead: dict[int, Any] = {}
+    keys: set[tuple[str, str]] = set()
+    for n, write in enumerate(writes):
+        if isinstance(write.fn, KeyWrite) and write.fn.bucket_key not in keys:
+            keys.add(write.fn.bucket_key)
+            ahead[n] = None
+    for n in ahead:
+        ahead[n] = writes[n].fn.ask(tx)
+    outcomes: list[Any] = [None] * len(writes)
+    for n, asked in ahead.items():
+        write = writes[n]
+        try:
+            if write.fence is not None:
+                write.fence(tx)
+            state = write.fn.check(tx, asked)
+        except psycopg.Error:
+            raise  # the database's, which aborted the whole transaction
+        except Exception as e:  # noqa: BLE001 - refused, nothing written
+            outcomes[n] = _Failed(e)
+            continue
+        try:
+            outcomes[n] = write.fn.apply(tx, state)
+        except psycopg.Error:
+            raise
+        except Exception as e:
+            raise _WriteFailed() from e
+    for n, write in enumerate(writes):
+        if n in ahead:
+            continue
+        tx.execute("SAVEPOINT op")
+        try:
+            if write.fence is not None:
+                write.fence(tx)
+            outcomes[n] = write.fn(tx)
+        except psycopg.Error:
+            raise
+        except Exception as e:  # noqa: BLE001 - this write fails alone
+            tx.execute("ROLLBACK TO SAVEPOINT op")
+            outcomes[n] = _Failed(e)
+        tx.execute("RELEASE SAVEPOINT op")
+    return outcomes
+
+
+def _deliver(writes: list[Write], outcomes: list[Any]) -> None:
+    for write, outcome in zip(writes, outcomes, strict=True):
+        if isinstance(outcome, _Failed):
+            write.future.set_exception(outcome.error)
+        else:
+            write.future.set_result(outcome)
 
 
 class _CommitUnknown(Exception):
@@ -192,6 +338,15 @@ def _retryable(error: BaseException, conn: psycopg.Connection | None) -> bool:
     if isinstance(error, psycopg.OperationalError):
         return True
     return isinstance(error, psycopg.Error) and conn is not None and conn.closed
+
+
+def _backoff(error: psycopg.Error, attempt: int) -> float:
+    """How long to wait before trying a transaction again: a conflict with another transaction
+    (which has committed, or will) is worth trying again at once, with a little jitter; a lost
+    connection (a failover under way) waits longer each time."""
+    if error.sqlstate in _RETRY_SQLSTATES:
+        return min(0.2, 0.002 * 2**attempt) * random.random()
+    return min(2.0, 0.02 * 2**attempt) * (0.5 + random.random())
 
 
 def connection_options(conninfo: str, connect_timeout: float) -> dict[str, Any]:
@@ -223,9 +378,12 @@ class PostgresMetaStore(SqlMetaStore):
             timeout=max(retry_for, connect_timeout), name="hoard-meta", open=False,
         )
         self._pool.open(wait=True, timeout=connect_timeout)
-        self._background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hoard-meta-bg")
+        self._writes = WriteQueue(self._commit_batch, threads=min(WRITE_THREADS, pool_size), max_batch=MAX_BATCH, name="hoard-meta-write")
+        self._lookups: LookupBatcher[tuple[str, str], ObjectRecord | None] = LookupBatcher(
+            self._get_objects, concurrency=max(1, pool_size // 2), max_batch=MAX_LOOKUPS
+        )
         try:
-            self._run(self._prepare_schema, "BEGIN ISOLATION LEVEL SERIALIZABLE", settle=None, idempotent=True)
+            self._run(self._prepare_schema, _BEGIN_WRITE, settle=None, idempotent=True)
         except BaseException:
             self.close()
             raise
@@ -237,7 +395,7 @@ class PostgresMetaStore(SqlMetaStore):
         return "postgresql: " + " ".join(f"{k}={v}" for k, v in sorted(info.items()))
 
     def close(self) -> None:
-        self._background.shutdown(wait=True)
+        self._writes.close()
         self._pool.close()
 
     # -- the schema --------------------------------------------------------------------------
@@ -294,37 +452,125 @@ class PostgresMetaStore(SqlMetaStore):
                 if not _retryable(error, None) or time.monotonic() >= deadline:
                     raise CommitFailed(f"the metadata transaction failed: {error}") from error
                 attempt += 1
-                delay = min(2.0, 0.02 * 2**attempt) * (0.5 + random.random())
+                delay = _backoff(error, attempt)
                 log.info("metadata transaction retried in %.2fs (%s)", delay, error)
                 time.sleep(delay)
 
     def _attempt(self, fn: Callable[[_Tx], T], begin: str | None) -> T:
         with self._pool.connection() as conn:
-            if begin is None:  # one statement, in autocommit: its own transaction and snapshot
-                return fn(_Tx(conn))
-            conn.execute(begin)
             try:
-                result = fn(_Tx(conn))
-            except BaseException:
-                if not conn.closed:
-                    try:
-                        conn.execute("ROLLBACK")
-                    except psycopg.Error:
-                        pass
+                return self._attempt_on(conn, fn, begin)
+            except psycopg.Error as e:
+                if e.sqlstate == _STALE_PREPARED:
+                    conn.close()
                 raise
-            try:
+
+    @staticmethod
+    def _attempt_on(conn: psycopg.Connection, fn: Callable[[_Tx], T], begin: str | None) -> T:
+        if begin is None:  # one statement, in autocommit: its own transaction and snapshot
+            return fn(_Tx(conn))
+        # Pipelined: BEGIN goes with the first read, the writes with the COMMIT.
+        committing = False
+        try:
+            with conn.pipeline() as pipeline:
+                conn.execute(begin)
+                tx = _Tx(conn, pipeline)
+                result = fn(tx)
+                tx.send_unread()
                 conn.execute("COMMIT")
-            except psycopg.OperationalError as e:
-                if conn.closed or conn.broken:
-                    raise _CommitUnknown(result) from e
-                raise
-            return result
+                committing = True
+            # Leaving the pipeline sent the COMMIT and read every answer: an error of any
+            # statement (a serialization failure of a write, say) was raised there.
+        except BaseException as e:
+            if committing and isinstance(e, psycopg.OperationalError) and (conn.closed or conn.broken):
+                raise _CommitUnknown(result) from e
+            if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                try:
+                    conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    pass
+            raise
+        return result
+
+    # -- group commit ------------------------------------------------------------------------
+    def _commit_batch(self, writes: list[Write]) -> None:
+        """The writes waiting together (``WriteQueue``), in one SERIALIZABLE transaction: one
+        commit (and one synchronous standby's acknowledgement) for all of them. Each runs in its
+        own savepoint, so one that fails (no such bucket, a precondition) fails alone.
+
+        The transaction is retried as ``_run`` retries one. A failure of the database that
+        cannot be traced to one write (its answers come back together) sends each write again
+        alone. A COMMIT lost with its connection is settled by any committed write's ``settle``
+        (the batch committed whole or not at all)."""
+        deadline = time.monotonic() + self._retry_for
+        attempt = 0
+        while writes:
+            try:
+                try:
+                    outcomes = self._attempt(functools.partial(_each_in_savepoint, writes=writes), _BEGIN_WRITE)
+                except _CommitUnknown as unknown:
+                    outcomes = unknown.args[0]
+                    writes = self._settle_batch(writes, outcomes, unknown, deadline)
+                    if not writes:
+                        return
+                    raise unknown.__cause__ from None  # noqa: B904 - not committed: try again
+            except _WriteFailed:
+                for write in writes:
+                    self._commit_batch([write])
+                return
+            except psycopg.Error as error:
+                if not _retryable(error, None) or time.monotonic() >= deadline:
+                    if len(writes) > 1 and not _retryable(error, None):
+                        for write in writes:
+                            self._commit_batch([write])
+                        return
+                    for write in writes:
+                        write.future.set_exception(CommitFailed(f"the metadata transaction failed: {error}"))
+                    return
+                attempt += 1
+                delay = _backoff(error, attempt)
+                log.info("metadata transaction retried in %.2fs (%s)", delay, error)
+                time.sleep(delay)
+                continue
+            except Exception as error:  # noqa: BLE001 - a write alone: its own failure
+                [write] = writes
+                write.future.set_exception(error)
+                return
+            _deliver(writes, outcomes)
+            return
+
+    def _settle_batch(self, writes: list[Write], outcomes: list[Any], unknown: _CommitUnknown, deadline: float) -> list[Write]:
+        """After a COMMIT lost with its connection: answers every write whose outcome is known;
+        returns the writes to run again (the whole batch, if it did not commit)."""
+        done = [w for w, o in zip(writes, outcomes, strict=True) if not isinstance(o, _Failed)]
+        settle = next((w.settle for w in done if w.settle is not None), None)
+        if settle is not None:
+            try:
+                committed = self._settle(settle, deadline)
+            except CommitFailed as e:
+                for write in writes:
+                    write.future.set_exception(e)
+                return []
+            if committed:
+                _deliver(writes, outcomes)
+                return []
+            return writes
+        # Nothing tells whether it committed: what can run again runs again, the rest fails.
+        again = []
+        for write, outcome in zip(writes, outcomes, strict=True):
+            if write.idempotent or isinstance(outcome, _Failed):
+                again.append(write)
+            else:
+                failed = CommitFailed(f"the metadata commit's outcome is unknown: {unknown.__cause__}")
+                failed.__cause__ = unknown.__cause__
+                write.future.set_exception(failed)
+        return again
 
     def _settle(self, settle: Callable[[_Tx], bool], deadline: float) -> bool:
         """Whether a transaction whose COMMIT was lost did commit, read on a new connection."""
         while True:
             try:
-                return self._attempt(settle, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return self._attempt(settle, _BEGIN_READ)
             except psycopg.Error as error:
                 if not _retryable(error, None) or time.monotonic() >= deadline:
                     raise CommitFailed(f"the metadata commit's outcome is unknown: {error}") from error
@@ -341,7 +587,7 @@ class PostgresMetaStore(SqlMetaStore):
 
     # -- SqlMetaStore's plumbing -------------------------------------------------------------
     def _read_sync(self, fn: Callable[[Any], T]) -> T:
-        return self._run(fn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", settle=None, idempotent=True)
+        return self._run(fn, _BEGIN_READ, settle=None, idempotent=True)
 
     def _snapshot_sync(self, fn: Callable[[Any], T]) -> T:
         return self._read_sync(fn)
@@ -353,16 +599,41 @@ class PostgresMetaStore(SqlMetaStore):
     def _read_nowait(self, fn: Callable[[Any], T]) -> T:
         raise WouldBlock("the PostgreSQL index is read over the network")
 
+    def _submit_write(self, fn: Callable[[Any], T], settle: Settle | None, idempotent: bool) -> concurrent.futures.Future:
+        return self._writes.submit(fn, settle, idempotent, fence=WRITE_FENCE.get())
+
     def _write_sync(self, fn: Callable[[Any], T], settle: Settle | None = None, idempotent: bool = False) -> T:
-        fence = WRITE_FENCE.get()
-        if fence is not None:
-            unfenced = fn
+        return self._submit_write(fn, settle, idempotent).result()
 
-            def fn(tx: Any) -> T:
-                fence(tx)
-                return unfenced(tx)
-
-        return self._run(fn, "BEGIN ISOLATION LEVEL SERIALIZABLE", settle=settle, idempotent=idempotent)
+    async def _write(self, fn: Callable[[Any], T], settle: Settle | None = None, idempotent: bool = False) -> T:
+        return await asyncio.wrap_future(self._submit_write(fn, settle, idempotent))
 
     def _write_background(self, fn: Callable[[Any], Any]) -> concurrent.futures.Future:
-        return self._background.submit(self._write_sync, fn, None, True)
+        return self._submit_write(fn, None, True)
+
+    # -- point reads, taken together ---------------------------------------------------------
+    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        check_text(bucket, key)
+        return await self._lookups.get((bucket, key))
+
+    def _get_objects(self, keys: list[tuple[str, str]]) -> list[ObjectRecord | None]:
+        """The current versions of these (bucket, key)s, in their order: one statement per bucket,
+        all sent before any answer is read (one round trip), each on its own latest snapshot."""
+        by_bucket: dict[str, list[str]] = {}
+        for bucket, key in keys:
+            by_bucket.setdefault(bucket, []).append(key)
+
+        def op(tx: _Tx) -> dict[tuple[str, str], ObjectRecord]:
+            cursors = [
+                tx.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket=? AND key = ANY(?)", (bucket, list(dict.fromkeys(names))))
+                for bucket, names in by_bucket.items()
+            ]
+            found = {}
+            for cur in cursors:
+                for row in cur.fetchall():
+                    record = object_from_row(row)
+                    found[record.bucket, record.key] = record
+            return found
+
+        found = self._run(op, None if len(by_bucket) == 1 else _BEGIN_READ, settle=None, idempotent=True)
+        return [found.get(k) for k in keys]

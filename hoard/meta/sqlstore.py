@@ -249,16 +249,17 @@ class SqlMetaStore:
 
         check_text(record.bucket, record.key)
 
-        def op(conn: Conn) -> ObjectRecord | None:
-            replicated = _require_bucket_replication(conn, record.bucket)
+        def check(state: _KeyState) -> None:
             if precondition is not None:
-                precondition(_live(_get_object(conn, record.bucket, record.key)))
-            old = _add_version(conn, record, replicated)
+                precondition(_live(state.current))
+
+        def apply(conn: Conn, state: _KeyState) -> ObjectRecord | None:
+            old = _add_version(conn, record, state)
             if heal:
                 _queue_heal(conn, record)
             return old
 
-        return await self._write(op, settle=lambda c: _version_written(c, record))
+        return await self._write(KeyWrite(record, check, apply), settle=lambda c: _version_written(c, record))
 
     async def replace_version(self, old: ObjectRecord, new: ObjectRecord, reclaim: Iterable[str] = (), heal: bool = False) -> None:
         """Put ``new`` (the same bytes, other metadata: tags, ...) in place of ``old``, if ``old``
@@ -427,15 +428,15 @@ class SqlMetaStore:
             upload = _get_upload(conn, upload_id)
             if upload is None:
                 raise UploadNotFound(upload_id)
-            replicated = _require_bucket_replication(conn, upload.bucket)
             rows = conn.execute(f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id=?", (upload_id,))
             parts = {r[1]: _part(r) for r in rows}
             record, used = build(upload, parts)
+            state = _key_state(conn, record)
             if precondition is not None:
-                precondition(_live(_get_object(conn, record.bucket, record.key)))
+                precondition(_live(state.current))
             if before_commit is not None:
                 before_commit(record)
-            old = _add_version(conn, record, replicated)
+            old = _add_version(conn, record, state)
             if heal or any(p.degraded for n, p in parts.items() if n in used):
                 _queue_heal(conn, record)
             _queue_reclaim(conn, (p.blob for n, p in parts.items() if n not in used))
@@ -832,15 +833,6 @@ def _bucket_replicates(conn: Conn, bucket: str) -> bool | None:
     return None if row is None else row[0] is not None
 
 
-def _require_bucket_replication(conn: Conn, bucket: str) -> bool:
-    """``_require_bucket``, and whether the bucket has a replication configuration, in one
-    statement (a PUT's transaction asks both, each a round trip to a database server)."""
-    replicates = _bucket_replicates(conn, bucket)
-    if replicates is None:
-        raise BucketNotFound(bucket)
-    return replicates
-
-
 def _get_object(conn: Conn, bucket: str, key: str) -> ObjectRecord | None:
     row = conn.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket=? AND key=?", (bucket, key)).fetchone()
     return object_from_row(row) if row else None
@@ -877,7 +869,9 @@ def _get_older_version(conn: Conn, bucket: str, key: str, version_id: str) -> Ob
 
 
 def _insert(conn: Conn, table: str, record: ObjectRecord) -> None:
-    conn.execute(_UPSERT_OBJECT[table], object_row(record))
+    # Nobody reads its answer: a connection that can send such statements together (the
+    # PostgreSQL store's, in a batch: ``execute_unread``) does.
+    getattr(conn, "execute_unread", conn.execute)(_UPSERT_OBJECT[table], object_row(record))
 
 
 def _track_tiering(conn: Conn, record: ObjectRecord, fresh: bool = False) -> None:
@@ -937,7 +931,78 @@ def _queue_replication(conn: Conn, bucket: str, key: str, version_id: str, op: s
     )
 
 
-def _add_version(conn: Conn, record: ObjectRecord, replicated: bool | None = None) -> ObjectRecord | None:
+@dataclasses.dataclass(frozen=True)
+class _KeyState:
+    """What adding a version to a key depends on, read up front (``_key_state``)."""
+
+    replicates: bool  # the bucket has a replication configuration
+    current: ObjectRecord | None  # the key's current version
+    same_id: ObjectRecord | None  # an older version with the new one's id (which it replaces)
+
+
+_OBJECT_WIDTH = len(OBJECT_COLUMNS.split(","))
+# INDEXED BY: without statistics SQLite would walk the key's whole history by primary key.
+_KEY_STATE = (
+    "SELECT json_type(b.config, '$.replication'), "
+    + ", ".join(f"o.{c.strip()}" for c in OBJECT_COLUMNS.split(","))
+    + ", "
+    + ", ".join(f"v.{c.strip()}" for c in OBJECT_COLUMNS.split(","))
+    + " FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ?"
+    " LEFT JOIN versions v INDEXED BY versions_by_id ON v.bucket = b.name AND v.key = ? AND v.version_id = ?"
+    " WHERE b.name = ?"
+)
+
+
+def _ask_key_state(conn: Conn, record: ObjectRecord) -> Any:
+    """Send the one statement ``_key_state`` reads (its cursor, not yet read)."""
+    return conn.execute(_KEY_STATE, (record.key, record.key, record.version_id, record.bucket))
+
+
+def _key_state(conn: Conn, record: ObjectRecord, asked: Any = None) -> _KeyState:
+    """The bucket (BucketNotFound without it), the key's current version, and an older one with
+    ``record``'s version id, in one statement; ``asked``: its cursor, if sent ahead."""
+    row = (asked if asked is not None else _ask_key_state(conn, record)).fetchone()
+    if row is None:
+        raise BucketNotFound(record.bucket)
+    current, same_id = row[1 : 1 + _OBJECT_WIDTH], row[1 + _OBJECT_WIDTH :]
+    return _KeyState(
+        replicates=row[0] is not None,
+        current=object_from_row(current) if current[0] is not None else None,
+        same_id=object_from_row(same_id) if same_id[0] is not None else None,
+    )
+
+
+class KeyWrite:
+    """A write that adds a version to one key: ``check`` may refuse it (raising) before anything
+    is written, ``apply`` writes and refuses nothing. A store may send its read
+    (``_ask_key_state``) ahead, together with other such writes' reads, and needs no savepoint
+    to undo a refused one: the PostgreSQL store's group commit (``hoard.meta.postgres``) does
+    both, for writes to distinct keys. Called as any write is (``fn(conn)``), it does it all."""
+
+    def __init__(
+        self, record: ObjectRecord, check: Callable[[_KeyState], None], apply: Callable[[Conn, _KeyState], T]
+    ) -> None:
+        self.bucket_key = (record.bucket, record.key)
+        self._record = record
+        self._check = check
+        self._apply = apply
+
+    def ask(self, conn: Conn) -> Any:
+        return _ask_key_state(conn, self._record)
+
+    def check(self, conn: Conn, asked: Any) -> _KeyState:
+        state = _key_state(conn, self._record, asked)
+        self._check(state)
+        return state
+
+    def apply(self, conn: Conn, state: _KeyState) -> Any:
+        return self._apply(conn, state)
+
+    def __call__(self, conn: Conn) -> Any:
+        return self.apply(conn, self.check(conn, None))
+
+
+def _add_version(conn: Conn, record: ObjectRecord, state: _KeyState) -> ObjectRecord | None:
     """Add a version to its key's history; returns the version that leaves the index with it.
 
     The newest version (by seq) is the current one; the one it displaces becomes an older
@@ -945,18 +1010,18 @@ def _add_version(conn: Conn, record: ObjectRecord, replicated: bool | None = Non
     and Suspended buckets), and a version with an id the version of that id (a replica sent
     again): that one is removed and its bytes reclaimed. If a newer null version got there first
     (two writes racing), the newer stays and ``record`` itself is the one removed.
-    ``replicated``: whether the bucket has a replication configuration, if the caller read it.
+    ``state``: the key as ``_key_state`` read it in this transaction.
     """
-    if _replicated(conn, record, replicated):
+    if _replicated(conn, record, state.replicates):
         _queue_replication(conn, record.bucket, record.key, record.version_id, "object")
-    current = _get_object(conn, record.bucket, record.key)
+    current = state.current
     removed = None
     # A null version replaces the key's null version; a version with an id replaces only itself
     # (a replica sent again: the same version, not a second one).
     if current is not None and current.version_id == record.version_id:
         old, old_is_current = current, True
-    else:  # not the current one, which was just read: among the older versions
-        old, old_is_current = _get_older_version(conn, record.bucket, record.key, record.version_id), False
+    else:
+        old, old_is_current = state.same_id, False
     if old is not None:
         if old.seq > record.seq:
             _queue_reclaim(conn, (s.blob for s in record.segments))

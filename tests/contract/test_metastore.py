@@ -854,18 +854,28 @@ def test_postgres_settles_a_lost_commit_by_reading_back(pg, monkeypatch):
 
     meta, _ = pg
     meta.bucket()
-    real_execute = psycopg.Connection.execute
-    lost = []
+    real_execute, real_exit = psycopg.Connection.execute, psycopg.Pipeline.__exit__
+    committing, lost = set(), []
 
     def execute(self, query, *args, **kw):
-        result = real_execute(self, query, *args, **kw)
-        if query == "COMMIT" and not lost:
+        if query == "COMMIT":
+            committing.add(self)
+        return real_execute(self, query, *args, **kw)
+
+    def pipeline_exit(self, *exc):
+        # A transaction's statements go in pipeline mode: its COMMIT is sent, and answered, when
+        # the pipeline ends.
+        conn = self._conn
+        result = real_exit(self, *exc)
+        if conn in committing and not lost:
             lost.append(True)
-            self.close()  # committed, but the answer never arrives
+            conn.close()  # committed, but the answer never arrives
             raise psycopg.OperationalError("the connection was lost during COMMIT")
+        committing.discard(conn)
         return result
 
     monkeypatch.setattr(psycopg.Connection, "execute", execute)
+    monkeypatch.setattr(psycopg.Pipeline, "__exit__", pipeline_exit)
     calls = []
     meta.run(meta.store.put_object(record("bkt", "k"), lambda current: calls.append(current)))
     assert lost and len(calls) == 1  # settled as committed: not written a second time
