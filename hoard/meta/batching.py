@@ -38,6 +38,8 @@ class Write:
     idempotent: bool
     # Run first in the same transaction: a cluster node's lease check (hoard.meta.postgres.WRITE_FENCE).
     fence: Callable[[Any], None] | None = None
+    # Where a caller in an event loop waits (``WriteQueue.submit_async``), told once per batch.
+    waiter: asyncio.Future | None = None
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
 
 
@@ -59,6 +61,18 @@ class WriteQueue:
         write = Write(fn, settle, idempotent, fence)
         self._queue.put(write)
         return write.future
+
+    async def submit_async(
+        self, fn: Callable[[Any], Any], settle: Callable[[Any], bool] | None, idempotent: bool, fence: Callable[[Any], None] | None = None
+    ) -> Any:
+        """``submit``, awaited: the writes of a batch wake their event loop once, not once each."""
+        write = Write(fn, settle, idempotent, fence, asyncio.get_running_loop().create_future())
+        self._queue.put(write)
+        try:
+            return await write.waiter
+        except asyncio.CancelledError:
+            write.future.cancel()  # not run if it has not begun; a write under way completes
+            raise
 
     def close(self) -> None:
         """Let every write already queued finish, then stop the threads."""
@@ -93,8 +107,32 @@ class WriteQueue:
                     for w in batch:
                         if not w.future.done():
                             w.future.set_exception(e)
+                _wake(batch)
             if stop:
                 return
+
+
+def _wake(batch: list[Write]) -> None:
+    """Pass each write's outcome to its waiter: one call into each event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Write]] = {}
+    for w in batch:
+        if w.waiter is not None:
+            by_loop.setdefault(w.waiter.get_loop(), []).append(w)
+    for loop, writes in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_waiters, writes)
+        except RuntimeError:  # the loop was closed: nobody waits any more
+            pass
+
+
+def _settle_waiters(writes: list[Write]) -> None:
+    for w in writes:
+        if w.waiter is not None and not w.waiter.done():
+            error = w.future.exception()
+            if error is not None:
+                w.waiter.set_exception(error)
+            else:
+                w.waiter.set_result(w.future.result())
 
 
 @dataclass

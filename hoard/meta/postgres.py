@@ -27,7 +27,6 @@ default) less its ``superuser_reserved_connections`` (3) and whatever else conne
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import functools
 import logging
@@ -47,7 +46,7 @@ from hoard.meta.batching import LookupBatcher, Write, WriteQueue
 from hoard.meta.errors import CommitFailed, IndexVersionMismatch
 from hoard.meta.rows import OBJECT_COLUMNS, check_text, object_from_row
 from hoard.meta.sqlite import SCHEMA_VERSION
-from hoard.meta.sqlstore import KeyWrite, Settle, SqlMetaStore, T
+from hoard.meta.sqlstore import KEY_STATE_COLUMNS, KeyWrite, Settle, SqlMetaStore, T
 from hoard.model import ObjectRecord
 from hoard.nowait import WouldBlock
 
@@ -258,6 +257,22 @@ class _Failed:
         self.error = error
 
 
+# ``sqlstore._KEY_STATE`` for many keys at once: one row per key whose bucket exists, numbered
+# from 1 in the order the keys were given. Each key's rows are found by their own index lookups,
+# as the statement for one key finds them: LATERAL, and LIMIT 1 (at most one row each anyway)
+# so that the planner keeps them apart instead of making a join of its own, which for a small
+# table scans it whole, and a scan takes a predicate lock on all of it that every write to the
+# table would then conflict with.
+_KEY_STATES = (
+    f"SELECT k.n, {KEY_STATE_COLUMNS}"
+    " FROM unnest(?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS k(bucket, key, version_id, n)"
+    " JOIN LATERAL (SELECT config FROM buckets WHERE name = k.bucket LIMIT 1) b ON true"
+    f" LEFT JOIN LATERAL (SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = k.bucket AND key = k.key LIMIT 1) o ON true"
+    f" LEFT JOIN LATERAL (SELECT {OBJECT_COLUMNS} FROM versions"
+    " WHERE bucket = k.bucket AND key = k.key AND version_id = k.version_id LIMIT 1) v ON true"
+)
+
+
 class _WriteFailed(Exception):
     """A write of a batch raised after it had written: the transaction cannot keep the others'
     writes without its own, so each runs again alone."""
@@ -267,7 +282,7 @@ def _each_in_savepoint(tx: _Tx, writes: list[Write]) -> list[Any]:
     """Each write's result, or _Failed. A write alone needs no savepoint (it fails the
     transaction, rolled back whole), nor does a ``KeyWrite``, refused before it writes.
 
-    The reads of writes to distinct keys (``KeyWrite``) are all sent first, in one round trip;
+    The reads of writes to distinct keys (``KeyWrite``) are read by one statement, first;
     those writes run first, the others after them (writes waiting together are concurrent
     requests: any order of them is one they could have had)."""
     if len(writes) == 1:
@@ -278,18 +293,21 @@ def _each_in_savepoint(tx: _Tx, writes: list[Write]) -> list[Any]:
     ahead: dict[int, Any] = {}
     keys: set[tuple[str, str]] = set()
     for n, write in enumerate(writes):
-        if isinstance(write.fn, KeyWrite) and write.fn.bucket_key not in keys:
-            keys.add(write.fn.bucket_key)
+        if isinstance(write.fn, KeyWrite) and (write.fn.record.bucket, write.fn.record.key) not in keys:
+            keys.add((write.fn.record.bucket, write.fn.record.key))
             ahead[n] = None
-    for n in ahead:
-        ahead[n] = writes[n].fn.ask(tx)
+    if ahead:
+        records = [writes[n].fn.record for n in ahead]
+        rows = tx.execute(_KEY_STATES, ([r.bucket for r in records], [r.key for r in records], [r.version_id for r in records]))
+        found = {row[0] - 1: row[1:] for row in rows}
+        ahead = {n: found.get(i) for i, n in enumerate(ahead)}
     outcomes: list[Any] = [None] * len(writes)
-    for n, asked in ahead.items():
+    for n, row in ahead.items():
         write = writes[n]
         try:
             if write.fence is not None:
                 write.fence(tx)
-            state = write.fn.check(tx, asked)
+            state = write.fn.check(tx, row)
         except psycopg.Error:
             raise  # the database's, which aborted the whole transaction
         except Exception as e:  # noqa: BLE001 - refused, nothing written
@@ -606,7 +624,7 @@ class PostgresMetaStore(SqlMetaStore):
         return self._submit_write(fn, settle, idempotent).result()
 
     async def _write(self, fn: Callable[[Any], T], settle: Settle | None = None, idempotent: bool = False) -> T:
-        return await asyncio.wrap_future(self._submit_write(fn, settle, idempotent))
+        return await self._writes.submit_async(fn, settle, idempotent, fence=WRITE_FENCE.get())
 
     def _write_background(self, fn: Callable[[Any], Any]) -> concurrent.futures.Future:
         return self._submit_write(fn, None, True)

@@ -356,7 +356,9 @@ class SqlMetaStore:
         def op(conn: Conn) -> Listing:
             return _list(conn, "objects", LISTED_COLUMNS, listed_from_row, bucket, prefix, delimiter, after, limit, " AND delete_marker=0")
 
-        return await self._read(op)
+        if delimiter:  # a page may seek past common prefixes: several statements, one snapshot
+            return await self._read(op)
+        return await asyncio.to_thread(self._read_statement_sync, op)  # one statement reads the page
 
     # -- multipart ------------------------------------------------------------------------
     async def create_upload(self, upload: Upload) -> None:
@@ -941,27 +943,31 @@ class _KeyState:
 
 
 _OBJECT_WIDTH = len(OBJECT_COLUMNS.split(","))
-# INDEXED BY: without statistics SQLite would walk the key's whole history by primary key.
-_KEY_STATE = (
-    "SELECT json_type(b.config, '$.replication'), "
+# What ``_key_state`` reads of the bucket (b), the key's current version (o) and its older version
+# with the new one's id (v): one row, or none without the bucket.
+KEY_STATE_COLUMNS = (
+    "json_type(b.config, '$.replication'), "
     + ", ".join(f"o.{c.strip()}" for c in OBJECT_COLUMNS.split(","))
     + ", "
     + ", ".join(f"v.{c.strip()}" for c in OBJECT_COLUMNS.split(","))
-    + " FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ?"
+)
+# INDEXED BY: without statistics SQLite would walk the key's whole history by primary key.
+_KEY_STATE = (
+    f"SELECT {KEY_STATE_COLUMNS} FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ?"
     " LEFT JOIN versions v INDEXED BY versions_by_id ON v.bucket = b.name AND v.key = ? AND v.version_id = ?"
     " WHERE b.name = ?"
 )
 
 
-def _ask_key_state(conn: Conn, record: ObjectRecord) -> Any:
-    """Send the one statement ``_key_state`` reads (its cursor, not yet read)."""
-    return conn.execute(_KEY_STATE, (record.key, record.key, record.version_id, record.bucket))
-
-
-def _key_state(conn: Conn, record: ObjectRecord, asked: Any = None) -> _KeyState:
+def _key_state(conn: Conn, record: ObjectRecord) -> _KeyState:
     """The bucket (BucketNotFound without it), the key's current version, and an older one with
-    ``record``'s version id, in one statement; ``asked``: its cursor, if sent ahead."""
-    row = (asked if asked is not None else _ask_key_state(conn, record)).fetchone()
+    ``record``'s version id, in one statement."""
+    row = conn.execute(_KEY_STATE, (record.key, record.key, record.version_id, record.bucket)).fetchone()
+    return key_state_from_row(record, row)
+
+
+def key_state_from_row(record: ObjectRecord, row: tuple | None) -> _KeyState:
+    """``_key_state`` from its row (KEY_STATE_COLUMNS), however it was read."""
     if row is None:
         raise BucketNotFound(record.bucket)
     current, same_id = row[1 : 1 + _OBJECT_WIDTH], row[1 + _OBJECT_WIDTH :]
@@ -974,24 +980,22 @@ def _key_state(conn: Conn, record: ObjectRecord, asked: Any = None) -> _KeyState
 
 class KeyWrite:
     """A write that adds a version to one key: ``check`` may refuse it (raising) before anything
-    is written, ``apply`` writes and refuses nothing. A store may send its read
-    (``_ask_key_state``) ahead, together with other such writes' reads, and needs no savepoint
-    to undo a refused one: the PostgreSQL store's group commit (``hoard.meta.postgres``) does
-    both, for writes to distinct keys. Called as any write is (``fn(conn)``), it does it all."""
+    is written, ``apply`` writes and refuses nothing. A store may read what it depends on
+    (KEY_STATE_COLUMNS) ahead, together with other such writes' (``check(conn, row)``), and
+    needs no savepoint to undo a refused one: the PostgreSQL store's group commit
+    (``hoard.meta.postgres``) does both, for writes to distinct keys. Called as any write is
+    (``fn(conn)``), it does it all."""
 
     def __init__(
         self, record: ObjectRecord, check: Callable[[_KeyState], None], apply: Callable[[Conn, _KeyState], T]
     ) -> None:
-        self.bucket_key = (record.bucket, record.key)
-        self._record = record
+        self.record = record
         self._check = check
         self._apply = apply
 
-    def ask(self, conn: Conn) -> Any:
-        return _ask_key_state(conn, self._record)
-
-    def check(self, conn: Conn, asked: Any) -> _KeyState:
-        state = _key_state(conn, self._record, asked)
+    def check(self, conn: Conn, row: tuple | None | type[Ellipsis] = ...) -> _KeyState:
+        """The key's state (from ``row`` if read ahead), refused or not."""
+        state = _key_state(conn, self.record) if row is ... else key_state_from_row(self.record, row)
         self._check(state)
         return state
 
@@ -999,7 +1003,7 @@ class KeyWrite:
         return self._apply(conn, state)
 
     def __call__(self, conn: Conn) -> Any:
-        return self.apply(conn, self.check(conn, None))
+        return self.apply(conn, self.check(conn))
 
 
 def _add_version(conn: Conn, record: ObjectRecord, state: _KeyState) -> ObjectRecord | None:

@@ -824,28 +824,31 @@ def test_postgres_retries_a_connection_killed_mid_transaction(pg):
 
 
 def test_postgres_retries_serialization_failures(pg):
-    """Writers racing on one key: SERIALIZABLE makes some fail with 40001; each is retried and
-    every write lands once, as SQLite's single writer would have it."""
+    """Two transactions racing on one key (each writer thread's batch): SERIALIZABLE makes one
+    fail with 40001; it is retried and every write lands once, as SQLite's single writer would
+    have it."""
     meta, _ = pg
     meta.bucket()
     meta.put("bkt", "hot")
-    started = threading.Barrier(4)
+    started = threading.Barrier(2)
+    calls = []
 
     def precondition(current):
-        try:
-            started.wait(timeout=2)  # all four hold their snapshot before any commits
-        except threading.BrokenBarrierError:
-            pass
+        calls.append(current)
+        if len(calls) <= 2:
+            started.wait(timeout=10)  # both hold their snapshot before either commits
 
     async def race():
-        return await asyncio.gather(
-            *(meta.store.put_object(record("bkt", "hot", blob=f"b{i}", data_id=f"d{i}"), precondition) for i in range(4))
-        )
+        first = asyncio.ensure_future(meta.store.put_object(record("bkt", "hot", blob="b0", data_id="d0"), precondition))
+        while not calls:  # the first holds one writer thread: the second goes to the other
+            await asyncio.sleep(0.01)
+        second = meta.store.put_object(record("bkt", "hot", blob="b1", data_id="d1"), precondition)
+        return await asyncio.gather(first, second)
 
-    meta.store._pool.resize(min_size=1, max_size=4)
     meta.run(race())
-    assert meta.run(meta.store.get_object("bkt", "hot")).data_id in {f"d{i}" for i in range(4)}
-    assert {"blob-hot", "b0", "b1", "b2", "b3"} - {meta.run(meta.store.get_object("bkt", "hot")).segments[0].blob} <= reclaim_queue(meta)
+    assert len(calls) >= 3  # the loser ran again
+    assert meta.run(meta.store.get_object("bkt", "hot")).data_id in {"d0", "d1"}
+    assert {"blob-hot", "b0", "b1"} - {meta.run(meta.store.get_object("bkt", "hot")).segments[0].blob} <= reclaim_queue(meta)
 
 
 def test_postgres_settles_a_lost_commit_by_reading_back(pg, monkeypatch):
@@ -884,6 +887,157 @@ def test_postgres_settles_a_lost_commit_by_reading_back(pg, monkeypatch):
     lost.clear()
     with pytest.raises(CommitFailed, match="unknown"):  # a write with no way to settle is never answered blindly
         meta.run(meta.store.replication_failed(ReplicationTask("bkt", "k", "null", "object"), "boom", 0.0, False))
+
+
+# -- PostgreSQL's group commit ------------------------------------------------------------------
+def _occupy_writers(store: PostgresMetaStore) -> tuple[threading.Event, list[threading.Thread]]:
+    """Every writer thread of the store held by a write that waits for the returned event."""
+    from hoard.meta.postgres import WRITE_THREADS
+
+    release, holding = threading.Event(), threading.Semaphore(0)
+
+    def hold(tx) -> None:
+        holding.release()
+        release.wait(20)
+
+    threads = [threading.Thread(target=store.run_write, args=(hold,), kwargs={"idempotent": True}) for _ in range(WRITE_THREADS)]
+    for t in threads:  # one at a time: two waiting together would be one batch, on one thread
+        t.start()
+        assert holding.acquire(timeout=10)
+    return release, threads
+
+
+def _xmins(conninfo: str, bucket: str) -> dict[str, str]:
+    """Each current version's key and the transaction that wrote it."""
+    import psycopg
+
+    with psycopg.connect(conninfo) as conn:
+        return dict(conn.execute("SELECT key, xmin::text FROM objects WHERE bucket=%s", (bucket,)).fetchall())
+
+
+def test_postgres_writes_waiting_together_commit_in_one_transaction_and_fail_alone(pg):
+    """PUTs that wait while the writer threads are busy go in one transaction; a refused one, one
+    to a missing bucket, one whose version changed each fail alone, and two PUTs of one key both
+    land in the order they came."""
+    meta, conninfo = pg
+    meta.bucket()
+    meta.put("bkt", "moved")
+    stale = meta.run(meta.store.get_object("bkt", "moved"))
+    meta.put("bkt", "moved", blob="moved-again", data_id="moved-2")
+    before = _xmins(conninfo, "bkt")
+
+    def refuse(current):
+        raise Callback("precondition failed")
+
+    async def together():
+        return await asyncio.gather(
+            *(meta.store.put_object(record("bkt", f"k{i}")) for i in range(6)),
+            meta.store.put_object(record("bkt", "refused"), refuse),
+            meta.store.put_object(record("no-such-bucket", "k")),
+            meta.store.replace_version(stale, dataclasses.replace(stale, tags=(("a", "b"),))),
+            meta.store.put_object(record("bkt", "dup", blob="dup-1", data_id="dup-1")),
+            meta.store.put_object(record("bkt", "dup", blob="dup-2", data_id="dup-2")),
+            return_exceptions=True,
+        )
+
+    release, threads = _occupy_writers(meta.store)
+    try:
+        waiting = asyncio.ensure_future(together(), loop=meta.loop)
+        meta.run(asyncio.sleep(0.2))  # every write queued behind the held ones
+    finally:
+        release.set()
+        for t in threads:
+            t.join()
+    results = meta.run(waiting)
+    assert results[:6] == [None] * 6
+    assert isinstance(results[6], Callback)
+    assert isinstance(results[7], BucketNotFound)
+    assert isinstance(results[8], VersionChanged)
+    assert results[9] is None and results[10].data_id == "dup-1"  # the second replaced the first
+    assert meta.run(meta.store.get_object("bkt", "dup")).data_id == "dup-2"
+    assert "dup-1" in reclaim_queue(meta)
+    assert meta.run(meta.store.get_object("bkt", "refused")) is None
+    assert meta.run(meta.store.get_object("bkt", "moved")).data_id == "moved-2"
+    written = _xmins(conninfo, "bkt")
+    new = {key: xmin for key, xmin in written.items() if key not in before}
+    assert set(new) == {"k0", "k1", "k2", "k3", "k4", "k5", "dup"}
+    # One transaction, one commit. (The second "dup" was written in a savepoint: a
+    # subtransaction, with an id of its own.)
+    assert len({new[f"k{i}"] for i in range(6)}) == 1
+    assert written["moved"] == before["moved"]
+
+
+def test_postgres_a_batched_write_failing_after_it_wrote_leaves_the_others_written(pg, monkeypatch):
+    """A PUT that raises after it has written (no savepoint to undo just it): each write of the
+    batch runs again alone; the failing one fails, the others land."""
+    import hoard.meta.sqlstore as sqlstore
+
+    meta, _ = pg
+    meta.bucket()
+    real_queue_heal = sqlstore._queue_heal
+
+    def queue_heal(conn, rec):
+        real_queue_heal(conn, rec)
+        if rec.key == "bad":
+            raise RuntimeError("broken after writing")
+
+    monkeypatch.setattr(sqlstore, "_queue_heal", queue_heal)
+
+    async def together():
+        return await asyncio.gather(
+            *(meta.store.put_object(record("bkt", key), heal=True) for key in ("a", "bad", "b")), return_exceptions=True
+        )
+
+    release, threads = _occupy_writers(meta.store)
+    try:
+        waiting = asyncio.ensure_future(together(), loop=meta.loop)
+        meta.run(asyncio.sleep(0.2))
+    finally:
+        release.set()
+        for t in threads:
+            t.join()
+    a, bad, b = meta.run(waiting)
+    assert a is None and b is None and isinstance(bad, RuntimeError)
+    assert meta.keys(meta.run(meta.store.list_objects("bkt", "", "", "", 10))) == ["a", "b"]
+    assert {(t.key) for t in meta.run(meta.store.claim_heals(time.time() + 1, 10, 60))} == {"a", "b"}
+
+
+def test_postgres_concurrent_lookups_see_every_acknowledged_write(pg):
+    """GETs made together are read together: each sees what was written before it was made,
+    whatever bucket it asks about, and a missing key is None."""
+    meta, _ = pg
+    meta.bucket("one")
+    meta.bucket("two")
+    for i in range(20):
+        meta.put("one" if i % 2 else "two", f"k{i}")
+
+    async def lookups():
+        return await asyncio.gather(*(meta.store.get_object("one" if i % 2 else "two", f"k{i}") for i in range(22)))
+
+    found = meta.run(lookups())
+    assert [r.key if r else None for r in found] == [f"k{i}" for i in range(20)] + [None, None]
+    assert [r.bucket for r in found[:20]] == ["one" if i % 2 else "two" for i in range(20)]
+
+
+def test_postgres_forgets_prepared_statements_the_server_lost(postgres_db):
+    """psycopg takes a statement it sent a Parse for as prepared; in a pipeline an earlier error
+    aborted, the server never made it, and each later use fails (26000). The store closes that
+    connection and tries again on a new one."""
+    store = PostgresMetaStore(postgres_db, pool_size=1, retry_for=10.0)
+    meta = Harness(store)
+    try:
+        meta.bucket()
+        for i in range(8):  # past psycopg's prepare threshold: the statements are prepared
+            meta.put("bkt", f"k{i}")
+            assert meta.run(store.get_object("bkt", f"k{i}")) is not None
+        with store._pool.connection() as conn:
+            conn.execute("DEALLOCATE ALL")  # what the server lost
+        meta.put("bkt", "after")
+        assert meta.run(store.get_object("bkt", "after")).key == "after"
+        assert len(meta.keys(meta.run(store.list_objects("bkt", "", "", "", 100)))) == 9
+    finally:
+        store.close()
+        meta.loop.close()
 
 
 # -- schema 8 to 10: the heal queue, an upload's pool -------------------------------------------
