@@ -14,13 +14,23 @@ as S3 does, rather than dropped without a word. Over TLS there is no half-close 
 a close_notify ends the connection (uvloop's TLS transport), and the request is a disconnect.
 
 Over TLS, the protocol sees the decrypted stream: the head bound counts the same bytes.
+
+An answer given before the request's body came (an error found first: no such bucket, the index
+unavailable, an ``Expect: 100-continue`` answered with no 100) ends the connection, and a
+connection closed with unread bytes in its socket is reset: the client, still sending the body
+(as it may after waiting a while for a 100), is told "connection reset" instead of being given
+the answer. So such a close lingers (``_Lingering``): the answer is followed by the end of the
+server's side (a half-close), the rest of the body is read and dropped, and the connection
+closes when the client closes its side, or after ``LINGER_SECONDS``. (Over TLS there is no
+half-close to send: it closes at once.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -29,6 +39,9 @@ MAX_HEAD = 64 * 1024
 # for it (30 s), and an idle pooled client, reading nothing, never sends it: every stop of the
 # server would wait that long for each SDK that had a connection open.
 TLS_CLOSE_GRACE = 1.0
+# Seconds a connection answered before its body was read goes on reading (and dropping) what
+# the client still sends, so that the client, done sending, reads the answer.
+LINGER_SECONDS = 10.0
 
 # (request id, MAX_HEAD) -> the body of the 400 answer to a head too large. The protocol served
 # over HTTP writes it (S3's XML error document): HTTP does not know its shape.
@@ -37,6 +50,22 @@ HeadRefusal = Callable[[str, int], bytes]
 
 def _plain_refusal(request_id: str, max_head: int) -> bytes:
     return f"request head larger than {max_head} bytes (request {request_id})\n".encode()
+
+
+class _Lingering:
+    """The connection's transport as uvicorn's request cycle sees it: its ``close`` lingers when
+    the request's body has not all come (see the module's note)."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: BoundedHttpToolsProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def close(self) -> None:
+        if not self._protocol.linger():
+            self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -49,6 +78,25 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._refused = False
         self._lost = False
+        self._lingering: asyncio.TimerHandle | None = None
+        self._raw: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._raw = transport
+        super().connection_made(_Lingering(transport, self))  # type: ignore[arg-type]
+
+    def linger(self) -> bool:
+        """Instead of closing now, end the server's side and drop the rest of the body until the
+        client ends its own (or LINGER_SECONDS): whether it does."""
+        cycle, raw = self.cycle, self._raw
+        if self._lingering is not None:
+            return True
+        if raw is None or raw.is_closing() or cycle is None or not cycle.more_body or not raw.can_write_eof():
+            return False
+        self._lingering = self.loop.call_later(LINGER_SECONDS, raw.abort)
+        raw.write_eof()  # after the answer, already written
+        raw.resume_reading()
+        return True
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -59,7 +107,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused or self._lingering is not None:
             return
         super().data_received(data)
         # Counted after parsing, so that a chunk ending the head and carrying body bytes is not
@@ -71,6 +119,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        if self._lingering is not None:
+            self._lingering.cancel()
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
@@ -93,6 +143,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.abort()
 
     def eof_received(self) -> bool | None:
+        if self._lingering is not None:
+            return None  # the client is done: close
         if self.scheme == "https":
             # Over TLS this is the client's close_notify, after which uvloop's TLS layer drops
             # whatever is written and closes (keeping the connection open is not its to grant):

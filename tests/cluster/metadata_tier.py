@@ -361,3 +361,11 @@ def patroni_config(
         rewind_password=passwords["rewind"],
         network=network,
     )
+
+
+def assert_rewound_and_following(tier: MetadataTier, old: PatroniMember, primary: PatroniMember, log_from: int) -> None:
+    """``old`` follows ``primary`` again, on its timeline, a replica Patroni vouches for, after
+    pg_rewind took back what it had written that ``primary`` never got (its log since ``log_from``)."""
+    wait_until(f"{old.name} a replica of {primary.name}", lambda: old.answers("replica") and old.name in primary.streaming_standbys(), 90, tier.logs)
+    assert old.status().get("timeline") == primary.status().get("timeline")
+    assert "running pg_rewind from" in old.log_since(log_from), old.log_tail()

@@ -41,7 +41,7 @@ from hoard.cluster.keys import ClusterKey, ClusterKeyring, read_key_file
 from hoard.cluster.layout_file import LAYOUT_FILE
 from hoard.membership import HEARTBEAT_SECONDS, LAYOUT_SECONDS, LIVE_WITHIN
 from tests.cluster.load import LoadThreads
-from tests.cluster.metadata_tier import MetadataTier, wait_until
+from tests.cluster.metadata_tier import MetadataTier, assert_rewound_and_following, wait_until
 from tests.cluster.netns import Host, Network, sweep_leftovers
 from tests.conftest import ACCESS_KEY, HoardServer
 
@@ -127,12 +127,12 @@ class Writers(LoadThreads):
 
     SIZES = (200, 40 * 1024, 300 * 1024, 1024 * 1024 + 3)
 
-    def __init__(self, nodes: list[Node], ledger: Ledger, label: str, threads: int = 2) -> None:
+    def __init__(self, nodes: list[Node], ledger: Ledger, label: str, threads: int = 2, connect_timeout: float = 5) -> None:
         super().__init__(threads)
         self.ledger, self.label = ledger, label
         self.answers: list[Answer] = []
         # Made here: boto3's default session is not safe to make clients from in several threads.
-        self._clients = [[(node, node.client(connect_timeout=5, read_timeout=60)) for node in nodes] for _ in range(threads)]
+        self._clients = [[(node, node.client(connect_timeout=connect_timeout, read_timeout=60)) for node in nodes] for _ in range(threads)]
 
     def __enter__(self) -> Writers:
         super().__enter__()
@@ -509,6 +509,35 @@ def test_forged_unsigned_replayed_and_unregistered_internal_requests_are_refused
     assert get(forged).startswith(b"HTTP/1.1 401")
     log = target.log()
     assert "refused" in log and keyring.current.text() not in log
+
+
+def test_the_database_primary_dying_under_four_nodes_loses_no_acknowledged_write(whole: Cluster, ledger: Ledger):
+    """The PostgreSQL primary's host dies (unplugged, every process SIGKILLed) while PUTs go
+    through all four nodes: writes are answered 200 or 503 until the new primary takes them, go
+    on within 30 s of the death, none acknowledged is lost (``whole`` reads the ledger back), and
+    the old primary, back, follows the new one after pg_rewind."""
+    tier = whole.tier
+    old = tier.primary()
+    assert old is not None
+    # botocore's default connect timeout (60 s), not the 5 s of the rows that cut nodes off: the
+    # client sends a body under it (urllib3), and a node waiting on the database for the bucket
+    # reads no more of a body than its buffer holds until the database answers.
+    with Writers(list(whole.nodes.values()), ledger, "pg-primary-died", threads=4, connect_timeout=60) as writers:
+        writers.wait_acknowledged(12)
+        death = time.monotonic()
+        tier.kill_host(old)
+        dead = time.monotonic()  # a PUT sent before this may still have committed on the old primary
+        new = tier.wait_primary(timeout=60, other_than=old)
+        writers.wait_acknowledged(12, after=dead, timeout=90)
+    puts = writers.puts()
+    assert_no_500(puts)
+    refused = [a for a in puts if a.status != 200]
+    assert all((a.status, a.code) in {(503, "ServiceUnavailable"), (503, "SlowDown")} for a in refused), [(a.key, a.node, a.status, a.code) for a in refused]
+    resumed = min(a.ended for a in writers.puts(after=dead) if a.status == 200) - death
+    assert resumed <= 30, f"writes resumed {resumed:.1f}s after the primary's death"
+    log_from = old.log_size()
+    tier.revive_host(old)
+    assert_rewound_and_following(tier, old, new, log_from)
 
 
 def test_the_whole_database_dropped_comes_back_from_the_drives(whole: Cluster, ledger: Ledger):

@@ -33,6 +33,7 @@ from tests.cluster.metadata_tier import (
     EtcdMember,
     MetadataTier,
     PatroniMember,
+    assert_rewound_and_following,
     etcd_flags,
     hoard_conninfo,
     wait_until,
@@ -185,14 +186,6 @@ def assert_every_acknowledged_write_kept(server: HoardServer, tier: MetadataTier
     assert not missing, f"acknowledged but not in the primary's database: {missing[:10]}"
     changed = [(a.key, a.etag, rows[a.key]) for a in acknowledged if rows[a.key] != a.etag]
     assert not changed, f"acknowledged with one ETag, another in the database: {changed[:10]}"
-
-
-def assert_rewound_and_following(tier: MetadataTier, old: PatroniMember, primary: PatroniMember, log_from: int) -> None:
-    """``old`` follows ``primary`` again, on its timeline, a replica Patroni vouches for, after
-    pg_rewind took back what it had written that ``primary`` never got (its log since ``log_from``)."""
-    wait_until(f"{old.name} a replica of {primary.name}", lambda: old.answers("replica") and old.name in primary.streaming_standbys(), 90, tier.logs)
-    assert old.status().get("timeline") == primary.status().get("timeline")
-    assert "running pg_rewind from" in old.log_since(log_from), old.log_tail()
 
 
 @pytest.fixture(scope="module")

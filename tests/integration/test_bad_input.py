@@ -690,3 +690,24 @@ def test_half_close_after_a_whole_body_still_gets_the_answer(server, s3, bucket)
     assert reply is not None and reply.status == 200, reply
     assert reply.headers.get("etag") == f'"{hashlib.md5(body).hexdigest()}"'
     assert s3.get_object(Bucket=bucket, Key="sent-whole")["Body"].read() == body
+
+
+@pytest.mark.parametrize("expect", [True, False], ids=["expect-100-continue", "no-expect"])
+def test_an_answer_given_before_the_body_reaches_a_client_that_sends_it_anyway(server, s3, bucket, expect):
+    """A PUT refused before its body is read (here: not signed), whose client sends the body
+    anyway (as botocore does after waiting a second for a 100): the client can send it all and
+    then reads the refusal; the connection is not reset under it."""
+    size = 8 * 1024 * 1024
+    headers = {"Host": f"127.0.0.1:{server.port}", "Content-Length": str(size)}
+    if expect:
+        headers["Expect"] = "100-continue"
+    sock = open_raw(server, "PUT", f"/{bucket}/early-answer", headers)
+    try:
+        time.sleep(0.3)  # the refusal is written before the body comes
+        sock.sendall(os.urandom(size))  # reset under the sender, this raises
+        reply = read_reply(sock)
+    finally:
+        sock.close()
+    assert reply is not None and reply.status == 403 and b"<Code>AccessDenied</Code>" in reply.body
+    assert_missing(s3, bucket, "early-answer")
+    assert_serving(s3, bucket)
