@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hoard.meta.errors import CommitFailed
+
 log = logging.getLogger("hoard")
 
 
@@ -97,6 +99,11 @@ class Periodic:
             except asyncio.CancelledError:
                 self.run_status.running = False
                 raise
+            except CommitFailed as e:
+                # The index unreachable (a database failover, say): every loop says so at each
+                # turn, in one line, until it is back; no stack trace says more than that.
+                self.run_status.ended(self.clock(), e)
+                log.warning("%s: the metadata index is unavailable, tried again in %.0f s (%s)", self.what, self.interval, e)
             except Exception as e:
                 self.run_status.ended(self.clock(), e)
                 log.exception("%s failed", self.what)

@@ -15,6 +15,7 @@ import shutil
 import string
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -369,3 +370,32 @@ def assert_rewound_and_following(tier: MetadataTier, old: PatroniMember, primary
     wait_until(f"{old.name} a replica of {primary.name}", lambda: old.answers("replica") and old.name in primary.streaming_standbys(), 90, tier.logs)
     assert old.status().get("timeline") == primary.status().get("timeline")
     assert "running pg_rewind from" in old.log_since(log_from), old.log_tail()
+
+
+class PrimaryWatch:
+    """A thread asking every PostgreSQL member whether it is the primary (Patroni's /primary),
+    over and over: the sets of members that said yes at once."""
+
+    def __init__(self, tier: MetadataTier) -> None:
+        self.tier = tier
+        self.seen: list[frozenset[str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> PrimaryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            self.seen.append(frozenset(m.name for m in self.tier.postgres if m.answers("primary")))
+
+    def primaries(self) -> set[str]:
+        return set().union(*self.seen)
+
+    def assert_never_two(self) -> None:
+        assert self.seen and all(len(s) <= 1 for s in self.seen), f"two primaries at once: {[s for s in self.seen if len(s) > 1]}"

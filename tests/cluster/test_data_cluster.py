@@ -41,7 +41,7 @@ from hoard.cluster.keys import ClusterKey, ClusterKeyring, read_key_file
 from hoard.cluster.layout_file import LAYOUT_FILE
 from hoard.membership import HEARTBEAT_SECONDS, LAYOUT_SECONDS, LIVE_WITHIN
 from tests.cluster.load import LoadThreads
-from tests.cluster.metadata_tier import MetadataTier, assert_rewound_and_following, wait_until
+from tests.cluster.metadata_tier import LOOP_WAIT, TTL, MetadataTier, PrimaryWatch, assert_rewound_and_following, wait_until
 from tests.cluster.netns import Host, Network, sweep_leftovers
 from tests.conftest import ACCESS_KEY, HoardServer
 
@@ -511,6 +511,90 @@ def test_forged_unsigned_replayed_and_unregistered_internal_requests_are_refused
     assert "refused" in log and keyring.current.text() not in log
 
 
+def _assert_only_200_and_retry_later(puts: list[Answer]) -> None:
+    assert_no_500(puts)
+    refused = [a for a in puts if a.status != 200]
+    assert all((a.status, a.code) in {(503, "ServiceUnavailable"), (503, "SlowDown")} for a in refused), [(a.key, a.node, a.status, a.code) for a in refused]
+
+
+def test_the_database_primary_cut_off_from_etcd_and_its_peers_gives_way_without_split_brain(whole: Cluster, ledger: Ledger):
+    """The primary's host cut off from etcd and the other PostgreSQL hosts (the Hoard nodes still
+    reach it): it steps down, another is promoted, never two at once; PUTs through all four nodes
+    are answered 200 or 503, and every 200 is on the new primary's timeline (``whole`` reads the
+    ledger back); reconnected, the old primary is rewound and follows."""
+    tier = whole.tier
+    old = tier.primary()
+    assert old is not None
+    with PrimaryWatch(tier) as watch, Writers(list(whole.nodes.values()), ledger, "pg-primary-cut-off", threads=4, connect_timeout=60) as writers:
+        writers.wait_acknowledged(12)
+        tier.network.isolate(old.host, [m.host for m in [*tier.etcd, *tier.postgres] if m is not old])
+        cut = time.monotonic()
+        new = tier.wait_primary(timeout=60, other_than=old)
+        writers.wait_acknowledged(12, after=cut, timeout=90)
+        assert not old.answers("primary")  # still cut off, it is no primary: nothing can commit there
+    watch.assert_never_two()
+    _assert_only_200_and_retry_later(writers.puts())
+    log_from = old.log_size()
+    tier.network.reconnect(old.host)
+    assert_rewound_and_following(tier, old, new, log_from)
+
+
+def test_one_etcd_member_down_changes_nothing(whole: Cluster, ledger: Ledger):
+    """etcd's leader dies: the other two elect another, the primary keeps its leader key, and
+    every PUT through the four nodes is answered 200."""
+    tier = whole.tier
+    primary, leader = tier.primary(), tier.etcd_leader()
+    assert primary is not None
+    with PrimaryWatch(tier) as watch, Writers(list(whole.nodes.values()), ledger, "etcd-one-down", threads=4) as writers:
+        writers.wait_acknowledged(12)
+        fault = time.monotonic()
+        tier.kill_host(leader)
+        # Past the time the leader key of a primary that could not renew it would have lapsed.
+        writers.wait_acknowledged(12, after=fault + TTL + LOOP_WAIT, timeout=90)
+    puts = writers.puts()
+    assert all(a.status == 200 for a in puts), [a for a in puts if a.status != 200][:5]
+    assert watch.primaries() == {primary.name}
+    tier.restore()
+
+
+def test_two_etcd_members_down_failsafe_mode_keeps_the_primary_and_without_it_writes_stop(whole: Cluster, ledger: Ledger):
+    """etcd without quorum: with failsafe_mode the primary, seeing every PostgreSQL member, stays
+    primary and every PUT is answered 200; without it (the documented behaviour) it demotes
+    itself and PUTs are answered 503 until etcd is whole and a primary elected again."""
+    tier = whole.tier
+    primary = tier.primary()
+    assert primary is not None
+    lost = tier.etcd[1:]  # one member left of three: no quorum
+    with PrimaryWatch(tier) as watch, Writers(list(whole.nodes.values()), ledger, "etcd-two-down", threads=4, connect_timeout=60) as writers:
+        writers.wait_acknowledged(12)
+        fault = time.monotonic()
+        for member in lost:
+            tier.kill_host(member)
+        wait_until("failsafe mode active", lambda: primary.status().get("failsafe_mode_is_active"), 30, tier.logs)
+        writers.wait_acknowledged(12, after=fault + TTL + LOOP_WAIT, timeout=90)
+        in_failsafe = writers.puts()
+        assert all(a.status == 200 for a in in_failsafe), [a for a in in_failsafe if a.status != 200][:5]
+        assert watch.primaries() == {primary.name}
+        for member in lost:
+            tier.revive_host(member)
+        tier.wait_healthy()
+
+        tier.patch_config(primary, {"failsafe_mode": False})
+        for member in lost:
+            tier.kill_host(member)
+        wait_until(f"{primary.name} demoted", lambda: not primary.answers("primary"), 30, tier.logs)
+        demoted = time.monotonic()
+        writers.wait_refused(1, after=demoted, timeout=8 + 30)
+        for member in lost:
+            tier.revive_host(member)
+        back = time.monotonic()
+        tier.wait_primary(timeout=60)
+        writers.wait_acknowledged(12, after=back, timeout=90)
+    watch.assert_never_two()
+    _assert_only_200_and_retry_later(writers.puts())
+    tier.restore()  # failsafe mode on again
+
+
 def test_the_database_primary_dying_under_four_nodes_loses_no_acknowledged_write(whole: Cluster, ledger: Ledger):
     """The PostgreSQL primary's host dies (unplugged, every process SIGKILLed) while PUTs go
     through all four nodes: writes are answered 200 or 503 until the new primary takes them, go
@@ -522,17 +606,15 @@ def test_the_database_primary_dying_under_four_nodes_loses_no_acknowledged_write
     # botocore's default connect timeout (60 s), not the 5 s of the rows that cut nodes off: the
     # client sends a body under it (urllib3), and a node waiting on the database for the bucket
     # reads no more of a body than its buffer holds until the database answers.
-    with Writers(list(whole.nodes.values()), ledger, "pg-primary-died", threads=4, connect_timeout=60) as writers:
+    with PrimaryWatch(tier) as watch, Writers(list(whole.nodes.values()), ledger, "pg-primary-died", threads=4, connect_timeout=60) as writers:
         writers.wait_acknowledged(12)
         death = time.monotonic()
         tier.kill_host(old)
         dead = time.monotonic()  # a PUT sent before this may still have committed on the old primary
         new = tier.wait_primary(timeout=60, other_than=old)
         writers.wait_acknowledged(12, after=dead, timeout=90)
-    puts = writers.puts()
-    assert_no_500(puts)
-    refused = [a for a in puts if a.status != 200]
-    assert all((a.status, a.code) in {(503, "ServiceUnavailable"), (503, "SlowDown")} for a in refused), [(a.key, a.node, a.status, a.code) for a in refused]
+    watch.assert_never_two()
+    _assert_only_200_and_retry_later(writers.puts())
     resumed = min(a.ended for a in writers.puts(after=dead) if a.status == 200) - death
     assert resumed <= 30, f"writes resumed {resumed:.1f}s after the primary's death"
     log_from = old.log_size()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from hoard.dashboard.health import overall_state
+from hoard.meta.errors import CommitFailed
 from hoard.workers.periodic import Periodic
 
 
@@ -44,3 +45,30 @@ def test_overall_state():
     assert overall_state(["online", "healing"], []) == "degraded"
     assert overall_state(["online", "offline"], []) == "degraded"
     assert overall_state(["online"], ["erasure set 0: 1 of 4 drives online, 3 needed to write"]) == "down"
+
+
+class IndexDown(Periodic):
+    what = "reclaim"
+
+    def __init__(self) -> None:
+        super().__init__(0.001)
+
+    async def run_once(self) -> None:
+        raise CommitFailed("the metadata transaction failed: couldn't get a connection")
+
+
+def test_an_index_unavailable_is_one_line_each_round_and_still_counted(caplog):
+    async def scenario() -> dict:
+        worker = IndexDown()
+        worker.start()
+        while worker.run_status.rounds < 2:
+            await asyncio.sleep(0.001)
+        await worker.stop()
+        return worker.status()
+
+    with caplog.at_level("WARNING", logger="hoard"):
+        status = asyncio.run(scenario())
+    assert status["errors"] >= 2 and status["last_error"].startswith("CommitFailed")
+    lines = [r for r in caplog.records if r.name == "hoard"]
+    assert lines and all(r.levelname == "WARNING" and r.exc_info is None for r in lines)
+    assert "reclaim: the metadata index is unavailable" in lines[0].getMessage()
