@@ -18,6 +18,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Write:
     # Where a caller in an event loop waits (``WriteQueue.submit_async``), told once per batch.
     waiter: asyncio.Future | None = None
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+    submitted: float = field(default_factory=time.monotonic)  # its retries are counted from here
 
 
 class WriteQueue:

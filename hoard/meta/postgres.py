@@ -474,8 +474,10 @@ class PostgresMetaStore(SqlMetaStore):
                 log.info("metadata transaction retried in %.2fs (%s)", delay, error)
                 time.sleep(delay)
 
-    def _attempt(self, fn: Callable[[_Tx], T], begin: str | None) -> T:
-        with self._pool.connection() as conn:
+    def _attempt(self, fn: Callable[[_Tx], T], begin: str | None, wait: float | None = None) -> T:
+        """``fn`` once, on a connection of the pool (waited for at most ``wait`` seconds, else
+        the pool's timeout)."""
+        with self._pool.connection(timeout=wait) as conn:
             try:
                 return self._attempt_on(conn, fn, begin)
             except psycopg.Error as e:
@@ -519,13 +521,25 @@ class PostgresMetaStore(SqlMetaStore):
         The transaction is retried as ``_run`` retries one. A failure of the database that
         cannot be traced to one write (its answers come back together) sends each write again
         alone. A COMMIT lost with its connection is settled by any committed write's ``settle``
-        (the batch committed whole or not at all)."""
-        deadline = time.monotonic() + self._retry_for
+        (the batch committed whole or not at all).
+
+        Each write is retried for ``retry_for`` from when it was submitted, not from when its
+        batch began: writes queued behind a batch waiting out an outage are not kept past it."""
         attempt = 0
         while writes:
+            now = time.monotonic()
+            late = [w for w in writes if now >= w.submitted + self._retry_for]
+            for write in late:
+                write.future.set_exception(CommitFailed("the metadata index did not answer in time"))
+            writes = [w for w in writes if w not in late]
+            if not writes:
+                return
+            deadline = min(w.submitted for w in writes) + self._retry_for
             try:
                 try:
-                    outcomes = self._attempt(functools.partial(_each_in_savepoint, writes=writes), _BEGIN_WRITE)
+                    outcomes = self._attempt(
+                        functools.partial(_each_in_savepoint, writes=writes), _BEGIN_WRITE, wait=max(0.1, deadline - now)
+                    )
                 except _CommitUnknown as unknown:
                     outcomes = unknown.args[0]
                     writes = self._settle_batch(writes, outcomes, unknown, deadline)
@@ -537,14 +551,19 @@ class PostgresMetaStore(SqlMetaStore):
                     self._commit_batch([write])
                 return
             except psycopg.Error as error:
-                if not _retryable(error, None) or time.monotonic() >= deadline:
-                    if len(writes) > 1 and not _retryable(error, None):
+                if not _retryable(error, None):
+                    if len(writes) > 1:
                         for write in writes:
                             self._commit_batch([write])
                         return
                     for write in writes:
                         write.future.set_exception(CommitFailed(f"the metadata transaction failed: {error}"))
                     return
+                if time.monotonic() >= deadline:  # the first written is out of time: it fails, the rest go on
+                    for write in [w for w in writes if time.monotonic() >= w.submitted + self._retry_for]:
+                        write.future.set_exception(CommitFailed(f"the metadata transaction failed: {error}"))
+                    writes = [w for w in writes if not w.future.done()]
+                    continue
                 attempt += 1
                 delay = _backoff(error, attempt)
                 log.info("metadata transaction retried in %.2fs (%s)", delay, error)
