@@ -125,6 +125,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def shutdown(self) -> None:
         super().shutdown()
+        if self._lingering is not None and self._raw is not None:
+            self._raw.abort()  # its answer is out: a server stopping does not wait for the rest of the body
         self._close_idle_tls()
 
     def timeout_keep_alive_handler(self) -> None:
