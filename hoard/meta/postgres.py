@@ -401,7 +401,7 @@ class PostgresMetaStore(SqlMetaStore):
             self._get_objects, concurrency=max(1, pool_size // 2), max_batch=MAX_LOOKUPS
         )
         try:
-            self._run(self._prepare_schema, _BEGIN_WRITE, settle=None, idempotent=True)
+            self._run(self._prepare_schema, _BEGIN_WRITE)
         except BaseException:
             self.close()
             raise
@@ -441,16 +441,10 @@ class PostgresMetaStore(SqlMetaStore):
         tx.execute("UPDATE schema_version SET version=?", (version,))
 
     # -- transactions ------------------------------------------------------------------------
-    def _run(
-        self,
-        fn: Callable[[_Tx], T],
-        begin: str | None,
-        settle: Callable[[_Tx], bool] | None,
-        idempotent: bool,
-    ) -> T:
-        """``fn`` in one transaction, tried again (with backoff) while the failure is one a retry
-        can cure. A COMMIT lost with its connection is settled by ``settle`` (True: it did
-        commit), or tried again when ``idempotent``, else CommitFailed."""
+    def _run(self, fn: Callable[[_Tx], T], begin: str | None) -> T:
+        """``fn``, which may run again without harm (a read, the schema's creation), in one
+        transaction, tried again (with backoff) while the failure is one a retry can cure: a
+        COMMIT lost with its connection too. Writes go through ``_commit_batch``."""
         deadline = time.monotonic() + self._retry_for
         attempt = 0
         while True:
@@ -458,14 +452,7 @@ class PostgresMetaStore(SqlMetaStore):
                 try:
                     return self._attempt(fn, begin)
                 except _CommitUnknown as unknown:
-                    if idempotent:
-                        raise unknown.__cause__ from None  # noqa: B904 - retried below as a lost connection
-                    if settle is None:
-                        raise CommitFailed(f"the metadata commit's outcome is unknown: {unknown.__cause__}") from unknown.__cause__
-                    committed, result = self._settle(settle, deadline), unknown.args[0]
-                    if committed:
-                        return result
-                    raise unknown.__cause__ from None  # noqa: B904 - it did not commit: try again
+                    raise unknown.__cause__ from None  # noqa: B904 - retried below as a lost connection
             except psycopg.Error as error:
                 if not _retryable(error, None) or time.monotonic() >= deadline:
                     raise CommitFailed(f"the metadata transaction failed: {error}") from error
@@ -523,17 +510,12 @@ class PostgresMetaStore(SqlMetaStore):
         alone. A COMMIT lost with its connection is settled by any committed write's ``settle``
         (the batch committed whole or not at all).
 
-        Each write is retried for ``retry_for`` from when it was submitted, not from when its
-        batch began: writes queued behind a batch waiting out an outage are not kept past it."""
+        Each write is tried at least once, and again for ``retry_for`` from when it was
+        submitted, not from when its batch began: writes queued behind a batch waiting out an
+        outage are not kept past their own window."""
         attempt = 0
         while writes:
             now = time.monotonic()
-            late = [w for w in writes if now >= w.submitted + self._retry_for]
-            for write in late:
-                write.future.set_exception(CommitFailed("the metadata index did not answer in time"))
-            writes = [w for w in writes if w not in late]
-            if not writes:
-                return
             deadline = min(w.submitted for w in writes) + self._retry_for
             try:
                 try:
@@ -559,11 +541,13 @@ class PostgresMetaStore(SqlMetaStore):
                     for write in writes:
                         write.future.set_exception(CommitFailed(f"the metadata transaction failed: {error}"))
                     return
-                if time.monotonic() >= deadline:  # the first written is out of time: it fails, the rest go on
-                    for write in [w for w in writes if time.monotonic() >= w.submitted + self._retry_for]:
+                now = time.monotonic()
+                for write in writes:  # those out of their window fail, the rest go on
+                    if now >= write.submitted + self._retry_for:
                         write.future.set_exception(CommitFailed(f"the metadata transaction failed: {error}"))
-                    writes = [w for w in writes if not w.future.done()]
-                    continue
+                writes = [w for w in writes if not w.future.done()]
+                if not writes:
+                    return
                 attempt += 1
                 delay = _backoff(error, attempt)
                 log.info("metadata transaction retried in %.2fs (%s)", delay, error)
@@ -624,14 +608,14 @@ class PostgresMetaStore(SqlMetaStore):
 
     # -- SqlMetaStore's plumbing -------------------------------------------------------------
     def _read_sync(self, fn: Callable[[Any], T]) -> T:
-        return self._run(fn, _BEGIN_READ, settle=None, idempotent=True)
+        return self._run(fn, _BEGIN_READ)
 
     def _snapshot_sync(self, fn: Callable[[Any], T]) -> T:
         return self._read_sync(fn)
 
     def _read_statement_sync(self, fn: Callable[[Any], T]) -> T:
         # BEGIN and COMMIT would be two of its three round trips.
-        return self._run(fn, None, settle=None, idempotent=True)
+        return self._run(fn, None)
 
     def _read_nowait(self, fn: Callable[[Any], T]) -> T:
         raise WouldBlock("the PostgreSQL index is read over the network")
@@ -654,8 +638,9 @@ class PostgresMetaStore(SqlMetaStore):
         return await self._lookups.get((bucket, key))
 
     def _get_objects(self, keys: list[tuple[str, str]]) -> list[ObjectRecord | None]:
-        """The current versions of these (bucket, key)s, in their order: one statement per bucket,
-        all sent before any answer is read (one round trip), each on its own latest snapshot."""
+        """The current versions of these (bucket, key)s, in their order: one statement per bucket
+        (several in one pipelined read-only transaction), each seeing every write committed
+        before it was sent."""
         by_bucket: dict[str, list[str]] = {}
         for bucket, key in keys:
             by_bucket.setdefault(bucket, []).append(key)
@@ -672,5 +657,5 @@ class PostgresMetaStore(SqlMetaStore):
                     found[record.bucket, record.key] = record
             return found
 
-        found = self._run(op, None if len(by_bucket) == 1 else _BEGIN_READ, settle=None, idempotent=True)
+        found = self._run(op, None if len(by_bucket) == 1 else _BEGIN_READ)
         return [found.get(k) for k in keys]

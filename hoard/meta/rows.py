@@ -105,8 +105,7 @@ def listed_restore(raw: str) -> Restore | None:
 
 
 def listed_from_row(row: tuple) -> ListedObject:
-    # Positional, and the restore parsed only where there is one: made a thousand times a page.
-    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7], "null", True, False, row[8], listed_restore(row[9]) if row[9] else None)
+    return ListedObject(row[1], row[2], row[3], row[4], row[5], row[6], row[7], owner_id=row[8], restore=listed_restore(row[9]))
 
 
 # A version listing's rows: the listed columns, then the version's id, seq and marker flag, and

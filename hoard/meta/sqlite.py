@@ -8,8 +8,8 @@ threads on their own connections and see every committed write (WAL snapshots).
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
 import queue
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hoard.meta.batching import Write, WriteQueue
 from hoard.meta.errors import IndexVersionMismatch, MetaError
 from hoard.meta.sqlstore import COMPLETED_UPLOAD_MEMORY, NULL_VERSION, SqlMetaStore, T, commit_failed
 from hoard.nowait import WouldBlock
@@ -184,79 +185,41 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class _Writer(threading.Thread):
-    def __init__(self, path: Path) -> None:
-        super().__init__(name="hoard-meta-writer", daemon=True)
-        self._path = path
-        self._queue: queue.Queue = queue.Queue()
-
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future[T]:
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put((fn, fut))
-        return fut
-
-    def stop(self) -> None:
-        self._queue.put(None)
-
-    def run(self) -> None:
-        conn = _connect(self._path)
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            batch = [item]
-            stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._run_batch(conn, batch)
-            if stop:
-                break
-        conn.close()
-
-    def _run_batch(self, conn: sqlite3.Connection, batch: list) -> None:
-        outcomes: list[tuple[concurrent.futures.Future, Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for fn, fut in batch:
-                # A write whose caller was cancelled before it ran (asyncio.wrap_future passes a
-                # task's cancellation on) is not run; one that runs can no longer be cancelled,
-                # so its result is always delivered (a cancelled future refuses it, which would
-                # end this thread and every later write with it).
-                if not fut.set_running_or_notify_cancel():
-                    continue
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = fn(conn)
-                except BaseException as e:  # noqa: BLE001 - each write fails alone
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((fut, None, e))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((fut, result, None))
-            conn.execute("COMMIT")
-        except BaseException as e:  # noqa: BLE001 - the commit failed: nothing in the batch happened
-            log.exception("metadata commit failed")
+def _commit_batch(conn: sqlite3.Connection, batch: list[Write]) -> None:
+    """The writes waiting together (``hoard.meta.batching.WriteQueue``, one thread), each in its
+    own savepoint, in one transaction: one fsync for all."""
+    outcomes: list[tuple[Write, Any, BaseException | None]] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for write in batch:
+            conn.execute("SAVEPOINT op")
             try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(e if isinstance(e, MetaError) else commit_failed(e))
-            return
-        for fut, result, error in outcomes:
-            if error is not None:
-                fut.set_exception(error)
+                result = write.fn(conn)
+            except BaseException as e:  # noqa: BLE001 - each write fails alone
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                outcomes.append((write, None, e))
             else:
-                fut.set_result(result)
+                conn.execute("RELEASE op")
+                outcomes.append((write, result, None))
+        conn.execute("COMMIT")
+    except BaseException as e:  # noqa: BLE001 - the commit failed: nothing in the batch happened
+        log.exception("metadata commit failed")
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        for write in batch:
+            if not write.future.done():
+                write.future.set_exception(e if isinstance(e, MetaError) else commit_failed(e))
+        return
+    # A write that ran can no longer be cancelled (WriteQueue took it as running): its result is
+    # always delivered.
+    for write, result, error in outcomes:
+        if error is not None:
+            write.future.set_exception(error)
+        else:
+            write.future.set_result(result)
 
 
 class SqliteMetaStore(SqlMetaStore):
@@ -294,16 +257,18 @@ class SqliteMetaStore(SqlMetaStore):
         self._nowait_reader = _connect(path)
         self._nowait_reader.execute("PRAGMA busy_timeout=0")
         self._nowait_lock = threading.Lock()
-        self._writer = _Writer(path)
-        self._writer.start()
+        self._write_conn = _connect(path)
+        self._writes = WriteQueue(
+            functools.partial(_commit_batch, self._write_conn), threads=1, max_batch=MAX_BATCH, name="hoard-meta-writer"
+        )
 
     @property
     def location(self) -> str:
         return str(self.path)
 
     def close(self) -> None:
-        self._writer.stop()
-        self._writer.join(timeout=10)
+        self._writes.close()
+        self._write_conn.close()
         for _ in range(READERS):
             self._readers.get().close()
         self._nowait_reader.close()
@@ -330,10 +295,10 @@ class SqliteMetaStore(SqlMetaStore):
 
     # A failed COMMIT of a local file is a known failure: ``settle`` and ``idempotent`` are not needed.
     async def _write(self, fn: Callable[[sqlite3.Connection], T], settle: Any = None, idempotent: bool = False) -> T:
-        return await asyncio.wrap_future(self._writer.submit(fn))
+        return await self._writes.submit_async(fn, None, True)
 
     def _write_sync(self, fn: Callable[[sqlite3.Connection], T], settle: Any = None, idempotent: bool = False) -> T:
-        return self._writer.submit(fn).result()
+        return self._writes.submit(fn, None, True).result()
 
     def _snapshot_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def snapshot(conn: sqlite3.Connection) -> T:
@@ -346,7 +311,7 @@ class SqliteMetaStore(SqlMetaStore):
         return self._read_sync(snapshot)
 
     def _write_background(self, fn: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future:
-        return self._writer.submit(fn)
+        return self._writes.submit(fn, None, True)
 
 
 def _migrate(conn: sqlite3.Connection, version: int) -> None:

@@ -314,8 +314,10 @@ def ledger() -> Ledger:
 
 @pytest.fixture
 def whole(cluster: Cluster, ledger: Ledger) -> Iterator[Cluster]:
-    """Every node up and reached, and after the test every acknowledged object whole and read
-    back through every node."""
+    """The metadata tier whole and every node up and reached, and after the test (the tier made
+    whole again, whatever the test did to it) every acknowledged object whole and read back
+    through every node."""
+    cluster.tier.restore()
     for node in cluster.nodes.values():
         cluster.network.plug(node.host)
         cluster.network.reconnect(node.host)
@@ -324,6 +326,7 @@ def whole(cluster: Cluster, ledger: Ledger) -> Iterator[Cluster]:
     for node in cluster.nodes.values():
         wait_until(f"{node.name} writes", lambda n=node: cluster.writes_through(n), 60, cluster.logs)
     yield cluster
+    cluster.tier.restore()
     cluster.wait_whole(ledger)
     # The whole ledger after every scenario, through a node of each zone in turn.
     cluster.checks += 1
@@ -554,7 +557,6 @@ def test_one_etcd_member_down_changes_nothing(whole: Cluster, ledger: Ledger):
     puts = writers.puts()
     assert all(a.status == 200 for a in puts), [a for a in puts if a.status != 200][:5]
     assert watch.primaries() == {primary.name}
-    tier.restore()
 
 
 def test_two_etcd_members_down_failsafe_mode_keeps_the_primary_and_without_it_writes_stop(whole: Cluster, ledger: Ledger):
@@ -595,7 +597,6 @@ def test_two_etcd_members_down_failsafe_mode_keeps_the_primary_and_without_it_wr
         writers.wait_acknowledged(12, after=back, timeout=90)
     watch.assert_never_two()
     _assert_only_200_and_retry_later(writers.puts())
-    tier.restore()  # failsafe mode on again
 
 
 def test_the_database_primary_dying_under_four_nodes_loses_no_acknowledged_write(whole: Cluster, ledger: Ledger):

@@ -851,23 +851,27 @@ def test_postgres_retries_serialization_failures(pg):
     assert {"blob-hot", "b0", "b1"} - {meta.run(meta.store.get_object("bkt", "hot")).segments[0].blob} <= reclaim_queue(meta)
 
 
-def test_postgres_settles_a_lost_commit_by_reading_back(pg, monkeypatch):
-    """A COMMIT whose connection drops: the store reads back whether the version is there."""
+def _lose_a_commit(monkeypatch, after: str = "") -> list[bool]:
+    """The first COMMIT (of a connection that ran a statement holding ``after``) is made, but its
+    answer is lost with its connection; the list returned holds True once that happened. A
+    transaction's statements go in pipeline mode: its COMMIT is sent, and answered, when the
+    pipeline ends."""
     import psycopg
 
-    meta, _ = pg
-    meta.bucket()
-    real_execute, real_exit = psycopg.Connection.execute, psycopg.Pipeline.__exit__
-    committing, lost = set(), []
+    real_cursor_execute, real_execute, real_exit = psycopg.Cursor.execute, psycopg.Connection.execute, psycopg.Pipeline.__exit__
+    marked, committing, lost = set(), set(), []
+
+    def cursor_execute(self, query, *args, **kw):
+        if after in str(query):
+            marked.add(self.connection)
+        return real_cursor_execute(self, query, *args, **kw)
 
     def execute(self, query, *args, **kw):
-        if query == "COMMIT":
+        if query == "COMMIT" and (self in marked or not after):
             committing.add(self)
         return real_execute(self, query, *args, **kw)
 
     def pipeline_exit(self, *exc):
-        # A transaction's statements go in pipeline mode: its COMMIT is sent, and answered, when
-        # the pipeline ends.
         conn = self._conn
         result = real_exit(self, *exc)
         if conn in committing and not lost:
@@ -877,8 +881,17 @@ def test_postgres_settles_a_lost_commit_by_reading_back(pg, monkeypatch):
         committing.discard(conn)
         return result
 
+    monkeypatch.setattr(psycopg.Cursor, "execute", cursor_execute)
     monkeypatch.setattr(psycopg.Connection, "execute", execute)
     monkeypatch.setattr(psycopg.Pipeline, "__exit__", pipeline_exit)
+    return lost
+
+
+def test_postgres_settles_a_lost_commit_by_reading_back(pg, monkeypatch):
+    """A COMMIT whose connection drops: the store reads back whether the version is there."""
+    meta, _ = pg
+    meta.bucket()
+    lost = _lose_a_commit(monkeypatch)
     calls = []
     meta.run(meta.store.put_object(record("bkt", "k"), lambda current: calls.append(current)))
     assert lost and len(calls) == 1  # settled as committed: not written a second time
@@ -907,6 +920,24 @@ def _occupy_writers(store: PostgresMetaStore) -> tuple[threading.Event, list[thr
     return release, threads
 
 
+def _batched(meta: Harness, *calls, wait: float = 0.2) -> list:
+    """The outcomes of the store ``calls`` (coroutines, each its result or what it raised), made
+    while every writer thread was held: their writes waited, and went together."""
+
+    async def together() -> list:
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    release, threads = _occupy_writers(meta.store)
+    try:
+        waiting = asyncio.ensure_future(together(), loop=meta.loop)
+        meta.run(asyncio.sleep(wait))  # every write queued behind the held ones
+    finally:
+        release.set()
+        for t in threads:
+            t.join()
+    return meta.run(waiting)
+
+
 def _xmins(conninfo: str, bucket: str) -> dict[str, str]:
     """Each current version's key and the transaction that wrote it."""
     import psycopg
@@ -929,26 +960,15 @@ def test_postgres_writes_waiting_together_commit_in_one_transaction_and_fail_alo
     def refuse(current):
         raise Callback("precondition failed")
 
-    async def together():
-        return await asyncio.gather(
-            *(meta.store.put_object(record("bkt", f"k{i}")) for i in range(6)),
-            meta.store.put_object(record("bkt", "refused"), refuse),
-            meta.store.put_object(record("no-such-bucket", "k")),
-            meta.store.replace_version(stale, dataclasses.replace(stale, tags=(("a", "b"),))),
-            meta.store.put_object(record("bkt", "dup", blob="dup-1", data_id="dup-1")),
-            meta.store.put_object(record("bkt", "dup", blob="dup-2", data_id="dup-2")),
-            return_exceptions=True,
-        )
-
-    release, threads = _occupy_writers(meta.store)
-    try:
-        waiting = asyncio.ensure_future(together(), loop=meta.loop)
-        meta.run(asyncio.sleep(0.2))  # every write queued behind the held ones
-    finally:
-        release.set()
-        for t in threads:
-            t.join()
-    results = meta.run(waiting)
+    results = _batched(
+        meta,
+        *(meta.store.put_object(record("bkt", f"k{i}")) for i in range(6)),
+        meta.store.put_object(record("bkt", "refused"), refuse),
+        meta.store.put_object(record("no-such-bucket", "k")),
+        meta.store.replace_version(stale, dataclasses.replace(stale, tags=(("a", "b"),))),
+        meta.store.put_object(record("bkt", "dup", blob="dup-1", data_id="dup-1")),
+        meta.store.put_object(record("bkt", "dup", blob="dup-2", data_id="dup-2")),
+    )
     assert results[:6] == [None] * 6
     assert isinstance(results[6], Callback)
     assert isinstance(results[7], BucketNotFound)
@@ -983,23 +1003,47 @@ def test_postgres_a_batched_write_failing_after_it_wrote_leaves_the_others_writt
 
     monkeypatch.setattr(sqlstore, "_queue_heal", queue_heal)
 
-    async def together():
-        return await asyncio.gather(
-            *(meta.store.put_object(record("bkt", key), heal=True) for key in ("a", "bad", "b")), return_exceptions=True
-        )
-
-    release, threads = _occupy_writers(meta.store)
-    try:
-        waiting = asyncio.ensure_future(together(), loop=meta.loop)
-        meta.run(asyncio.sleep(0.2))
-    finally:
-        release.set()
-        for t in threads:
-            t.join()
-    a, bad, b = meta.run(waiting)
+    a, bad, b = _batched(meta, *(meta.store.put_object(record("bkt", key), heal=True) for key in ("a", "bad", "b")))
     assert a is None and b is None and isinstance(bad, RuntimeError)
     assert meta.keys(meta.run(meta.store.list_objects("bkt", "", "", "", 10))) == ["a", "b"]
     assert {(t.key) for t in meta.run(meta.store.claim_heals(time.time() + 1, 10, 60))} == {"a", "b"}
+
+
+def test_postgres_a_write_that_waited_past_its_retry_window_is_still_tried(postgres_db):
+    """The retry window counts from when a write was submitted, but a write that waited out its
+    window in the queue (behind slow writes, the database well) is tried once, not refused."""
+    store = PostgresMetaStore(postgres_db, pool_size=4, retry_for=0.3)
+    meta = Harness(store)
+    try:
+        meta.bucket()
+        assert _batched(meta, store.put_object(record("bkt", "late")), wait=0.6) == [None]  # twice its window, queued
+        assert meta.run(store.get_object("bkt", "late")).data_id == "rec-late"
+    finally:
+        store.close()
+        meta.loop.close()
+
+
+def test_postgres_a_batch_whose_commit_was_lost_is_settled_whole(pg, monkeypatch):
+    """PUTs committed together, the COMMIT's answer lost with its connection: one read back
+    settles them all (a batch commits whole or not at all), none is written twice, and the one
+    refused in the batch is refused."""
+    meta, _ = pg
+    meta.bucket()
+    lost = _lose_a_commit(monkeypatch, after="WITH ORDINALITY")  # the batch's reads: a connection committing a batch
+    checked: list[str] = []
+
+    def check(key: str):
+        def precondition(current):
+            checked.append(key)
+            if key == "refused":
+                raise Callback("precondition failed")
+
+        return precondition
+
+    a, b, refused, c = _batched(meta, *(meta.store.put_object(record("bkt", key), check(key)) for key in ("a", "b", "refused", "c")))
+    assert lost and (a, b, c) == (None, None, None) and isinstance(refused, Callback)
+    assert sorted(checked) == ["a", "b", "c", "refused"]  # settled as committed: nothing run again
+    assert meta.keys(meta.run(meta.store.list_objects("bkt", "", "", "", 10))) == ["a", "b", "c"]
 
 
 def test_postgres_concurrent_lookups_see_every_acknowledged_write(pg):

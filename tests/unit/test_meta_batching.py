@@ -83,35 +83,46 @@ def test_close_lets_the_queued_writes_finish():
     assert sorted(done) == list(range(20))
 
 
+class GatedRead:
+    """A batcher's ``read``: keeps the items of each call, answers ``answer(item)`` for each,
+    once ``gate`` is set (it starts set unless ``held``)."""
+
+    def __init__(self, answer, held: bool = True) -> None:
+        self.answer = answer
+        self.calls: list[list] = []
+        self.gate = threading.Event()
+        if not held:
+            self.gate.set()
+
+    def __call__(self, items: list) -> list:
+        self.calls.append(list(items))
+        self.gate.wait(10)
+        return [self.answer(i) for i in items]
+
+
 def test_concurrent_lookups_go_together_and_each_gets_its_own_answer():
-    calls: list[list[int]] = []
-    gate = threading.Event()
-
-    def read(items: list[int]) -> list[int]:
-        calls.append(list(items))
-        gate.wait(10)
-        return [i * 10 for i in items]
-
+    read = GatedRead(lambda i: i * 10)
     batcher: LookupBatcher[int, int] = LookupBatcher(read, concurrency=1, max_batch=5)
 
     async def run() -> list[int]:
         tasks = [asyncio.ensure_future(batcher.get(i)) for i in range(12)]
         await asyncio.sleep(0.05)  # the first read is out, the rest wait for it
-        gate.set()
+        read.gate.set()
         return await asyncio.gather(*tasks)
 
     assert asyncio.run(run()) == [i * 10 for i in range(12)]
     # All twelve were made before the read began (in one turn of the loop): one read out at a
     # time, each of at most five, in the order they were made.
-    assert calls == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
+    assert read.calls == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
 
 
 def test_a_lookup_alone_is_read_at_once_and_a_failed_read_fails_only_its_callers():
-    def read(items: list[str]) -> list[str]:
-        if "bad" in items:
+    def answer(item: str) -> str:
+        if item == "bad":
             raise OSError("connection lost")
-        return [i.upper() for i in items]
+        return item.upper()
 
+    read = GatedRead(answer, held=False)
     batcher: LookupBatcher[str, str] = LookupBatcher(read, concurrency=2, max_batch=64)
 
     async def run() -> None:
@@ -121,17 +132,11 @@ def test_a_lookup_alone_is_read_at_once_and_a_failed_read_fails_only_its_callers
         assert await batcher.get("b") == "B"  # the batcher goes on after a failure
 
     asyncio.run(run())
+    assert read.calls == [["a"], ["bad"], ["b"]]  # each alone: nothing else waited
 
 
 def test_a_cancelled_lookup_is_left_out_of_the_next_read():
-    calls: list[list[str]] = []
-    gate = threading.Event()
-
-    def read(items: list[str]) -> list[str]:
-        calls.append(list(items))
-        gate.wait(10)
-        return items
-
+    read = GatedRead(lambda item: item)
     batcher: LookupBatcher[str, str] = LookupBatcher(read, concurrency=1, max_batch=64)
 
     async def run() -> None:
@@ -141,11 +146,11 @@ def test_a_cancelled_lookup_is_left_out_of_the_next_read():
         kept = asyncio.ensure_future(batcher.get("kept"))
         await asyncio.sleep(0)
         gone.cancel()
-        gate.set()
+        read.gate.set()
         assert await first == "first" and await kept == "kept"
 
     asyncio.run(run())
-    assert calls == [["first"], ["kept"]]
+    assert read.calls == [["first"], ["kept"]]
 
 
 def test_awaited_writes_get_their_outcomes_and_one_cancelled_before_it_runs_is_not_run():
