@@ -16,7 +16,7 @@ from hoard.http.errors import BodyTimeout, ClientDisconnected
 from hoard.http.request import Receive, Request, Send
 from hoard.http.response import Response, send_response
 from hoard.internal_api import INTERNAL_PREFIX, InternalApi
-from hoard.meta.errors import CommitFailed
+from hoard.meta.errors import CommitFailed, IndexUnavailable
 from hoard.metrics import instruments
 from hoard.observe import Observer
 from hoard.requestlog import record as requestlog
@@ -357,7 +357,9 @@ class HoardApp:
 def _failure(error: Exception, operation: str, resource: str, request_id: str) -> Response:
     """The answer to a request that ended with a lower layer's error (or a bug), logged as it deserves."""
     s3_error = to_s3_error(error)
-    if s3_error is None or isinstance(error, CommitFailed):
+    if isinstance(error, IndexUnavailable):  # an outage: every request says so, no traceback each
+        log.error("%s %s: %s (request %s)", operation, resource, error, request_id)
+    elif s3_error is None or isinstance(error, CommitFailed):
         log.error("%s %s failed (request %s)", operation, resource, request_id, exc_info=error)
         s3_error = s3_error or S3Error("InternalError")
     elif isinstance(error, ReadQuorumError):

@@ -20,6 +20,7 @@ from hoard import __version__
 from hoard.cluster.internal_auth import InternalAuthError, InternalVerifier, signer_for
 from hoard.cluster.keys import ClusterKeyring, LiveKeyring, live_keyring
 from hoard.cluster.layout_file import keep_layout
+from hoard.cluster.liveness import Liveness
 from hoard.cluster.shared_nonces import SharedNonceCache
 from hoard.config import Settings, parse_address
 from hoard.crypto.keyfile import KeyFileError
@@ -217,6 +218,8 @@ class LayoutWatcher(Periodic):
         self.keep = keep  # the layout kept on the drives: by the leader alone
         self._kept: dict | None = None  # the snapshot last kept on the drives
         self._keep_again = 0.0
+        # Reads two rounds apart: this node could not read the catalog either (see Liveness).
+        self._liveness = Liveness(gap=2 * interval, grace=LIVE_WITHIN)
 
     def _keep_layout(self) -> None:
         """The layout onto this node's drives when it changed (a new version; or a node's address
@@ -228,7 +231,7 @@ class LayoutWatcher(Periodic):
         self._keep_again = time.monotonic() + KEEP_LAYOUT_SECONDS
 
     async def run_once(self) -> None:
-        back = await asyncio.to_thread(lambda: self.storage.apply(self.catalog.view(LIVE_WITHIN)))
+        back = await asyncio.to_thread(lambda: self.storage.apply(self._liveness.judge(self.catalog.view(LIVE_WITHIN))))
         kept_version = self._kept["layout_version"] if self._kept is not None else None
         if self.keep and (self.storage.layout_version != kept_version or time.monotonic() > self._keep_again):
             await asyncio.to_thread(self._keep_layout)

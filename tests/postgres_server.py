@@ -55,11 +55,18 @@ class PostgresServer:
 
     def start(self) -> None:
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "--data-checksums", "--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync")
+        self.resume()
+
+    def halt(self) -> None:
+        """The server gone as if its machine died (its data kept): ``resume`` brings it back."""
+        subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"], capture_output=True)
+
+    def resume(self) -> None:
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=100"
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "-t", "60", "start")
 
     def stop(self) -> None:
-        subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"], capture_output=True)
+        self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def pid(self) -> int:

@@ -41,6 +41,11 @@ class CommitFailed(MetaError):
     """The transaction could not be committed: none of its writes happened."""
 
 
+class IndexUnavailable(CommitFailed):
+    """The database of the index could not be reached, or kept failing in ways a retry cures,
+    for the whole retry window: an outage, not a fault of the request or of the store."""
+
+
 class IndexVersionMismatch(MetaError):
     """The index was made by another schema version than this Hoard's."""
 

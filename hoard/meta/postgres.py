@@ -40,10 +40,11 @@ from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from hoard.meta.batching import LookupBatcher, Write, WriteQueue
-from hoard.meta.errors import CommitFailed, IndexVersionMismatch
+from hoard.meta.errors import CommitFailed, IndexUnavailable, IndexVersionMismatch
+from hoard.meta.outage import Outage
 from hoard.meta.rows import OBJECT_COLUMNS, check_text, object_from_row
 from hoard.meta.sqlite import SCHEMA_VERSION
 from hoard.meta.sqlstore import KEY_STATE_COLUMNS, KeyWrite, Settle, SqlMetaStore, T
@@ -248,6 +249,10 @@ MAX_BATCH = 32
 WRITE_THREADS = 2
 # Point reads of current versions taken into one statement at most (``get_object``).
 MAX_LOOKUPS = 64
+# How long the pool tries to open a connection again (after 1, 2, 4 ... s) before it gives up
+# until one is asked for: its default (5 minutes of doubling waits) would leave a database back
+# from an outage unnoticed for as long as the outage had lasted.
+RECONNECT_SECONDS = 5.0
 
 
 class _Failed:
@@ -390,10 +395,10 @@ class PostgresMetaStore(SqlMetaStore):
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
         self._conninfo = conninfo
-        self._retry_for = retry_for
+        self._outage = Outage(retry_for)
         self._pool = ConnectionPool(
             conninfo, min_size=1, max_size=pool_size, kwargs=connection_options(conninfo, connect_timeout),
-            timeout=max(retry_for, connect_timeout), name="hoard-meta", open=False,
+            timeout=max(retry_for, connect_timeout), name="hoard-meta", open=False, reconnect_timeout=RECONNECT_SECONDS,
         )
         self._pool.open(wait=True, timeout=connect_timeout)
         self._writes = WriteQueue(self._commit_batch, threads=min(WRITE_THREADS, pool_size), max_batch=MAX_BATCH, name="hoard-meta-write")
@@ -445,32 +450,44 @@ class PostgresMetaStore(SqlMetaStore):
         """``fn``, which may run again without harm (a read, the schema's creation), in one
         transaction, tried again (with backoff) while the failure is one a retry can cure: a
         COMMIT lost with its connection too. Writes go through ``_commit_batch``."""
-        deadline = time.monotonic() + self._retry_for
+        started = time.monotonic()
         attempt = 0
         while True:
+            deadline = self._outage.deadline(started)
             try:
                 try:
-                    return self._attempt(fn, begin)
+                    return self._attempt(fn, begin, self._outage.wait(deadline))
                 except _CommitUnknown as unknown:
                     raise unknown.__cause__ from None  # noqa: B904 - retried below as a lost connection
             except psycopg.Error as error:
-                if not _retryable(error, None) or time.monotonic() >= deadline:
+                if not _retryable(error, None):
                     raise CommitFailed(f"the metadata transaction failed: {error}") from error
+                if time.monotonic() >= self._outage.deadline(started):
+                    raise IndexUnavailable(f"the metadata index is unavailable: {error}") from error
                 attempt += 1
                 delay = _backoff(error, attempt)
                 log.info("metadata transaction retried in %.2fs (%s)", delay, error)
                 time.sleep(delay)
 
-    def _attempt(self, fn: Callable[[_Tx], T], begin: str | None, wait: float | None = None) -> T:
-        """``fn`` once, on a connection of the pool (waited for at most ``wait`` seconds, else
-        the pool's timeout)."""
-        with self._pool.connection(timeout=wait) as conn:
-            try:
-                return self._attempt_on(conn, fn, begin)
-            except psycopg.Error as e:
-                if e.sqlstate == _STALE_PREPARED:
-                    conn.close()
-                raise
+    def _attempt(self, fn: Callable[[_Tx], T], begin: str | None, wait: float) -> T:
+        """``fn`` once, on a connection of the pool (waited for at most ``wait`` seconds); what
+        it found of the database told to ``_outage``."""
+        asked = time.monotonic()
+        try:
+            with self._pool.connection(timeout=wait) as conn:
+                try:
+                    result = self._attempt_on(conn, fn, begin)
+                except BaseException as e:
+                    if isinstance(e, psycopg.Error) and e.sqlstate == _STALE_PREPARED:
+                        conn.close()
+                    elif conn.closed or conn.broken:
+                        self._outage.unreachable()
+                    raise
+        except PoolTimeout:
+            self._outage.no_connection(asked)
+            raise
+        self._outage.answered()
+        return result
 
     @staticmethod
     def _attempt_on(conn: psycopg.Connection, fn: Callable[[_Tx], T], begin: str | None) -> T:
@@ -511,17 +528,15 @@ class PostgresMetaStore(SqlMetaStore):
         (the batch committed whole or not at all).
 
         Each write is tried at least once, and again for ``retry_for`` from when it was
-        submitted, not from when its batch began: writes queued behind a batch waiting out an
-        outage are not kept past their own window."""
+        submitted (or from the start of an outage under way then: ``Outage``), not from when
+        its batch began: writes queued behind a batch waiting out an outage are not kept past
+        their own window."""
         attempt = 0
         while writes:
-            now = time.monotonic()
-            deadline = min(w.submitted for w in writes) + self._retry_for
+            deadline = self._outage.deadline(min(w.submitted for w in writes))
             try:
                 try:
-                    outcomes = self._attempt(
-                        functools.partial(_each_in_savepoint, writes=writes), _BEGIN_WRITE, wait=max(0.1, deadline - now)
-                    )
+                    outcomes = self._attempt(functools.partial(_each_in_savepoint, writes=writes), _BEGIN_WRITE, self._outage.wait(deadline))
                 except _CommitUnknown as unknown:
                     outcomes = unknown.args[0]
                     writes = self._settle_batch(writes, outcomes, unknown, deadline)
@@ -543,8 +558,8 @@ class PostgresMetaStore(SqlMetaStore):
                     return
                 now = time.monotonic()
                 for write in writes:  # those out of their window fail, the rest go on
-                    if now >= write.submitted + self._retry_for:
-                        write.future.set_exception(CommitFailed(f"the metadata transaction failed: {error}"))
+                    if now >= self._outage.deadline(write.submitted):
+                        write.future.set_exception(IndexUnavailable(f"the metadata index is unavailable: {error}"))
                 writes = [w for w in writes if not w.future.done()]
                 if not writes:
                     return
@@ -591,7 +606,7 @@ class PostgresMetaStore(SqlMetaStore):
         """Whether a transaction whose COMMIT was lost did commit, read on a new connection."""
         while True:
             try:
-                return self._attempt(settle, _BEGIN_READ)
+                return self._attempt(settle, _BEGIN_READ, self._outage.wait(deadline))
             except psycopg.Error as error:
                 if not _retryable(error, None) or time.monotonic() >= deadline:
                     raise CommitFailed(f"the metadata commit's outcome is unknown: {error}") from error

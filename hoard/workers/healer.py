@@ -29,7 +29,7 @@ from hoard.objects.data import ObjectData
 from hoard.storage.drive import DriveState, LocalDrive
 from hoard.storage.erasure_set import HealResult
 from hoard.storage.pool import Storage
-from hoard.workers.periodic import RunStatus
+from hoard.workers.periodic import RunStatus, log_failure
 from hoard.workers.share import EVERYTHING, WorkShare, cursor_setting
 
 log = logging.getLogger("hoard.heal")
@@ -142,8 +142,8 @@ class Healer:
                     self._enqueue(bucket, key)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("reading damage reports failed")
+            except Exception as e:
+                log_failure(log, "reading damage reports", e)
 
     async def _repairs(self) -> None:
         while True:
@@ -158,8 +158,8 @@ class Healer:
                         instruments().heal_event("repaired")
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("repair of %s/%s failed", bucket, key)
+            except Exception as e:
+                log_failure(log, f"repair of {bucket}/{key}", e)
 
     # -- writes that missed a drive (queued by their commit) -------------------------------
     def hurry(self) -> None:
@@ -180,8 +180,8 @@ class Healer:
                     await self._heal_queued(task)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("healing queued writes failed")
+            except Exception as e:
+                log_failure(log, "healing queued writes", e)
                 wait = 5 * HEAL_QUEUE_POLL  # the index away (a failover): not a traceback a second
             if len(tasks) < HEAL_QUEUE_BATCH:
                 self._wake_heals.clear()

@@ -13,6 +13,17 @@ from hoard.meta.errors import CommitFailed
 log = logging.getLogger("hoard")
 
 
+def log_failure(logger: logging.Logger, what: str, error: Exception, again: float | None = None) -> None:
+    """Background work that failed, from an ``except`` block: the index unreachable (a database
+    failover, say) in one line, since every loop says so at each turn until it is back and no
+    stack trace says more; anything else with its stack trace."""
+    if isinstance(error, CommitFailed):
+        later = "" if again is None else f", tried again in {again:.0f} s"
+        logger.warning("%s: the metadata index is unavailable%s (%s)", what, later, error)
+    else:
+        logger.exception("%s failed", what)
+
+
 @dataclass
 class RunStatus:
     """How a background loop is doing: kept by the loop itself, read by whoever reports on it
@@ -99,14 +110,9 @@ class Periodic:
             except asyncio.CancelledError:
                 self.run_status.running = False
                 raise
-            except CommitFailed as e:
-                # The index unreachable (a database failover, say): every loop says so at each
-                # turn, in one line, until it is back; no stack trace says more than that.
-                self.run_status.ended(self.clock(), e)
-                log.warning("%s: the metadata index is unavailable, tried again in %.0f s (%s)", self.what, self.interval, e)
             except Exception as e:
                 self.run_status.ended(self.clock(), e)
-                log.exception("%s failed", self.what)
+                log_failure(log, self.what, e, again=self.interval)
             else:
                 self.run_status.ended(self.clock())
             await asyncio.sleep(self.interval)

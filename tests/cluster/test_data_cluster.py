@@ -55,6 +55,7 @@ CONNECT_TIMEOUT = 2.0  # a node's connect timeout to another (ClusterStorage)
 SECRETS_KEY = base64.b64encode(os.urandom(32)).decode()
 MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
 RETRY_CODES = {"SlowDown", "ServiceUnavailable"}
+META_RETRY_SECONDS = 8.0  # HOARD_META_RETRY_SECONDS: how long a node waits out the database's absence
 
 
 @dataclass
@@ -216,7 +217,7 @@ class Cluster:
         env = {
             **self._env(), "HOARD_NODE": host.name, "HOARD_ADVERTISE": f"http://{host.address}:{PORT}", "HOARD_ZONE": zone,
             "HOARD_CLUSTER_KEY_FILE": str(self.key_file), "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY,
-            "HOARD_META_RETRY_SECONDS": "8",
+            "HOARD_META_RETRY_SECONDS": str(META_RETRY_SECONDS),
             "HOARD_INTERNAL_ADDRESS": f"{host.address}:{INTERNAL_PORT}", "HOARD_INTERNAL_TLS": ",".join(self.tls_files(host.name)),
         }  # fmt: skip
         drives = [self.folder / host.name / f"d{i}" for i in range(1, DRIVES + 1)]
@@ -586,10 +587,14 @@ def test_two_etcd_members_down_failsafe_mode_keeps_the_primary_and_without_it_wr
             tier.kill_host(member)
         wait_until(f"{primary.name} demoted", lambda: not primary.answers("primary"), 30, tier.logs)
         demoted = time.monotonic()
-        # Measured 20 to 50 s, far past HOARD_META_RETRY_SECONDS (8): with no primary, every
-        # request and every background loop of a node waits its turn in the node's connection
-        # pool, each wait up to the pool's timeout (see the closing note of 2026-12-06).
-        writers.wait_refused(1, after=demoted, timeout=120)
+        # Waited out for one retry window (a failover would have ended within it), then 503;
+        # once the outage has outlasted the window, every PUT is refused in seconds, not after
+        # a window of its own (hoard.meta.outage).
+        writers.wait_refused(1, after=demoted, timeout=META_RETRY_SECONDS + 10)
+        spent = time.monotonic() + 4  # every node has found the database gone by then
+        writers.wait_refused(8, after=spent, timeout=30)
+        late = [a for a in writers.puts(after=spent) if a.status != 200]
+        assert max(a.seconds for a in late) <= 4, sorted(a.seconds for a in late)
         for member in lost:
             tier.revive_host(member)
         back = time.monotonic()
@@ -610,6 +615,7 @@ def test_the_database_primary_dying_under_four_nodes_loses_no_acknowledged_write
     # botocore's default connect timeout (60 s), not the 5 s of the rows that cut nodes off: the
     # client sends a body under it (urllib3), and a node waiting on the database for the bucket
     # reads no more of a body than its buffer holds until the database answers.
+    logs_from = {name: len(node.log()) for name, node in whole.nodes.items()}
     with PrimaryWatch(tier) as watch, Writers(list(whole.nodes.values()), ledger, "pg-primary-died", threads=4, connect_timeout=60) as writers:
         writers.wait_acknowledged(12)
         death = time.monotonic()
@@ -621,6 +627,10 @@ def test_the_database_primary_dying_under_four_nodes_loses_no_acknowledged_write
     _assert_only_200_and_retry_later(writers.puts())
     resumed = min(a.ended for a in writers.puts(after=dead) if a.status == 200) - death
     assert resumed <= 30, f"writes resumed {resumed:.1f}s after the primary's death"
+    # No node could beat while there was no primary: none took the others' silence then for
+    # theirs (marking their drives offline, breaking the calls under way: hoard.cluster.liveness).
+    for name, node in whole.nodes.items():
+        assert "has not beaten its heart" not in node.log()[logs_from[name] :], name
     log_from = old.log_size()
     tier.revive_host(old)
     assert_rewound_and_following(tier, old, new, log_from)

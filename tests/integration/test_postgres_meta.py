@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import HoardServer, free_port
 from tests.integration.test_settings import clean_env
@@ -110,3 +112,59 @@ def test_an_unreachable_database_is_said_in_one_line(tmp_path):
     )  # fmt: skip
     assert refused.returncode != 0 and "cannot use the metadata database" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def _timed_put(s3, key: str) -> tuple[int, str, float]:
+    """(status, error code, seconds) of one PUT, not retried."""
+    started = time.monotonic()
+    try:
+        s3.put_object(Bucket="outage", Key=key, Body=b"x" * 1000)
+        return 200, "", time.monotonic() - started
+    except ClientError as e:
+        return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"], time.monotonic() - started
+
+
+def test_a_database_outage_is_waited_out_for_one_window_then_answered_503_at_once_until_it_is_back(tmp_path):
+    """The index's database dies under a server (its own PostgreSQL here, not the session's).
+    A request made then waits for it through the retry window (a failover would end within it)
+    and is answered 503; once the outage has outlasted the window, every request is answered
+    503 in a second or two, not after a window of its own per call; and the database back, the
+    server uses it again within seconds, however long the outage lasted."""
+    from tests.postgres_server import PostgresServer
+
+    window = 6.0
+    database = PostgresServer()
+    database.start()
+    try:
+        env = {"HOARD_META": pg_url(database.create_database()), "HOARD_META_RETRY_SECONDS": str(window)}
+        server = HoardServer(tmp_path / "data", env_extra=env).start()
+        try:
+            s3 = server.client(read_timeout=120)
+            s3.create_bucket(Bucket="outage")
+            s3.put_object(Bucket="outage", Key="kept", Body=b"acknowledged")
+            database.halt()
+            down = time.monotonic()
+            first = _timed_put(s3, "first")
+            assert first[:2] == (503, "ServiceUnavailable"), first
+            # Its calls share one window (before: each waited out the pool's timeout, 10 s).
+            assert first[2] <= window + 4, first
+            time.sleep(max(0.0, down + window + 1 - time.monotonic()))
+            later = [_timed_put(s3, f"later{i}") for i in range(3)]
+            assert all(a[:2] == (503, "ServiceUnavailable") and a[2] <= 3.5 for a in later), later
+            # Long enough that the pool's own reconnection backoff (1, 2, 4, 8, 16 s ...) would
+            # next try at about 31 s: the store gives it up after RECONNECT_SECONDS.
+            time.sleep(max(0.0, down + 18 - time.monotonic()))
+            database.resume()
+            back = time.monotonic()
+            while (answer := _timed_put(s3, "after"))[0] != 200:
+                assert answer[:2] == (503, "ServiceUnavailable"), answer
+                assert time.monotonic() - back < 10, "the database back, writes did not resume within 10 s"
+                time.sleep(0.2)
+            assert s3.get_object(Bucket="outage", Key="kept")["Body"].read() == b"acknowledged"
+            keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="outage")["Contents"])
+            assert keys == ["after", "kept"], keys  # nothing refused was kept
+        finally:
+            server.stop()
+        assert "Traceback" not in server.log(), server.log()[-3000:]
+    finally:
+        database.stop()
