@@ -1009,6 +1009,24 @@ def test_postgres_a_batched_write_failing_after_it_wrote_leaves_the_others_writt
     assert {(t.key) for t in meta.run(meta.store.claim_heals(time.time() + 1, 10, 60))} == {"a", "b"}
 
 
+def test_postgres_a_database_error_of_one_batched_write_fails_it_alone(pg):
+    """A write of a batch whose statement the database refuses (not a conflict: division by
+    zero) aborts the whole transaction, with no way to tell whose the error was from the others'
+    answers: each write runs again alone, the refused one fails, the others land."""
+    meta, _ = pg
+    meta.bucket()
+
+    def refused(tx) -> None:
+        tx.execute("SELECT 1/0")
+
+    a, bad, b = _batched(
+        meta, meta.store.put_object(record("bkt", "a")), asyncio.to_thread(meta.store.run_write, refused, idempotent=False), meta.store.put_object(record("bkt", "b"))
+    )
+    assert a is None and b is None
+    assert isinstance(bad, CommitFailed) and "division by zero" in str(bad), bad
+    assert meta.keys(meta.run(meta.store.list_objects("bkt", "", "", "", 10))) == ["a", "b"]
+
+
 def test_postgres_a_write_that_waited_past_its_retry_window_is_still_tried(postgres_db):
     """The retry window counts from when a write was submitted, but a write that waited out its
     window in the queue (behind slow writes, the database well) is tried once, not refused."""
