@@ -312,7 +312,7 @@ def _each_in_savepoint(tx: _Tx, writes: list[Write]) -> list[Any]:
         try:
             if write.fence is not None:
                 write.fence(tx)
-            state = write.fn.check(tx, row)
+            state = write.fn.check_read_ahead(row)
         except psycopg.Error:
             raise  # the database's, which aborted the whole transaction
         except Exception as e:  # noqa: BLE001 - refused, nothing written

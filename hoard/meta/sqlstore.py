@@ -993,9 +993,16 @@ class KeyWrite:
         self._check = check
         self._apply = apply
 
-    def check(self, conn: Conn, row: tuple | None | type[Ellipsis] = ...) -> _KeyState:
-        """The key's state (from ``row`` if read ahead), refused or not."""
-        state = _key_state(conn, self.record) if row is ... else key_state_from_row(self.record, row)
+    def check(self, conn: Conn) -> _KeyState:
+        """The key's state, read here; raises if the write is refused."""
+        return self._checked(_key_state(conn, self.record))
+
+    def check_read_ahead(self, row: tuple | None) -> _KeyState:
+        """The key's state from ``row`` (KEY_STATE_COLUMNS, read ahead; None: no such bucket);
+        raises if the write is refused."""
+        return self._checked(key_state_from_row(self.record, row))
+
+    def _checked(self, state: _KeyState) -> _KeyState:
         self._check(state)
         return state
 
