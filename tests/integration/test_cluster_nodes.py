@@ -136,7 +136,7 @@ def test_a_node_without_the_clusters_key_or_cluster_is_refused(cluster_db, postg
     def run(env: dict[str, str]) -> subprocess.CompletedProcess:
         base = {
             "HOARD_META": meta, "HOARD_NODE": "nx", "HOARD_ADVERTISE": "http://127.0.0.1:1",
-            "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY,
+            "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY, "HOARD_CONSOLE_ADDRESS": "off",
         }  # fmt: skip
         command = [sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{free_port()}", str(tmp_path / "nx")]
         return subprocess.run(command, env=clean_env(**{k: v for k, v in {**base, **env}.items() if v}), capture_output=True, text=True, timeout=60)
@@ -687,7 +687,7 @@ def test_the_cluster_key_is_rotated_on_every_node_without_a_restart(cluster_db, 
         stale.chmod(0o600)
         refused = subprocess.run(
             [sys.executable, "-m", "hoard", "server", "--address", f"127.0.0.1:{free_port()}", str(tmp_path / "n3" / "d1")],
-            env={**clean_env(), "HOARD_META": meta, "HOARD_NODE": "n3", "HOARD_ADVERTISE": "http://127.0.0.1:1", "HOARD_ZONE": "z1",
+            env={**clean_env(), "HOARD_CONSOLE_ADDRESS": "off", "HOARD_META": meta, "HOARD_NODE": "n3", "HOARD_ADVERTISE": "http://127.0.0.1:1", "HOARD_ZONE": "z1",
                  "HOARD_CLUSTER_KEY_FILE": str(stale), "HOARD_SECRETS_KEY": SECRETS_KEY, "HOARD_MASTER_KEY": MASTER_KEY},
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip

@@ -184,7 +184,8 @@ def start(tmp_path: Path, *args: str, env: dict[str, str], port: int) -> tuple[s
     log = tmp_path / f"hoard-{port}.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "hoard", "server", *args, str(tmp_path / "data")],
-        env=clean_env(**env), stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=tmp_path,
+        # Not the console's default port, which a server of the machine's may hold.
+        env=clean_env(**{"HOARD_CONSOLE_ADDRESS": "off", **env}), stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=tmp_path,
     )
     deadline = time.time() + 30
     while time.time() < deadline:
