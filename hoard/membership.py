@@ -219,7 +219,9 @@ class LayoutWatcher(Periodic):
         self._kept: dict | None = None  # the snapshot last kept on the drives
         self._keep_again = 0.0
         # Reads two rounds apart: this node could not read the catalog either (see Liveness).
-        self._liveness = Liveness(gap=2 * interval, grace=LIVE_WITHIN)
+        # The grace is two LIVE_WITHINs: another node's pool may find the new primary a few
+        # seconds after this one's did (a connect timeout on the dead host), then beat.
+        self._liveness = Liveness(gap=2 * interval, grace=2 * LIVE_WITHIN)
 
     def _keep_layout(self) -> None:
         """The layout onto this node's drives when it changed (a new version; or a node's address
