@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hoard.cluster.liveness import Liveness
 from hoard.cluster.view import ClusterView
+from tests.unit.fake_clock import FakeClock
 
 NODES = {"n1": "https://n1", "n2": "https://n2", "n3": "https://n3"}
 
@@ -13,16 +14,8 @@ def view(*live: str) -> ClusterView:
     return ClusterView(1, (), NODES, frozenset(live))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_reads_in_step_take_each_view_as_it_is():
-    clock = Clock()
+    clock = FakeClock(0.0)
     liveness = Liveness(gap=6.0, grace=6.0, clock=clock)
     assert liveness.judge(view("n1", "n2", "n3")).live == {"n1", "n2", "n3"}
     clock.now = 2.0
@@ -30,7 +23,7 @@ def test_reads_in_step_take_each_view_as_it_is():
 
 
 def test_after_reads_held_up_the_nodes_live_before_stay_live_for_the_grace_then_silence_counts():
-    clock = Clock()
+    clock = FakeClock(0.0)
     liveness = Liveness(gap=6.0, grace=6.0, clock=clock)
     liveness.judge(view("n1", "n2", "n3"))
     clock.now = 20.0  # the database away for 18 s: nobody could beat
@@ -42,7 +35,7 @@ def test_after_reads_held_up_the_nodes_live_before_stay_live_for_the_grace_then_
 
 
 def test_the_grace_keeps_no_node_the_layout_no_longer_has_nor_one_silent_before():
-    clock = Clock()
+    clock = FakeClock(0.0)
     liveness = Liveness(gap=6.0, grace=6.0, clock=clock)
     liveness.judge(view("n1", "n2"))  # n3 already silent
     clock.now = 30.0

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from hoard.console.sessions import FAILED_LOGIN_WINDOW, MAX_FAILED_LOGINS, SessionStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.fake_clock import FakeClock
 
 
 def test_a_session_ends_after_its_idle_time_and_not_before() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     store = SessionStore(idle_seconds=600, clock=clock)
     session = store.create("AK", "SK", "AK", is_admin=False)
     clock.now += 599
@@ -27,7 +20,7 @@ def test_a_session_ends_after_its_idle_time_and_not_before() -> None:
 
 
 def test_logout_and_revoked_keys_end_sessions() -> None:
-    store = SessionStore(idle_seconds=600, clock=Clock())
+    store = SessionStore(idle_seconds=600, clock=FakeClock(1000.0))
     one, two, other = store.create("AK", "SK", "AK", False), store.create("AK", "SK", "AK", False), store.create("BK", "SK", "BK", False)
     store.end(one.token)
     assert store.get(one.token) is None and store.get(two.token) is two
@@ -37,14 +30,14 @@ def test_logout_and_revoked_keys_end_sessions() -> None:
 
 
 def test_tokens_are_unguessable_and_csrf_is_checked_exactly() -> None:
-    store = SessionStore(idle_seconds=600, clock=Clock())
+    store = SessionStore(idle_seconds=600, clock=FakeClock(1000.0))
     a, b = store.create("AK", "SK", "AK", False), store.create("AK", "SK", "AK", False)
     assert a.token != b.token and a.csrf != b.csrf and len(a.token) >= 40
     assert a.csrf_ok(a.csrf) and not a.csrf_ok(b.csrf) and not a.csrf_ok(None) and not a.csrf_ok(a.csrf[:-1])
 
 
 def test_failed_logins_are_throttled_per_address_for_a_window() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     store = SessionStore(idle_seconds=600, clock=clock)
     for _ in range(MAX_FAILED_LOGINS):
         assert store.login_allowed("10.0.0.1")

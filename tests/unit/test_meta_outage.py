@@ -4,25 +4,18 @@ test moves."""
 from __future__ import annotations
 
 from hoard.meta.outage import PROBE_SECONDS, Outage
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.fake_clock import FakeClock
 
 
 def test_while_the_database_answers_each_call_has_its_own_window():
-    clock = Clock()
+    clock = FakeClock(100.0)
     outage = Outage(8.0, clock)
     assert outage.deadline(100.0) == 108.0 and outage.deadline(105.0) == 113.0
     assert outage.wait(108.0) == 8.0
 
 
 def test_an_outage_counts_every_later_calls_window_from_its_start():
-    clock = Clock()
+    clock = FakeClock(100.0)
     outage = Outage(8.0, clock)
     outage.unreachable()  # at 100
     clock.now = 103.0
@@ -34,7 +27,7 @@ def test_an_outage_counts_every_later_calls_window_from_its_start():
 
 
 def test_a_later_failure_does_not_move_the_outages_start_and_an_answer_ends_it():
-    clock = Clock()
+    clock = FakeClock(100.0)
     outage = Outage(8.0, clock)
     outage.unreachable()
     clock.now = 104.0
@@ -45,7 +38,7 @@ def test_a_later_failure_does_not_move_the_outages_start_and_an_answer_ends_it()
 
 
 def test_no_connection_is_an_outage_only_if_nothing_was_answered_while_waiting_for_one():
-    clock = Clock()
+    clock = FakeClock(100.0)
     outage = Outage(8.0, clock)
     outage.answered()  # at 100
     outage.no_connection(asked=99.0)  # others were answered meanwhile: the pool was busy, not gone
