@@ -7,18 +7,25 @@ numbers can be read as a fraction of what is physically on offer here.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import multiprocessing
 import os
+import queue
 import socket
 import statistics
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from pathlib import Path
+
+from blake3 import blake3
 
 MiB = 1 << 20
 _BUF = MiB
+HASH_BYTES = 32  # BLAKE3 digest before each block of a shard file (hoard.storage.bitrot)
 
 
 def _loopback_pair() -> tuple[socket.socket, socket.socket]:
@@ -88,6 +95,109 @@ def loopback_sendfile(seconds: float, workdir: Path) -> float:
             return _timed_stream(send, seconds)
     finally:
         path.unlink()
+
+
+def _shard_file(path: Path, blocks: int) -> None:
+    """A cached file laid out as Hoard's one-drive shard files are: [BLAKE3][1 MiB] per block."""
+    block = os.urandom(_BUF)
+    digest = blake3(block).digest()
+    with open(path, "wb") as f:
+        for _ in range(blocks):
+            f.write(digest)
+            f.write(block)
+    with open(path, "rb") as f:
+        while f.read(8 * MiB):  # in the page cache, as a hot object is
+            pass
+
+
+def file_read_verify_send(seconds: float, workdir: Path) -> float:
+    """MiB/s of the least a GET that verifies every block must do, with no HTTP: read each block
+    of a cached shard file and check its BLAKE3 in one thread while another sends the block
+    before it (the two overlap, as a server's reader and event loop can)."""
+    path = workdir / "ceiling-shard.bin"
+    blocks, stride = 64, HASH_BYTES + _BUF
+    _shard_file(path, blocks)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+
+        def send(sock: socket.socket, deadline: float) -> None:
+            ready: queue.Queue[memoryview | None] = queue.Queue(2)
+            ring = [memoryview(bytearray(stride)) for _ in range(4)]  # 2 queued, 1 sent, 1 read
+
+            def reader() -> None:
+                n = 0
+                while time.perf_counter() < deadline:
+                    view = ring[n % len(ring)]
+                    os.preadv(fd, [view], (n % blocks) * stride)
+                    if blake3(view[HASH_BYTES:]).digest() != view[:HASH_BYTES]:
+                        raise RuntimeError("the ceiling's shard file does not verify")
+                    ready.put(view[HASH_BYTES:])
+                    n += 1
+                ready.put(None)
+
+            thread = threading.Thread(target=reader)
+            thread.start()
+            while (block := ready.get()) is not None:
+                sock.sendall(block)
+            thread.join()
+
+        return _timed_stream(send, seconds)
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+def _do_nothing_responder(ready: Connection, size: int) -> None:
+    """Answer every request on every connection with ``size`` bytes already in memory (a child process)."""
+    body = os.urandom(size)
+    head = f"HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n".encode()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        ready.send(listener.getsockname()[1])
+        while True:
+            conn, _ = listener.accept()
+            with conn:
+                pending = b""
+                try:
+                    while True:
+                        while b"\r\n\r\n" not in pending:
+                            got = conn.recv(65536)
+                            if not got:
+                                raise ConnectionError
+                            pending += got
+                        pending = pending.split(b"\r\n\r\n", 1)[1]
+                        conn.sendall(head)
+                        conn.sendall(body)
+                except OSError:
+                    pass
+
+
+def client_get(seconds: float, size: int = 64 * MiB) -> float:
+    """MiB/s the benchmark's own client receives ``size``-byte GET answers from a server in another
+    process that does nothing but send them from memory: the most any server can show in a GET
+    workload of that size on this machine."""
+    from benchmarks.client import Connection as Client
+    from benchmarks.client import Credentials
+
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    proc = multiprocessing.get_context("spawn").Process(target=_do_nothing_responder, args=(child, size), daemon=True)
+    proc.start()
+    try:
+        port = parent.recv()
+
+        async def fetch() -> float:
+            client = Client("127.0.0.1", port, Credentials("ceiling", "ceiling"))
+            await client.request("GET", "/ceiling/warm", payload_hash="UNSIGNED-PAYLOAD")
+            got, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                got += (await client.request("GET", "/ceiling/object", payload_hash="UNSIGNED-PAYLOAD")).nbytes
+            elapsed = time.perf_counter() - t0
+            client.close()
+            return got / MiB / elapsed
+
+        return asyncio.run(fetch())
+    finally:
+        proc.kill()
+        proc.join()
 
 
 def disk_write_fsync(total: int, workdir: Path) -> float:
@@ -210,6 +320,18 @@ def measure(workdir: Path, quick: bool, log: Callable[[str], None] = print) -> d
             "MiB/s",
             "TCP over 127.0.0.1, sendfile() from a cached file, one stream",
             lambda: loopback_sendfile(sec, workdir),
+        ),
+        (
+            "file_read_verify_send",
+            "MiB/s",
+            "a cached file's 1 MiB blocks read and BLAKE3-checked in one thread, sent over loopback from another: a verified GET with no HTTP",
+            lambda: file_read_verify_send(sec, workdir),
+        ),
+        (
+            "client_get",
+            "MiB/s",
+            "this benchmark's client receiving 64 MiB GET answers from a process that only sends them from memory",
+            lambda: client_get(max(sec, 1.5)),
         ),
         (
             "disk_write_fsync",

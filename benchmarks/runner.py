@@ -7,6 +7,8 @@ shared machine hurts both sides alike, and the per-round ratio shows how steady 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import resource
 import time
 from collections.abc import Callable, Sequence
@@ -60,6 +62,9 @@ def sample(workload: Workload, who: Contender, round_no: int, stats: RunStats, c
 
 
 async def run_once(workload: Workload, who: Contender, round_no: int) -> dict:
+    # What the run before left in the page cache is written back now, not during this run: a
+    # server that fsyncs (Hoard) would otherwise wait on a peer's unsynced writes (moto's).
+    await asyncio.to_thread(os.sync)
     pid = who.server.pid
     cpu0, client0 = tree_cpu_seconds(pid), _client_cpu()
     with RssSampler(pid) as rss:

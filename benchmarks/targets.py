@@ -56,11 +56,16 @@ def evaluate(summary: list[dict], ceilings: dict[str, dict], peer_name: str | No
         )
     )
     get64, loop = _get(rows, "get-64m-c1", "mib_per_s"), ceiling("loopback_sendrecv")
+    measured = f"{get64:.0f} of {loop:.0f} MiB/s = {get64 / loop:.0%}" if get64 and loop else "not measured"
+    # What no server can pass here, measured in the same run: the reason a miss is not Hoard's alone.
+    bounds = [(name, value) for name in ("file_read_verify_send", "client_get") if (value := ceiling(name)) and loop]
+    if get64 and bounds:
+        measured += "; bounds on this machine: " + ", ".join(f"{name} {value / loop:.0%}" for name, value in bounds)
     out.append(
         _row(
-            "GET 64 MiB (c1) >= 50% of the loopback (send/recv) ceiling",
-            f"{get64:.0f} of {loop:.0f} MiB/s = {get64 / loop:.0%}" if get64 and loop else "not measured",
-            get64 / loop >= 0.5 if get64 and loop else None,
+            "GET 64 MiB (c1) >= 70% of the loopback (send/recv) ceiling",
+            measured,
+            get64 / loop >= 0.7 if get64 and loop else None,
             "ceiling:get-64m-c1",
             ("get-64m-c1",),
         )

@@ -160,3 +160,23 @@ def test_report_shows_seaweedfs_beside_moto() -> None:
     assert "Hoard 2 fsync + 0 fdatasync, 0 `openat` and 0 `unlink(at)` per PUT" in md and "SeaweedFS 0 fsync + 0 fdatasync" in md
     assert "`weed server -s3`" in md
     assert "| PUT 4 KiB, c16 | seaweedfs |" in md
+
+
+def test_the_large_get_target_is_seventy_percent_and_names_the_machine_bounds() -> None:
+    from benchmarks import targets
+
+    summary = [{"workload": "get-64m-c1", "title": "GET 64 MiB, c1", "peer": None, "note": "", "hoard": {"mib_per_s": 1400.0, "peak_rss_mib": 100.0, "peak_pss_mib": 90.0}}]
+    ceilings = {"loopback_sendrecv": {"value": 2000.0}, "file_read_verify_send": {"value": 1100.0}, "client_get": {"value": 1000.0}}
+    row = next(r for r in targets.evaluate(summary, ceilings, "moto") if r["key"] == "ceiling:get-64m-c1")
+    assert row["target"] == "GET 64 MiB (c1) >= 70% of the loopback (send/recv) ceiling"
+    assert row["met"] is True
+    assert row["measured"] == "1400 of 2000 MiB/s = 70%; bounds on this machine: file_read_verify_send 55%, client_get 50%"
+    summary[0]["hoard"]["mib_per_s"] = 1390.0
+    assert next(r for r in targets.evaluate(summary, ceilings, "moto") if r["key"] == "ceiling:get-64m-c1")["met"] is False
+
+
+def test_the_verified_file_send_ceiling_moves_bytes(tmp_path) -> None:
+    from benchmarks import ceilings
+
+    assert ceilings.file_read_verify_send(0.2, tmp_path) > 0
+    assert list(tmp_path.iterdir()) == []  # its file is gone

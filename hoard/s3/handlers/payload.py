@@ -105,6 +105,44 @@ class BodyDigests:
         return checksums.encode(self.checksum_raw) if self.checksum_raw else ""
 
 
+class _Pieces:
+    """Received chunks kept as they came until a block's worth is there, then joined once: the
+    block is the only copy made of them (a growing bytearray, then a block cut from it, was two)."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes | memoryview] = []
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, chunk: bytes) -> None:
+        if chunk:
+            # Kept, not copied: only an immutable bytes object cannot change under it.
+            self._parts.append(chunk if isinstance(chunk, bytes) else bytes(chunk))
+            self.size += len(chunk)
+
+    def take(self, n: int) -> bytes:
+        """The first ``n`` bytes (``n`` <= len) as one bytes object; the rest stays, uncopied."""
+        taken: list[bytes | memoryview] = []
+        need = n
+        while need:
+            part = self._parts[0]
+            if len(part) <= need:
+                taken.append(self._parts.pop(0))
+                need -= len(part)
+            else:
+                view = memoryview(part)
+                taken.append(view[:need])
+                self._parts[0] = view[need:]
+                need = 0
+        self.size -= n
+        return taken[0] if len(taken) == 1 and isinstance(taken[0], bytes) else b"".join(taken)
+
+    def take_all(self) -> bytes:
+        return self.take(self.size)
+
+
 class BlobSink:
     """A stream of bytes into a ShardSetWriter in 1 MiB blocks, each handed to a worker thread
     while the next arrives; one copy per block, which the writer encodes where it lies.
@@ -125,7 +163,7 @@ class BlobSink:
         self.writer = writer
         self._key = key  # encrypt with it (as ``part`` of its version); None: kept as sent
         self._part = part
-        self._buffer = bytearray()
+        self._buffer = _Pieces()
         self._pending: asyncio.Future | None = None
         self.size = 0
 
@@ -144,7 +182,7 @@ class BlobSink:
         if self.size > self._limit:
             # Refused while it streams: no need to store what is already too large.
             raise S3Error("EntityTooLarge", ProposedSize=str(self.size), MaxSizeAllowed=str(self._limit))
-        self._buffer += chunk
+        self._buffer.add(chunk)
         if self.writer is None:
             if len(self._buffer) < WRITE_BUFFER or self._data.inline(len(self._buffer)):
                 return
@@ -152,9 +190,7 @@ class BlobSink:
         while len(self._buffer) >= WRITE_BUFFER:
             if self._pending is not None:
                 await self._pending
-            with memoryview(self._buffer) as view:
-                block = bytes(view[:WRITE_BUFFER])
-            del self._buffer[:WRITE_BUFFER]
+            block = self._buffer.take(WRITE_BUFFER)
             # Write this block while the next one is being received.
             self._pending = asyncio.ensure_future(asyncio.to_thread(self.writer.write, block))
 
@@ -167,10 +203,9 @@ class BlobSink:
             self.writer = await self._data.writer(self._placement, self._hashers, self._data.inline(self.size), self._key, self._part)
         if self._buffer:
             if self.writer.inline:  # small: hashing it costs less than a trip to a thread
-                self.writer.write(bytes(self._buffer))
+                self.writer.write(self._buffer.take_all())
             else:
-                await asyncio.to_thread(self.writer.write, bytes(self._buffer))
-            self._buffer.clear()
+                await asyncio.to_thread(self.writer.write, self._buffer.take_all())
         return self.size
 
     async def finish(self) -> StoredData:

@@ -1,0 +1,35 @@
+"""The received-chunk list a PutObject body is cut into blocks from (hoard.s3.handlers.payload)."""
+
+from __future__ import annotations
+
+import os
+
+from hoard.s3.handlers.payload import _Pieces
+
+
+def test_blocks_cut_from_chunks_hold_the_bytes_in_order() -> None:
+    data = os.urandom(10_000)
+    pieces = _Pieces()
+    for start in range(0, len(data), 777):  # chunks that straddle every block boundary
+        pieces.add(data[start : start + 777])
+    assert len(pieces) == len(data)
+    blocks = [pieces.take(3000) for _ in range(3)]
+    assert len(pieces) == 1000
+    assert b"".join(blocks) + pieces.take_all() == data
+    assert len(pieces) == 0 and pieces.take_all() == b""
+
+
+def test_a_chunk_that_is_a_whole_block_is_handed_on_as_it_is() -> None:
+    chunk = os.urandom(4096)
+    pieces = _Pieces()
+    pieces.add(chunk)
+    assert pieces.take(4096) is chunk  # no copy
+
+
+def test_a_mutable_chunk_is_copied_when_kept() -> None:
+    chunk = bytearray(b"abcdef")
+    pieces = _Pieces()
+    pieces.add(chunk)
+    pieces.add(b"")
+    chunk[:] = b"zzzzzz"  # the sender's buffer reused
+    assert pieces.take(4) == b"abcd" and pieces.take_all() == b"ef"
