@@ -114,3 +114,18 @@ def test_pread_nowait_reads_cached_ranges_and_stops_at_the_end(tmp_path):
             pytest.fail("a page evicted from the page cache was still read without waiting, 50 times over")
     finally:
         os.close(fd)
+
+
+def test_a_shard_file_big_enough_to_be_written_back_early_leaves_the_page_cache_once_durable(tmp_path):
+    drive = LocalDrive(tmp_path / "drive")
+    drive.prepare(create_root=True)
+    sizes = {"b1" * 16: 2 * 1024 * 1024 + 100, "5a" * 16: 64 * 1024}  # shard ids are hex
+    for shard_id, size in sizes.items():
+        writer = drive.create_shard(shard_id)
+        writer.write_block(os.urandom(32), os.urandom(size))
+        writer.commit()
+    big, small = (drive.open_shard(shard_id) for shard_id in sizes)
+    with pytest.raises(WouldBlock):
+        big.read(4096, 1024 * 1024, nowait=True)  # written once, seldom read at once: given back
+    assert len(small.read(4096, 0, nowait=True)) == 4096  # small: kept, as a GET soon after finds it
+    assert len(big.read(4096, 1024 * 1024)) == 4096  # still there to read from the disk
