@@ -33,3 +33,39 @@ def test_a_mutable_chunk_is_copied_when_kept() -> None:
     pieces.add(b"")
     chunk[:] = b"zzzzzz"  # the sender's buffer reused
     assert pieces.take(4) == b"abcd" and pieces.take_all() == b"ef"
+
+
+def test_jobs_handed_to_threads_out_of_order_run_in_ticket_order() -> None:
+    import threading
+
+    from hoard.s3.handlers.payload import _InOrder
+
+    order = _InOrder()
+    tickets = [order.ticket() for _ in range(5)]
+    ran: list[int] = []
+    # Started last ticket first: each waits for the ones before it.
+    threads = [threading.Thread(target=order.run, args=(t, lambda t=t: ran.append(t))) for t in reversed(tickets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert ran == tickets
+
+
+def test_after_a_job_fails_the_ones_behind_it_fail_without_running() -> None:
+    import pytest
+
+    from hoard.s3.handlers.payload import _InOrder
+
+    order = _InOrder()
+    first, second = order.ticket(), order.ticket()
+    ran: list[int] = []
+
+    def broken() -> None:
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError):
+        order.run(first, broken)
+    with pytest.raises(RuntimeError, match="earlier block"):
+        order.run(second, lambda: ran.append(second))
+    assert ran == []

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 
 from hoard.http.numbers import field_decimal
 from hoard.http.request import BodyStream
@@ -26,6 +29,10 @@ from hoard.storage.erasure import BLOCK_SIZE
 from hoard.storage.erasure_set import ShardSetWriter, StoredData
 
 WRITE_BUFFER = BLOCK_SIZE
+# Blocks of one upload handed to worker threads and not yet written. Two: the next block's MD5
+# starts the moment the one before is done, in its thread, not after a trip through the busy
+# event loop (MD5, one thread per upload, is what bounds a large PUT).
+IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,36 @@ class _Pieces:
         return self.take(self.size)
 
 
+class _InOrder:
+    """Jobs handed to different worker threads run one after another, in the order their
+    tickets were taken; after one fails, those behind it fail without running."""
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._issued = 0
+        self._next = 0
+        self._failed: BaseException | None = None
+
+    def ticket(self) -> int:
+        self._issued += 1
+        return self._issued - 1
+
+    def run(self, ticket: int, job: Callable[[], None]) -> None:
+        with self._turn:
+            self._turn.wait_for(lambda: self._next == ticket)
+        try:
+            if self._failed is not None:
+                raise RuntimeError("an earlier block of this upload failed") from self._failed
+            job()
+        except BaseException as e:
+            self._failed = self._failed or e
+            raise
+        finally:
+            with self._turn:
+                self._next += 1
+                self._turn.notify_all()
+
+
 class BlobSink:
     """A stream of bytes into a ShardSetWriter in 1 MiB blocks, each handed to a worker thread
     while the next arrives; one copy per block, which the writer encodes where it lies.
@@ -164,7 +201,8 @@ class BlobSink:
         self._key = key  # encrypt with it (as ``part`` of its version); None: kept as sent
         self._part = part
         self._buffer = _Pieces()
-        self._pending: asyncio.Future | None = None
+        self._pending: deque[asyncio.Future] = deque()
+        self._order = _InOrder()
         self.size = 0
 
     @classmethod
@@ -188,17 +226,17 @@ class BlobSink:
                 return
             self.writer = await self._data.writer(self._placement, self._hashers, False, self._key, self._part)
         while len(self._buffer) >= WRITE_BUFFER:
-            if self._pending is not None:
-                await self._pending
+            if len(self._pending) >= IN_FLIGHT:
+                await self._pending.popleft()
             block = self._buffer.take(WRITE_BUFFER)
-            # Write this block while the next one is being received.
-            self._pending = asyncio.ensure_future(asyncio.to_thread(self.writer.write, block))
+            # Written while the next ones are being received.
+            job = partial(self.writer.write, block)
+            self._pending.append(asyncio.ensure_future(asyncio.to_thread(self._order.run, self._order.ticket(), job)))
 
     async def end_of_data(self) -> int:
         """Every byte handed to the writer (and so hashed); the size of the stream."""
-        if self._pending is not None:
-            await self._pending
-            self._pending = None
+        while self._pending:
+            await self._pending.popleft()
         if self.writer is None:
             self.writer = await self._data.writer(self._placement, self._hashers, self._data.inline(self.size), self._key, self._part)
         if self._buffer:
@@ -224,9 +262,10 @@ class BlobSink:
         return await asyncio.to_thread(self.writer.commit)
 
     async def abort(self) -> None:
-        if self._pending is not None:
+        # Every block in a thread is done (written or failed) before the writer is aborted.
+        while self._pending:
             try:
-                await self._pending
+                await self._pending.popleft()
             except Exception:  # noqa: BLE001 - the original error is the one to report
                 pass
         if self.writer is not None:
