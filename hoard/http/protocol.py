@@ -32,6 +32,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD = 64 * 1024
@@ -116,6 +117,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD:
                 self._refuse()
+
+    def on_body(self, body: bytes) -> None:
+        """A piece of body the application has not yet a piece waiting for is kept as it came:
+        uvicorn's request cycle hands ``bytes(cycle.body)`` on, which is the same object for a
+        bytes one, where it appended each piece to a bytearray and copied that out again (two
+        copies of every byte of an upload, in the event loop)."""
+        cycle = self.cycle
+        if cycle.body or cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
+            super().on_body(body)  # appends to what waits (a bytes + bytes, or uvicorn's bytearray)
+            return
+        cycle.body = body  # type: ignore[assignment]
+        if len(body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        cycle.message_event.set()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
