@@ -15,15 +15,17 @@ from pathlib import Path
 
 # What bounds each kind of target, by key prefix then workload (see targets.py for the keys).
 _PUT_VS_PEER = (
-    "moto keeps each object in memory (or a spooled temp file) and never calls fsync. Hoard computes "
-    "MD5 for the ETag (the `md5` ceiling: ~1.4 CPU-s per GiB on its own), a BLAKE3 per 1 MiB block, "
-    "copies every byte into the page cache and writes it back, and per object fsyncs a shard file, a "
-    "version record, their folders and the index. In the py-spy view of all threads the time is in "
-    "`FileWriter.commit`/`fsync_dir`, MD5 and BLAKE3 beside the encoder, and uvicorn delivering the body "
-    "(`RequestResponseCycle.receive`: chunks of at most ~64 KiB, ~1.3 ms of CPU per MiB). Half of moto's "
-    "CPU per GiB (5-5.5 s) would leave ~2.7 s, what MD5 and uvicorn's receive cost on their own; granian, "
-    "measured on this S3 path, received no faster (benchmarks/README.md). For 1 MiB objects the fsync "
-    "chain per object (~3-5 ms on this disk) is most of the latency at c1."
+    "moto keeps each object in memory (or a spooled temp file), never calls fsync and does not check a "
+    "signed payload's SHA-256. Hoard must: per signed 1 MiB PUT, the SHA-256 of the payload (the `sha256` "
+    "ceiling: ~0.6 ms), MD5 for the ETag (~1.4 ms) and a BLAKE3 per block (~0.2 ms) are ~2.2 ms of CPU "
+    "before anything is received, written or committed, where moto spends ~5.5 ms per PUT in all; twice "
+    "moto's throughput on two cores shared with the load generator would leave Hoard under ~3 ms per PUT. "
+    "Then per object it fsyncs a shard file, a version record, their folders and the index (perf: a fifth "
+    "of its CPU in thread switches and wake-ups, `finish_task_switch`, between the event loop, the writer "
+    "threads and the index's group commit). At c8 Hoard keeps about one core busy: the rest is waiting on "
+    "that fsync chain. Measured with perf (2026-12-06): written pages given back once durable "
+    "(`drop_cached`) took PUT 1 MiB c8 from ~8.4 to ~5.7 ms of CPU per PUT on this VM, where filling "
+    "fresh page-cache pages had cost ~3 ms per MiB."
 )
 _GET_VS_PEER = (
     "moto answers from memory. Hoard reads each 1 MiB block of the shard file (in the event loop when the "
@@ -45,9 +47,14 @@ _SMALL_PUT = (
 )
 _PUT_CEILING = (
     "The ceiling is one stream of `recv_into` + `write` + MD5 in a thread, with no HTTP. Hoard adds "
-    "uvicorn's body delivery through Python in chunks of at most ~64 KiB (the largest single CPU item of "
-    "a big PUT, ~1.3 ms per MiB), a BLAKE3 per block, a version record and index commit per object, "
-    "and shares the two cores with the load generator; see the profile of `put-64m-c1`."
+    "uvicorn's body delivery through Python (chunks of up to 256 KiB, each copied twice inside uvicorn), "
+    "a BLAKE3 per block, a version record and index commit per object, and shares the two cores with "
+    "the load generator; MD5 (one thread per upload, ~42 % of the server's CPU in perf) is the longest "
+    "lane. On its own (one server, a loop of 64 MiB PUTs to new keys, 2026-12-06) it reaches 400-440 "
+    "MiB/s, 81-89 % of a 490 MiB/s ceiling; inside the benchmark's rounds, after other workloads and "
+    "the peers have filled the page cache, 68-72 %: on this VM a write into page-cache pages that were "
+    "not in use a moment before costs about 3 ms per MiB against 0.15 ms (perf: "
+    "`copy_folio_from_iter_atomic`), so the figure follows what ran before it."
 )
 _GET_CEILING = (
     "The loopback ceiling sends one 1 MiB buffer from memory again and again and receives it with "
