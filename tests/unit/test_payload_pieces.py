@@ -69,3 +69,64 @@ def test_after_a_job_fails_the_ones_behind_it_fail_without_running() -> None:
     with pytest.raises(RuntimeError, match="earlier block"):
         order.run(second, lambda: ran.append(second))
     assert ran == []
+
+
+class _RecordingWriter:
+    """Stands in for a ShardSetWriter: records the blocks it is handed, in order."""
+
+    inline = False
+
+    def __init__(self) -> None:
+        self.blocks: list[bytes] = []
+        self.aborted = False
+
+    def write(self, block: bytes) -> None:
+        self.blocks.append(block)
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def cancelled_while_queued() -> None:
+    """Run in a child interpreter: without the fix a worker thread waits for its turn for ever,
+    and an interpreter with such a thread never exits."""
+    import asyncio
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hoard.s3.handlers.payload import WRITE_BUFFER, BlobSink
+
+    async def scenario() -> _RecordingWriter:
+        loop = asyncio.get_running_loop()
+        pool = ThreadPoolExecutor(1)  # one thread, held below: the blocks queue behind it
+        loop.set_default_executor(pool)
+        hold = threading.Event()
+        busy = loop.run_in_executor(pool, hold.wait)
+        writer = _RecordingWriter()
+        sink = BlobSink(None, None, [], 1 << 40, writer)  # type: ignore[arg-type]
+        blocks = [bytes([n]) * WRITE_BUFFER for n in range(3)]
+        await sink.write(blocks[0])
+        await sink.write(blocks[1])  # two blocks queued for the held thread
+        third = asyncio.ensure_future(sink.write(blocks[2]))  # waits for the first
+        await asyncio.sleep(0.05)
+        third.cancel()  # the request goes away while its first block has not started
+        hold.set()
+        await busy
+        await asyncio.wait_for(sink.abort(), 10)
+        return writer
+
+    writer = asyncio.run(scenario())
+    assert writer.blocks == [bytes([0]) * WRITE_BUFFER, bytes([1]) * WRITE_BUFFER]  # both ran, in order
+    assert writer.aborted
+    print("ok")
+
+
+def test_a_request_cancelled_while_its_blocks_wait_for_a_thread_is_aborted_without_hanging() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "from tests.unit.test_payload_pieces import cancelled_while_queued; cancelled_while_queued()"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -227,16 +227,23 @@ class BlobSink:
             self.writer = await self._data.writer(self._placement, self._hashers, False, self._key, self._part)
         while len(self._buffer) >= WRITE_BUFFER:
             if len(self._pending) >= IN_FLIGHT:
-                await self._pending.popleft()
+                await self._oldest_done()
             block = self._buffer.take(WRITE_BUFFER)
             # Written while the next ones are being received.
             job = partial(self.writer.write, block)
             self._pending.append(asyncio.ensure_future(asyncio.to_thread(self._order.run, self._order.ticket(), job)))
 
+    async def _oldest_done(self) -> None:
+        """Wait for the oldest block in a thread. Shielded: a request cancelled while it waits
+        must not cancel a block not yet started, or the blocks behind it would wait for their
+        turn (``_InOrder``) for ever; it stays queued for ``abort`` to wait out."""
+        await asyncio.shield(self._pending[0])
+        self._pending.popleft()
+
     async def end_of_data(self) -> int:
         """Every byte handed to the writer (and so hashed); the size of the stream."""
         while self._pending:
-            await self._pending.popleft()
+            await self._oldest_done()
         if self.writer is None:
             self.writer = await self._data.writer(self._placement, self._hashers, self._data.inline(self.size), self._key, self._part)
         if self._buffer:
@@ -265,7 +272,7 @@ class BlobSink:
         # Every block in a thread is done (written or failed) before the writer is aborted.
         while self._pending:
             try:
-                await self._pending.popleft()
+                await asyncio.shield(self._pending.popleft())
             except Exception:  # noqa: BLE001 - the original error is the one to report
                 pass
         if self.writer is not None:
