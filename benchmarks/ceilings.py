@@ -21,11 +21,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from blake3 import blake3
+from benchmarks.client import Connection as HttpClient
+from benchmarks.client import Credentials
+from hoard.storage.bitrot import HASH_SIZE, block_hash
 
 MiB = 1 << 20
 _BUF = MiB
-HASH_BYTES = 32  # BLAKE3 digest before each block of a shard file (hoard.storage.bitrot)
 
 
 def _loopback_pair() -> tuple[socket.socket, socket.socket]:
@@ -100,7 +101,7 @@ def loopback_sendfile(seconds: float, workdir: Path) -> float:
 def _shard_file(path: Path, blocks: int) -> None:
     """A cached file laid out as Hoard's one-drive shard files are: [BLAKE3][1 MiB] per block."""
     block = os.urandom(_BUF)
-    digest = blake3(block).digest()
+    digest = block_hash(block)
     with open(path, "wb") as f:
         for _ in range(blocks):
             f.write(digest)
@@ -115,7 +116,7 @@ def file_read_verify_send(seconds: float, workdir: Path) -> float:
     of a cached shard file and check its BLAKE3 in one thread while another sends the block
     before it (the two overlap, as a server's reader and event loop can)."""
     path = workdir / "ceiling-shard.bin"
-    blocks, stride = 64, HASH_BYTES + _BUF
+    blocks, stride = 64, HASH_SIZE + _BUF
     _shard_file(path, blocks)
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -129,9 +130,9 @@ def file_read_verify_send(seconds: float, workdir: Path) -> float:
                 while time.perf_counter() < deadline:
                     view = ring[n % len(ring)]
                     os.preadv(fd, [view], (n % blocks) * stride)
-                    if blake3(view[HASH_BYTES:]).digest() != view[:HASH_BYTES]:
+                    if block_hash(view[HASH_SIZE:]) != view[:HASH_SIZE]:
                         raise RuntimeError("the ceiling's shard file does not verify")
-                    ready.put(view[HASH_BYTES:])
+                    ready.put(view[HASH_SIZE:])
                     n += 1
                 ready.put(None)
 
@@ -175,9 +176,6 @@ def client_get(seconds: float, size: int = 64 * MiB) -> float:
     """MiB/s the benchmark's own client receives ``size``-byte GET answers from a server in another
     process that does nothing but send them from memory: the most any server can show in a GET
     workload of that size on this machine."""
-    from benchmarks.client import Connection as Client
-    from benchmarks.client import Credentials
-
     parent, child = multiprocessing.get_context("spawn").Pipe()
     proc = multiprocessing.get_context("spawn").Process(target=_do_nothing_responder, args=(child, size), daemon=True)
     proc.start()
@@ -185,7 +183,7 @@ def client_get(seconds: float, size: int = 64 * MiB) -> float:
         port = parent.recv()
 
         async def fetch() -> float:
-            client = Client("127.0.0.1", port, Credentials("ceiling", "ceiling"))
+            client = HttpClient("127.0.0.1", port, Credentials("ceiling", "ceiling"))
             await client.request("GET", "/ceiling/warm", payload_hash="UNSIGNED-PAYLOAD")
             got, t0 = 0, time.perf_counter()
             while time.perf_counter() - t0 < seconds:
